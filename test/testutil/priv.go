@@ -1,0 +1,60 @@
+// Package testutil holds the one gate every privileged test goes through, and
+// the network-namespace helpers those tests share.
+//
+// A privileged test calls RequirePriv first. Without root (or without bpffs)
+// it skips and says why; with XLB_REQUIRE_PRIV=1 in the environment (CI sets
+// it) the same condition fails the test instead, so a green CI always means the
+// kernel-level tests really ran.
+package testutil
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// EnvRequirePriv names the variable that turns privileged skips into failures.
+const EnvRequirePriv = "XLB_REQUIRE_PRIV"
+
+// BPFFS is where pinned objects live.
+const BPFFS = "/sys/fs/bpf"
+
+// Strict reports whether privileged tests must run (XLB_REQUIRE_PRIV=1).
+func Strict() bool { return os.Getenv(EnvRequirePriv) == "1" }
+
+// RequirePriv skips t (or fails it under XLB_REQUIRE_PRIV=1) unless the
+// process is root and bpffs is mounted at /sys/fs/bpf (it mounts it if it can).
+func RequirePriv(t testing.TB) {
+	t.Helper()
+	if err := privError(); err != nil {
+		if Strict() {
+			t.Fatalf("privileged test cannot run, and %s=1 forbids skipping: %v", EnvRequirePriv, err)
+		}
+		t.Skipf("skipping privileged test: %v (run as root; set %s=1 to make this a failure)", err, EnvRequirePriv)
+	}
+}
+
+func privError() error {
+	if os.Geteuid() != 0 {
+		return errors.New("not root")
+	}
+	return EnsureBPFFS()
+}
+
+// EnsureBPFFS mounts bpffs at /sys/fs/bpf if nothing of type bpf is there.
+func EnsureBPFFS() error {
+	var st unix.Statfs_t
+	if err := unix.Statfs(BPFFS, &st); err == nil && st.Type == unix.BPF_FS_MAGIC {
+		return nil
+	}
+	if err := os.MkdirAll(BPFFS, 0o700); err != nil {
+		return fmt.Errorf("create %s: %w", BPFFS, err)
+	}
+	if err := unix.Mount("bpf", BPFFS, "bpf", 0, ""); err != nil {
+		return fmt.Errorf("mount bpffs at %s: %w", BPFFS, err)
+	}
+	return nil
+}
