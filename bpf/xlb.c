@@ -1,0 +1,242 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+//go:build ignore
+
+/* xlb's XDP entry point: direct-routing (DSR) load balancing by MAC rewrite.
+ *
+ * A frame addressed to this interface's MAC whose IPv4 destination, port and
+ * protocol form a configured service is sent back out (XDP_TX) to a backend on
+ * the same L2 segment, with only its Ethernet addresses changed. The backend
+ * holds the VIP locally and answers the client directly. Everything else is
+ * passed to the stack untouched and counted by reason. */
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "xlb_consts.h"
+#include "xlb_structs.h"
+#include "xlb_maps.h"
+#include "xlb_parse.h"
+#include "xlb_hash.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Set by the loader before the program is loaded; constant for the verifier,
+ * so the MAC comparison costs no map lookup. */
+volatile const struct xlb_config xlb_cfg = {};
+
+/* BTF only carries types that some object uses, and these enums are used only
+ * as values; this anchor lets bpf2go generate them for Go (-type). */
+struct xlb_enums {
+	enum xlb_reason reason;
+	enum xlb_backend_state backend_state;
+	enum xlb_service_flags service_flags;
+};
+volatile const struct xlb_enums xlb_enums_anchor = {};
+
+static __always_inline void count(void *map, __u32 key, __u64 bytes)
+{
+	struct xlb_counter *c = bpf_map_lookup_elem(map, &key);
+
+	if (c) {
+		c->packets++;
+		c->bytes += bytes;
+	}
+}
+
+static __always_inline int verdict(enum xlb_reason reason, int action, __u64 bytes)
+{
+	count(&xlb_reasons, reason, bytes);
+	return action;
+}
+
+static __always_inline int mac_is_ours(const __u8 *mac)
+{
+	/* Two loads instead of memcmp: clang-14 emits a libcall for it. */
+	return *(const __u32 *)mac == *(const volatile __u32 *)xlb_cfg.mac &&
+	       *(const __u16 *)(mac + 4) == *(const volatile __u16 *)(xlb_cfg.mac + 4);
+}
+
+/* A backend may keep a flow if it belongs to the flow's service and has not
+ * failed: drained backends keep their flows. */
+static __always_inline int keeps_flows(const struct xlb_backend *b, __u32 svc_id)
+{
+	return b->service_id == svc_id &&
+	       (b->state == XLB_BACKEND_ACTIVE || b->state == XLB_BACKEND_DRAINED);
+}
+
+/* The Maglev pick for a flow from the service's live table. */
+static __always_inline struct xlb_backend *
+maglev_pick(const struct xlb_service *svc, const struct xlb_flow_key *fk, __u32 *id)
+{
+	__u32 table_key = svc->id * 2 + (svc->slot & 1);
+	struct xlb_backend *b;
+	__u32 slot, *bid;
+	void *table;
+
+	table = bpf_map_lookup_elem(&xlb_maglev, &table_key);
+	if (!table)
+		return NULL;
+	slot = (svc->flags & XLB_SVC_HASH_SRC ? xlb_src_hash(fk) : xlb_flow_hash(fk)) %
+	       XLB_MAGLEV_SIZE;
+	bid = bpf_map_lookup_elem(table, &slot);
+	if (!bid)
+		return NULL;
+	b = bpf_map_lookup_elem(&xlb_backends, bid);
+	/* Go rebuilds a table before it marks a backend down; this check only
+	 * covers the moment between the two writes. */
+	if (!b || b->service_id != svc->id || b->state != XLB_BACKEND_ACTIVE)
+		return NULL;
+	*id = *bid;
+	return b;
+}
+
+/* The backend for a flow: the one it already has if that one may keep it,
+ * otherwise a fresh Maglev pick, remembered when record is set. */
+static __always_inline struct xlb_backend *
+select_backend(const struct xlb_service *svc, const struct xlb_flow_key *fk, __u32 *id,
+	       int record)
+{
+	struct xlb_flow *flow = bpf_map_lookup_elem(&xlb_flows, fk);
+	struct xlb_backend *b;
+
+	if (flow) {
+		b = bpf_map_lookup_elem(&xlb_backends, &flow->backend_id);
+		if (b && keeps_flows(b, svc->id)) {
+			*id = flow->backend_id;
+			return b;
+		}
+	}
+	b = maglev_pick(svc, fk, id);
+	if (b && record) {
+		struct xlb_flow nf = { .backend_id = *id };
+
+		bpf_map_update_elem(&xlb_flows, fk, &nf, BPF_ANY);
+	}
+	return b;
+}
+
+static __always_inline int forward(struct ethhdr *eth, const struct xlb_service *svc,
+				   const struct xlb_backend *b, __u32 backend_id, __u64 bytes)
+{
+	__builtin_memcpy(eth->h_dest, b->mac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, (const void *)xlb_cfg.mac, ETH_ALEN);
+	count(&xlb_service_stats, svc->id, bytes);
+	count(&xlb_backend_stats, backend_id, bytes);
+	return XDP_TX;
+}
+
+/* ICMP "fragmentation needed" sent to a VIP quotes a packet the backend sent
+ * from VIP:port to the client. It belongs to the backend that owns that flow,
+ * so path-MTU discovery keeps working through the director. */
+static __always_inline int handle_icmp(struct ethhdr *eth, struct iphdr *ip, void *l4,
+				       void *data_end, __u64 bytes)
+{
+	struct xlb_icmphdr *icmp = l4;
+	struct xlb_service_key sk = {};
+	struct xlb_flow_key fk = {};
+	struct xlb_service *svc;
+	struct xlb_backend *b;
+	struct xlb_ports ports;
+	struct iphdr *inner;
+	__u32 id;
+
+	if ((void *)(icmp + 1) > data_end)
+		return verdict(XLB_PASS_MALFORMED, XDP_PASS, bytes);
+	if (icmp->type != XLB_ICMP_DEST_UNREACH || icmp->code != XLB_ICMP_FRAG_NEEDED)
+		return verdict(XLB_PASS_ICMP, XDP_PASS, bytes);
+	inner = (void *)(icmp + 1);
+	if ((void *)(inner + 1) > data_end)
+		return verdict(XLB_PASS_MALFORMED, XDP_PASS, bytes);
+	{
+		__u32 ihl_bytes = inner->ihl * 4;
+		void *inner_l4 = (void *)inner + ihl_bytes;
+
+		if (inner->version != 4 || ihl_bytes < sizeof(*inner))
+			return verdict(XLB_PASS_MALFORMED, XDP_PASS, bytes);
+		/* Routers quote at least 8 bytes of L4: the ports are all we need. */
+		if (inner_l4 + sizeof(ports) > data_end)
+			return verdict(XLB_PASS_MALFORMED, XDP_PASS, bytes);
+		ports = *(struct xlb_ports *)inner_l4;
+	}
+	if (inner->saddr != ip->daddr ||
+	    (inner->protocol != IPPROTO_TCP && inner->protocol != IPPROTO_UDP))
+		return verdict(XLB_PASS_ICMP, XDP_PASS, bytes);
+
+	sk.vip = inner->saddr;
+	sk.port = ports.src;
+	sk.proto = inner->protocol;
+	svc = bpf_map_lookup_elem(&xlb_services, &sk);
+	if (!svc)
+		return verdict(XLB_PASS_ICMP, XDP_PASS, bytes);
+
+	/* The quoted packet flows backend -> client: reverse it into the key the
+	 * client's packets use. An ICMP error never creates a flow entry. */
+	fk.saddr = inner->daddr;
+	fk.daddr = inner->saddr;
+	fk.sport = ports.dst;
+	fk.dport = ports.src;
+	fk.proto = inner->protocol;
+	b = select_backend(svc, &fk, &id, 0);
+	if (!b)
+		return verdict(XLB_DROP_NO_BACKEND, XDP_DROP, bytes);
+	return forward(eth, svc, b, id, bytes);
+}
+
+SEC("xdp")
+int xlb_xdp(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	__u64 bytes = data_end - data;
+	struct ethhdr *eth = data;
+	enum xlb_parse_result res;
+	struct xlb_service_key sk = {};
+	struct xlb_flow_key fk = {};
+	struct xlb_service *svc;
+	struct xlb_backend *b;
+	struct xlb_ports ports;
+	struct iphdr *ip;
+	void *l4;
+	__u32 id;
+
+	if ((void *)(eth + 1) > data_end)
+		return verdict(XLB_PASS_MALFORMED, XDP_PASS, bytes);
+	/* A bridge floods unknown unicast to every port: only frames sent to us
+	 * are ours to forward, or a backup director would forward copies too. */
+	if (!mac_is_ours(eth->h_dest))
+		return verdict(XLB_PASS_OTHER_MAC, XDP_PASS, bytes);
+
+	ip = parse_l2(data, data_end, &res);
+	if (!ip)
+		return verdict(res == XLB_PARSE_NOT_IPV4 ? XLB_PASS_NOT_IPV4 : XLB_PASS_MALFORMED,
+			       XDP_PASS, bytes);
+	l4 = parse_ipv4(ip, data_end, &res);
+	if (!l4)
+		return verdict(res == XLB_PARSE_FRAGMENT ? XLB_PASS_FRAGMENT : XLB_PASS_MALFORMED,
+			       XDP_PASS, bytes);
+
+	if (ip->protocol == IPPROTO_ICMP)
+		return handle_icmp(eth, ip, l4, data_end, bytes);
+
+	res = parse_ports(ip->protocol, l4, data_end, &ports);
+	if (res == XLB_PARSE_OTHER_L4)
+		return verdict(XLB_PASS_NO_SERVICE, XDP_PASS, bytes);
+	if (res != XLB_PARSE_OK)
+		return verdict(XLB_PASS_MALFORMED, XDP_PASS, bytes);
+
+	sk.vip = ip->daddr;
+	sk.port = ports.dst;
+	sk.proto = ip->protocol;
+	svc = bpf_map_lookup_elem(&xlb_services, &sk);
+	if (!svc)
+		return verdict(XLB_PASS_NO_SERVICE, XDP_PASS, bytes);
+
+	fk.saddr = ip->saddr;
+	fk.daddr = ip->daddr;
+	fk.sport = ports.src;
+	fk.dport = ports.dst;
+	fk.proto = ip->protocol;
+	b = select_backend(svc, &fk, &id, 1);
+	if (!b)
+		return verdict(XLB_DROP_NO_BACKEND, XDP_DROP, bytes);
+	return forward(eth, svc, b, id, bytes);
+}

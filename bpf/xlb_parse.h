@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Header parsing. Every access is bounds-checked against data_end; a frame
+ * that ends early is reported as malformed and left to the stack. */
+#pragma once
+
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <linux/in.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+#include "xlb_consts.h"
+#include "xlb_structs.h"
+
+struct xlb_vlan_hdr {
+	__be16 tci;
+	__be16 proto;
+};
+
+/* ICMP header up to the quoted packet (linux/icmp.h drags in libc headers). */
+struct xlb_icmphdr {
+	__u8 type;
+	__u8 code;
+	__sum16 checksum;
+	__be32 rest;
+};
+
+/* The two port fields that open both a TCP and a UDP header. */
+struct xlb_ports {
+	__be16 src;
+	__be16 dst;
+};
+
+enum xlb_parse_result {
+	XLB_PARSE_OK = 0,
+	XLB_PARSE_NOT_IPV4,
+	XLB_PARSE_MALFORMED,
+	XLB_PARSE_FRAGMENT,
+	XLB_PARSE_OTHER_L4,
+};
+
+/* Ethernet, then at most one 802.1Q/802.1ad tag. Returns the IPv4 header or
+ * NULL with *res saying why. */
+static __always_inline struct iphdr *parse_l2(void *data, void *data_end,
+					      enum xlb_parse_result *res)
+{
+	struct ethhdr *eth = data;
+	void *l3 = eth + 1;
+	__be16 proto;
+
+	if (l3 > data_end) {
+		*res = XLB_PARSE_MALFORMED;
+		return NULL;
+	}
+	proto = eth->h_proto;
+	if (proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD)) {
+		struct xlb_vlan_hdr *vlan = l3;
+
+		if ((void *)(vlan + 1) > data_end) {
+			*res = XLB_PARSE_MALFORMED;
+			return NULL;
+		}
+		proto = vlan->proto;
+		l3 = vlan + 1;
+	}
+	if (proto != bpf_htons(ETH_P_IP)) {
+		*res = XLB_PARSE_NOT_IPV4;
+		return NULL;
+	}
+	return l3;
+}
+
+/* Validates an IPv4 header (options allowed) and returns the L4 header that
+ * follows it. A fragment is reported before any L4 access: only the first
+ * fragment carries ports. */
+static __always_inline void *parse_ipv4(struct iphdr *ip, void *data_end,
+					enum xlb_parse_result *res)
+{
+	__u32 ihl_bytes;
+	void *l4;
+
+	if ((void *)(ip + 1) > data_end) {
+		*res = XLB_PARSE_MALFORMED;
+		return NULL;
+	}
+	ihl_bytes = ip->ihl * 4;
+	if (ip->version != 4 || ihl_bytes < sizeof(*ip)) {
+		*res = XLB_PARSE_MALFORMED;
+		return NULL;
+	}
+	l4 = (void *)ip + ihl_bytes;
+	if (l4 > data_end) {
+		*res = XLB_PARSE_MALFORMED;
+		return NULL;
+	}
+	if (ip->frag_off & bpf_htons(XLB_IP_MF | XLB_IP_OFFSET)) {
+		*res = XLB_PARSE_FRAGMENT;
+		return NULL;
+	}
+	*res = XLB_PARSE_OK;
+	return l4;
+}
+
+/* Fills the ports of a TCP or UDP header, requiring the whole fixed header
+ * (20 bytes for TCP, 8 for UDP) to be present. */
+static __always_inline enum xlb_parse_result
+parse_ports(__u8 proto, void *l4, void *data_end, struct xlb_ports *ports)
+{
+	if (proto == IPPROTO_TCP) {
+		if (l4 + 20 > data_end)
+			return XLB_PARSE_MALFORMED;
+	} else if (proto == IPPROTO_UDP) {
+		if (l4 + 8 > data_end)
+			return XLB_PARSE_MALFORMED;
+	} else {
+		return XLB_PARSE_OTHER_L4;
+	}
+	*ports = *(struct xlb_ports *)l4;
+	return XLB_PARSE_OK;
+}

@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Structs shared with Go. bpf2go generates their Go twins (-type), so this
+ * file is the single definition; loader tests assert the sizes. Addresses and
+ * ports are kept in network byte order, exactly as they sit in the packet. */
+#pragma once
+
+#include <linux/types.h>
+
+/* A virtual service: VIP, port and IP protocol. */
+struct xlb_service_key {
+	__be32 vip;
+	__be16 port;
+	__u8 proto;
+	__u8 pad;
+};
+
+enum xlb_service_flags {
+	/* Hash only the client address: source-IP affinity (sh, persistence). */
+	XLB_SVC_HASH_SRC = 1 << 0,
+};
+
+struct xlb_service {
+	__u32 id;
+	__u32 flags;
+	/* Which of the service's two Maglev slots is live (0 or 1). Go fills the
+	 * other slot, then flips this index: the program never sees a
+	 * half-written table. */
+	__u32 slot;
+};
+
+enum xlb_backend_state {
+	XLB_BACKEND_UNUSED = 0, /* no backend at this id */
+	XLB_BACKEND_ACTIVE = 1, /* takes new and existing flows */
+	XLB_BACKEND_DRAINED = 2, /* weight 0: keeps its flows, takes no new ones */
+	XLB_BACKEND_DOWN = 3, /* failed: its flows are re-picked */
+};
+
+struct xlb_backend {
+	__be32 ip;
+	__u8 mac[6];
+	__u8 state; /* enum xlb_backend_state */
+	__u8 pad;
+	/* The service this backend id belongs to: a flow is only kept on a
+	 * backend of its own service, so a reused id never mis-forwards. */
+	__u32 service_id;
+};
+
+/* A connection as the client sent it. */
+struct xlb_flow_key {
+	__be32 saddr;
+	__be32 daddr;
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;
+	__u8 pad[3];
+};
+
+struct xlb_flow {
+	__u32 backend_id;
+};
+
+struct xlb_counter {
+	__u64 packets;
+	__u64 bytes;
+};
+
+/* Why a frame was not forwarded. XLB_REASON_MAX must stay last. */
+enum xlb_reason {
+	XLB_PASS_OTHER_MAC = 0,  /* not addressed to our interface's MAC */
+	XLB_PASS_NOT_IPV4 = 1,   /* ARP, IPv6, double VLAN tags, ... */
+	XLB_PASS_MALFORMED = 2,  /* truncated or invalid headers: the stack decides */
+	XLB_PASS_FRAGMENT = 3,   /* IPv4 fragment: left to the stack, see README */
+	XLB_PASS_NO_SERVICE = 4, /* not a VIP:port/proto of ours */
+	XLB_PASS_ICMP = 5,       /* ICMP that is not frag-needed about a service flow */
+	XLB_DROP_NO_BACKEND = 6, /* a service packet with no usable backend */
+	XLB_REASON_MAX = 7,
+};
+
+/* Per-attachment settings, fixed at load time in .rodata. */
+struct xlb_config {
+	__u8 mac[6]; /* the attached interface's own MAC */
+	__u8 pad[2];
+};

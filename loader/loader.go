@@ -1,0 +1,226 @@
+// Package loader loads xlb's XDP program, attaches it to an interface, pins
+// it, and gives the control plane a typed API over its maps.
+//
+// Everything is pinned under one bpffs directory per interface
+// (/sys/fs/bpf/xlb/<ifname>): the maps, the program and the XDP link. A
+// restarted daemon calls Open again: it reuses the pinned maps (services,
+// backends, Maglev tables, the flow table and its counters survive) and
+// atomically swaps its freshly loaded program into the pinned link, so
+// forwarding never stops. Detach removes everything.
+package loader
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
+)
+
+// DefaultPinRoot holds one directory per attached interface.
+const DefaultPinRoot = "/sys/fs/bpf/xlb"
+
+// AttachMode selects how the XDP program is attached.
+type AttachMode int
+
+const (
+	// Native runs the program in the driver: the fast path, and the default.
+	Native AttachMode = iota
+	// Generic runs it after the stack's skb allocation: slower, works anywhere.
+	Generic
+)
+
+func (m AttachMode) String() string {
+	if m == Generic {
+		return "generic"
+	}
+	return "native"
+}
+
+// Options tune loading. The zero value is usable.
+type Options struct {
+	// PinRoot is the bpffs directory under which <ifname>/ is pinned.
+	// Default DefaultPinRoot. Ignored by Load, which pins nothing.
+	PinRoot string
+	// MaxFlows overrides the flow table's size (default: XLB_MAX_FLOWS,
+	// 1048576). A pinned table of another size is an error: detach first.
+	MaxFlows uint32
+	// Mode selects native (default) or generic XDP.
+	Mode AttachMode
+}
+
+// Dataplane is a loaded xlb program and its maps.
+type Dataplane struct {
+	objs      xlbObjects
+	innerSpec *ebpf.MapSpec
+	tableSize int
+	mac       net.HardwareAddr
+
+	link   link.Link
+	ifname string
+	dir    string
+}
+
+// Load loads the program and fresh, unpinned maps without attaching them:
+// what tests and benchmarks feed through BPF_PROG_TEST_RUN. mac plays the
+// attached interface's own address.
+func Load(mac net.HardwareAddr, opts Options) (*Dataplane, error) {
+	return load(mac, opts, "")
+}
+
+func load(mac net.HardwareAddr, opts Options, pinDir string) (*Dataplane, error) {
+	if len(mac) != 6 {
+		return nil, fmt.Errorf("interface MAC %q is not a 6-byte Ethernet address", mac)
+	}
+	spec, err := loadXlb()
+	if err != nil {
+		return nil, fmt.Errorf("read embedded BPF object: %w", err)
+	}
+	var cfg xlbXlbConfig
+	copy(cfg.Mac[:], mac)
+	if err := spec.Variables["xlb_cfg"].Set(cfg); err != nil {
+		return nil, fmt.Errorf("set interface MAC: %w", err)
+	}
+	if opts.MaxFlows != 0 {
+		spec.Maps["xlb_flows"].MaxEntries = opts.MaxFlows
+	}
+	inner := spec.Maps["xlb_maglev"].InnerMap
+	if inner == nil {
+		return nil, errors.New("BPF object has no Maglev inner map spec")
+	}
+
+	d := &Dataplane{innerSpec: inner.Copy(), tableSize: int(inner.MaxEntries), mac: mac}
+	var collOpts ebpf.CollectionOptions
+	if pinDir != "" {
+		collOpts.Maps.PinPath = pinDir
+	}
+	if err := spec.LoadAndAssign(&d.objs, &collOpts); err != nil {
+		var verr *ebpf.VerifierError
+		if errors.As(err, &verr) {
+			return nil, fmt.Errorf("load xlb program: %+v", verr)
+		}
+		if errors.Is(err, ebpf.ErrMapIncompatible) {
+			return nil, fmt.Errorf("load xlb maps: the maps pinned in %s were made by another xlb build or with other sizes (run `xlbd detach` first): %w", pinDir, err)
+		}
+		return nil, fmt.Errorf("load xlb objects: %w", err)
+	}
+	return d, nil
+}
+
+// Open loads xlb for ifname and makes it forward: pinned maps under
+// PinRoot/ifname are reused, and a pinned XDP link gets the new program
+// atomically; without one the program is attached and the link pinned.
+func Open(ifname string, opts Options) (*Dataplane, error) {
+	iface, err := net.InterfaceByName(ifname)
+	if err != nil {
+		return nil, fmt.Errorf("interface %q: %w", ifname, err)
+	}
+	root := opts.PinRoot
+	if root == "" {
+		root = DefaultPinRoot
+	}
+	dir := filepath.Join(root, ifname)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create pin directory (is bpffs mounted at /sys/fs/bpf?): %w", err)
+	}
+	d, err := load(iface.HardwareAddr, opts, dir)
+	if err != nil {
+		return nil, err
+	}
+	d.ifname, d.dir = ifname, dir
+	if err := d.attach(iface, opts.Mode); err != nil {
+		d.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+func (d *Dataplane) attach(iface *net.Interface, mode AttachMode) error {
+	linkPath := filepath.Join(d.dir, "link")
+	if l, err := link.LoadPinnedLink(linkPath, nil); err == nil {
+		if err := l.Update(d.objs.XlbXdp); err != nil {
+			l.Close()
+			return fmt.Errorf("replace the program in pinned link %s: %w", linkPath, err)
+		}
+		d.link = l
+	} else if errors.Is(err, os.ErrNotExist) {
+		flags := link.XDPDriverMode
+		if mode == Generic {
+			flags = link.XDPGenericMode
+		}
+		l, err := link.AttachXDP(link.XDPOptions{Program: d.objs.XlbXdp, Interface: iface.Index, Flags: flags})
+		if err != nil {
+			if mode == Native && (errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EINVAL)) {
+				return fmt.Errorf("attach XDP to %s in native mode: the driver does not support native XDP (use generic mode): %w", iface.Name, err)
+			}
+			return fmt.Errorf("attach XDP to %s in %s mode: %w", iface.Name, mode, err)
+		}
+		if err := l.Pin(linkPath); err != nil {
+			l.Close()
+			return fmt.Errorf("pin XDP link: %w", err)
+		}
+		d.link = l
+	} else {
+		return fmt.Errorf("open pinned link %s: %w", linkPath, err)
+	}
+	progPath := filepath.Join(d.dir, "prog")
+	if err := os.Remove(progPath); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("replace pinned program: %w", err)
+	}
+	if err := d.objs.XlbXdp.Pin(progPath); err != nil {
+		return fmt.Errorf("pin program: %w", err)
+	}
+	return nil
+}
+
+// PinDir is where this data plane is pinned ("" when loaded by Load).
+func (d *Dataplane) PinDir() string { return d.dir }
+
+// Program is the XDP program, for BPF_PROG_TEST_RUN.
+func (d *Dataplane) Program() *ebpf.Program { return d.objs.XlbXdp }
+
+// MAC is the interface address the program treats as its own.
+func (d *Dataplane) MAC() net.HardwareAddr { return d.mac }
+
+// TableSize is the number of slots in a Maglev table of this build.
+func (d *Dataplane) TableSize() int { return d.tableSize }
+
+// Close releases this process's handles. Pinned objects stay, and so does
+// forwarding: a later Open picks them up.
+func (d *Dataplane) Close() error {
+	var errs []error
+	if d.link != nil {
+		errs = append(errs, d.link.Close())
+	}
+	errs = append(errs, d.objs.Close())
+	return errors.Join(errs...)
+}
+
+// Detach stops forwarding on the interface and removes every pinned object.
+func (d *Dataplane) Detach() error {
+	if d.dir == "" {
+		return d.Close()
+	}
+	var errs []error
+	if d.link != nil {
+		errs = append(errs, d.link.Unpin())
+	}
+	errs = append(errs, d.objs.XlbXdp.Unpin())
+	for _, m := range d.maps() {
+		errs = append(errs, m.Unpin())
+	}
+	errs = append(errs, d.Close())
+	if err := os.Remove(d.dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func (d *Dataplane) maps() []*ebpf.Map {
+	m := d.objs.xlbMaps
+	return []*ebpf.Map{m.XlbServices, m.XlbBackends, m.XlbMaglev, m.XlbFlows, m.XlbServiceStats, m.XlbBackendStats, m.XlbReasons}
+}

@@ -1,0 +1,307 @@
+package loader
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/cilium/ebpf"
+)
+
+// ErrNoService is returned for a service key that has no entry.
+var ErrNoService = errors.New("no such service")
+
+func (d *Dataplane) maxServices() uint32 { return d.objs.XlbServiceStats.MaxEntries() }
+func (d *Dataplane) maxBackends() uint32 { return d.objs.XlbBackends.MaxEntries() }
+
+// SetService creates or updates a service. An update keeps the service's live
+// Maglev slot, so it never changes which table the program reads.
+func (d *Dataplane) SetService(key ServiceKey, svc Service) error {
+	rk, err := key.raw()
+	if err != nil {
+		return err
+	}
+	if svc.ID == 0 || svc.ID >= d.maxServices() {
+		return fmt.Errorf("service %s: id %d out of range 1..%d", key, svc.ID, d.maxServices()-1)
+	}
+	var cur xlbXlbService
+	if err := d.objs.XlbServices.Lookup(&rk, &cur); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("read service %s: %w", key, err)
+	}
+	if cur.Id != 0 && cur.Id != svc.ID {
+		cur.Slot = 0 // another id: its tables are other tables
+	}
+	v := xlbXlbService{Id: svc.ID, Flags: uint32(svc.Flags), Slot: cur.Slot}
+	if err := d.objs.XlbServices.Update(&rk, &v, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("write service %s: %w", key, err)
+	}
+	return nil
+}
+
+// Service reads one service.
+func (d *Dataplane) Service(key ServiceKey) (Service, error) {
+	rk, err := key.raw()
+	if err != nil {
+		return Service{}, err
+	}
+	var v xlbXlbService
+	if err := d.objs.XlbServices.Lookup(&rk, &v); err != nil {
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			return Service{}, fmt.Errorf("service %s: %w", key, ErrNoService)
+		}
+		return Service{}, fmt.Errorf("read service %s: %w", key, err)
+	}
+	return Service{ID: v.Id, Flags: ServiceFlags(v.Flags)}, nil
+}
+
+// Services lists every service.
+func (d *Dataplane) Services() (map[ServiceKey]Service, error) {
+	out := make(map[ServiceKey]Service)
+	var k xlbXlbServiceKey
+	var v xlbXlbService
+	it := d.objs.XlbServices.Iterate()
+	for it.Next(&k, &v) {
+		out[serviceKeyFromRaw(k)] = Service{ID: v.Id, Flags: ServiceFlags(v.Flags)}
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("list services: %w", err)
+	}
+	return out, nil
+}
+
+// DeleteService removes a service and frees its Maglev tables. Its packets
+// are passed to the stack from then on.
+func (d *Dataplane) DeleteService(key ServiceKey) error {
+	rk, err := key.raw()
+	if err != nil {
+		return err
+	}
+	var v xlbXlbService
+	if err := d.objs.XlbServices.Lookup(&rk, &v); err != nil {
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("service %s: %w", key, ErrNoService)
+		}
+		return fmt.Errorf("read service %s: %w", key, err)
+	}
+	if err := d.objs.XlbServices.Delete(&rk); err != nil {
+		return fmt.Errorf("delete service %s: %w", key, err)
+	}
+	for slot := uint32(0); slot < 2; slot++ {
+		k := v.Id*2 + slot
+		if err := d.objs.XlbMaglev.Delete(&k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("free Maglev table of service %s: %w", key, err)
+		}
+	}
+	return nil
+}
+
+// SetBackend writes backend id (1..MaxBackends-1).
+func (d *Dataplane) SetBackend(id uint32, b Backend) error {
+	if id == 0 || id >= d.maxBackends() {
+		return fmt.Errorf("backend %s: id %d out of range 1..%d", b.IP, id, d.maxBackends()-1)
+	}
+	r, err := b.raw()
+	if err != nil {
+		return err
+	}
+	if err := d.objs.XlbBackends.Update(&id, &r, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("write backend %d (%s): %w", id, b.IP, err)
+	}
+	return nil
+}
+
+// DeleteBackend clears backend id: flows that were on it are re-picked.
+func (d *Dataplane) DeleteBackend(id uint32) error {
+	var zero xlbXlbBackend
+	if err := d.objs.XlbBackends.Update(&id, &zero, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("clear backend %d: %w", id, err)
+	}
+	return nil
+}
+
+// Backends lists every backend id in use.
+func (d *Dataplane) Backends() (map[uint32]Backend, error) {
+	out := make(map[uint32]Backend)
+	var id uint32
+	var v xlbXlbBackend
+	it := d.objs.XlbBackends.Iterate()
+	for it.Next(&id, &v) {
+		if BackendState(v.State) != BackendUnused {
+			out[id] = backendFromRaw(v)
+		}
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("list backends: %w", err)
+	}
+	return out, nil
+}
+
+// WriteMaglev installs table (backend id per slot, 0 = none) as the service's
+// live Maglev table: it fills the slot the program is not reading, then flips
+// the service's slot index, so no packet ever sees a half-written table.
+func (d *Dataplane) WriteMaglev(key ServiceKey, table []uint32) error {
+	if len(table) != d.tableSize {
+		return fmt.Errorf("service %s: Maglev table has %d slots, this build uses %d", key, len(table), d.tableSize)
+	}
+	rk, err := key.raw()
+	if err != nil {
+		return err
+	}
+	var svc xlbXlbService
+	if err := d.objs.XlbServices.Lookup(&rk, &svc); err != nil {
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("service %s: %w", key, ErrNoService)
+		}
+		return fmt.Errorf("read service %s: %w", key, err)
+	}
+	next := (svc.Slot + 1) & 1
+	inner, err := d.innerTable(svc.Id*2 + next)
+	if err != nil {
+		return fmt.Errorf("service %s: %w", key, err)
+	}
+	defer inner.Close()
+	keys := make([]uint32, len(table))
+	for i := range keys {
+		keys[i] = uint32(i)
+	}
+	if _, err := inner.BatchUpdate(keys, table, nil); err != nil {
+		return fmt.Errorf("service %s: fill Maglev slot %d: %w", key, next, err)
+	}
+	svc.Slot = next
+	if err := d.objs.XlbServices.Update(&rk, &svc, ebpf.UpdateExist); err != nil {
+		return fmt.Errorf("service %s: flip to Maglev slot %d: %w", key, next, err)
+	}
+	return nil
+}
+
+// innerTable returns the Maglev table at outer index k, creating it on first use.
+func (d *Dataplane) innerTable(k uint32) (*ebpf.Map, error) {
+	var inner *ebpf.Map
+	err := d.objs.XlbMaglev.Lookup(&k, &inner)
+	if err == nil {
+		return inner, nil
+	}
+	if !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return nil, fmt.Errorf("open Maglev table %d: %w", k, err)
+	}
+	inner, err = ebpf.NewMap(d.innerSpec)
+	if err != nil {
+		return nil, fmt.Errorf("create Maglev table: %w", err)
+	}
+	if err := d.objs.XlbMaglev.Update(&k, inner, ebpf.UpdateAny); err != nil {
+		inner.Close()
+		return nil, fmt.Errorf("install Maglev table %d: %w", k, err)
+	}
+	return inner, nil
+}
+
+// MaglevTable reads the service's live table.
+func (d *Dataplane) MaglevTable(key ServiceKey) ([]uint32, error) {
+	rk, err := key.raw()
+	if err != nil {
+		return nil, err
+	}
+	var svc xlbXlbService
+	if err := d.objs.XlbServices.Lookup(&rk, &svc); err != nil {
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			return nil, fmt.Errorf("service %s: %w", key, ErrNoService)
+		}
+		return nil, fmt.Errorf("read service %s: %w", key, err)
+	}
+	k := svc.Id*2 + svc.Slot
+	var inner *ebpf.Map
+	if err := d.objs.XlbMaglev.Lookup(&k, &inner); err != nil {
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			return make([]uint32, d.tableSize), nil
+		}
+		return nil, fmt.Errorf("open Maglev table of %s: %w", key, err)
+	}
+	defer inner.Close()
+	out := make([]uint32, d.tableSize)
+	for i := range out {
+		if err := inner.Lookup(uint32(i), &out[i]); err != nil {
+			return nil, fmt.Errorf("read Maglev table of %s: %w", key, err)
+		}
+	}
+	return out, nil
+}
+
+func sumPerCPU(m *ebpf.Map, key uint32) (Counter, error) {
+	var per []xlbXlbCounter
+	if err := m.Lookup(key, &per); err != nil {
+		return Counter{}, err
+	}
+	var c Counter
+	for _, p := range per {
+		c.Packets += p.Packets
+		c.Bytes += p.Bytes
+	}
+	return c, nil
+}
+
+// ServiceCounter is what the service forwarded, over all CPUs.
+func (d *Dataplane) ServiceCounter(id uint32) (Counter, error) {
+	c, err := sumPerCPU(d.objs.XlbServiceStats, id)
+	if err != nil {
+		return Counter{}, fmt.Errorf("read counters of service %d: %w", id, err)
+	}
+	return c, nil
+}
+
+// BackendCounter is what was forwarded to the backend, over all CPUs.
+func (d *Dataplane) BackendCounter(id uint32) (Counter, error) {
+	c, err := sumPerCPU(d.objs.XlbBackendStats, id)
+	if err != nil {
+		return Counter{}, fmt.Errorf("read counters of backend %d: %w", id, err)
+	}
+	return c, nil
+}
+
+// ReasonCounters counts passed and dropped frames by reason.
+func (d *Dataplane) ReasonCounters() (map[Reason]Counter, error) {
+	out := make(map[Reason]Counter, numReasons)
+	for _, r := range Reasons() {
+		c, err := sumPerCPU(d.objs.XlbReasons, uint32(r))
+		if err != nil {
+			return nil, fmt.Errorf("read counter %s: %w", r, err)
+		}
+		out[r] = c
+	}
+	return out, nil
+}
+
+// Flows calls fn for each flow in the table until fn returns false. The
+// table changes while it is walked: a flow may be missed or seen twice.
+func (d *Dataplane) Flows(fn func(k FlowKey, backendID uint32) bool) error {
+	var k xlbXlbFlowKey
+	var v xlbXlbFlow
+	it := d.objs.XlbFlows.Iterate()
+	for it.Next(&k, &v) {
+		if !fn(flowKeyFromRaw(k), v.BackendId) {
+			return nil
+		}
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("walk flow table: %w", err)
+	}
+	return nil
+}
+
+// FlowCount counts the flows in the table.
+func (d *Dataplane) FlowCount() (int, error) {
+	n := 0
+	err := d.Flows(func(FlowKey, uint32) bool { n++; return true })
+	return n, err
+}
+
+// Flow returns the backend id of one flow.
+func (d *Dataplane) Flow(k FlowKey) (uint32, bool, error) {
+	var v xlbXlbFlow
+	rk := k.raw()
+	if err := d.objs.XlbFlows.Lookup(&rk, &v); err != nil {
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			return 0, false, nil
+		}
+		return 0, false, fmt.Errorf("read flow: %w", err)
+	}
+	return v.BackendId, true, nil
+}

@@ -1,0 +1,204 @@
+package loader
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net"
+	"net/netip"
+)
+
+// Proto is an IP protocol number.
+type Proto uint8
+
+// The protocols a service can carry.
+const (
+	TCP Proto = 6
+	UDP Proto = 17
+)
+
+func (p Proto) String() string {
+	switch p {
+	case TCP:
+		return "tcp"
+	case UDP:
+		return "udp"
+	}
+	return fmt.Sprintf("proto-%d", uint8(p))
+}
+
+// ServiceKey names a virtual service.
+type ServiceKey struct {
+	VIP   netip.Addr
+	Port  uint16
+	Proto Proto
+}
+
+func (k ServiceKey) String() string {
+	return fmt.Sprintf("%s/%s", netip.AddrPortFrom(k.VIP, k.Port), k.Proto)
+}
+
+func (k ServiceKey) raw() (xlbXlbServiceKey, error) {
+	if !k.VIP.Is4() {
+		return xlbXlbServiceKey{}, fmt.Errorf("service %s: VIP must be IPv4", k)
+	}
+	return xlbXlbServiceKey{Vip: ipToBE(k.VIP), Port: htons(k.Port), Proto: uint8(k.Proto)}, nil
+}
+
+func serviceKeyFromRaw(r xlbXlbServiceKey) ServiceKey {
+	return ServiceKey{VIP: ipFromBE(r.Vip), Port: ntohs(r.Port), Proto: Proto(r.Proto)}
+}
+
+// ServiceFlags change how a service picks backends.
+type ServiceFlags uint32
+
+// HashSource hashes only the client address: source-IP affinity (IPVS's sh
+// scheduler, keepalived's persistence_timeout).
+const HashSource = ServiceFlags(xlbXlbServiceFlagsXLB_SVC_HASH_SRC)
+
+// Service is a service's entry in the data plane.
+type Service struct {
+	// ID indexes the service's counters and Maglev tables: 1..MaxServices-1.
+	ID    uint32
+	Flags ServiceFlags
+}
+
+// BackendState is what the data plane may do with a backend.
+type BackendState uint8
+
+// Backend states; the values are the C enum's.
+const (
+	BackendUnused  = BackendState(xlbXlbBackendStateXLB_BACKEND_UNUSED)
+	BackendActive  = BackendState(xlbXlbBackendStateXLB_BACKEND_ACTIVE)
+	BackendDrained = BackendState(xlbXlbBackendStateXLB_BACKEND_DRAINED)
+	BackendDown    = BackendState(xlbXlbBackendStateXLB_BACKEND_DOWN)
+)
+
+func (s BackendState) String() string {
+	switch s {
+	case BackendUnused:
+		return "unused"
+	case BackendActive:
+		return "active"
+	case BackendDrained:
+		return "drained"
+	case BackendDown:
+		return "down"
+	}
+	return fmt.Sprintf("state-%d", uint8(s))
+}
+
+// Backend is a real server of one service, reached by rewriting the
+// destination MAC to its own.
+type Backend struct {
+	ServiceID uint32
+	IP        netip.Addr
+	MAC       net.HardwareAddr
+	State     BackendState
+}
+
+func (b Backend) raw() (xlbXlbBackend, error) {
+	if !b.IP.Is4() {
+		return xlbXlbBackend{}, fmt.Errorf("backend %s: address must be IPv4", b.IP)
+	}
+	if len(b.MAC) != 6 {
+		return xlbXlbBackend{}, fmt.Errorf("backend %s: MAC %q is not a 6-byte Ethernet address", b.IP, b.MAC)
+	}
+	r := xlbXlbBackend{Ip: ipToBE(b.IP), State: uint8(b.State), ServiceId: b.ServiceID}
+	copy(r.Mac[:], b.MAC)
+	return r, nil
+}
+
+func backendFromRaw(r xlbXlbBackend) Backend {
+	return Backend{ServiceID: r.ServiceId, IP: ipFromBE(r.Ip), MAC: net.HardwareAddr(append([]byte(nil), r.Mac[:]...)), State: BackendState(r.State)}
+}
+
+// FlowKey is a connection as the client sends it.
+type FlowKey struct {
+	Client netip.AddrPort
+	VIP    netip.AddrPort
+	Proto  Proto
+}
+
+func (k FlowKey) raw() xlbXlbFlowKey {
+	return xlbXlbFlowKey{
+		Saddr: ipToBE(k.Client.Addr()), Daddr: ipToBE(k.VIP.Addr()),
+		Sport: htons(k.Client.Port()), Dport: htons(k.VIP.Port()), Proto: uint8(k.Proto),
+	}
+}
+
+func flowKeyFromRaw(r xlbXlbFlowKey) FlowKey {
+	return FlowKey{
+		Client: netip.AddrPortFrom(ipFromBE(r.Saddr), ntohs(r.Sport)),
+		VIP:    netip.AddrPortFrom(ipFromBE(r.Daddr), ntohs(r.Dport)),
+		Proto:  Proto(r.Proto),
+	}
+}
+
+// Counter is a packet and byte count, summed over CPUs.
+type Counter struct {
+	Packets uint64
+	Bytes   uint64
+}
+
+// Reason says why the program passed or dropped a frame.
+type Reason uint32
+
+// Pass and drop reasons; the values are the C enum's.
+const (
+	PassOtherMAC  = Reason(xlbXlbReasonXLB_PASS_OTHER_MAC)
+	PassNotIPv4   = Reason(xlbXlbReasonXLB_PASS_NOT_IPV4)
+	PassMalformed = Reason(xlbXlbReasonXLB_PASS_MALFORMED)
+	PassFragment  = Reason(xlbXlbReasonXLB_PASS_FRAGMENT)
+	PassNoService = Reason(xlbXlbReasonXLB_PASS_NO_SERVICE)
+	PassICMP      = Reason(xlbXlbReasonXLB_PASS_ICMP)
+	DropNoBackend = Reason(xlbXlbReasonXLB_DROP_NO_BACKEND)
+
+	numReasons = int(xlbXlbReasonXLB_REASON_MAX)
+)
+
+var reasonNames = [numReasons]string{
+	PassOtherMAC:  "pass_other_mac",
+	PassNotIPv4:   "pass_not_ipv4",
+	PassMalformed: "pass_malformed",
+	PassFragment:  "pass_fragment",
+	PassNoService: "pass_no_service",
+	PassICMP:      "pass_icmp",
+	DropNoBackend: "drop_no_backend",
+}
+
+func (r Reason) String() string {
+	if int(r) < len(reasonNames) {
+		return reasonNames[r]
+	}
+	return fmt.Sprintf("reason-%d", uint32(r))
+}
+
+// Reasons lists every reason, in order.
+func Reasons() []Reason {
+	rs := make([]Reason, numReasons)
+	for i := range rs {
+		rs[i] = Reason(i)
+	}
+	return rs
+}
+
+// Addresses and ports sit in the maps in network byte order, as in packets;
+// bpf2go's structs hold them as host-endian integers of the same bytes.
+func ipToBE(a netip.Addr) uint32 {
+	b := a.As4()
+	return binary.NativeEndian.Uint32(b[:])
+}
+
+func ipFromBE(v uint32) netip.Addr {
+	var b [4]byte
+	binary.NativeEndian.PutUint32(b[:], v)
+	return netip.AddrFrom4(b)
+}
+
+func htons(v uint16) uint16 {
+	var b [2]byte
+	binary.BigEndian.PutUint16(b[:], v)
+	return binary.NativeEndian.Uint16(b[:])
+}
+
+func ntohs(v uint16) uint16 { return htons(v) }
