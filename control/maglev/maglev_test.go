@@ -18,8 +18,9 @@ func backends(n int, weight func(i int) uint32) []Backend {
 }
 
 // Every backend's share of slots is within 1% (relative) of its share of the
-// total weight, or within one slot where one slot is more than 1% of its
-// share (1000 backends hold ~65 slots each), from 2 to 1000 backends.
+// total weight, or within two slots where that is more than 1% of its share
+// (1000 backends hold ~65 slots each: one slot is 1.5%), from 2 to 1000
+// backends with equal, mixed and skewed weights.
 func TestSharesFollowWeights(t *testing.T) {
 	worstRel := 0.0
 	for _, n := range []int{2, 3, 5, 10, 50, 100, 250, 500, 1000} {
@@ -53,7 +54,7 @@ func TestSharesFollowWeights(t *testing.T) {
 				for _, b := range bs {
 					want := float64(b.Weight) / total
 					got := shares[b.ID]
-					tol := max(0.01*want, 1.0/size)
+					tol := max(0.01*want, 2.0/size)
 					if d := math.Abs(got - want); d > tol {
 						t.Errorf("backend %s weight %d: share %.5f, want %.5f +- %.5f", b.Name, b.Weight, got, want, tol)
 					}
