@@ -1,0 +1,86 @@
+package vrrp
+
+import (
+	"errors"
+	"net/netip"
+	"time"
+)
+
+// Packet is one received IPv4 datagram of protocol 112.
+type Packet struct {
+	Src, Dst netip.Addr
+	TTL      uint8
+	// Payload is the VRRP message (the IP payload).
+	Payload []byte
+}
+
+// ErrClosed is returned by Transport.Receive after Close.
+var ErrClosed = errors.New("vrrp transport closed")
+
+// Transport carries adverts. Implementations: RawTransport (multicast or
+// unicast over a raw IP socket) and fakes in tests.
+type Transport interface {
+	// LocalAddr is the source address of our adverts: it breaks priority
+	// ties and enters the v3 checksum.
+	LocalAddr() netip.Addr
+	// Destinations are the group, or each unicast peer.
+	Destinations() []netip.Addr
+	Send(dst netip.Addr, msg []byte) error
+	// Receive blocks for the next packet; after Close it returns ErrClosed.
+	Receive() (Packet, error)
+	Close() error
+}
+
+// Notification is what notify scripts and the state callback learn.
+type Notification struct {
+	Instance string
+	State    State
+	Priority uint8
+}
+
+// Actions are the side effects of state changes. NetActions does them with
+// netlink, gratuitous ARP and exec; tests record them.
+type Actions interface {
+	AddVIPs(vips []VIP) error
+	RemoveVIPs(vips []VIP) error
+	// SendGARP sends one gratuitous ARP for each VIP.
+	SendGARP(vips []VIP) error
+	// Notify runs the notify scripts for n; it must not block on them.
+	Notify(n Notification)
+	Close() error
+}
+
+// LinkEvent reports whether a tracked link can carry traffic.
+type LinkEvent struct {
+	Name string
+	Up   bool
+}
+
+// LinkWatcher feeds track_interface. Watch first reports the current state of
+// every named link, then each change, until done is closed.
+type LinkWatcher interface {
+	Watch(names []string, done <-chan struct{}) (<-chan LinkEvent, error)
+}
+
+// Clock is time for Run; tests inject a fake one.
+type Clock interface {
+	Now() time.Time
+	NewTimer(d time.Duration) Timer
+}
+
+// Timer is the part of *time.Timer that Run uses.
+type Timer interface {
+	C() <-chan time.Time
+	Stop() bool
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }
+
+func (realClock) NewTimer(d time.Duration) Timer { return realTimer{time.NewTimer(d)} }
+
+type realTimer struct{ t *time.Timer }
+
+func (t realTimer) C() <-chan time.Time { return t.t.C }
+func (t realTimer) Stop() bool          { return t.t.Stop() }

@@ -1,0 +1,46 @@
+package vrrp
+
+import "fmt"
+
+// DropReason says why a received packet was not used. It is an error so the
+// parser can return it directly.
+type DropReason uint8
+
+// Each reason has its own counter in Status.
+const (
+	DropTTL       DropReason = iota // multicast advert with TTL != 255
+	DropVersion                     // not the instance's VRRP version
+	DropType                        // not an advertisement
+	DropLength                      // too short, or a length no address count explains
+	DropAddrCount                   // count field disagrees with the payload or the configured VIPs
+	DropChecksum                    // bad checksum (v3: including the pseudo-header)
+	DropVRID                        // another virtual router
+	DropAuth                        // v2 auth type or PASS data differ
+	DropInterval                    // v2 advert interval differs from ours
+	DropAddrList                    // addresses differ from the configured VIPs
+	DropPeer                        // unicast mode: source is not a configured peer
+	numDropReasons
+)
+
+var dropNames = [numDropReasons]string{
+	DropTTL:       "ttl",
+	DropVersion:   "version",
+	DropType:      "type",
+	DropLength:    "length",
+	DropAddrCount: "addr_count",
+	DropChecksum:  "checksum",
+	DropVRID:      "vrid",
+	DropAuth:      "auth",
+	DropInterval:  "interval",
+	DropAddrList:  "addr_list",
+	DropPeer:      "peer",
+}
+
+func (r DropReason) String() string {
+	if r < numDropReasons {
+		return dropNames[r]
+	}
+	return fmt.Sprintf("DropReason(%d)", uint8(r))
+}
+
+func (r DropReason) Error() string { return "vrrp packet dropped: " + r.String() }

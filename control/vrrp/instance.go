@@ -1,0 +1,631 @@
+// Package vrrp implements VRRP v2 (RFC 3768) and v3 (RFC 5798/9568) for IPv4
+// the way keepalived speaks it, so an xlb director can replace a keepalived
+// one host at a time.
+//
+// An Instance is one vrrp_instance. Its state machine is driven by a
+// Transport (adverts in and out), a Clock, and an Actions side (VIPs,
+// gratuitous ARP, notify scripts), so tests run it without a network.
+package vrrp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+)
+
+// StateChange is reported through Options.OnStateChange.
+type StateChange struct {
+	Instance string
+	From, To State
+	Priority uint8
+	// Reason says what caused the change, for logs.
+	Reason string
+	At     time.Time
+}
+
+// Options holds an Instance's collaborators. Nil Transport, Actions and
+// Links make New open the real ones (raw socket, netlink, ARP) in the calling
+// thread's network namespace.
+type Options struct {
+	Transport     Transport
+	Actions       Actions
+	Links         LinkWatcher
+	Clock         Clock
+	Logger        *slog.Logger
+	OnStateChange func(StateChange)
+}
+
+// Instance runs one VRRP virtual router.
+type Instance struct {
+	cfg     Config
+	tr      Transport
+	act     Actions
+	links   LinkWatcher
+	clock   Clock
+	log     *slog.Logger
+	onState func(StateChange)
+	wake    chan struct{}
+
+	mu           sync.Mutex
+	state        State
+	since        time.Time
+	adjust       int
+	prio         uint8 // effective priority
+	masterInt    time.Duration
+	masterAddr   netip.Addr
+	masterPrio   uint8
+	masterDownAt time.Time
+	advertAt     time.Time
+	garpAt       time.Time
+	garpDelayed  bool // the next garpAt is the second burst, not a refresh
+	preemptAt    time.Time
+	down         map[string]bool
+	ctr          counters
+	pending      []StateChange
+}
+
+type counters struct {
+	advertsSent, advertsRecv uint64
+	prio0Sent, prio0Recv     uint64
+	becameMaster, leftMaster uint64
+	garpSent                 uint64
+	sendErrors, actionErrors uint64
+	drops                    [numDropReasons]uint64
+}
+
+// New validates cfg and builds an Instance. See Options for what it opens.
+func New(cfg Config, opt Options) (*Instance, error) {
+	c, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	log := opt.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("vrrp_instance", c.Name, "vrid", c.VRID)
+	in := &Instance{
+		cfg:     c,
+		tr:      opt.Transport,
+		act:     opt.Actions,
+		links:   opt.Links,
+		clock:   opt.Clock,
+		log:     log,
+		onState: opt.OnStateChange,
+		wake:    make(chan struct{}, 1),
+		state:   StateInit,
+		prio:    c.Priority,
+		down:    map[string]bool{},
+	}
+	if in.clock == nil {
+		in.clock = realClock{}
+	}
+	if c.NoPreempt && c.InitialState == StateMaster {
+		// keepalived ignores nopreempt with "state MASTER" and preempts
+		// anyway; the user asked not to preempt, so start as BACKUP.
+		log.Warn("nopreempt with state MASTER: starting as BACKUP so nopreempt holds")
+	}
+	var opened []func() error
+	closeAll := func() {
+		for _, f := range opened {
+			_ = f()
+		}
+	}
+	if in.tr == nil {
+		tr, err := OpenRawTransport(c)
+		if err != nil {
+			return nil, err
+		}
+		in.tr = tr
+		opened = append(opened, tr.Close)
+	}
+	if in.act == nil {
+		act, err := NewNetActions(c, log)
+		if err != nil {
+			closeAll()
+			return nil, err
+		}
+		in.act = act
+		opened = append(opened, act.Close)
+	}
+	if in.links == nil {
+		w, err := NewNetlinkWatcher()
+		if err != nil {
+			closeAll()
+			return nil, err
+		}
+		in.links = w
+	}
+	return in, nil
+}
+
+// Config returns the configuration with defaults filled in.
+func (in *Instance) Config() Config { return in.cfg }
+
+// SetPriorityAdjust lowers (negative) or raises the advertised priority by
+// delta, e.g. when no backend of the service is usable. The result stays in
+// 1-254 unless delta is 0 (a 255 owner stays the owner only unadjusted).
+func (in *Instance) SetPriorityAdjust(delta int) {
+	in.mu.Lock()
+	in.adjust = delta
+	in.mu.Unlock()
+	select {
+	case in.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run drives the instance until ctx is done, then leaves gracefully: a
+// master sends priority 0 and removes its VIPs. It closes the transport and
+// actions on return, so it can be called once.
+func (in *Instance) Run(ctx context.Context) error {
+	defer in.act.Close()
+	if c, ok := in.links.(io.Closer); ok {
+		defer c.Close()
+	}
+	pkts := make(chan Packet, 64)
+	rxErr := make(chan error, 1)
+	var rxDone sync.WaitGroup
+	rxDone.Add(1)
+	go func() {
+		defer rxDone.Done()
+		for {
+			p, err := in.tr.Receive()
+			if err != nil {
+				if !errors.Is(err, ErrClosed) {
+					rxErr <- err
+				}
+				return
+			}
+			select {
+			case pkts <- p:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	stopRx := func() {
+		_ = in.tr.Close()
+		rxDone.Wait()
+	}
+
+	linkDone := make(chan struct{})
+	defer close(linkDone)
+	var linkEvents <-chan LinkEvent
+	if track := in.tracked(); in.links != nil {
+		ch, err := in.links.Watch(track, linkDone)
+		if err != nil {
+			stopRx()
+			return fmt.Errorf("vrrp %s: watch links: %w", in.cfg.Name, err)
+		}
+		linkEvents = ch
+		// The initial link states decide whether we start in FAULT.
+		in.drainLinks(ch, len(track))
+	}
+
+	in.step(func(now time.Time) { in.start(now) })
+	for {
+		timer := in.clock.NewTimer(in.untilNext())
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			in.step(func(now time.Time) { in.shutdown(now) })
+			stopRx()
+			return nil
+		case err := <-rxErr:
+			timer.Stop()
+			in.step(func(now time.Time) { in.shutdown(now) })
+			stopRx()
+			return fmt.Errorf("vrrp %s: receive: %w", in.cfg.Name, err)
+		case p := <-pkts:
+			in.step(func(now time.Time) { in.handlePacket(now, p) })
+		case ev, ok := <-linkEvents:
+			if !ok {
+				linkEvents = nil
+				break
+			}
+			in.step(func(now time.Time) { in.handleLink(now, ev) })
+		case <-in.wake:
+			in.step(func(now time.Time) { in.updatePriority(now) })
+		case <-timer.C():
+			in.step(func(now time.Time) { in.fire(now) })
+		}
+		timer.Stop()
+	}
+}
+
+// drainLinks takes the n initial link reports without waiting long for them.
+func (in *Instance) drainLinks(ch <-chan LinkEvent, n int) {
+	deadline := time.After(2 * time.Second)
+	for range n {
+		select {
+		case ev, ok := <-ch:
+			if !ok {
+				return
+			}
+			in.mu.Lock()
+			in.down[ev.Name] = !ev.Up
+			in.mu.Unlock()
+		case <-deadline:
+			return
+		}
+	}
+}
+
+func (in *Instance) tracked() []string {
+	names := []string{in.cfg.Interface}
+	for _, n := range in.cfg.TrackInterfaces {
+		if !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	return names
+}
+
+// step runs fn under the lock and then reports state changes outside it, so
+// a callback may call Status.
+func (in *Instance) step(fn func(now time.Time)) {
+	in.mu.Lock()
+	fn(in.clock.Now())
+	pending := in.pending
+	in.pending = nil
+	in.mu.Unlock()
+	if in.onState != nil {
+		for _, c := range pending {
+			in.onState(c)
+		}
+	}
+}
+
+// untilNext is how long Run may sleep before the next timer is due.
+func (in *Instance) untilNext() time.Duration {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	next := in.nextDeadline()
+	if next.IsZero() {
+		return time.Hour
+	}
+	return max(next.Sub(in.clock.Now()), 0)
+}
+
+func (in *Instance) nextDeadline() time.Time {
+	var next time.Time
+	for _, t := range []time.Time{in.masterDownAt, in.advertAt, in.garpAt} {
+		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
+	}
+	return next
+}
+
+func (in *Instance) effectivePriority() uint8 {
+	if in.adjust == 0 {
+		return in.cfg.Priority
+	}
+	return uint8(min(max(int(in.cfg.Priority)+in.adjust, 1), PriorityOwner-1))
+}
+
+func (in *Instance) faulty() bool {
+	for _, d := range in.down {
+		if d {
+			return true
+		}
+	}
+	return false
+}
+
+func (in *Instance) start(now time.Time) {
+	in.prio = in.effectivePriority()
+	in.masterInt = in.cfg.AdvertInterval
+	if in.cfg.PreemptDelay > 0 {
+		in.preemptAt = now.Add(in.cfg.PreemptDelay)
+	}
+	switch {
+	case in.faulty():
+		in.enterFault(now, "tracked interface down at start")
+	case in.prio == PriorityOwner:
+		in.becomeMaster(now, "address owner (priority 255)")
+	case in.cfg.InitialState == StateMaster && !in.cfg.NoPreempt:
+		in.becomeMaster(now, "configured state MASTER")
+	default:
+		in.becomeBackup(now, "start")
+	}
+}
+
+func (in *Instance) transition(now time.Time, to State, reason string) {
+	from := in.state
+	in.state = to
+	in.since = now
+	in.log.Info("vrrp state change", "from", from, "to", to, "priority", in.prio, "reason", reason)
+	n := Notification{Instance: in.cfg.Name, State: to, Priority: in.prio}
+	in.act.Notify(n)
+	in.pending = append(in.pending, StateChange{
+		Instance: in.cfg.Name, From: from, To: to, Priority: in.prio, Reason: reason, At: now,
+	})
+}
+
+func (in *Instance) becomeMaster(now time.Time, reason string) {
+	in.masterDownAt = time.Time{}
+	in.masterInt = in.cfg.AdvertInterval
+	in.masterAddr = in.tr.LocalAddr()
+	in.masterPrio = in.prio
+	in.sendAdvert(in.prio)
+	in.advertAt = now.Add(in.cfg.AdvertInterval)
+	if err := in.act.AddVIPs(in.cfg.VIPs); err != nil {
+		in.ctr.actionErrors++
+		in.log.Error("add VIPs", "err", err)
+	}
+	in.garpBurst(in.cfg.GARPMasterRepeat)
+	in.garpAt, in.garpDelayed = time.Time{}, false
+	switch {
+	case in.cfg.GARPMasterDelay > 0:
+		in.garpAt, in.garpDelayed = now.Add(in.cfg.GARPMasterDelay), true
+	case in.cfg.GARPMasterRefresh > 0:
+		in.garpAt = now.Add(in.cfg.GARPMasterRefresh)
+	}
+	in.ctr.becameMaster++
+	in.transition(now, StateMaster, reason)
+}
+
+// leaveMaster gives up the addresses; with prio0 it first tells the backups
+// to take over after Skew_Time instead of Master_Down_Interval.
+func (in *Instance) leaveMaster(prio0 bool) {
+	if in.state != StateMaster {
+		return
+	}
+	if prio0 {
+		in.sendAdvert(0)
+	}
+	in.advertAt, in.garpAt = time.Time{}, time.Time{}
+	if err := in.act.RemoveVIPs(in.cfg.VIPs); err != nil {
+		in.ctr.actionErrors++
+		in.log.Error("remove VIPs", "err", err)
+	}
+	in.ctr.leftMaster++
+}
+
+func (in *Instance) becomeBackup(now time.Time, reason string) {
+	in.leaveMaster(false)
+	in.masterDownAt = now.Add(masterDownInterval(in.cfg.Version, in.prio, in.masterInt))
+	in.transition(now, StateBackup, reason)
+}
+
+func (in *Instance) enterFault(now time.Time, reason string) {
+	in.leaveMaster(true)
+	in.masterDownAt = time.Time{}
+	in.transition(now, StateFault, reason)
+}
+
+func (in *Instance) shutdown(now time.Time) {
+	in.leaveMaster(true)
+	in.masterDownAt = time.Time{}
+	in.transition(now, StateStop, "shutdown")
+}
+
+func (in *Instance) fire(now time.Time) {
+	if in.state == StateBackup && !in.masterDownAt.IsZero() && !now.Before(in.masterDownAt) {
+		reason := "master down interval expired"
+		if in.masterPrio == 0 && in.masterAddr.IsValid() {
+			reason = "master sent priority 0"
+		}
+		in.becomeMaster(now, reason)
+		return
+	}
+	if in.state != StateMaster {
+		return
+	}
+	if !in.advertAt.IsZero() && !now.Before(in.advertAt) {
+		in.sendAdvert(in.prio)
+		in.advertAt = now.Add(in.cfg.AdvertInterval)
+	}
+	if !in.garpAt.IsZero() && !now.Before(in.garpAt) {
+		if in.garpDelayed {
+			in.garpBurst(in.cfg.GARPMasterRepeat)
+		} else {
+			in.garpBurst(1)
+		}
+		in.garpAt, in.garpDelayed = time.Time{}, false
+		if in.cfg.GARPMasterRefresh > 0 {
+			in.garpAt = now.Add(in.cfg.GARPMasterRefresh)
+		}
+	}
+}
+
+func (in *Instance) garpBurst(n int) {
+	for range n {
+		if err := in.act.SendGARP(in.cfg.VIPs); err != nil {
+			in.ctr.actionErrors++
+			in.log.Warn("gratuitous ARP", "err", err)
+			return
+		}
+		in.ctr.garpSent++
+	}
+}
+
+func (in *Instance) advert(prio uint8) Advert {
+	a := Advert{
+		Version:  in.cfg.Version,
+		Type:     TypeAdvertisement,
+		VRID:     in.cfg.VRID,
+		Priority: prio,
+		Count:    uint8(len(in.cfg.VIPs)),
+		Interval: intervalUnits(in.cfg.Version, in.cfg.AdvertInterval),
+	}
+	for _, v := range in.cfg.VIPs {
+		a.Addrs = append(a.Addrs, v.Prefix.Addr())
+	}
+	if in.cfg.Version == 2 && in.cfg.AuthPass != "" {
+		a.AuthType = AuthPass
+		a.AuthData = passData(in.cfg.AuthPass)
+	}
+	return a
+}
+
+func (in *Instance) sendAdvert(prio uint8) {
+	a := in.advert(prio)
+	src := in.tr.LocalAddr()
+	for _, dst := range in.tr.Destinations() {
+		if err := in.tr.Send(dst, a.Seal(src, dst)); err != nil {
+			in.ctr.sendErrors++
+			in.log.Warn("send advert", "dst", dst, "err", err)
+			continue
+		}
+		in.ctr.advertsSent++
+		if prio == 0 {
+			in.ctr.prio0Sent++
+		}
+	}
+}
+
+// check validates a received packet against the instance, returning the
+// advert or the reason to drop it.
+func (in *Instance) check(p Packet) (Advert, error) {
+	if p.Dst.IsMulticast() && p.TTL != 255 {
+		return Advert{}, DropTTL
+	}
+	if len(in.cfg.UnicastPeers) > 0 && !slices.Contains(in.cfg.UnicastPeers, p.Src) {
+		return Advert{}, DropPeer
+	}
+	a, err := ParseAdvert(p.Payload)
+	if err != nil {
+		return a, err
+	}
+	if a.Version != in.cfg.Version {
+		return a, DropVersion
+	}
+	if Checksum(a.Version, p.Src, p.Dst, p.Payload) != 0 {
+		return a, DropChecksum
+	}
+	if a.VRID != in.cfg.VRID {
+		return a, DropVRID
+	}
+	if a.Version == 2 {
+		want := in.advert(0)
+		if a.AuthType != want.AuthType || (a.AuthType == AuthPass && a.AuthData != want.AuthData) {
+			return a, DropAuth
+		}
+		if a.Interval != want.Interval {
+			return a, DropInterval
+		}
+	}
+	if int(a.Count) != len(in.cfg.VIPs) {
+		return a, DropAddrCount
+	}
+	for _, v := range in.cfg.VIPs {
+		if !slices.Contains(a.Addrs, v.Prefix.Addr()) {
+			return a, DropAddrList
+		}
+	}
+	return a, nil
+}
+
+func (in *Instance) handlePacket(now time.Time, p Packet) {
+	if p.Src == in.tr.LocalAddr() {
+		return // our own advert looped back
+	}
+	a, err := in.check(p)
+	if err != nil {
+		var r DropReason
+		if errors.As(err, &r) {
+			in.ctr.drops[r]++
+		}
+		in.log.Debug("drop advert", "src", p.Src, "reason", err)
+		return
+	}
+	in.ctr.advertsRecv++
+	if a.Priority == 0 {
+		in.ctr.prio0Recv++
+	}
+	switch in.state {
+	case StateBackup:
+		in.backupRx(now, p.Src, a)
+	case StateMaster:
+		in.masterRx(now, p.Src, a)
+	}
+}
+
+func (in *Instance) backupRx(now time.Time, src netip.Addr, a Advert) {
+	if a.Priority == 0 {
+		in.masterAddr, in.masterPrio = src, 0
+		in.masterDownAt = now.Add(skewTime(in.cfg.Version, in.prio, in.masterInt))
+		return
+	}
+	delaying := in.cfg.PreemptDelay > 0 && (in.preemptAt.IsZero() || now.Before(in.preemptAt))
+	if !in.cfg.NoPreempt && a.Priority < in.prio && !delaying {
+		// RFC: discard, so Master_Down_Interval runs out and we preempt.
+		return
+	}
+	if in.cfg.PreemptDelay > 0 {
+		if a.Priority >= in.prio {
+			in.preemptAt = time.Time{}
+		} else if in.preemptAt.IsZero() {
+			in.preemptAt = now.Add(in.cfg.PreemptDelay)
+		}
+	}
+	if in.cfg.Version == 3 && a.Interval > 0 {
+		in.masterInt = unitsInterval(3, a.Interval)
+	}
+	in.masterAddr, in.masterPrio = src, a.Priority
+	in.masterDownAt = now.Add(masterDownInterval(in.cfg.Version, in.prio, in.masterInt))
+}
+
+func (in *Instance) masterRx(now time.Time, src netip.Addr, a Advert) {
+	switch {
+	case a.Priority == 0:
+		// Another master left: answer at once so its backups do not wait.
+		in.sendAdvert(in.prio)
+		in.advertAt = now.Add(in.cfg.AdvertInterval)
+	case a.Priority > in.prio || (a.Priority == in.prio && addrGreater(src, in.tr.LocalAddr())):
+		if in.cfg.Version == 3 && a.Interval > 0 {
+			in.masterInt = unitsInterval(3, a.Interval)
+		}
+		in.masterAddr, in.masterPrio = src, a.Priority
+		in.becomeBackup(now, fmt.Sprintf("higher priority advert from %v (priority %d)", src, a.Priority))
+	default:
+		// A lower-priority master (e.g. after a partition healed): assert
+		// ourselves now and re-announce the VIPs, as keepalived does,
+		// rather than wait a whole interval in split brain.
+		in.sendAdvert(in.prio)
+		in.advertAt = now.Add(in.cfg.AdvertInterval)
+		in.garpBurst(1)
+	}
+}
+
+func addrGreater(a, b netip.Addr) bool { return a.Compare(b) > 0 }
+
+func (in *Instance) handleLink(now time.Time, ev LinkEvent) {
+	in.down[ev.Name] = !ev.Up
+	switch {
+	case in.faulty() && in.state != StateFault && in.state != StateStop:
+		in.enterFault(now, "link "+ev.Name+" down")
+	case !in.faulty() && in.state == StateFault:
+		in.masterInt = in.cfg.AdvertInterval
+		if in.prio == PriorityOwner {
+			in.becomeMaster(now, "links up, address owner")
+		} else {
+			in.becomeBackup(now, "links up")
+		}
+	}
+}
+
+func (in *Instance) updatePriority(now time.Time) {
+	p := in.effectivePriority()
+	if p == in.prio {
+		return
+	}
+	in.log.Info("vrrp priority change", "from", in.prio, "to", p)
+	in.prio = p
+	if in.state == StateMaster {
+		// Advertise the new priority now, so a better backup preempts one
+		// Master_Down_Interval from now rather than one interval later.
+		in.sendAdvert(in.prio)
+		in.advertAt = now.Add(in.cfg.AdvertInterval)
+		in.masterPrio = p
+	}
+}

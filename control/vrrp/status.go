@@ -1,0 +1,82 @@
+package vrrp
+
+import "time"
+
+// Counters are an instance's totals since it started.
+type Counters struct {
+	AdvertsSent          uint64 `json:"adverts_sent"`
+	AdvertsReceived      uint64 `json:"adverts_received"`
+	PriorityZeroSent     uint64 `json:"priority_zero_sent"`
+	PriorityZeroReceived uint64 `json:"priority_zero_received"`
+	BecameMaster         uint64 `json:"became_master"`
+	ReleasedMaster       uint64 `json:"released_master"`
+	GARPSent             uint64 `json:"garp_sent"`
+	SendErrors           uint64 `json:"send_errors"`
+	ActionErrors         uint64 `json:"action_errors"`
+	// Drops counts received packets by DropReason name; every reason is
+	// present, zero or not.
+	Drops map[string]uint64 `json:"drops"`
+}
+
+// Status is a snapshot of an instance for xlbctl and metrics.
+type Status struct {
+	Name              string        `json:"name"`
+	Interface         string        `json:"interface"`
+	VRID              uint8         `json:"vrid"`
+	Version           uint8         `json:"version"`
+	State             State         `json:"state"`
+	Since             time.Time     `json:"since"`
+	Priority          uint8         `json:"priority"`
+	BasePriority      uint8         `json:"base_priority"`
+	PriorityAdjust    int           `json:"priority_adjust"`
+	AdvertInterval    time.Duration `json:"advert_interval_ns"`
+	MasterAdvInterval time.Duration `json:"master_advert_interval_ns"`
+	// MasterAddr is the current master's address (ours when MASTER); empty
+	// until one is known.
+	MasterAddr     string   `json:"master_addr,omitempty"`
+	MasterPriority uint8    `json:"master_priority"`
+	VIPs           []string `json:"vips"`
+	Counters       Counters `json:"counters"`
+}
+
+// Status returns a consistent snapshot.
+func (in *Instance) Status() Status {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	s := Status{
+		Name:              in.cfg.Name,
+		Interface:         in.cfg.Interface,
+		VRID:              in.cfg.VRID,
+		Version:           in.cfg.Version,
+		State:             in.state,
+		Since:             in.since,
+		Priority:          in.prio,
+		BasePriority:      in.cfg.Priority,
+		PriorityAdjust:    in.adjust,
+		AdvertInterval:    in.cfg.AdvertInterval,
+		MasterAdvInterval: in.masterInt,
+		MasterPriority:    in.masterPrio,
+		Counters: Counters{
+			AdvertsSent:          in.ctr.advertsSent,
+			AdvertsReceived:      in.ctr.advertsRecv,
+			PriorityZeroSent:     in.ctr.prio0Sent,
+			PriorityZeroReceived: in.ctr.prio0Recv,
+			BecameMaster:         in.ctr.becameMaster,
+			ReleasedMaster:       in.ctr.leftMaster,
+			GARPSent:             in.ctr.garpSent,
+			SendErrors:           in.ctr.sendErrors,
+			ActionErrors:         in.ctr.actionErrors,
+			Drops:                make(map[string]uint64, numDropReasons),
+		},
+	}
+	if in.masterAddr.IsValid() {
+		s.MasterAddr = in.masterAddr.String()
+	}
+	for _, v := range in.cfg.VIPs {
+		s.VIPs = append(s.VIPs, v.Prefix.String()+" dev "+v.Dev)
+	}
+	for r := range numDropReasons {
+		s.Counters.Drops[r.String()] = in.ctr.drops[r]
+	}
+	return s
+}
