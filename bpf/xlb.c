@@ -117,8 +117,10 @@ select_backend(const struct xlb_service *svc, const struct xlb_flow_key *fk, __u
 static __always_inline int forward(struct ethhdr *eth, const struct xlb_service *svc,
 				   const struct xlb_backend *b, __u32 backend_id, __u64 bytes)
 {
+	/* The frame was addressed to us (mac_is_ours), so its destination is
+	 * our MAC: it becomes the source. */
+	__builtin_memcpy(eth->h_source, eth->h_dest, ETH_ALEN);
 	__builtin_memcpy(eth->h_dest, b->mac, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, (const void *)xlb_cfg.mac, ETH_ALEN);
 	count(&xlb_service_stats, svc->id, bytes);
 	count(&xlb_backend_stats, backend_id, bytes);
 	return XDP_TX;

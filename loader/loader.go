@@ -97,6 +97,10 @@ func load(mac net.HardwareAddr, opts Options, pinDir string) (*Dataplane, error)
 	var collOpts ebpf.CollectionOptions
 	if pinDir != "" {
 		collOpts.Maps.PinPath = pinDir
+	} else {
+		for _, m := range spec.Maps {
+			m.Pinning = ebpf.PinNone
+		}
 	}
 	if err := spec.LoadAndAssign(&d.objs, &collOpts); err != nil {
 		var verr *ebpf.VerifierError

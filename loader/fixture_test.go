@@ -1,0 +1,222 @@
+package loader
+
+import (
+	"bytes"
+	"net"
+	"net/netip"
+	"testing"
+
+	"github.com/cilium/ebpf"
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+
+	"xlb/control/maglev"
+	"xlb/test/testutil"
+)
+
+var (
+	ourMAC    = net.HardwareAddr{0x02, 0x00, 0x00, 0x00, 0x00, 0x14}
+	clientMAC = net.HardwareAddr{0x02, 0x00, 0x00, 0x00, 0x00, 0x64}
+	otherMAC  = net.HardwareAddr{0x02, 0x00, 0x00, 0x00, 0x00, 0x99}
+	vip       = netip.MustParseAddr("192.168.1.30")
+	clientIP  = netip.MustParseAddr("192.168.1.100")
+	mysqlSvc  = ServiceKey{VIP: vip, Port: 3306, Proto: TCP}
+	dnsSvc    = ServiceKey{VIP: vip, Port: 53, Proto: UDP}
+	emptySvc  = ServiceKey{VIP: vip, Port: 9999, Proto: TCP}
+)
+
+type testBackend struct {
+	id     uint32
+	svc    ServiceKey
+	ip     netip.Addr
+	mac    net.HardwareAddr
+	weight uint32
+	state  BackendState
+}
+
+// fixture is a loaded, unattached program with three services: MySQL over
+// db1/db2, DNS over one backend, and one without backends.
+type fixture struct {
+	t        *testing.T
+	dp       *Dataplane
+	services map[ServiceKey]uint32
+	backends map[uint32]*testBackend
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	testutil.RequirePriv(t)
+	dp, err := Load(ourMAC, Options{MaxFlows: 65536})
+	if err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	t.Cleanup(func() { dp.Close() })
+	f := &fixture{t: t, dp: dp, services: map[ServiceKey]uint32{mysqlSvc: 1, dnsSvc: 2, emptySvc: 3}, backends: map[uint32]*testBackend{}}
+	for key, id := range f.services {
+		if err := dp.SetService(key, Service{ID: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.addBackend(1, mysqlSvc, "192.168.1.10", 0x0a, 1)
+	f.addBackend(2, mysqlSvc, "192.168.1.11", 0x0b, 1)
+	f.addBackend(3, dnsSvc, "192.168.1.12", 0x0c, 1)
+	f.sync()
+	return f
+}
+
+func (f *fixture) addBackend(id uint32, svc ServiceKey, ip string, macByte byte, weight uint32) {
+	f.backends[id] = &testBackend{id: id, svc: svc, ip: netip.MustParseAddr(ip),
+		mac: net.HardwareAddr{0x02, 0, 0, 0, 0, macByte}, weight: weight, state: BackendActive}
+}
+
+// sync writes backends and rebuilds every service's table the way the
+// reconciler does: table first, then backend states.
+func (f *fixture) sync() {
+	f.t.Helper()
+	for key := range f.services {
+		var mb []maglev.Backend
+		for _, b := range f.backends {
+			if b.svc == key && b.state == BackendActive {
+				mb = append(mb, maglev.Backend{ID: b.id, Name: b.ip.String(), Weight: b.weight})
+			}
+		}
+		table, err := maglev.Build(mb, f.dp.TableSize())
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		if err := f.dp.WriteMaglev(key, table); err != nil {
+			f.t.Fatal(err)
+		}
+	}
+	for id, b := range f.backends {
+		err := f.dp.SetBackend(id, Backend{ServiceID: f.services[b.svc], IP: b.ip, MAC: b.mac, State: b.state})
+		if err != nil {
+			f.t.Fatal(err)
+		}
+	}
+}
+
+// pick is the backend the live table gives a new flow.
+func (f *fixture) pick(k FlowKey) uint32 {
+	f.t.Helper()
+	svc := ServiceKey{VIP: k.VIP.Addr(), Port: k.VIP.Port(), Proto: k.Proto}
+	table, err := f.dp.MaglevTable(svc)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return table[TableSlot(k, 0, len(table))]
+}
+
+func (f *fixture) run(frame []byte) (uint32, []byte) {
+	f.t.Helper()
+	ret, out, err := runXDP(f.dp.Program(), frame)
+	if err != nil {
+		f.t.Fatalf("BPF_PROG_TEST_RUN: %v", err)
+	}
+	return ret, out
+}
+
+func runXDP(prog *ebpf.Program, frame []byte) (uint32, []byte, error) {
+	out := make([]byte, len(frame)+256)
+	opts := ebpf.RunOptions{Data: frame, DataOut: out}
+	ret, err := prog.Run(&opts)
+	return ret, opts.DataOut, err
+}
+
+func (f *fixture) reasons() map[Reason]Counter {
+	f.t.Helper()
+	r, err := f.dp.ReasonCounters()
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return r
+}
+
+// pkt describes a test frame; build turns it into bytes with gopacket.
+type pkt struct {
+	dstMAC    net.HardwareAddr
+	vlan      uint16
+	src, dst  netip.Addr
+	proto     layers.IPProtocol
+	sport     uint16
+	dport     uint16
+	ipOptions int // 4-byte words of IP options
+	flags     layers.IPv4Flag
+	fragOff   uint16
+	payload   []byte
+	icmp      *layers.ICMPv4
+	inner     *pkt // quoted packet of an ICMP error
+}
+
+func synTo(port uint16, sport uint16) pkt {
+	return pkt{dstMAC: ourMAC, src: clientIP, dst: vip, proto: layers.IPProtocolTCP, sport: sport, dport: port}
+}
+
+func (p pkt) flow() FlowKey {
+	proto := TCP
+	if p.proto == layers.IPProtocolUDP {
+		proto = UDP
+	}
+	return FlowKey{Client: netip.AddrPortFrom(p.src, p.sport), VIP: netip.AddrPortFrom(p.dst, p.dport), Proto: proto}
+}
+
+func (p pkt) ipLayers() []gopacket.SerializableLayer {
+	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: p.proto, SrcIP: p.src.AsSlice(), DstIP: p.dst.AsSlice(),
+		Flags: p.flags, FragOffset: p.fragOff, Id: 4242}
+	for i := 0; i < p.ipOptions; i++ {
+		// Four single-byte NOPs per word: valid options of any count.
+		ip.Options = append(ip.Options, layers.IPv4Option{OptionType: 1}, layers.IPv4Option{OptionType: 1},
+			layers.IPv4Option{OptionType: 1}, layers.IPv4Option{OptionType: 1})
+	}
+	out := []gopacket.SerializableLayer{ip}
+	switch p.proto {
+	case layers.IPProtocolTCP:
+		tcp := &layers.TCP{SrcPort: layers.TCPPort(p.sport), DstPort: layers.TCPPort(p.dport), SYN: true, Seq: 1000, Window: 64240}
+		tcp.SetNetworkLayerForChecksum(ip)
+		out = append(out, tcp)
+	case layers.IPProtocolUDP:
+		udp := &layers.UDP{SrcPort: layers.UDPPort(p.sport), DstPort: layers.UDPPort(p.dport)}
+		udp.SetNetworkLayerForChecksum(ip)
+		out = append(out, udp)
+	case layers.IPProtocolICMPv4:
+		out = append(out, p.icmp)
+		if p.inner != nil {
+			out = append(out, gopacket.Payload(p.inner.ipBytes()))
+		}
+	}
+	if p.payload != nil {
+		out = append(out, gopacket.Payload(p.payload))
+	}
+	return out
+}
+
+func serialize(ls []gopacket.SerializableLayer) []byte {
+	buf := gopacket.NewSerializeBuffer()
+	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, ls...); err != nil {
+		panic(err)
+	}
+	return bytes.Clone(buf.Bytes())
+}
+
+func (p pkt) ipBytes() []byte { return serialize(p.ipLayers()) }
+
+func (p pkt) build() []byte {
+	eth := &layers.Ethernet{SrcMAC: clientMAC, DstMAC: p.dstMAC, EthernetType: layers.EthernetTypeIPv4}
+	ls := []gopacket.SerializableLayer{eth}
+	if p.vlan != 0 {
+		eth.EthernetType = layers.EthernetTypeDot1Q
+		ls = append(ls, &layers.Dot1Q{VLANIdentifier: p.vlan, Type: layers.EthernetTypeIPv4})
+	}
+	return serialize(append(ls, p.ipLayers()...))
+}
+
+// forwarded is what the program must emit for in sent to backend mac: the
+// same bytes with only the Ethernet addresses changed.
+func forwarded(in []byte, mac net.HardwareAddr) []byte {
+	out := bytes.Clone(in)
+	copy(out[0:6], mac)
+	copy(out[6:12], ourMAC)
+	return out
+}
+
+func netipMust(s string) netip.Addr { return netip.MustParseAddr(s) }
