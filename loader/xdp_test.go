@@ -282,4 +282,3 @@ func TestXDPTruncated(t *testing.T) {
 		t.Log("kernel accepted a 13-byte XDP test frame")
 	}
 }
-

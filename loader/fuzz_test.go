@@ -1,0 +1,141 @@
+package loader
+
+import (
+	"bytes"
+	"encoding/binary"
+	"math/rand/v2"
+	"net/netip"
+	"testing"
+
+	"github.com/google/gopacket/layers"
+)
+
+// vipOf is a reference reading of the frame, independent of the BPF parser:
+// the service a forwarded frame must belong to (for an ICMP error, the
+// service of the quoted packet's source).
+func vipOf(frame []byte) (ServiceKey, bool) {
+	if len(frame) < 14 {
+		return ServiceKey{}, false
+	}
+	off, et := 14, binary.BigEndian.Uint16(frame[12:14])
+	if et == 0x8100 || et == 0x88a8 {
+		if len(frame) < 18 {
+			return ServiceKey{}, false
+		}
+		et, off = binary.BigEndian.Uint16(frame[16:18]), 18
+	}
+	if et != 0x0800 || len(frame) < off+20 {
+		return ServiceKey{}, false
+	}
+	ip := frame[off:]
+	ihl := int(ip[0]&0x0f) * 4
+	if ip[0]>>4 != 4 || ihl < 20 || len(ip) < ihl+4 {
+		return ServiceKey{}, false
+	}
+	dst := netip.AddrFrom4([4]byte(ip[16:20]))
+	l4 := ip[ihl:]
+	switch ip[9] {
+	case 6, 17:
+		return ServiceKey{VIP: dst, Port: binary.BigEndian.Uint16(l4[2:4]), Proto: Proto(ip[9])}, true
+	case 1:
+		if len(l4) < 8+20 {
+			return ServiceKey{}, false
+		}
+		in := l4[8:]
+		iihl := int(in[0]&0x0f) * 4
+		if iihl < 20 || len(in) < iihl+4 {
+			return ServiceKey{}, false
+		}
+		src := netip.AddrFrom4([4]byte(in[12:16]))
+		return ServiceKey{VIP: src, Port: binary.BigEndian.Uint16(in[iihl : iihl+2]), Proto: Proto(in[9])}, true
+	}
+	return ServiceKey{}, false
+}
+
+// TestXDPRandomFrames feeds 100k random and mutated frames through the
+// program. Whatever it is given: a passed frame is byte-for-byte unchanged; a
+// forwarded frame was addressed to us, keeps every byte after the Ethernet
+// addresses, and goes to a backend in the live table of the frame's own
+// service; a dropped frame belongs to a service without usable backends.
+func TestXDPRandomFrames(t *testing.T) {
+	f := newFixture(t)
+	rng := rand.New(rand.NewPCG(2026, 11))
+	live := map[ServiceKey]map[string]bool{}
+	for key := range f.services {
+		table, err := f.dp.MaglevTable(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		live[key] = map[string]bool{}
+		for _, id := range table {
+			if id != 0 {
+				live[key][string(f.backends[id].mac)] = true
+			}
+		}
+	}
+	seeds := [][]byte{
+		synTo(3306, 1234).build(),
+		func() pkt { p := synTo(3306, 1235); p.vlan = 3; p.ipOptions = 2; return p }().build(),
+		pkt{dstMAC: ourMAC, src: clientIP, dst: vip, proto: layers.IPProtocolUDP, sport: 999, dport: 53, payload: []byte("x")}.build(),
+		pkt{dstMAC: ourMAC, src: clientIP, dst: vip, proto: layers.IPProtocolICMPv4,
+			icmp: &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(3, 4)},
+			inner: &pkt{src: vip, dst: clientIP, proto: layers.IPProtocolTCP, sport: 3306, dport: 5555}}.build(),
+		synTo(9999, 1236).build(),
+	}
+	const n = 100_000
+	var counts [4]int
+	for i := 0; i < n; i++ {
+		var in []byte
+		switch rng.IntN(4) {
+		case 0: // random bytes, half of them addressed to us
+			in = make([]byte, 14+rng.IntN(120))
+			for j := range in {
+				in[j] = byte(rng.Uint32())
+			}
+			if rng.IntN(2) == 0 {
+				copy(in, ourMAC)
+			}
+		default: // a valid frame with a few bytes changed and maybe cut short
+			in = bytes.Clone(seeds[rng.IntN(len(seeds))])
+			// Fresh client address and port, so new flows keep coming.
+			if len(in) > 40 && rng.IntN(2) == 0 {
+				binary.BigEndian.PutUint16(in[len(in)-26:], uint16(rng.Uint32()))
+			}
+			for m := rng.IntN(4); m > 0; m-- {
+				in[rng.IntN(len(in))] = byte(rng.Uint32())
+			}
+			if rng.IntN(4) == 0 {
+				in = in[:14+rng.IntN(len(in)-13)]
+			}
+		}
+		ret, out := f.run(in)
+		counts[ret]++
+		svc, parsed := vipOf(in)
+		switch ret {
+		case xdpPass:
+			if !bytes.Equal(out, in) {
+				t.Fatalf("frame %d passed but changed\n in %x\nout %x", i, in, out)
+			}
+		case xdpTX:
+			if !bytes.Equal(in[:6], ourMAC) {
+				t.Fatalf("frame %d not addressed to us was forwarded: %x", i, in)
+			}
+			if !bytes.Equal(out[12:], in[12:]) || !bytes.Equal(out[6:12], ourMAC) {
+				t.Fatalf("frame %d forwarded with more than its destination MAC changed\n in %x\nout %x", i, in, out)
+			}
+			if !parsed || !live[svc][string(out[:6])] {
+				t.Fatalf("frame %d forwarded to %x, not a live backend of its service %v (parsed %v)\n in %x", i, out[:6], svc, parsed, in)
+			}
+		case xdpDrop:
+			if !parsed || len(live[svc]) != 0 {
+				t.Fatalf("frame %d dropped although it is not for a service without backends (%v)\n in %x", i, svc, in)
+			}
+		default:
+			t.Fatalf("frame %d: unexpected verdict %d", i, ret)
+		}
+	}
+	t.Logf("%d frames: %d passed, %d forwarded, %d dropped", n, counts[xdpPass], counts[xdpTX], counts[xdpDrop])
+	if counts[xdpTX] < n/10 || counts[xdpPass] < n/10 || counts[xdpDrop] == 0 {
+		t.Fatalf("the mix did not exercise every verdict enough: %v", counts)
+	}
+}
