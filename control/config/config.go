@@ -1,0 +1,161 @@
+package config
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Config is a loaded, defaulted and validated configuration. Every field has
+// its final value: consumers never apply defaults of their own.
+type Config struct {
+	Global     Global
+	Interfaces []string // interfaces the XDP program attaches to, in order, no duplicates
+	Services   []Service
+	VRRP       []VRRPInstance
+}
+
+// Global holds settings that apply to the whole director.
+type Global struct {
+	// RouterID names this director (keepalived's router_id / lvs_id); the
+	// host name when empty, filled in by the daemon, not here.
+	RouterID string
+}
+
+// Service is one virtual service: traffic to VIP:Port/Protocol is spread over Reals.
+type Service struct {
+	Name     string // unique; default "VIP:PORT/proto", e.g. "192.168.1.30:3306/tcp"
+	VIP      netip.Addr
+	Port     uint16 // 1..65535
+	Protocol Protocol
+	// Scheduler is the IPVS name as written (rr, wrr, lc, wlc, sed, nq, sh, mh, fo);
+	// Balancing tells what the data plane does with it.
+	Scheduler Scheduler
+	// PersistenceTimeout > 0 gives source-IP affinity (see Service.Balancing).
+	PersistenceTimeout time.Duration
+	Method             Method        // only MethodDR
+	DelayLoop          time.Duration // default interval of this service's checks
+	// InhibitOnFailure is the default of RealServer.InhibitOnFailure.
+	InhibitOnFailure bool
+	// Alpha starts every real server down until its check passes.
+	Alpha bool
+	// Quorum is the minimum sum of the weights of usable real servers for the
+	// service to count as having a backend (VRRPInstance.TrackServices).
+	Quorum uint32
+	Reals  []RealServer
+}
+
+// RealServer is one backend of a Service.
+type RealServer struct {
+	IP     netip.Addr
+	Port   uint16 // in DR mode the backend must listen on the service port; kept for checks and display
+	Weight uint16 // 0 = drained: keeps its flows, gets no new ones
+	// InhibitOnFailure: a failed server is drained (weight 0, flows stay)
+	// instead of removed (its flows re-pick).
+	InhibitOnFailure bool
+	Check            *Check // nil: always up, as keepalived does without a checker
+}
+
+// Check describes the health check of one real server. Timing follows keepalived.
+type Check struct {
+	Kind CheckKind
+	// Interval between check rounds (keepalived's delay_loop, inherited from the service).
+	Interval time.Duration
+	// ConnectTimeout bounds one attempt (connect, or the whole HTTP/MySQL exchange).
+	ConnectTimeout time.Duration
+	// Retry: a failed attempt is retried this many times, DelayBeforeRetry apart,
+	// before the round counts as failed (keepalived's retry, alias nb_get_retry).
+	Retry            int
+	DelayBeforeRetry time.Duration
+	// Rise consecutive passed rounds mark a down server up; Fall consecutive
+	// failed rounds mark an up server down.
+	Rise int
+	Fall int
+	// ConnectIP and ConnectPort: where to check; the real server's IP and port when unset.
+	ConnectIP   netip.Addr
+	ConnectPort uint16
+	MySQL       *MySQLCheck // set iff Kind == CheckMySQL
+	Exec        *ExecCheck  // set iff Kind == CheckExec
+	HTTP        *HTTPCheck  // set iff Kind == CheckHTTP
+}
+
+// MySQLCheck is a full handshake, login, cheap query and clean quit.
+type MySQLCheck struct {
+	User     string
+	Password Secret
+	// PasswordFile, when set, holds the password (first line); read at check
+	// time by Credentials so that rotating it needs no reload. Relative paths
+	// are resolved against the config file's directory at load time.
+	PasswordFile string
+	// ReplicationCheck requires both replication threads to run.
+	ReplicationCheck bool
+	// MaxReplicationLag > 0 marks the server down above this lag (NULL lag = down).
+	MaxReplicationLag time.Duration
+	// ReadOnly, when set, requires the server's read_only to equal it.
+	ReadOnly *bool
+}
+
+// ExecCheck runs a command: keepalived's MISC_CHECK.
+type ExecCheck struct {
+	Command []string // argv; Command[0] is the program
+	Timeout time.Duration
+	// Dynamic: exit 0 up, 1 down, 2..255 up with weight code-2 (misc_dynamic).
+	Dynamic bool
+	User    string // run as this user when set
+}
+
+// HTTPCheck is an HTTP GET whose status and body decide.
+type HTTPCheck struct {
+	Path        string
+	StatusCodes []StatusRange // any range matching passes
+	BodyRegex   string        // when set, the body must match (RE2 syntax)
+	Host        string        // Host header when set (keepalived's virtualhost)
+}
+
+// StatusRange is an inclusive range of HTTP status codes.
+type StatusRange struct{ Min, Max int }
+
+// VRRPInstance is one VRRP virtual router.
+type VRRPInstance struct {
+	Name      string
+	Interface string
+	VRID      uint8 // 1..255
+	Priority  uint8 // 1..255; 255 = address owner
+	Version   int   // 2 or 3
+	// AdvertInterval: whole seconds for v2, 10 ms steps from 10 ms to 40.95 s for v3.
+	AdvertInterval time.Duration
+	State          VRRPState // initial state
+	NoPreempt      bool
+	PreemptDelay   time.Duration
+	AuthType       AuthType // v2 only
+	// AuthPass as written; on the wire only the first 8 bytes count, as in keepalived.
+	AuthPass        Secret
+	VIPs            []VIP
+	UnicastSrcIP    netip.Addr   // invalid (zero) = the interface's primary address
+	UnicastPeers    []netip.Addr // empty = multicast 224.0.0.18
+	TrackInterfaces []string     // any of them down -> FAULT
+	// Notify scripts, run with keepalived's arguments; argv form.
+	NotifyMaster []string
+	NotifyBackup []string
+	NotifyFault  []string
+	NotifyStop   []string
+	Notify       []string // run on every transition: SCRIPT "INSTANCE" NAME STATE PRIORITY
+	// Gratuitous ARP on becoming master: once, then GARPMasterRepeat more
+	// after GARPMasterDelay; then every GARPMasterRefresh (0 = never)
+	// GARPMasterRefreshRepeat at a time.
+	GARPMasterDelay         time.Duration
+	GARPMasterRepeat        int
+	GARPMasterRefresh       time.Duration
+	GARPMasterRefreshRepeat int
+	// TrackServices names services (Service.Name); while any has no usable
+	// backend (usable weight sum < Quorum) this director advertises
+	// Priority - NoBackendPriorityDrop (at least 1), so it gives the VIP away.
+	TrackServices         []string
+	NoBackendPriorityDrop uint8
+}
+
+// VIP is one virtual_ipaddress line.
+type VIP struct {
+	Prefix netip.Prefix // /32 when written without a length
+	Dev    string       // the instance's interface when not written
+	Label  string
+}

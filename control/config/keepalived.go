@@ -1,0 +1,875 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// disposition says what happens to a keepalived keyword xlb does not implement.
+type disposition struct {
+	fatal bool   // error: ignoring it would change what the director does
+	why   string // the message
+}
+
+func warnOnly(why string) disposition { return disposition{why: why} }
+func fatal(why string) disposition    { return disposition{fatal: true, why: why} }
+
+// Keywords xlb knows but does not implement, per block. Anything neither
+// implemented nor listed is an unknown keyword: an error, except in
+// global_defs (keepalived has scores of process-level settings there, none of
+// which changes how traffic is balanced), where it is a warning.
+var (
+	ignoredTop = map[string]disposition{
+		"vrrp_script":          warnOnly("ignored: track_script is not supported, so scripts are never run"),
+		"static_ipaddress":     warnOnly("ignored: xlb does not manage static addresses; configure them with the system"),
+		"static_routes":        warnOnly("ignored: xlb does not manage static routes; configure them with the system"),
+		"static_rules":         warnOnly("ignored: xlb does not manage static rules; configure them with the system"),
+		"vrrp_sync_group":      fatal("not supported: instances of a sync group would not fail over together"),
+		"virtual_server_group": fatal("not supported: write one virtual_server per VIP and port"),
+		"garp_group":           fatal("not supported: use garp_master_* in the vrrp_instance"),
+		"linkbeat_interfaces":  warnOnly("ignored: xlb watches links through netlink"),
+	}
+	ignoredVRRP = map[string]disposition{
+		"smtp_alert":                 warnOnly("ignored: xlb sends no mail; use notify scripts"),
+		"dont_track_primary":         warnOnly("ignored: xlb always goes to FAULT when the instance's interface is down"),
+		"accept":                     warnOnly("ignored: the VIP is always accepted (xlb adds it to the interface)"),
+		"no_accept":                  warnOnly("ignored: the VIP is always accepted (xlb adds it to the interface)"),
+		"strict_mode":                warnOnly("ignored: xlb applies RFC checks on every advert"),
+		"debug":                      warnOnly("ignored: use xlbd's log level"),
+		"lvs_sync_daemon_interface":  warnOnly("ignored: xlb has no connection sync daemon; established flows re-pick on the new master by the same Maglev table"),
+		"unicast_ttl":                warnOnly("ignored: xlb sends adverts with TTL 255"),
+		"check_unicast_src":          warnOnly("ignored"),
+		"skip_check_adv_addr":        warnOnly("ignored"),
+		"garp_lower_prio_delay":      warnOnly("ignored"),
+		"garp_lower_prio_repeat":     warnOnly("ignored"),
+		"notify_master_rx_lower_pri": warnOnly("ignored"),
+		"notify_deleted":             warnOnly("ignored"),
+		"version_force":              warnOnly("ignored"),
+		"virtual_ipaddress_excluded": fatal("not supported: those addresses would never be added; list them in virtual_ipaddress"),
+		"track_script":               fatal("not supported: xlb runs no VRRP track scripts (see track_services in the native format)"),
+		"track_file":                 fatal("not supported"),
+		"track_process":              fatal("not supported"),
+		"track_bfd":                  fatal("not supported"),
+		"use_vmac":                   fatal("not supported: xlb advertises with the interface's own MAC"),
+		"vmac_xmit_base":             fatal("not supported: xlb advertises with the interface's own MAC"),
+		"native_ipv6":                fatal("not supported: xlb's VRRP is IPv4 only"),
+		"virtual_routes":             fatal("not supported: xlb does not manage routes"),
+		"virtual_rules":              fatal("not supported: xlb does not manage rules"),
+		"sync_group_tracking_weight": fatal("not supported"),
+	}
+	ignoredVS = map[string]disposition{
+		"quorum_up":             warnOnly("ignored: xlb runs no quorum scripts (quorum itself is used)"),
+		"quorum_down":           warnOnly("ignored: xlb runs no quorum scripts (quorum itself is used)"),
+		"hysteresis":            warnOnly("ignored"),
+		"omega":                 warnOnly("ignored: xlb runs no quorum scripts"),
+		"ha_suspend":            warnOnly("ignored: checks run on both directors"),
+		"smtp_alert":            warnOnly("ignored: xlb sends no mail"),
+		"warmup":                warnOnly("ignored: xlb staggers the first checks itself"),
+		"ip_family":             warnOnly("ignored: taken from the VIP"),
+		"sorry_server":          fatal("not supported: when no real server is usable xlb drops new flows"),
+		"sorry_server_inhibit":  fatal("not supported: sorry_server is not supported"),
+		"persistence_engine":    fatal("not supported"),
+		"ops":                   fatal("not supported: one-packet scheduling"),
+		"lvs_flags":             fatal("not supported"),
+		"sh-port":               fatal("not supported: sh hashes the client address only"),
+		"sh-fallback":           fatal("not supported"),
+		"mh-port":               fatal("not supported: mh hashes the client address only"),
+		"mh-fallback":           fatal("not supported"),
+		"flag-1":                fatal("not supported"),
+		"flag-2":                fatal("not supported"),
+		"flag-3":                fatal("not supported"),
+		"real_server_group":     fatal("not supported"),
+		"virtual_server_group":  fatal("not supported"),
+		"tunnel_type":           fatal("not supported: xlb does DR (direct routing) only"),
+		"persistence_netmask":   fatal("not supported"),
+		"retry_before_failover": fatal("not supported"),
+	}
+	ignoredRS = map[string]disposition{
+		"notify_up":   warnOnly("ignored: xlb runs no per-server notify scripts; see xlbctl backends and the metrics"),
+		"notify_down": warnOnly("ignored: xlb runs no per-server notify scripts; see xlbctl backends and the metrics"),
+		"smtp_alert":  warnOnly("ignored: xlb sends no mail"),
+		"warmup":      warnOnly("ignored: xlb staggers the first checks itself"),
+		"uthreshold":  fatal("not supported: xlb keeps no per-server connection counts"),
+		"lthreshold":  fatal("not supported: xlb keeps no per-server connection counts"),
+		"SSL_GET":     fatal("not supported: use HTTP_GET, MISC_CHECK or TCP_CHECK"),
+		"SMTP_CHECK":  fatal("not supported: use MISC_CHECK or TCP_CHECK"),
+		"DNS_CHECK":   fatal("not supported: use MISC_CHECK"),
+		"PING_CHECK":  fatal("not supported: use TCP_CHECK or MISC_CHECK"),
+		"UDP_CHECK":   fatal("not supported: use MISC_CHECK"),
+		"FILE_CHECK":  fatal("not supported: use MISC_CHECK"),
+		"BFD_CHECK":   fatal("not supported: use TCP_CHECK or MISC_CHECK"),
+	}
+	ignoredCheck = map[string]disposition{
+		"warmup":       warnOnly("ignored: xlb staggers the first checks itself"),
+		"bindto":       warnOnly("ignored: checks use the route's source address"),
+		"bind_port":    warnOnly("ignored: checks use an ephemeral source port"),
+		"bind_if":      warnOnly("ignored: checks use the route's interface"),
+		"fwmark":       warnOnly("ignored: checks are not marked"),
+		"http_protocol": warnOnly("ignored: checks speak HTTP/1.1"),
+		"alpha":        warnOnly("ignored here: set alpha on the virtual_server"),
+	}
+	ignoredURL = map[string]disposition{
+		"digest": warnOnly("ignored: xlb does not compare body digests (use regex)"),
+	}
+	// global_defs keywords xlb reads; every other one there is ignored with a warning.
+	ignoredGlobalWhy = "ignored: not used by xlb"
+)
+
+type kreader struct {
+	d   *diags
+	src *srcMap
+	cfg *Config
+}
+
+// readKeepalived turns parsed keepalived.conf statements into a config whose
+// unset fields are still zero (applyDefaults fills them, driven by src).
+func readKeepalived(stmts []*stmt, d *diags, src *srcMap) *Config {
+	k := &kreader{d: d, src: src, cfg: &Config{}}
+	for _, s := range stmts {
+		switch s.key.text {
+		case "global_defs":
+			if k.wantBlock(s, "") {
+				k.global(s)
+			}
+		case "vrrp_instance":
+			if k.wantBlock(s, "") && k.wantArgs(s, "", 1, "NAME") {
+				k.vrrpInstance(s)
+			}
+		case "virtual_server":
+			if k.wantBlock(s, "") {
+				k.virtualServer(s)
+			}
+		default:
+			k.other(s, "", ignoredTop, false)
+		}
+	}
+	return k.cfg
+}
+
+// other reports a keyword that is not implemented in this block.
+func (k *kreader) other(s *stmt, ctx string, table map[string]disposition, unknownIsWarning bool) {
+	if disp, ok := table[s.key.text]; ok {
+		if disp.fatal {
+			k.d.err(s.line(), ctx, s.key.text, ErrUnsupported, "%s", disp.why)
+		} else {
+			k.d.warn(s.line(), ctx, s.key.text, "%s", disp.why)
+		}
+		return
+	}
+	if unknownIsWarning {
+		k.d.warn(s.line(), ctx, s.key.text, "%s", ignoredGlobalWhy)
+		return
+	}
+	k.d.err(s.line(), ctx, s.key.text, ErrInvalid, "unknown keyword")
+}
+
+func (k *kreader) wantBlock(s *stmt, ctx string) bool {
+	if !s.hasBlock {
+		k.d.err(s.line(), ctx, s.key.text, ErrSyntax, "wants a { ... } block")
+		return false
+	}
+	return true
+}
+
+func (k *kreader) noBlock(s *stmt, ctx string) bool {
+	if s.hasBlock {
+		k.d.err(s.line(), ctx, s.key.text, ErrSyntax, "takes no { ... } block")
+		return false
+	}
+	return true
+}
+
+func (k *kreader) wantArgs(s *stmt, ctx string, n int, usage string) bool {
+	if len(s.args) != n {
+		if n == 0 {
+			k.d.err(s.line(), ctx, s.key.text, ErrSyntax, "takes no value")
+		} else {
+			k.d.err(s.line(), ctx, s.key.text, ErrSyntax, "wants %s", usage)
+		}
+		return false
+	}
+	return true
+}
+
+// one checks a "keyword VALUE" statement and returns VALUE.
+func (k *kreader) one(s *stmt, ctx string) (string, bool) {
+	if !k.noBlock(s, ctx) || !k.wantArgs(s, ctx, 1, "one value") {
+		return "", false
+	}
+	return s.args[0].text, true
+}
+
+// val parses "keyword VALUE" with parse, reporting its error at the line;
+// on success it records the field at path.
+func val[T any](k *kreader, s *stmt, ctx, path, field string, parse func(string) (T, error)) (T, bool) {
+	var zero T
+	text, ok := k.one(s, ctx)
+	if !ok {
+		return zero, false
+	}
+	v, err := parse(text)
+	if err != nil {
+		k.d.err(s.line(), ctx, s.key.text, ErrInvalid, "%v", err)
+		return zero, false
+	}
+	k.src.field(path, field, s.line(), s.key.text)
+	return v, true
+}
+
+func (k *kreader) flag(s *stmt, ctx, path, field string) bool {
+	if !k.noBlock(s, ctx) {
+		return false
+	}
+	if len(s.args) == 0 {
+		k.src.field(path, field, s.line(), s.key.text)
+		return true
+	}
+	b, ok := val(k, s, ctx, path, field, parseBool)
+	return ok && b
+}
+
+func secs(x string) (time.Duration, error) { return parseSeconds(x, false) }
+
+func intIn(min, max int64) func(string) (int64, error) {
+	return func(s string) (int64, error) { return parseInt(s, min, max) }
+}
+
+func (k *kreader) global(s *stmt) {
+	const ctx = "global_defs"
+	k.src.object("global", s.line(), ctx)
+	for _, c := range s.block {
+		switch c.key.text {
+		case "router_id", "lvs_id":
+			if v, ok := k.one(c, ctx); ok {
+				k.cfg.Global.RouterID = v
+				k.src.field("global", "router_id", c.line(), c.key.text)
+			}
+		case "xlb_interface":
+			// xlb's own keyword: keepalived warns about it and carries on.
+			if !k.noBlock(c, ctx) {
+				continue
+			}
+			if len(c.args) == 0 {
+				k.d.err(c.line(), ctx, c.key.text, ErrSyntax, "wants one or more interface names")
+				continue
+			}
+			for _, a := range c.args {
+				k.src.object(fmt.Sprintf("interfaces[%d]", len(k.cfg.Interfaces)), c.line(), ctx+": "+c.key.text)
+				k.cfg.Interfaces = append(k.cfg.Interfaces, a.text)
+			}
+		default:
+			k.other(c, ctx, nil, true)
+		}
+	}
+}
+
+func parseState(s string) (VRRPState, error) {
+	switch strings.ToUpper(s) {
+	case "MASTER":
+		return StateMaster, nil
+	case "BACKUP":
+		return StateBackup, nil
+	}
+	return "", fmt.Errorf("%q is not MASTER or BACKUP", s)
+}
+
+// command reads a script statement: one quoted argument is split into words
+// as keepalived does; otherwise each argument is one word.
+func (k *kreader) command(s *stmt, ctx, path, field string) []string {
+	if !k.noBlock(s, ctx) {
+		return nil
+	}
+	if len(s.args) == 0 {
+		k.d.err(s.line(), ctx, s.key.text, ErrSyntax, "wants a command")
+		return nil
+	}
+	var argv []string
+	if len(s.args) == 1 && s.args[0].quoted {
+		var err error
+		if argv, err = splitWords(s.args[0].text); err != nil {
+			k.d.err(s.line(), ctx, s.key.text, ErrSyntax, "%v", err)
+			return nil
+		}
+	} else {
+		for _, a := range s.args {
+			argv = append(argv, a.text)
+		}
+	}
+	if len(argv) == 0 {
+		k.d.err(s.line(), ctx, s.key.text, ErrSyntax, "wants a command")
+		return nil
+	}
+	k.src.field(path, field, s.line(), s.key.text)
+	return argv
+}
+
+func (k *kreader) vrrpInstance(s *stmt) {
+	v := VRRPInstance{Name: s.args[0].text}
+	path := fmt.Sprintf("vrrp[%d]", len(k.cfg.VRRP))
+	ctx := "vrrp_instance " + v.Name
+	k.src.object(path, s.line(), ctx)
+	k.src.field(path, "name", s.line(), "vrrp_instance")
+	for _, c := range s.block {
+		switch c.key.text {
+		case "state":
+			if x, ok := val(k, c, ctx, path, "state", parseState); ok {
+				v.State = x
+			}
+		case "interface":
+			if x, ok := k.one(c, ctx); ok {
+				v.Interface = x
+				k.src.field(path, "interface", c.line(), c.key.text)
+			}
+		case "virtual_router_id":
+			if x, ok := val(k, c, ctx, path, "vrid", intIn(1, 255)); ok {
+				v.VRID = uint8(x)
+			}
+		case "priority":
+			if x, ok := val(k, c, ctx, path, "priority", intIn(1, 255)); ok {
+				v.Priority = uint8(x)
+			}
+		case "version":
+			if x, ok := val(k, c, ctx, path, "version", intIn(2, 3)); ok {
+				v.Version = int(x)
+			}
+		case "advert_int":
+			if x, ok := val(k, c, ctx, path, "advert_int", secs); ok {
+				v.AdvertInterval = x
+			}
+		case "nopreempt":
+			if k.wantArgs(c, ctx, 0, "") {
+				v.NoPreempt = k.flag(c, ctx, path, "nopreempt")
+			}
+		case "preempt_delay":
+			if x, ok := val(k, c, ctx, path, "preempt_delay", secs); ok {
+				v.PreemptDelay = x
+			}
+		case "authentication":
+			if k.wantBlock(c, ctx) && k.wantArgs(c, ctx, 0, "") {
+				k.authentication(c, &v, path, ctx)
+			}
+		case "virtual_ipaddress":
+			if k.wantBlock(c, ctx) && k.wantArgs(c, ctx, 0, "") {
+				k.vips(c, &v, path, ctx+": "+c.key.text)
+			}
+		case "unicast_src_ip", "mcast_src_ip":
+			if x, ok := val(k, c, ctx, path, "unicast_src_ip", parseAddr); ok {
+				v.UnicastSrcIP = x
+			}
+		case "unicast_peer":
+			if k.wantBlock(c, ctx) && k.wantArgs(c, ctx, 0, "") {
+				k.unicastPeers(c, &v, path, ctx+": "+c.key.text)
+			}
+		case "track_interface":
+			if k.wantBlock(c, ctx) && k.wantArgs(c, ctx, 0, "") {
+				k.trackInterfaces(c, &v, path, ctx+": "+c.key.text)
+			}
+		case "notify_master":
+			v.NotifyMaster = k.command(c, ctx, path, "notify_master")
+		case "notify_backup":
+			v.NotifyBackup = k.command(c, ctx, path, "notify_backup")
+		case "notify_fault":
+			v.NotifyFault = k.command(c, ctx, path, "notify_fault")
+		case "notify_stop":
+			v.NotifyStop = k.command(c, ctx, path, "notify_stop")
+		case "notify":
+			v.Notify = k.command(c, ctx, path, "notify")
+		case "garp_master_delay":
+			if x, ok := val(k, c, ctx, path, "garp_master_delay", secs); ok {
+				v.GARPMasterDelay = x
+			}
+		case "garp_master_repeat":
+			if x, ok := val(k, c, ctx, path, "garp_master_repeat", intIn(1, 255)); ok {
+				v.GARPMasterRepeat = int(x)
+			}
+		case "garp_master_refresh":
+			if x, ok := val(k, c, ctx, path, "garp_master_refresh", secs); ok {
+				v.GARPMasterRefresh = x
+			}
+		case "garp_master_refresh_repeat":
+			if x, ok := val(k, c, ctx, path, "garp_master_refresh_repeat", intIn(1, 255)); ok {
+				v.GARPMasterRefreshRepeat = int(x)
+			}
+		default:
+			k.other(c, ctx, ignoredVRRP, false)
+		}
+	}
+	k.cfg.VRRP = append(k.cfg.VRRP, v)
+}
+
+func (k *kreader) authentication(s *stmt, v *VRRPInstance, path, ctx string) {
+	ctx += ": authentication"
+	for _, c := range s.block {
+		switch c.key.text {
+		case "auth_type":
+			x, ok := k.one(c, ctx)
+			if !ok {
+				continue
+			}
+			switch strings.ToUpper(x) {
+			case "PASS":
+				v.AuthType = AuthPass
+				k.src.field(path, "auth_type", c.line(), c.key.text)
+			case "AH":
+				k.d.err(c.line(), ctx, c.key.text, ErrUnsupported, "AH is not supported (use PASS, or none)")
+			default:
+				k.d.err(c.line(), ctx, c.key.text, ErrInvalid, "%q is not PASS or AH", x)
+			}
+		case "auth_pass":
+			if x, ok := k.one(c, ctx); ok {
+				v.AuthPass = NewSecret(x)
+				k.src.field(path, "auth_pass", c.line(), c.key.text)
+			}
+		default:
+			k.other(c, ctx, nil, false)
+		}
+	}
+}
+
+func words(s *stmt) []string {
+	w := []string{s.key.text}
+	for _, a := range s.args {
+		w = append(w, a.text)
+	}
+	return w
+}
+
+func (k *kreader) vips(s *stmt, v *VRRPInstance, path, ctx string) {
+	for _, c := range s.block {
+		if !k.noBlock(c, ctx) {
+			continue
+		}
+		vip, ignored, err := parseVIP(words(c))
+		if err != nil {
+			k.d.err(c.line(), ctx, "", ErrInvalid, "%v", err)
+			continue
+		}
+		for _, w := range ignored {
+			k.d.warn(c.line(), ctx, w, "ignored: changes nothing for a VIP")
+		}
+		k.src.object(fmt.Sprintf("%s.vips[%d]", path, len(v.VIPs)), c.line(), ctx)
+		v.VIPs = append(v.VIPs, vip)
+	}
+}
+
+func (k *kreader) unicastPeers(s *stmt, v *VRRPInstance, path, ctx string) {
+	for _, c := range s.block {
+		if !k.noBlock(c, ctx) {
+			continue
+		}
+		a, err := parseAddr(c.key.text)
+		if err != nil {
+			k.d.err(c.line(), ctx, "", ErrInvalid, "%v", err)
+			continue
+		}
+		if len(c.args) > 0 {
+			k.d.warn(c.line(), ctx, c.args[0].text, "ignored: xlb checks TTL 255 on every advert")
+		}
+		k.src.object(fmt.Sprintf("%s.unicast_peers[%d]", path, len(v.UnicastPeers)), c.line(), ctx)
+		v.UnicastPeers = append(v.UnicastPeers, a)
+	}
+}
+
+func (k *kreader) trackInterfaces(s *stmt, v *VRRPInstance, path, ctx string) {
+	for _, c := range s.block {
+		if !k.noBlock(c, ctx) {
+			continue
+		}
+		if len(c.args) > 0 {
+			// keepalived's "IF weight N" lowers the priority instead of going to FAULT.
+			k.d.err(c.line(), ctx, c.key.text, ErrUnsupported, "a weight on a tracked interface is not supported (a tracked interface going down means FAULT)")
+			continue
+		}
+		k.src.object(fmt.Sprintf("%s.track_interfaces[%d]", path, len(v.TrackInterfaces)), c.line(), ctx)
+		v.TrackInterfaces = append(v.TrackInterfaces, c.key.text)
+	}
+}
+
+// inheritable are the check keywords keepalived also accepts on the
+// virtual_server and real_server as defaults for the checks below them.
+var inheritable = map[string]bool{
+	"connect_timeout": true, "retry": true, "nb_get_retry": true, "delay_before_retry": true, "virtualhost": true,
+}
+
+func (k *kreader) virtualServer(s *stmt) {
+	ctx := "virtual_server " + s.argText()
+	if len(s.args) > 0 && (s.args[0].text == "fwmark" || s.args[0].text == "group") {
+		k.d.err(s.line(), ctx, "", ErrUnsupported, "virtual_server %s is not supported: write virtual_server IP PORT", s.args[0].text)
+		return
+	}
+	if len(s.args) != 2 {
+		k.d.err(s.line(), ctx, "", ErrSyntax, "wants IP PORT")
+		return
+	}
+	path := fmt.Sprintf("services[%d]", len(k.cfg.Services))
+	k.src.object(path, s.line(), ctx)
+	var svc Service
+	var err error
+	if svc.VIP, err = parseAddr(s.args[0].text); err != nil {
+		k.d.err(s.line(), ctx, "", ErrInvalid, "%v", err)
+	} else {
+		k.src.field(path, "vip", s.line(), "virtual_server")
+	}
+	if svc.Port, err = parsePort(s.args[1].text); err != nil {
+		k.d.err(s.line(), ctx, "", ErrInvalid, "port %v", err)
+	} else {
+		k.src.field(path, "port", s.line(), "virtual_server")
+	}
+	methodSeen := false
+	var defaults []*stmt
+	var reals []*stmt
+	for _, c := range s.block {
+		switch key := c.key.text; {
+		case key == "real_server":
+			reals = append(reals, c)
+		case inheritable[key]:
+			if k.checkDefault(c, ctx) {
+				defaults = append(defaults, c)
+			}
+		case key == "delay_loop":
+			if x, ok := val(k, c, ctx, path, "delay_loop", secs); ok {
+				svc.DelayLoop = x
+			}
+		case key == "lvs_sched" || key == "lb_algo":
+			if x, ok := k.one(c, ctx); ok {
+				svc.Scheduler = Scheduler(strings.ToLower(x))
+				k.src.field(path, "scheduler", c.line(), key)
+			}
+		case key == "lvs_method" || key == "lb_kind":
+			methodSeen = true
+			if x, ok := k.one(c, ctx); ok {
+				switch strings.ToUpper(x) {
+				case "DR":
+					svc.Method = MethodDR
+					k.src.field(path, "method", c.line(), key)
+				case "NAT", "TUN":
+					k.d.err(c.line(), ctx, key, ErrUnsupported, "%s is not supported: xlb does DR (direct routing) only", x)
+				default:
+					k.d.err(c.line(), ctx, key, ErrInvalid, "%q is not a forwarding method (xlb does DR, direct routing)", x)
+				}
+			}
+		case key == "protocol":
+			if x, ok := k.one(c, ctx); ok {
+				if p, ok := parseProtocol(x); ok {
+					svc.Protocol = p
+					k.src.field(path, "protocol", c.line(), key)
+				} else {
+					k.d.err(c.line(), ctx, key, ErrUnsupported, "%q is not supported (TCP or UDP)", x)
+				}
+			}
+		case key == "persistence_timeout":
+			if len(c.args) == 0 && k.noBlock(c, ctx) {
+				svc.PersistenceTimeout = keepalivedPersistenceTimeout
+				k.src.field(path, "persistence_timeout", c.line(), key)
+			} else if x, ok := val(k, c, ctx, path, "persistence_timeout", secs); ok {
+				svc.PersistenceTimeout = x
+			}
+		case key == "persistence_granularity":
+			if x, ok := k.one(c, ctx); ok && x != "255.255.255.255" && x != "32" {
+				k.d.err(c.line(), ctx, key, ErrUnsupported, "%q is not supported: affinity is per client address (255.255.255.255)", x)
+			}
+		case key == "quorum":
+			if x, ok := val(k, c, ctx, path, "quorum", intIn(1, 1<<32-1)); ok {
+				svc.Quorum = uint32(x)
+			}
+		case key == "inhibit_on_failure":
+			if k.wantArgs(c, ctx, 0, "") {
+				svc.InhibitOnFailure = k.flag(c, ctx, path, "inhibit_on_failure")
+			}
+		case key == "alpha":
+			if k.wantArgs(c, ctx, 0, "") {
+				svc.Alpha = k.flag(c, ctx, path, "alpha")
+			}
+		default:
+			k.other(c, ctx, ignoredVS, false)
+		}
+	}
+	if !methodSeen {
+		k.d.warn(s.line(), ctx, "lvs_method", "not set: keepalived would use NAT; xlb forwards by DR (direct routing)")
+	}
+	for _, c := range reals {
+		if k.wantBlock(c, ctx) {
+			k.realServer(c, &svc, path, defaults)
+		}
+	}
+	k.cfg.Services = append(k.cfg.Services, svc)
+}
+
+// keepalivedPersistenceTimeout is what a bare persistence_timeout means.
+const keepalivedPersistenceTimeout = 360 * time.Second
+
+// checkDefault validates a check keyword given on a virtual_server or
+// real_server, where it is a default for the checks below.
+func (k *kreader) checkDefault(s *stmt, ctx string) bool {
+	n := len(k.d.errs)
+	scratch := &Check{HTTP: &HTTPCheck{}}
+	k.checkField(scratch, s, "scratch", ctx)
+	delete(k.src.m, "scratch."+checkFieldName(s.key.text))
+	return len(k.d.errs) == n
+}
+
+func checkFieldName(key string) string {
+	switch key {
+	case "nb_get_retry":
+		return "retry"
+	case "virtualhost":
+		return "http.host"
+	case "delay_loop":
+		return "interval"
+	}
+	return key
+}
+
+func (k *kreader) realServer(s *stmt, svc *Service, svcPath string, vsDefaults []*stmt) {
+	ctx := "real_server " + s.argText()
+	if len(s.args) != 1 && len(s.args) != 2 {
+		k.d.err(s.line(), ctx, "", ErrSyntax, "wants IP [PORT]")
+		return
+	}
+	path := fmt.Sprintf("%s.reals[%d]", svcPath, len(svc.Reals))
+	k.src.object(path, s.line(), ctx)
+	var rs RealServer
+	var err error
+	if rs.IP, err = parseAddr(s.args[0].text); err != nil {
+		k.d.err(s.line(), ctx, "", ErrInvalid, "%v", err)
+	} else {
+		k.src.field(path, "ip", s.line(), "real_server")
+	}
+	if len(s.args) == 2 {
+		if rs.Port, err = parsePort(s.args[1].text); err != nil {
+			k.d.err(s.line(), ctx, "", ErrInvalid, "port %v", err)
+		} else {
+			k.src.field(path, "port", s.line(), "real_server")
+		}
+	}
+	defaults := append([]*stmt(nil), vsDefaults...)
+	var checks []*stmt
+	for _, c := range s.block {
+		switch key := c.key.text; {
+		case inheritable[key] || key == "delay_loop":
+			if k.checkDefault(c, ctx) {
+				defaults = append(defaults, c)
+			}
+		case key == "weight":
+			if x, ok := val(k, c, ctx, path, "weight", intIn(0, 65535)); ok {
+				rs.Weight = uint16(x)
+			}
+		case key == "inhibit_on_failure":
+			if k.wantArgs(c, ctx, 0, "") {
+				rs.InhibitOnFailure = k.flag(c, ctx, path, "inhibit_on_failure")
+			}
+		case checkKinds[key] != "":
+			checks = append(checks, c)
+		default:
+			k.other(c, ctx, ignoredRS, false)
+		}
+	}
+	for i, c := range checks {
+		if i > 0 {
+			k.d.err(c.line(), ctx, c.key.text, ErrUnsupported, "a second check: xlb runs one check per real server (first at line %d)", checks[0].line().line)
+			continue
+		}
+		if k.wantBlock(c, ctx) {
+			rs.Check = k.check(c, path+".check", ctx+": "+c.key.text, defaults)
+		}
+	}
+	svc.Reals = append(svc.Reals, rs)
+}
+
+var checkKinds = map[string]CheckKind{
+	"TCP_CHECK":   CheckTCP,
+	"MYSQL_CHECK": CheckMySQL,
+	"MISC_CHECK":  CheckExec,
+	"HTTP_GET":    CheckHTTP,
+}
+
+func (k *kreader) check(s *stmt, path, ctx string, defaults []*stmt) *Check {
+	kind := checkKinds[s.key.text]
+	c := &Check{Kind: kind}
+	k.src.object(path, s.line(), ctx)
+	k.src.field(path, "kind", s.line(), s.key.text)
+	switch kind {
+	case CheckMySQL:
+		c.MySQL = &MySQLCheck{}
+	case CheckExec:
+		c.Exec = &ExecCheck{}
+	case CheckHTTP:
+		c.HTTP = &HTTPCheck{}
+	}
+	// Defaults from above were reported where they stand: replay them quietly.
+	quiet := &kreader{d: &diags{}, src: k.src, cfg: k.cfg}
+	for _, d := range defaults {
+		quiet.checkField(c, d, path, ctx)
+	}
+	urls := 0
+	for _, x := range s.block {
+		if k.checkField(c, x, path, ctx) {
+			continue
+		}
+		switch {
+		case kind == CheckMySQL:
+			k.mysqlField(c, x, path, ctx)
+		case kind == CheckExec:
+			k.execField(c.Exec, x, path, ctx)
+		case kind == CheckHTTP && x.key.text == "url":
+			urls++
+			if urls > 1 {
+				k.d.err(x.line(), ctx, "url", ErrUnsupported, "more than one url: xlb checks one")
+			} else if k.wantBlock(x, ctx) && k.wantArgs(x, ctx, 0, "") {
+				k.url(c.HTTP, x, path, ctx+": url")
+			}
+		default:
+			k.other(x, ctx, ignoredCheck, false)
+		}
+	}
+	return c
+}
+
+// checkField handles the keywords every check kind shares.
+func (k *kreader) checkField(c *Check, s *stmt, path, ctx string) bool {
+	switch s.key.text {
+	case "connect_timeout":
+		if x, ok := val(k, s, ctx, path, "connect_timeout", secs); ok {
+			c.ConnectTimeout = x
+		}
+	case "retry", "nb_get_retry":
+		if x, ok := val(k, s, ctx, path, "retry", intIn(0, 1000)); ok {
+			c.Retry = int(x)
+		}
+	case "delay_before_retry":
+		if x, ok := val(k, s, ctx, path, "delay_before_retry", secs); ok {
+			c.DelayBeforeRetry = x
+		}
+	case "delay_loop":
+		if x, ok := val(k, s, ctx, path, "interval", secs); ok {
+			c.Interval = x
+		}
+	case "connect_port":
+		if x, ok := val(k, s, ctx, path, "connect_port", parsePort); ok {
+			c.ConnectPort = x
+		}
+	case "connect_ip":
+		if x, ok := val(k, s, ctx, path, "connect_ip", parseAddr); ok {
+			c.ConnectIP = x
+		}
+	case "virtualhost":
+		if c.HTTP == nil {
+			return false
+		}
+		if x, ok := val(k, s, ctx, path, "http.host", func(s string) (string, error) { return s, nil }); ok {
+			c.HTTP.Host = x
+		}
+	default:
+		return false
+	}
+	return true
+}
+
+func (k *kreader) mysqlField(c *Check, s *stmt, path, ctx string) {
+	m := c.MySQL
+	ident := func(s string) (string, error) { return s, nil }
+	switch s.key.text {
+	case "user":
+		if x, ok := val(k, s, ctx, path, "mysql.user", ident); ok {
+			m.User = x
+		}
+	case "password":
+		if x, ok := val(k, s, ctx, path, "mysql.password", ident); ok {
+			m.Password = NewSecret(x)
+		}
+	case "password_file":
+		if x, ok := val(k, s, ctx, path, "mysql.password_file", ident); ok {
+			m.PasswordFile = x
+		}
+	case "check_replication":
+		m.ReplicationCheck = k.flag(s, ctx, path, "mysql.check_replication")
+	case "max_replication_lag":
+		if x, ok := val(k, s, ctx, path, "mysql.max_replication_lag", secs); ok {
+			m.MaxReplicationLag = x
+		}
+	case "read_only":
+		if x, ok := val(k, s, ctx, path, "mysql.read_only", parseBool); ok {
+			m.ReadOnly = &x
+		}
+	case "rise":
+		if x, ok := val(k, s, ctx, path, "rise", intIn(1, 1000)); ok {
+			c.Rise = int(x)
+		}
+	case "fall":
+		if x, ok := val(k, s, ctx, path, "fall", intIn(1, 1000)); ok {
+			c.Fall = int(x)
+		}
+	default:
+		k.other(s, ctx, ignoredCheck, false)
+	}
+}
+
+func (k *kreader) execField(e *ExecCheck, s *stmt, path, ctx string) {
+	switch s.key.text {
+	case "misc_path":
+		e.Command = k.command(s, ctx, path, "exec.command")
+	case "misc_timeout":
+		if x, ok := val(k, s, ctx, path, "exec.timeout", secs); ok {
+			e.Timeout = x
+		}
+	case "misc_dynamic":
+		if k.wantArgs(s, ctx, 0, "") {
+			e.Dynamic = k.flag(s, ctx, path, "exec.dynamic")
+		}
+	case "user":
+		// keepalived's "user USER [GROUP]": xlb runs the script with the user's own group.
+		if !k.noBlock(s, ctx) || len(s.args) < 1 || len(s.args) > 2 {
+			k.d.err(s.line(), ctx, s.key.text, ErrSyntax, "wants USER [GROUP]")
+			return
+		}
+		if len(s.args) == 2 {
+			k.d.warn(s.line(), ctx, s.key.text, "group %q ignored: the script runs with the user's primary group", s.args[1].text)
+		}
+		e.User = s.args[0].text
+		k.src.field(path, "exec.user", s.line(), s.key.text)
+	default:
+		k.other(s, ctx, ignoredCheck, false)
+	}
+}
+
+func (k *kreader) url(h *HTTPCheck, s *stmt, path, ctx string) {
+	for _, c := range s.block {
+		switch c.key.text {
+		case "path":
+			if x, ok := k.one(c, ctx); ok {
+				h.Path = x
+				k.src.field(path, "http.path", c.line(), c.key.text)
+			}
+		case "status_code":
+			if !k.noBlock(c, ctx) {
+				continue
+			}
+			if len(c.args) == 0 {
+				k.d.err(c.line(), ctx, c.key.text, ErrSyntax, "wants one or more codes or ranges (200, 200-299)")
+				continue
+			}
+			for _, a := range c.args {
+				r, err := parseStatusRange(a.text)
+				if err != nil {
+					k.d.err(c.line(), ctx, c.key.text, ErrInvalid, "%v", err)
+					continue
+				}
+				h.StatusCodes = append(h.StatusCodes, r)
+			}
+			k.src.field(path, "http.status_codes", c.line(), c.key.text)
+		case "regex":
+			if x, ok := k.one(c, ctx); ok {
+				h.BodyRegex = x
+				k.src.field(path, "http.body_regex", c.line(), c.key.text)
+			}
+		case "virtualhost":
+			if x, ok := k.one(c, ctx); ok {
+				h.Host = x
+				k.src.field(path, "http.host", c.line(), c.key.text)
+			}
+		default:
+			k.other(c, ctx, ignoredURL, false)
+		}
+	}
+}

@@ -1,0 +1,165 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Value parsers shared by both readers. Their errors are the message part of
+// "file:line: context: field: message".
+
+const maxDuration = 24 * time.Hour
+
+// parseSeconds reads keepalived's seconds, decimals allowed ("3", "0.1"). The
+// native format also takes Go durations ("1.5s", "100ms").
+func parseSeconds(s string, allowUnit bool) (time.Duration, error) {
+	var d time.Duration
+	var err error
+	if allowUnit && strings.IndexFunc(s, func(r rune) bool { return r >= 'a' && r <= 'z' || r == 'µ' }) >= 0 {
+		d, err = time.ParseDuration(s)
+	} else {
+		if s == "" || strings.ContainsAny(s, "+-eE") || strings.Count(s, ".") > 1 {
+			return 0, fmt.Errorf("%q is not a number of seconds", s)
+		}
+		d, err = time.ParseDuration(s + "s")
+	}
+	if err != nil {
+		if allowUnit {
+			return 0, fmt.Errorf("%q is not a duration (seconds, or e.g. 1.5s, 100ms)", s)
+		}
+		return 0, fmt.Errorf("%q is not a number of seconds", s)
+	}
+	if d < 0 {
+		return 0, fmt.Errorf("%q is negative", s)
+	}
+	if d > maxDuration {
+		return 0, fmt.Errorf("%q is longer than %v", s, maxDuration)
+	}
+	return d, nil
+}
+
+func parseInt(s string, min, max int64) (int64, error) {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		if errors.Is(err, strconv.ErrRange) {
+			return 0, fmt.Errorf("%s is out of range %d..%d", s, min, max)
+		}
+		return 0, fmt.Errorf("%q is not an integer", s)
+	}
+	if n < min || n > max {
+		return 0, fmt.Errorf("%d is out of range %d..%d", n, min, max)
+	}
+	return n, nil
+}
+
+func parseBool(s string) (bool, error) {
+	switch strings.ToLower(s) {
+	case "on", "yes", "true", "1":
+		return true, nil
+	case "off", "no", "false", "0":
+		return false, nil
+	}
+	return false, fmt.Errorf("%q is not on/off (yes/no, true/false)", s)
+}
+
+func parseAddr(s string) (netip.Addr, error) {
+	a, err := netip.ParseAddr(s)
+	if err != nil || a.Zone() != "" {
+		return netip.Addr{}, fmt.Errorf("%q is not an IP address", s)
+	}
+	return a.Unmap(), nil
+}
+
+func parsePort(s string) (uint16, error) {
+	n, err := parseInt(s, 1, math.MaxUint16)
+	return uint16(n), err
+}
+
+// parseVIP reads a virtual_ipaddress line: A.B.C.D[/len] [dev IF] [label X]
+// [brd ...] [scope ...]. brd and scope are taken and ignored, as they change
+// nothing for a /32 VIP; anything else is an error.
+func parseVIP(words []string) (VIP, []string, error) {
+	var v VIP
+	var ignored []string
+	if len(words) == 0 {
+		return v, nil, fmt.Errorf("empty address line")
+	}
+	addr := words[0]
+	var err error
+	if strings.Contains(addr, "/") {
+		v.Prefix, err = netip.ParsePrefix(addr)
+		if err != nil {
+			return v, nil, fmt.Errorf("%q is not an address or address/length", addr)
+		}
+	} else {
+		a, err := netip.ParseAddr(addr)
+		if err != nil || a.Zone() != "" {
+			return v, nil, fmt.Errorf("%q is not an address or address/length", addr)
+		}
+		v.Prefix = netip.PrefixFrom(a, a.BitLen())
+	}
+	if !v.Prefix.Addr().Is4() {
+		return v, nil, fmt.Errorf("%q: only IPv4 VIPs are supported", addr)
+	}
+	rest := words[1:]
+	for len(rest) > 0 {
+		if len(rest) < 2 {
+			return v, nil, fmt.Errorf("%q wants a value", rest[0])
+		}
+		switch rest[0] {
+		case "dev":
+			v.Dev = rest[1]
+		case "label":
+			v.Label = rest[1]
+		case "brd", "broadcast", "scope":
+			ignored = append(ignored, rest[0])
+		default:
+			return v, nil, fmt.Errorf("%q is not supported on an address line (dev, label, brd, scope are)", rest[0])
+		}
+		rest = rest[2:]
+	}
+	return v, ignored, nil
+}
+
+// String writes the VIP back in keepalived's form.
+func (v VIP) String() string {
+	s := v.Prefix.String()
+	if v.Dev != "" {
+		s += " dev " + v.Dev
+	}
+	if v.Label != "" {
+		s += " label " + v.Label
+	}
+	return s
+}
+
+// parseStatusRange reads "200" or "200-299".
+func parseStatusRange(s string) (StatusRange, error) {
+	lo, hi, isRange := strings.Cut(s, "-")
+	a, err := parseInt(lo, 100, 599)
+	if err != nil {
+		return StatusRange{}, fmt.Errorf("status code %w", err)
+	}
+	b := a
+	if isRange {
+		if b, err = parseInt(hi, 100, 599); err != nil {
+			return StatusRange{}, fmt.Errorf("status code %w", err)
+		}
+		if b < a {
+			return StatusRange{}, fmt.Errorf("status range %q is reversed", s)
+		}
+	}
+	return StatusRange{Min: int(a), Max: int(b)}, nil
+}
+
+func (r StatusRange) String() string {
+	if r.Min == r.Max {
+		return strconv.Itoa(r.Min)
+	}
+	return fmt.Sprintf("%d-%d", r.Min, r.Max)
+}

@@ -1,0 +1,529 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// The native format is read through yaml.v3's Node API rather than Unmarshal
+// so that every value keeps its line and unknown keys can be rejected with it.
+
+type yreader struct {
+	d    *diags
+	src  *srcMap
+	file string
+}
+
+type yfield struct {
+	key *yaml.Node // its Line and Value name the field in messages
+	val *yaml.Node
+}
+
+func readYAML(file string, data []byte, d *diags, src *srcMap) *Config {
+	y := &yreader{d: d, src: src, file: file}
+	cfg := &Config{}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		// yaml.v3's message already reads "yaml: line N: ...".
+		d.err(pos{file: file, line: yamlErrLine(err)}, "", "", ErrSyntax, "%s", strings.TrimPrefix(err.Error(), "yaml: "))
+		return cfg
+	}
+	if len(doc.Content) == 0 {
+		return cfg
+	}
+	root := deref(doc.Content[0])
+	y.fields(root, "", map[string]func(yfield){
+		"global": func(f yfield) {
+			src.object("global", y.p(f.key), "global")
+			y.fields(f.val, "global", map[string]func(yfield){
+				"router_id": func(g yfield) { cfg.Global.RouterID, _ = y.str(g, "global", "global", "router_id") },
+			})
+		},
+		"interfaces": func(f yfield) {
+			for i, n := range y.seq(f, "") {
+				if s, ok := y.scalar(n, "", "interfaces"); ok {
+					src.object(fmt.Sprintf("interfaces[%d]", i), y.p(n), "interfaces")
+					cfg.Interfaces = append(cfg.Interfaces, s)
+				}
+			}
+		},
+		"services": func(f yfield) {
+			for i, n := range y.seq(f, "") {
+				cfg.Services = append(cfg.Services, y.service(n, fmt.Sprintf("services[%d]", i)))
+			}
+		},
+		"vrrp": func(f yfield) {
+			for i, n := range y.seq(f, "") {
+				cfg.VRRP = append(cfg.VRRP, y.vrrp(n, fmt.Sprintf("vrrp[%d]", i)))
+			}
+		},
+	})
+	return cfg
+}
+
+func yamlErrLine(err error) int {
+	var line int
+	if _, e := fmt.Sscanf(err.Error(), "yaml: line %d:", &line); e == nil {
+		return line
+	}
+	return 0
+}
+
+func deref(n *yaml.Node) *yaml.Node {
+	for i := 0; n != nil && n.Kind == yaml.AliasNode && i < 16; i++ {
+		n = n.Alias
+	}
+	return n
+}
+
+func (y *yreader) p(n *yaml.Node) pos { return pos{file: y.file, line: n.Line} }
+
+// fields walks a mapping, calling the handler of each key; unknown and
+// repeated keys are errors at their line.
+func (y *yreader) fields(n *yaml.Node, ctx string, handlers map[string]func(yfield)) {
+	n = deref(n)
+	if n == nil || n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return
+	}
+	if n.Kind != yaml.MappingNode {
+		y.d.err(y.p(n), ctx, "", ErrSyntax, "wants a mapping (key: value)")
+		return
+	}
+	seen := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], deref(n.Content[i+1])
+		if first, dup := seen[k.Value]; dup {
+			y.d.err(y.p(k), ctx, k.Value, ErrSyntax, "given twice (first at line %d)", first)
+			continue
+		}
+		seen[k.Value] = k.Line
+		h, ok := handlers[k.Value]
+		if !ok {
+			y.d.err(y.p(k), ctx, k.Value, ErrInvalid, "unknown field")
+			continue
+		}
+		if v == nil {
+			continue
+		}
+		h(yfield{key: k, val: v})
+	}
+}
+
+func (y *yreader) seq(f yfield, ctx string) []*yaml.Node {
+	if f.val.Kind == yaml.ScalarNode && f.val.Tag == "!!null" {
+		return nil
+	}
+	if f.val.Kind != yaml.SequenceNode {
+		y.d.err(y.p(f.val), ctx, f.key.Value, ErrSyntax, "wants a list")
+		return nil
+	}
+	out := make([]*yaml.Node, 0, len(f.val.Content))
+	for _, n := range f.val.Content {
+		out = append(out, deref(n))
+	}
+	return out
+}
+
+func (y *yreader) scalar(n *yaml.Node, ctx, field string) (string, bool) {
+	if n == nil || n.Kind != yaml.ScalarNode {
+		line := 0
+		if n != nil {
+			line = n.Line
+		}
+		y.d.err(pos{file: y.file, line: line}, ctx, field, ErrSyntax, "wants a single value")
+		return "", false
+	}
+	return n.Value, true
+}
+
+// value reads a scalar field with parse and records where it was set.
+func yval[T any](y *yreader, f yfield, ctx, path, field string, parse func(string) (T, error)) (T, bool) {
+	var zero T
+	s, ok := y.scalar(f.val, ctx, f.key.Value)
+	if !ok {
+		return zero, false
+	}
+	v, err := parse(s)
+	if err != nil {
+		y.d.err(y.p(f.val), ctx, f.key.Value, ErrInvalid, "%v", err)
+		return zero, false
+	}
+	y.src.field(path, field, y.p(f.key), f.key.Value)
+	return v, true
+}
+
+func ident(s string) (string, error) { return s, nil }
+
+func ydur(s string) (time.Duration, error) { return parseSeconds(s, true) }
+
+func (y *yreader) str(f yfield, ctx, path, field string) (string, bool) {
+	return yval(y, f, ctx, path, field, ident)
+}
+
+// argv reads a command as a list of words or as one string split like keepalived's.
+func (y *yreader) argv(f yfield, ctx, path, field string) []string {
+	var out []string
+	if f.val.Kind == yaml.SequenceNode {
+		for _, n := range y.seq(f, ctx) {
+			if s, ok := y.scalar(n, ctx, f.key.Value); ok {
+				out = append(out, s)
+			}
+		}
+	} else {
+		s, ok := y.scalar(f.val, ctx, f.key.Value)
+		if !ok {
+			return nil
+		}
+		var err error
+		if out, err = splitWords(s); err != nil {
+			y.d.err(y.p(f.val), ctx, f.key.Value, ErrSyntax, "%v", err)
+			return nil
+		}
+	}
+	if len(out) == 0 {
+		y.d.err(y.p(f.val), ctx, f.key.Value, ErrInvalid, "wants a command")
+		return nil
+	}
+	y.src.field(path, field, y.p(f.key), f.key.Value)
+	return out
+}
+
+func (y *yreader) service(n *yaml.Node, path string) Service {
+	var s Service
+	ctx := path
+	// Name the service in messages by its name when it has one.
+	if n.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == "name" && n.Content[i+1].Kind == yaml.ScalarNode {
+				ctx = fmt.Sprintf("service %q", n.Content[i+1].Value)
+			}
+		}
+	}
+	y.src.object(path, y.p(n), ctx)
+	y.fields(n, ctx, map[string]func(yfield){
+		"name": func(f yfield) { s.Name, _ = y.str(f, ctx, path, "name") },
+		"vip":  func(f yfield) { s.VIP, _ = yval(y, f, ctx, path, "vip", parseAddr) },
+		"port": func(f yfield) { s.Port, _ = yval(y, f, ctx, path, "port", parsePort) },
+		"protocol": func(f yfield) {
+			s.Protocol, _ = yval(y, f, ctx, path, "protocol", func(v string) (Protocol, error) {
+				if p, ok := parseProtocol(v); ok {
+					return p, nil
+				}
+				return 0, fmt.Errorf("%q is not tcp or udp", v)
+			})
+		},
+		"scheduler": func(f yfield) {
+			sc, _ := y.str(f, ctx, path, "scheduler")
+			s.Scheduler = Scheduler(strings.ToLower(sc))
+		},
+		"persistence_timeout": func(f yfield) { s.PersistenceTimeout, _ = yval(y, f, ctx, path, "persistence_timeout", ydur) },
+		"method": func(f yfield) {
+			s.Method, _ = yval(y, f, ctx, path, "method", func(v string) (Method, error) {
+				switch strings.ToLower(v) {
+				case "dr":
+					return MethodDR, nil
+				case "nat", "tun":
+					return "", fmt.Errorf("%s is not supported: xlb does DR (direct routing) only", v)
+				}
+				return "", fmt.Errorf("%q is not a forwarding method (xlb does dr, direct routing)", v)
+			})
+		},
+		"delay_loop":         func(f yfield) { s.DelayLoop, _ = yval(y, f, ctx, path, "delay_loop", ydur) },
+		"inhibit_on_failure": func(f yfield) { s.InhibitOnFailure, _ = yval(y, f, ctx, path, "inhibit_on_failure", parseBool) },
+		"alpha":              func(f yfield) { s.Alpha, _ = yval(y, f, ctx, path, "alpha", parseBool) },
+		"quorum": func(f yfield) {
+			q, _ := yval(y, f, ctx, path, "quorum", intIn(1, 1<<32-1))
+			s.Quorum = uint32(q)
+		},
+		"reals": func(f yfield) {
+			for i, rn := range y.seq(f, ctx) {
+				s.Reals = append(s.Reals, y.real(rn, fmt.Sprintf("%s.reals[%d]", path, i)))
+			}
+		},
+	})
+	return s
+}
+
+func (y *yreader) real(n *yaml.Node, path string) RealServer {
+	var r RealServer
+	ctx := path
+	if n.Kind == yaml.MappingNode {
+		var ip, port string
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			switch n.Content[i].Value {
+			case "ip":
+				ip = n.Content[i+1].Value
+			case "port":
+				port = n.Content[i+1].Value
+			}
+		}
+		if ip != "" {
+			ctx = "real " + ip
+			if port != "" {
+				ctx += " " + port
+			}
+		}
+	}
+	y.src.object(path, y.p(n), ctx)
+	y.fields(n, ctx, map[string]func(yfield){
+		"ip":   func(f yfield) { r.IP, _ = yval(y, f, ctx, path, "ip", parseAddr) },
+		"port": func(f yfield) { r.Port, _ = yval(y, f, ctx, path, "port", parsePort) },
+		"weight": func(f yfield) {
+			w, _ := yval(y, f, ctx, path, "weight", intIn(0, 65535))
+			r.Weight = uint16(w)
+		},
+		"inhibit_on_failure": func(f yfield) { r.InhibitOnFailure, _ = yval(y, f, ctx, path, "inhibit_on_failure", parseBool) },
+		"check": func(f yfield) {
+			y.src.object(path+".check", y.p(f.key), ctx+": check")
+			r.Check = y.check(f.val, path+".check", ctx+": check")
+		},
+	})
+	return r
+}
+
+func (y *yreader) check(n *yaml.Node, path, ctx string) *Check {
+	c := &Check{}
+	kindSet := false
+	y.fields(n, ctx, map[string]func(yfield){
+		"kind": func(f yfield) {
+			c.Kind, kindSet = yval(y, f, ctx, path, "kind", func(v string) (CheckKind, error) {
+				switch k := CheckKind(strings.ToLower(v)); k {
+				case CheckTCP, CheckMySQL, CheckExec, CheckHTTP:
+					return k, nil
+				}
+				return "", fmt.Errorf("%q is not tcp, mysql, exec or http", v)
+			})
+		},
+		"interval":           func(f yfield) { c.Interval, _ = yval(y, f, ctx, path, "interval", ydur) },
+		"connect_timeout":    func(f yfield) { c.ConnectTimeout, _ = yval(y, f, ctx, path, "connect_timeout", ydur) },
+		"delay_before_retry": func(f yfield) { c.DelayBeforeRetry, _ = yval(y, f, ctx, path, "delay_before_retry", ydur) },
+		"retry": func(f yfield) {
+			v, _ := yval(y, f, ctx, path, "retry", intIn(0, 1000))
+			c.Retry = int(v)
+		},
+		"rise": func(f yfield) {
+			v, _ := yval(y, f, ctx, path, "rise", intIn(1, 1000))
+			c.Rise = int(v)
+		},
+		"fall": func(f yfield) {
+			v, _ := yval(y, f, ctx, path, "fall", intIn(1, 1000))
+			c.Fall = int(v)
+		},
+		"connect_ip":   func(f yfield) { c.ConnectIP, _ = yval(y, f, ctx, path, "connect_ip", parseAddr) },
+		"connect_port": func(f yfield) { c.ConnectPort, _ = yval(y, f, ctx, path, "connect_port", parsePort) },
+		"mysql": func(f yfield) {
+			m := &MySQLCheck{}
+			c.MySQL = m
+			y.src.field(path, "mysql", y.p(f.key), "mysql")
+			mctx := ctx + ": mysql"
+			y.fields(f.val, mctx, map[string]func(yfield){
+				"user": func(g yfield) { m.User, _ = y.str(g, mctx, path, "mysql.user") },
+				"password": func(g yfield) {
+					p, _ := y.str(g, mctx, path, "mysql.password")
+					m.Password = NewSecret(p)
+				},
+				"password_file":       func(g yfield) { m.PasswordFile, _ = y.str(g, mctx, path, "mysql.password_file") },
+				"check_replication":   func(g yfield) { m.ReplicationCheck, _ = yval(y, g, mctx, path, "mysql.check_replication", parseBool) },
+				"max_replication_lag": func(g yfield) { m.MaxReplicationLag, _ = yval(y, g, mctx, path, "mysql.max_replication_lag", ydur) },
+				"read_only": func(g yfield) {
+					if b, ok := yval(y, g, mctx, path, "mysql.read_only", parseBool); ok {
+						m.ReadOnly = &b
+					}
+				},
+			})
+		},
+		"exec": func(f yfield) {
+			e := &ExecCheck{}
+			c.Exec = e
+			y.src.field(path, "exec", y.p(f.key), "exec")
+			ectx := ctx + ": exec"
+			y.fields(f.val, ectx, map[string]func(yfield){
+				"command": func(g yfield) { e.Command = y.argv(g, ectx, path, "exec.command") },
+				"timeout": func(g yfield) { e.Timeout, _ = yval(y, g, ectx, path, "exec.timeout", ydur) },
+				"dynamic": func(g yfield) { e.Dynamic, _ = yval(y, g, ectx, path, "exec.dynamic", parseBool) },
+				"user":    func(g yfield) { e.User, _ = y.str(g, ectx, path, "exec.user") },
+			})
+		},
+		"http": func(f yfield) {
+			h := &HTTPCheck{}
+			c.HTTP = h
+			y.src.field(path, "http", y.p(f.key), "http")
+			hctx := ctx + ": http"
+			y.fields(f.val, hctx, map[string]func(yfield){
+				"path": func(g yfield) { h.Path, _ = y.str(g, hctx, path, "http.path") },
+				"status_codes": func(g yfield) {
+					for _, sn := range y.seq(g, hctx) {
+						if s, ok := y.scalar(sn, hctx, g.key.Value); ok {
+							r, err := parseStatusRange(s)
+							if err != nil {
+								y.d.err(y.p(sn), hctx, g.key.Value, ErrInvalid, "%v", err)
+								continue
+							}
+							h.StatusCodes = append(h.StatusCodes, r)
+						}
+					}
+					y.src.field(path, "http.status_codes", y.p(g.key), g.key.Value)
+				},
+				"body_regex": func(g yfield) { h.BodyRegex, _ = y.str(g, hctx, path, "http.body_regex") },
+				"host":       func(g yfield) { h.Host, _ = y.str(g, hctx, path, "http.host") },
+			})
+		},
+	})
+	if !kindSet {
+		// A lone kind block says the kind.
+		switch {
+		case c.MySQL != nil && c.Exec == nil && c.HTTP == nil:
+			c.Kind = CheckMySQL
+		case c.Exec != nil && c.MySQL == nil && c.HTTP == nil:
+			c.Kind = CheckExec
+		case c.HTTP != nil && c.MySQL == nil && c.Exec == nil:
+			c.Kind = CheckHTTP
+		}
+	}
+	return c
+}
+
+func (y *yreader) vrrp(n *yaml.Node, path string) VRRPInstance {
+	var v VRRPInstance
+	ctx := path
+	if n.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == "name" && n.Content[i+1].Kind == yaml.ScalarNode {
+				ctx = fmt.Sprintf("vrrp %q", n.Content[i+1].Value)
+			}
+		}
+	}
+	y.src.object(path, y.p(n), ctx)
+	u8 := func(f yfield, field string, min int64) uint8 {
+		x, _ := yval(y, f, ctx, path, field, intIn(min, 255))
+		return uint8(x)
+	}
+	list := func(f yfield, field string, each func(*yaml.Node, string)) {
+		for i, e := range y.seq(f, ctx) {
+			p := fmt.Sprintf("%s.%s[%d]", path, field, i)
+			y.src.object(p, y.p(e), ctx+": "+f.key.Value)
+			each(e, p)
+		}
+	}
+	y.fields(n, ctx, map[string]func(yfield){
+		"name":      func(f yfield) { v.Name, _ = y.str(f, ctx, path, "name") },
+		"interface": func(f yfield) { v.Interface, _ = y.str(f, ctx, path, "interface") },
+		"vrid":      func(f yfield) { v.VRID = u8(f, "vrid", 1) },
+		"priority":  func(f yfield) { v.Priority = u8(f, "priority", 1) },
+		"version": func(f yfield) {
+			x, _ := yval(y, f, ctx, path, "version", intIn(2, 3))
+			v.Version = int(x)
+		},
+		"advert_int": func(f yfield) { v.AdvertInterval, _ = yval(y, f, ctx, path, "advert_int", ydur) },
+		"state":      func(f yfield) { v.State, _ = yval(y, f, ctx, path, "state", parseState) },
+		"nopreempt":  func(f yfield) { v.NoPreempt, _ = yval(y, f, ctx, path, "nopreempt", parseBool) },
+		"preempt_delay": func(f yfield) {
+			v.PreemptDelay, _ = yval(y, f, ctx, path, "preempt_delay", ydur)
+		},
+		"auth_type": func(f yfield) {
+			v.AuthType, _ = yval(y, f, ctx, path, "auth_type", func(s string) (AuthType, error) {
+				switch t := AuthType(strings.ToLower(s)); t {
+				case AuthNone, AuthPass:
+					return t, nil
+				}
+				return "", fmt.Errorf("%q is not none or pass", s)
+			})
+		},
+		"auth_pass": func(f yfield) {
+			p, _ := y.str(f, ctx, path, "auth_pass")
+			v.AuthPass = NewSecret(p)
+		},
+		"vips": func(f yfield) {
+			list(f, "vips", func(e *yaml.Node, p string) {
+				if vip, ok := y.vip(e, ctx+": vips"); ok {
+					v.VIPs = append(v.VIPs, vip)
+				}
+			})
+		},
+		"unicast_src_ip": func(f yfield) { v.UnicastSrcIP, _ = yval(y, f, ctx, path, "unicast_src_ip", parseAddr) },
+		"unicast_peers": func(f yfield) {
+			list(f, "unicast_peers", func(e *yaml.Node, p string) {
+				if s, ok := y.scalar(e, ctx, f.key.Value); ok {
+					a, err := parseAddr(s)
+					if err != nil {
+						y.d.err(y.p(e), ctx, f.key.Value, ErrInvalid, "%v", err)
+						return
+					}
+					v.UnicastPeers = append(v.UnicastPeers, a)
+				}
+			})
+		},
+		"track_interfaces": func(f yfield) {
+			list(f, "track_interfaces", func(e *yaml.Node, p string) {
+				if s, ok := y.scalar(e, ctx, f.key.Value); ok {
+					v.TrackInterfaces = append(v.TrackInterfaces, s)
+				}
+			})
+		},
+		"notify_master": func(f yfield) { v.NotifyMaster = y.argv(f, ctx, path, "notify_master") },
+		"notify_backup": func(f yfield) { v.NotifyBackup = y.argv(f, ctx, path, "notify_backup") },
+		"notify_fault":  func(f yfield) { v.NotifyFault = y.argv(f, ctx, path, "notify_fault") },
+		"notify_stop":   func(f yfield) { v.NotifyStop = y.argv(f, ctx, path, "notify_stop") },
+		"notify":        func(f yfield) { v.Notify = y.argv(f, ctx, path, "notify") },
+		"garp_master_delay": func(f yfield) {
+			v.GARPMasterDelay, _ = yval(y, f, ctx, path, "garp_master_delay", ydur)
+		},
+		"garp_master_repeat": func(f yfield) { v.GARPMasterRepeat = int(u8(f, "garp_master_repeat", 1)) },
+		"garp_master_refresh": func(f yfield) {
+			v.GARPMasterRefresh, _ = yval(y, f, ctx, path, "garp_master_refresh", ydur)
+		},
+		"garp_master_refresh_repeat": func(f yfield) { v.GARPMasterRefreshRepeat = int(u8(f, "garp_master_refresh_repeat", 1)) },
+		"track_services": func(f yfield) {
+			list(f, "track_services", func(e *yaml.Node, p string) {
+				if s, ok := y.scalar(e, ctx, f.key.Value); ok {
+					v.TrackServices = append(v.TrackServices, s)
+				}
+			})
+		},
+		"no_backend_priority_drop": func(f yfield) { v.NoBackendPriorityDrop = u8(f, "no_backend_priority_drop", 1) },
+	})
+	return v
+}
+
+// vip reads "A.B.C.D[/len] [dev IF] [label X]" or {address, dev, label}.
+func (y *yreader) vip(n *yaml.Node, ctx string) (VIP, bool) {
+	if n.Kind == yaml.MappingNode {
+		var words []string
+		var addr, dev, label string
+		y.fields(n, ctx, map[string]func(yfield){
+			"address": func(f yfield) { addr, _ = y.scalar(f.val, ctx, "address") },
+			"dev":     func(f yfield) { dev, _ = y.scalar(f.val, ctx, "dev") },
+			"label":   func(f yfield) { label, _ = y.scalar(f.val, ctx, "label") },
+		})
+		words = append(words, addr)
+		if dev != "" {
+			words = append(words, "dev", dev)
+		}
+		if label != "" {
+			words = append(words, "label", label)
+		}
+		v, _, err := parseVIP(words)
+		if err != nil {
+			y.d.err(y.p(n), ctx, "", ErrInvalid, "%v", err)
+			return v, false
+		}
+		return v, true
+	}
+	s, ok := y.scalar(n, ctx, "")
+	if !ok {
+		return VIP{}, false
+	}
+	v, ignored, err := parseVIP(strings.Fields(s))
+	if err == nil && len(ignored) > 0 {
+		err = fmt.Errorf("%q is not supported here (dev, label are)", ignored[0])
+	}
+	if err != nil {
+		y.d.err(y.p(n), ctx, "", ErrInvalid, "%v", err)
+		return v, false
+	}
+	return v, true
+}
+
