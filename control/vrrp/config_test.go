@@ -1,0 +1,170 @@
+package vrrp
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+)
+
+func TestConfigValidation(t *testing.T) {
+	tests := []struct {
+		name string
+		mod  func(*Config)
+		ok   bool
+	}{
+		{"defaults", func(*Config) {}, true},
+		{"no name", func(c *Config) { c.Name = "" }, false},
+		{"no interface", func(c *Config) { c.Interface = "" }, false},
+		{"vrid 0", func(c *Config) { c.VRID = 0 }, false},
+		{"version 4", func(c *Config) { c.Version = 4 }, false},
+		{"v2 fractional interval", func(c *Config) { c.AdvertInterval = 1500 * time.Millisecond }, false},
+		{"v3 100ms", func(c *Config) { c.Version, c.AdvertInterval = 3, 100*time.Millisecond }, true},
+		{"v3 5ms", func(c *Config) { c.Version, c.AdvertInterval = 3, 5*time.Millisecond }, false},
+		{"v3 with auth", func(c *Config) { c.Version, c.AuthPass = 3, "x" }, false},
+		{"no VIPs", func(c *Config) { c.VIPs = nil }, false},
+		{"IPv6 VIP", func(c *Config) { c.VIPs[0].Prefix = mustPrefix("fd00::1/128") }, false},
+		{"initial FAULT", func(c *Config) { c.InitialState = StateFault }, false},
+		{"negative preempt_delay", func(c *Config) { c.PreemptDelay = -time.Second }, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := baseConfig()
+			tc.mod(&c)
+			got, err := c.withDefaults()
+			if tc.ok != (err == nil) {
+				t.Fatalf("err = %v, want ok=%v", err, tc.ok)
+			}
+			if err != nil {
+				if !errors.Is(err, ErrConfig) {
+					t.Fatalf("error %v does not wrap ErrConfig", err)
+				}
+				return
+			}
+			if got.VIPs[0].Dev != "eth0" || got.GARPMasterDelay != 5*time.Second || got.GARPMasterRepeat != 5 || got.InitialState != StateBackup {
+				t.Fatalf("defaults not applied: %+v", got)
+			}
+		})
+	}
+}
+
+func TestNotifyCommands(t *testing.T) {
+	c := baseConfig()
+	c.NotifyMaster = []string{"/bin/m"}
+	c.Notify = []string{"/bin/n", "arg"}
+	got := notifyCommands(c, Notification{Instance: "VI_1", State: StateMaster, Priority: 100})
+	want := [][]string{{"/bin/m"}, {"/bin/n", "arg", "INSTANCE", "VI_1", "MASTER", "100"}}
+	if !slices.EqualFunc(got, want, slices.Equal) {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+	if got := notifyCommands(c, Notification{Instance: "VI_1", State: StateFault, Priority: 7}); len(got) != 1 || got[0][4] != "FAULT" {
+		t.Fatalf("fault: %q", got)
+	}
+}
+
+// TestRunWithFakeClock drives Run itself: the timer it arms, the packets it
+// reads, and its graceful exit.
+func TestRunWithFakeClock(t *testing.T) {
+	cfg := baseConfig()
+	tr := newFakeTransport()
+	tr.out = make(chan sent, 16)
+	act := &fakeActions{}
+	clock := &fakeClock{now: t0}
+	changes := make(chan StateChange, 16)
+	in, err := New(cfg, Options{Transport: tr, Actions: act, Links: fakeLinks{}, Clock: clock,
+		OnStateChange: func(c StateChange) { changes <- c }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- in.Run(ctx) }()
+	waitChange := func(want State) {
+		t.Helper()
+		select {
+		case c := <-changes:
+			if c.To != want {
+				t.Fatalf("changed to %v, want %v", c.To, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no change to %v", want)
+		}
+	}
+	waitChange(StateBackup)
+	mdi := t0.Add(masterDownInterval(2, 100, time.Second))
+	waitFor(t, func() bool { return clock.pendingAt(mdi) })
+	clock.set(mdi)
+	waitChange(StateMaster)
+	if s := <-tr.out; s.adv.Priority != 100 {
+		t.Fatalf("takeover advert %+v", s)
+	}
+	tr.rx <- advertFrom(cfg, addrPeer, 200, nil)
+	waitChange(StateBackup)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	waitChange(StateStop)
+	if !act.closed {
+		t.Fatal("Run did not close its actions")
+	}
+}
+
+// TestRunShutdownAsMaster: cancelling a master's Run sends priority 0 and
+// removes the VIPs.
+func TestRunShutdownAsMaster(t *testing.T) {
+	cfg := baseConfig()
+	cfg.Priority = PriorityOwner
+	tr := newFakeTransport()
+	tr.out = make(chan sent, 16)
+	act := &fakeActions{}
+	in, err := New(cfg, Options{Transport: tr, Actions: act, Links: fakeLinks{}, Clock: &fakeClock{now: t0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- in.Run(ctx) }()
+	if s := <-tr.out; s.adv.Priority != PriorityOwner {
+		t.Fatalf("first advert %+v", s)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if s := <-tr.out; s.adv.Priority != 0 {
+		t.Fatalf("shutdown advert %+v, want priority 0", s)
+	}
+	if vips, _, _ := act.snapshot(); vips {
+		t.Fatal("VIPs still present after shutdown")
+	}
+}
+
+// TestRunTracksLinks: a link event from the watcher moves Run into FAULT.
+func TestRunTracksLinks(t *testing.T) {
+	cfg := baseConfig()
+	cfg.Priority = PriorityOwner
+	links := fakeLinks{events: make(chan LinkEvent)}
+	in, err := New(cfg, Options{Transport: newFakeTransport(), Actions: &fakeActions{}, Links: links, Clock: &fakeClock{now: t0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go func() { _ = in.Run(ctx) }()
+	waitFor(t, func() bool { return in.Status().State == StateMaster })
+	links.events <- LinkEvent{Name: "eth0", Up: false}
+	waitFor(t, func() bool { return in.Status().State == StateFault })
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached in 5s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

@@ -1,0 +1,199 @@
+package vrrp
+
+import (
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"net/netip"
+	"testing"
+)
+
+func TestReceiveChecks(t *testing.T) {
+	v2 := baseConfig()
+	v2.AuthPass = "secret12IGNORED"
+	v3 := baseConfig()
+	v3.Version = 3
+	v3.VIPs = []VIP{{Prefix: vip1}, {Prefix: vip2}}
+	unicast := baseConfig()
+	unicast.UnicastPeers = []netip.Addr{addrPeer}
+
+	reseal := func(p *Packet, version uint8) {
+		p.Payload[6], p.Payload[7] = 0, 0
+		c := Checksum(version, p.Src, p.Dst, p.Payload)
+		p.Payload[6], p.Payload[7] = byte(c>>8), byte(c)
+	}
+	tests := []struct {
+		name string
+		cfg  Config
+		pkt  func() Packet
+		want error // nil: accepted
+	}{
+		{"v2 valid", v2, func() Packet { return advertFrom(v2, addrPeer, 200, nil) }, nil},
+		{"v3 valid", v3, func() Packet { return advertFrom(v3, addrPeer, 200, nil) }, nil},
+		{"ttl 254 multicast", v2, func() Packet {
+			p := advertFrom(v2, addrPeer, 200, nil)
+			p.TTL = 254
+			return p
+		}, DropTTL},
+		{"ttl 64 unicast accepted", unicast, func() Packet {
+			p := advertFrom(unicast, addrPeer, 200, nil)
+			p.Dst, p.TTL = addrUs, 64
+			return p
+		}, nil},
+		{"unicast from stranger", unicast, func() Packet { return advertFrom(unicast, netip.MustParseAddr("10.0.0.9"), 200, nil) }, DropPeer},
+		{"v3 advert to v2 instance", v2, func() Packet { return advertFrom(v3, addrPeer, 200, nil) }, DropVersion},
+		{"version 1", v2, func() Packet {
+			return advertFrom(v2, addrPeer, 200, func(a *Advert) { a.Version = 1 })
+		}, DropVersion},
+		{"type 2", v2, func() Packet {
+			return advertFrom(v2, addrPeer, 200, func(a *Advert) { a.Type = 2 })
+		}, DropType},
+		{"too short", v2, func() Packet { return Packet{Src: addrPeer, Dst: Group, TTL: 255, Payload: []byte{0x21, 51, 100}} }, DropLength},
+		{"truncated auth", v2, func() Packet {
+			p := advertFrom(v2, addrPeer, 200, nil)
+			p.Payload = p.Payload[:len(p.Payload)-3]
+			return p
+		}, DropLength},
+		{"count says 2, one address", v2, func() Packet {
+			return advertFrom(v2, addrPeer, 200, func(a *Advert) { a.Count = 2 })
+		}, DropAddrCount},
+		{"count 0", v3, func() Packet {
+			return advertFrom(v3, addrPeer, 200, func(a *Advert) { a.Count, a.Addrs = 0, nil })
+		}, DropAddrCount},
+		{"fewer VIPs than configured", v3, func() Packet {
+			return advertFrom(v3, addrPeer, 200, func(a *Advert) { a.Count, a.Addrs = 1, a.Addrs[:1] })
+		}, DropAddrCount},
+		{"other VIP", v2, func() Packet {
+			return advertFrom(v2, addrPeer, 200, func(a *Advert) { a.Addrs = []netip.Addr{netip.MustParseAddr("10.0.0.200")} })
+		}, DropAddrList},
+		{"v2 checksum", v2, func() Packet {
+			p := advertFrom(v2, addrPeer, 200, nil)
+			p.Payload[7] ^= 1
+			return p
+		}, DropChecksum},
+		{"v3 checksum without pseudo-header", v3, func() Packet {
+			p := advertFrom(v3, addrPeer, 200, nil)
+			p.Payload[6], p.Payload[7] = 0, 0
+			c := Checksum(2, p.Src, p.Dst, p.Payload)
+			p.Payload[6], p.Payload[7] = byte(c>>8), byte(c)
+			return p
+		}, DropChecksum},
+		{"v3 checksum for another source", v3, func() Packet {
+			p := advertFrom(v3, addrPeer, 200, nil)
+			p.Src = netip.MustParseAddr("10.0.0.3")
+			return p
+		}, DropChecksum},
+		{"other VRID", v2, func() Packet {
+			return advertFrom(v2, addrPeer, 200, func(a *Advert) { a.VRID = 52 })
+		}, DropVRID},
+		{"wrong password", v2, func() Packet {
+			return advertFrom(v2, addrPeer, 200, func(a *Advert) { a.AuthData = passData("wrong") })
+		}, DropAuth},
+		{"password beyond 8 chars ignored", v2, func() Packet {
+			return advertFrom(v2, addrPeer, 200, func(a *Advert) { a.AuthData = passData("secret12other") })
+		}, nil},
+		{"no auth to PASS instance", v2, func() Packet {
+			return advertFrom(v2, addrPeer, 200, func(a *Advert) { a.AuthType, a.AuthData = AuthNone, [8]byte{} })
+		}, DropAuth},
+		{"AH auth", v2, func() Packet {
+			return advertFrom(v2, addrPeer, 200, func(a *Advert) { a.AuthType = AuthAH })
+		}, DropAuth},
+		{"v2 interval mismatch", v2, func() Packet {
+			return advertFrom(v2, addrPeer, 200, func(a *Advert) { a.Interval = 2 })
+		}, DropInterval},
+		{"v3 interval differs: accepted", v3, func() Packet {
+			return advertFrom(v3, addrPeer, 200, func(a *Advert) { a.Interval = 7 })
+		}, nil},
+		{"v3 reserved bits ignored", v3, func() Packet {
+			p := advertFrom(v3, addrPeer, 200, nil)
+			p.Payload[4] |= 0xf0
+			reseal(&p, 3)
+			return p
+		}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newSim(t, tc.cfg)
+			s.start()
+			s.recv(tc.pkt())
+			st := s.in.Status()
+			var total uint64
+			for _, n := range st.Counters.Drops {
+				total += n
+			}
+			if tc.want == nil {
+				if total != 0 || st.Counters.AdvertsReceived != 1 {
+					t.Fatalf("want accepted, got drops %v, received %d", st.Counters.Drops, st.Counters.AdvertsReceived)
+				}
+				return
+			}
+			var r DropReason
+			if !errors.As(tc.want, &r) {
+				t.Fatalf("bad case: %v", tc.want)
+			}
+			if st.Counters.Drops[r.String()] != 1 || total != 1 || st.Counters.AdvertsReceived != 0 {
+				t.Fatalf("want one %v drop, got drops %v, received %d", r, st.Counters.Drops, st.Counters.AdvertsReceived)
+			}
+		})
+	}
+}
+
+func TestOwnAdvertIgnored(t *testing.T) {
+	cfg := baseConfig()
+	s := newSim(t, cfg)
+	s.start()
+	s.recv(advertFrom(cfg, addrUs, 200, nil))
+	if st := s.in.Status(); st.Counters.AdvertsReceived != 0 || st.MasterAddr != "" {
+		t.Fatalf("own advert was used: %+v", st)
+	}
+}
+
+// The v2 advert keepalived sent in the lab (lab-facts.md): our encoder and
+// checksum must produce the same bytes.
+func TestKeepalivedV2Bytes(t *testing.T) {
+	wire, _ := hex.DecodeString("2163960100013dd30a630064" + "0000000000000000")
+	a, err := ParseAdvert(wire)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Version != 2 || a.VRID != 99 || a.Priority != 150 || a.Interval != 1 || a.Addrs[0] != netip.MustParseAddr("10.99.0.100") {
+		t.Fatalf("parsed %+v", a)
+	}
+	mine := Advert{Version: 2, Type: 1, VRID: 99, Priority: 150, Count: 1, Interval: 1, Addrs: a.Addrs}
+	if got := mine.Seal(netip.Addr{}, netip.Addr{}); !bytes.Equal(got, wire) {
+		t.Fatalf("encoded %x, keepalived sent %x", got, wire)
+	}
+}
+
+func TestAdvertRoundTrip(t *testing.T) {
+	src, dst := netip.MustParseAddr("10.99.0.1"), Group
+	for _, a := range []Advert{
+		{Version: 2, Type: 1, VRID: 1, Priority: 255, Count: 2, AuthType: AuthPass, Interval: 255,
+			Addrs: []netip.Addr{netip.MustParseAddr("1.2.3.4"), netip.MustParseAddr("5.6.7.8")}, AuthData: passData("pw")},
+		{Version: 3, Type: 1, VRID: 255, Priority: 1, Count: 1, Interval: 4095, Addrs: []netip.Addr{netip.MustParseAddr("9.9.9.9")}},
+	} {
+		b := a.Seal(src, dst)
+		if Checksum(a.Version, src, dst, b) != 0 {
+			t.Fatalf("sealed v%d advert does not verify", a.Version)
+		}
+		got, err := ParseAdvert(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got.Marshal(), b) || got.Checksum != a.Checksum {
+			t.Fatalf("round trip changed v%d advert", a.Version)
+		}
+	}
+}
+
+func TestParseIPv4(t *testing.T) {
+	adv := advertFrom(baseConfig(), addrPeer, 100, nil).Payload
+	hdr := []byte{0x45, 0xc0, 0, byte(20 + len(adv)), 0, 0, 0, 0, 255, ProtoVRRP, 0, 0, 10, 0, 0, 2, 224, 0, 0, 18}
+	p, ok := parseIPv4(append(hdr, adv...))
+	if !ok || p.Src != addrPeer || p.Dst != Group || p.TTL != 255 || !bytes.Equal(p.Payload, adv) {
+		t.Fatalf("parsed %+v ok=%v", p, ok)
+	}
+	if _, ok := parseIPv4(append(hdr, adv[:4]...)); ok {
+		t.Fatal("accepted a datagram shorter than its total length")
+	}
+}
