@@ -78,7 +78,7 @@ func TestXDPRandomFrames(t *testing.T) {
 		func() pkt { p := synTo(3306, 1235); p.vlan = 3; p.ipOptions = 2; return p }().build(),
 		pkt{dstMAC: ourMAC, src: clientIP, dst: vip, proto: layers.IPProtocolUDP, sport: 999, dport: 53, payload: []byte("x")}.build(),
 		pkt{dstMAC: ourMAC, src: clientIP, dst: vip, proto: layers.IPProtocolICMPv4,
-			icmp: &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(3, 4)},
+			icmp:  &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(3, 4)},
 			inner: &pkt{src: vip, dst: clientIP, proto: layers.IPProtocolTCP, sport: 3306, dport: 5555}}.build(),
 		synTo(9999, 1236).build(),
 	}

@@ -1,0 +1,227 @@
+package loader
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/google/gopacket/layers"
+
+	"xlb/control/maglev"
+	"xlb/test/testutil"
+)
+
+// benchFixture loads xlb for BPF_PROG_TEST_RUN benchmarks. The kernel feeds
+// the program's own output back in when repeat > 1, so the "interface" MAC
+// is the backend's MAC too: a forwarded frame is again addressed to us and
+// every repetition takes the same path. Counters prove it after each run.
+type benchFixture struct {
+	dp   *Dataplane
+	refl *ebpf.Program
+}
+
+var benchMAC = ourMAC
+
+func newBenchFixture(b *testing.B, maxFlows uint32) *benchFixture {
+	b.Helper()
+	testutil.RequirePriv(b)
+	dp, err := Load(benchMAC, Options{MaxFlows: maxFlows})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { dp.Close() })
+	if err := dp.SetService(mysqlSvc, Service{ID: 1}); err != nil {
+		b.Fatal(err)
+	}
+	table, err := maglev.Build([]maglev.Backend{{ID: 1, Name: "a", Weight: 1}, {ID: 2, Name: "b", Weight: 1}}, dp.TableSize())
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := dp.WriteMaglev(mysqlSvc, table); err != nil {
+		b.Fatal(err)
+	}
+	for id := uint32(1); id <= 2; id++ {
+		if err := dp.SetBackend(id, Backend{ServiceID: 1, IP: netip.MustParseAddr("192.168.1.10"), MAC: benchMAC, State: BackendActive}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var objs reflectorObjects
+	if err := loadReflectorObjects(&objs, nil); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { objs.Close() })
+	return &benchFixture{dp: dp, refl: objs.XlbReflect}
+}
+
+// kernelNs runs prog on frame repeat times inside the kernel and returns the
+// kernel's own time per run: no syscall in it.
+func kernelNs(b *testing.B, prog *ebpf.Program, frame []byte, repeat int, want uint32) float64 {
+	b.Helper()
+	ret, d, err := prog.Benchmark(frame, repeat, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if ret != want {
+		b.Fatalf("verdict %d, want %d: the benchmark is not measuring the path it names", ret, want)
+	}
+	return float64(d.Nanoseconds())
+}
+
+// oneByOneNs runs prog once per frame from gen and returns the mean kernel
+// time per run. Each run includes one kernel clock read more than a long
+// repeat does; it cancels out in a difference of two such figures.
+func oneByOneNs(b *testing.B, prog *ebpf.Program, n int, gen func(i int) []byte, want uint32) float64 {
+	b.Helper()
+	var total time.Duration
+	for i := 0; i < n; i++ {
+		ret, d, err := prog.Benchmark(gen(i), 1, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if ret != want {
+			b.Fatalf("run %d: verdict %d, want %d", i, ret, want)
+		}
+		total += d
+	}
+	return float64(total.Nanoseconds()) / float64(n)
+}
+
+func (f *benchFixture) counters(b *testing.B) (svc Counter, reasons map[Reason]Counter) {
+	b.Helper()
+	svc, err := f.dp.ServiceCounter(1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	reasons, err = f.dp.ReasonCounters()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return svc, reasons
+}
+
+// newFlowFrame is a SYN from a client address and port no earlier frame used.
+func newFlowFrame(i int) []byte {
+	p := synTo(3306, uint16(1024+i%60000))
+	p.dstMAC = benchMAC
+	p.src = netip.AddrFrom4([4]byte{10, byte(i / 60000 >> 8), byte(i / 60000), 1})
+	return p.build()
+}
+
+// BenchmarkPerPacket reports the program's cost per packet on each path and
+// its ratio to the reflector (swap MACs, XDP_TX), all measured in one run.
+//
+// New flows cannot repeat inside the kernel (the first run makes the flow
+// known), so their cost is the known-flow cost plus the difference between
+// new and known flows measured one packet per call.
+func BenchmarkPerPacket(b *testing.B) {
+	f := newBenchFixture(b, 1<<20)
+	n := max(b.N, 1000)
+	known := synTo(3306, 50000).build()
+	pass := synTo(3307, 50000).build()
+	icmp := pkt{dstMAC: benchMAC, src: netipMust("192.168.1.1"), dst: vip, proto: layers.IPProtocolICMPv4,
+		icmp:  &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(3, 4)},
+		inner: &pkt{src: vip, dst: clientIP, proto: layers.IPProtocolTCP, sport: 3306, dport: 50000}}.build()
+
+	refl := kernelNs(b, f.refl, known, n, xdpTX)
+
+	svc0, r0 := f.counters(b)
+	knownNs := kernelNs(b, f.dp.Program(), known, n, xdpTX)
+	svc1, r1 := f.counters(b)
+	if got := svc1.Packets - svc0.Packets; got < uint64(n) {
+		b.Fatalf("known flow: %d of %d runs were forwarded", got, n)
+	}
+	passNs := kernelNs(b, f.dp.Program(), pass, n, xdpPass)
+	_, r2 := f.counters(b)
+	if got := r2[PassNoService].Packets - r1[PassNoService].Packets; got < uint64(n) {
+		b.Fatalf("non-VIP pass: %d of %d runs took the pass path", got, n)
+	}
+	icmpNs := kernelNs(b, f.dp.Program(), icmp, n, xdpTX)
+
+	calls := min(n, 200_000)
+	flows0, _ := f.dp.FlowCount()
+	newR1 := oneByOneNs(b, f.dp.Program(), calls, newFlowFrame, xdpTX)
+	flows1, _ := f.dp.FlowCount()
+	if flows1-flows0 < calls {
+		b.Fatalf("new flow: only %d of %d runs created a flow", flows1-flows0, calls)
+	}
+	knownR1 := oneByOneNs(b, f.dp.Program(), calls, func(int) []byte { return known }, xdpTX)
+	newNs := knownNs + (newR1 - knownR1)
+	_, r3 := f.counters(b)
+	if r3[DropNoBackend].Packets != r0[DropNoBackend].Packets {
+		b.Fatalf("packets were dropped during the benchmark")
+	}
+
+	b.ReportMetric(refl, "reflector-ns/pkt")
+	b.ReportMetric(knownNs, "known-ns/pkt")
+	b.ReportMetric(newNs, "new-ns/pkt")
+	b.ReportMetric(passNs, "pass-ns/pkt")
+	b.ReportMetric(icmpNs, "icmp-ns/pkt")
+	b.ReportMetric(knownNs/refl, "known/reflector")
+	b.ReportMetric(newNs/refl, "new/reflector")
+	b.ReportMetric(passNs/refl, "pass/reflector")
+	b.ReportMetric(icmpNs/refl, "icmp/reflector")
+}
+
+// BenchmarkFlowTable1M fills the flow table with a million flows and reports
+// its kernel memory and the known-flow cost against the same lookup in a
+// nearly empty table, in one run.
+func BenchmarkFlowTable1M(b *testing.B) {
+	const flows = 1 << 20
+	n := max(b.N, 1000)
+	empty := newBenchFixture(b, flows)
+	known := synTo(3306, 50000).build()
+	emptyNs := kernelNs(b, empty.dp.Program(), known, n, xdpTX)
+
+	full := newBenchFixture(b, flows)
+	keys := make([]xlbXlbFlowKey, flows)
+	vals := make([]xlbXlbFlow, flows)
+	for i := range keys {
+		keys[i] = FlowKey{
+			Client: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), uint16(1024+i%50000)),
+			VIP:    netip.AddrPortFrom(vip, 3306), Proto: TCP,
+		}.raw()
+		vals[i] = xlbXlbFlow{BackendId: uint32(1 + i%2)}
+	}
+	// The benchmark's own flow replaces one of the million (an LRU at capacity).
+	keys[0] = synTo(3306, 50000).flow().raw()
+	if _, err := full.dp.objs.XlbFlows.BatchUpdate(keys, vals, nil); err != nil {
+		b.Fatalf("fill flow table: %v", err)
+	}
+	count, err := full.dp.FlowCount()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if count < flows*9/10 {
+		b.Fatalf("flow table holds %d flows after filling %d", count, flows)
+	}
+	fullNs := kernelNs(b, full.dp.Program(), known, n, xdpTX)
+	mem := memlock(b, full.dp.objs.XlbFlows)
+
+	b.ReportMetric(float64(count), "flows")
+	b.ReportMetric(float64(mem)/(1<<20), "table-MiB")
+	b.ReportMetric(float64(mem)/float64(count), "bytes/flow")
+	b.ReportMetric(emptyNs, "known-ns/pkt-empty")
+	b.ReportMetric(fullNs, "known-ns/pkt-1M")
+	b.ReportMetric(fullNs/emptyNs, "1M/empty")
+}
+
+// memlock is the kernel's accounting of a map's memory (fdinfo "memlock").
+func memlock(b *testing.B, m *ebpf.Map) uint64 {
+	b.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/self/fdinfo/%d", m.FD()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		var v uint64
+		if _, err := fmt.Sscanf(line, "memlock:\t%d", &v); err == nil {
+			return v
+		}
+	}
+	b.Fatalf("no memlock in fdinfo:\n%s", data)
+	return 0
+}
