@@ -77,6 +77,7 @@ type srcEntry struct {
 	pos
 	ctx  string // objects only: how to name the object in a message
 	name string // fields only: the keyword as written
+	bad  bool   // the value was rejected while reading: validation stays quiet about it
 }
 
 // srcMap lets validation, which sees only the typed config, name the file,
@@ -96,6 +97,14 @@ func (s *srcMap) object(path string, p pos, ctx string) {
 func (s *srcMap) field(path, field string, p pos, name string) {
 	s.m[path+"."+field] = srcEntry{pos: p, name: name}
 }
+
+// badField marks a field whose value was rejected: it counts as set (no
+// default, no "required") and validation reports nothing more about it.
+func (s *srcMap) badField(path, field string, p pos, name string) {
+	s.m[path+"."+field] = srcEntry{pos: p, name: name, bad: true}
+}
+
+func (s *srcMap) isBad(path, field string) bool { return s.m[path+"."+field].bad }
 
 // locate returns the position, context and spelling for field of the object
 // at path, falling back to the object's own line, then to its parents'.
@@ -134,6 +143,9 @@ func parentPath(p string) string {
 type diags struct {
 	errs  []error
 	warns []Warning
+	// unreadable: the file's structure could not be read (YAML syntax,
+	// unbalanced braces); validating what little was read would only add noise.
+	unreadable bool
 }
 
 func (d *diags) err(p pos, ctx, field string, kind error, format string, args ...any) {
@@ -146,11 +158,17 @@ func (d *diags) warn(p pos, ctx, field string, format string, args ...any) {
 
 // errIn and warnIn report against the typed config through the source map.
 func (d *diags) errIn(s *srcMap, path, field string, kind error, format string, args ...any) {
+	if s.isBad(path, field) {
+		return
+	}
 	p, ctx, name := s.locate(path, field)
 	d.err(p, ctx, name, kind, format, args...)
 }
 
 func (d *diags) warnIn(s *srcMap, path, field string, format string, args ...any) {
+	if s.isBad(path, field) {
+		return
+	}
 	p, ctx, name := s.locate(path, field)
 	d.warn(p, ctx, name, format, args...)
 }

@@ -130,6 +130,7 @@ func (p *kparser) body(opener *token) []*stmt {
 		case t == nil:
 			if opener != nil {
 				p.d.err(opener.pos, "", "", ErrSyntax, "block opened here has no closing }")
+				p.d.unreadable = true
 			}
 			return out
 		case t.kind == tokEOL:
@@ -140,6 +141,7 @@ func (p *kparser) body(opener *token) []*stmt {
 				return out
 			}
 			p.d.err(t.pos, "", "", ErrSyntax, "unexpected }")
+			p.d.unreadable = true
 		case t.kind == tokOpen:
 			p.i++
 			p.d.err(t.pos, "", "", ErrSyntax, "{ without a keyword before it")

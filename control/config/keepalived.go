@@ -206,11 +206,13 @@ func val[T any](k *kreader, s *stmt, ctx, path, field string, parse func(string)
 	var zero T
 	text, ok := k.one(s, ctx)
 	if !ok {
+		k.src.badField(path, field, s.line(), s.key.text)
 		return zero, false
 	}
 	v, err := parse(text)
 	if err != nil {
 		k.d.err(s.line(), ctx, s.key.text, ErrInvalid, "%v", err)
+		k.src.badField(path, field, s.line(), s.key.text)
 		return zero, false
 	}
 	k.src.field(path, field, s.line(), s.key.text)
@@ -508,11 +510,13 @@ func (k *kreader) virtualServer(s *stmt) {
 	var err error
 	if svc.VIP, err = parseAddr(s.args[0].text); err != nil {
 		k.d.err(s.line(), ctx, "", ErrInvalid, "%v", err)
+		k.src.badField(path, "vip", s.line(), "virtual_server")
 	} else {
 		k.src.field(path, "vip", s.line(), "virtual_server")
 	}
 	if svc.Port, err = parsePort(s.args[1].text); err != nil {
 		k.d.err(s.line(), ctx, "", ErrInvalid, "port %v", err)
+		k.src.badField(path, "port", s.line(), "virtual_server")
 	} else {
 		k.src.field(path, "port", s.line(), "virtual_server")
 	}
@@ -633,12 +637,14 @@ func (k *kreader) realServer(s *stmt, svc *Service, svcPath string, vsDefaults [
 	var err error
 	if rs.IP, err = parseAddr(s.args[0].text); err != nil {
 		k.d.err(s.line(), ctx, "", ErrInvalid, "%v", err)
+		k.src.badField(path, "ip", s.line(), "real_server")
 	} else {
 		k.src.field(path, "ip", s.line(), "real_server")
 	}
 	if len(s.args) == 2 {
 		if rs.Port, err = parsePort(s.args[1].text); err != nil {
 			k.d.err(s.line(), ctx, "", ErrInvalid, "port %v", err)
+			k.src.badField(path, "port", s.line(), "real_server")
 		} else {
 			k.src.field(path, "port", s.line(), "real_server")
 		}

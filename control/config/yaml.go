@@ -28,7 +28,8 @@ func readYAML(file string, data []byte, d *diags, src *srcMap) *Config {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		// yaml.v3's message already reads "yaml: line N: ...".
-		d.err(pos{file: file, line: yamlErrLine(err)}, "", "", ErrSyntax, "%s", strings.TrimPrefix(err.Error(), "yaml: "))
+		d.err(pos{file: file, line: yamlErrLine(err)}, "", "", ErrSyntax, "%s", yamlErrMsg(err))
+		d.unreadable = true
 		return cfg
 	}
 	if len(doc.Content) == 0 {
@@ -62,6 +63,17 @@ func readYAML(file string, data []byte, d *diags, src *srcMap) *Config {
 		},
 	})
 	return cfg
+}
+
+// yamlErrMsg drops yaml.v3's "yaml: line N: " prefix: the line is ours to print.
+func yamlErrMsg(err error) string {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	if strings.HasPrefix(msg, "line ") {
+		if _, rest, ok := strings.Cut(msg, ": "); ok {
+			return rest
+		}
+	}
+	return msg
 }
 
 func yamlErrLine(err error) int {
@@ -144,11 +156,13 @@ func yval[T any](y *yreader, f yfield, ctx, path, field string, parse func(strin
 	var zero T
 	s, ok := y.scalar(f.val, ctx, f.key.Value)
 	if !ok {
+		y.src.badField(path, field, y.p(f.key), f.key.Value)
 		return zero, false
 	}
 	v, err := parse(s)
 	if err != nil {
 		y.d.err(y.p(f.val), ctx, f.key.Value, ErrInvalid, "%v", err)
+		y.src.badField(path, field, y.p(f.key), f.key.Value)
 		return zero, false
 	}
 	y.src.field(path, field, y.p(f.key), f.key.Value)

@@ -1,0 +1,211 @@
+package config
+
+import (
+	"fmt"
+	"path/filepath"
+	"time"
+)
+
+// Every default of the configuration, in one place; README.md repeats this
+// table for users. keepalived's value is used wherever keepalived has one, so
+// a keepalived.conf means the same to xlb as to keepalived.
+const (
+	DefaultProtocol  = TCP
+	DefaultScheduler = Scheduler("wlc") // ipvsadm's default
+	DefaultMethod    = MethodDR
+	DefaultDelayLoop = 60 * time.Second // keepalived
+	DefaultQuorum    = 1                // keepalived
+	DefaultWeight    = 1                // keepalived
+
+	DefaultConnectTimeout   = 5 * time.Second // keepalived
+	DefaultRetry            = 1               // keepalived
+	DefaultDelayBeforeRetry = 1 * time.Second // keepalived
+	DefaultRise             = 1
+	DefaultFall             = 1
+	DefaultHTTPPath         = "/"
+	// MySQLPort is where a check without a kind defaults to mysql: a bare
+	// TCP check there gets the director blocked (max_connect_errors).
+	MySQLPort = 3306
+
+	DefaultVRRPVersion             = 2
+	DefaultPriority                = 100 // keepalived
+	DefaultAdvertInterval          = 1 * time.Second
+	DefaultState                   = StateBackup
+	DefaultGARPMasterDelay         = 5 * time.Second // keepalived
+	DefaultGARPMasterRepeat        = 5               // keepalived
+	DefaultGARPMasterRefreshRepeat = 1               // keepalived
+	DefaultNoBackendPriorityDrop   = 50
+)
+
+// DefaultStatusCodes are the HTTP statuses that pass when none are given (keepalived: any 2xx).
+var DefaultStatusCodes = []StatusRange{{Min: 200, Max: 299}}
+
+// Defaults that depend on other fields, also listed in README.md:
+//   - Service.Name: "VIP:PORT/proto"
+//   - RealServer.Port: the service's port
+//   - RealServer.InhibitOnFailure: the service's
+//   - Check.Kind: mysql when the checked port is 3306, else tcp
+//   - Check.Interval: the service's delay_loop
+//   - Check.ConnectIP, Check.ConnectPort: the real server's
+//   - ExecCheck.Timeout: the check's interval (keepalived's misc_timeout)
+//   - VRRPInstance.AuthType: pass when auth_pass is set, else none
+//   - VIP.Dev: the instance's interface
+//   - Config.Interfaces: the VRRP instances' interfaces, in order
+
+func (s *srcMap) has(path, field string) bool {
+	_, ok := s.m[path+"."+field]
+	return ok
+}
+
+// applyDefaults fills every field the file did not set; src says what it set,
+// because zero is a valid value for many fields (weight 0, retry 0).
+func applyDefaults(cfg *Config, src *srcMap, baseDir string) {
+	for i := range cfg.Services {
+		svc := &cfg.Services[i]
+		sp := fmt.Sprintf("services[%d]", i)
+		if !src.has(sp, "protocol") {
+			svc.Protocol = DefaultProtocol
+		}
+		if !src.has(sp, "scheduler") {
+			svc.Scheduler = DefaultScheduler
+		}
+		if !src.has(sp, "method") {
+			svc.Method = DefaultMethod
+		}
+		if !src.has(sp, "delay_loop") {
+			svc.DelayLoop = DefaultDelayLoop
+		}
+		if !src.has(sp, "quorum") {
+			svc.Quorum = DefaultQuorum
+		}
+		if !src.has(sp, "name") {
+			svc.Name = fmt.Sprintf("%s/%s", netipAddrPort(svc.VIP, svc.Port), svc.Protocol)
+		}
+		for j := range svc.Reals {
+			rs := &svc.Reals[j]
+			rp := fmt.Sprintf("%s.reals[%d]", sp, j)
+			if !src.has(rp, "port") {
+				rs.Port = svc.Port
+			}
+			if !src.has(rp, "weight") {
+				rs.Weight = DefaultWeight
+			}
+			if !src.has(rp, "inhibit_on_failure") {
+				rs.InhibitOnFailure = svc.InhibitOnFailure
+			}
+			if rs.Check != nil {
+				checkDefaults(rs.Check, rs, svc, src, rp+".check", baseDir)
+			}
+		}
+	}
+	for i := range cfg.VRRP {
+		v := &cfg.VRRP[i]
+		vp := fmt.Sprintf("vrrp[%d]", i)
+		if !src.has(vp, "version") {
+			v.Version = DefaultVRRPVersion
+		}
+		if !src.has(vp, "priority") {
+			v.Priority = DefaultPriority
+		}
+		if !src.has(vp, "advert_int") {
+			v.AdvertInterval = DefaultAdvertInterval
+		}
+		if !src.has(vp, "state") {
+			v.State = DefaultState
+		}
+		if !src.has(vp, "auth_type") {
+			v.AuthType = AuthNone
+			if !v.AuthPass.IsZero() {
+				v.AuthType = AuthPass
+			}
+		}
+		if !src.has(vp, "garp_master_delay") {
+			v.GARPMasterDelay = DefaultGARPMasterDelay
+		}
+		if !src.has(vp, "garp_master_repeat") {
+			v.GARPMasterRepeat = DefaultGARPMasterRepeat
+		}
+		if !src.has(vp, "garp_master_refresh_repeat") {
+			v.GARPMasterRefreshRepeat = DefaultGARPMasterRefreshRepeat
+		}
+		if !src.has(vp, "no_backend_priority_drop") && len(v.TrackServices) > 0 {
+			v.NoBackendPriorityDrop = DefaultNoBackendPriorityDrop
+		}
+		for k := range v.VIPs {
+			if v.VIPs[k].Dev == "" {
+				v.VIPs[k].Dev = v.Interface
+			}
+		}
+	}
+	if len(cfg.Interfaces) == 0 {
+		seen := map[string]bool{}
+		for i, v := range cfg.VRRP {
+			if v.Interface != "" && !seen[v.Interface] {
+				seen[v.Interface] = true
+				if e, ok := src.m[fmt.Sprintf("vrrp[%d].interface", i)]; ok {
+					src.object(fmt.Sprintf("interfaces[%d]", len(cfg.Interfaces)), e.pos, fmt.Sprintf("vrrp_instance %s", v.Name))
+				}
+				cfg.Interfaces = append(cfg.Interfaces, v.Interface)
+			}
+		}
+	}
+}
+
+func checkDefaults(c *Check, rs *RealServer, svc *Service, src *srcMap, cp, baseDir string) {
+	if !src.has(cp, "connect_ip") {
+		c.ConnectIP = rs.IP
+	}
+	if !src.has(cp, "connect_port") {
+		c.ConnectPort = rs.Port
+	}
+	if c.Kind == "" {
+		c.Kind = CheckTCP
+		if c.ConnectPort == MySQLPort {
+			c.Kind = CheckMySQL
+		}
+	}
+	switch c.Kind {
+	case CheckMySQL:
+		if c.MySQL == nil {
+			c.MySQL = &MySQLCheck{}
+		}
+		if c.MySQL.PasswordFile != "" && !filepath.IsAbs(c.MySQL.PasswordFile) {
+			c.MySQL.PasswordFile = filepath.Join(baseDir, c.MySQL.PasswordFile)
+		}
+	case CheckExec:
+		if c.Exec == nil {
+			c.Exec = &ExecCheck{}
+		}
+	case CheckHTTP:
+		if c.HTTP == nil {
+			c.HTTP = &HTTPCheck{}
+		}
+		if !src.has(cp, "http.path") {
+			c.HTTP.Path = DefaultHTTPPath
+		}
+		if !src.has(cp, "http.status_codes") {
+			c.HTTP.StatusCodes = append([]StatusRange(nil), DefaultStatusCodes...)
+		}
+	}
+	if !src.has(cp, "interval") {
+		c.Interval = svc.DelayLoop
+	}
+	if !src.has(cp, "connect_timeout") {
+		c.ConnectTimeout = DefaultConnectTimeout
+	}
+	if !src.has(cp, "retry") {
+		c.Retry = DefaultRetry
+	}
+	if !src.has(cp, "delay_before_retry") {
+		c.DelayBeforeRetry = DefaultDelayBeforeRetry
+	}
+	if !src.has(cp, "rise") {
+		c.Rise = DefaultRise
+	}
+	if !src.has(cp, "fall") {
+		c.Fall = DefaultFall
+	}
+	if c.Exec != nil && !src.has(cp, "exec.timeout") {
+		c.Exec.Timeout = c.Interval
+	}
+}

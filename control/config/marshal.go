@@ -1,0 +1,295 @@
+package config
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// MarshalNative writes cfg as native YAML that loads back to an equal Config
+// (what xlbctl convert prints). Values equal to their defaults are left out,
+// so the output shows what the user chose. Unlike every other way of printing
+// a Config it writes passwords in clear: the output must work as a config
+// file, as the keepalived.conf it came from did. A password_file stays a
+// reference to the file.
+func MarshalNative(cfg *Config) ([]byte, error) {
+	root := &yaml.Node{Kind: yaml.MappingNode}
+	if cfg.Global.RouterID != "" {
+		g := &yaml.Node{Kind: yaml.MappingNode}
+		addStr(g, "router_id", cfg.Global.RouterID)
+		addNode(root, "global", g)
+	}
+	if !slices.Equal(cfg.Interfaces, vrrpInterfaces(cfg.VRRP)) {
+		addNode(root, "interfaces", strSeq(cfg.Interfaces))
+	}
+	if len(cfg.Services) > 0 {
+		seq := &yaml.Node{Kind: yaml.SequenceNode}
+		for i := range cfg.Services {
+			seq.Content = append(seq.Content, serviceNode(&cfg.Services[i]))
+		}
+		addNode(root, "services", seq)
+	}
+	if len(cfg.VRRP) > 0 {
+		seq := &yaml.Node{Kind: yaml.SequenceNode}
+		for i := range cfg.VRRP {
+			seq.Content = append(seq.Content, vrrpNode(&cfg.VRRP[i]))
+		}
+		addNode(root, "vrrp", seq)
+	}
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(&yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{root}}); err != nil {
+		return nil, fmt.Errorf("marshal native config: %w", err)
+	}
+	if err := enc.Close(); err != nil {
+		return nil, fmt.Errorf("marshal native config: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+func vrrpInterfaces(vs []VRRPInstance) []string {
+	var out []string
+	for _, v := range vs {
+		if v.Interface != "" && !slices.Contains(out, v.Interface) {
+			out = append(out, v.Interface)
+		}
+	}
+	return out
+}
+
+func scalar(tag, v string) *yaml.Node { return &yaml.Node{Kind: yaml.ScalarNode, Tag: tag, Value: v} }
+
+func addNode(m *yaml.Node, key string, v *yaml.Node) {
+	m.Content = append(m.Content, scalar("!!str", key), v)
+}
+
+func addStr(m *yaml.Node, key, v string) { addNode(m, key, scalar("!!str", v)) }
+
+func addInt(m *yaml.Node, key string, v int64) { addNode(m, key, scalar("!!int", strconv.FormatInt(v, 10))) }
+
+func addBool(m *yaml.Node, key string, v bool) { addNode(m, key, scalar("!!bool", strconv.FormatBool(v))) }
+
+func addDur(m *yaml.Node, key string, d time.Duration) { addStr(m, key, formatDuration(d)) }
+
+// formatDuration prefers "60s" and "100ms" to Go's "1m0s".
+func formatDuration(d time.Duration) string {
+	switch {
+	case d%time.Second == 0:
+		return strconv.FormatInt(int64(d/time.Second), 10) + "s"
+	case d%time.Millisecond == 0:
+		return strconv.FormatInt(int64(d/time.Millisecond), 10) + "ms"
+	}
+	return d.String()
+}
+
+func strSeq(ss []string) *yaml.Node {
+	n := &yaml.Node{Kind: yaml.SequenceNode, Style: yaml.FlowStyle}
+	for _, s := range ss {
+		n.Content = append(n.Content, scalar("!!str", s))
+	}
+	return n
+}
+
+func serviceNode(s *Service) *yaml.Node {
+	m := &yaml.Node{Kind: yaml.MappingNode}
+	if s.Name != fmt.Sprintf("%s/%s", netipAddrPort(s.VIP, s.Port), s.Protocol) {
+		addStr(m, "name", s.Name)
+	}
+	addStr(m, "vip", s.VIP.String())
+	addInt(m, "port", int64(s.Port))
+	addStr(m, "protocol", s.Protocol.String())
+	addStr(m, "scheduler", string(s.Scheduler))
+	if s.PersistenceTimeout != 0 {
+		addDur(m, "persistence_timeout", s.PersistenceTimeout)
+	}
+	addStr(m, "method", string(s.Method))
+	addDur(m, "delay_loop", s.DelayLoop)
+	if s.InhibitOnFailure {
+		addBool(m, "inhibit_on_failure", true)
+	}
+	if s.Alpha {
+		addBool(m, "alpha", true)
+	}
+	if s.Quorum != DefaultQuorum {
+		addInt(m, "quorum", int64(s.Quorum))
+	}
+	reals := &yaml.Node{Kind: yaml.SequenceNode}
+	for i := range s.Reals {
+		reals.Content = append(reals.Content, realNode(s, &s.Reals[i]))
+	}
+	addNode(m, "reals", reals)
+	return m
+}
+
+func realNode(s *Service, r *RealServer) *yaml.Node {
+	m := &yaml.Node{Kind: yaml.MappingNode}
+	addStr(m, "ip", r.IP.String())
+	if r.Port != s.Port {
+		addInt(m, "port", int64(r.Port))
+	}
+	addInt(m, "weight", int64(r.Weight))
+	if r.InhibitOnFailure != s.InhibitOnFailure {
+		addBool(m, "inhibit_on_failure", r.InhibitOnFailure)
+	}
+	if r.Check != nil {
+		addNode(m, "check", checkNode(s, r, r.Check))
+	}
+	return m
+}
+
+func checkNode(s *Service, r *RealServer, c *Check) *yaml.Node {
+	m := &yaml.Node{Kind: yaml.MappingNode}
+	addStr(m, "kind", string(c.Kind))
+	if c.Interval != s.DelayLoop {
+		addDur(m, "interval", c.Interval)
+	}
+	if c.ConnectTimeout != DefaultConnectTimeout {
+		addDur(m, "connect_timeout", c.ConnectTimeout)
+	}
+	if c.Retry != DefaultRetry {
+		addInt(m, "retry", int64(c.Retry))
+	}
+	if c.DelayBeforeRetry != DefaultDelayBeforeRetry {
+		addDur(m, "delay_before_retry", c.DelayBeforeRetry)
+	}
+	if c.Rise != DefaultRise {
+		addInt(m, "rise", int64(c.Rise))
+	}
+	if c.Fall != DefaultFall {
+		addInt(m, "fall", int64(c.Fall))
+	}
+	if c.ConnectIP != r.IP {
+		addStr(m, "connect_ip", c.ConnectIP.String())
+	}
+	if c.ConnectPort != r.Port {
+		addInt(m, "connect_port", int64(c.ConnectPort))
+	}
+	switch {
+	case c.MySQL != nil:
+		my := &yaml.Node{Kind: yaml.MappingNode}
+		addStr(my, "user", c.MySQL.User)
+		if !c.MySQL.Password.IsZero() {
+			addStr(my, "password", c.MySQL.Password.Reveal())
+		}
+		if c.MySQL.PasswordFile != "" {
+			addStr(my, "password_file", c.MySQL.PasswordFile)
+		}
+		if c.MySQL.ReplicationCheck {
+			addBool(my, "check_replication", true)
+		}
+		if c.MySQL.MaxReplicationLag != 0 {
+			addDur(my, "max_replication_lag", c.MySQL.MaxReplicationLag)
+		}
+		if c.MySQL.ReadOnly != nil {
+			addBool(my, "read_only", *c.MySQL.ReadOnly)
+		}
+		addNode(m, "mysql", my)
+	case c.Exec != nil:
+		e := &yaml.Node{Kind: yaml.MappingNode}
+		addNode(e, "command", strSeq(c.Exec.Command))
+		if c.Exec.Timeout != c.Interval {
+			addDur(e, "timeout", c.Exec.Timeout)
+		}
+		if c.Exec.Dynamic {
+			addBool(e, "dynamic", true)
+		}
+		if c.Exec.User != "" {
+			addStr(e, "user", c.Exec.User)
+		}
+		addNode(m, "exec", e)
+	case c.HTTP != nil:
+		h := &yaml.Node{Kind: yaml.MappingNode}
+		addStr(h, "path", c.HTTP.Path)
+		if !slices.Equal(c.HTTP.StatusCodes, DefaultStatusCodes) {
+			codes := make([]string, len(c.HTTP.StatusCodes))
+			for i, sc := range c.HTTP.StatusCodes {
+				codes[i] = sc.String()
+			}
+			addNode(h, "status_codes", strSeq(codes))
+		}
+		if c.HTTP.BodyRegex != "" {
+			addStr(h, "body_regex", c.HTTP.BodyRegex)
+		}
+		if c.HTTP.Host != "" {
+			addStr(h, "host", c.HTTP.Host)
+		}
+		addNode(m, "http", h)
+	}
+	return m
+}
+
+func vrrpNode(v *VRRPInstance) *yaml.Node {
+	m := &yaml.Node{Kind: yaml.MappingNode}
+	addStr(m, "name", v.Name)
+	addStr(m, "interface", v.Interface)
+	addInt(m, "vrid", int64(v.VRID))
+	addInt(m, "priority", int64(v.Priority))
+	if v.Version != DefaultVRRPVersion {
+		addInt(m, "version", int64(v.Version))
+	}
+	addDur(m, "advert_int", v.AdvertInterval)
+	addStr(m, "state", string(v.State))
+	if v.NoPreempt {
+		addBool(m, "nopreempt", true)
+	}
+	if v.PreemptDelay != 0 {
+		addDur(m, "preempt_delay", v.PreemptDelay)
+	}
+	if v.AuthType == AuthPass {
+		addStr(m, "auth_type", string(v.AuthType))
+		addStr(m, "auth_pass", v.AuthPass.Reveal())
+	}
+	vips := &yaml.Node{Kind: yaml.SequenceNode}
+	for _, vip := range v.VIPs {
+		if vip.Dev == v.Interface {
+			vip.Dev = ""
+		}
+		vips.Content = append(vips.Content, scalar("!!str", vip.String()))
+	}
+	addNode(m, "vips", vips)
+	if v.UnicastSrcIP.IsValid() {
+		addStr(m, "unicast_src_ip", v.UnicastSrcIP.String())
+	}
+	if len(v.UnicastPeers) > 0 {
+		peers := make([]string, len(v.UnicastPeers))
+		for i, p := range v.UnicastPeers {
+			peers[i] = p.String()
+		}
+		addNode(m, "unicast_peers", strSeq(peers))
+	}
+	if len(v.TrackInterfaces) > 0 {
+		addNode(m, "track_interfaces", strSeq(v.TrackInterfaces))
+	}
+	for _, n := range []struct {
+		key  string
+		argv []string
+	}{{"notify_master", v.NotifyMaster}, {"notify_backup", v.NotifyBackup}, {"notify_fault", v.NotifyFault}, {"notify_stop", v.NotifyStop}, {"notify", v.Notify}} {
+		if len(n.argv) > 0 {
+			addNode(m, n.key, strSeq(n.argv))
+		}
+	}
+	if v.GARPMasterDelay != DefaultGARPMasterDelay {
+		addDur(m, "garp_master_delay", v.GARPMasterDelay)
+	}
+	if v.GARPMasterRepeat != DefaultGARPMasterRepeat {
+		addInt(m, "garp_master_repeat", int64(v.GARPMasterRepeat))
+	}
+	if v.GARPMasterRefresh != 0 {
+		addDur(m, "garp_master_refresh", v.GARPMasterRefresh)
+	}
+	if v.GARPMasterRefreshRepeat != DefaultGARPMasterRefreshRepeat {
+		addInt(m, "garp_master_refresh_repeat", int64(v.GARPMasterRefreshRepeat))
+	}
+	if len(v.TrackServices) > 0 {
+		addNode(m, "track_services", strSeq(v.TrackServices))
+		if v.NoBackendPriorityDrop != DefaultNoBackendPriorityDrop {
+			addInt(m, "no_backend_priority_drop", int64(v.NoBackendPriorityDrop))
+		}
+	}
+	return m
+}

@@ -1,0 +1,338 @@
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// maxIfName is IFNAMSIZ less the terminating NUL.
+const maxIfName = 15
+
+func netipAddrPort(a netip.Addr, p uint16) string {
+	if !a.IsValid() {
+		return fmt.Sprintf("?:%d", p)
+	}
+	return netip.AddrPortFrom(a, p).String()
+}
+
+// validate checks the defaulted config. It also applies keepalived's own
+// corrections (nopreempt with state MASTER is cleared, with keepalived's
+// warning), so both formats behave as keepalived would.
+func validate(cfg *Config, src *srcMap, d *diags) {
+	if len(cfg.Services) == 0 && len(cfg.VRRP) == 0 {
+		d.err(pos{file: src.file}, "", "", ErrInvalid, "nothing configured: no virtual services and no VRRP instances")
+	}
+	validateInterfaces(cfg, src, d)
+	names := map[string]string{}
+	keys := map[string]string{}
+	for i := range cfg.Services {
+		validateService(&cfg.Services[i], fmt.Sprintf("services[%d]", i), src, d, names, keys)
+	}
+	vips := map[netip.Addr]string{}
+	vrids := map[string]string{}
+	vnames := map[string]string{}
+	for i := range cfg.VRRP {
+		validateVRRP(cfg, &cfg.VRRP[i], fmt.Sprintf("vrrp[%d]", i), src, d, vips, vrids, vnames)
+	}
+}
+
+// where names the place of an earlier item for "duplicate" messages.
+func where(src *srcMap, path string) string {
+	p, _, _ := src.locate(path, "")
+	if p.line == 0 {
+		return path
+	}
+	if p.file != src.file {
+		return fmt.Sprintf("%s:%d", p.file, p.line)
+	}
+	return fmt.Sprintf("line %d", p.line)
+}
+
+func validIfName(s string) error {
+	if s == "" {
+		return fmt.Errorf("empty interface name")
+	}
+	if len(s) > maxIfName {
+		return fmt.Errorf("interface name %q is longer than %d characters", s, maxIfName)
+	}
+	if strings.ContainsAny(s, "/ \t:") {
+		return fmt.Errorf("%q is not an interface name", s)
+	}
+	return nil
+}
+
+func validateInterfaces(cfg *Config, src *srcMap, d *diags) {
+	if len(cfg.Interfaces) == 0 && len(cfg.Services) > 0 {
+		d.err(pos{file: src.file}, "", "interfaces", ErrInvalid,
+			"none: name the interfaces to attach to (native: interfaces; keepalived.conf: a vrrp_instance's interface, or xlb_interface in global_defs)")
+	}
+	seen := map[string]string{}
+	for i, name := range cfg.Interfaces {
+		p := fmt.Sprintf("interfaces[%d]", i)
+		if err := validIfName(name); err != nil {
+			d.errIn(src, p, "", ErrInvalid, "%v", err)
+			continue
+		}
+		if first, dup := seen[name]; dup {
+			d.errIn(src, p, "", ErrInvalid, "interface %s is listed twice (first at %s)", name, where(src, first))
+			continue
+		}
+		seen[name] = p
+	}
+}
+
+func validateService(s *Service, path string, src *srcMap, d *diags, names, keys map[string]string) {
+	if !s.VIP.IsValid() {
+		if !src.has(path, "vip") {
+			d.errIn(src, path, "vip", ErrInvalid, "required")
+		}
+	} else if !s.VIP.Is4() {
+		d.errIn(src, path, "vip", ErrUnsupported, "%s: only IPv4 VIPs are supported", s.VIP)
+	}
+	if s.Port == 0 && !src.has(path, "port") {
+		d.errIn(src, path, "port", ErrInvalid, "required")
+	}
+	if !s.Scheduler.Known() {
+		d.errIn(src, path, "scheduler", ErrUnsupported, "%q is not supported (rr, wrr, lc, wlc, sed, nq: weighted Maglev; sh, mh: source-IP affinity; fo: failover)", string(s.Scheduler))
+	}
+	if s.Method != MethodDR {
+		d.errIn(src, path, "method", ErrUnsupported, "%q is not supported: xlb does DR (direct routing) only", string(s.Method))
+	}
+	if s.DelayLoop <= 0 {
+		d.errIn(src, path, "delay_loop", ErrInvalid, "must be more than 0")
+	}
+	if s.Name == "" {
+		d.errIn(src, path, "name", ErrInvalid, "must not be empty")
+	} else if first, dup := names[s.Name]; dup {
+		d.errIn(src, path, "name", ErrInvalid, "service name %q is used twice (first at %s)", s.Name, where(src, first))
+	} else {
+		names[s.Name] = path
+	}
+	if s.VIP.IsValid() && s.Port != 0 {
+		key := netipAddrPort(s.VIP, s.Port) + "/" + s.Protocol.String()
+		if first, dup := keys[key]; dup {
+			d.errIn(src, path, "", ErrInvalid, "%s is defined twice (first at %s)", key, where(src, first))
+		} else {
+			keys[key] = path
+		}
+	}
+	if len(s.Reals) == 0 {
+		d.warnIn(src, path, "", "no real servers: new flows to this service are dropped")
+	}
+	reals := map[string]string{}
+	for j := range s.Reals {
+		validateReal(s, &s.Reals[j], fmt.Sprintf("%s.reals[%d]", path, j), src, d, reals)
+	}
+}
+
+func validateReal(s *Service, r *RealServer, path string, src *srcMap, d *diags, seen map[string]string) {
+	if !r.IP.IsValid() {
+		if !src.has(path, "ip") {
+			d.errIn(src, path, "ip", ErrInvalid, "required")
+		}
+		return
+	}
+	if !r.IP.Is4() {
+		d.errIn(src, path, "ip", ErrUnsupported, "%s: only IPv4 real servers are supported", r.IP)
+		return
+	}
+	if r.IP == s.VIP {
+		d.errIn(src, path, "ip", ErrInvalid, "%s is the VIP itself", r.IP)
+	}
+	key := netipAddrPort(r.IP, r.Port)
+	if first, dup := seen[key]; dup {
+		d.errIn(src, path, "", ErrInvalid, "real server %s is listed twice in this service (first at %s)", key, where(src, first))
+	} else {
+		seen[key] = path
+	}
+	if r.Port != s.Port && s.Port != 0 && r.Port != 0 {
+		d.warnIn(src, path, "port", "DR does not change ports: clients' packets reach %s on port %d; port %d is only checked", r.IP, s.Port, r.Port)
+	}
+	if r.Check != nil {
+		validateCheck(r.Check, path+".check", src, d)
+	}
+}
+
+func validateCheck(c *Check, path string, src *srcMap, d *diags) {
+	if c.Interval <= 0 {
+		d.errIn(src, path, "interval", ErrInvalid, "must be more than 0")
+	}
+	if c.ConnectTimeout <= 0 {
+		d.errIn(src, path, "connect_timeout", ErrInvalid, "must be more than 0")
+	}
+	if c.ConnectIP.IsValid() && !c.ConnectIP.Is4() {
+		d.errIn(src, path, "connect_ip", ErrUnsupported, "%s: only IPv4 is supported", c.ConnectIP)
+	}
+	for _, sub := range []struct {
+		kind CheckKind
+		set  bool
+	}{{CheckMySQL, c.MySQL != nil}, {CheckExec, c.Exec != nil}, {CheckHTTP, c.HTTP != nil}} {
+		if sub.set && sub.kind != c.Kind {
+			d.errIn(src, path, string(sub.kind), ErrInvalid, "given for a %s check (kind is %s)", sub.kind, c.Kind)
+		}
+	}
+	switch c.Kind {
+	case CheckTCP:
+		if c.ConnectPort == MySQLPort {
+			d.warnIn(src, path, "", "a TCP check on port %d: MySQL/MariaDB counts every bare connect-and-close as a connection error "+
+				"and, after max_connect_errors (default 100), blocks this director's address (error 1129) until FLUSH HOSTS; "+
+				"use MYSQL_CHECK (native: kind mysql), which logs in and quits cleanly", MySQLPort)
+		}
+	case CheckMySQL:
+		m := c.MySQL
+		if m.User == "" {
+			hint := ""
+			if !src.has(path, "kind") && !src.has(path, "mysql") {
+				hint = fmt.Sprintf(" (the check kind defaults to mysql on port %d; set kind: tcp to accept the max_connect_errors risk)", MySQLPort)
+			}
+			d.errIn(src, path, "mysql.user", ErrInvalid, "required%s", hint)
+		}
+		if !m.Password.IsZero() && m.PasswordFile != "" {
+			d.errIn(src, path, "mysql.password_file", ErrInvalid, "give password or password_file, not both")
+		}
+		if m.MaxReplicationLag > 0 && !m.ReplicationCheck {
+			d.warnIn(src, path, "mysql.max_replication_lag", "also checks that replication runs (a NULL lag is down)")
+		}
+	case CheckExec:
+		if len(c.Exec.Command) == 0 {
+			d.errIn(src, path, "exec.command", ErrInvalid, "required")
+		}
+		if c.Exec.Timeout <= 0 {
+			d.errIn(src, path, "exec.timeout", ErrInvalid, "must be more than 0")
+		}
+	case CheckHTTP:
+		if !strings.HasPrefix(c.HTTP.Path, "/") {
+			d.errIn(src, path, "http.path", ErrInvalid, "%q does not start with /", c.HTTP.Path)
+		}
+		if c.HTTP.BodyRegex != "" {
+			if _, err := regexp.Compile(c.HTTP.BodyRegex); err != nil {
+				d.errIn(src, path, "http.body_regex", ErrInvalid, "%v", err)
+			}
+		}
+	}
+}
+
+func validateVRRP(cfg *Config, v *VRRPInstance, path string, src *srcMap, d *diags, vips map[netip.Addr]string, vrids, names map[string]string) {
+	if v.Name == "" {
+		d.errIn(src, path, "name", ErrInvalid, "required")
+	} else if first, dup := names[v.Name]; dup {
+		d.errIn(src, path, "name", ErrInvalid, "instance name %q is used twice (first at %s)", v.Name, where(src, first))
+	} else {
+		names[v.Name] = path
+	}
+	if v.Interface == "" {
+		d.errIn(src, path, "interface", ErrInvalid, "required")
+	} else if err := validIfName(v.Interface); err != nil {
+		d.errIn(src, path, "interface", ErrInvalid, "%v", err)
+	}
+	if v.VRID == 0 {
+		d.errIn(src, path, "vrid", ErrInvalid, "required (1..255)")
+	} else {
+		key := fmt.Sprintf("%s/%d", v.Interface, v.VRID)
+		if first, dup := vrids[key]; dup {
+			d.errIn(src, path, "vrid", ErrInvalid, "VRID %d is used twice on %s (first at %s)", v.VRID, v.Interface, where(src, first))
+		} else {
+			vrids[key] = path
+		}
+	}
+	if v.Priority == 0 {
+		d.errIn(src, path, "priority", ErrInvalid, "0 is out of range 1..255 (0 is reserved for a master giving up)")
+	}
+	switch v.Version {
+	case 2:
+		if v.AdvertInterval < time.Second || v.AdvertInterval > 255*time.Second || v.AdvertInterval%time.Second != 0 {
+			d.errIn(src, path, "advert_int", ErrInvalid, "%v: VRRPv2 wants whole seconds from 1 to 255 (use version 3 for less)", v.AdvertInterval)
+		}
+	case 3:
+		if v.AdvertInterval < 10*time.Millisecond || v.AdvertInterval > 40950*time.Millisecond || v.AdvertInterval%(10*time.Millisecond) != 0 {
+			d.errIn(src, path, "advert_int", ErrInvalid, "%v: VRRPv3 wants 0.01 to 40.95 seconds in steps of 0.01", v.AdvertInterval)
+		}
+	default:
+		d.errIn(src, path, "version", ErrInvalid, "%d is not 2 or 3", v.Version)
+	}
+	switch {
+	case v.AuthType == AuthPass && v.Version == 3:
+		d.errIn(src, path, "auth_type", ErrInvalid, "authentication is only for version 2 (VRRPv3 has none)")
+	case v.AuthType == AuthPass && v.AuthPass.IsZero():
+		d.errIn(src, path, "auth_pass", ErrInvalid, "required with auth_type PASS")
+	case v.AuthType == AuthNone && !v.AuthPass.IsZero():
+		d.errIn(src, path, "auth_pass", ErrInvalid, "given with auth_type none")
+	case v.AuthType == AuthPass && len(v.AuthPass.Reveal()) > 8:
+		d.warnIn(src, path, "auth_pass", "longer than 8 characters: only the first 8 are used, as keepalived does")
+	}
+	if len(v.VIPs) == 0 {
+		d.errIn(src, path, "vips", ErrInvalid, "no virtual_ipaddress: at least one is required")
+	}
+	for k, vip := range v.VIPs {
+		vp := fmt.Sprintf("%s.vips[%d]", path, k)
+		if err := validIfName(vip.Dev); err != nil {
+			d.errIn(src, vp, "", ErrInvalid, "dev: %v", err)
+		}
+		a := vip.Prefix.Addr()
+		if first, dup := vips[a]; dup {
+			d.errIn(src, vp, "", ErrInvalid, "%s is given twice (first at %s)", a, where(src, first))
+		} else {
+			vips[a] = vp
+		}
+	}
+	if v.UnicastSrcIP.IsValid() && !v.UnicastSrcIP.Is4() {
+		d.errIn(src, path, "unicast_src_ip", ErrUnsupported, "%s: only IPv4 is supported", v.UnicastSrcIP)
+	}
+	for k, peer := range v.UnicastPeers {
+		if !peer.Is4() {
+			d.errIn(src, fmt.Sprintf("%s.unicast_peers[%d]", path, k), "", ErrUnsupported, "%s: only IPv4 is supported", peer)
+		} else if peer == v.UnicastSrcIP {
+			d.errIn(src, fmt.Sprintf("%s.unicast_peers[%d]", path, k), "", ErrInvalid, "%s is this director's own unicast_src_ip", peer)
+		}
+	}
+	for k, t := range v.TrackInterfaces {
+		if err := validIfName(t); err != nil {
+			d.errIn(src, fmt.Sprintf("%s.track_interfaces[%d]", path, k), "", ErrInvalid, "%v", err)
+		}
+	}
+	for k, name := range v.TrackServices {
+		if !hasService(cfg, name) {
+			d.errIn(src, fmt.Sprintf("%s.track_services[%d]", path, k), "", ErrInvalid, "no service is named %q", name)
+		}
+	}
+	if len(v.TrackServices) > 0 && v.NoBackendPriorityDrop == 0 {
+		d.errIn(src, path, "no_backend_priority_drop", ErrInvalid, "must be at least 1 with track_services")
+	}
+	keepalivedTraps(v, path, src, d)
+}
+
+func hasService(cfg *Config, name string) bool {
+	for i := range cfg.Services {
+		if cfg.Services[i].Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// keepalivedTraps applies keepalived's corrections with keepalived's own
+// warnings (vrrp.c), so the same file behaves the same under both.
+func keepalivedTraps(v *VRRPInstance, path string, src *srcMap, d *diags) {
+	if v.Priority == 255 && v.NoPreempt {
+		d.warnIn(src, path, "nopreempt", "nopreempt is incompatible with priority 255 - resetting nopreempt (as keepalived: the address owner always takes the VIP)")
+		v.NoPreempt = false
+	}
+	if v.State == StateMaster {
+		if v.NoPreempt {
+			d.warnIn(src, path, "nopreempt", "Warning - nopreempt will not work with initial state MASTER - clearing "+
+				"(as keepalived: this director takes the VIP back whenever its priority is higher; use state BACKUP on both for nopreempt)")
+			v.NoPreempt = false
+		}
+		if v.PreemptDelay > 0 {
+			d.warnIn(src, path, "preempt_delay", "Warning - preempt delay will not work with initial state MASTER - clearing (as keepalived)")
+			v.PreemptDelay = 0
+		}
+	}
+	if v.NoPreempt && v.PreemptDelay > 0 {
+		d.warnIn(src, path, "preempt_delay", "preempt_delay is incompatible with nopreempt mode - resetting (as keepalived)")
+		v.PreemptDelay = 0
+	}
+}
