@@ -6,9 +6,15 @@ GOFLAGS   ?=
 TESTFLAGS ?= -p 2 -timeout 30m
 BENCHTIME ?= 2000000x
 
-.PHONY: all generate build test bench lint clean
+export PATH := $(PATH):/usr/local/go/bin
+
+.PHONY: all deps generate build test bench lint clean
 
 all: build
+
+## deps: install the Debian packages the build, tests and lab need (root)
+deps:
+	./scripts/install-deps.sh
 
 ## generate: rebuild the BPF objects and their Go bindings with bpf2go (needs clang, libbpf-dev)
 generate:

@@ -55,12 +55,25 @@ static __always_inline int mac_is_ours(const __u8 *mac)
 	       *(const __u16 *)(mac + 4) == *(const volatile __u16 *)(xlb_cfg.mac + 4);
 }
 
-/* A backend may keep a flow if it belongs to the flow's service and has not
- * failed: drained backends keep their flows. */
-static __always_inline int keeps_flows(const struct xlb_backend *b, __u32 svc_id)
+/* The backend a known flow is on, if it may stay there: the backend is up
+ * or drained (drained backends keep their flows) and still belongs to the
+ * service the flow is addressed to. The fast path: no service lookup. */
+static __always_inline struct xlb_backend *known_flow(const struct xlb_flow_key *fk, __u32 *id)
 {
-	return b->service_id == svc_id &&
-	       (b->state == XLB_BACKEND_ACTIVE || b->state == XLB_BACKEND_DRAINED);
+	struct xlb_flow *flow = bpf_map_lookup_elem(&xlb_flows, fk);
+	struct xlb_service_key *owner;
+	struct xlb_backend *b;
+
+	if (!flow)
+		return NULL;
+	b = bpf_map_lookup_elem(&xlb_backends, &flow->backend_id);
+	if (!b || (b->state != XLB_BACKEND_ACTIVE && b->state != XLB_BACKEND_DRAINED))
+		return NULL;
+	owner = bpf_map_lookup_elem(&xlb_service_keys, &b->service_id);
+	if (!owner || owner->vip != fk->daddr || owner->port != fk->dport || owner->proto != fk->proto)
+		return NULL;
+	*id = flow->backend_id;
+	return b;
 }
 
 /* The Maglev pick for a flow from the service's live table. */
@@ -89,41 +102,48 @@ maglev_pick(const struct xlb_service *svc, const struct xlb_flow_key *fk, __u32 
 	return b;
 }
 
-/* The backend for a flow: the one it already has if that one may keep it,
- * otherwise a fresh Maglev pick, remembered when record is set. */
-static __always_inline struct xlb_backend *
-select_backend(const struct xlb_service *svc, const struct xlb_flow_key *fk, __u32 *id,
-	       int record)
-{
-	struct xlb_flow *flow = bpf_map_lookup_elem(&xlb_flows, fk);
-	struct xlb_backend *b;
-
-	if (flow) {
-		b = bpf_map_lookup_elem(&xlb_backends, &flow->backend_id);
-		if (b && keeps_flows(b, svc->id)) {
-			*id = flow->backend_id;
-			return b;
-		}
-	}
-	b = maglev_pick(svc, fk, id);
-	if (b && record) {
-		struct xlb_flow nf = { .backend_id = *id };
-
-		bpf_map_update_elem(&xlb_flows, fk, &nf, BPF_ANY);
-	}
-	return b;
-}
-
-static __always_inline int forward(struct ethhdr *eth, const struct xlb_service *svc,
-				   const struct xlb_backend *b, __u32 backend_id, __u64 bytes)
+static __always_inline int forward(struct ethhdr *eth, const struct xlb_backend *b,
+				   __u32 backend_id, __u64 bytes)
 {
 	/* The frame was addressed to us (mac_is_ours), so its destination is
 	 * our MAC: it becomes the source. */
 	__builtin_memcpy(eth->h_source, eth->h_dest, ETH_ALEN);
 	__builtin_memcpy(eth->h_dest, b->mac, ETH_ALEN);
-	count(&xlb_service_stats, svc->id, bytes);
+	count(&xlb_service_stats, b->service_id, bytes);
 	count(&xlb_backend_stats, backend_id, bytes);
 	return XDP_TX;
+}
+
+/* Forwards a packet of flow fk: to its backend if it is a known flow that may
+ * stay there, otherwise to the Maglev pick of its service, remembered when
+ * record is set. Not a service: pass. No usable backend: drop. */
+static __always_inline int balance(struct ethhdr *eth, struct xlb_flow_key *fk, int record,
+				   enum xlb_reason not_ours, __u64 bytes)
+{
+	struct xlb_service_key sk = {};
+	struct xlb_service *svc;
+	struct xlb_backend *b;
+	__u32 id;
+
+	b = known_flow(fk, &id);
+	if (b)
+		return forward(eth, b, id, bytes);
+
+	sk.vip = fk->daddr;
+	sk.port = fk->dport;
+	sk.proto = fk->proto;
+	svc = bpf_map_lookup_elem(&xlb_services, &sk);
+	if (!svc)
+		return verdict(not_ours, XDP_PASS, bytes);
+	b = maglev_pick(svc, fk, &id);
+	if (!b)
+		return verdict(XLB_DROP_NO_BACKEND, XDP_DROP, bytes);
+	if (record) {
+		struct xlb_flow nf = { .backend_id = id };
+
+		bpf_map_update_elem(&xlb_flows, fk, &nf, BPF_ANY);
+	}
+	return forward(eth, b, id, bytes);
 }
 
 /* ICMP "fragmentation needed" sent to a VIP quotes a packet the backend sent
@@ -133,13 +153,9 @@ static __always_inline int handle_icmp(struct ethhdr *eth, struct iphdr *ip, voi
 				       void *data_end, __u64 bytes)
 {
 	struct xlb_icmphdr *icmp = l4;
-	struct xlb_service_key sk = {};
 	struct xlb_flow_key fk = {};
-	struct xlb_service *svc;
-	struct xlb_backend *b;
 	struct xlb_ports ports;
 	struct iphdr *inner;
-	__u32 id;
 
 	if ((void *)(icmp + 1) > data_end)
 		return verdict(XLB_PASS_MALFORMED, XDP_PASS, bytes);
@@ -163,13 +179,6 @@ static __always_inline int handle_icmp(struct ethhdr *eth, struct iphdr *ip, voi
 	    (inner->protocol != IPPROTO_TCP && inner->protocol != IPPROTO_UDP))
 		return verdict(XLB_PASS_ICMP, XDP_PASS, bytes);
 
-	sk.vip = inner->saddr;
-	sk.port = ports.src;
-	sk.proto = inner->protocol;
-	svc = bpf_map_lookup_elem(&xlb_services, &sk);
-	if (!svc)
-		return verdict(XLB_PASS_ICMP, XDP_PASS, bytes);
-
 	/* The quoted packet flows backend -> client: reverse it into the key the
 	 * client's packets use. An ICMP error never creates a flow entry. */
 	fk.saddr = inner->daddr;
@@ -177,10 +186,7 @@ static __always_inline int handle_icmp(struct ethhdr *eth, struct iphdr *ip, voi
 	fk.sport = ports.dst;
 	fk.dport = ports.src;
 	fk.proto = inner->protocol;
-	b = select_backend(svc, &fk, &id, 0);
-	if (!b)
-		return verdict(XLB_DROP_NO_BACKEND, XDP_DROP, bytes);
-	return forward(eth, svc, b, id, bytes);
+	return balance(eth, &fk, 0, XLB_PASS_ICMP, bytes);
 }
 
 SEC("xdp")
@@ -191,14 +197,10 @@ int xlb_xdp(struct xdp_md *ctx)
 	__u64 bytes = data_end - data;
 	struct ethhdr *eth = data;
 	enum xlb_parse_result res;
-	struct xlb_service_key sk = {};
 	struct xlb_flow_key fk = {};
-	struct xlb_service *svc;
-	struct xlb_backend *b;
 	struct xlb_ports ports;
 	struct iphdr *ip;
 	void *l4;
-	__u32 id;
 
 	if ((void *)(eth + 1) > data_end)
 		return verdict(XLB_PASS_MALFORMED, XDP_PASS, bytes);
@@ -225,20 +227,10 @@ int xlb_xdp(struct xdp_md *ctx)
 	if (res != XLB_PARSE_OK)
 		return verdict(XLB_PASS_MALFORMED, XDP_PASS, bytes);
 
-	sk.vip = ip->daddr;
-	sk.port = ports.dst;
-	sk.proto = ip->protocol;
-	svc = bpf_map_lookup_elem(&xlb_services, &sk);
-	if (!svc)
-		return verdict(XLB_PASS_NO_SERVICE, XDP_PASS, bytes);
-
 	fk.saddr = ip->saddr;
 	fk.daddr = ip->daddr;
 	fk.sport = ports.src;
 	fk.dport = ports.dst;
 	fk.proto = ip->protocol;
-	b = select_backend(svc, &fk, &id, 1);
-	if (!b)
-		return verdict(XLB_DROP_NO_BACKEND, XDP_DROP, bytes);
-	return forward(eth, svc, b, id, bytes);
+	return balance(eth, &fk, 1, XLB_PASS_NO_SERVICE, bytes);
 }

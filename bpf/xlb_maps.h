@@ -16,6 +16,18 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } xlb_services SEC(".maps");
 
+/* Service id -> the key that owns it (all zero when the id is free). Known
+ * flows are matched by the flow table alone; this array lets them check, at
+ * the cost of an inlined array read instead of a hash lookup, that their
+ * backend's service still exists and is theirs. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XLB_MAX_SERVICES);
+	__type(key, __u32);
+	__type(value, struct xlb_service_key);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xlb_service_keys SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, XLB_MAX_BACKENDS);

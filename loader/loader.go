@@ -226,5 +226,5 @@ func (d *Dataplane) Detach() error {
 
 func (d *Dataplane) maps() []*ebpf.Map {
 	m := d.objs.xlbMaps
-	return []*ebpf.Map{m.XlbServices, m.XlbBackends, m.XlbMaglev, m.XlbFlows, m.XlbServiceStats, m.XlbBackendStats, m.XlbReasons}
+	return []*ebpf.Map{m.XlbServices, m.XlbServiceKeys, m.XlbBackends, m.XlbMaglev, m.XlbFlows, m.XlbServiceStats, m.XlbBackendStats, m.XlbReasons}
 }

@@ -27,12 +27,23 @@ func (d *Dataplane) SetService(key ServiceKey, svc Service) error {
 	if err := d.objs.XlbServices.Lookup(&rk, &cur); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 		return fmt.Errorf("read service %s: %w", key, err)
 	}
-	if cur.Id != 0 && cur.Id != svc.ID {
+	oldID := cur.Id
+	if oldID != svc.ID {
 		cur.Slot = 0 // another id: its tables are other tables
+	}
+	// The id's owner first: known flows check it, and a flow of this service
+	// must find it before the service becomes visible.
+	if err := d.objs.XlbServiceKeys.Update(svc.ID, &rk, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("write owner of service id %d: %w", svc.ID, err)
 	}
 	v := xlbXlbService{Id: svc.ID, Flags: uint32(svc.Flags), Slot: cur.Slot}
 	if err := d.objs.XlbServices.Update(&rk, &v, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("write service %s: %w", key, err)
+	}
+	if oldID != 0 && oldID != svc.ID {
+		if err := d.clearServiceID(oldID); err != nil {
+			return fmt.Errorf("service %s moved from id %d: %w", key, oldID, err)
+		}
 	}
 	return nil
 }
@@ -85,10 +96,23 @@ func (d *Dataplane) DeleteService(key ServiceKey) error {
 	if err := d.objs.XlbServices.Delete(&rk); err != nil {
 		return fmt.Errorf("delete service %s: %w", key, err)
 	}
+	if err := d.clearServiceID(v.Id); err != nil {
+		return fmt.Errorf("delete service %s: %w", key, err)
+	}
+	return nil
+}
+
+// clearServiceID frees a service id: its known flows stop matching and its
+// Maglev tables are released.
+func (d *Dataplane) clearServiceID(id uint32) error {
+	var zero xlbXlbServiceKey
+	if err := d.objs.XlbServiceKeys.Update(id, &zero, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("clear owner of service id %d: %w", id, err)
+	}
 	for slot := uint32(0); slot < 2; slot++ {
-		k := v.Id*2 + slot
+		k := id*2 + slot
 		if err := d.objs.XlbMaglev.Delete(&k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-			return fmt.Errorf("free Maglev table of service %s: %w", key, err)
+			return fmt.Errorf("free Maglev table %d: %w", k, err)
 		}
 	}
 	return nil

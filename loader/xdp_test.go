@@ -199,6 +199,34 @@ func TestXDP(t *testing.T) {
 			r.sport = 3307
 			return icmpFragNeeded(r).build()
 		}, want: xdpPass, reason: PassICMP}}},
+		{"known flow of a deleted service passes", []step{
+			{frame: syn(40025), want: xdpTX, backend: pickOf(synTo(3306, 40025))},
+			{before: func(f *fixture) {
+				if err := f.dp.DeleteService(mysqlSvc); err != nil {
+					t.Fatal(err)
+				}
+			}, frame: syn(40025), want: xdpPass, reason: PassNoService},
+		}},
+		{"known flow does not follow its service id to another service", []step{
+			{frame: syn(40026), want: xdpTX, backend: pickOf(synTo(3306, 40026))},
+			{before: func(f *fixture) {
+				// The id and backends of the MySQL service now serve port 3307.
+				if err := f.dp.DeleteService(mysqlSvc); err != nil {
+					t.Fatal(err)
+				}
+				other := ServiceKey{VIP: vip, Port: 3307, Proto: TCP}
+				f.services = map[ServiceKey]uint32{other: 1, dnsSvc: 2, emptySvc: 3}
+				for _, b := range f.backends {
+					if b.svc == mysqlSvc {
+						b.svc = other
+					}
+				}
+				if err := f.dp.SetService(other, Service{ID: 1}); err != nil {
+					t.Fatal(err)
+				}
+				f.sync()
+			}, frame: syn(40026), want: xdpPass, reason: PassNoService},
+		}},
 		{"no backend drops and counts", []step{{frame: func(*fixture) []byte { return synTo(9999, 40023).build() }, want: xdpDrop, reason: DropNoBackend}}},
 		{"all backends down drops", []step{{before: func(f *fixture) {
 			f.backends[1].state = BackendDown

@@ -108,6 +108,7 @@ const (
 	xlbMapXlbFlows        = "xlb_flows"
 	xlbMapXlbMaglev       = "xlb_maglev"
 	xlbMapXlbReasons      = "xlb_reasons"
+	xlbMapXlbServiceKeys  = "xlb_service_keys"
 	xlbMapXlbServiceStats = "xlb_service_stats"
 	xlbMapXlbServices     = "xlb_services"
 	xlbProgXlbXdp         = "xlb_xdp"
@@ -169,6 +170,7 @@ type xlbMapSpecs struct {
 	XlbFlows        *ebpf.MapSpec `ebpf:"xlb_flows"`
 	XlbMaglev       *ebpf.MapSpec `ebpf:"xlb_maglev"`
 	XlbReasons      *ebpf.MapSpec `ebpf:"xlb_reasons"`
+	XlbServiceKeys  *ebpf.MapSpec `ebpf:"xlb_service_keys"`
 	XlbServiceStats *ebpf.MapSpec `ebpf:"xlb_service_stats"`
 	XlbServices     *ebpf.MapSpec `ebpf:"xlb_services"`
 }
@@ -206,6 +208,7 @@ type xlbMaps struct {
 	XlbFlows        *ebpf.Map `ebpf:"xlb_flows"`
 	XlbMaglev       *ebpf.Map `ebpf:"xlb_maglev"`
 	XlbReasons      *ebpf.Map `ebpf:"xlb_reasons"`
+	XlbServiceKeys  *ebpf.Map `ebpf:"xlb_service_keys"`
 	XlbServiceStats *ebpf.Map `ebpf:"xlb_service_stats"`
 	XlbServices     *ebpf.Map `ebpf:"xlb_services"`
 }
@@ -217,6 +220,7 @@ func (m *xlbMaps) Close() error {
 		m.XlbFlows,
 		m.XlbMaglev,
 		m.XlbReasons,
+		m.XlbServiceKeys,
 		m.XlbServiceStats,
 		m.XlbServices,
 	)
