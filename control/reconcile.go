@@ -1,0 +1,412 @@
+// Package control turns what the operator wants (services and their real
+// servers, from the config) and what the health checks and the neighbour
+// table say into the contents of the data plane's maps.
+//
+// One direction of flow: config -> Desired -> (+ health, + MACs) -> Apply ->
+// maps. Apply computes every service's backend states and Maglev table from
+// scratch and writes only what differs from what it wrote last, in an order
+// that never lets a packet see a table pointing at a backend that is not yet
+// there, nor a backend marked down before the table stopped choosing it.
+package control
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
+
+	"xlb/control/maglev"
+	"xlb/loader"
+)
+
+// MapWriter is the part of the data plane the reconciler writes:
+// *loader.Dataplane in the daemon, a fake in tests.
+type MapWriter interface {
+	SetService(loader.ServiceKey, loader.Service) error
+	DeleteService(loader.ServiceKey) error
+	SetBackend(id uint32, b loader.Backend) error
+	DeleteBackend(id uint32) error
+	WriteMaglev(loader.ServiceKey, []uint32) error
+	TableSize() int
+}
+
+// Balancing is how a service picks a backend for a new flow.
+type Balancing int
+
+// Balancing modes.
+const (
+	// Maglev spreads new flows by weight over a 5-tuple hash.
+	Maglev Balancing = iota
+	// SourceHash is Maglev on the client address alone: source-IP affinity.
+	SourceHash
+	// Failover sends every new flow to the usable backend with the highest
+	// weight (ties: the first listed), like IPVS's fo.
+	Failover
+)
+
+// ServiceSpec is a service as configured.
+type ServiceSpec struct {
+	Key       loader.ServiceKey
+	Balancing Balancing
+	// InhibitOnFailure drains a failed backend (weight 0: its connections
+	// stay) instead of taking it out (its connections are re-balanced).
+	InhibitOnFailure bool
+	Backends         []BackendSpec
+}
+
+// BackendSpec is a real server as configured. In direct routing the real
+// server receives the VIP's own port, so a backend is its address.
+type BackendSpec struct {
+	IP     netip.Addr
+	Weight uint32
+}
+
+// Health is a backend's latest health verdict.
+type Health struct {
+	Up bool
+	// Weight, when set, overrides the configured weight (MISC_CHECK with
+	// misc_dynamic).
+	Weight *uint32
+	Reason string
+}
+
+// BackendStatus is what the reconciler decided for one backend, and why.
+type BackendStatus struct {
+	ID     uint32
+	IP     netip.Addr
+	MAC    net.HardwareAddr
+	Weight uint32 // effective weight
+	State  loader.BackendState
+	Reason string
+	Health Health
+}
+
+// ServiceStatus is the decided state of one service.
+type ServiceStatus struct {
+	Key       loader.ServiceKey
+	ID        uint32
+	Balancing Balancing
+	Backends  []BackendStatus
+}
+
+// Reconciler owns the data plane's services, backends and tables.
+type Reconciler struct {
+	w   MapWriter
+	log *slog.Logger
+
+	mu      sync.Mutex
+	desired []ServiceSpec
+	health  map[backendRef]Health
+	macs    map[netip.Addr]net.HardwareAddr
+	ids     *idAllocator
+
+	// What Apply last wrote, so the next one writes only differences.
+	wroteSvc     map[loader.ServiceKey]loader.Service
+	wroteBackend map[uint32]loader.Backend
+	wroteTable   map[loader.ServiceKey][]uint32
+	status       []ServiceStatus
+}
+
+type backendRef struct {
+	svc loader.ServiceKey
+	ip  netip.Addr
+}
+
+// New returns a reconciler writing to w. Call Adopt first when w already holds
+// state (a restarted daemon), so ids stay what the pinned flows refer to.
+func New(w MapWriter, log *slog.Logger) *Reconciler {
+	return &Reconciler{
+		w: w, log: log,
+		health:       map[backendRef]Health{},
+		macs:         map[netip.Addr]net.HardwareAddr{},
+		ids:          newIDAllocator(),
+		wroteSvc:     map[loader.ServiceKey]loader.Service{},
+		wroteBackend: map[uint32]loader.Backend{},
+		wroteTable:   map[loader.ServiceKey][]uint32{},
+	}
+}
+
+// Adopt takes over services and backends found in the maps (from a previous
+// daemon): their ids are kept, because flows in the pinned flow table refer
+// to backends by id. What the new config no longer has is removed by Apply.
+func (r *Reconciler) Adopt(services map[loader.ServiceKey]loader.Service, backends map[uint32]loader.Backend) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	byID := map[uint32]loader.ServiceKey{}
+	for key, svc := range services {
+		r.ids.adoptService(key, svc.ID)
+		r.wroteSvc[key] = svc
+		byID[svc.ID] = key
+	}
+	for id, b := range backends {
+		key, ok := byID[b.ServiceID]
+		if !ok {
+			continue // an orphan: Apply clears it
+		}
+		r.ids.adoptBackend(backendRef{key, b.IP}, id)
+		r.wroteBackend[id] = b
+	}
+}
+
+// SetDesired replaces the configured services (start-up and reload). Health
+// verdicts of backends that stay are kept.
+func (r *Reconciler) SetDesired(specs []ServiceSpec) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.desired = slices.Clone(specs)
+	keep := map[backendRef]bool{}
+	for _, s := range specs {
+		for _, b := range s.Backends {
+			keep[backendRef{s.Key, b.IP}] = true
+		}
+	}
+	for ref := range r.health {
+		if !keep[ref] {
+			delete(r.health, ref)
+		}
+	}
+}
+
+// SetHealth records a backend's verdict.
+func (r *Reconciler) SetHealth(svc loader.ServiceKey, ip netip.Addr, h Health) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.health[backendRef{svc, ip}] = h
+}
+
+// SetMAC records a backend address's MAC; nil means it is unknown.
+func (r *Reconciler) SetMAC(ip netip.Addr, mac net.HardwareAddr) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if mac == nil {
+		delete(r.macs, ip)
+		return
+	}
+	r.macs[ip] = slices.Clone(mac)
+}
+
+// Status is what the last Apply decided.
+func (r *Reconciler) Status() []ServiceStatus {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.status)
+}
+
+// plan is the complete desired map content.
+type plan struct {
+	services map[loader.ServiceKey]loader.Service
+	backends map[uint32]loader.Backend
+	tables   map[loader.ServiceKey][]uint32
+	status   []ServiceStatus
+}
+
+// Apply brings the maps in line with the desired state, health and MACs.
+func (r *Reconciler) Apply() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p, err := r.plan()
+	if err != nil {
+		return err
+	}
+	if err := r.write(p); err != nil {
+		return err
+	}
+	r.status = p.status
+	return nil
+}
+
+func (r *Reconciler) plan() (*plan, error) {
+	p := &plan{
+		services: map[loader.ServiceKey]loader.Service{},
+		backends: map[uint32]loader.Backend{},
+		tables:   map[loader.ServiceKey][]uint32{},
+	}
+	live := map[backendRef]bool{}
+	for _, spec := range r.desired {
+		sid, err := r.ids.service(spec.Key)
+		if err != nil {
+			return nil, err
+		}
+		svc := loader.Service{ID: sid}
+		if spec.Balancing == SourceHash {
+			svc.Flags |= loader.HashSource
+		}
+		p.services[spec.Key] = svc
+		st := ServiceStatus{Key: spec.Key, ID: sid, Balancing: spec.Balancing}
+		var active []maglev.Backend
+		for _, bs := range spec.Backends {
+			ref := backendRef{spec.Key, bs.IP}
+			live[ref] = true
+			bid, err := r.ids.backend(ref)
+			if err != nil {
+				return nil, err
+			}
+			b := r.decide(spec, bs, bid)
+			st.Backends = append(st.Backends, b)
+			p.backends[bid] = loader.Backend{ServiceID: sid, IP: bs.IP, MAC: b.MAC, State: b.State}
+			if b.State == loader.BackendActive {
+				active = append(active, maglev.Backend{ID: bid, Name: bs.IP.String(), Weight: b.Weight})
+			}
+		}
+		table, err := r.table(spec.Balancing, active)
+		if err != nil {
+			return nil, fmt.Errorf("service %s: %w", spec.Key, err)
+		}
+		p.tables[spec.Key] = table
+		p.status = append(p.status, st)
+	}
+	r.ids.release(p.services, live)
+	return p, nil
+}
+
+// decide is a backend's state and the reason for it.
+func (r *Reconciler) decide(spec ServiceSpec, bs BackendSpec, id uint32) BackendStatus {
+	h, checked := r.health[backendRef{spec.Key, bs.IP}]
+	weight := bs.Weight
+	if h.Weight != nil {
+		weight = *h.Weight
+	}
+	mac := r.macs[bs.IP]
+	st := BackendStatus{ID: id, IP: bs.IP, MAC: mac, Weight: weight, Health: h}
+	// A backend without a MAC cannot be reached; the zero MAC keeps the map
+	// entry well-formed, and "down" keeps it out of use.
+	if mac == nil {
+		st.MAC = net.HardwareAddr{0, 0, 0, 0, 0, 0}
+	}
+	switch {
+	case !checked:
+		st.State, st.Reason = loader.BackendDown, "no health verdict yet"
+	case mac == nil:
+		st.State, st.Reason = loader.BackendDown, fmt.Sprintf("no MAC address for %s (not in the neighbour table, no ARP reply)", bs.IP)
+	case !h.Up && spec.InhibitOnFailure:
+		st.State, st.Reason = loader.BackendDrained, "check failed, drained (inhibit_on_failure): "+h.Reason
+	case !h.Up:
+		st.State, st.Reason = loader.BackendDown, "check failed: "+h.Reason
+	case weight == 0:
+		st.State, st.Reason = loader.BackendDrained, "weight 0: drained"
+	default:
+		st.State, st.Reason = loader.BackendActive, "up"
+	}
+	if st.State != loader.BackendActive {
+		st.Weight = 0
+	}
+	return st
+}
+
+func (r *Reconciler) table(b Balancing, active []maglev.Backend) ([]uint32, error) {
+	size := r.w.TableSize()
+	if b != Failover || len(active) == 0 {
+		return maglev.Build(active, size)
+	}
+	// Highest weight wins; SliceStable keeps the config order among equals.
+	best := slices.Clone(active)
+	slices.SortStableFunc(best, func(x, y maglev.Backend) int { return cmp.Compare(y.Weight, x.Weight) })
+	t := make([]uint32, size)
+	for i := range t {
+		t[i] = best[0].ID
+	}
+	return t, nil
+}
+
+// write applies p, touching only what changed since the last write:
+//  1. services (so a new service's id has its owner before anything uses it),
+//  2. backends becoming active (before any table points at them),
+//  3. tables (each flipped atomically),
+//  4. removed services (their tables go with them),
+//  5. every other backend change (down, drained, removed: after the tables
+//     stopped choosing them, so new flows never meet a dead pick).
+func (r *Reconciler) write(p *plan) error {
+	var errs []error
+	for key, svc := range p.services {
+		if old, ok := r.wroteSvc[key]; ok && old == svc {
+			continue
+		}
+		if err := r.w.SetService(key, svc); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		r.wroteSvc[key] = svc
+		r.log.Info("service set", "service", key, "id", svc.ID)
+	}
+	setBackend := func(id uint32, b loader.Backend) {
+		if old, ok := r.wroteBackend[id]; ok && sameBackend(old, b) {
+			return
+		}
+		if err := r.w.SetBackend(id, b); err != nil {
+			errs = append(errs, err)
+			return
+		}
+		r.wroteBackend[id] = b
+	}
+	for id, b := range p.backends {
+		if b.State == loader.BackendActive {
+			setBackend(id, b)
+		}
+	}
+	tableFailed := map[uint32]bool{} // service ids whose table could not be written
+	for key, t := range p.tables {
+		if old, ok := r.wroteTable[key]; ok && slices.Equal(old, t) {
+			continue
+		}
+		if _, ok := r.wroteSvc[key]; !ok {
+			tableFailed[p.services[key].ID] = true // its service failed to write above
+			continue
+		}
+		if err := r.w.WriteMaglev(key, t); err != nil {
+			errs = append(errs, err)
+			tableFailed[p.services[key].ID] = true
+			continue
+		}
+		r.wroteTable[key] = t
+		r.log.Info("table updated", "service", key, "shares", shareSummary(t))
+	}
+	for key := range r.wroteSvc {
+		if _, ok := p.services[key]; ok {
+			continue
+		}
+		if err := r.w.DeleteService(key); err != nil && !errors.Is(err, loader.ErrNoService) {
+			errs = append(errs, err)
+			continue
+		}
+		delete(r.wroteSvc, key)
+		delete(r.wroteTable, key)
+		r.log.Info("service removed", "service", key)
+	}
+	// A backend leaves use only once its service's table no longer picks it:
+	// where the table write failed, the next Apply retries both.
+	for id, b := range p.backends {
+		if b.State != loader.BackendActive && !tableFailed[b.ServiceID] {
+			setBackend(id, b)
+		}
+	}
+	for id, b := range r.wroteBackend {
+		if _, ok := p.backends[id]; ok {
+			continue
+		}
+		if tableFailed[b.ServiceID] {
+			continue
+		}
+		if err := r.w.DeleteBackend(id); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		delete(r.wroteBackend, id)
+	}
+	return errors.Join(errs...)
+}
+
+func sameBackend(a, b loader.Backend) bool {
+	return a.ServiceID == b.ServiceID && a.IP == b.IP && a.State == b.State && slices.Equal(a.MAC, b.MAC)
+}
+
+func shareSummary(t []uint32) map[uint32]string {
+	out := map[uint32]string{}
+	for id, s := range maglev.Shares(t) {
+		out[id] = fmt.Sprintf("%.1f%%", s*100)
+	}
+	return out
+}

@@ -1,0 +1,345 @@
+package control
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"slices"
+	"testing"
+
+	"xlb/control/maglev"
+	"xlb/loader"
+)
+
+const tableSize = 251 // small prime: fast tests, same code path
+
+// fakeMaps is an in-memory MapWriter. It checks the reconciler's ordering
+// promise on every write: a live table only ever names active backends of
+// its own service, so no packet can meet a dead or missing pick.
+type fakeMaps struct {
+	t        *testing.T
+	services map[loader.ServiceKey]loader.Service
+	backends map[uint32]loader.Backend
+	tables   map[loader.ServiceKey][]uint32
+	writes   int
+	failNext error
+}
+
+func newFake(t *testing.T) *fakeMaps {
+	return &fakeMaps{t: t, services: map[loader.ServiceKey]loader.Service{}, backends: map[uint32]loader.Backend{}, tables: map[loader.ServiceKey][]uint32{}}
+}
+
+func (f *fakeMaps) fail() error {
+	f.writes++
+	err := f.failNext
+	f.failNext = nil
+	return err
+}
+
+func (f *fakeMaps) checkTables() {
+	f.t.Helper()
+	for key, table := range f.tables {
+		svc := f.services[key]
+		for slot, id := range table {
+			if id == 0 {
+				continue
+			}
+			b, ok := f.backends[id]
+			if !ok || b.State != loader.BackendActive || b.ServiceID != svc.ID {
+				f.t.Fatalf("live table of %s names backend %d in slot %d, which is %+v (present %v)", key, id, slot, b, ok)
+			}
+		}
+	}
+}
+
+func (f *fakeMaps) SetService(k loader.ServiceKey, s loader.Service) error {
+	if err := f.fail(); err != nil {
+		return err
+	}
+	f.services[k] = s
+	return nil
+}
+
+func (f *fakeMaps) DeleteService(k loader.ServiceKey) error {
+	if err := f.fail(); err != nil {
+		return err
+	}
+	delete(f.services, k)
+	delete(f.tables, k)
+	return nil
+}
+
+func (f *fakeMaps) SetBackend(id uint32, b loader.Backend) error {
+	if err := f.fail(); err != nil {
+		return err
+	}
+	f.backends[id] = b
+	f.checkTables()
+	return nil
+}
+
+func (f *fakeMaps) DeleteBackend(id uint32) error {
+	if err := f.fail(); err != nil {
+		return err
+	}
+	delete(f.backends, id)
+	f.checkTables()
+	return nil
+}
+
+func (f *fakeMaps) WriteMaglev(k loader.ServiceKey, t []uint32) error {
+	if err := f.fail(); err != nil {
+		return err
+	}
+	if _, ok := f.services[k]; !ok {
+		f.t.Fatalf("table written for unknown service %s", k)
+	}
+	f.tables[k] = slices.Clone(t)
+	f.checkTables()
+	return nil
+}
+
+func (f *fakeMaps) TableSize() int { return tableSize }
+
+// shares counts table slots per backend address.
+func (f *fakeMaps) shares(k loader.ServiceKey) map[string]int {
+	out := map[string]int{}
+	for _, id := range f.tables[k] {
+		if id == 0 {
+			out["none"]++
+			continue
+		}
+		out[f.backends[id].IP.String()]++
+	}
+	return out
+}
+
+func (f *fakeMaps) state(k loader.ServiceKey, ip string) loader.BackendState {
+	for _, b := range f.backends {
+		if b.ServiceID == f.services[k].ID && b.IP == netip.MustParseAddr(ip) {
+			return b.State
+		}
+	}
+	return loader.BackendUnused
+}
+
+var (
+	svcKey = loader.ServiceKey{VIP: netip.MustParseAddr("192.168.1.30"), Port: 3306, Proto: loader.TCP}
+	db1    = netip.MustParseAddr("192.168.1.10")
+	db2    = netip.MustParseAddr("192.168.1.11")
+	db3    = netip.MustParseAddr("192.168.1.12")
+	macs   = map[netip.Addr]net.HardwareAddr{db1: {2, 0, 0, 0, 0, 10}, db2: {2, 0, 0, 0, 0, 11}, db3: {2, 0, 0, 0, 0, 12}}
+)
+
+func newRec(t *testing.T, spec ServiceSpec) (*Reconciler, *fakeMaps) {
+	t.Helper()
+	f := newFake(t)
+	r := New(f, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	r.SetDesired([]ServiceSpec{spec})
+	for _, b := range spec.Backends {
+		r.SetMAC(b.IP, macs[b.IP])
+		r.SetHealth(spec.Key, b.IP, Health{Up: true})
+	}
+	if err := r.Apply(); err != nil {
+		t.Fatal(err)
+	}
+	return r, f
+}
+
+func pair(w1, w2 uint32) ServiceSpec {
+	return ServiceSpec{Key: svcKey, Backends: []BackendSpec{{IP: db1, Weight: w1}, {IP: db2, Weight: w2}}}
+}
+
+func mustApply(t *testing.T, r *Reconciler) {
+	t.Helper()
+	if err := r.Apply(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestReconcileWeights(t *testing.T) {
+	_, f := newRec(t, pair(3, 1))
+	s := f.shares(svcKey)
+	if s["192.168.1.10"]+s["192.168.1.11"] != tableSize || s["192.168.1.10"] < 3*s["192.168.1.11"]-6 || s["192.168.1.10"] > 3*s["192.168.1.11"]+6 {
+		t.Fatalf("weights 3:1 gave shares %v", s)
+	}
+}
+
+func TestReconcileHealthDown(t *testing.T) {
+	r, f := newRec(t, pair(1, 1))
+	r.SetHealth(svcKey, db1, Health{Up: false, Reason: "connection refused"})
+	mustApply(t, r)
+	if got := f.shares(svcKey); got["192.168.1.11"] != tableSize {
+		t.Fatalf("db1 down: table %v, want all on db2", got)
+	}
+	if st := f.state(svcKey, "192.168.1.10"); st != loader.BackendDown {
+		t.Fatalf("db1 state %s, want down (its flows re-pick)", st)
+	}
+	status := r.Status()
+	if b := status[0].Backends[0]; b.Reason != "check failed: connection refused" {
+		t.Fatalf("reason %q", b.Reason)
+	}
+	r.SetHealth(svcKey, db1, Health{Up: true})
+	mustApply(t, r)
+	if got := f.shares(svcKey); got["192.168.1.10"] == 0 || f.state(svcKey, "192.168.1.10") != loader.BackendActive {
+		t.Fatalf("db1 back up: table %v, state %s", got, f.state(svcKey, "192.168.1.10"))
+	}
+}
+
+func TestReconcileDrain(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		spec  func() ServiceSpec
+		event func(r *Reconciler)
+	}{
+		{"weight 0", func() ServiceSpec { return pair(1, 1) }, func(r *Reconciler) { r.SetDesired([]ServiceSpec{pair(0, 1)}) }},
+		{"inhibit_on_failure", func() ServiceSpec { s := pair(1, 1); s.InhibitOnFailure = true; return s },
+			func(r *Reconciler) { r.SetHealth(svcKey, db1, Health{Up: false, Reason: "timeout"}) }},
+		{"dynamic weight 0", func() ServiceSpec { return pair(1, 1) },
+			func(r *Reconciler) { zero := uint32(0); r.SetHealth(svcKey, db1, Health{Up: true, Weight: &zero}) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, f := newRec(t, tc.spec())
+			tc.event(r)
+			mustApply(t, r)
+			if st := f.state(svcKey, "192.168.1.10"); st != loader.BackendDrained {
+				t.Fatalf("db1 state %s, want drained (keeps its flows)", st)
+			}
+			if got := f.shares(svcKey); got["192.168.1.10"] != 0 {
+				t.Fatalf("drained db1 still in the table: %v", got)
+			}
+		})
+	}
+}
+
+func TestReconcileMACLoss(t *testing.T) {
+	r, f := newRec(t, pair(1, 1))
+	r.SetMAC(db2, nil)
+	mustApply(t, r)
+	if st := f.state(svcKey, "192.168.1.11"); st != loader.BackendDown {
+		t.Fatalf("db2 without MAC: state %s", st)
+	}
+	if got := r.Status()[0].Backends[1].Reason; got != "no MAC address for 192.168.1.11 (not in the neighbour table, no ARP reply)" {
+		t.Fatalf("reason %q", got)
+	}
+	if got := f.shares(svcKey); got["192.168.1.11"] != 0 {
+		t.Fatalf("db2 without MAC still in the table: %v", got)
+	}
+}
+
+func TestReconcileRemovalAndAddition(t *testing.T) {
+	r, f := newRec(t, pair(1, 1))
+	db2ID := r.Status()[0].Backends[1].ID
+	spec := ServiceSpec{Key: svcKey, Backends: []BackendSpec{{IP: db2, Weight: 1}, {IP: db3, Weight: 1}}}
+	r.SetDesired([]ServiceSpec{spec})
+	r.SetMAC(db3, macs[db3])
+	r.SetHealth(svcKey, db3, Health{Up: true})
+	mustApply(t, r)
+	got := f.shares(svcKey)
+	if got["192.168.1.10"] != 0 || got["192.168.1.11"] == 0 || got["192.168.1.12"] == 0 {
+		t.Fatalf("after replacing db1 by db3: %v", got)
+	}
+	if st := f.state(svcKey, "192.168.1.10"); st != loader.BackendUnused {
+		t.Fatalf("removed db1 still in the backend map (%s)", st)
+	}
+	if id := r.Status()[0].Backends[0].ID; id != db2ID {
+		t.Fatalf("db2's id changed from %d to %d across a reload: its flows would lose it", db2ID, id)
+	}
+	r.SetDesired(nil)
+	mustApply(t, r)
+	if len(f.services) != 0 || len(f.backends) != 0 || len(f.tables) != 0 {
+		t.Fatalf("empty config left %d services, %d backends, %d tables", len(f.services), len(f.backends), len(f.tables))
+	}
+}
+
+func TestReconcileFailover(t *testing.T) {
+	spec := pair(1, 1)
+	spec.Balancing = Failover
+	r, f := newRec(t, spec)
+	if got := f.shares(svcKey); got["192.168.1.10"] != tableSize {
+		t.Fatalf("fo with equal weights: %v, want all on the first listed (db1)", got)
+	}
+	r.SetHealth(svcKey, db1, Health{Up: false, Reason: "down"})
+	mustApply(t, r)
+	if got := f.shares(svcKey); got["192.168.1.11"] != tableSize {
+		t.Fatalf("fo, db1 down: %v, want all on db2", got)
+	}
+	spec.Backends[1].Weight = 5
+	r.SetDesired([]ServiceSpec{spec})
+	r.SetHealth(svcKey, db1, Health{Up: true})
+	mustApply(t, r)
+	if got := f.shares(svcKey); got["192.168.1.11"] != tableSize {
+		t.Fatalf("fo, db2 heavier: %v, want all on db2", got)
+	}
+}
+
+func TestReconcileSourceHashFlag(t *testing.T) {
+	spec := pair(1, 1)
+	spec.Balancing = SourceHash
+	_, f := newRec(t, spec)
+	if f.services[svcKey].Flags&loader.HashSource == 0 {
+		t.Fatalf("sh service written without the source-hash flag")
+	}
+}
+
+// Apply writes only differences: a second Apply with nothing new writes nothing.
+func TestReconcileWritesOnlyDifferences(t *testing.T) {
+	r, f := newRec(t, pair(1, 1))
+	before := f.writes
+	mustApply(t, r)
+	if f.writes != before {
+		t.Fatalf("an Apply with no change made %d writes", f.writes-before)
+	}
+	r.SetHealth(svcKey, db1, Health{Up: false})
+	mustApply(t, r)
+	// The table and db1's state: two writes.
+	if n := f.writes - before; n != 2 {
+		t.Fatalf("one backend going down made %d writes, want 2", n)
+	}
+}
+
+// A failed write is reported and retried by the next Apply.
+func TestReconcileRetriesFailedWrites(t *testing.T) {
+	r, f := newRec(t, pair(1, 1))
+	r.SetHealth(svcKey, db1, Health{Up: false})
+	f.failNext = fmt.Errorf("map full")
+	if err := r.Apply(); err == nil {
+		t.Fatalf("failed write not reported")
+	}
+	mustApply(t, r)
+	if st := f.state(svcKey, "192.168.1.10"); st != loader.BackendDown {
+		t.Fatalf("after retry db1 is %s", st)
+	}
+	if got := f.shares(svcKey); got["192.168.1.10"] != 0 {
+		t.Fatalf("after retry table %v", got)
+	}
+}
+
+// A restarted daemon adopts the ids it finds, so pinned flows keep pointing
+// at the same real servers.
+func TestReconcileAdoptKeepsIDs(t *testing.T) {
+	spec := ServiceSpec{Key: svcKey, Backends: []BackendSpec{{IP: db1, Weight: 1}, {IP: db2, Weight: 1}}}
+	f := newFake(t)
+	f.services[svcKey] = loader.Service{ID: 7}
+	f.backends[42] = loader.Backend{ServiceID: 7, IP: db2, MAC: macs[db2], State: loader.BackendActive}
+	f.backends[43] = loader.Backend{ServiceID: 7, IP: db1, MAC: macs[db1], State: loader.BackendActive}
+	f.tables[svcKey] = make([]uint32, tableSize)
+	r := New(f, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	r.Adopt(f.services, f.backends)
+	r.SetDesired([]ServiceSpec{spec})
+	for _, ip := range []netip.Addr{db1, db2} {
+		r.SetMAC(ip, macs[ip])
+		r.SetHealth(svcKey, ip, Health{Up: true})
+	}
+	mustApply(t, r)
+	st := r.Status()[0]
+	if st.ID != 7 || st.Backends[0].ID != 43 || st.Backends[1].ID != 42 {
+		t.Fatalf("adopted ids not kept: service %d, backends %d %d", st.ID, st.Backends[0].ID, st.Backends[1].ID)
+	}
+	want, _ := maglev.Build([]maglev.Backend{{ID: 43, Name: db1.String(), Weight: 1}, {ID: 42, Name: db2.String(), Weight: 1}}, tableSize)
+	if !slices.Equal(f.tables[svcKey], want) {
+		t.Fatalf("table after adoption differs from the one both directors compute")
+	}
+}
