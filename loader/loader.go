@@ -228,3 +228,61 @@ func (d *Dataplane) maps() []*ebpf.Map {
 	m := d.objs.xlbMaps
 	return []*ebpf.Map{m.XlbServices, m.XlbServiceKeys, m.XlbBackends, m.XlbMaglev, m.XlbFlows, m.XlbServiceStats, m.XlbBackendStats, m.XlbReasons}
 }
+
+// ErrNotPinned is returned by OpenPinned when no xlb is pinned for the interface.
+var ErrNotPinned = errors.New("no xlb data plane pinned")
+
+// OpenPinned opens the maps an xlbd pinned for ifname, without loading or
+// attaching anything: what xlbctl reads, whether or not xlbd is running.
+func OpenPinned(ifname string, root string) (*Dataplane, error) {
+	if root == "" {
+		root = DefaultPinRoot
+	}
+	dir := filepath.Join(root, ifname)
+	if _, err := os.Stat(dir); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("%s: %w (is xlbd attached to %s?)", dir, ErrNotPinned, ifname)
+		}
+		return nil, fmt.Errorf("%s: %w", dir, err)
+	}
+	spec, err := loadXlb()
+	if err != nil {
+		return nil, fmt.Errorf("read embedded BPF object: %w", err)
+	}
+	d := &Dataplane{ifname: ifname, dir: dir, tableSize: int(spec.Maps["xlb_maglev"].InnerMap.MaxEntries)}
+	m := &d.objs.xlbMaps
+	for name, dst := range map[string]**ebpf.Map{
+		"xlb_services": &m.XlbServices, "xlb_service_keys": &m.XlbServiceKeys, "xlb_backends": &m.XlbBackends,
+		"xlb_maglev": &m.XlbMaglev, "xlb_flows": &m.XlbFlows, "xlb_service_stats": &m.XlbServiceStats,
+		"xlb_backend_stats": &m.XlbBackendStats, "xlb_reasons": &m.XlbReasons,
+	} {
+		mp, err := ebpf.LoadPinnedMap(filepath.Join(dir, name), nil)
+		if err != nil {
+			d.objs.Close()
+			return nil, fmt.Errorf("open pinned map %s: %w", name, err)
+		}
+		*dst = mp
+	}
+	return d, nil
+}
+
+// Pinned lists the interfaces with an xlb data plane pinned under root.
+func Pinned(root string) ([]string, error) {
+	if root == "" {
+		root = DefaultPinRoot
+	}
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	var out []string
+	for _, e := range entries {
+		if e.IsDir() {
+			out = append(out, e.Name())
+		}
+	}
+	return out, nil
+}

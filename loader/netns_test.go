@@ -2,6 +2,7 @@ package loader
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -203,6 +204,21 @@ func TestDirectRoutingInNamespaces(t *testing.T) {
 		}
 		if _, err := dp.Service(service); err != nil {
 			t.Fatalf("service lost across restart: %v", err)
+		}
+		// What xlbctl sees: the pinned maps, without loading anything.
+		view, err := OpenPinned("eth0", pinRoot)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer view.Close()
+		if svcs, err := view.Services(); err != nil || svcs[service].ID != 1 {
+			t.Fatalf("pinned view services: %v, %v", svcs, err)
+		}
+		if c, err := view.BackendCounter(1); err != nil || c.Packets == 0 {
+			t.Fatalf("pinned view backend counter: %+v, %v", c, err)
+		}
+		if _, err := OpenPinned("eth9", pinRoot); !errors.Is(err, ErrNotPinned) {
+			t.Fatalf("OpenPinned of an interface without xlb: %v, want ErrNotPinned", err)
 		}
 	})
 
