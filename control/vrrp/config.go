@@ -65,7 +65,11 @@ type Config struct {
 	// centiseconds (10ms-40.95s).
 	AdvertInterval time.Duration
 	// InitialState is StateBackup (the zero value means that too) or
-	// StateMaster.
+	// StateMaster. Both start as BACKUP and wait Master_Down_Interval for a
+	// better master, as keepalived 2.2 does, so a restarting node never
+	// steals the VIPs from a live master; only priority 255 takes over at
+	// once. The difference: keepalived ignores nopreempt with MASTER, we
+	// do not.
 	InitialState State
 	NoPreempt    bool
 	// PreemptDelay holds off preempting a lower-priority master for this long

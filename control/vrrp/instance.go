@@ -108,8 +108,8 @@ func New(cfg Config, opt Options) (*Instance, error) {
 	}
 	if c.NoPreempt && c.InitialState == StateMaster {
 		// keepalived ignores nopreempt with "state MASTER" and preempts
-		// anyway; the user asked not to preempt, so start as BACKUP.
-		log.Warn("nopreempt with state MASTER: starting as BACKUP so nopreempt holds")
+		// anyway (a known trap); we honour nopreempt.
+		log.Warn("nopreempt with state MASTER: keepalived would preempt anyway; nopreempt holds here")
 	}
 	var opened []func() error
 	closeAll := func() {
@@ -331,8 +331,6 @@ func (in *Instance) start(now time.Time) {
 		in.enterFault(now, "tracked interface down at start")
 	case in.prio == PriorityOwner:
 		in.becomeMaster(now, "address owner (priority 255)")
-	case in.cfg.InitialState == StateMaster && !in.cfg.NoPreempt:
-		in.becomeMaster(now, "configured state MASTER")
 	default:
 		in.becomeBackup(now, "start")
 	}

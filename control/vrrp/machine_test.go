@@ -225,27 +225,43 @@ func TestOwnerBecomesMasterAtOnce(t *testing.T) {
 }
 
 func TestInitialStateMaster(t *testing.T) {
-	t.Run("preempt: master at once", func(t *testing.T) {
+	t.Run("waits for a better master like keepalived", func(t *testing.T) {
 		cfg := baseConfig()
 		cfg.InitialState = StateMaster
-		s := newSim(t, cfg)
-		s.start()
-		s.wantState(StateMaster)
-	})
-	t.Run("nopreempt trap avoided: starts backup and holds", func(t *testing.T) {
-		cfg := baseConfig()
-		cfg.InitialState = StateMaster
-		cfg.NoPreempt = true
-		cfg.Priority = 200
 		s := newSim(t, cfg)
 		s.start()
 		s.wantState(StateBackup)
-		for i := range 20 {
-			s.at(time.Duration(i) * time.Second)
-			s.recv(advertFrom(cfg, addrPeer, 100, nil))
+		s.recv(advertFrom(cfg, addrPeer, 200, nil))
+		s.at(masterDownInterval(2, 100, time.Second) - time.Nanosecond)
+		s.wantState(StateBackup)
+		if vips, _, _ := s.act.snapshot(); vips {
+			t.Fatal("took the VIPs from a live master at start")
 		}
-		s.wantState(StateBackup)
 	})
+	for _, tc := range []struct {
+		name      string
+		noPreempt bool
+		want      State
+	}{
+		{"preempt: lower master is preempted", false, StateMaster},
+		{"nopreempt trap avoided: holds", true, StateBackup},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := baseConfig()
+			cfg.InitialState = StateMaster
+			cfg.NoPreempt = tc.noPreempt
+			cfg.Priority = 200
+			s := newSim(t, cfg)
+			s.start()
+			for i := range 20 {
+				s.at(time.Duration(i) * time.Second)
+				if s.state() == StateBackup {
+					s.recv(advertFrom(cfg, addrPeer, 100, nil))
+				}
+			}
+			s.wantState(tc.want)
+		})
+	}
 }
 
 func TestMasterReceives(t *testing.T) {
@@ -267,10 +283,10 @@ func TestMasterReceives(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := baseConfig()
-			cfg.InitialState = StateMaster
 			s := newSim(t, cfg)
 			s.start()
-			s.at(100 * time.Millisecond)
+			s.at(masterDownInterval(2, 100, time.Second))
+			s.wantState(StateMaster)
 			s.tr.take()
 			src := addrPeer
 			if tc.src == 0 {
@@ -287,7 +303,7 @@ func TestMasterReceives(t *testing.T) {
 			}
 			if tc.wantState == StateBackup {
 				// No priority 0 when yielding to a better master.
-				s.at(100*time.Millisecond + masterDownInterval(2, 100, time.Second) - time.Nanosecond)
+				s.at(2*masterDownInterval(2, 100, time.Second) - time.Nanosecond)
 				s.wantState(StateBackup)
 			}
 		})
@@ -369,9 +385,10 @@ func TestFaultThenBackup(t *testing.T) {
 func TestPriorityAdjust(t *testing.T) {
 	cfg := baseConfig()
 	cfg.Priority = 150
-	cfg.InitialState = StateMaster
 	s := newSim(t, cfg)
 	s.start()
+	s.at(masterDownInterval(2, 150, time.Second))
+	s.wantState(StateMaster)
 	s.tr.take()
 	s.in.SetPriorityAdjust(-100)
 	s.in.step(func(now time.Time) { s.in.updatePriority(now) })

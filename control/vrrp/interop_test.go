@@ -1,0 +1,462 @@
+package vrrp_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"xlb/control/vrrp"
+	"xlb/test/keepalived"
+	"xlb/test/testutil"
+)
+
+// The lab: a bridge in its own namespace and one veth per host namespace,
+// the host end named eth0 with a fixed MAC: "ours" runs this package's
+// instance in-process, "ka" runs keepalived, "cli" is a client that watches
+// its neighbour table.
+const (
+	vip       = "10.99.0.100"
+	ourAddr   = "10.99.0.1"
+	kaAddr    = "10.99.0.2"
+	cliAddr   = "10.99.0.10"
+	ourMAC    = "02:00:5a:00:00:01"
+	kaMAC     = "02:00:5a:00:00:02"
+	cliMAC    = "02:00:5a:00:00:0a"
+	password  = "secret12"
+	vipLine   = vip + "/32 dev eth0"
+	slack     = 700 * time.Millisecond // scheduling on 2 shared cores, netlink, fork
+	pollEvery = 5 * time.Millisecond
+)
+
+type lab struct {
+	ours, ka, cli *testutil.NetNS
+}
+
+func newLab(t *testing.T) *lab {
+	t.Helper()
+	testutil.RequirePriv(t)
+	br := testutil.NewNetNS(t, "vbr")
+	br.MustRun(t, "ip", "link", "add", "br0", "type", "bridge")
+	br.MustRun(t, "ip", "link", "set", "br0", "up")
+	l := &lab{ours: testutil.NewNetNS(t, "vour"), ka: testutil.NewNetNS(t, "vka"), cli: testutil.NewNetNS(t, "vcli")}
+	for i, h := range []struct {
+		ns        *testutil.NetNS
+		addr, mac string
+	}{{l.ours, ourAddr, ourMAC}, {l.ka, kaAddr, kaMAC}, {l.cli, cliAddr, cliMAC}} {
+		port := fmt.Sprintf("p%d", i)
+		br.MustRun(t, "ip", "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", h.ns.Name)
+		br.MustRun(t, "ip", "link", "set", port, "master", "br0", "up")
+		h.ns.MustRun(t, "ip", "link", "set", "eth0", "address", h.mac, "up")
+		h.ns.MustRun(t, "ip", "addr", "add", h.addr+"/24", "dev", "eth0")
+	}
+	return l
+}
+
+// ours is this package's instance running in the lab.
+type ours struct {
+	in       *vrrp.Instance
+	cancel   context.CancelFunc
+	stopOnce sync.Once
+	done     chan error
+	mu       sync.Mutex
+	changes  []vrrp.StateChange
+	logs     *bytes.Buffer
+}
+
+func startOurs(t *testing.T, ns *testutil.NetNS, cfg vrrp.Config) *ours {
+	t.Helper()
+	o := &ours{done: make(chan error, 1), logs: &bytes.Buffer{}}
+	log := slog.New(slog.NewTextHandler(&lockedWriter{w: o.logs, mu: &o.mu}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	err := ns.Do(func() error {
+		var err error
+		o.in, err = vrrp.New(cfg, vrrp.Options{Logger: log, OnStateChange: func(c vrrp.StateChange) {
+			o.mu.Lock()
+			defer o.mu.Unlock()
+			o.changes = append(o.changes, c)
+		}})
+		return err
+	})
+	if err != nil {
+		t.Fatalf("start our instance: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	o.cancel = cancel
+	go func() { o.done <- o.in.Run(ctx) }()
+	t.Cleanup(func() {
+		o.stop(t)
+		if t.Failed() {
+			o.mu.Lock()
+			t.Logf("our instance log:\n%s", o.logs.String())
+			o.mu.Unlock()
+		}
+	})
+	return o
+}
+
+type lockedWriter struct {
+	w  *bytes.Buffer
+	mu *sync.Mutex
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// stop is a graceful shutdown, like SIGTERM to xlbd. It may be called
+// again by cleanup.
+func (o *ours) stop(t *testing.T) {
+	o.stopOnce.Do(func() {
+		o.cancel()
+		select {
+		case err := <-o.done:
+			if err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("Run did not return after cancel")
+		}
+	})
+}
+
+func (o *ours) state() vrrp.State { return o.in.Status().State }
+
+// enteredAt is when the instance last entered state s at or after since.
+func (o *ours) enteredAt(s vrrp.State, since time.Time) (time.Time, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for i := len(o.changes) - 1; i >= 0; i-- {
+		c := o.changes[i]
+		if c.To == s && !c.At.Before(since) {
+			return c.At, true
+		}
+	}
+	return time.Time{}, false
+}
+
+func (o *ours) transitions() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return len(o.changes)
+}
+
+func waitUntil(t *testing.T, what string, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not reached within %v", what, d)
+		}
+		time.Sleep(pollEvery)
+	}
+}
+
+func ourConfig(version uint8, interval time.Duration, prio uint8) vrrp.Config {
+	c := vrrp.Config{
+		Name: "VI_XLB", Interface: "eth0", VRID: 51, Priority: prio, Version: version, AdvertInterval: interval,
+		VIPs: []vrrp.VIP{{Prefix: netip.MustParsePrefix(vip + "/32")}},
+	}
+	if version == 2 {
+		c.AuthPass = password
+	}
+	return c
+}
+
+func kaInstance(version int, advertInt string, prio int, state string) keepalived.Instance {
+	k := keepalived.Instance{
+		Name: "VI_KA", State: state, Interface: "eth0", VRID: 51, Priority: prio, Version: version,
+		AdvertInt: advertInt, VIPs: []string{vipLine},
+	}
+	if version == 2 {
+		k.AuthPass = password
+	}
+	return k
+}
+
+func hasVIP(t *testing.T, ns *testutil.NetNS) bool {
+	t.Helper()
+	out := ns.MustRun(t, "ip", "-o", "-4", "addr", "show", "dev", "eth0")
+	return strings.Contains(out, " "+vip+"/32 ")
+}
+
+// masterDown is the RFC's Master_Down_Interval for a backup of priority prio.
+func masterDown(version uint8, prio uint8, interval time.Duration) time.Duration {
+	return 3*interval + skew(version, prio, interval)
+}
+
+func skew(version uint8, prio uint8, interval time.Duration) time.Duration {
+	if version == 2 {
+		interval = time.Second
+	}
+	return time.Duration(256-int(prio)) * interval / 256
+}
+
+// neighMAC is the client's neighbour entry for the VIP ("" if none).
+func neighMAC(t *testing.T, cli *testutil.NetNS) string {
+	t.Helper()
+	f := strings.Fields(cli.MustRun(t, "ip", "neigh", "show", vip, "dev", "eth0"))
+	for i, w := range f {
+		if w == "lladdr" && i+1 < len(f) {
+			return f[i+1]
+		}
+	}
+	return ""
+}
+
+// TestInteropKeepalivedMasterOursBackup: keepalived (priority 150) is master,
+// we follow it as backup; SIGKILL and SIGTERM of keepalived make us take over
+// within Master_Down_Interval and Skew_Time respectively, and our gratuitous
+// ARP moves the client's neighbour entry to our MAC.
+func TestInteropKeepalivedMasterOursBackup(t *testing.T) {
+	for _, tc := range []struct {
+		version   uint8
+		interval  time.Duration
+		advertInt string
+	}{
+		{2, time.Second, "1"},
+		{3, time.Second, "1"},
+	} {
+		t.Run(fmt.Sprintf("v%d", tc.version), func(t *testing.T) {
+			l := newLab(t)
+			ka := keepalived.Start(t, l.ka, kaInstance(int(tc.version), tc.advertInt, 150, "MASTER"))
+			waitUntil(t, "keepalived master", 10*time.Second, func() bool { return hasVIP(t, l.ka) })
+			o := startOurs(t, l.ours, ourConfig(tc.version, tc.interval, 100))
+			waitUntil(t, "our backup follows keepalived", 5*time.Second, func() bool {
+				st := o.in.Status()
+				return st.State == vrrp.StateBackup && st.MasterAddr == kaAddr && st.MasterPriority == 150
+			})
+			// Several adverts later we are still backup and without the VIP.
+			time.Sleep(3 * tc.interval)
+			if st := o.in.Status(); st.State != vrrp.StateBackup || hasVIP(t, l.ours) || st.Counters.AdvertsReceived < 3 {
+				t.Fatalf("not a quiet backup: %+v", st)
+			}
+			// The client learns the VIP at keepalived's MAC.
+			poke(t, l.cli)
+			if m := neighMAC(t, l.cli); m != kaMAC {
+				t.Fatalf("client neighbour for VIP %q, want keepalived's %s", m, kaMAC)
+			}
+
+			killed := time.Now()
+			ka.Signal(syscall.SIGKILL)
+			mdi := masterDown(tc.version, 100, tc.interval)
+			waitUntil(t, "takeover after SIGKILL", mdi+slack, func() bool { return o.state() == vrrp.StateMaster })
+			at, _ := o.enteredAt(vrrp.StateMaster, killed)
+			took := at.Sub(killed)
+			t.Logf("v%d SIGKILL failover: %v (Master_Down_Interval %v)", tc.version, took, mdi)
+			if took < mdi-tc.interval-50*time.Millisecond {
+				t.Fatalf("took over after %v, before Master_Down_Interval %v minus one interval", took, mdi)
+			}
+			if !hasVIP(t, l.ours) {
+				t.Fatal("master without the VIP")
+			}
+			waitUntil(t, "client neighbour moves to our MAC", 3*time.Second, func() bool { return neighMAC(t, l.cli) == ourMAC })
+			if st := o.in.Status(); st.Counters.GARPSent < 5 {
+				t.Fatalf("GARPs sent %d, want at least 5", st.Counters.GARPSent)
+			}
+
+			// keepalived comes back with the higher priority and preempts us.
+			ka = keepalived.Start(t, l.ka, kaInstance(int(tc.version), tc.advertInt, 150, "BACKUP"))
+			waitUntil(t, "keepalived preempts", 10*time.Second, func() bool { return o.state() == vrrp.StateBackup && hasVIP(t, l.ka) })
+			waitUntil(t, "our VIP removed", time.Second, func() bool { return !hasVIP(t, l.ours) })
+
+			termed := time.Now()
+			ka.Signal(syscall.SIGTERM)
+			sk := skew(tc.version, 100, tc.interval)
+			waitUntil(t, "takeover after SIGTERM", sk+slack, func() bool { return o.state() == vrrp.StateMaster })
+			at, _ = o.enteredAt(vrrp.StateMaster, termed)
+			t.Logf("v%d SIGTERM failover: %v (Skew_Time %v)", tc.version, at.Sub(termed), sk)
+			if o.in.Status().Counters.PriorityZeroReceived == 0 {
+				t.Fatal("no priority-0 advert counted")
+			}
+		})
+	}
+}
+
+// TestInteropOursMasterKeepalivedBackup: the reverse roles. keepalived
+// follows us, we hold steady with exactly one master, and when we leave
+// (priority 0) keepalived takes over within Skew_Time.
+func TestInteropOursMasterKeepalivedBackup(t *testing.T) {
+	steady := 20 * time.Second
+	if os.Getenv("XLB_LONG") == "1" {
+		steady = 60 * time.Second
+	}
+	for _, tc := range []struct {
+		version   uint8
+		interval  time.Duration
+		advertInt string
+	}{
+		{2, time.Second, "1"},
+		{3, time.Second, "1"},
+	} {
+		t.Run(fmt.Sprintf("v%d", tc.version), func(t *testing.T) {
+			l := newLab(t)
+			o := startOurs(t, l.ours, ourConfig(tc.version, tc.interval, 150))
+			waitUntil(t, "we become master alone", 10*time.Second, func() bool { return o.state() == vrrp.StateMaster })
+			ka := keepalived.Start(t, l.ka, kaInstance(int(tc.version), tc.advertInt, 100, "BACKUP"))
+			waitUntil(t, "keepalived backup", 10*time.Second, func() bool { return ka.Entered("BACKUP") > 0 })
+
+			// Steady state: exactly one master (us) the whole time.
+			before := o.transitions()
+			end := time.Now().Add(steady)
+			for time.Now().Before(end) {
+				if o.state() != vrrp.StateMaster || ka.Entered("MASTER") != 0 || hasVIP(t, l.ka) {
+					t.Fatalf("steady state broken: ours %v, keepalived log:\n%s", o.state(), ka.Log())
+				}
+				time.Sleep(500 * time.Millisecond)
+			}
+			if o.transitions() != before {
+				t.Fatalf("our instance changed state during steady state")
+			}
+			st := o.in.Status()
+			// Adverts at the configured rate, give or take scheduling.
+			if want := int(steady / tc.interval); int(st.Counters.AdvertsSent) < want-2 {
+				t.Fatalf("sent %d adverts in %v, want about %d", st.Counters.AdvertsSent, steady, want)
+			}
+
+			left := time.Now()
+			o.stop(t)
+			if hasVIP(t, l.ours) {
+				t.Fatal("VIP left behind after shutdown")
+			}
+			sk := skew(tc.version, 100, tc.interval)
+			waitUntil(t, "keepalived takes over after our priority 0", sk+slack+time.Second, func() bool { return ka.Entered("MASTER") > 0 })
+			t.Logf("v%d keepalived takeover after our shutdown: <= %v (Skew_Time %v)", tc.version, time.Since(left), sk)
+			waitUntil(t, "keepalived holds VIP", time.Second, func() bool { return hasVIP(t, l.ka) })
+		})
+	}
+}
+
+// TestInteropPreemption: a higher-priority instance preempts a lower master,
+// unless it has nopreempt; both directions between us and keepalived.
+func TestInteropPreemption(t *testing.T) {
+	const hold = 8 * time.Second // well past Master_Down_Interval (3.4s)
+	t.Run("we preempt keepalived", func(t *testing.T) {
+		l := newLab(t)
+		ka := keepalived.Start(t, l.ka, kaInstance(2, "1", 100, "MASTER"))
+		waitUntil(t, "keepalived master", 10*time.Second, func() bool { return hasVIP(t, l.ka) })
+		o := startOurs(t, l.ours, ourConfig(2, time.Second, 200))
+		started := time.Now()
+		waitUntil(t, "we preempt", masterDown(2, 200, time.Second)+slack, func() bool { return o.state() == vrrp.StateMaster })
+		t.Logf("preempted after %v", time.Since(started))
+		waitUntil(t, "keepalived yields", 3*time.Second, func() bool { return ka.Entered("BACKUP") > 0 && !hasVIP(t, l.ka) })
+	})
+	t.Run("our nopreempt holds", func(t *testing.T) {
+		l := newLab(t)
+		ka := keepalived.Start(t, l.ka, kaInstance(2, "1", 100, "MASTER"))
+		waitUntil(t, "keepalived master", 10*time.Second, func() bool { return hasVIP(t, l.ka) })
+		cfg := ourConfig(2, time.Second, 200)
+		cfg.NoPreempt = true
+		// state MASTER + nopreempt: keepalived would preempt anyway; we hold.
+		cfg.InitialState = vrrp.StateMaster
+		backups := ka.Entered("BACKUP") // keepalived logs BACKUP (init) at start
+		o := startOurs(t, l.ours, cfg)
+		time.Sleep(hold)
+		if o.state() != vrrp.StateBackup || ka.Entered("BACKUP") != backups || !hasVIP(t, l.ka) {
+			t.Fatalf("nopreempt did not hold: ours %v", o.state())
+		}
+	})
+	t.Run("keepalived preempts us", func(t *testing.T) {
+		l := newLab(t)
+		o := startOurs(t, l.ours, ourConfig(2, time.Second, 100))
+		waitUntil(t, "we become master", 10*time.Second, func() bool { return o.state() == vrrp.StateMaster })
+		keepalived.Start(t, l.ka, kaInstance(2, "1", 200, "BACKUP"))
+		waitUntil(t, "keepalived preempts", 10*time.Second, func() bool { return o.state() == vrrp.StateBackup })
+		waitUntil(t, "VIP moved", time.Second, func() bool { return hasVIP(t, l.ka) && !hasVIP(t, l.ours) })
+	})
+	t.Run("keepalived nopreempt holds", func(t *testing.T) {
+		l := newLab(t)
+		o := startOurs(t, l.ours, ourConfig(2, time.Second, 100))
+		waitUntil(t, "we become master", 10*time.Second, func() bool { return o.state() == vrrp.StateMaster })
+		k := kaInstance(2, "1", 200, "BACKUP")
+		k.NoPreempt = true
+		ka := keepalived.Start(t, l.ka, k)
+		time.Sleep(hold)
+		if o.state() != vrrp.StateMaster || ka.Entered("MASTER") != 0 {
+			t.Fatalf("keepalived nopreempt did not hold: ours %v", o.state())
+		}
+	})
+}
+
+// TestInteropWrongPassword: adverts with another PASS are dropped and
+// counted, so each side believes it is alone.
+func TestInteropWrongPassword(t *testing.T) {
+	l := newLab(t)
+	k := kaInstance(2, "1", 200, "MASTER")
+	k.AuthPass = "otherpw"
+	keepalived.Start(t, l.ka, k)
+	waitUntil(t, "keepalived master", 10*time.Second, func() bool { return hasVIP(t, l.ka) })
+	o := startOurs(t, l.ours, ourConfig(2, time.Second, 100))
+	waitUntil(t, "we ignore it and become master", masterDown(2, 100, time.Second)+slack, func() bool { return o.state() == vrrp.StateMaster })
+	st := o.in.Status()
+	if st.Counters.Drops["auth"] < 3 || st.Counters.AdvertsReceived != 0 {
+		t.Fatalf("want >= 3 auth drops and nothing accepted, got drops %v accepted %d", st.Counters.Drops, st.Counters.AdvertsReceived)
+	}
+}
+
+// TestInteropUnicast: unicast_src_ip/unicast_peer on both sides; keepalived
+// follows us, and takes over when we leave.
+func TestInteropUnicast(t *testing.T) {
+	l := newLab(t)
+	cfg := ourConfig(3, time.Second, 150)
+	cfg.UnicastSrc = netip.MustParseAddr(ourAddr)
+	cfg.UnicastPeers = []netip.Addr{netip.MustParseAddr(kaAddr)}
+	o := startOurs(t, l.ours, cfg)
+	waitUntil(t, "we become master", 10*time.Second, func() bool { return o.state() == vrrp.StateMaster })
+	k := kaInstance(3, "1", 100, "BACKUP")
+	k.UnicastSrc, k.UnicastPeers = kaAddr, []string{ourAddr}
+	ka := keepalived.Start(t, l.ka, k)
+	waitUntil(t, "keepalived backup", 10*time.Second, func() bool { return ka.Entered("BACKUP") > 0 })
+	time.Sleep(5 * time.Second)
+	if ka.Entered("MASTER") != 0 || o.state() != vrrp.StateMaster {
+		t.Fatalf("keepalived did not follow our unicast adverts")
+	}
+	o.stop(t)
+	waitUntil(t, "keepalived takes over", 3*time.Second, func() bool { return ka.Entered("MASTER") > 0 })
+}
+
+// TestInteropFastV3: advert_int 0.1 with keepalived as master: after SIGKILL
+// we take over well under a second.
+func TestInteropFastV3(t *testing.T) {
+	l := newLab(t)
+	ka := keepalived.Start(t, l.ka, kaInstance(3, "0.1", 150, "MASTER"))
+	waitUntil(t, "keepalived master", 10*time.Second, func() bool { return hasVIP(t, l.ka) })
+	o := startOurs(t, l.ours, ourConfig(3, time.Second, 100))
+	waitUntil(t, "we follow and adopt 100ms", 5*time.Second, func() bool {
+		st := o.in.Status()
+		return st.State == vrrp.StateBackup && st.MasterAdvInterval == 100*time.Millisecond
+	})
+	killed := time.Now()
+	ka.Signal(syscall.SIGKILL)
+	waitUntil(t, "fast takeover", time.Second, func() bool { return o.state() == vrrp.StateMaster })
+	at, _ := o.enteredAt(vrrp.StateMaster, killed)
+	t.Logf("v3 0.1s SIGKILL failover: %v (Master_Down_Interval %v)", at.Sub(killed), masterDown(3, 100, 100*time.Millisecond))
+}
+
+// poke sends one UDP datagram to the VIP from the client, so the client
+// resolves the VIP with ARP (no ping binary needed).
+func poke(t *testing.T, cli *testutil.NetNS) {
+	t.Helper()
+	err := cli.Do(func() error {
+		c, err := net.Dial("udp4", vip+":9")
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		_, err = c.Write([]byte("x"))
+		return err
+	})
+	if err != nil {
+		t.Fatalf("poke VIP: %v", err)
+	}
+	waitUntil(t, "client resolves the VIP", 3*time.Second, func() bool { return neighMAC(t, cli) != "" })
+}
