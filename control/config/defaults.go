@@ -169,8 +169,11 @@ func checkDefaults(c *Check, rs *RealServer, svc *Service, src *srcMap, cp, base
 		if c.MySQL == nil {
 			c.MySQL = &MySQLCheck{}
 		}
-		if c.MySQL.PasswordFile != "" && !filepath.IsAbs(c.MySQL.PasswordFile) {
-			c.MySQL.PasswordFile = filepath.Join(baseDir, c.MySQL.PasswordFile)
+		if p := c.MySQL.PasswordFile; p != "" && !filepath.IsAbs(p) {
+			// Absolute, so the file is still found from a converted copy elsewhere.
+			if abs, err := filepath.Abs(filepath.Join(baseDir, p)); err == nil {
+				c.MySQL.PasswordFile = abs
+			}
 		}
 	case CheckExec:
 		if c.Exec == nil {
@@ -189,6 +192,9 @@ func checkDefaults(c *Check, rs *RealServer, svc *Service, src *srcMap, cp, base
 	}
 	if !src.has(cp, "interval") {
 		c.Interval = svc.DelayLoop
+		if src.isBad(svcPath(cp), "delay_loop") {
+			src.badField(cp, "interval", pos{}, "")
+		}
 	}
 	if !src.has(cp, "connect_timeout") {
 		c.ConnectTimeout = DefaultConnectTimeout
@@ -207,5 +213,11 @@ func checkDefaults(c *Check, rs *RealServer, svc *Service, src *srcMap, cp, base
 	}
 	if c.Exec != nil && !src.has(cp, "exec.timeout") {
 		c.Exec.Timeout = c.Interval
+		if src.isBad(cp, "interval") {
+			src.badField(cp, "exec.timeout", pos{}, "")
+		}
 	}
 }
+
+// svcPath is the service path of a check path: "services[0].reals[1].check" -> "services[0]".
+func svcPath(checkPath string) string { return parentPath(parentPath(checkPath)) }

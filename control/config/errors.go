@@ -86,6 +86,9 @@ type srcEntry struct {
 type srcMap struct {
 	file string
 	m    map[string]srcEntry
+	// spelling names a field that the file did not set, in the file's own
+	// dialect ("vrid" is virtual_router_id in a keepalived.conf).
+	spelling map[string]string
 }
 
 func newSrcMap(file string) *srcMap { return &srcMap{file: file, m: map[string]srcEntry{}} }
@@ -104,12 +107,30 @@ func (s *srcMap) badField(path, field string, p pos, name string) {
 	s.m[path+"."+field] = srcEntry{pos: p, name: name, bad: true}
 }
 
-func (s *srcMap) isBad(path, field string) bool { return s.m[path+"."+field].bad }
+// badObject marks an object that could not be read at all.
+func (s *srcMap) badObject(path string, p pos) { s.m[path] = srcEntry{pos: p, bad: true} }
+
+// isBad reports whether the field, or the object holding it, was rejected
+// while reading.
+func (s *srcMap) isBad(path, field string) bool {
+	if field != "" && s.m[path+"."+field].bad {
+		return true
+	}
+	for q := path; q != ""; q = parentPath(q) {
+		if s.m[q].bad {
+			return true
+		}
+	}
+	return false
+}
 
 // locate returns the position, context and spelling for field of the object
 // at path, falling back to the object's own line, then to its parents'.
 func (s *srcMap) locate(path, field string) (pos, string, string) {
 	name := field
+	if sp, ok := s.spelling[field]; ok {
+		name = sp
+	}
 	var p pos
 	found := false
 	if field != "" {

@@ -101,13 +101,13 @@ var (
 		"BFD_CHECK":   fatal("not supported: use TCP_CHECK or MISC_CHECK"),
 	}
 	ignoredCheck = map[string]disposition{
-		"warmup":       warnOnly("ignored: xlb staggers the first checks itself"),
-		"bindto":       warnOnly("ignored: checks use the route's source address"),
-		"bind_port":    warnOnly("ignored: checks use an ephemeral source port"),
-		"bind_if":      warnOnly("ignored: checks use the route's interface"),
-		"fwmark":       warnOnly("ignored: checks are not marked"),
+		"warmup":        warnOnly("ignored: xlb staggers the first checks itself"),
+		"bindto":        warnOnly("ignored: checks use the route's source address"),
+		"bind_port":     warnOnly("ignored: checks use an ephemeral source port"),
+		"bind_if":       warnOnly("ignored: checks use the route's interface"),
+		"fwmark":        warnOnly("ignored: checks are not marked"),
 		"http_protocol": warnOnly("ignored: checks speak HTTP/1.1"),
-		"alpha":        warnOnly("ignored here: set alpha on the virtual_server"),
+		"alpha":         warnOnly("ignored here: set alpha on the virtual_server"),
 	}
 	ignoredURL = map[string]disposition{
 		"digest": warnOnly("ignored: xlb does not compare body digests (use regex)"),
@@ -115,6 +115,20 @@ var (
 	// global_defs keywords xlb reads; every other one there is ignored with a warning.
 	ignoredGlobalWhy = "ignored: not used by xlb"
 )
+
+// keepalivedSpelling names the fields validation may find missing or wrong
+// in keepalived's words.
+var keepalivedSpelling = map[string]string{
+	"vrid":         "virtual_router_id",
+	"vips":         "virtual_ipaddress",
+	"scheduler":    "lvs_sched",
+	"method":       "lvs_method",
+	"interval":     "delay_loop",
+	"mysql.user":   "user",
+	"exec.command": "misc_path",
+	"exec.timeout": "misc_timeout",
+	"http.path":    "path",
+}
 
 type kreader struct {
 	d   *diags
@@ -126,6 +140,7 @@ type kreader struct {
 // unset fields are still zero (applyDefaults fills them, driven by src).
 func readKeepalived(stmts []*stmt, d *diags, src *srcMap) *Config {
 	k := &kreader{d: d, src: src, cfg: &Config{}}
+	src.spelling = keepalivedSpelling
 	for _, s := range stmts {
 		switch s.key.text {
 		case "global_defs":
@@ -340,9 +355,7 @@ func (k *kreader) vrrpInstance(s *stmt) {
 				v.AdvertInterval = x
 			}
 		case "nopreempt":
-			if k.wantArgs(c, ctx, 0, "") {
-				v.NoPreempt = k.flag(c, ctx, path, "nopreempt")
-			}
+			v.NoPreempt = k.flag(c, ctx, path, "nopreempt")
 		case "preempt_delay":
 			if x, ok := val(k, c, ctx, path, "preempt_delay", secs); ok {
 				v.PreemptDelay = x
@@ -438,13 +451,16 @@ func words(s *stmt) []string {
 }
 
 func (k *kreader) vips(s *stmt, v *VRRPInstance, path, ctx string) {
+	k.src.field(path, "vips", s.line(), s.key.text)
 	for _, c := range s.block {
 		if !k.noBlock(c, ctx) {
+			k.src.badField(path, "vips", s.line(), s.key.text)
 			continue
 		}
 		vip, ignored, err := parseVIP(words(c))
 		if err != nil {
 			k.d.err(c.line(), ctx, "", ErrInvalid, "%v", err)
+			k.src.badField(path, "vips", s.line(), s.key.text)
 			continue
 		}
 		for _, w := range ignored {
@@ -578,13 +594,9 @@ func (k *kreader) virtualServer(s *stmt) {
 				svc.Quorum = uint32(x)
 			}
 		case key == "inhibit_on_failure":
-			if k.wantArgs(c, ctx, 0, "") {
-				svc.InhibitOnFailure = k.flag(c, ctx, path, "inhibit_on_failure")
-			}
+			svc.InhibitOnFailure = k.flag(c, ctx, path, "inhibit_on_failure")
 		case key == "alpha":
-			if k.wantArgs(c, ctx, 0, "") {
-				svc.Alpha = k.flag(c, ctx, path, "alpha")
-			}
+			svc.Alpha = k.flag(c, ctx, path, "alpha")
 		default:
 			k.other(c, ctx, ignoredVS, false)
 		}
@@ -662,9 +674,7 @@ func (k *kreader) realServer(s *stmt, svc *Service, svcPath string, vsDefaults [
 				rs.Weight = uint16(x)
 			}
 		case key == "inhibit_on_failure":
-			if k.wantArgs(c, ctx, 0, "") {
-				rs.InhibitOnFailure = k.flag(c, ctx, path, "inhibit_on_failure")
-			}
+			rs.InhibitOnFailure = k.flag(c, ctx, path, "inhibit_on_failure")
 		case checkKinds[key] != "":
 			checks = append(checks, c)
 		default:
@@ -820,9 +830,7 @@ func (k *kreader) execField(e *ExecCheck, s *stmt, path, ctx string) {
 			e.Timeout = x
 		}
 	case "misc_dynamic":
-		if k.wantArgs(s, ctx, 0, "") {
-			e.Dynamic = k.flag(s, ctx, path, "exec.dynamic")
-		}
+		e.Dynamic = k.flag(s, ctx, path, "exec.dynamic")
 	case "user":
 		// keepalived's "user USER [GROUP]": xlb runs the script with the user's own group.
 		if !k.noBlock(s, ctx) || len(s.args) < 1 || len(s.args) > 2 {

@@ -70,9 +70,13 @@ func addNode(m *yaml.Node, key string, v *yaml.Node) {
 
 func addStr(m *yaml.Node, key, v string) { addNode(m, key, scalar("!!str", v)) }
 
-func addInt(m *yaml.Node, key string, v int64) { addNode(m, key, scalar("!!int", strconv.FormatInt(v, 10))) }
+func addInt(m *yaml.Node, key string, v int64) {
+	addNode(m, key, scalar("!!int", strconv.FormatInt(v, 10)))
+}
 
-func addBool(m *yaml.Node, key string, v bool) { addNode(m, key, scalar("!!bool", strconv.FormatBool(v))) }
+func addBool(m *yaml.Node, key string, v bool) {
+	addNode(m, key, scalar("!!bool", strconv.FormatBool(v)))
+}
 
 func addDur(m *yaml.Node, key string, d time.Duration) { addStr(m, key, formatDuration(d)) }
 

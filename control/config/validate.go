@@ -22,7 +22,7 @@ func netipAddrPort(a netip.Addr, p uint16) string {
 // corrections (nopreempt with state MASTER is cleared, with keepalived's
 // warning), so both formats behave as keepalived would.
 func validate(cfg *Config, src *srcMap, d *diags) {
-	if len(cfg.Services) == 0 && len(cfg.VRRP) == 0 {
+	if len(cfg.Services) == 0 && len(cfg.VRRP) == 0 && len(d.errs) == 0 {
 		d.err(pos{file: src.file}, "", "", ErrInvalid, "nothing configured: no virtual services and no VRRP instances")
 	}
 	validateInterfaces(cfg, src, d)
@@ -90,7 +90,7 @@ func validateService(s *Service, path string, src *srcMap, d *diags, names, keys
 			d.errIn(src, path, "vip", ErrInvalid, "required")
 		}
 	} else if !s.VIP.Is4() {
-		d.errIn(src, path, "vip", ErrUnsupported, "%s: only IPv4 VIPs are supported", s.VIP)
+		d.errIn(src, path, "", ErrUnsupported, "%s: only IPv4 VIPs are supported", s.VIP)
 	}
 	if s.Port == 0 && !src.has(path, "port") {
 		d.errIn(src, path, "port", ErrInvalid, "required")
@@ -104,20 +104,23 @@ func validateService(s *Service, path string, src *srcMap, d *diags, names, keys
 	if s.DelayLoop <= 0 {
 		d.errIn(src, path, "delay_loop", ErrInvalid, "must be more than 0")
 	}
-	if s.Name == "" {
-		d.errIn(src, path, "name", ErrInvalid, "must not be empty")
-	} else if first, dup := names[s.Name]; dup {
-		d.errIn(src, path, "name", ErrInvalid, "service name %q is used twice (first at %s)", s.Name, where(src, first))
-	} else {
-		names[s.Name] = path
-	}
+	dupKey := false
 	if s.VIP.IsValid() && s.Port != 0 {
 		key := netipAddrPort(s.VIP, s.Port) + "/" + s.Protocol.String()
 		if first, dup := keys[key]; dup {
 			d.errIn(src, path, "", ErrInvalid, "%s is defined twice (first at %s)", key, where(src, first))
+			dupKey = true
 		} else {
 			keys[key] = path
 		}
+	}
+	switch first, dup := names[s.Name]; {
+	case s.Name == "":
+		d.errIn(src, path, "name", ErrInvalid, "must not be empty")
+	case dup && !dupKey: // the same key already explains a same default name
+		d.errIn(src, path, "name", ErrInvalid, "service name %q is used twice (first at %s)", s.Name, where(src, first))
+	case !dup:
+		names[s.Name] = path
 	}
 	if len(s.Reals) == 0 {
 		d.warnIn(src, path, "", "no real servers: new flows to this service are dropped")
@@ -136,11 +139,11 @@ func validateReal(s *Service, r *RealServer, path string, src *srcMap, d *diags,
 		return
 	}
 	if !r.IP.Is4() {
-		d.errIn(src, path, "ip", ErrUnsupported, "%s: only IPv4 real servers are supported", r.IP)
+		d.errIn(src, path, "", ErrUnsupported, "%s: only IPv4 real servers are supported", r.IP)
 		return
 	}
 	if r.IP == s.VIP {
-		d.errIn(src, path, "ip", ErrInvalid, "%s is the VIP itself", r.IP)
+		d.errIn(src, path, "", ErrInvalid, "%s is the VIP itself", r.IP)
 	}
 	key := netipAddrPort(r.IP, r.Port)
 	if first, dup := seen[key]; dup {
@@ -149,7 +152,7 @@ func validateReal(s *Service, r *RealServer, path string, src *srcMap, d *diags,
 		seen[key] = path
 	}
 	if r.Port != s.Port && s.Port != 0 && r.Port != 0 {
-		d.warnIn(src, path, "port", "DR does not change ports: clients' packets reach %s on port %d; port %d is only checked", r.IP, s.Port, r.Port)
+		d.warnIn(src, path, "", "DR does not change ports: clients' packets reach %s on port %d; port %d is only checked", r.IP, s.Port, r.Port)
 	}
 	if r.Check != nil {
 		validateCheck(r.Check, path+".check", src, d)
@@ -171,7 +174,7 @@ func validateCheck(c *Check, path string, src *srcMap, d *diags) {
 		set  bool
 	}{{CheckMySQL, c.MySQL != nil}, {CheckExec, c.Exec != nil}, {CheckHTTP, c.HTTP != nil}} {
 		if sub.set && sub.kind != c.Kind {
-			d.errIn(src, path, string(sub.kind), ErrInvalid, "given for a %s check (kind is %s)", sub.kind, c.Kind)
+			d.errIn(src, path, string(sub.kind), ErrInvalid, "settings given, but the check's kind is %s", c.Kind)
 		}
 	}
 	switch c.Kind {
@@ -264,7 +267,7 @@ func validateVRRP(cfg *Config, v *VRRPInstance, path string, src *srcMap, d *dia
 		d.warnIn(src, path, "auth_pass", "longer than 8 characters: only the first 8 are used, as keepalived does")
 	}
 	if len(v.VIPs) == 0 {
-		d.errIn(src, path, "vips", ErrInvalid, "no virtual_ipaddress: at least one is required")
+		d.errIn(src, path, "vips", ErrInvalid, "no address: at least one is required")
 	}
 	for k, vip := range v.VIPs {
 		vp := fmt.Sprintf("%s.vips[%d]", path, k)

@@ -95,14 +95,14 @@ func (y *yreader) p(n *yaml.Node) pos { return pos{file: y.file, line: n.Line} }
 
 // fields walks a mapping, calling the handler of each key; unknown and
 // repeated keys are errors at their line.
-func (y *yreader) fields(n *yaml.Node, ctx string, handlers map[string]func(yfield)) {
+func (y *yreader) fields(n *yaml.Node, ctx string, handlers map[string]func(yfield)) bool {
 	n = deref(n)
 	if n == nil || n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
-		return
+		return true
 	}
 	if n.Kind != yaml.MappingNode {
 		y.d.err(y.p(n), ctx, "", ErrSyntax, "wants a mapping (key: value)")
-		return
+		return false
 	}
 	seen := map[string]int{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
@@ -122,6 +122,7 @@ func (y *yreader) fields(n *yaml.Node, ctx string, handlers map[string]func(yfie
 		}
 		h(yfield{key: k, val: v})
 	}
+	return true
 }
 
 func (y *yreader) seq(f yfield, ctx string) []*yaml.Node {
@@ -217,7 +218,7 @@ func (y *yreader) service(n *yaml.Node, path string) Service {
 		}
 	}
 	y.src.object(path, y.p(n), ctx)
-	y.fields(n, ctx, map[string]func(yfield){
+	ok := y.fields(n, ctx, map[string]func(yfield){
 		"name": func(f yfield) { s.Name, _ = y.str(f, ctx, path, "name") },
 		"vip":  func(f yfield) { s.VIP, _ = yval(y, f, ctx, path, "vip", parseAddr) },
 		"port": func(f yfield) { s.Port, _ = yval(y, f, ctx, path, "port", parsePort) },
@@ -258,6 +259,9 @@ func (y *yreader) service(n *yaml.Node, path string) Service {
 			}
 		},
 	})
+	if !ok {
+		y.src.badObject(path, y.p(n))
+	}
 	return s
 }
 
@@ -282,7 +286,7 @@ func (y *yreader) real(n *yaml.Node, path string) RealServer {
 		}
 	}
 	y.src.object(path, y.p(n), ctx)
-	y.fields(n, ctx, map[string]func(yfield){
+	ok := y.fields(n, ctx, map[string]func(yfield){
 		"ip":   func(f yfield) { r.IP, _ = yval(y, f, ctx, path, "ip", parseAddr) },
 		"port": func(f yfield) { r.Port, _ = yval(y, f, ctx, path, "port", parsePort) },
 		"weight": func(f yfield) {
@@ -295,13 +299,16 @@ func (y *yreader) real(n *yaml.Node, path string) RealServer {
 			r.Check = y.check(f.val, path+".check", ctx+": check")
 		},
 	})
+	if !ok {
+		y.src.badObject(path, y.p(n))
+	}
 	return r
 }
 
 func (y *yreader) check(n *yaml.Node, path, ctx string) *Check {
 	c := &Check{}
 	kindSet := false
-	y.fields(n, ctx, map[string]func(yfield){
+	ok := y.fields(n, ctx, map[string]func(yfield){
 		"kind": func(f yfield) {
 			c.Kind, kindSet = yval(y, f, ctx, path, "kind", func(v string) (CheckKind, error) {
 				switch k := CheckKind(strings.ToLower(v)); k {
@@ -386,6 +393,9 @@ func (y *yreader) check(n *yaml.Node, path, ctx string) *Check {
 			})
 		},
 	})
+	if !ok {
+		y.src.badObject(path, y.p(n))
+	}
 	if !kindSet {
 		// A lone kind block says the kind.
 		switch {
@@ -422,7 +432,7 @@ func (y *yreader) vrrp(n *yaml.Node, path string) VRRPInstance {
 			each(e, p)
 		}
 	}
-	y.fields(n, ctx, map[string]func(yfield){
+	ok := y.fields(n, ctx, map[string]func(yfield){
 		"name":      func(f yfield) { v.Name, _ = y.str(f, ctx, path, "name") },
 		"interface": func(f yfield) { v.Interface, _ = y.str(f, ctx, path, "interface") },
 		"vrid":      func(f yfield) { v.VRID = u8(f, "vrid", 1) },
@@ -451,9 +461,12 @@ func (y *yreader) vrrp(n *yaml.Node, path string) VRRPInstance {
 			v.AuthPass = NewSecret(p)
 		},
 		"vips": func(f yfield) {
+			y.src.field(path, "vips", y.p(f.key), f.key.Value)
 			list(f, "vips", func(e *yaml.Node, p string) {
 				if vip, ok := y.vip(e, ctx+": vips"); ok {
 					v.VIPs = append(v.VIPs, vip)
+				} else {
+					y.src.badField(path, "vips", y.p(f.key), f.key.Value)
 				}
 			})
 		},
@@ -499,6 +512,9 @@ func (y *yreader) vrrp(n *yaml.Node, path string) VRRPInstance {
 		},
 		"no_backend_priority_drop": func(f yfield) { v.NoBackendPriorityDrop = u8(f, "no_backend_priority_drop", 1) },
 	})
+	if !ok {
+		y.src.badObject(path, y.p(n))
+	}
 	return v
 }
 
@@ -540,4 +556,3 @@ func (y *yreader) vip(n *yaml.Node, ctx string) (VIP, bool) {
 	}
 	return v, true
 }
-
