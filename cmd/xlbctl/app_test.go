@@ -1,0 +1,185 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+
+	"xlb/control/api"
+	"xlb/control/maglev"
+	"xlb/control/vrrp"
+	"xlb/loader"
+	"xlb/test/testutil"
+)
+
+// run runs xlbctl in-process and returns its stdout, stderr and error.
+func run(args ...string) (string, string, error) {
+	var out, errOut bytes.Buffer
+	err := newApp(&out, &errOut).Run(append([]string{"xlbctl"}, args...))
+	return out.String(), errOut.String(), err
+}
+
+func TestConvertKeepalived(t *testing.T) {
+	out, stderr, err := run("convert", "../../control/config/testdata/keepalived-master.conf")
+	if err != nil {
+		t.Fatalf("convert: %v\n%s", err, stderr)
+	}
+	for _, want := range []string{"192.168.1.30", "192.168.1.10", "192.168.1.11", "3306"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("converted config lacks %q:\n%s", want, out)
+		}
+	}
+	if !strings.Contains(stderr, "nopreempt") {
+		t.Errorf("keepalived's nopreempt + state MASTER trap not warned about on stderr:\n%s", stderr)
+	}
+	if _, _, err := run("convert"); err == nil {
+		t.Errorf("convert without a file did not fail")
+	}
+	if _, _, err := run("convert", "/nonexistent.conf"); err == nil || !strings.Contains(err.Error(), "/nonexistent.conf") {
+		t.Errorf("missing file error does not name it: %v", err)
+	}
+}
+
+func TestNothingPinned(t *testing.T) {
+	_, _, err := run("--pin-root", t.TempDir(), "services")
+	if err == nil || !strings.Contains(err.Error(), "no xlb data plane is pinned") {
+		t.Fatalf("services with nothing pinned: %v", err)
+	}
+	_, _, err = run("--socket", filepath.Join(t.TempDir(), "none.sock"), "vrrp")
+	if err == nil || !strings.Contains(err.Error(), "xlbd is not running") {
+		t.Fatalf("vrrp without a daemon: %v", err)
+	}
+}
+
+// TestInspectPinned pins a real data plane on a veth in a namespace, sends it
+// traffic, and checks what every command prints, with and without a daemon.
+func TestInspectPinned(t *testing.T) {
+	testutil.RequirePriv(t)
+	seg := testutil.NewSegment(t, "ctl")
+	director := seg.AddHost(t, "lvs", "192.168.1.20/24")
+	root := filepath.Join(testutil.BPFFS, fmt.Sprintf("xlbctltest-%d", os.Getpid()))
+	t.Cleanup(func() { os.RemoveAll(root) })
+	var dp *loader.Dataplane
+	if err := director.Do(func() (err error) {
+		dp, err = loader.Open("eth0", loader.Options{PinRoot: root, MaxFlows: 4096})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dp.Detach() })
+	key := loader.ServiceKey{VIP: netip.MustParseAddr("192.168.1.30"), Port: 3306, Proto: loader.TCP}
+	if err := dp.SetService(key, loader.Service{ID: 1}); err != nil {
+		t.Fatal(err)
+	}
+	for id, ip := range map[uint32]string{1: "192.168.1.10", 2: "192.168.1.11"} {
+		if err := dp.SetBackend(id, loader.Backend{ServiceID: 1, IP: netip.MustParseAddr(ip), MAC: net.HardwareAddr{2, 0, 0, 0, 0, byte(id)}, State: loader.BackendActive}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	table, _ := maglev.Build([]maglev.Backend{{ID: 1, Name: "192.168.1.10", Weight: 3}, {ID: 2, Name: "192.168.1.11", Weight: 1}}, dp.TableSize())
+	if err := dp.WriteMaglev(key, table); err != nil {
+		t.Fatal(err)
+	}
+	flow := loader.FlowKey{Client: netip.MustParseAddrPort("192.168.1.100:40000"), VIP: netip.MustParseAddrPort("192.168.1.30:3306"), Proto: loader.TCP}
+	// A frame through the program creates a flow and counts it.
+	frame := synFrame(director.MAC, flow)
+	if ret, err := dp.Program().Run(&ebpf.RunOptions{Data: frame}); err != nil || ret != 3 {
+		t.Fatalf("test frame: verdict %d, %v", ret, err)
+	}
+	sock := filepath.Join(t.TempDir(), "xlbd.sock")
+	g := []string{"--pin-root", root, "--socket", sock}
+
+	out, _, err := run(append(g, "services")...)
+	if err != nil || !strings.Contains(out, "192.168.1.30:3306/tcp") || !strings.Contains(out, "maglev") {
+		t.Fatalf("services: %v\n%s", err, out)
+	}
+	out, stderr, err := run(append(g, "backends")...)
+	if err != nil || !strings.Contains(out, "02:00:00:00:00:01") || !strings.Contains(stderr, "xlbd is not running") {
+		t.Fatalf("backends without daemon: %v\n%s\n%s", err, out, stderr)
+	}
+	out, _, err = run(append(g, "--json", "flows", "--client", "192.168.1.100")...)
+	var flows []flowRow
+	if err != nil || json.Unmarshal([]byte(out), &flows) != nil || len(flows) != 1 || flows[0].Client != "192.168.1.100:40000" {
+		t.Fatalf("flows --client: %v\n%s", err, out)
+	}
+	out, _, err = run(append(g, "flows", "--count", "--backend", "192.168.1.99")...)
+	if err != nil || strings.TrimSpace(out) != "0" {
+		t.Fatalf("flows --count for an unused backend: %v %q", err, out)
+	}
+	if _, _, err := run(append(g, "flows", "--vip", "not-an-ip")...); err == nil {
+		t.Fatalf("bad --vip accepted")
+	}
+	out, _, err = run(append(g, "--json", "maglev")...)
+	var shares []shareRow
+	if err != nil || json.Unmarshal([]byte(out), &shares) != nil || len(shares) != 2 {
+		t.Fatalf("maglev: %v\n%s", err, out)
+	}
+	for _, s := range shares {
+		want := map[string]float64{"192.168.1.10": 0.75, "192.168.1.11": 0.25}[s.Backend]
+		if d := s.Share - want; d > 0.01 || d < -0.01 {
+			t.Errorf("maglev share of %s: %.3f, want %.2f", s.Backend, s.Share, want)
+		}
+	}
+	out, _, err = run(append(g, "--json", "stats", "--interval", "50ms")...)
+	var rates []rateRow
+	if err != nil || json.Unmarshal([]byte(out), &rates) != nil || len(rates) == 0 {
+		t.Fatalf("stats: %v\n%s", err, out)
+	}
+
+	// With a daemon: backends gain weight and reason, vrrp answers.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go api.Serve(ctx, sock, func() api.Status {
+		return api.Status{
+			Services: []api.Service{{VIP: key.VIP, Port: 3306, ID: 1, Backends: []api.Backend{
+				{ID: 1, IP: netip.MustParseAddr("192.168.1.10"), Weight: 3, Reason: "up"},
+				{ID: 2, IP: netip.MustParseAddr("192.168.1.11"), Weight: 1, Reason: "check failed: replication SQL thread stopped"},
+			}}},
+			VRRP: []vrrp.Status{{Name: "VI_1", Interface: "eth0", VRID: 51, Version: 2, State: vrrp.StateMaster, Priority: 101, BasePriority: 101, MasterAddr: "192.168.1.20"}},
+		}
+	})
+	waitFor(t, func() bool { _, err := os.Stat(sock); return err == nil })
+	out, _, err = run(append(g, "backends")...)
+	if err != nil || !strings.Contains(out, "replication SQL thread stopped") {
+		t.Fatalf("backends with daemon: %v\n%s", err, out)
+	}
+	out, _, err = run(append(g, "vrrp")...)
+	if err != nil || !strings.Contains(out, "VI_1") || !strings.Contains(out, "MASTER") || !strings.Contains(out, "192.168.1.20") {
+		t.Fatalf("vrrp: %v\n%s", err, out)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for i := 0; i < 100; i++ {
+		if cond() {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("condition not met within 2s")
+}
+
+func synFrame(dst net.HardwareAddr, f loader.FlowKey) []byte {
+	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: f.Client.Addr().AsSlice(), DstIP: f.VIP.Addr().AsSlice()}
+	tcp := &layers.TCP{SrcPort: layers.TCPPort(f.Client.Port()), DstPort: layers.TCPPort(f.VIP.Port()), SYN: true}
+	tcp.SetNetworkLayerForChecksum(ip)
+	buf := gopacket.NewSerializeBuffer()
+	eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 0x64}, DstMAC: dst, EthernetType: layers.EthernetTypeIPv4}
+	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, eth, ip, tcp); err != nil {
+		panic(err)
+	}
+	return buf.Bytes()
+}

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/urfave/cli/v2"
+)
+
+type serviceRow struct {
+	Interface string `json:"interface"`
+	Service   string `json:"service"`
+	ID        uint32 `json:"id"`
+	Balancing string `json:"balancing"`
+	Backends  int    `json:"backends"`
+	Active    int    `json:"active"`
+	Packets   uint64 `json:"packets"`
+	Bytes     uint64 `json:"bytes"`
+}
+
+func servicesCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "services",
+		Usage: "list virtual services with their counters",
+		Action: func(c *cli.Context) error {
+			planes, done, err := openPinned(c)
+			if err != nil {
+				return err
+			}
+			defer done()
+			var rows []serviceRow
+			for _, a := range planes {
+				keys, svcs, err := sortedServices(a.dp)
+				if err != nil {
+					return err
+				}
+				backends, err := a.dp.Backends()
+				if err != nil {
+					return err
+				}
+				for _, k := range keys {
+					s := svcs[k]
+					row := serviceRow{Interface: a.ifname, Service: k.String(), ID: s.ID, Balancing: balancingOf(s)}
+					for _, b := range backends {
+						if b.ServiceID == s.ID {
+							row.Backends++
+							if b.State.String() == "active" {
+								row.Active++
+							}
+						}
+					}
+					cnt, err := a.dp.ServiceCounter(s.ID)
+					if err != nil {
+						return err
+					}
+					row.Packets, row.Bytes = cnt.Packets, cnt.Bytes
+					rows = append(rows, row)
+				}
+			}
+			if c.Bool("json") {
+				return printJSON(c.App.Writer, rows)
+			}
+			t := newTable(c.App.Writer, "INTERFACE", "SERVICE", "ID", "BALANCING", "BACKENDS", "ACTIVE", "PACKETS", "BYTES")
+			for _, r := range rows {
+				t.row(r.Interface, r.Service, strconv.Itoa(int(r.ID)), r.Balancing, strconv.Itoa(r.Backends),
+					strconv.Itoa(r.Active), fmt.Sprint(r.Packets), humanBytes(r.Bytes))
+			}
+			return t.flush()
+		},
+	}
+}

@@ -1,0 +1,133 @@
+// Package api is xlbd's local control socket: live state that the BPF maps
+// do not hold (health reasons, check latency, VRRP state), served as JSON
+// over HTTP on a root-only unix socket, and the client xlbctl uses.
+//
+//	curl --unix-socket /run/xlb/xlbd.sock http://xlbd/v1/status
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"time"
+
+	"xlb/control/vrrp"
+)
+
+// DefaultSocket is where xlbd listens unless told otherwise.
+const DefaultSocket = "/run/xlb/xlbd.sock"
+
+// Status is everything xlbd knows that the maps do not say.
+type Status struct {
+	Version    string        `json:"version"`
+	Config     string        `json:"config"`
+	LoadedAt   time.Time     `json:"loaded_at"`
+	Interfaces []string      `json:"interfaces"`
+	Services   []Service     `json:"services"`
+	VRRP       []vrrp.Status `json:"vrrp"`
+}
+
+// Service is a configured service and what the reconciler decided for it.
+type Service struct {
+	VIP       netip.Addr `json:"vip"`
+	Port      uint16     `json:"port"`
+	Protocol  string     `json:"protocol"`
+	ID        uint32     `json:"id"`
+	Scheduler string     `json:"scheduler"`
+	Balancing string     `json:"balancing"`
+	Backends  []Backend  `json:"backends"`
+}
+
+// Backend is a real server's decided state and its latest health verdict.
+type Backend struct {
+	ID          uint32        `json:"id"`
+	IP          netip.Addr    `json:"ip"`
+	MAC         string        `json:"mac"`
+	Weight      uint32        `json:"weight"`
+	State       string        `json:"state"`
+	Reason      string        `json:"reason"`
+	HealthUp    bool          `json:"health_up"`
+	Check       string        `json:"check"`
+	LastLatency time.Duration `json:"last_check_latency_ns"`
+}
+
+// Serve answers GET /v1/status with status() on a unix socket at path,
+// readable by root only, until ctx ends.
+func Serve(ctx context.Context, path string, status func() Status) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("control socket directory: %w", err)
+	}
+	// A socket file left by a killed daemon is stale; a live daemon still
+	// answers on it, and two daemons must not share one socket.
+	if c, err := net.DialTimeout("unix", path, 200*time.Millisecond); err == nil {
+		c.Close()
+		return fmt.Errorf("control socket %s: another xlbd is listening", path)
+	}
+	os.Remove(path)
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return fmt.Errorf("control socket: %w", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return fmt.Errorf("control socket permissions: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		enc.Encode(status())
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+	}()
+	err = srv.Serve(ln)
+	os.Remove(path)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// ErrNoDaemon is returned by Get when nothing listens on the socket.
+var ErrNoDaemon = errors.New("xlbd is not running (no control socket)")
+
+// Get fetches the status from the daemon listening on path.
+func Get(ctx context.Context, path string) (Status, error) {
+	c := http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", path)
+		},
+	}, Timeout: 5 * time.Second}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://xlbd/v1/status", nil)
+	if err != nil {
+		return Status{}, err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		var ne *net.OpError
+		if errors.As(err, &ne) || errors.Is(err, os.ErrNotExist) {
+			return Status{}, fmt.Errorf("%s: %w", path, ErrNoDaemon)
+		}
+		return Status{}, fmt.Errorf("query xlbd at %s: %w", path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return Status{}, fmt.Errorf("query xlbd at %s: %s", path, resp.Status)
+	}
+	var s Status
+	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
+		return Status{}, fmt.Errorf("decode xlbd status: %w", err)
+	}
+	return s, nil
+}
