@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"time"
 )
 
@@ -219,4 +220,20 @@ func skewTime(version, priority uint8, interval time.Duration) time.Duration {
 // masterDownInterval is 3 * Master_Adver_Interval + Skew_Time.
 func masterDownInterval(version, priority uint8, interval time.Duration) time.Duration {
 	return 3*interval + skewTime(version, priority, interval)
+}
+
+// UnmarshalText accepts the keepalived names MASTER and BACKUP (any case),
+// so a Config can come from JSON or YAML; "" and INIT mean the default.
+func (s *State) UnmarshalText(b []byte) error {
+	switch strings.ToUpper(string(b)) {
+	case "", "INIT":
+		*s = StateInit
+	case "MASTER":
+		*s = StateMaster
+	case "BACKUP":
+		*s = StateBackup
+	default:
+		return fmt.Errorf("%w: state %q: want MASTER or BACKUP", ErrConfig, b)
+	}
+	return nil
 }

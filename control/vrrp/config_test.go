@@ -168,3 +168,17 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+func TestStateText(t *testing.T) {
+	for _, s := range []State{StateInit, StateBackup, StateMaster} {
+		b, _ := s.MarshalText()
+		var got State
+		if err := got.UnmarshalText(b); err != nil || got != s {
+			t.Fatalf("%v: round trip gave %v, %v", s, got, err)
+		}
+	}
+	var s State
+	if err := s.UnmarshalText([]byte("FAULT")); !errors.Is(err, ErrConfig) {
+		t.Fatalf("FAULT as a configured state: %v", err)
+	}
+}

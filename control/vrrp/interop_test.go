@@ -218,6 +218,7 @@ func neighMAC(t *testing.T, cli *testutil.NetNS) string {
 // within Master_Down_Interval and Skew_Time respectively, and our gratuitous
 // ARP moves the client's neighbour entry to our MAC.
 func TestInteropKeepalivedMasterOursBackup(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		version   uint8
 		interval  time.Duration
@@ -286,6 +287,7 @@ func TestInteropKeepalivedMasterOursBackup(t *testing.T) {
 // follows us, we hold steady with exactly one master, and when we leave
 // (priority 0) keepalived takes over within Skew_Time.
 func TestInteropOursMasterKeepalivedBackup(t *testing.T) {
+	t.Parallel()
 	steady := 20 * time.Second
 	if os.Getenv("XLB_LONG") == "1" {
 		steady = 60 * time.Second
@@ -339,6 +341,7 @@ func TestInteropOursMasterKeepalivedBackup(t *testing.T) {
 // TestInteropPreemption: a higher-priority instance preempts a lower master,
 // unless it has nopreempt; both directions between us and keepalived.
 func TestInteropPreemption(t *testing.T) {
+	t.Parallel()
 	const hold = 8 * time.Second // well past Master_Down_Interval (3.4s)
 	t.Run("we preempt keepalived", func(t *testing.T) {
 		l := newLab(t)
@@ -390,6 +393,7 @@ func TestInteropPreemption(t *testing.T) {
 // TestInteropWrongPassword: adverts with another PASS are dropped and
 // counted, so each side believes it is alone.
 func TestInteropWrongPassword(t *testing.T) {
+	t.Parallel()
 	l := newLab(t)
 	k := kaInstance(2, "1", 200, "MASTER")
 	k.AuthPass = "otherpw"
@@ -406,6 +410,7 @@ func TestInteropWrongPassword(t *testing.T) {
 // TestInteropUnicast: unicast_src_ip/unicast_peer on both sides; keepalived
 // follows us, and takes over when we leave.
 func TestInteropUnicast(t *testing.T) {
+	t.Parallel()
 	l := newLab(t)
 	cfg := ourConfig(3, time.Second, 150)
 	cfg.UnicastSrc = netip.MustParseAddr(ourAddr)
@@ -427,6 +432,7 @@ func TestInteropUnicast(t *testing.T) {
 // TestInteropFastV3: advert_int 0.1 with keepalived as master: after SIGKILL
 // we take over well under a second.
 func TestInteropFastV3(t *testing.T) {
+	t.Parallel()
 	l := newLab(t)
 	ka := keepalived.Start(t, l.ka, kaInstance(3, "0.1", 150, "MASTER"))
 	waitUntil(t, "keepalived master", 10*time.Second, func() bool { return hasVIP(t, l.ka) })
