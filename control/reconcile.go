@@ -52,10 +52,7 @@ const (
 type ServiceSpec struct {
 	Key       loader.ServiceKey
 	Balancing Balancing
-	// InhibitOnFailure drains a failed backend (weight 0: its connections
-	// stay) instead of taking it out (its connections are re-balanced).
-	InhibitOnFailure bool
-	Backends         []BackendSpec
+	Backends  []BackendSpec
 }
 
 // BackendSpec is a real server as configured. In direct routing the real
@@ -63,6 +60,9 @@ type ServiceSpec struct {
 type BackendSpec struct {
 	IP     netip.Addr
 	Weight uint32
+	// InhibitOnFailure drains the backend when its check fails (weight 0:
+	// its connections stay) instead of taking it out (they are re-balanced).
+	InhibitOnFailure bool
 }
 
 // Health is a backend's latest health verdict.
@@ -282,7 +282,7 @@ func (r *Reconciler) decide(spec ServiceSpec, bs BackendSpec, id uint32) Backend
 		st.State, st.Reason = loader.BackendDown, "no health verdict yet"
 	case mac == nil:
 		st.State, st.Reason = loader.BackendDown, fmt.Sprintf("no MAC address for %s (not in the neighbour table, no ARP reply)", bs.IP)
-	case !h.Up && spec.InhibitOnFailure:
+	case !h.Up && bs.InhibitOnFailure:
 		st.State, st.Reason = loader.BackendDrained, "check failed, drained (inhibit_on_failure): "+h.Reason
 	case !h.Up:
 		st.State, st.Reason = loader.BackendDown, "check failed: "+h.Reason

@@ -195,7 +195,7 @@ func TestReconcileDrain(t *testing.T) {
 		event func(r *Reconciler)
 	}{
 		{"weight 0", func() ServiceSpec { return pair(1, 1) }, func(r *Reconciler) { r.SetDesired([]ServiceSpec{pair(0, 1)}) }},
-		{"inhibit_on_failure", func() ServiceSpec { s := pair(1, 1); s.InhibitOnFailure = true; return s },
+		{"inhibit_on_failure", func() ServiceSpec { s := pair(1, 1); s.Backends[0].InhibitOnFailure = true; return s },
 			func(r *Reconciler) { r.SetHealth(svcKey, db1, Health{Up: false, Reason: "timeout"}) }},
 		{"dynamic weight 0", func() ServiceSpec { return pair(1, 1) },
 			func(r *Reconciler) { zero := uint32(0); r.SetHealth(svcKey, db1, Health{Up: true, Weight: &zero}) }},

@@ -1,0 +1,112 @@
+package daemon
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+
+	"xlb/control"
+	"xlb/control/config"
+	"xlb/loader"
+)
+
+// ifacePlan is what one attached interface carries: the services whose real
+// servers are on its subnet.
+type ifacePlan struct {
+	name     string
+	iface    *net.Interface
+	services []serviceRef
+}
+
+// serviceRef ties a configured service to its data-plane key.
+type serviceRef struct {
+	key loader.ServiceKey
+	cfg *config.Service
+}
+
+// planInterfaces assigns every service to the interface whose subnet holds its
+// real servers, and fails (naming the service and server) for a server that no
+// attached interface reaches directly: direct routing rewrites only the MAC.
+func planInterfaces(cfg *config.Config, lookup func(string) (*net.Interface, error)) ([]*ifacePlan, error) {
+	var plans []*ifacePlan
+	var errs []error
+	for _, name := range cfg.Interfaces {
+		iface, err := lookup(name)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("interface %q: %w", name, err))
+			continue
+		}
+		plans = append(plans, &ifacePlan{name: name, iface: iface})
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	if len(plans) == 0 && len(cfg.Services) > 0 {
+		return nil, errors.New("no interface to attach to: name one under interfaces (or in a vrrp_instance)")
+	}
+	for i := range cfg.Services {
+		svc := &cfg.Services[i]
+		key := serviceKey(svc)
+		var home *ifacePlan
+		for _, p := range plans {
+			if len(svc.Reals) == 0 || control.OnLink(p.iface, svc.Reals[0].IP) == nil {
+				home = p
+				break
+			}
+		}
+		if home == nil {
+			errs = append(errs, fmt.Errorf("service %s: real server %s is on no subnet of %v: direct routing needs backends on the director's L2 segment", svc.Name, svc.Reals[0].IP, cfg.Interfaces))
+			continue
+		}
+		for _, r := range svc.Reals[1:] {
+			if err := control.OnLink(home.iface, r.IP); err != nil {
+				errs = append(errs, fmt.Errorf("service %s: %w", svc.Name, err))
+			}
+		}
+		home.services = append(home.services, serviceRef{key: key, cfg: svc})
+	}
+	return plans, errors.Join(errs...)
+}
+
+func serviceKey(s *config.Service) loader.ServiceKey {
+	return loader.ServiceKey{VIP: s.VIP, Port: s.Port, Proto: loader.Proto(s.Protocol)}
+}
+
+// specs turns an interface's services into the reconciler's input.
+func (p *ifacePlan) specs() []control.ServiceSpec {
+	var out []control.ServiceSpec
+	for _, ref := range p.services {
+		spec := control.ServiceSpec{Key: ref.key, Balancing: balancing(ref.cfg)}
+		for _, r := range ref.cfg.Reals {
+			spec.Backends = append(spec.Backends, control.BackendSpec{IP: r.IP, Weight: uint32(r.Weight), InhibitOnFailure: r.InhibitOnFailure})
+		}
+		out = append(out, spec)
+	}
+	return out
+}
+
+func balancing(s *config.Service) control.Balancing {
+	switch s.Balancing() {
+	case config.BalanceSourceHash:
+		return control.SourceHash
+	case config.BalanceFailover:
+		return control.Failover
+	}
+	return control.Maglev
+}
+
+// backendAddrs lists the distinct real-server addresses of a plan.
+func (p *ifacePlan) backendAddrs() []netip.Addr {
+	seen := map[netip.Addr]bool{}
+	var out []netip.Addr
+	for _, ref := range p.services {
+		for _, r := range ref.cfg.Reals {
+			if !seen[r.IP] {
+				seen[r.IP] = true
+				out = append(out, r.IP)
+			}
+		}
+	}
+	return out
+}
