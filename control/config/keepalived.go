@@ -112,9 +112,10 @@ var (
 	ignoredURL = map[string]disposition{
 		"digest": warnOnly("ignored: xlb does not compare body digests (use regex)"),
 	}
-	// global_defs keywords xlb reads; every other one there is ignored with a warning.
-	ignoredGlobalWhy = "ignored: not used by xlb"
 )
+
+// ignoredGlobalWhy: global_defs keywords other than those xlb reads are ignored with this warning.
+const ignoredGlobalWhy = "ignored: not used by xlb"
 
 // keepalivedSpelling names the fields validation may find missing or wrong
 // in keepalived's words.
@@ -619,22 +620,9 @@ const keepalivedPersistenceTimeout = 360 * time.Second
 // real_server, where it is a default for the checks below.
 func (k *kreader) checkDefault(s *stmt, ctx string) bool {
 	n := len(k.d.errs)
-	scratch := &Check{HTTP: &HTTPCheck{}}
-	k.checkField(scratch, s, "scratch", ctx)
-	delete(k.src.m, "scratch."+checkFieldName(s.key.text))
+	scratch := &kreader{d: k.d, src: newSrcMap(""), cfg: k.cfg}
+	scratch.checkField(&Check{HTTP: &HTTPCheck{}}, s, "scratch", ctx)
 	return len(k.d.errs) == n
-}
-
-func checkFieldName(key string) string {
-	switch key {
-	case "nb_get_retry":
-		return "retry"
-	case "virtualhost":
-		return "http.host"
-	case "delay_loop":
-		return "interval"
-	}
-	return key
 }
 
 func (k *kreader) realServer(s *stmt, svc *Service, svcPath string, vsDefaults []*stmt) {
