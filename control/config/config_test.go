@@ -158,6 +158,37 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
+// Native files whose values differ from the defaults in less common ways
+// still convert back to themselves.
+func TestRoundTripNative(t *testing.T) {
+	for name, in := range map[string]string{
+		"drop without track_services": "vrrp:\n  - {name: V, interface: e, vrid: 1, vips: [10.0.0.1], no_backend_priority_drop: 7}\n",
+		"track_services with default drop": "services: [{name: s, vip: 10.0.0.1, port: 80, reals: [{ip: 10.0.0.2}]}]\n" +
+			"vrrp:\n  - {name: V, interface: e, vrid: 1, vips: [10.0.0.1], track_services: [s]}\n",
+		"interfaces differ from vrrp": "interfaces: [e2, e1]\nvrrp:\n  - {name: V, interface: e1, vrid: 1, vips: [10.0.0.1 dev e3 label e3:x]}\n",
+		"explicit values equal to inherited ones": "interfaces: [e]\nservices:\n  - vip: 10.0.0.1\n    port: 80\n    inhibit_on_failure: true\n" +
+			"    reals:\n      - {ip: 10.0.0.2, port: 81, weight: 0, inhibit_on_failure: false, check: {kind: exec, interval: 60, exec: {command: x, timeout: 60}}}\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg, _, err := Parse("in.yaml", []byte(in), FormatYAML)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := MarshalNative(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			back, _, err := Parse("out.yaml", out, FormatYAML)
+			if err != nil {
+				t.Fatalf("%v\n%s", err, out)
+			}
+			if !reflect.DeepEqual(back, cfg) {
+				t.Errorf("differs:\n%+v\n%+v\n%s", cfg, back, out)
+			}
+		})
+	}
+}
+
 // The full keepalived file reads every keyword into the right field,
 // including defaults given on the virtual_server and real_server.
 func TestKeepalivedFull(t *testing.T) {

@@ -304,6 +304,15 @@ global_defs {
 			},
 		},
 		{
+			name: "control characters, invalid UTF-8, blanks in a label",
+			in:   ka("! comment \xff\n# comment \x01\nvrrp_instance V {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n  10.0.0.1 label \"a b\"\n }\n}\n"),
+			want: []string{
+				"t.conf:2: line is not valid UTF-8",
+				"t.conf:3: control character U+0001 in line",
+				`t.conf:8: vrrp_instance V: virtual_ipaddress: label: "a b" is not an address label (at most 15 characters, no blanks)`,
+			},
+		},
+		{
 			name: "nothing configured",
 			in:   "# only comments\n",
 			want: []string{"t.conf: nothing configured: no virtual services and no VRRP instances"},

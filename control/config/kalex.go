@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"unicode/utf8"
 )
 
 // The keepalived.conf syntax: words separated by blanks, one statement per
@@ -55,6 +56,11 @@ func lexKeepalived(file string, data []byte, d *diags) []token {
 	for i, line := range lines {
 		p := pos{file: file, line: i + 1}
 		line = strings.TrimSuffix(line, "\r")
+		if bad := badText(line); bad != "" {
+			d.err(p, "", "", ErrSyntax, "%s", bad)
+			toks = append(toks, token{kind: tokEOL, pos: p})
+			continue
+		}
 		j := 0
 	scan:
 		for j < len(line) {
@@ -90,6 +96,20 @@ func lexKeepalived(file string, data []byte, d *diags) []token {
 		toks = append(toks, token{kind: tokEOL, pos: p})
 	}
 	return toks
+}
+
+// badText rejects what no config line holds: invalid UTF-8 and control
+// characters other than blanks.
+func badText(line string) string {
+	if !utf8.ValidString(line) {
+		return "line is not valid UTF-8"
+	}
+	for _, r := range line {
+		if r < 0x20 && r != '\t' && r != '\f' && r != '\v' && r != '\r' || r == 0x7f {
+			return fmt.Sprintf("control character %U in line", r)
+		}
+	}
+	return ""
 }
 
 // includer reads the files an include names; nil disables include (fuzzing).

@@ -291,9 +291,13 @@ func vrrpNode(v *VRRPInstance) *yaml.Node {
 	}
 	if len(v.TrackServices) > 0 {
 		addNode(m, "track_services", strSeq(v.TrackServices))
-		if v.NoBackendPriorityDrop != DefaultNoBackendPriorityDrop {
-			addInt(m, "no_backend_priority_drop", int64(v.NoBackendPriorityDrop))
-		}
+	}
+	var defaultDrop uint8 // what applyDefaults gives
+	if len(v.TrackServices) > 0 {
+		defaultDrop = DefaultNoBackendPriorityDrop
+	}
+	if v.NoBackendPriorityDrop != defaultDrop {
+		addInt(m, "no_backend_priority_drop", int64(v.NoBackendPriorityDrop))
 	}
 	return m
 }

@@ -274,6 +274,9 @@ func validateVRRP(cfg *Config, v *VRRPInstance, path string, src *srcMap, d *dia
 		if err := validIfName(vip.Dev); err != nil {
 			d.errIn(src, vp, "", ErrInvalid, "dev: %v", err)
 		}
+		if len(vip.Label) > maxIfName || strings.ContainsAny(vip.Label, " \t") {
+			d.errIn(src, vp, "", ErrInvalid, "label: %q is not an address label (at most %d characters, no blanks)", vip.Label, maxIfName)
+		}
 		a := vip.Prefix.Addr()
 		if first, dup := vips[a]; dup {
 			d.errIn(src, vp, "", ErrInvalid, "%s is given twice (first at %s)", a, where(src, first))
