@@ -326,6 +326,14 @@ func (in *Instance) start(now time.Time) {
 	if in.cfg.PreemptDelay > 0 {
 		in.preemptAt = now.Add(in.cfg.PreemptDelay)
 	}
+	if in.prio != PriorityOwner || in.faulty() {
+		// A killed predecessor may have left the VIPs behind, and a backup
+		// must not answer for them (keepalived clears them at start too).
+		if err := in.act.RemoveVIPs(in.cfg.VIPs); err != nil {
+			in.ctr.actionErrors++
+			in.log.Warn("remove stale VIPs", "err", err)
+		}
+	}
 	switch {
 	case in.faulty():
 		in.enterFault(now, "tracked interface down at start")

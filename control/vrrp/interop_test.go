@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -465,4 +466,95 @@ func poke(t *testing.T, cli *testutil.NetNS) {
 		t.Fatalf("poke VIP: %v", err)
 	}
 	waitUntil(t, "client resolves the VIP", 3*time.Second, func() bool { return neighMAC(t, cli) != "" })
+}
+
+// TestInteropTrackInterfaceAndNotify: a tracked link going down puts us in
+// FAULT (priority 0 sent, VIP removed) and keepalived takes over within
+// Skew_Time; notify scripts get keepalived's arguments.
+func TestInteropTrackInterfaceAndNotify(t *testing.T) {
+	t.Parallel()
+	l := newLab(t)
+	// No dummy driver on this kernel: a veth pair inside our namespace.
+	l.ours.MustRun(t, "ip", "link", "add", "trk0", "type", "veth", "peer", "name", "trk1")
+	l.ours.MustRun(t, "ip", "link", "set", "trk1", "up")
+	l.ours.MustRun(t, "ip", "link", "set", "trk0", "up")
+	notes := t.TempDir() + "/notify"
+	cfg := ourConfig(2, time.Second, 150)
+	cfg.TrackInterfaces = []string{"trk0"}
+	cfg.Notify = []string{"/bin/sh", "-c", `echo "$@" >> ` + notes, "notify"}
+	cfg.NotifyFault = []string{"/bin/sh", "-c", "echo fault-script >> " + notes}
+	o := startOurs(t, l.ours, cfg)
+	waitUntil(t, "we become master", 10*time.Second, func() bool { return o.state() == vrrp.StateMaster })
+	ka := keepalived.Start(t, l.ka, kaInstance(2, "1", 100, "BACKUP"))
+	waitUntil(t, "keepalived backup", 10*time.Second, func() bool { return ka.Entered("BACKUP") > 0 })
+
+	down := time.Now()
+	l.ours.MustRun(t, "ip", "link", "set", "trk1", "down") // trk0 loses carrier
+	waitUntil(t, "FAULT", 2*time.Second, func() bool { return o.state() == vrrp.StateFault })
+	waitUntil(t, "keepalived takes over", skew(2, 100, time.Second)+slack+time.Second, func() bool { return ka.Entered("MASTER") > 0 })
+	t.Logf("keepalived master %v after our tracked link went down", time.Since(down))
+	if hasVIP(t, l.ours) {
+		t.Fatal("VIP kept in FAULT")
+	}
+	l.ours.MustRun(t, "ip", "link", "set", "trk1", "up")
+	waitUntil(t, "back to BACKUP", 2*time.Second, func() bool { return o.state() == vrrp.StateBackup })
+
+	want := []string{"INSTANCE VI_XLB BACKUP 150", "INSTANCE VI_XLB MASTER 150", "fault-script", "INSTANCE VI_XLB FAULT 150", "INSTANCE VI_XLB BACKUP 150"}
+	waitUntil(t, "notify scripts ran", 5*time.Second, func() bool {
+		b, _ := os.ReadFile(notes)
+		return strings.Count(string(b), "\n") >= len(want)
+	})
+	b, _ := os.ReadFile(notes)
+	if got := strings.Split(strings.TrimSpace(string(b)), "\n"); !slices.Equal(got, want) {
+		t.Fatalf("notify calls %q, want %q", got, want)
+	}
+}
+
+// TestInteropPriorityAdjust: lowering our priority (no usable backend) hands
+// the VIP to keepalived, and restoring it takes it back.
+func TestInteropPriorityAdjust(t *testing.T) {
+	t.Parallel()
+	l := newLab(t)
+	o := startOurs(t, l.ours, ourConfig(2, time.Second, 150))
+	waitUntil(t, "we become master", 10*time.Second, func() bool { return o.state() == vrrp.StateMaster })
+	ka := keepalived.Start(t, l.ka, kaInstance(2, "1", 100, "BACKUP"))
+	waitUntil(t, "keepalived backup", 10*time.Second, func() bool { return ka.Entered("BACKUP") > 0 })
+	time.Sleep(2 * time.Second)
+	o.in.SetPriorityAdjust(-100)
+	waitUntil(t, "keepalived preempts our priority 50", masterDown(2, 100, time.Second)+slack+time.Second, func() bool {
+		return o.state() == vrrp.StateBackup && hasVIP(t, l.ka)
+	})
+	o.in.SetPriorityAdjust(0)
+	waitUntil(t, "we preempt back at 150", masterDown(2, 150, time.Second)+slack+time.Second, func() bool {
+		return o.state() == vrrp.StateMaster && hasVIP(t, l.ours) && !hasVIP(t, l.ka)
+	})
+}
+
+// TestTwoXLBDirectors: two of our instances (no keepalived): the VIP moves
+// on failover and our gratuitous ARP moves the client's neighbour entry,
+// both ways.
+func TestTwoXLBDirectors(t *testing.T) {
+	t.Parallel()
+	l := newLab(t)
+	a := startOurs(t, l.ours, ourConfig(3, time.Second, 150))
+	waitUntil(t, "a master", 10*time.Second, func() bool { return a.state() == vrrp.StateMaster })
+	bcfg := ourConfig(3, time.Second, 100)
+	bcfg.Name = "VI_XLB_B"
+	b := startOurs(t, l.ka, bcfg)
+	waitUntil(t, "b follows a", 5*time.Second, func() bool { return b.in.Status().MasterAddr == ourAddr })
+	poke(t, l.cli)
+	if m := neighMAC(t, l.cli); m != ourMAC {
+		t.Fatalf("client resolved VIP to %q, want %s", m, ourMAC)
+	}
+	a.stop(t)
+	waitUntil(t, "b takes over", skew(3, 100, time.Second)+slack, func() bool { return b.state() == vrrp.StateMaster })
+	waitUntil(t, "client follows to b", 3*time.Second, func() bool { return neighMAC(t, l.cli) == kaMAC })
+	if hasVIP(t, l.ours) || !hasVIP(t, l.ka) {
+		t.Fatal("VIP did not move")
+	}
+	a2 := startOurs(t, l.ours, ourConfig(3, time.Second, 150))
+	waitUntil(t, "a preempts back", masterDown(3, 150, time.Second)+slack+time.Second, func() bool {
+		return a2.state() == vrrp.StateMaster && b.state() == vrrp.StateBackup
+	})
+	waitUntil(t, "client follows back to a", 3*time.Second, func() bool { return neighMAC(t, l.cli) == ourMAC })
 }

@@ -71,6 +71,16 @@ func TestBackupTakesOverAfterMasterDownInterval(t *testing.T) {
 	}
 }
 
+func TestStartRemovesStaleVIPs(t *testing.T) {
+	s := newSim(t, baseConfig())
+	s.act.vips = true // left behind by a killed predecessor
+	s.start()
+	s.wantState(StateBackup)
+	if vips, _, _ := s.act.snapshot(); vips {
+		t.Fatal("backup kept stale VIPs")
+	}
+}
+
 func TestAdvertRestartsMasterDownTimer(t *testing.T) {
 	cfg := baseConfig()
 	s := newSim(t, cfg)
