@@ -286,3 +286,38 @@ func Pinned(root string) ([]string, error) {
 	}
 	return out, nil
 }
+
+// DetachPinned stops forwarding on ifname and removes everything pinned for
+// it, whether or not a daemon holds it open: without its pin and once its
+// holders close, the kernel releases the link, which detaches the program.
+func DetachPinned(ifname, root string) error {
+	if root == "" {
+		root = DefaultPinRoot
+	}
+	dir := filepath.Join(root, ifname)
+	if _, err := os.Stat(dir); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("%s: %w", dir, ErrNotPinned)
+		}
+		return err
+	}
+	linkPath := filepath.Join(dir, "link")
+	if l, err := link.LoadPinnedLink(linkPath, nil); err == nil {
+		// Detach explicitly: a running daemon may still hold the link open.
+		if err := l.Detach(); err != nil {
+			l.Close()
+			return fmt.Errorf("detach XDP link of %s: %w", ifname, err)
+		}
+		if err := l.Unpin(); err != nil {
+			l.Close()
+			return fmt.Errorf("unpin XDP link of %s: %w", ifname, err)
+		}
+		l.Close()
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("open pinned link %s: %w", linkPath, err)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("remove pins of %s: %w", ifname, err)
+	}
+	return nil
+}

@@ -336,3 +336,6 @@ func (d *Dataplane) Flow(k FlowKey) (uint32, bool, error) {
 	}
 	return v.BackendId, true, nil
 }
+
+// MaxFlows is the flow table's capacity.
+func (d *Dataplane) MaxFlows() uint32 { return d.objs.XlbFlows.MaxEntries() }

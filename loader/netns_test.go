@@ -1,94 +1,18 @@
 package loader
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/vishvananda/netlink"
 
 	"xlb/control/maglev"
 	"xlb/test/testutil"
 )
-
-// serve runs a TCP server in h's namespace: it greets each connection with
-// name, then echoes lines until the client closes.
-func serve(t *testing.T, h *testutil.Host, name string) {
-	t.Helper()
-	var ln net.Listener
-	err := h.Do(func() (err error) {
-		ln, err = net.Listen("tcp4", ":3306")
-		return err
-	})
-	if err != nil {
-		t.Fatalf("listen in %s: %v", h.Name, err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				fmt.Fprintf(c, "%s\n", name)
-				io.Copy(c, c)
-			}()
-		}
-	}()
-}
-
-type conn struct {
-	net.Conn
-	r       *bufio.Reader
-	backend string
-}
-
-// dial connects from the client namespace to addr from a fixed local port
-// (so the flow hashes are the same on every run) and reads the greeting.
-func dial(h *testutil.Host, addr netip.AddrPort, localPort int) (*conn, error) {
-	var c net.Conn
-	err := h.Do(func() (err error) {
-		d := net.Dialer{Timeout: 3 * time.Second, LocalAddr: &net.TCPAddr{IP: h.Addr.Addr().AsSlice(), Port: localPort}}
-		c, err = d.Dial("tcp4", addr.String())
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	r := bufio.NewReader(c)
-	name, err := r.ReadString('\n')
-	if err != nil {
-		c.Close()
-		return nil, fmt.Errorf("read greeting: %w", err)
-	}
-	return &conn{Conn: c, r: r, backend: strings.TrimSpace(name)}, nil
-}
-
-func (c *conn) echo(msg string) error {
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := fmt.Fprintf(c, "%s\n", msg); err != nil {
-		return err
-	}
-	got, err := c.r.ReadString('\n')
-	if err != nil {
-		return err
-	}
-	if strings.TrimSpace(got) != msg {
-		return fmt.Errorf("echo %q, got %q", msg, got)
-	}
-	return nil
-}
 
 // TestDirectRoutingInNamespaces is the smoke test of the whole data path: a
 // client, a director with xlb attached natively to its veth, and two backends
@@ -107,8 +31,8 @@ func TestDirectRoutingInNamespaces(t *testing.T) {
 	director.MustRun(t, "ip", "addr", "add", vip.String()+"/32", "dev", "eth0")
 	db1.AcceptVIPOnLoopback(t, vip)
 	db2.AcceptVIPByRedirect(t, vip)
-	serve(t, db1, "db1")
-	serve(t, db2, "db2")
+	testutil.Serve(t, db1, 3306, "db1")
+	testutil.Serve(t, db2, 3306, "db2")
 
 	pinRoot := filepath.Join(testutil.BPFFS, fmt.Sprintf("xlbtest-%d", os.Getpid()))
 	t.Cleanup(func() { os.RemoveAll(pinRoot) })
@@ -148,11 +72,11 @@ func TestDirectRoutingInNamespaces(t *testing.T) {
 	const n = 200
 	got := map[string]int{}
 	for i := 0; i < n; i++ {
-		c, err := dial(client, netip.AddrPortFrom(vip, 3306), 20000+i)
+		c, err := testutil.Dial(client, netip.AddrPortFrom(vip, 3306), 20000+i)
 		if err != nil {
 			t.Fatalf("connection %d of %d through the VIP: %v", i+1, n, err)
 		}
-		got[c.backend]++
+		got[c.Backend]++
 		c.Close()
 	}
 	t.Logf("%d connections: %v", n, got)
@@ -179,24 +103,24 @@ func TestDirectRoutingInNamespaces(t *testing.T) {
 	}
 
 	t.Run("restart keeps established flows", func(t *testing.T) {
-		long, err := dial(client, netip.AddrPortFrom(vip, 3306), 30000)
+		long, err := testutil.Dial(client, netip.AddrPortFrom(vip, 3306), 30000)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer long.Close()
-		if err := long.echo("before"); err != nil {
+		if err := long.Echo("before"); err != nil {
 			t.Fatal(err)
 		}
 		progBefore := xdpProgID(t, director)
 		dp.Close() // the daemon exits: pins keep forwarding
-		if err := long.echo("while-down"); err != nil {
+		if err := long.Echo("while-down"); err != nil {
 			t.Fatalf("forwarding stopped while no process held the data plane: %v", err)
 		}
 		dp = open()
 		if id := xdpProgID(t, director); id == 0 || id == progBefore {
 			t.Fatalf("reopen did not swap a new program into the pinned link (before %d, after %d)", progBefore, id)
 		}
-		if err := long.echo("after"); err != nil {
+		if err := long.Echo("after"); err != nil {
 			t.Fatalf("established connection broken by the restart: %v", err)
 		}
 		if flows, err := dp.FlowCount(); err != nil || flows < n {
@@ -232,7 +156,7 @@ func TestDirectRoutingInNamespaces(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(pinRoot, "eth0")); !os.IsNotExist(err) {
 			t.Fatalf("pin directory left behind: %v", err)
 		}
-		if _, err := dial(client, netip.AddrPortFrom(vip, 3306), 30001); err == nil {
+		if _, err := testutil.Dial(client, netip.AddrPortFrom(vip, 3306), 30001); err == nil {
 			t.Fatalf("VIP still reachable through a detached director")
 		}
 	})

@@ -35,6 +35,7 @@ type Status struct {
 
 // Service is a configured service and what the reconciler decided for it.
 type Service struct {
+	Interface string     `json:"interface"`
 	VIP       netip.Addr `json:"vip"`
 	Port      uint16     `json:"port"`
 	Protocol  string     `json:"protocol"`

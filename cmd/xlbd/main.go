@@ -1,0 +1,146 @@
+// Command xlbd is the xlb director daemon: it attaches the XDP load balancer
+// to the configured interfaces, health-checks the real servers, keeps the
+// data plane in line with both, and runs VRRP so two directors share the VIP.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"xlb/control/api"
+	"xlb/control/config"
+	"xlb/control/daemon"
+	"xlb/loader"
+)
+
+var version = "dev"
+
+func main() {
+	if err := newApp(os.Stdout, os.Stderr).Run(os.Args); err != nil {
+		fmt.Fprintln(os.Stderr, "xlbd:", err)
+		os.Exit(1)
+	}
+}
+
+func newApp(stdout, stderr io.Writer) *cli.App {
+	formatFlag := &cli.StringFlag{Name: "format", Value: "auto", Usage: "config format: auto (detect by content), yaml or keepalived"}
+	return &cli.App{
+		Name:    "xlbd",
+		Usage:   "XDP direct-routing load balancer daemon with VRRP and MySQL-aware health checks",
+		Version: version,
+		Description: "xlbd reads a native YAML config or a keepalived.conf as is. It attaches an XDP program to\n" +
+			"each configured interface and pins it under --pin-root, so restarting xlbd never stops\n" +
+			"forwarding: the new process adopts the pinned program, maps and flows. SIGHUP reloads the\n" +
+			"config (an invalid file keeps the running one); SIGTERM stops the daemon (VRRP hands the\n" +
+			"VIP over; the pinned data plane stays until `xlbd detach`).",
+		Writer:          stdout,
+		ErrWriter:       stderr,
+		HideHelpCommand: true,
+		Commands: []*cli.Command{
+			{
+				Name:  "run",
+				Usage: "run the daemon",
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Required: true, Usage: "config file (YAML or keepalived.conf)"},
+					formatFlag,
+					&cli.StringFlag{Name: "pin-root", Value: loader.DefaultPinRoot, Usage: "bpffs directory to pin under (one subdirectory per interface)"},
+					&cli.StringFlag{Name: "xdp-mode", Value: "native", Usage: "native (in the driver, fast) or generic (works on any interface, slow)"},
+					&cli.UintFlag{Name: "max-flows", Value: 1 << 20, Usage: "flow table size (88 bytes of kernel memory per flow)"},
+					&cli.StringFlag{Name: "metrics", Value: "127.0.0.1:9433", Usage: "Prometheus /metrics address; empty to disable"},
+					&cli.StringFlag{Name: "socket", Value: api.DefaultSocket, Usage: "control socket for xlbctl (root only); empty to disable"},
+					&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text or json"},
+					&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
+				},
+				Action: run,
+			},
+			{
+				Name:      "check-config",
+				Usage:     "validate a config file and print its problems, applying nothing",
+				ArgsUsage: "FILE",
+				Flags:     []cli.Flag{formatFlag},
+				Action: func(c *cli.Context) error {
+					if c.NArg() != 1 {
+						return fmt.Errorf("check-config needs exactly one FILE")
+					}
+					format, err := config.ParseFormat(c.String("format"))
+					if err != nil {
+						return err
+					}
+					cfg, warnings, err := config.LoadFormat(c.Args().First(), format)
+					for _, w := range warnings {
+						fmt.Fprintln(c.App.ErrWriter, "warning:", w)
+					}
+					if err != nil {
+						return err
+					}
+					fmt.Fprintf(c.App.Writer, "%s: valid (%d services, %d VRRP instances, interfaces %s)\n",
+						c.Args().First(), len(cfg.Services), len(cfg.VRRP), strings.Join(cfg.Interfaces, ", "))
+					return nil
+				},
+			},
+			{
+				Name:  "detach",
+				Usage: "stop forwarding: remove the XDP program and every pinned map from the interfaces",
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "pin-root", Value: loader.DefaultPinRoot, Usage: "bpffs directory xlbd pinned under"},
+					&cli.StringSliceFlag{Name: "interface", Aliases: []string{"i"}, Usage: "only this interface (default: all)"},
+				},
+				Action: func(c *cli.Context) error {
+					return daemon.Detach(c.String("pin-root"), c.StringSlice("interface"))
+				},
+			},
+		},
+	}
+}
+
+func run(c *cli.Context) error {
+	log, err := newLogger(c.App.ErrWriter, c.String("log-format"), c.String("log-level"))
+	if err != nil {
+		return err
+	}
+	format, err := config.ParseFormat(c.String("format"))
+	if err != nil {
+		return err
+	}
+	var mode loader.AttachMode
+	switch c.String("xdp-mode") {
+	case "native":
+		mode = loader.Native
+	case "generic":
+		mode = loader.Generic
+	default:
+		return fmt.Errorf("--xdp-mode %q: want native or generic", c.String("xdp-mode"))
+	}
+	return daemon.Run(context.Background(), daemon.Options{
+		ConfigPath:  c.String("config"),
+		Format:      format,
+		PinRoot:     c.String("pin-root"),
+		Mode:        mode,
+		MaxFlows:    uint32(c.Uint("max-flows")),
+		MetricsAddr: c.String("metrics"),
+		Socket:      c.String("socket"),
+		Log:         log,
+		Version:     version,
+	})
+}
+
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: %w", level, err)
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}

@@ -1,0 +1,418 @@
+// Package daemon is xlbd: it attaches the data plane to the configured
+// interfaces, keeps the maps in line with config, health and MACs, runs the
+// VRRP instances, and serves metrics and the control socket.
+//
+// Restarts are hitless: the data plane is pinned, so a new xlbd adopts the
+// services, backend ids and flows the previous one left, and forwarding never
+// stops in between. SIGHUP reloads the config: an invalid file keeps the old
+// one running.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"xlb/control"
+	"xlb/control/api"
+	"xlb/control/config"
+	"xlb/loader"
+)
+
+// Options configure a daemon run.
+type Options struct {
+	ConfigPath string
+	Format     config.Format
+	PinRoot    string
+	Mode       loader.AttachMode
+	MaxFlows   uint32
+	// MetricsAddr serves Prometheus /metrics; empty disables it.
+	MetricsAddr string
+	// Socket is the control socket's path; empty disables it.
+	Socket string
+	// ARPTimeout bounds one MAC resolution; MACRefresh is how often every
+	// backend's MAC is resolved again.
+	ARPTimeout time.Duration
+	MACRefresh time.Duration
+	Log        *slog.Logger
+	// Version is reported on the control socket.
+	Version string
+}
+
+// Daemon is a running xlbd.
+type Daemon struct {
+	opts Options
+	log  *slog.Logger
+
+	mu       sync.Mutex
+	cfg      *config.Config
+	loadedAt time.Time
+	planes   map[string]*plane // by interface name
+
+	checks *checkSet
+	vrrp   *vrrpSet
+	kick   chan struct{}
+}
+
+// plane is one attached interface.
+type plane struct {
+	plan  *ifacePlan
+	dp    *loader.Dataplane
+	rec   *control.Reconciler
+	neigh *control.Neighbours
+}
+
+// LoadConfig reads and validates a config file, logging its warnings.
+func LoadConfig(path string, format config.Format, log *slog.Logger) (*config.Config, error) {
+	cfg, warnings, err := config.LoadFormat(path, format)
+	for _, w := range warnings {
+		log.Warn("config", "warning", w.String())
+	}
+	return cfg, err
+}
+
+// Run runs the daemon until ctx ends or SIGTERM/SIGINT arrives.
+func Run(ctx context.Context, opts Options) error {
+	if opts.Log == nil {
+		opts.Log = slog.Default()
+	}
+	if opts.ARPTimeout == 0 {
+		opts.ARPTimeout = time.Second
+	}
+	if opts.MACRefresh == 0 {
+		opts.MACRefresh = 30 * time.Second
+	}
+	cfg, err := LoadConfig(opts.ConfigPath, opts.Format, opts.Log)
+	if err != nil {
+		return err
+	}
+	plans, err := planInterfaces(cfg, net.InterfaceByName)
+	if err != nil {
+		return fmt.Errorf("%s: %w", opts.ConfigPath, err)
+	}
+
+	d := &Daemon{opts: opts, log: opts.Log, cfg: cfg, loadedAt: time.Now(), planes: map[string]*plane{}, kick: make(chan struct{}, 1)}
+	defer d.closePlanes()
+	for _, p := range plans {
+		if err := d.attach(p); err != nil {
+			return err
+		}
+	}
+
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	d.checks = newCheckSet(d, d.log)
+	d.vrrp = newVRRPSet(d, d.log)
+	d.applyConfig(ctx, cfg)
+	if err := d.applyNow(); err != nil {
+		d.log.Error("first apply", "error", err)
+	}
+
+	wg.Add(2)
+	go func() { defer wg.Done(); d.applier(ctx) }()
+	go func() { defer wg.Done(); d.refreshMACs(ctx) }()
+	errc := make(chan error, 2)
+	if opts.Socket != "" {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := api.Serve(ctx, opts.Socket, d.Status); err != nil {
+				errc <- fmt.Errorf("control socket: %w", err)
+			}
+		}()
+	}
+	if opts.MetricsAddr != "" {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := serveMetrics(ctx, opts.MetricsAddr, d); err != nil {
+				errc <- fmt.Errorf("metrics: %w", err)
+			}
+		}()
+	}
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	d.log.Info("xlbd running", "config", opts.ConfigPath, "interfaces", cfg.Interfaces, "services", len(cfg.Services), "vrrp_instances", len(cfg.VRRP))
+	for {
+		select {
+		case <-ctx.Done():
+			d.log.Info("stopping: the data plane stays pinned and keeps forwarding; `xlbd detach` removes it")
+			d.checks.stopAll()
+			d.vrrp.stopAll()
+			return nil
+		case err := <-errc:
+			d.checks.stopAll()
+			d.vrrp.stopAll()
+			return err
+		case <-hup:
+			d.reload(ctx)
+		}
+	}
+}
+
+// attach opens (or re-opens, after a restart) the interface's data plane and
+// adopts what it holds.
+func (d *Daemon) attach(p *ifacePlan) error {
+	dp, err := loader.Open(p.name, loader.Options{PinRoot: d.opts.PinRoot, Mode: d.opts.Mode, MaxFlows: d.opts.MaxFlows})
+	if err != nil {
+		return err
+	}
+	svcs, err := dp.Services()
+	if err != nil {
+		dp.Close()
+		return err
+	}
+	backends, err := dp.Backends()
+	if err != nil {
+		dp.Close()
+		return err
+	}
+	rec := control.New(dp, d.log.With("interface", p.name))
+	rec.Adopt(svcs, backends)
+	if len(svcs) > 0 {
+		d.log.Info("adopted pinned data plane", "interface", p.name, "services", len(svcs), "backends", len(backends))
+	}
+	d.planes[p.name] = &plane{plan: p, dp: dp, rec: rec, neigh: control.NewNeighbours(p.iface, d.opts.ARPTimeout)}
+	return nil
+}
+
+func (d *Daemon) closePlanes() {
+	for _, p := range d.planes {
+		p.dp.Close()
+	}
+}
+
+// applyConfig hands cfg to the reconcilers, seeds health (servers start up as
+// in keepalived, or down with alpha), and (re)starts checks and VRRP
+// instances that changed.
+func (d *Daemon) applyConfig(ctx context.Context, cfg *config.Config) {
+	for _, p := range d.planes {
+		p.rec.SetDesired(p.plan.specs())
+		for _, ref := range p.plan.services {
+			for _, r := range ref.cfg.Reals {
+				up := r.Check == nil || !ref.cfg.Alpha
+				reason := "assumed up until the first check (keepalived's default; alpha starts down)"
+				if r.Check == nil {
+					reason = "no check configured"
+				} else if !up {
+					reason = "alpha: down until the first check passes"
+				}
+				if !d.checks.known(ref.key, r.IP) {
+					p.rec.SetHealth(ref.key, r.IP, control.Health{Up: up, Reason: reason})
+				}
+			}
+		}
+	}
+	d.checks.sync(ctx, d.planes)
+	d.vrrp.sync(ctx, cfg)
+	d.resolveMACs(ctx)
+}
+
+// reload applies a new config file on SIGHUP, or keeps the old one.
+func (d *Daemon) reload(ctx context.Context) {
+	cfg, err := LoadConfig(d.opts.ConfigPath, d.opts.Format, d.log)
+	if err != nil {
+		d.log.Error("reload refused: the running config stays", "config", d.opts.ConfigPath, "error", err)
+		return
+	}
+	plans, err := planInterfaces(cfg, net.InterfaceByName)
+	if err != nil {
+		d.log.Error("reload refused: the running config stays", "config", d.opts.ConfigPath, "error", err)
+		return
+	}
+	d.mu.Lock()
+	if !sameInterfaces(d.planes, plans) {
+		d.mu.Unlock()
+		d.log.Error("reload refused: the set of interfaces changed; restart xlbd to attach or detach interfaces", "now", keys(d.planes), "wanted", cfg.Interfaces)
+		return
+	}
+	for _, p := range plans {
+		d.planes[p.name].plan = p
+	}
+	d.cfg = cfg
+	d.loadedAt = time.Now()
+	d.mu.Unlock()
+	d.applyConfig(ctx, cfg)
+	d.trigger()
+	d.log.Info("config reloaded", "services", len(cfg.Services), "vrrp_instances", len(cfg.VRRP))
+}
+
+func sameInterfaces(planes map[string]*plane, plans []*ifacePlan) bool {
+	if len(planes) != len(plans) {
+		return false
+	}
+	for _, p := range plans {
+		if _, ok := planes[p.name]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
+func keys(m map[string]*plane) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// trigger asks the applier to reconcile soon; bursts of verdicts coalesce.
+func (d *Daemon) trigger() {
+	select {
+	case d.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (d *Daemon) applyNow() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var errs []error
+	for name, p := range d.planes {
+		if err := p.rec.Apply(); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+		}
+	}
+	d.vrrp.updateTracking(d.planes)
+	return errors.Join(errs...)
+}
+
+// applier reconciles whenever something changed, and retries failed writes.
+func (d *Daemon) applier(ctx context.Context) {
+	retry := time.NewTicker(time.Second)
+	defer retry.Stop()
+	failed := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.kick:
+		case <-retry.C:
+			if !failed {
+				continue
+			}
+		}
+		err := d.applyNow()
+		if err != nil {
+			d.log.Error("apply to the data plane failed; retrying", "error", err)
+		}
+		failed = err != nil
+	}
+}
+
+// resolveMACs looks up every backend's MAC once.
+func (d *Daemon) resolveMACs(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, p := range d.planes {
+		for _, ip := range p.plan.backendAddrs() {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				d.resolveMAC(p, ip)
+			}()
+		}
+	}
+	wg.Wait()
+	d.trigger()
+}
+
+func (d *Daemon) resolveMAC(p *plane, ip netip.Addr) {
+	mac, err := p.neigh.Resolve(ip)
+	if err != nil {
+		d.log.Warn("backend MAC unknown: backend not used", "interface", p.plan.name, "backend", ip, "error", err)
+	}
+	p.rec.SetMAC(ip, mac)
+}
+
+func (d *Daemon) refreshMACs(ctx context.Context) {
+	t := time.NewTicker(d.opts.MACRefresh)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			d.resolveMACs(ctx)
+		}
+	}
+}
+
+// backendFailed is called when a check fails: a backend that moved (new MAC
+// after a NIC swap or failover) must be found again.
+func (d *Daemon) backendFailed(iface string, ip netip.Addr) {
+	d.mu.Lock()
+	p := d.planes[iface]
+	d.mu.Unlock()
+	if p != nil {
+		d.resolveMAC(p, ip)
+		d.trigger()
+	}
+}
+
+// Status is the control socket's answer.
+func (d *Daemon) Status() api.Status {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s := api.Status{Version: d.opts.Version, Config: d.opts.ConfigPath, LoadedAt: d.loadedAt, Interfaces: d.cfg.Interfaces}
+	for _, p := range d.planes {
+		sched := map[loader.ServiceKey]string{}
+		for _, ref := range p.plan.services {
+			sched[ref.key] = string(ref.cfg.Scheduler)
+		}
+		for _, st := range p.rec.Status() {
+			svc := api.Service{Interface: p.plan.name, VIP: st.Key.VIP, Port: st.Key.Port, Protocol: st.Key.Proto.String(), ID: st.ID,
+				Scheduler: sched[st.Key], Balancing: balancingName(st.Balancing)}
+			for _, b := range st.Backends {
+				kind, latency := d.checks.describe(st.Key, b.IP)
+				svc.Backends = append(svc.Backends, api.Backend{ID: b.ID, IP: b.IP, MAC: b.MAC.String(), Weight: b.Weight,
+					State: b.State.String(), Reason: b.Reason, HealthUp: b.Health.Up, Check: kind, LastLatency: latency})
+			}
+			s.Services = append(s.Services, svc)
+		}
+	}
+	s.VRRP = d.vrrp.status()
+	return s
+}
+
+func balancingName(b control.Balancing) string {
+	switch b {
+	case control.SourceHash:
+		return "source-hash"
+	case control.Failover:
+		return "failover"
+	}
+	return "maglev"
+}
+
+// Detach removes xlb from the interfaces: the programs, links and every pin.
+func Detach(pinRoot string, ifaces []string) error {
+	if len(ifaces) == 0 {
+		var err error
+		if ifaces, err = loader.Pinned(pinRoot); err != nil {
+			return err
+		}
+	}
+	var errs []error
+	for _, name := range ifaces {
+		if err := loader.DetachPinned(name, pinRoot); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,122 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// collector reads counters from the maps at scrape time: nothing is cached,
+// so the numbers are the data plane's own.
+type collector struct{ d *Daemon }
+
+var (
+	descSvcPackets = prometheus.NewDesc("xlb_service_packets_total", "Packets forwarded for a virtual service.", []string{"interface", "service"}, nil)
+	descSvcBytes   = prometheus.NewDesc("xlb_service_bytes_total", "Bytes forwarded for a virtual service.", []string{"interface", "service"}, nil)
+	descBePackets  = prometheus.NewDesc("xlb_backend_packets_total", "Packets forwarded to a real server.", []string{"interface", "service", "backend"}, nil)
+	descBeBytes    = prometheus.NewDesc("xlb_backend_bytes_total", "Bytes forwarded to a real server.", []string{"interface", "service", "backend"}, nil)
+	descBeUp       = prometheus.NewDesc("xlb_backend_up", "1 if the real server's health check passes.", []string{"interface", "service", "backend"}, nil)
+	descBeState    = prometheus.NewDesc("xlb_backend_state", "1 for the real server's data-plane state (active, drained, down).", []string{"interface", "service", "backend", "state"}, nil)
+	descBeWeight   = prometheus.NewDesc("xlb_backend_weight", "Effective weight of the real server (0 unless active).", []string{"interface", "service", "backend"}, nil)
+	descBeLatency  = prometheus.NewDesc("xlb_backend_check_latency_seconds", "Duration of the real server's last health check.", []string{"interface", "service", "backend", "check"}, nil)
+	descReasons    = prometheus.NewDesc("xlb_frames_total", "Frames the XDP program passed to the stack or dropped, by reason.", []string{"interface", "reason"}, nil)
+	descFlows      = prometheus.NewDesc("xlb_flows", "Entries in the flow table.", []string{"interface"}, nil)
+	descFlowsMax   = prometheus.NewDesc("xlb_flows_max", "Capacity of the flow table.", []string{"interface"}, nil)
+	descVRRPState  = prometheus.NewDesc("xlb_vrrp_master", "1 while the VRRP instance is master.", []string{"instance", "interface"}, nil)
+	descVRRPPrio   = prometheus.NewDesc("xlb_vrrp_priority", "Advertised VRRP priority.", []string{"instance", "interface"}, nil)
+	descVRRPDrops  = prometheus.NewDesc("xlb_vrrp_dropped_total", "VRRP packets dropped by receive check.", []string{"instance", "reason"}, nil)
+)
+
+func (c collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descSvcPackets, descSvcBytes, descBePackets, descBeBytes, descBeUp, descBeState,
+		descBeWeight, descBeLatency, descReasons, descFlows, descFlowsMax, descVRRPState, descVRRPPrio, descVRRPDrops} {
+		ch <- d
+	}
+}
+
+func (c collector) Collect(ch chan<- prometheus.Metric) {
+	st := c.d.Status()
+	c.d.mu.Lock()
+	planes := make(map[string]*plane, len(c.d.planes))
+	for k, v := range c.d.planes {
+		planes[k] = v
+	}
+	c.d.mu.Unlock()
+	for name, p := range planes {
+		for _, svc := range p.rec.Status() {
+			sname := svc.Key.String()
+			if cnt, err := p.dp.ServiceCounter(svc.ID); err == nil {
+				ch <- prometheus.MustNewConstMetric(descSvcPackets, prometheus.CounterValue, float64(cnt.Packets), name, sname)
+				ch <- prometheus.MustNewConstMetric(descSvcBytes, prometheus.CounterValue, float64(cnt.Bytes), name, sname)
+			}
+			for _, b := range svc.Backends {
+				bname := b.IP.String()
+				if cnt, err := p.dp.BackendCounter(b.ID); err == nil {
+					ch <- prometheus.MustNewConstMetric(descBePackets, prometheus.CounterValue, float64(cnt.Packets), name, sname, bname)
+					ch <- prometheus.MustNewConstMetric(descBeBytes, prometheus.CounterValue, float64(cnt.Bytes), name, sname, bname)
+				}
+				ch <- prometheus.MustNewConstMetric(descBeUp, prometheus.GaugeValue, boolf(b.Health.Up), name, sname, bname)
+				for _, s := range []string{"active", "drained", "down"} {
+					ch <- prometheus.MustNewConstMetric(descBeState, prometheus.GaugeValue, boolf(b.State.String() == s), name, sname, bname, s)
+				}
+				ch <- prometheus.MustNewConstMetric(descBeWeight, prometheus.GaugeValue, float64(b.Weight), name, sname, bname)
+			}
+		}
+		if reasons, err := p.dp.ReasonCounters(); err == nil {
+			for r, cnt := range reasons {
+				ch <- prometheus.MustNewConstMetric(descReasons, prometheus.CounterValue, float64(cnt.Packets), name, r.String())
+			}
+		}
+		if n, err := p.dp.FlowCount(); err == nil {
+			ch <- prometheus.MustNewConstMetric(descFlows, prometheus.GaugeValue, float64(n), name)
+		}
+		ch <- prometheus.MustNewConstMetric(descFlowsMax, prometheus.GaugeValue, float64(p.dp.MaxFlows()), name)
+	}
+	for _, svc := range st.Services {
+		for _, b := range svc.Backends {
+			if b.Check == "" {
+				continue
+			}
+			ch <- prometheus.MustNewConstMetric(descBeLatency, prometheus.GaugeValue, b.LastLatency.Seconds(), svc.Interface,
+				net.JoinHostPort(svc.VIP.String(), strconv.Itoa(int(svc.Port)))+"/"+svc.Protocol, b.IP.String(), b.Check)
+		}
+	}
+	for _, v := range st.VRRP {
+		ch <- prometheus.MustNewConstMetric(descVRRPState, prometheus.GaugeValue, boolf(v.State.String() == "MASTER"), v.Name, v.Interface)
+		ch <- prometheus.MustNewConstMetric(descVRRPPrio, prometheus.GaugeValue, float64(v.Priority), v.Name, v.Interface)
+		for r, n := range v.Counters.Drops {
+			ch <- prometheus.MustNewConstMetric(descVRRPDrops, prometheus.CounterValue, float64(n), v.Name, r)
+		}
+	}
+}
+
+func boolf(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// serveMetrics serves /metrics on addr until ctx ends.
+func serveMetrics(ctx context.Context, addr string, d *Daemon) error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collector{d})
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+	}()
+	d.log.Info("metrics", "address", "http://"+addr+"/metrics")
+	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,194 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"reflect"
+	"sync"
+	"syscall"
+
+	"github.com/vishvananda/netlink"
+
+	"xlb/control/config"
+	"xlb/control/vrrp"
+	"xlb/loader"
+)
+
+// vrrpSet runs the configured VRRP instances. An instance whose config did
+// not change keeps running across a reload (no needless failover).
+type vrrpSet struct {
+	d   *Daemon
+	log *slog.Logger
+
+	mu        sync.Mutex
+	instances map[string]*vrrpRun
+}
+
+type vrrpRun struct {
+	cfg    vrrp.Config
+	track  config.VRRPInstance
+	inst   *vrrp.Instance
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func newVRRPSet(d *Daemon, log *slog.Logger) *vrrpSet {
+	return &vrrpSet{d: d, log: log, instances: map[string]*vrrpRun{}}
+}
+
+func vrrpConfig(v config.VRRPInstance) vrrp.Config {
+	c := vrrp.Config{
+		Name: v.Name, Interface: v.Interface, VRID: v.VRID, Priority: v.Priority, Version: uint8(v.Version),
+		AdvertInterval: v.AdvertInterval, NoPreempt: v.NoPreempt, PreemptDelay: v.PreemptDelay,
+		UnicastSrc: v.UnicastSrcIP, UnicastPeers: v.UnicastPeers, TrackInterfaces: v.TrackInterfaces,
+		NotifyMaster: v.NotifyMaster, NotifyBackup: v.NotifyBackup, NotifyFault: v.NotifyFault,
+		NotifyStop: v.NotifyStop, Notify: v.Notify,
+		GARPMasterDelay: v.GARPMasterDelay, GARPMasterRepeat: v.GARPMasterRepeat, GARPMasterRefresh: v.GARPMasterRefresh,
+	}
+	if v.State == config.StateMaster {
+		c.InitialState = vrrp.StateMaster
+	}
+	if v.AuthType == config.AuthPass {
+		c.AuthPass = v.AuthPass.Reveal()
+	}
+	for _, a := range v.VIPs {
+		c.VIPs = append(c.VIPs, vrrp.VIP{Prefix: a.Prefix, Dev: a.Dev})
+	}
+	return c
+}
+
+// sync starts, restarts and stops instances to match cfg.
+func (s *vrrpSet) sync(ctx context.Context, cfg *config.Config) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	want := map[string]config.VRRPInstance{}
+	for _, v := range cfg.VRRP {
+		want[v.Name] = v
+	}
+	for name, r := range s.instances {
+		v, ok := want[name]
+		if ok && reflect.DeepEqual(r.cfg, vrrpConfig(v)) {
+			r.track = v
+			continue
+		}
+		s.log.Info("vrrp instance stopping (removed or changed)", "instance", name)
+		r.stop()
+		delete(s.instances, name)
+	}
+	for _, v := range cfg.VRRP {
+		if _, ok := s.instances[v.Name]; ok {
+			continue
+		}
+		c := vrrpConfig(v)
+		removeStaleVIPs(c, s.log)
+		inst, err := vrrp.New(c, vrrp.Options{
+			Logger: s.log.With("vrrp", v.Name),
+			OnStateChange: func(ch vrrp.StateChange) {
+				s.log.Info("vrrp state change", "instance", ch.Instance, "from", ch.From.String(), "to", ch.To.String(), "priority", ch.Priority, "reason", ch.Reason)
+			},
+		})
+		if err != nil {
+			s.log.Error("vrrp instance not started", "instance", v.Name, "error", err)
+			continue
+		}
+		rctx, cancel := context.WithCancel(ctx)
+		r := &vrrpRun{cfg: c, track: v, inst: inst, cancel: cancel, done: make(chan struct{})}
+		s.instances[v.Name] = r
+		go func() {
+			defer close(r.done)
+			if err := inst.Run(rctx); err != nil {
+				s.log.Error("vrrp instance stopped", "instance", v.Name, "error", err)
+			}
+		}()
+	}
+}
+
+func (r *vrrpRun) stop() {
+	r.cancel()
+	<-r.done
+}
+
+// removeStaleVIPs takes away VIPs a killed predecessor left on the
+// interfaces: an instance starts as backup, and a backup must not answer ARP
+// for addresses the master owns.
+func removeStaleVIPs(c vrrp.Config, log *slog.Logger) {
+	for _, v := range c.VIPs {
+		dev := v.Dev
+		if dev == "" {
+			dev = c.Interface
+		}
+		l, err := netlink.LinkByName(dev)
+		if err != nil {
+			continue
+		}
+		addr := &netlink.Addr{IPNet: &net.IPNet{IP: v.Prefix.Addr().AsSlice(), Mask: net.CIDRMask(v.Prefix.Bits(), 32)}}
+		if err := netlink.AddrDel(l, addr); err == nil {
+			log.Warn("removed a VIP left on the interface by a previous run", "vip", v.Prefix, "dev", dev)
+		} else if !errors.Is(err, syscall.EADDRNOTAVAIL) {
+			log.Debug("stale VIP check", "vip", v.Prefix, "dev", dev, "error", err)
+		}
+	}
+}
+
+func (s *vrrpSet) stopAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for name, r := range s.instances {
+		r.stop()
+		delete(s.instances, name)
+	}
+}
+
+func (s *vrrpSet) status() []vrrp.Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []vrrp.Status
+	for _, r := range s.instances {
+		out = append(out, r.inst.Status())
+	}
+	return out
+}
+
+// updateTracking lowers the priority of instances that track a service with
+// too little usable weight (track_service / quorum), so a director that
+// cannot serve gives the VIP to one that can.
+func (s *vrrpSet) updateTracking(planes map[string]*plane) {
+	usable := map[string]uint32{} // service name -> sum of active weights
+	quorum := map[string]uint32{}
+	for _, p := range planes {
+		byKey := map[loader.ServiceKey]*config.Service{}
+		for _, ref := range p.plan.services {
+			byKey[ref.key] = ref.cfg
+		}
+		for _, st := range p.rec.Status() {
+			cfg := byKey[st.Key]
+			if cfg == nil {
+				continue
+			}
+			var sum uint32
+			for _, b := range st.Backends {
+				if b.State == loader.BackendActive {
+					sum += b.Weight
+				}
+			}
+			usable[cfg.Name] = sum
+			quorum[cfg.Name] = max(cfg.Quorum, 1)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range s.instances {
+		adjust := 0
+		for _, name := range r.track.TrackServices {
+			if usable[name] < quorum[name] {
+				adjust = -int(r.track.NoBackendPriorityDrop)
+			}
+		}
+		if r.inst.Status().PriorityAdjust != adjust {
+			s.log.Warn("vrrp priority adjusted for tracked services", "instance", r.track.Name, "adjust", adjust)
+			r.inst.SetPriorityAdjust(adjust)
+		}
+	}
+}
