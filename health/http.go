@@ -1,0 +1,102 @@
+package health
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"time"
+)
+
+// HTTPConfig is an HTTP(S) GET check for services that are not MySQL, like
+// keepalived's HTTP_GET: the status must be within [StatusMin, StatusMax]
+// (default 200-299) and, when Body is set, the first BodyLimit bytes of the
+// body must match it.
+type HTTPConfig struct {
+	URL       string
+	Host      string // Host header, when it differs from the URL's host [virtualhost]
+	StatusMin int
+	StatusMax int
+	Body      *regexp.Regexp
+	BodyLimit int64 // default 64 KiB
+	TLS       *tls.Config
+	Dial      DialFunc
+}
+
+// HTTPChecker implements HTTPConfig.
+type HTTPChecker struct {
+	cfg    HTTPConfig
+	client *http.Client
+}
+
+// NewHTTP validates cfg and fills its defaults.
+func NewHTTP(cfg HTTPConfig) (*HTTPChecker, error) {
+	u, err := url.Parse(cfg.URL)
+	if err != nil {
+		return nil, fmt.Errorf("http check: url: %w", err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
+		return nil, fmt.Errorf("http check: url %q: want http:// or https:// with a host", cfg.URL)
+	}
+	if cfg.StatusMin == 0 && cfg.StatusMax == 0 {
+		cfg.StatusMin, cfg.StatusMax = 200, 299
+	}
+	if cfg.StatusMin < 100 || cfg.StatusMax > 599 || cfg.StatusMin > cfg.StatusMax {
+		return nil, fmt.Errorf("http check: status range %d-%d is not within 100-599", cfg.StatusMin, cfg.StatusMax)
+	}
+	if cfg.BodyLimit == 0 {
+		cfg.BodyLimit = 64 << 10
+	}
+	tr := &http.Transport{
+		// One connection per check, closed with it: no idle connection or
+		// its goroutines survive between checks.
+		DisableKeepAlives: true,
+		DialContext:       cfg.Dial.orDefault(),
+		TLSClientConfig:   cfg.TLS,
+	}
+	client := &http.Client{
+		Transport: tr,
+		// A redirect is an answer: judge its status, do not follow it.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	return &HTTPChecker{cfg: cfg, client: client}, nil
+}
+
+// Check makes one request.
+func (c *HTTPChecker) Check(ctx context.Context) Result {
+	start := time.Now()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.cfg.URL, nil)
+	if err != nil {
+		return failResult(fmt.Errorf("http request: %w", err))
+	}
+	if c.cfg.Host != "" {
+		req.Host = c.cfg.Host
+	}
+	resp, err := c.client.Do(req)
+	if err != nil {
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
+		return failResult(fmt.Errorf("%w: %w", ErrConnect, timeoutOr(ctx, start, err)))
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < c.cfg.StatusMin || resp.StatusCode > c.cfg.StatusMax {
+		return failResult(fmt.Errorf("%w: %s, want %d-%d", ErrHTTPStatus, resp.Status, c.cfg.StatusMin, c.cfg.StatusMax))
+	}
+	if c.cfg.Body == nil {
+		return okResult(resp.Status)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, c.cfg.BodyLimit))
+	if err != nil {
+		return failResult(fmt.Errorf("%w: read body: %w", ErrConnect, timeoutOr(ctx, start, err)))
+	}
+	if !c.cfg.Body.Match(body) {
+		return failResult(fmt.Errorf("%w: %s: body does not match %q", ErrHTTPBody, resp.Status, c.cfg.Body))
+	}
+	return okResult(resp.Status + ", body matches")
+}
