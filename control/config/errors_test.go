@@ -274,6 +274,32 @@ virtual_server 2001:db8::1 80 {
 			},
 		},
 		{
+			name: "vrrp sub-blocks",
+			in: ka(vrrpOK + `    track_interface {
+        eth1 weight -10
+    }
+    unicast_peer {
+        10.0.0.999
+    }
+    authentication {
+        auth_type PASS
+        auth_pass
+        auth_key x
+    }
+    notify_master ""
+    state PRIMARY
+}
+`),
+			want: []string{
+				"t.conf:9: vrrp_instance VI_1: track_interface: eth1: a weight on a tracked interface is not supported (a tracked interface going down means FAULT)",
+				`t.conf:12: vrrp_instance VI_1: unicast_peer: "10.0.0.999" is not an IP address`,
+				"t.conf:16: vrrp_instance VI_1: authentication: auth_pass: wants one value",
+				"t.conf:17: vrrp_instance VI_1: authentication: auth_key: unknown keyword",
+				"t.conf:19: vrrp_instance VI_1: notify_master: wants a command",
+				`t.conf:20: vrrp_instance VI_1: state: "PRIMARY" is not MASTER or BACKUP`,
+			},
+		},
+		{
 			name: "syntax: unbalanced braces",
 			in:   ka("vrrp_instance VI_1 {\n  interface eth0\n  authentication {\n    auth_type PASS\n}\n"),
 			want: []string{"t.conf:2: block opened here has no closing }"},

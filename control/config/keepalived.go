@@ -295,6 +295,16 @@ func parseState(s string) (VRRPState, error) {
 // command reads a script statement: one quoted argument is split into words
 // as keepalived does; otherwise each argument is one word.
 func (k *kreader) command(s *stmt, ctx, path, field string) []string {
+	argv := k.argv(s, ctx)
+	if argv == nil {
+		k.src.badField(path, field, s.line(), s.key.text)
+		return nil
+	}
+	k.src.field(path, field, s.line(), s.key.text)
+	return argv
+}
+
+func (k *kreader) argv(s *stmt, ctx string) []string {
 	if !k.noBlock(s, ctx) {
 		return nil
 	}
@@ -318,7 +328,6 @@ func (k *kreader) command(s *stmt, ctx, path, field string) []string {
 		k.d.err(s.line(), ctx, s.key.text, ErrSyntax, "wants a command")
 		return nil
 	}
-	k.src.field(path, field, s.line(), s.key.text)
 	return argv
 }
 
@@ -421,6 +430,7 @@ func (k *kreader) authentication(s *stmt, v *VRRPInstance, path, ctx string) {
 		case "auth_type":
 			x, ok := k.one(c, ctx)
 			if !ok {
+				k.src.badField(path, "auth_type", c.line(), c.key.text)
 				continue
 			}
 			switch strings.ToUpper(x) {
@@ -429,13 +439,17 @@ func (k *kreader) authentication(s *stmt, v *VRRPInstance, path, ctx string) {
 				k.src.field(path, "auth_type", c.line(), c.key.text)
 			case "AH":
 				k.d.err(c.line(), ctx, c.key.text, ErrUnsupported, "AH is not supported (use PASS, or none)")
+				k.src.badField(path, "auth_type", c.line(), c.key.text)
 			default:
 				k.d.err(c.line(), ctx, c.key.text, ErrInvalid, "%q is not PASS or AH", x)
+				k.src.badField(path, "auth_type", c.line(), c.key.text)
 			}
 		case "auth_pass":
 			if x, ok := k.one(c, ctx); ok {
 				v.AuthPass = NewSecret(x)
 				k.src.field(path, "auth_pass", c.line(), c.key.text)
+			} else {
+				k.src.badField(path, "auth_pass", c.line(), c.key.text)
 			}
 		default:
 			k.other(c, ctx, nil, false)

@@ -180,6 +180,16 @@ func (y *yreader) str(f yfield, ctx, path, field string) (string, bool) {
 
 // argv reads a command as a list of words or as one string split like keepalived's.
 func (y *yreader) argv(f yfield, ctx, path, field string) []string {
+	out := y.words(f, ctx)
+	if len(out) == 0 {
+		y.src.badField(path, field, y.p(f.key), f.key.Value)
+		return nil
+	}
+	y.src.field(path, field, y.p(f.key), f.key.Value)
+	return out
+}
+
+func (y *yreader) words(f yfield, ctx string) []string {
 	var out []string
 	if f.val.Kind == yaml.SequenceNode {
 		for _, n := range y.seq(f, ctx) {
@@ -200,9 +210,7 @@ func (y *yreader) argv(f yfield, ctx, path, field string) []string {
 	}
 	if len(out) == 0 {
 		y.d.err(y.p(f.val), ctx, f.key.Value, ErrInvalid, "wants a command")
-		return nil
 	}
-	y.src.field(path, field, y.p(f.key), f.key.Value)
 	return out
 }
 

@@ -1,0 +1,107 @@
+package config
+
+import (
+	"net/netip"
+	"reflect"
+	"testing"
+	"time"
+)
+
+func TestParseSeconds(t *testing.T) {
+	for _, tc := range []struct {
+		in        string
+		allowUnit bool
+		want      time.Duration
+		err       string
+	}{
+		{"3", false, 3 * time.Second, ""},
+		{"0.1", false, 100 * time.Millisecond, ""},
+		{"0.01", false, 10 * time.Millisecond, ""},
+		{".5", false, 500 * time.Millisecond, ""},
+		{"1.5s", false, 0, `"1.5s" is not a number of seconds`},
+		{"1.5s", true, 1500 * time.Millisecond, ""},
+		{"100ms", true, 100 * time.Millisecond, ""},
+		{"2", true, 2 * time.Second, ""},
+		{"-1", false, 0, `"-1" is not a number of seconds`},
+		{"-1s", true, 0, `"-1s" is negative`},
+		{"1e3", false, 0, `"1e3" is not a number of seconds`},
+		{"1.2.3", false, 0, `"1.2.3" is not a number of seconds`},
+		{"", false, 0, `"" is not a number of seconds`},
+		{"86401", false, 0, `"86401" is longer than 24h0m0s`},
+		{"soon", true, 0, `"soon" is not a duration (seconds, or e.g. 1.5s, 100ms)`},
+	} {
+		got, err := parseSeconds(tc.in, tc.allowUnit)
+		if tc.err != "" {
+			if err == nil || err.Error() != tc.err {
+				t.Errorf("parseSeconds(%q, %v) error %v, want %q", tc.in, tc.allowUnit, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("parseSeconds(%q, %v) = %v, %v; want %v", tc.in, tc.allowUnit, got, err, tc.want)
+		}
+	}
+}
+
+func TestSplitWords(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want []string
+		err  bool
+	}{
+		{"/bin/check a b", []string{"/bin/check", "a", "b"}, false},
+		{"  /bin/check   'a b'  \"c d\" ", []string{"/bin/check", "a b", "c d"}, false},
+		{"x ''", []string{"x", ""}, false},
+		{`x "it's"`, []string{"x", "it's"}, false},
+		{"x 'open", nil, true},
+		{"", nil, false},
+	} {
+		got, err := splitWords(tc.in)
+		if (err != nil) != tc.err || !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("splitWords(%q) = %q, %v; want %q (error %v)", tc.in, got, err, tc.want, tc.err)
+		}
+	}
+}
+
+func TestParseVIP(t *testing.T) {
+	for _, tc := range []struct {
+		in      []string
+		want    VIP
+		ignored []string
+		err     string
+	}{
+		{[]string{"192.168.1.30"}, VIP{Prefix: netip.MustParsePrefix("192.168.1.30/32")}, nil, ""},
+		{[]string{"192.168.1.30/24", "dev", "eth0", "label", "eth0:1"}, VIP{Prefix: netip.MustParsePrefix("192.168.1.30/24"), Dev: "eth0", Label: "eth0:1"}, nil, ""},
+		{[]string{"10.0.0.1/24", "brd", "10.0.0.255", "scope", "global"}, VIP{Prefix: netip.MustParsePrefix("10.0.0.1/24")}, []string{"brd", "scope"}, ""},
+		{[]string{"2001:db8::1"}, VIP{}, nil, `"2001:db8::1": only IPv4 VIPs are supported`},
+		{[]string{"10.0.0.1/33"}, VIP{}, nil, `"10.0.0.1/33" is not an address or address/length`},
+		{[]string{"10.0.0.1", "dev"}, VIP{}, nil, `"dev" wants a value`},
+	} {
+		got, ignored, err := parseVIP(tc.in)
+		if tc.err != "" {
+			if err == nil || err.Error() != tc.err {
+				t.Errorf("parseVIP(%q) error %v, want %q", tc.in, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || got != tc.want || !reflect.DeepEqual(ignored, tc.ignored) {
+			t.Errorf("parseVIP(%q) = %+v %q %v; want %+v %q", tc.in, got, ignored, err, tc.want, tc.ignored)
+		}
+	}
+}
+
+func TestParseStatusRange(t *testing.T) {
+	for in, want := range map[string]StatusRange{"200": {200, 200}, "200-299": {200, 299}, "404-404": {404, 404}} {
+		if got, err := parseStatusRange(in); err != nil || got != want {
+			t.Errorf("parseStatusRange(%q) = %v, %v; want %v", in, got, err, want)
+		}
+		if got, _ := parseStatusRange(in); got.String() != in && in != "404-404" {
+			t.Errorf("%v.String() = %q, want %q", got, got.String(), in)
+		}
+	}
+	for _, in := range []string{"99", "600", "299-200", "2xx", "200-", ""} {
+		if _, err := parseStatusRange(in); err == nil {
+			t.Errorf("parseStatusRange(%q) accepted", in)
+		}
+	}
+}
