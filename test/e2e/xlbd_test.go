@@ -1,0 +1,191 @@
+package e2e
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"xlb/test/testutil"
+)
+
+var vip = netip.MustParseAddr("192.168.1.30")
+
+const checkTiming = `{kind: tcp, connect_timeout: 0.5, retry: 1, delay_before_retry: 0.2}`
+
+func tcpConfig(reals ...string) string {
+	var b strings.Builder
+	b.WriteString("interfaces: [eth0]\nservices:\n  - vip: 192.168.1.30\n    port: 3306\n    scheduler: wrr\n    delay_loop: 0.5\n    reals:\n")
+	for _, r := range reals {
+		fmt.Fprintf(&b, "      - ip: %s\n        weight: 1\n        check: %s\n", r, checkTiming)
+	}
+	return b.String()
+}
+
+// TestDaemon runs xlbd on a director in front of TCP backends: a backend's
+// failure, a reload that adds one, and a restart under load, each checked
+// from the client's side and through xlbctl.
+func TestDaemon(t *testing.T) {
+	testutil.RequirePriv(t)
+	binaries(t)
+	seg := testutil.NewSegment(t, "e2")
+	client := seg.AddHost(t, "cl", "192.168.1.100/24")
+	director := seg.AddHost(t, "lvs", "192.168.1.20/24")
+	hosts := map[string]*testutil.Host{}
+	servers := map[string]*testutil.Server{}
+	for i, name := range []string{"db1", "db2", "db3"} {
+		h := seg.AddHost(t, name, fmt.Sprintf("192.168.1.%d/24", 10+i))
+		if i == 0 {
+			h.AcceptVIPOnLoopback(t, vip)
+		} else {
+			h.AcceptVIPByRedirect(t, vip)
+		}
+		hosts[name] = h
+		servers[name] = testutil.Serve(t, h, 3306, name)
+	}
+	seg.AttachPassToPort(t, director)
+	// The director answers ARP for the VIP (VRRP's job, tested elsewhere).
+	director.MustRun(t, "ip", "addr", "add", vip.String()+"/32", "dev", "eth0")
+
+	d := newDaemon(t, director, tcpConfig("192.168.1.10", "192.168.1.11"))
+	d.start()
+	waitFor(t, "db1 and db2 active", 15*time.Second, func() bool {
+		b := d.backends()
+		return b["192.168.1.10"].State == "active" && b["192.168.1.11"].State == "active"
+	})
+
+	svcAddr := netip.AddrPortFrom(vip, 3306)
+	var onDB2 []*testutil.Conn
+	byBackend := map[string]int{}
+	for i := 0; i < 40; i++ {
+		c, err := testutil.Dial(client, svcAddr, 21000+i)
+		if err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+		defer c.Close()
+		byBackend[c.Backend]++
+		if c.Backend == "db2" {
+			onDB2 = append(onDB2, c)
+		}
+	}
+	if byBackend["db1"] == 0 || byBackend["db2"] == 0 {
+		t.Fatalf("40 connections did not reach both backends: %v", byBackend)
+	}
+
+	t.Run("backend failure", func(t *testing.T) {
+		servers["db1"].Kill()
+		// interval + (retry+1) x timeout + delay_before_retry = 1.7s at worst; slack for a busy machine.
+		took := waitFor(t, "db1 leaves the table", 5*time.Second, func() bool { return d.backends()["192.168.1.10"].State == "down" })
+		t.Logf("db1 taken out %s after its server died", took.Round(10*time.Millisecond))
+		for i, c := range onDB2 {
+			if err := c.Echo("still-there"); err != nil {
+				t.Fatalf("connection %d on db2 broken by db1's failure: %v", i, err)
+			}
+		}
+		for i := 0; i < 20; i++ {
+			c, err := testutil.Dial(client, svcAddr, 22000+i)
+			if err != nil {
+				t.Fatalf("new connection %d after db1 failed: %v", i, err)
+			}
+			if c.Backend != "db2" {
+				t.Fatalf("new connection reached %s, the only live backend is db2", c.Backend)
+			}
+			c.Close()
+		}
+		if r := d.backends()["192.168.1.10"].Reason; !strings.Contains(r, "check failed") {
+			t.Errorf("xlbctl backends reason for db1: %q", r)
+		}
+	})
+
+	t.Run("reload adds a backend", func(t *testing.T) {
+		d.writeConfig(tcpConfig("192.168.1.10", "192.168.1.11", "192.168.1.12"))
+		d.signal(syscall.SIGHUP)
+		waitFor(t, "db3 active after SIGHUP", 10*time.Second, func() bool { return d.backends()["192.168.1.12"].State == "active" })
+		seen := map[string]int{}
+		for i := 0; i < 30; i++ {
+			c, err := testutil.Dial(client, svcAddr, 23000+i)
+			if err != nil {
+				t.Fatalf("connection %d after reload: %v", i, err)
+			}
+			seen[c.Backend]++
+			c.Close()
+		}
+		if seen["db3"] == 0 || seen["db1"] != 0 {
+			t.Fatalf("new flows after adding db3: %v", seen)
+		}
+		for i, c := range onDB2 {
+			if err := c.Echo("after-reload"); err != nil {
+				t.Fatalf("old flow %d broken by the reload: %v", i, err)
+			}
+		}
+	})
+
+	t.Run("invalid reload keeps the running config", func(t *testing.T) {
+		d.writeConfig("services:\n  - vip: not-an-address\n")
+		d.signal(syscall.SIGHUP)
+		time.Sleep(500 * time.Millisecond)
+		if b := d.backends(); b["192.168.1.12"].State != "active" || b["192.168.1.11"].State != "active" {
+			t.Fatalf("an invalid config changed the running state: %v", b)
+		}
+		d.writeConfig(tcpConfig("192.168.1.10", "192.168.1.11", "192.168.1.12"))
+	})
+
+	t.Run("restart under load", func(t *testing.T) {
+		const n = 100
+		conns := make([]*testutil.Conn, n)
+		for i := range conns {
+			c, err := testutil.Dial(client, svcAddr, 24000+i)
+			if err != nil {
+				t.Fatalf("connection %d: %v", i, err)
+			}
+			defer c.Close()
+			conns[i] = c
+		}
+		var stop atomic.Bool
+		var errs, echoes atomic.Int64
+		var wg sync.WaitGroup
+		var firstErr atomic.Value
+		for i, c := range conns {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for j := 0; !stop.Load() && j < 2000; j++ {
+					if err := c.Echo(fmt.Sprintf("c%d-%d", i, j)); err != nil {
+						errs.Add(1)
+						firstErr.CompareAndSwap(nil, err)
+						return
+					}
+					echoes.Add(1)
+					time.Sleep(20 * time.Millisecond)
+				}
+			}()
+		}
+		time.Sleep(500 * time.Millisecond)
+		d.stop(syscall.SIGTERM)
+		time.Sleep(500 * time.Millisecond) // no daemon at all for a while
+		d.start()
+		waitFor(t, "restarted xlbd serving", 15*time.Second, func() bool {
+			b := d.backends()
+			return b["192.168.1.11"].Weight == "1" && b["192.168.1.12"].Weight == "1"
+		})
+		time.Sleep(time.Second)
+		stop.Store(true)
+		wg.Wait()
+		t.Logf("%d echoes across the restart, %d errors", echoes.Load(), errs.Load())
+		if errs.Load() != 0 {
+			t.Fatalf("%d of %d connections broke during the restart; first: %v", errs.Load(), n, firstErr.Load())
+		}
+	})
+
+	out, err := d.ctl("services")
+	if err != nil || !strings.Contains(out, "192.168.1.30:3306/tcp") {
+		t.Fatalf("xlbctl services: %v\n%s", err, out)
+	}
+	t.Logf("xlbctl services:\n%s", out)
+	out, _ = d.ctl("backends")
+	t.Logf("xlbctl backends:\n%s", out)
+}
