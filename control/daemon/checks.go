@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"reflect"
+	"regexp"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -108,13 +109,17 @@ func (s *checkSet) sync(ctx context.Context, planes map[string]*plane) {
 }
 
 func (s *checkSet) start(ctx context.Context, iface string, p *plane, ref serviceRef, r config.RealServer) error {
-	checker, err := newChecker(r)
+	checker, err := newChecker(r, s.log)
 	if err != nil {
 		return err
 	}
 	c := r.Check
+	timeout := c.ConnectTimeout
+	if c.Exec != nil && c.Exec.Timeout > 0 {
+		timeout = c.Exec.Timeout
+	}
 	timing := health.Timing{
-		Interval: c.Interval, Timeout: c.ConnectTimeout, Retry: c.Retry, DelayBeforeRetry: c.DelayBeforeRetry,
+		Interval: c.Interval, Timeout: timeout, Retry: c.Retry, DelayBeforeRetry: c.DelayBeforeRetry,
 		Rise: c.Rise, Fall: c.Fall, Alpha: ref.cfg.Alpha,
 		// Spread the first checks over one interval (keepalived does too),
 		// so a director with many servers does not check them all at once.
@@ -176,11 +181,77 @@ func target(r config.RealServer) string {
 }
 
 // newChecker builds the checker of a real server's configured kind.
-func newChecker(r config.RealServer) (health.Checker, error) {
+func newChecker(r config.RealServer, log *slog.Logger) (health.Checker, error) {
 	c := r.Check
 	switch c.Kind {
 	case config.CheckTCP:
 		return health.NewTCP(health.TCPConfig{Addr: target(r)})
+	case config.CheckMySQL:
+		return &mysqlCheck{addr: target(r), cfg: c.MySQL, log: log}, nil
+	case config.CheckExec:
+		argv := c.Exec.Command
+		if c.Exec.User != "" {
+			// keepalived's MISC_CHECK "user": runuser drops to the user; the
+			// whole process group is still killed on timeout.
+			argv = append([]string{"runuser", "-u", c.Exec.User, "--"}, argv...)
+		}
+		return health.NewExec(health.ExecConfig{Command: argv, Dynamic: c.Exec.Dynamic})
+	case config.CheckHTTP:
+		var body *regexp.Regexp
+		if c.HTTP.BodyRegex != "" {
+			var err error
+			if body, err = regexp.Compile(c.HTTP.BodyRegex); err != nil {
+				return nil, fmt.Errorf("http check body_regex: %w", err)
+			}
+		}
+		var any anyOf
+		for _, sr := range c.HTTP.StatusCodes {
+			h, err := health.NewHTTP(health.HTTPConfig{URL: "http://" + target(r) + c.HTTP.Path, Host: c.HTTP.Host,
+				StatusMin: sr.Min, StatusMax: sr.Max, Body: body})
+			if err != nil {
+				return nil, err
+			}
+			any = append(any, h)
+		}
+		if len(any) == 1 {
+			return any[0], nil
+		}
+		return any, nil
 	}
 	return nil, fmt.Errorf("check kind %q is not supported", c.Kind)
+}
+
+// mysqlCheck reads the credentials at every check, so a rotated
+// password_file is used at the next check without a reload.
+type mysqlCheck struct {
+	addr string
+	cfg  *config.MySQLCheck
+	log  *slog.Logger
+}
+
+func (m *mysqlCheck) Check(ctx context.Context) health.Result {
+	user, pass, err := m.cfg.Credentials()
+	if err != nil {
+		return health.Result{Reason: err.Error(), Err: err}
+	}
+	c, err := health.NewMySQL(health.MySQLConfig{Addr: m.addr, User: user, Password: health.NewPassword(pass.Reveal()),
+		Replication: m.cfg.ReplicationCheck, MaxLag: m.cfg.MaxReplicationLag, ReadOnly: m.cfg.ReadOnly, Logger: m.log})
+	if err != nil {
+		return health.Result{Reason: err.Error(), Err: err}
+	}
+	return c.Check(ctx)
+}
+
+// anyOf passes when any of its checks passes: an HTTP check accepting several
+// status ranges asks once per range until one accepts.
+type anyOf []health.Checker
+
+func (a anyOf) Check(ctx context.Context) health.Result {
+	var last health.Result
+	for _, c := range a {
+		if last = c.Check(ctx); last.OK {
+			return last
+		}
+	}
+	return last
 }
