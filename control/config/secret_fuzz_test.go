@@ -114,6 +114,44 @@ func FuzzParseKeepalived(f *testing.F) {
 	})
 }
 
+// The native reader never panics either, and what it accepts converts back to itself.
+func FuzzParseNative(f *testing.F) {
+	for _, file := range []string{"testdata/xlb.yaml"} {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	for _, s := range []string{
+		"",
+		"services: [{vip: 10.0.0.1, port: 80, reals: [{ip: 10.0.0.2}]}]\ninterfaces: [e]\n",
+		"vrrp: [{name: V, interface: e, vrid: 1, vips: [10.0.0.1/24 dev e label e:1]}]\n",
+		"a: &a [1, 2]\nb: *a\n",
+		"services:\n  - &s {vip: 10.0.0.1, port: 80}\n  - *s\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, _, err := Parse("fuzz.yaml", data, FormatYAML)
+		if err != nil {
+			errStringsTyped(t, err)
+			return
+		}
+		out, err := MarshalNative(cfg)
+		if err != nil {
+			t.Fatalf("MarshalNative: %v", err)
+		}
+		back, _, err := Parse("fuzz2.yaml", out, FormatYAML)
+		if err != nil {
+			t.Fatalf("converted YAML does not load: %v\n%s", err, out)
+		}
+		if !reflect.DeepEqual(back, cfg) {
+			t.Fatalf("round trip differs:\n%+v\n%+v\n%s", cfg, back, out)
+		}
+	})
+}
+
 func errStringsTyped(t *testing.T, err error) []*Error {
 	t.Helper()
 	var out []*Error

@@ -26,7 +26,7 @@ func readYAML(file string, data []byte, d *diags, src *srcMap) *Config {
 	y := &yreader{d: d, src: src, file: file}
 	cfg := &Config{}
 	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
+	if err := unmarshalNode(data, &doc); err != nil {
 		// yaml.v3's message already reads "yaml: line N: ...".
 		d.err(pos{file: file, line: yamlErrLine(err)}, "", "", ErrSyntax, "%s", yamlErrMsg(err))
 		d.unreadable = true
@@ -63,6 +63,17 @@ func readYAML(file string, data []byte, d *diags, src *srcMap) *Config {
 		},
 	})
 	return cfg
+}
+
+// unmarshalNode turns a panic inside yaml.v3 (it has had some on hostile
+// input) into an error, so a bad file can never bring the daemon down.
+func unmarshalNode(data []byte, doc *yaml.Node) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("yaml: cannot parse: %v", r)
+		}
+	}()
+	return yaml.Unmarshal(data, doc)
 }
 
 // yamlErrMsg drops yaml.v3's "yaml: line N: " prefix: the line is ours to print.
