@@ -144,8 +144,8 @@ func TestMonitorStateChanges(t *testing.T) {
 			want:   []want{{up: true, weight: 10}, {up: false, call: 12, reason: "3 attempts failed, last: broken"}},
 		},
 		{
-			name:   "dynamic weight changes are reported, exit 0 restores the weight",
-			stop:   6,
+			name: "dynamic weight changes are reported, exit 0 restores the weight",
+			stop: 6,
 			script: func(n int) Result {
 				switch n {
 				case 1:
@@ -157,7 +157,7 @@ func TestMonitorStateChanges(t *testing.T) {
 				}
 				return good
 			},
-			want:   []want{{up: true, weight: 10}, {up: false, call: 1}, {up: true, weight: 7, call: 2}, {up: true, weight: 0, call: 4}, {up: true, weight: 10, call: 5}},
+			want: []want{{up: true, weight: 10}, {up: false, call: 1}, {up: true, weight: 7, call: 2}, {up: true, weight: 0, call: 4}, {up: true, weight: 10, call: 5}},
 		},
 	}
 	for _, tc := range cases {
