@@ -268,7 +268,7 @@ func evalReplicas(stmt string, rows []row, maxLag time.Duration) (string, error)
 	for _, r := range rows {
 		name := ""
 		if ch, _ := r.get("Connection_name", "Channel_Name"); ch != nil && *ch != "" {
-			name = " " + strconv.Quote(*ch)
+			name = " (channel " + strconv.Quote(*ch) + ")"
 		}
 		var broken []string
 		if io, _ := r.get("Slave_IO_Running", "Replica_IO_Running"); deref(io) != "Yes" {
@@ -278,11 +278,11 @@ func evalReplicas(stmt string, rows []row, maxLag time.Duration) (string, error)
 			broken = append(broken, threadError("SQL", deref(sqlT), r, "Last_SQL_Errno", "Last_SQL_Error"))
 		}
 		if len(broken) > 0 {
-			return "", fmt.Errorf("%w: replication%s: %s", ErrReplication, name, strings.Join(broken, "; "))
+			return "", fmt.Errorf("%w%s: %s", ErrReplication, name, strings.Join(broken, "; "))
 		}
 		lagS, _ := r.get("Seconds_Behind_Master", "Seconds_Behind_Source")
 		if lagS == nil {
-			return "", fmt.Errorf("%w: replication%s: lag unknown (Seconds_Behind_Master is NULL)", ErrReplication, name)
+			return "", fmt.Errorf("%w%s: lag unknown (Seconds_Behind_Master is NULL)", ErrReplication, name)
 		}
 		secs, err := strconv.ParseInt(*lagS, 10, 64)
 		if err != nil {
@@ -290,7 +290,7 @@ func evalReplicas(stmt string, rows []row, maxLag time.Duration) (string, error)
 		}
 		lag := time.Duration(secs) * time.Second
 		if maxLag > 0 && lag > maxLag {
-			return "", fmt.Errorf("%w: replication%s lags %v, maximum %v", ErrReplicationLag, name, lag, maxLag)
+			return "", fmt.Errorf("%w%s: %v behind, maximum %v", ErrReplicationLag, name, lag, maxLag)
 		}
 		lags = append(lags, "lag "+lag.String()+name)
 	}
