@@ -558,3 +558,25 @@ func TestTwoXLBDirectors(t *testing.T) {
 	})
 	waitUntil(t, "client follows back to a", 3*time.Second, func() bool { return neighMAC(t, l.cli) == ourMAC })
 }
+
+// TestGARPRefreshHealsStaleNeighbour: garp_master_refresh re-announces the
+// VIP, so a client that still points at another MAC (the "old master never
+// re-announces" split brain) is corrected without any failover.
+func TestGARPRefreshHealsStaleNeighbour(t *testing.T) {
+	t.Parallel()
+	l := newLab(t)
+	cfg := ourConfig(2, time.Second, vrrp.PriorityOwner)
+	cfg.GARPMasterDelay = -1 // only the refresh after the first burst
+	cfg.GARPMasterRefresh = 2 * time.Second
+	o := startOurs(t, l.ours, cfg)
+	waitUntil(t, "we become master", 5*time.Second, func() bool { return o.state() == vrrp.StateMaster })
+	time.Sleep(1500 * time.Millisecond) // past the neighbour lock time of the first burst
+	l.cli.MustRun(t, "ip", "neigh", "replace", vip, "lladdr", kaMAC, "dev", "eth0", "nud", "stale")
+	if m := neighMAC(t, l.cli); m != kaMAC {
+		t.Fatalf("could not plant the stale entry: %q", m)
+	}
+	waitUntil(t, "refresh corrects the client", 2*cfg.GARPMasterRefresh+slack, func() bool { return neighMAC(t, l.cli) == ourMAC })
+	if n := o.in.Status().Counters.GARPSent; n < 6 {
+		t.Fatalf("GARPs sent %d, want the burst of 5 plus refreshes", n)
+	}
+}
