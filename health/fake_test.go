@@ -202,3 +202,38 @@ func TestTCPCheck(t *testing.T) {
 		t.Fatal("address without port accepted")
 	}
 }
+
+func TestMonitorSilentServer(t *testing.T) {
+	noLeak(t)
+	addr := fakeServer(t, hold)
+	tm := Timing{Interval: 50 * time.Millisecond, Timeout: 300 * time.Millisecond, Retry: 1, DelayBeforeRetry: 100 * time.Millisecond, Rise: 1, Fall: 1}
+	m, err := NewMonitor("silent", mustMySQL(t, MySQLConfig{Addr: addr, User: "check"}), tm, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	verdicts := make(chan Verdict, 4)
+	done := make(chan struct{})
+	start := time.Now()
+	go func() {
+		m.Run(ctx, func(v Verdict) { verdicts <- v })
+		close(done)
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	if v := waitVerdict(t, verdicts, time.Second); !v.Up {
+		t.Fatalf("initial: %+v", v)
+	}
+	v := waitVerdict(t, verdicts, tm.WorstCaseDown()+2*time.Second)
+	took := time.Since(start)
+	// Both attempts must have used their whole timeout before the verdict.
+	if minimum := 2*tm.Timeout + tm.DelayBeforeRetry; v.Up || took < minimum ||
+		!strings.Contains(v.Reason, "2 attempts failed, last: connect failed: timed out after") {
+		t.Fatalf("after %v (at least %v expected): %+v", took, minimum, v)
+	}
+	if v.Latency < tm.Timeout || v.Latency > tm.Timeout+time.Second {
+		t.Fatalf("latency %v, want about the %v timeout", v.Latency, tm.Timeout)
+	}
+}
