@@ -580,3 +580,29 @@ func TestGARPRefreshHealsStaleNeighbour(t *testing.T) {
 		t.Fatalf("GARPs sent %d, want the burst of 5 plus refreshes", n)
 	}
 }
+
+// TestInteropTwoVRIDsOneInterface: two of our instances share eth0; a
+// keepalived for the second VRID preempts that one only.
+func TestInteropTwoVRIDsOneInterface(t *testing.T) {
+	t.Parallel()
+	l := newLab(t)
+	first := startOurs(t, l.ours, ourConfig(2, time.Second, 100))
+	second := ourConfig(2, time.Second, 100)
+	second.Name, second.VRID = "VI_XLB2", 52
+	second.VIPs = []vrrp.VIP{{Prefix: netip.MustParsePrefix("10.99.0.101/32")}}
+	o2 := startOurs(t, l.ours, second)
+	waitUntil(t, "both master", 10*time.Second, func() bool {
+		return first.state() == vrrp.StateMaster && o2.state() == vrrp.StateMaster
+	})
+	k := kaInstance(2, "1", 200, "BACKUP")
+	k.VRID, k.VIPs = 52, []string{"10.99.0.101/32 dev eth0"}
+	ka := keepalived.Start(t, l.ka, k)
+	waitUntil(t, "keepalived takes VRID 52", 10*time.Second, func() bool { return o2.state() == vrrp.StateBackup && ka.Entered("MASTER") > 0 })
+	time.Sleep(2 * time.Second)
+	if first.state() != vrrp.StateMaster || !hasVIP(t, l.ours) {
+		t.Fatalf("VRID 51 disturbed by VRID 52: %v", first.state())
+	}
+	if st := first.in.Status(); st.Counters.Drops["vrid"] == 0 || st.Counters.AdvertsReceived != 0 {
+		t.Fatalf("VRID 51 should count keepalived's VRID 52 adverts as vrid drops: %+v", st.Counters)
+	}
+}
