@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Writes the xlbd config of one lab director (and, in a VM, installs and
+# starts xlbd as a systemd service).
+#
+#   director.sh config ROLE [SCHEDULER]   ROLE lvs1 or lvs2; SCHEDULER rr (default) or fo
+#
+# lvs1 is the VRRP MASTER (priority 101), lvs2 the BACKUP (100): the seed's
+# keepalived pair. LAB_MODE=netns (default) writes LAB_DIR/ROLE/xlb.yaml;
+# LAB_MODE=vm writes /etc/xlb/xlb.conf and starts the service.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source=lab.env
+source "$here/lab.env"
+
+cmd=${1:?usage: director.sh config ROLE [SCHEDULER]}
+role=${2:?role lvs1 or lvs2}
+sched=${3:-rr}
+mode=${LAB_MODE:-netns}
+case $role in
+lvs1) state=master prio=101 ;;
+lvs2) state=backup prio=100 ;;
+*) echo "director.sh: unknown role $role" >&2; exit 2 ;;
+esac
+[ "$cmd" = config ] || { echo "director.sh: unknown command $cmd" >&2; exit 2; }
+
+if [ "$mode" = netns ]; then
+	dir=${LAB_DIR:?LAB_DIR must be set in netns mode}/$role
+	conf=$dir/xlb.yaml
+else
+	dir=/etc/xlb
+	conf=$dir/xlb.conf
+fi
+mkdir -p "$dir"
+umask 077
+printf '%s\n' "$LAB_CHECK_PASS" >"$dir/check.pass"
+
+# The MySQL check logs in and runs a query (a bare TCP check would get the
+# director blocked by max_connect_errors). It does not check replication: in
+# a two-node master-master pair the survivor's replication breaks whenever
+# its peer dies, so such a check would take the survivor out as well.
+check() {
+	cat <<YAML
+        check:
+          kind: mysql
+          connect_timeout: 1
+          retry: 1
+          delay_before_retry: 0.5
+          mysql:
+            user: $LAB_CHECK_USER
+            password_file: $dir/check.pass
+YAML
+}
+
+{
+	cat <<YAML
+# xlbd config of $role, written by scripts/lab/director.sh.
+global:
+  router_id: $role
+interfaces: [eth0]
+services:
+  - name: mysql
+    vip: $LAB_VIP
+    port: 3306
+    scheduler: $sched
+    delay_loop: 1
+    reals:
+      - ip: $LAB_DB1
+        weight: 1
+$(check)
+      - ip: $LAB_DB2
+        weight: 1
+$(check)
+vrrp:
+  - name: VI_1
+    interface: eth0
+    vrid: $LAB_VRID
+    priority: $prio
+    state: $state
+    advert_int: 1
+    auth_type: pass
+    auth_pass: $LAB_VRRP_PASS
+    vips:
+      - $LAB_VIP/32 dev eth0
+    garp_master_delay: 1
+YAML
+} >"$conf"
+
+if [ "$mode" = vm ]; then
+	install -m 0755 /vagrant/bin/xlbd /vagrant/bin/xlbctl /usr/local/bin/
+	install -m 0644 /vagrant/dist/xlbd.service /etc/systemd/system/xlbd.service
+	systemctl daemon-reload
+	systemctl enable --now xlbd
+fi

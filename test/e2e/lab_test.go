@@ -1,0 +1,304 @@
+package e2e
+
+import (
+	"database/sql"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"xlb/test/lab"
+	"xlb/test/testutil"
+)
+
+// startLab brings up the lab with a prefix of its own and tears it down at
+// the test's end, also when the test fails.
+func startLab(t *testing.T, sched string) *lab.Lab {
+	t.Helper()
+	testutil.RequirePriv(t)
+	repo, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefix := fmt.Sprintf("xlbt%d%s", os.Getpid()%100000, sched)
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, role := range []string{"lvs1", "lvs2"} {
+				if b, err := os.ReadFile(filepath.Join(os.TempDir(), prefix, role, "xlbd.log")); err == nil {
+					t.Logf("%s xlbd log (tail):\n%s", role, lastLines(string(b), 40))
+				}
+			}
+		}
+		if err := lab.Down(prefix); err != nil {
+			t.Errorf("lab down: %v", err)
+		}
+	})
+	l, err := lab.Up(lab.Options{Prefix: prefix, Repo: repo, BinDir: binaries(t), Scheduler: sched})
+	if err != nil {
+		t.Fatalf("lab up: %v", err)
+	}
+	return l
+}
+
+// TestLabScenarios runs the lab's failure scenarios under a client workload
+// and a writer, with both schedulers: rr (writes on both masters) and fo (one
+// writer at a time).
+func TestLabScenarios(t *testing.T) {
+	for _, sched := range []string{"rr", "fo"} {
+		t.Run(sched, func(t *testing.T) { labScenarios(t, sched) })
+	}
+}
+
+func labScenarios(t *testing.T, sched string) {
+	l := startLab(t, sched)
+
+	if sched == "rr" {
+		t.Run("balance", func(t *testing.T) {
+			db, err := l.OpenDB("")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			db.SetMaxIdleConns(0) // every query on a new connection: a new flow
+			got := map[string]int{}
+			for i := 0; i < 1000; i++ {
+				var id int
+				if err := db.QueryRow("SELECT @@server_id").Scan(&id); err != nil {
+					t.Fatalf("connection %d: %v", i, err)
+				}
+				got[lab.BackendName(id)]++
+			}
+			t.Logf("1000 connections: %v", got)
+			for _, b := range []string{"db1", "db2"} {
+				if got[b] < 450 || got[b] > 550 {
+					t.Errorf("%s got %d of 1000 connections, want 500 +- 10%% (equal weights)", b, got[b])
+				}
+			}
+		})
+	}
+
+	writer, err := l.StartWriter("ledger_"+sched, 20*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	perBackend := 50
+	if sched == "fo" {
+		perBackend = 0 // fo sends every connection to one backend
+	}
+	w, err := l.StartWorkload(100, perBackend, 100*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	time.Sleep(time.Second)
+
+	t.Run("backend failure", func(t *testing.T) {
+		before := w.Stats()
+		t.Logf("connections before: %v", before.Conns)
+		killed := time.Now()
+		if err := l.DB("kill", "db1"); err != nil {
+			t.Fatal(err)
+		}
+		took, err := untilNewConnectionsSucceed(l, 10, 20*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("new connections succeed again %s after db1 was killed", took.Round(10*time.Millisecond))
+		time.Sleep(time.Second)
+		after := w.Stats()
+		if n := after.Errors["db2"] - before.Errors["db2"]; n != 0 {
+			t.Errorf("%d errors on connections that were on db2 (first: %v)", n, after.FirstErr["db2"])
+		}
+		t.Logf("errors on db1's connections (expected: its server died): %d", after.Errors["db1"]-before.Errors["db1"])
+
+		if err := l.DB("start", "db1"); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.WaitCaughtUp("db1", 30*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		for _, role := range []string{"lvs1", "lvs2"} {
+			if err := l.WaitBackends(role, 2, 20*time.Second); err != nil {
+				t.Fatal(err)
+			}
+		}
+		t.Logf("db1 back, caught up and active %s after it was killed", time.Since(killed).Round(100*time.Millisecond))
+		if sched == "rr" {
+			if n := newConnectionsTo(t, l, "db1", 40); n == 0 {
+				t.Errorf("db1 is back but no new connection reached it")
+			}
+		}
+	})
+
+	t.Run("director failover", func(t *testing.T) {
+		before := w.Stats()
+		killed := time.Now()
+		if err := l.SignalXlbd("lvs1", syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.WaitVIP("lvs2", 15*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		took := time.Since(killed)
+		t.Logf("lvs2 took the VIP %s after lvs1's xlbd was killed (3 x advert_int + skew = 3.6s)", took.Round(10*time.Millisecond))
+		if took > 5*time.Second {
+			t.Errorf("failover took %s, want <= 3.6s + slack", took)
+		}
+		// lvs1 keeps the VIP (nothing removed it) and its pinned program keeps
+		// forwarding with the same tables: harmless, and gone at its restart.
+		t.Logf("stale VIP still on lvs1 after SIGKILL: %v", l.HasVIP("lvs1"))
+		time.Sleep(2 * time.Second)
+		after := w.Stats()
+		if n := sum(after.Errors) - sum(before.Errors); n != 0 {
+			t.Errorf("%d client errors across the director failover (first: %v)", n, after.FirstErr)
+		}
+		if err := l.StartXlbd("lvs1"); err != nil {
+			t.Fatal(err)
+		}
+		// lvs1 (priority 101) preempts lvs2 again once it is back.
+		if err := l.WaitVIP("lvs1", 20*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for l.HasVIP("lvs2") && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if l.HasVIP("lvs2") {
+			t.Errorf("both directors hold the VIP after lvs1 came back")
+		}
+		if err := l.WaitBackends("lvs1", 2, 20*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Second)
+		if n := sum(w.Stats().Errors) - sum(before.Errors); n != 0 {
+			t.Errorf("%d client errors across the failover and lvs1's return", n)
+		}
+	})
+
+	t.Run("daemon restart on the master", func(t *testing.T) {
+		before := w.Stats()
+		if err := l.SignalXlbd("lvs1", syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.StartXlbd("lvs1"); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.WaitVIP("lvs1", 20*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.WaitBackends("lvs1", 2, 20*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * time.Second)
+		if n := sum(w.Stats().Errors) - sum(before.Errors); n != 0 {
+			t.Errorf("%d client errors across the restart (first: %v)", n, w.Stats().FirstErr)
+		}
+	})
+
+	t.Run("nothing lost", func(t *testing.T) {
+		acked, failed := writer.Stop()
+		t.Logf("writer: %d commits acknowledged, %d failed (failed ones may or may not exist)", len(acked), failed)
+		if len(acked) < 100 {
+			t.Fatalf("only %d commits acknowledged: the writer did not run", len(acked))
+		}
+		for _, role := range []string{"db1", "db2"} {
+			if err := l.WaitCaughtUp(role, 30*time.Second); err != nil {
+				t.Fatal(err)
+			}
+		}
+		table := "mydatabase.ledger_" + sched
+		var sums []string
+		for _, role := range []string{"db1", "db2"} {
+			out, err := l.SQL(role, "SELECT n FROM "+table)
+			if err != nil {
+				t.Fatal(err)
+			}
+			have := map[string]bool{}
+			for _, f := range strings.Fields(out) {
+				have[f] = true
+			}
+			var missing []int64
+			for _, n := range acked {
+				if !have[fmt.Sprint(n)] {
+					missing = append(missing, n)
+				}
+			}
+			if len(missing) > 0 {
+				sort.Slice(missing, func(i, j int) bool { return missing[i] < missing[j] })
+				t.Errorf("%s lacks %d acknowledged rows, e.g. %v", role, len(missing), missing[:min(10, len(missing))])
+			}
+			cs, err := l.SQL(role, "CHECKSUM TABLE "+table+" EXTENDED")
+			if err != nil {
+				t.Fatal(err)
+			}
+			sums = append(sums, strings.Fields(cs)[1])
+		}
+		if sums[0] != sums[1] {
+			t.Errorf("tables differ: checksum %s on db1, %s on db2", sums[0], sums[1])
+		}
+	})
+}
+
+func sum(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+// untilNewConnectionsSucceed opens a new connection every 100ms until n in a
+// row succeed, and returns how long that took from the first attempt.
+func untilNewConnectionsSucceed(l *lab.Lab, n int, timeout time.Duration) (time.Duration, error) {
+	db, err := l.OpenDB("")
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	db.SetMaxIdleConns(0)
+	start := time.Now()
+	var firstOK time.Time
+	streak := 0
+	for time.Since(start) < timeout {
+		var id int
+		if err := db.QueryRow("SELECT @@server_id").Scan(&id); err != nil {
+			streak, firstOK = 0, time.Time{}
+		} else {
+			if streak == 0 {
+				firstOK = time.Now()
+			}
+			if streak++; streak == n {
+				return firstOK.Sub(start), nil
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return 0, fmt.Errorf("new connections still failing %s after the backend died", timeout)
+}
+
+func newConnectionsTo(t *testing.T, l *lab.Lab, backend string, n int) int {
+	t.Helper()
+	db, err := l.OpenDB("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxIdleConns(0)
+	hits := 0
+	for i := 0; i < n; i++ {
+		var id int
+		if err := db.QueryRow("SELECT @@server_id").Scan(&id); err != nil {
+			t.Fatalf("new connection: %v", err)
+		}
+		if lab.BackendName(id) == backend {
+			hits++
+		}
+	}
+	return hits
+}
+
+var _ = sql.ErrNoRows

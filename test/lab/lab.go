@@ -1,0 +1,496 @@
+// Package lab builds the setup xlb replaces (two directors sharing a VIP by
+// VRRP in front of a MariaDB master-master pair, and a client) as network
+// namespaces on one bridge, runs xlbd on the directors, and tears it all down.
+//
+// Hosts are provisioned by the same scripts the Vagrantfile runs
+// (scripts/lab), with the same addresses (scripts/lab/lab.env), so the
+// namespace lab and the VM lab never drift. Names start with a prefix, so two
+// labs (or a lab and a test) never collide, and Down removes everything with
+// that prefix, also after a crash.
+package lab
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/link"
+)
+
+// Roles of the lab's hosts, in start order.
+var Roles = []string{"db1", "db2", "lvs1", "lvs2", "client"}
+
+// Options configure a lab.
+type Options struct {
+	// Prefix starts every namespace, pin and state directory name.
+	Prefix string
+	// Repo is the xlb checkout (scripts/lab is read from it).
+	Repo string
+	// BinDir holds xlbd and xlbctl.
+	BinDir string
+	// Scheduler of the MySQL service: rr (both masters) or fo (one writer).
+	Scheduler string
+	// Log receives progress lines; nil discards them.
+	Log io.Writer
+}
+
+// Lab is a running lab.
+type Lab struct {
+	opts  Options
+	Env   map[string]string
+	Dir   string
+	Hosts map[string]*Host
+}
+
+// Host is one namespace of the lab.
+type Host struct {
+	Role string
+	NS   string
+	IP   netip.Addr
+	MAC  net.HardwareAddr
+}
+
+// DefaultPrefix names the lab `make lab-up` builds.
+const DefaultPrefix = "xlblab"
+
+func stateDir(prefix string) string { return filepath.Join(os.TempDir(), prefix) }
+func pinRoot(prefix string) string  { return filepath.Join("/sys/fs/bpf", prefix) }
+
+// LoadEnv reads scripts/lab/lab.env.
+func LoadEnv(repo string) (map[string]string, error) {
+	f, err := os.Open(filepath.Join(repo, "scripts/lab/lab.env"))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	env := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			return nil, fmt.Errorf("lab.env:%d: want KEY=VALUE, got %q", n, line)
+		}
+		env[k] = v
+	}
+	return env, sc.Err()
+}
+
+func (l *Lab) logf(format string, args ...any) {
+	if l.opts.Log != nil {
+		fmt.Fprintf(l.opts.Log, format+"\n", args...)
+	}
+}
+
+// Up builds and starts the lab. On failure everything built is torn down.
+func Up(opts Options) (l *Lab, err error) {
+	if opts.Prefix == "" {
+		opts.Prefix = DefaultPrefix
+	}
+	if opts.Scheduler == "" {
+		opts.Scheduler = "rr"
+	}
+	env, err := LoadEnv(opts.Repo)
+	if err != nil {
+		return nil, fmt.Errorf("lab addresses: %w", err)
+	}
+	if existing, _ := namespaces(opts.Prefix); len(existing) > 0 {
+		return nil, fmt.Errorf("a lab with prefix %q is already up (%v): run `make lab-down` first", opts.Prefix, existing)
+	}
+	l = &Lab{opts: opts, Env: env, Dir: stateDir(opts.Prefix), Hosts: map[string]*Host{}}
+	defer func() {
+		if err != nil {
+			if derr := Down(opts.Prefix); derr != nil {
+				err = errors.Join(err, fmt.Errorf("teardown after failure: %w", derr))
+			}
+		}
+	}()
+	if err := os.MkdirAll(l.Dir, 0o700); err != nil {
+		return nil, err
+	}
+	addr := map[string]string{"db1": env["LAB_DB1"], "db2": env["LAB_DB2"], "lvs1": env["LAB_LVS1"], "lvs2": env["LAB_LVS2"], "client": env["LAB_CLIENT"]}
+
+	l.logf("building namespaces %s-* on one bridge", opts.Prefix)
+	bridge := opts.Prefix + "-br"
+	if err := addNS(bridge); err != nil {
+		return nil, err
+	}
+	if _, err := inNS(bridge, "ip", "link", "add", "br0", "type", "bridge"); err != nil {
+		return nil, err
+	}
+	if _, err := inNS(bridge, "ip", "link", "set", "br0", "up"); err != nil {
+		return nil, err
+	}
+	for _, role := range Roles {
+		ip := netip.MustParseAddr(addr[role])
+		b := ip.As4()
+		h := &Host{Role: role, NS: opts.Prefix + "-" + role, IP: ip, MAC: net.HardwareAddr{2, 0, 0, 0, 0, b[3]}}
+		if err := l.addHost(bridge, h, env["LAB_PREFIXLEN"]); err != nil {
+			return nil, fmt.Errorf("host %s: %w", role, err)
+		}
+		l.Hosts[role] = h
+	}
+
+	l.logf("provisioning MariaDB master-master on db1 and db2 (scripts/lab/db.sh)")
+	if err := parallel("db1", "db2", func(role string) error { return l.DB("setup", role) }); err != nil {
+		return nil, err
+	}
+	for _, role := range []string{"db1", "db2"} {
+		if err := l.DB("replicate", role); err != nil {
+			return nil, err
+		}
+	}
+	for _, role := range []string{"db1", "db2"} {
+		if err := l.waitReplicating(role, 20*time.Second); err != nil {
+			return nil, err
+		}
+	}
+
+	l.logf("starting xlbd on lvs1 (VRRP MASTER, priority 101) and lvs2 (BACKUP, 100), scheduler %s", opts.Scheduler)
+	for _, role := range []string{"lvs1", "lvs2"} {
+		if _, err := l.script("director.sh", "config", role, opts.Scheduler); err != nil {
+			return nil, err
+		}
+		if err := l.StartXlbd(role); err != nil {
+			return nil, err
+		}
+	}
+	if err := l.WaitVIP("lvs1", 15*time.Second); err != nil {
+		return nil, err
+	}
+	for _, role := range []string{"lvs1", "lvs2"} {
+		if err := l.WaitBackends(role, 2, 20*time.Second); err != nil {
+			return nil, err
+		}
+	}
+	l.logf("lab up: VIP %s:3306 on lvs1", env["LAB_VIP"])
+	return l, nil
+}
+
+func addNS(name string) error {
+	if _, err := run("ip", "netns", "add", name); err != nil {
+		return err
+	}
+	_, err := inNS(name, "ip", "link", "set", "lo", "up")
+	return err
+}
+
+func (l *Lab) addHost(bridge string, h *Host, prefixLen string) error {
+	if err := addNS(h.NS); err != nil {
+		return err
+	}
+	port := "p-" + h.Role
+	steps := [][]string{
+		{bridge, "ip", "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", h.NS},
+		{bridge, "ip", "link", "set", port, "master", "br0", "up"},
+		{h.NS, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"},
+		{h.NS, "ip", "link", "set", "eth0", "address", h.MAC.String(), "up"},
+		{h.NS, "ip", "addr", "add", h.IP.String() + "/" + prefixLen, "dev", "eth0"},
+		// Frames that XDP forwards keep the checksum the sender left: no offload.
+		{h.NS, "ethtool", "-K", "eth0", "tx", "off"},
+	}
+	for _, s := range steps {
+		if _, err := inNS(s[0], s[1], s[2:]...); err != nil {
+			return err
+		}
+	}
+	if strings.HasPrefix(h.Role, "lvs") {
+		return l.attachPass(bridge, port)
+	}
+	return nil
+}
+
+// attachPass gives a director's bridge port the XDP_PASS program a veth needs
+// to accept its peer's XDP_TX frames, pinned so it outlives this process.
+func (l *Lab) attachPass(bridge, port string) error {
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.XDP, License: "GPL",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 2 /* XDP_PASS */), asm.Return()}})
+	if err != nil {
+		return fmt.Errorf("XDP_PASS program: %w", err)
+	}
+	defer prog.Close()
+	if err := os.MkdirAll(pinRoot(l.opts.Prefix), 0o700); err != nil {
+		return err
+	}
+	return doInNS(bridge, func() error {
+		iface, err := net.InterfaceByName(port)
+		if err != nil {
+			return err
+		}
+		lk, err := link.AttachXDP(link.XDPOptions{Program: prog, Interface: iface.Index})
+		if err != nil {
+			return fmt.Errorf("attach XDP_PASS to %s: %w", port, err)
+		}
+		defer lk.Close()
+		return lk.Pin(filepath.Join(pinRoot(l.opts.Prefix), "pass-"+port))
+	})
+}
+
+func parallel(a, b string, fn func(string) error) error {
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i, r := range []string{a, b} {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = fn(r) }()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// script runs scripts/lab/NAME inside the namespace of the host ARGS[1] names.
+func (l *Lab) script(name string, args ...string) (string, error) {
+	h := l.Hosts[args[1]]
+	cmd := exec.Command("nsenter", append([]string{"--net=/run/netns/" + h.NS, "--", "bash", filepath.Join(l.opts.Repo, "scripts/lab", name)}, args...)...)
+	cmd.Env = append(os.Environ(), "LAB_MODE=netns", "LAB_DIR="+l.Dir)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	}
+	return string(out), nil
+}
+
+// DB runs scripts/lab/db.sh CMD ROLE (setup, replicate, start, stop, kill).
+func (l *Lab) DB(cmd, role string) error {
+	_, err := l.script("db.sh", cmd, role)
+	return err
+}
+
+// SQL runs a statement as root on a database host (through its socket) and
+// returns the values, without column names.
+func (l *Lab) SQL(role, query string) (string, error) {
+	out, err := run("mariadb", "--socket="+filepath.Join(l.Dir, role, "mysqld.sock"), "-uroot", "--batch", "--skip-column-names", "-e", query)
+	return strings.TrimSpace(out), err
+}
+
+// replicaStatus is SHOW SLAVE STATUS as "Name: value" lines.
+func (l *Lab) replicaStatus(role string) (string, error) {
+	return run("mariadb", "--socket="+filepath.Join(l.Dir, role, "mysqld.sock"), "-uroot", "-e", "SHOW SLAVE STATUS\\G")
+}
+
+func (l *Lab) waitReplicating(role string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		out, err := l.replicaStatus(role)
+		if err == nil && strings.Contains(out, "Slave_IO_Running: Yes") && strings.Contains(out, "Slave_SQL_Running: Yes") {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: replication not running after %s: %v\n%s", role, timeout, err, out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// WaitCaughtUp waits until role has applied everything its peer has.
+func (l *Lab) WaitCaughtUp(role string, timeout time.Duration) error {
+	peer := map[string]string{"db1": "db2", "db2": "db1"}[role]
+	deadline := time.Now().Add(timeout)
+	for {
+		if err := l.waitReplicating(role, time.Until(deadline)); err != nil {
+			return err
+		}
+		want, err1 := l.SQL(peer, "SELECT @@gtid_binlog_pos")
+		got, err2 := l.SQL(role, "SELECT @@gtid_slave_pos")
+		if err1 == nil && err2 == nil && gtidCovers(got, want, peer) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s has not caught up with %s after %s: slave_pos %q, peer binlog %q", role, peer, timeout, got, want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// gtidCovers reports whether pos has applied the peer's own domain as far as
+// the peer's binlog says (the lab gives db1 domain 1 and db2 domain 2).
+func gtidCovers(pos, peerBinlog, peer string) bool {
+	domain := map[string]string{"db1": "1-", "db2": "2-"}[peer]
+	seq := func(list string) int64 {
+		for _, g := range strings.Split(list, ",") {
+			if strings.HasPrefix(strings.TrimSpace(g), domain) {
+				parts := strings.Split(strings.TrimSpace(g), "-")
+				n, _ := strconv.ParseInt(parts[len(parts)-1], 10, 64)
+				return n
+			}
+		}
+		return 0
+	}
+	return seq(pos) >= seq(peerBinlog)
+}
+
+// StartXlbd starts xlbd on a director, detached, logging to its state dir.
+func (l *Lab) StartXlbd(role string) error {
+	dir := filepath.Join(l.Dir, role)
+	log, err := os.OpenFile(filepath.Join(dir, "xlbd.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	defer log.Close()
+	cmd := exec.Command("nsenter", "--net=/run/netns/"+l.Hosts[role].NS, "--", filepath.Join(l.opts.BinDir, "xlbd"), "run",
+		"--config", filepath.Join(dir, "xlb.yaml"), "--pin-root", filepath.Join(pinRoot(l.opts.Prefix), role),
+		"--socket", l.Socket(role), "--max-flows", "262144")
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start xlbd on %s: %w", role, err)
+	}
+	pid := cmd.Process.Pid
+	go cmd.Wait() // reap it when it exits; the lab tracks it by pid file
+	return os.WriteFile(filepath.Join(dir, "xlbd.pid"), []byte(strconv.Itoa(pid)), 0o600)
+}
+
+// SignalXlbd sends sig to a director's xlbd and, for a fatal signal, waits
+// until it is gone.
+func (l *Lab) SignalXlbd(role string, sig syscall.Signal) error {
+	pidFile := filepath.Join(l.Dir, role, "xlbd.pid")
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		return fmt.Errorf("xlbd on %s is not running: %w", role, err)
+	}
+	pid, _ := strconv.Atoi(string(b))
+	if err := syscall.Kill(pid, sig); err != nil {
+		return fmt.Errorf("signal xlbd on %s: %w", role, err)
+	}
+	if sig == syscall.SIGHUP {
+		return nil
+	}
+	for i := 0; i < 200; i++ {
+		if syscall.Kill(pid, 0) != nil {
+			os.Remove(pidFile)
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("xlbd on %s (pid %d) still running 10s after %s", role, pid, sig)
+}
+
+// Socket is a director's control socket.
+func (l *Lab) Socket(role string) string { return filepath.Join(l.Dir, role, "xlbd.sock") }
+
+// Xlbctl runs xlbctl against a director.
+func (l *Lab) Xlbctl(role string, args ...string) (string, error) {
+	return run(filepath.Join(l.opts.BinDir, "xlbctl"), append([]string{"--pin-root", filepath.Join(pinRoot(l.opts.Prefix), role), "--socket", l.Socket(role)}, args...)...)
+}
+
+// HasVIP reports whether a director holds the VIP on eth0.
+func (l *Lab) HasVIP(role string) bool {
+	out, err := inNS(l.Hosts[role].NS, "ip", "-o", "-4", "addr", "show", "dev", "eth0")
+	return err == nil && strings.Contains(out, " "+l.Env["LAB_VIP"]+"/")
+}
+
+// WaitVIP waits until role holds the VIP.
+func (l *Lab) WaitVIP(role string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for !l.HasVIP(role) {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s did not take the VIP within %s", role, timeout)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return nil
+}
+
+// ActiveBackends counts a director's active backends (from its pinned maps).
+func (l *Lab) ActiveBackends(role string) int {
+	out, err := l.Xlbctl(role, "backends")
+	if err != nil {
+		return 0
+	}
+	return strings.Count(out, " active ")
+}
+
+// WaitBackends waits until a director has n active backends.
+func (l *Lab) WaitBackends(role string, n int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for l.ActiveBackends(role) != n {
+		if time.Now().After(deadline) {
+			out, _ := l.Xlbctl(role, "backends")
+			return fmt.Errorf("%s: %d backends not active within %s:\n%s", role, n, timeout, out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return nil
+}
+
+// Shells says how to get a shell on each host.
+func (l *Lab) Shells() string {
+	var b strings.Builder
+	for _, role := range Roles {
+		fmt.Fprintf(&b, "  %-6s %-15s sudo nsenter --net=/run/netns/%s bash\n", role, l.Hosts[role].IP, l.Hosts[role].NS)
+	}
+	fmt.Fprintf(&b, "  xlbctl on lvs1:  sudo bin/xlbctl --pin-root %s --socket %s backends\n", filepath.Join(pinRoot(l.opts.Prefix), "lvs1"), l.Socket("lvs1"))
+	fmt.Fprintf(&b, "  mysql client:    sudo nsenter --net=/run/netns/%s mariadb -h %s -u %s -p%s %s\n",
+		l.Hosts["client"].NS, l.Env["LAB_VIP"], l.Env["LAB_APP_USER"], l.Env["LAB_APP_PASS"], l.Env["LAB_DATABASE"])
+	return b.String()
+}
+
+// namespaces lists the namespaces whose name starts with prefix-.
+func namespaces(prefix string) ([]string, error) {
+	out, err := run("ip", "netns", "list")
+	if err != nil {
+		return nil, err
+	}
+	var found []string
+	for _, line := range strings.Split(out, "\n") {
+		name, _, _ := strings.Cut(strings.TrimSpace(line), " ")
+		if strings.HasPrefix(name, prefix+"-") {
+			found = append(found, name)
+		}
+	}
+	return found, nil
+}
+
+// Down tears down the lab with this prefix, whatever state it is in: every
+// process in its namespaces, its pins, namespaces and state directory.
+func Down(prefix string) error {
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	nss, err := namespaces(prefix)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, ns := range nss {
+		// Everything running inside (mariadbd, xlbd) dies with SIGKILL: the
+		// lab's data is throw-away.
+		if out, err := run("ip", "netns", "pids", ns); err == nil {
+			for _, f := range strings.Fields(out) {
+				// Never ourselves: a thread of this process may have been
+				// left in the namespace by a dialer.
+				if pid, err := strconv.Atoi(f); err == nil && pid != os.Getpid() {
+					syscall.Kill(pid, syscall.SIGKILL)
+				}
+			}
+		}
+	}
+	// Pins hold links (XDP stays attached while pinned): remove them first.
+	if err := os.RemoveAll(pinRoot(prefix)); err != nil {
+		errs = append(errs, fmt.Errorf("remove pins: %w", err))
+	}
+	for _, ns := range nss {
+		if _, err := run("ip", "netns", "del", ns); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := os.RemoveAll(stateDir(prefix)); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
