@@ -9,27 +9,41 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
+	"strconv"
 	"time"
 )
 
 // HTTPConfig is an HTTP(S) GET check for services that are not MySQL, like
 // keepalived's HTTP_GET: the status must be within [StatusMin, StatusMax]
-// (default 200-299) and, when Body is set, the first BodyLimit bytes of the
-// body must match it.
+// (default 200-299) or one of the Also ranges and, when Body is set, the first
+// BodyLimit bytes of the body must match it.
 type HTTPConfig struct {
 	URL       string
 	Host      string // Host header, when it differs from the URL's host [virtualhost]
 	StatusMin int
 	StatusMax int
+	Also      []StatusRange // further accepted statuses, judged on the same response
 	Body      *regexp.Regexp
 	BodyLimit int64 // default 64 KiB
 	TLS       *tls.Config
 	Dial      DialFunc
 }
 
+// StatusRange is an inclusive range of HTTP status codes.
+type StatusRange struct{ Min, Max int }
+
+func (r StatusRange) String() string {
+	if r.Min == r.Max {
+		return strconv.Itoa(r.Min)
+	}
+	return fmt.Sprintf("%d-%d", r.Min, r.Max)
+}
+
 // HTTPChecker implements HTTPConfig.
 type HTTPChecker struct {
 	cfg    HTTPConfig
+	accept []StatusRange
 	client *http.Client
 }
 
@@ -45,8 +59,11 @@ func NewHTTP(cfg HTTPConfig) (*HTTPChecker, error) {
 	if cfg.StatusMin == 0 && cfg.StatusMax == 0 {
 		cfg.StatusMin, cfg.StatusMax = 200, 299
 	}
-	if cfg.StatusMin < 100 || cfg.StatusMax > 599 || cfg.StatusMin > cfg.StatusMax {
-		return nil, fmt.Errorf("http check: status range %d-%d is not within 100-599", cfg.StatusMin, cfg.StatusMax)
+	accept := append([]StatusRange{{cfg.StatusMin, cfg.StatusMax}}, cfg.Also...)
+	for _, r := range accept {
+		if r.Min < 100 || r.Max > 599 || r.Min > r.Max {
+			return nil, fmt.Errorf("http check: status range %d-%d is not within 100-599", r.Min, r.Max)
+		}
 	}
 	if cfg.BodyLimit == 0 {
 		cfg.BodyLimit = 64 << 10
@@ -63,7 +80,7 @@ func NewHTTP(cfg HTTPConfig) (*HTTPChecker, error) {
 		// A redirect is an answer: judge its status, do not follow it.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-	return &HTTPChecker{cfg: cfg, client: client}, nil
+	return &HTTPChecker{cfg: cfg, accept: accept, client: client}, nil
 }
 
 // Check makes one request.
@@ -85,8 +102,8 @@ func (c *HTTPChecker) Check(ctx context.Context) Result {
 		return failResult(fmt.Errorf("%w: %w", ErrConnect, timeoutOr(ctx, start, err)))
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode < c.cfg.StatusMin || resp.StatusCode > c.cfg.StatusMax {
-		return failResult(fmt.Errorf("%w: %s, want %d-%d", ErrHTTPStatus, resp.Status, c.cfg.StatusMin, c.cfg.StatusMax))
+	if !slices.ContainsFunc(c.accept, func(r StatusRange) bool { return r.Min <= resp.StatusCode && resp.StatusCode <= r.Max }) {
+		return failResult(fmt.Errorf("%w: %s, want %v", ErrHTTPStatus, resp.Status, c.accept))
 	}
 	if c.cfg.Body == nil {
 		return okResult(resp.Status)

@@ -42,6 +42,9 @@ func TestHTTPCheck(t *testing.T) {
 		{name: "body beyond the limit does not count", cfg: HTTPConfig{URL: srv.URL + "/ok", Body: regexp.MustCompile(`ready`), BodyLimit: 5}, wantErr: ErrHTTPBody},
 		{name: "503 is down", cfg: HTTPConfig{URL: srv.URL + "/fail"}, wantErr: ErrHTTPStatus, reason: "503 Service Unavailable"},
 		{name: "503 inside a custom range is up", cfg: HTTPConfig{URL: srv.URL + "/fail", StatusMin: 200, StatusMax: 503}, ok: true},
+		{name: "503 in a further range is up", cfg: HTTPConfig{URL: srv.URL + "/fail", Also: []StatusRange{{302, 302}, {503, 503}}}, ok: true},
+		{name: "404 outside every range", cfg: HTTPConfig{URL: srv.URL + "/absent", Also: []StatusRange{{302, 302}, {500, 503}}},
+			wantErr: ErrHTTPStatus, reason: "want [200-299 302 500-503]"},
 		{name: "a redirect is judged, not followed", cfg: HTTPConfig{URL: srv.URL + "/redirect"}, wantErr: ErrHTTPStatus, reason: "302"},
 		{name: "404 is down", cfg: HTTPConfig{URL: srv.URL + "/absent"}, wantErr: ErrHTTPStatus},
 		{name: "virtualhost header", cfg: HTTPConfig{URL: srv.URL + "/host", Host: "db.example", Body: regexp.MustCompile(`host=db\.example`)}, ok: true},
@@ -66,10 +69,11 @@ func TestHTTPCheck(t *testing.T) {
 
 func TestHTTPConfigErrors(t *testing.T) {
 	for name, cfg := range map[string]HTTPConfig{
-		"no scheme":      {URL: "example.com/health"},
-		"ftp":            {URL: "ftp://example.com/"},
-		"inverted range": {URL: "http://example.com/", StatusMin: 400, StatusMax: 200},
-		"range too wide": {URL: "http://example.com/", StatusMin: 200, StatusMax: 700},
+		"no scheme":         {URL: "example.com/health"},
+		"ftp":               {URL: "ftp://example.com/"},
+		"inverted range":    {URL: "http://example.com/", StatusMin: 400, StatusMax: 200},
+		"range too wide":    {URL: "http://example.com/", StatusMin: 200, StatusMax: 700},
+		"bad further range": {URL: "http://example.com/", Also: []StatusRange{{0, 0}}},
 	} {
 		if _, err := NewHTTP(cfg); err == nil {
 			t.Errorf("%s: accepted", name)

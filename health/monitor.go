@@ -16,6 +16,9 @@ type Verdict struct {
 	Reason  string
 	Latency time.Duration // of the attempt that decided
 	At      time.Time
+	// Initial marks the first verdict of a Run: the starting state (up, or
+	// down with Alpha) before any check, not a change seen by one.
+	Initial bool
 }
 
 // Monitor checks one real server with one Checker on Timing's schedule.
@@ -49,7 +52,7 @@ func NewMonitor(server string, c Checker, t Timing, weight int, log *slog.Logger
 // own, then only when the state changes: up/down, or the weight while up.
 func (m *Monitor) Run(ctx context.Context, report func(Verdict)) {
 	t := m.timing
-	cur := Verdict{Server: m.server, Up: !t.Alpha, Reason: "initial state", At: time.Now()}
+	cur := Verdict{Server: m.server, Up: !t.Alpha, Reason: "initial state", At: time.Now(), Initial: true}
 	if cur.Up {
 		cur.Weight = m.weight
 	} else {
@@ -90,7 +93,7 @@ func (m *Monitor) Run(ctx context.Context, report func(Verdict)) {
 			next.Reason = "weight changed: " + res.Reason
 		}
 		if next.Up != cur.Up || next.Weight != cur.Weight {
-			next.Latency, next.At = lat, time.Now()
+			next.Latency, next.At, next.Initial = lat, time.Now(), false
 			m.log.Info("real server state changed", "up", next.Up, "weight", next.Weight, "reason", next.Reason)
 			report(next)
 			cur = next

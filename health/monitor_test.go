@@ -172,7 +172,8 @@ func TestMonitorStateChanges(t *testing.T) {
 			}
 			for i, w := range tc.want {
 				g := got[i]
-				if g.Up != w.up || g.Weight != w.weight || g.call != w.call || !strings.Contains(g.Reason, w.reason) || g.Server != "rs1" {
+				if g.Up != w.up || g.Weight != w.weight || g.call != w.call || !strings.Contains(g.Reason, w.reason) || g.Server != "rs1" ||
+					g.Initial != (i == 0) {
 					t.Errorf("verdict %d = {up %v weight %d call %d reason %q}, want {up %v weight %d call %d reason ~%q}",
 						i, g.Up, g.Weight, g.call, g.Reason, w.up, w.weight, w.call, w.reason)
 				}
