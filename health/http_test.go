@@ -2,6 +2,8 @@ package health
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -64,6 +66,27 @@ func TestHTTPCheck(t *testing.T) {
 				t.Fatalf("got %+v, want ok=%v err %v reason ~%q", r, tc.ok, tc.wantErr, tc.reason)
 			}
 		})
+	}
+}
+
+func TestHTTPSCheck(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+	trusted, err := NewHTTP(HTTPConfig{URL: srv.URL, TLS: &tls.Config{RootCAs: pool}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := check(trusted); !r.OK {
+		t.Fatalf("https with the server's CA: %s", r.Reason)
+	}
+	untrusted, err := NewHTTP(HTTPConfig{URL: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := check(untrusted); r.OK || !strings.Contains(r.Reason, "certificate") {
+		t.Fatalf("https with an unknown CA: %+v", r)
 	}
 }
 

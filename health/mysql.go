@@ -2,7 +2,6 @@ package health
 
 import (
 	"context"
-	"crypto/tls"
 	"database/sql/driver"
 	"errors"
 	"fmt"
@@ -35,10 +34,8 @@ type MySQLConfig struct {
 	MaxLag time.Duration
 	// ReadOnly, when set, is the value @@global.read_only must have.
 	ReadOnly *bool
-	// TLS, when set, is used for the session.
-	TLS    *tls.Config
-	Dial   DialFunc
-	Logger *slog.Logger
+	Dial     DialFunc
+	Logger   *slog.Logger
 }
 
 // MySQLChecker implements MySQLConfig.
@@ -95,7 +92,6 @@ func (d *driverLog) String() string {
 func (c *MySQLChecker) connector(dlog *driverLog) (driver.Connector, error) {
 	mc := mysql.NewConfig()
 	mc.Net, mc.Addr, mc.User, mc.Passwd = "tcp", c.cfg.Addr, c.cfg.User, c.cfg.Password.Reveal()
-	mc.TLS = c.cfg.TLS
 	mc.Logger = dlog
 	mc.DialFunc = c.cfg.Dial.orDefault()
 	return mysql.NewConnector(mc)
@@ -120,7 +116,7 @@ func (c *MySQLChecker) Check(ctx context.Context) (res Result) {
 	defer conn.Close()
 
 	rows, err := query(ctx, conn, "SELECT VERSION(), @@global.read_only")
-	if err == nil && len(rows) != 1 {
+	if err == nil && (len(rows) != 1 || len(rows[0].values) != 2) {
 		err = fmt.Errorf("%w: version query returned %d rows", ErrProtocol, len(rows))
 	}
 	if err != nil {
