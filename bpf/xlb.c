@@ -23,14 +23,15 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
  * so the MAC comparison costs no map lookup. */
 volatile const struct xlb_config xlb_cfg = {};
 
-/* BTF only carries types that some object uses, and these enums are used only
- * as values; this anchor lets bpf2go generate them for Go (-type). */
-struct xlb_enums {
+/* BTF only carries types that some object uses, and these are used only as
+ * values or ring records; this anchor lets bpf2go generate them (-type). */
+struct xlb_types {
 	enum xlb_reason reason;
 	enum xlb_backend_state backend_state;
 	enum xlb_service_flags service_flags;
+	struct xlb_flow_event flow_event;
 };
-volatile const struct xlb_enums xlb_enums_anchor = {};
+volatile const struct xlb_types xlb_types_anchor = {};
 
 static __always_inline void count(void *map, __u32 key, __u64 bytes)
 {
@@ -142,6 +143,12 @@ static __always_inline int balance(struct ethhdr *eth, struct xlb_flow_key *fk, 
 		struct xlb_flow nf = { .backend_id = id };
 
 		bpf_map_update_elem(&xlb_flows, fk, &nf, BPF_ANY);
+		if (xlb_cfg.flow_events) {
+			struct xlb_flow_event ev = { .key = *fk, .backend_id = id };
+
+			if (bpf_ringbuf_output(&xlb_flow_events, &ev, sizeof(ev), 0))
+				count(&xlb_flow_events_lost, 0, 1);
+		}
 	}
 	return forward(eth, b, id, bytes);
 }

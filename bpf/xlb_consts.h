@@ -27,6 +27,12 @@
 #define XLB_MAX_FLOWS 1048576
 #endif
 
+/* Bytes of the flow-event ring (a power of two, a multiple of the page size):
+ * 256 KiB hold ~10k events between two reads by the daemon. */
+#ifndef XLB_FLOW_EVENTS_BYTES
+#define XLB_FLOW_EVENTS_BYTES (256 * 1024)
+#endif
+
 /* Fixed seed of the flow hash: both directors must pick the same backend for
  * the same flow, so nothing host-specific may enter the hash. */
 #define XLB_HASH_SEED 0x9e3779b9u

@@ -90,3 +90,18 @@ struct {
 	__type(value, struct xlb_counter);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } xlb_reasons SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, XLB_FLOW_EVENTS_BYTES);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xlb_flow_events SEC(".maps");
+
+/* Flow events lost because the ring was full (packets = events). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct xlb_counter);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xlb_flow_events_lost SEC(".maps");

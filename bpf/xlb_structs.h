@@ -59,6 +59,14 @@ struct xlb_flow {
 	__u32 backend_id;
 };
 
+/* A flow the program recorded (new, or re-picked off a failed backend): the
+ * daemon sends these to the other director, so that after a failover it
+ * forwards every established connection to the same backend. */
+struct xlb_flow_event {
+	struct xlb_flow_key key;
+	__u32 backend_id;
+};
+
 struct xlb_counter {
 	__u64 packets;
 	__u64 bytes;
@@ -79,5 +87,6 @@ enum xlb_reason {
 /* Per-attachment settings, fixed at load time in .rodata. */
 struct xlb_config {
 	__u8 mac[6]; /* the attached interface's own MAC */
-	__u8 pad[2];
+	__u8 flow_events; /* 1: report recorded flows in xlb_flow_events */
+	__u8 pad;
 };

@@ -51,6 +51,9 @@ type Options struct {
 	MaxFlows uint32
 	// Mode selects native (default) or generic XDP.
 	Mode AttachMode
+	// FlowEvents makes the program report every flow it records, for
+	// FlowEventReader (flow sync between directors).
+	FlowEvents bool
 }
 
 // Dataplane is a loaded xlb program and its maps.
@@ -82,6 +85,9 @@ func load(mac net.HardwareAddr, opts Options, pinDir string) (*Dataplane, error)
 	}
 	var cfg xlbXlbConfig
 	copy(cfg.Mac[:], mac)
+	if opts.FlowEvents {
+		cfg.FlowEvents = 1
+	}
 	if err := spec.Variables["xlb_cfg"].Set(cfg); err != nil {
 		return nil, fmt.Errorf("set interface MAC: %w", err)
 	}
@@ -226,7 +232,7 @@ func (d *Dataplane) Detach() error {
 
 func (d *Dataplane) maps() []*ebpf.Map {
 	m := d.objs.xlbMaps
-	return []*ebpf.Map{m.XlbServices, m.XlbServiceKeys, m.XlbBackends, m.XlbMaglev, m.XlbFlows, m.XlbServiceStats, m.XlbBackendStats, m.XlbReasons}
+	return []*ebpf.Map{m.XlbServices, m.XlbServiceKeys, m.XlbBackends, m.XlbMaglev, m.XlbFlows, m.XlbServiceStats, m.XlbBackendStats, m.XlbReasons, m.XlbFlowEvents, m.XlbFlowEventsLost}
 }
 
 // ErrNotPinned is returned by OpenPinned when no xlb is pinned for the interface.
@@ -255,6 +261,7 @@ func OpenPinned(ifname string, root string) (*Dataplane, error) {
 		"xlb_services": &m.XlbServices, "xlb_service_keys": &m.XlbServiceKeys, "xlb_backends": &m.XlbBackends,
 		"xlb_maglev": &m.XlbMaglev, "xlb_flows": &m.XlbFlows, "xlb_service_stats": &m.XlbServiceStats,
 		"xlb_backend_stats": &m.XlbBackendStats, "xlb_reasons": &m.XlbReasons,
+		"xlb_flow_events": &m.XlbFlowEvents, "xlb_flow_events_lost": &m.XlbFlowEventsLost,
 	} {
 		mp, err := ebpf.LoadPinnedMap(filepath.Join(dir, name), nil)
 		if err != nil {

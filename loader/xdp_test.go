@@ -32,6 +32,7 @@ func TestStructSizes(t *testing.T) {
 		"xlb_flow":        unsafe.Sizeof(xlbXlbFlow{}),
 		"xlb_counter":     unsafe.Sizeof(xlbXlbCounter{}),
 		"xlb_config":      unsafe.Sizeof(xlbXlbConfig{}),
+		"xlb_flow_event":  unsafe.Sizeof(xlbXlbFlowEvent{}),
 	} {
 		var s *btf.Struct
 		if err := spec.Types.TypeByName(name, &s); err != nil {

@@ -32,9 +32,10 @@ const (
 )
 
 type xlbXlbConfig struct {
-	_   structs.HostLayout
-	Mac [6]uint8
-	Pad [2]uint8
+	_          structs.HostLayout
+	Mac        [6]uint8
+	FlowEvents uint8
+	Pad        uint8
 }
 
 type xlbXlbCounter struct {
@@ -43,15 +44,14 @@ type xlbXlbCounter struct {
 	Bytes   uint64
 }
 
-type xlbXlbEnums struct {
-	_            structs.HostLayout
-	Reason       uint32
-	BackendState uint32
-	ServiceFlags uint32
-}
-
 type xlbXlbFlow struct {
 	_         structs.HostLayout
+	BackendId uint32
+}
+
+type xlbXlbFlowEvent struct {
+	_         structs.HostLayout
+	Key       xlbXlbFlowKey
 	BackendId uint32
 }
 
@@ -99,21 +99,43 @@ type xlbXlbServiceKey struct {
 	Pad   uint8
 }
 
+type xlbXlbTypes struct {
+	_            structs.HostLayout
+	Reason       uint32
+	BackendState uint32
+	ServiceFlags uint32
+	FlowEvent    struct {
+		_   structs.HostLayout
+		Key struct {
+			_     structs.HostLayout
+			Saddr uint32
+			Daddr uint32
+			Sport uint16
+			Dport uint16
+			Proto uint8
+			Pad   [3]uint8
+		}
+		BackendId uint32
+	}
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	xlbMapXlbBackendStats = "xlb_backend_stats"
-	xlbMapXlbBackends     = "xlb_backends"
-	xlbMapXlbFlows        = "xlb_flows"
-	xlbMapXlbMaglev       = "xlb_maglev"
-	xlbMapXlbReasons      = "xlb_reasons"
-	xlbMapXlbServiceKeys  = "xlb_service_keys"
-	xlbMapXlbServiceStats = "xlb_service_stats"
-	xlbMapXlbServices     = "xlb_services"
-	xlbProgXlbXdp         = "xlb_xdp"
-	xlbVarXlbCfg          = "xlb_cfg"
-	xlbVarXlbEnumsAnchor  = "xlb_enums_anchor"
+	xlbMapXlbBackendStats   = "xlb_backend_stats"
+	xlbMapXlbBackends       = "xlb_backends"
+	xlbMapXlbFlowEvents     = "xlb_flow_events"
+	xlbMapXlbFlowEventsLost = "xlb_flow_events_lost"
+	xlbMapXlbFlows          = "xlb_flows"
+	xlbMapXlbMaglev         = "xlb_maglev"
+	xlbMapXlbReasons        = "xlb_reasons"
+	xlbMapXlbServiceKeys    = "xlb_service_keys"
+	xlbMapXlbServiceStats   = "xlb_service_stats"
+	xlbMapXlbServices       = "xlb_services"
+	xlbProgXlbXdp           = "xlb_xdp"
+	xlbVarXlbCfg            = "xlb_cfg"
+	xlbVarXlbTypesAnchor    = "xlb_types_anchor"
 )
 
 // loadXlb returns the embedded CollectionSpec for xlb.
@@ -165,14 +187,16 @@ type xlbProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type xlbMapSpecs struct {
-	XlbBackendStats *ebpf.MapSpec `ebpf:"xlb_backend_stats"`
-	XlbBackends     *ebpf.MapSpec `ebpf:"xlb_backends"`
-	XlbFlows        *ebpf.MapSpec `ebpf:"xlb_flows"`
-	XlbMaglev       *ebpf.MapSpec `ebpf:"xlb_maglev"`
-	XlbReasons      *ebpf.MapSpec `ebpf:"xlb_reasons"`
-	XlbServiceKeys  *ebpf.MapSpec `ebpf:"xlb_service_keys"`
-	XlbServiceStats *ebpf.MapSpec `ebpf:"xlb_service_stats"`
-	XlbServices     *ebpf.MapSpec `ebpf:"xlb_services"`
+	XlbBackendStats   *ebpf.MapSpec `ebpf:"xlb_backend_stats"`
+	XlbBackends       *ebpf.MapSpec `ebpf:"xlb_backends"`
+	XlbFlowEvents     *ebpf.MapSpec `ebpf:"xlb_flow_events"`
+	XlbFlowEventsLost *ebpf.MapSpec `ebpf:"xlb_flow_events_lost"`
+	XlbFlows          *ebpf.MapSpec `ebpf:"xlb_flows"`
+	XlbMaglev         *ebpf.MapSpec `ebpf:"xlb_maglev"`
+	XlbReasons        *ebpf.MapSpec `ebpf:"xlb_reasons"`
+	XlbServiceKeys    *ebpf.MapSpec `ebpf:"xlb_service_keys"`
+	XlbServiceStats   *ebpf.MapSpec `ebpf:"xlb_service_stats"`
+	XlbServices       *ebpf.MapSpec `ebpf:"xlb_services"`
 }
 
 // xlbVariableSpecs contains global variables before they are loaded into the kernel.
@@ -180,7 +204,7 @@ type xlbMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type xlbVariableSpecs struct {
 	XlbCfg         *ebpf.VariableSpec `ebpf:"xlb_cfg"`
-	XlbEnumsAnchor *ebpf.VariableSpec `ebpf:"xlb_enums_anchor"`
+	XlbTypesAnchor *ebpf.VariableSpec `ebpf:"xlb_types_anchor"`
 }
 
 // xlbObjects contains all objects after they have been loaded into the kernel.
@@ -203,20 +227,24 @@ func (o *xlbObjects) Close() error {
 //
 // It can be passed to loadXlbObjects or ebpf.CollectionSpec.LoadAndAssign.
 type xlbMaps struct {
-	XlbBackendStats *ebpf.Map `ebpf:"xlb_backend_stats"`
-	XlbBackends     *ebpf.Map `ebpf:"xlb_backends"`
-	XlbFlows        *ebpf.Map `ebpf:"xlb_flows"`
-	XlbMaglev       *ebpf.Map `ebpf:"xlb_maglev"`
-	XlbReasons      *ebpf.Map `ebpf:"xlb_reasons"`
-	XlbServiceKeys  *ebpf.Map `ebpf:"xlb_service_keys"`
-	XlbServiceStats *ebpf.Map `ebpf:"xlb_service_stats"`
-	XlbServices     *ebpf.Map `ebpf:"xlb_services"`
+	XlbBackendStats   *ebpf.Map `ebpf:"xlb_backend_stats"`
+	XlbBackends       *ebpf.Map `ebpf:"xlb_backends"`
+	XlbFlowEvents     *ebpf.Map `ebpf:"xlb_flow_events"`
+	XlbFlowEventsLost *ebpf.Map `ebpf:"xlb_flow_events_lost"`
+	XlbFlows          *ebpf.Map `ebpf:"xlb_flows"`
+	XlbMaglev         *ebpf.Map `ebpf:"xlb_maglev"`
+	XlbReasons        *ebpf.Map `ebpf:"xlb_reasons"`
+	XlbServiceKeys    *ebpf.Map `ebpf:"xlb_service_keys"`
+	XlbServiceStats   *ebpf.Map `ebpf:"xlb_service_stats"`
+	XlbServices       *ebpf.Map `ebpf:"xlb_services"`
 }
 
 func (m *xlbMaps) Close() error {
 	return _XlbClose(
 		m.XlbBackendStats,
 		m.XlbBackends,
+		m.XlbFlowEvents,
+		m.XlbFlowEventsLost,
 		m.XlbFlows,
 		m.XlbMaglev,
 		m.XlbReasons,
@@ -231,7 +259,7 @@ func (m *xlbMaps) Close() error {
 // It can be passed to loadXlbObjects or ebpf.CollectionSpec.LoadAndAssign.
 type xlbVariables struct {
 	XlbCfg         *ebpf.Variable `ebpf:"xlb_cfg"`
-	XlbEnumsAnchor *ebpf.Variable `ebpf:"xlb_enums_anchor"`
+	XlbTypesAnchor *ebpf.Variable `ebpf:"xlb_types_anchor"`
 }
 
 // xlbPrograms contains all programs after they have been loaded into the kernel.

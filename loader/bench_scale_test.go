@@ -1,0 +1,191 @@
+package loader
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"testing"
+
+	"github.com/cilium/ebpf"
+
+	"xlb/control/maglev"
+	"xlb/test/testutil"
+)
+
+// loadScaled is Load with the service- and backend-sized maps grown to
+// maxServices and maxBackends: the default build (XLB_MAX_SERVICES 1024,
+// XLB_MAX_BACKENDS 4096) cannot hold 10k services, and Options has no field
+// for it, so the benchmark resizes the spec as such an option would.
+func loadScaled(b *testing.B, maxServices, maxBackends uint32) *Dataplane {
+	b.Helper()
+	testutil.RequirePriv(b)
+	spec, err := loadXlb()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var cfg xlbXlbConfig
+	copy(cfg.Mac[:], benchMAC)
+	if err := spec.Variables["xlb_cfg"].Set(cfg); err != nil {
+		b.Fatal(err)
+	}
+	for _, name := range []string{"xlb_services", "xlb_service_keys", "xlb_service_stats"} {
+		spec.Maps[name].MaxEntries = maxServices
+	}
+	spec.Maps["xlb_maglev"].MaxEntries = maxServices * 2
+	for _, name := range []string{"xlb_backends", "xlb_backend_stats"} {
+		spec.Maps[name].MaxEntries = maxBackends
+	}
+	for _, m := range spec.Maps {
+		m.Pinning = ebpf.PinNone
+	}
+	inner := spec.Maps["xlb_maglev"].InnerMap
+	d := &Dataplane{innerSpec: inner.Copy(), tableSize: int(inner.MaxEntries), mac: benchMAC}
+	if err := spec.LoadAndAssign(&d.objs, nil); err != nil {
+		var verr *ebpf.VerifierError
+		if errors.As(err, &verr) {
+			b.Fatalf("load: %+v", verr)
+		}
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { d.Close() })
+	return d
+}
+
+// scaleDataplane holds services services (the measured one, mysqlSvc, has id
+// 1 and backends backends; the others are other VIPs on the same port, with
+// one backend each so that they are real, forwarding services).
+func scaleDataplane(b *testing.B, services, backends int) *Dataplane {
+	b.Helper()
+	maxSvc, maxBackends := uint32(1024), uint32(4096)
+	for int(maxSvc) <= services {
+		maxSvc *= 2
+	}
+	for int(maxBackends) <= services+backends {
+		maxBackends *= 2
+	}
+	d := loadScaled(b, maxSvc, maxBackends)
+	if err := d.SetService(mysqlSvc, Service{ID: 1}); err != nil {
+		b.Fatal(err)
+	}
+	mb := make([]maglev.Backend, backends)
+	for i := range mb {
+		id := uint32(i + 1)
+		ip := netip.AddrFrom4([4]byte{192, 168, 2 + byte(i>>8), byte(i)})
+		if err := d.SetBackend(id, Backend{ServiceID: 1, IP: ip, MAC: benchMAC, State: BackendActive}); err != nil {
+			b.Fatal(err)
+		}
+		mb[i] = maglev.Backend{ID: id, Name: ip.String(), Weight: 1}
+	}
+	table, err := maglev.Build(mb, d.TableSize())
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := d.WriteMaglev(mysqlSvc, table); err != nil {
+		b.Fatal(err)
+	}
+	if services == 1 {
+		return d
+	}
+	// The other services share one one-backend Maglev table: 10k private
+	// 65537-slot tables would take 2.6 GB, and a packet of the measured
+	// service never reads them, so sharing changes no per-packet work.
+	shared, err := ebpf.NewMap(d.innerSpec)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer shared.Close()
+	for i := 2; i <= services; i++ {
+		id := uint32(i)
+		key := ServiceKey{VIP: netip.AddrFrom4([4]byte{10, 200, byte(i >> 8), byte(i)}), Port: 3306, Proto: TCP}
+		if err := d.SetService(key, Service{ID: id}); err != nil {
+			b.Fatal(err)
+		}
+		bid := uint32(backends + i)
+		if err := d.SetBackend(bid, Backend{ServiceID: id, IP: netip.MustParseAddr("192.168.9.9"), MAC: benchMAC, State: BackendActive}); err != nil {
+			b.Fatal(err)
+		}
+		if i == 2 {
+			one := make([]uint32, d.TableSize())
+			keys := make([]uint32, d.TableSize())
+			for s := range one {
+				one[s], keys[s] = bid, uint32(s)
+			}
+			if _, err := shared.BatchUpdate(keys, one, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := d.objs.XlbMaglev.Update(id*2, shared, ebpf.UpdateAny); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return d
+}
+
+// BenchmarkScale is the per-packet cost (known flow, new flow) as services and
+// backends grow, each against the reflector in the same run. The known-flow
+// path never reads the services map nor a Maglev table; the new-flow path
+// reads both, so that is where size could show.
+func BenchmarkScale(b *testing.B) {
+	cases := []struct{ services, backends int }{
+		{1, 2}, {100, 2}, {1000, 2}, {10000, 2}, {1, 100}, {1, 1000},
+	}
+	refl := newBenchFixture(b, 1<<20).refl
+	known := synTo(3306, 50000).build()
+	for _, c := range cases {
+		b.Run(fmt.Sprintf("services=%d/backends=%d", c.services, c.backends), func(b *testing.B) {
+			d := scaleDataplane(b, c.services, c.backends)
+			n := max(b.N, 1000)
+			reflNs := kernelNs(b, refl, known, n, xdpTX)
+			knownNs := kernelNs(b, d.Program(), known, n, xdpTX)
+			calls := min(n, 100_000)
+			flows0, err := d.FlowCount()
+			if err != nil {
+				b.Fatal(err)
+			}
+			newR1 := oneByOneNs(b, d.Program(), calls, newFlowFrame, xdpTX)
+			if flows1, _ := d.FlowCount(); flows1-flows0 < calls {
+				b.Fatalf("new flow: only %d of %d runs created a flow", flows1-flows0, calls)
+			}
+			knownR1 := oneByOneNs(b, d.Program(), calls, func(int) []byte { return known }, xdpTX)
+			svc, err := d.ServiceCounter(1)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if svc.Packets < uint64(n+2*calls) {
+				b.Fatalf("service 1 forwarded %d packets, want >= %d: not the measured path", svc.Packets, n+2*calls)
+			}
+			newNs := knownNs + (newR1 - knownR1)
+			b.ReportMetric(reflNs, "reflector-ns/pkt")
+			b.ReportMetric(knownNs, "known-ns/pkt")
+			b.ReportMetric(newNs, "new-ns/pkt")
+			b.ReportMetric(knownNs/reflNs, "known/reflector")
+			b.ReportMetric(newNs/reflNs, "new/reflector")
+		})
+	}
+}
+
+// BenchmarkProgramSize reports the size of xlb and of the reflector as the
+// kernel holds them: verified BPF instructions and JIT-compiled bytes, the
+// static half of a per-packet profile.
+func BenchmarkProgramSize(b *testing.B) {
+	f := newBenchFixture(b, 1<<10)
+	for _, p := range []struct {
+		name string
+		prog *ebpf.Program
+	}{{"xlb", f.dp.Program()}, {"reflector", f.refl}} {
+		info, err := p.prog.Info()
+		if err != nil {
+			b.Fatal(err)
+		}
+		jited, err := info.JitedSize()
+		if err != nil {
+			b.Fatal(err)
+		}
+		xlated, err := info.TranslatedSize()
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(xlated/8), p.name+"-bpf-insns")
+		b.ReportMetric(float64(jited), p.name+"-jited-bytes")
+	}
+}

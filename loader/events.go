@@ -1,0 +1,81 @@
+package loader
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"time"
+	"unsafe"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/ringbuf"
+)
+
+// FlowEvent is a flow the program recorded: a new flow, or one re-picked
+// off a backend that failed.
+type FlowEvent struct {
+	Flow      FlowKey
+	BackendID uint32
+}
+
+// FlowEventReader reads the program's flow events (see Options.FlowEvents).
+type FlowEventReader struct {
+	r *ringbuf.Reader
+}
+
+// ErrReaderClosed is returned by Read after Close.
+var ErrReaderClosed = errors.New("flow event reader closed")
+
+// FlowEventReader opens the flow-event ring. Only one reader should exist.
+func (d *Dataplane) FlowEventReader() (*FlowEventReader, error) {
+	r, err := ringbuf.NewReader(d.objs.XlbFlowEvents)
+	if err != nil {
+		return nil, fmt.Errorf("open flow events: %w", err)
+	}
+	return &FlowEventReader{r: r}, nil
+}
+
+// Read waits up to timeout for the next event; os.ErrDeadlineExceeded when
+// none came.
+func (f *FlowEventReader) Read(timeout time.Duration) (FlowEvent, error) {
+	f.r.SetDeadline(time.Now().Add(timeout))
+	rec, err := f.r.Read()
+	if err != nil {
+		if errors.Is(err, ringbuf.ErrClosed) {
+			return FlowEvent{}, ErrReaderClosed
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return FlowEvent{}, err
+		}
+		return FlowEvent{}, fmt.Errorf("read flow event: %w", err)
+	}
+	var ev xlbXlbFlowEvent
+	if size := int(unsafe.Sizeof(ev)); len(rec.RawSample) < size {
+		return FlowEvent{}, fmt.Errorf("flow event of %d bytes, want %d", len(rec.RawSample), size)
+	}
+	ev.Key = xlbXlbFlowKey{
+		Saddr: nativeU32(rec.RawSample[0:]), Daddr: nativeU32(rec.RawSample[4:]),
+		Sport: nativeU16(rec.RawSample[8:]), Dport: nativeU16(rec.RawSample[10:]), Proto: rec.RawSample[12],
+	}
+	ev.BackendId = nativeU32(rec.RawSample[16:])
+	return FlowEvent{Flow: flowKeyFromRaw(ev.Key), BackendID: ev.BackendId}, nil
+}
+
+// Close stops the reader; a blocked Read returns ErrReaderClosed.
+func (f *FlowEventReader) Close() error { return f.r.Close() }
+
+// FlowEventsLost counts events dropped because the ring was full.
+func (d *Dataplane) FlowEventsLost() (uint64, error) {
+	c, err := sumPerCPU(d.objs.XlbFlowEventsLost, 0)
+	return c.Packets, err
+}
+
+// SetFlow records a flow's backend, as the program would: flow sync uses it
+// to take over the other director's connections.
+func (d *Dataplane) SetFlow(k FlowKey, backendID uint32) error {
+	rk := k.raw()
+	if err := d.objs.XlbFlows.Update(&rk, &xlbXlbFlow{BackendId: backendID}, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("write flow: %w", err)
+	}
+	return nil
+}
