@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"strings"
 
@@ -54,6 +55,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 					&cli.UintFlag{Name: "max-flows", Value: 1 << 20, Usage: "flow table size (88 bytes of kernel memory per flow)"},
 					&cli.StringFlag{Name: "metrics", Value: "127.0.0.1:9433", Usage: "Prometheus /metrics address; empty to disable"},
 					&cli.StringFlag{Name: "socket", Value: api.DefaultSocket, Usage: "control socket for xlbctl (root only); empty to disable"},
+					&cli.BoolFlag{Name: "flow-sync", Value: true, Usage: "with VRRP: send recorded flows to the other director and apply its flows, so connections survive a failover"},
+					&cli.StringFlag{Name: "flow-sync-group", Value: "224.0.0.81:8848", Usage: "multicast group:port of flow sync (link-local, TTL 1)"},
 					&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text or json"},
 					&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
 				},
@@ -117,16 +120,22 @@ func run(c *cli.Context) error {
 	default:
 		return fmt.Errorf("--xdp-mode %q: want native or generic", c.String("xdp-mode"))
 	}
+	group, err := netip.ParseAddrPort(c.String("flow-sync-group"))
+	if err != nil || !group.Addr().IsMulticast() {
+		return fmt.Errorf("--flow-sync-group %q: want a multicast IPv4 group:port", c.String("flow-sync-group"))
+	}
 	return daemon.Run(context.Background(), daemon.Options{
-		ConfigPath:  c.String("config"),
-		Format:      format,
-		PinRoot:     c.String("pin-root"),
-		Mode:        mode,
-		MaxFlows:    uint32(c.Uint("max-flows")),
-		MetricsAddr: c.String("metrics"),
-		Socket:      c.String("socket"),
-		Log:         log,
-		Version:     version,
+		FlowSync:      c.Bool("flow-sync"),
+		FlowSyncGroup: group,
+		ConfigPath:    c.String("config"),
+		Format:        format,
+		PinRoot:       c.String("pin-root"),
+		Mode:          mode,
+		MaxFlows:      uint32(c.Uint("max-flows")),
+		MetricsAddr:   c.String("metrics"),
+		Socket:        c.String("socket"),
+		Log:           log,
+		Version:       version,
 	})
 }
 

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"xlb/control/flowsync"
 	"xlb/control/vrrp"
 )
 
@@ -25,12 +26,13 @@ const DefaultSocket = "/run/xlb/xlbd.sock"
 
 // Status is everything xlbd knows that the maps do not say.
 type Status struct {
-	Version    string        `json:"version"`
-	Config     string        `json:"config"`
-	LoadedAt   time.Time     `json:"loaded_at"`
-	Interfaces []string      `json:"interfaces"`
-	Services   []Service     `json:"services"`
-	VRRP       []vrrp.Status `json:"vrrp"`
+	Version    string            `json:"version"`
+	Config     string            `json:"config"`
+	LoadedAt   time.Time         `json:"loaded_at"`
+	Interfaces []string          `json:"interfaces"`
+	Services   []Service         `json:"services"`
+	VRRP       []vrrp.Status     `json:"vrrp"`
+	FlowSync   []flowsync.Status `json:"flow_sync"`
 }
 
 // Service is a configured service and what the reconciler decided for it.

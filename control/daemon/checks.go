@@ -145,7 +145,7 @@ func (s *checkSet) start(ctx context.Context, iface string, p *plane, ref servic
 			}
 			s.log.Info("health", "service", ref.cfg.Name, "backend", r.IP, "up", v.Up, "weight", v.Weight, "reason", v.Reason, "latency", v.Latency.Round(time.Microsecond))
 			p.rec.SetHealth(ref.key, r.IP, h)
-			if !v.Up {
+			if !v.Up && !v.Initial {
 				go s.d.backendFailed(iface, r.IP)
 			}
 			s.d.trigger()
@@ -204,19 +204,15 @@ func newChecker(r config.RealServer, log *slog.Logger) (health.Checker, error) {
 				return nil, fmt.Errorf("http check body_regex: %w", err)
 			}
 		}
-		var any anyOf
-		for _, sr := range c.HTTP.StatusCodes {
-			h, err := health.NewHTTP(health.HTTPConfig{URL: "http://" + target(r) + c.HTTP.Path, Host: c.HTTP.Host,
-				StatusMin: sr.Min, StatusMax: sr.Max, Body: body})
-			if err != nil {
-				return nil, err
+		hc := health.HTTPConfig{URL: "http://" + target(r) + c.HTTP.Path, Host: c.HTTP.Host, Body: body}
+		for i, sr := range c.HTTP.StatusCodes {
+			if i == 0 {
+				hc.StatusMin, hc.StatusMax = sr.Min, sr.Max
+				continue
 			}
-			any = append(any, h)
+			hc.Also = append(hc.Also, health.StatusRange{Min: sr.Min, Max: sr.Max})
 		}
-		if len(any) == 1 {
-			return any[0], nil
-		}
-		return any, nil
+		return health.NewHTTP(hc)
 	}
 	return nil, fmt.Errorf("check kind %q is not supported", c.Kind)
 }
@@ -240,18 +236,4 @@ func (m *mysqlCheck) Check(ctx context.Context) health.Result {
 		return health.Result{Reason: err.Error(), Err: err}
 	}
 	return c.Check(ctx)
-}
-
-// anyOf passes when any of its checks passes: an HTTP check accepting several
-// status ranges asks once per range until one accepts.
-type anyOf []health.Checker
-
-func (a anyOf) Check(ctx context.Context) health.Result {
-	var last health.Result
-	for _, c := range a {
-		if last = c.Check(ctx); last.OK {
-			return last
-		}
-	}
-	return last
 }

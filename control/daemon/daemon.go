@@ -24,6 +24,7 @@ import (
 	"xlb/control"
 	"xlb/control/api"
 	"xlb/control/config"
+	"xlb/control/flowsync"
 	"xlb/loader"
 )
 
@@ -45,6 +46,12 @@ type Options struct {
 	Log        *slog.Logger
 	// Version is reported on the control socket.
 	Version string
+	// FlowSync sends recorded flows to the other director and applies its
+	// flows (when VRRP instances are configured): connections survive a
+	// director failover even when their backend is no longer the table's
+	// pick. FlowSyncGroup is the multicast group:port (default 224.0.0.81:8848).
+	FlowSync      bool
+	FlowSyncGroup netip.AddrPort
 }
 
 // Daemon is a running xlbd.
@@ -68,6 +75,7 @@ type plane struct {
 	dp    *loader.Dataplane
 	rec   *control.Reconciler
 	neigh *control.Neighbours
+	sync  *flowsync.Syncer // nil without flow sync
 }
 
 // LoadConfig reads and validates a config file, logging its warnings.
@@ -99,10 +107,15 @@ func Run(ctx context.Context, opts Options) error {
 		return fmt.Errorf("%s: %w", opts.ConfigPath, err)
 	}
 
+	if !opts.FlowSyncGroup.IsValid() {
+		opts.FlowSyncGroup = flowsync.DefaultGroup
+	}
+	// Flow sync only matters between directors that share a VIP.
+	flowSync := opts.FlowSync && len(cfg.VRRP) > 0
 	d := &Daemon{opts: opts, log: opts.Log, cfg: cfg, loadedAt: time.Now(), planes: map[string]*plane{}, kick: make(chan struct{}, 1)}
 	defer d.closePlanes()
 	for _, p := range plans {
-		if err := d.attach(p); err != nil {
+		if err := d.attach(p, flowSync); err != nil {
 			return err
 		}
 	}
@@ -121,6 +134,17 @@ func Run(ctx context.Context, opts Options) error {
 		d.log.Error("first apply", "error", err)
 	}
 
+	for _, p := range d.planes {
+		if p.sync == nil {
+			continue
+		}
+		wait, err := p.sync.Start(ctx)
+		if err != nil {
+			return err
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); wait() }()
+	}
 	wg.Add(2)
 	go func() { defer wg.Done(); d.applier(ctx) }()
 	go func() { defer wg.Done(); d.refreshMACs(ctx) }()
@@ -167,8 +191,8 @@ func Run(ctx context.Context, opts Options) error {
 
 // attach opens (or re-opens, after a restart) the interface's data plane and
 // adopts what it holds.
-func (d *Daemon) attach(p *ifacePlan) error {
-	dp, err := loader.Open(p.name, loader.Options{PinRoot: d.opts.PinRoot, Mode: d.opts.Mode, MaxFlows: d.opts.MaxFlows})
+func (d *Daemon) attach(p *ifacePlan, flowSync bool) error {
+	dp, err := loader.Open(p.name, loader.Options{PinRoot: d.opts.PinRoot, Mode: d.opts.Mode, MaxFlows: d.opts.MaxFlows, FlowEvents: flowSync})
 	if err != nil {
 		return err
 	}
@@ -187,7 +211,11 @@ func (d *Daemon) attach(p *ifacePlan) error {
 	if len(svcs) > 0 {
 		d.log.Info("adopted pinned data plane", "interface", p.name, "services", len(svcs), "backends", len(backends))
 	}
-	d.planes[p.name] = &plane{plan: p, dp: dp, rec: rec, neigh: control.NewNeighbours(p.iface, d.opts.ARPTimeout)}
+	pl := &plane{plan: p, dp: dp, rec: rec, neigh: control.NewNeighbours(p.iface, d.opts.ARPTimeout)}
+	if flowSync {
+		pl.sync = flowsync.New(dp, p.iface, d.opts.FlowSyncGroup, d.log.With("interface", p.name))
+	}
+	d.planes[p.name] = pl
 	return nil
 }
 
@@ -384,6 +412,11 @@ func (d *Daemon) Status() api.Status {
 					State: b.State.String(), Reason: b.Reason, HealthUp: b.Health.Up, Check: kind, LastLatency: latency})
 			}
 			s.Services = append(s.Services, svc)
+		}
+	}
+	for _, p := range d.planes {
+		if p.sync != nil {
+			s.FlowSync = append(s.FlowSync, p.sync.Status())
 		}
 	}
 	s.VRRP = d.vrrp.status()

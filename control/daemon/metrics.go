@@ -30,12 +30,14 @@ var (
 	descFlowsMax   = prometheus.NewDesc("xlb_flows_max", "Capacity of the flow table.", []string{"interface"}, nil)
 	descVRRPState  = prometheus.NewDesc("xlb_vrrp_master", "1 while the VRRP instance is master.", []string{"instance", "interface"}, nil)
 	descVRRPPrio   = prometheus.NewDesc("xlb_vrrp_priority", "Advertised VRRP priority.", []string{"instance", "interface"}, nil)
+	descSyncFlows  = prometheus.NewDesc("xlb_flow_sync_flows_total", "Flows sent to or received from the other director, and applied here.", []string{"interface", "direction"}, nil)
+	descSyncDrops  = prometheus.NewDesc("xlb_flow_sync_dropped_total", "Flow-sync entries dropped, by reason.", []string{"interface", "reason"}, nil)
 	descVRRPDrops  = prometheus.NewDesc("xlb_vrrp_dropped_total", "VRRP packets dropped by receive check.", []string{"instance", "reason"}, nil)
 )
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descSvcPackets, descSvcBytes, descBePackets, descBeBytes, descBeUp, descBeState,
-		descBeWeight, descBeLatency, descReasons, descFlows, descFlowsMax, descVRRPState, descVRRPPrio, descVRRPDrops} {
+		descBeWeight, descBeLatency, descReasons, descFlows, descFlowsMax, descVRRPState, descVRRPPrio, descVRRPDrops, descSyncFlows, descSyncDrops} {
 		ch <- d
 	}
 }
@@ -85,6 +87,14 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 			}
 			ch <- prometheus.MustNewConstMetric(descBeLatency, prometheus.GaugeValue, b.LastLatency.Seconds(), svc.Interface,
 				net.JoinHostPort(svc.VIP.String(), strconv.Itoa(int(svc.Port)))+"/"+svc.Protocol, b.IP.String(), b.Check)
+		}
+	}
+	for _, fs := range st.FlowSync {
+		for dir, n := range map[string]uint64{"sent": fs.Sent, "received": fs.Received, "applied": fs.Applied} {
+			ch <- prometheus.MustNewConstMetric(descSyncFlows, prometheus.CounterValue, float64(n), fs.Interface, dir)
+		}
+		for r, n := range fs.Dropped {
+			ch <- prometheus.MustNewConstMetric(descSyncDrops, prometheus.CounterValue, float64(n), fs.Interface, r)
 		}
 	}
 	for _, v := range st.VRRP {
