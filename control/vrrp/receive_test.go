@@ -148,20 +148,38 @@ func TestOwnAdvertIgnored(t *testing.T) {
 	}
 }
 
-// The v2 advert keepalived sent in the lab (lab-facts.md): our encoder and
-// checksum must produce the same bytes.
-func TestKeepalivedV2Bytes(t *testing.T) {
-	wire, _ := hex.DecodeString("2163960100013dd30a630064" + "0000000000000000")
-	a, err := ParseAdvert(wire)
-	if err != nil {
-		t.Fatal(err)
+// Adverts keepalived 2.2.7 sent in the lab (v2 from lab-facts.md, v3 captured
+// with tcpdump from 10.99.0.2): our encoder and checksum, including the v3
+// pseudo-header, must produce the same bytes.
+func TestKeepalivedWireBytes(t *testing.T) {
+	vipAddr := netip.MustParseAddr("10.99.0.100")
+	tests := []struct {
+		name string
+		wire string
+		src  netip.Addr
+		adv  Advert
+	}{
+		{"v2 prio 150", "2163960100013dd30a630064" + "0000000000000000", netip.MustParseAddr("10.99.0.1"),
+			Advert{Version: 2, Type: 1, VRID: 99, Priority: 150, Count: 1, Interval: 1, Addrs: []netip.Addr{vipAddr}}},
+		{"v3 prio 150", "316396010064427c0a630064", netip.MustParseAddr("10.99.0.2"),
+			Advert{Version: 3, Type: 1, VRID: 99, Priority: 150, Count: 1, Interval: 100, Addrs: []netip.Addr{vipAddr}}},
 	}
-	if a.Version != 2 || a.VRID != 99 || a.Priority != 150 || a.Interval != 1 || a.Addrs[0] != netip.MustParseAddr("10.99.0.100") {
-		t.Fatalf("parsed %+v", a)
-	}
-	mine := Advert{Version: 2, Type: 1, VRID: 99, Priority: 150, Count: 1, Interval: 1, Addrs: a.Addrs}
-	if got := mine.Seal(netip.Addr{}, netip.Addr{}); !bytes.Equal(got, wire) {
-		t.Fatalf("encoded %x, keepalived sent %x", got, wire)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			wire, _ := hex.DecodeString(tc.wire)
+			if got := tc.adv.Seal(tc.src, Group); !bytes.Equal(got, wire) {
+				t.Fatalf("encoded %x, keepalived sent %x", got, wire)
+			}
+			p := Packet{Src: tc.src, Dst: Group, TTL: 255, Payload: wire}
+			cfg := baseConfig()
+			cfg.Version, cfg.VRID, cfg.VIPs = tc.adv.Version, 99, []VIP{{Prefix: netip.PrefixFrom(vipAddr, 32)}}
+			s := newSim(t, cfg)
+			s.start()
+			s.recv(p)
+			if st := s.in.Status(); st.Counters.AdvertsReceived != 1 || st.MasterPriority != 150 {
+				t.Fatalf("keepalived's advert not accepted: %+v", st.Counters)
+			}
+		})
 	}
 }
 
