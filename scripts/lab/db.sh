@@ -66,7 +66,8 @@ CNF
 }
 
 wait_ready() {
-	for _ in $(seq 1 100); do
+	# Up to 60s: a busy machine can be slow to start InnoDB.
+	for _ in $(seq 1 600); do
 		if mariadb-admin --socket="$sock" -uroot ping >/dev/null 2>&1; then
 			return 0
 		fi
@@ -102,7 +103,11 @@ case $cmd in
 setup)
 	write_config
 	if [ "$mode" = netns ]; then
-		mariadb-install-db --defaults-file="$cnf" --skip-test-db --auth-root-authentication-method=socket >"$dir/install.log" 2>&1
+		if ! mariadb-install-db --defaults-file="$cnf" --skip-test-db --auth-root-authentication-method=socket >"$dir/install.log" 2>&1; then
+			echo "db.sh: mariadb-install-db failed for $role:" >&2
+			tail -20 "$dir/install.log" >&2
+			exit 1
+		fi
 	fi
 	start
 	# Users are created without binary logging: each master creates its own,

@@ -151,7 +151,17 @@ func labScenarios(t *testing.T, sched string) {
 		// lvs1 keeps the VIP (nothing removed it) and its pinned program keeps
 		// forwarding with the same tables: harmless, and gone at its restart.
 		t.Logf("stale VIP still on lvs1 after SIGKILL: %v", l.HasVIP("lvs1"))
+		// Gratuitous ARP moved the client's neighbour entry to lvs2, and
+		// lvs2's XDP program now forwards the VIP's traffic.
+		lvs2MAC := l.Hosts["lvs2"].MAC.String()
+		waitFor(t, "client's ARP entry for the VIP points at lvs2", 5*time.Second, func() bool {
+			return strings.Contains(l.ClientNeighbour(), lvs2MAC)
+		})
+		fwdBefore := l.Forwarded("lvs2")
 		time.Sleep(2 * time.Second)
+		if fwd := l.Forwarded("lvs2"); fwd <= fwdBefore {
+			t.Errorf("lvs2 forwarded nothing after taking over (%d -> %d packets)", fwdBefore, fwd)
+		}
 		after := w.Stats()
 		if n := sum(after.Errors) - sum(before.Errors); n != 0 {
 			t.Errorf("%d client errors across the director failover (first: %v)", n, after.FirstErr)

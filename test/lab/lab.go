@@ -11,6 +11,7 @@ package lab
 
 import (
 	"bufio"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -493,4 +494,26 @@ func Down(prefix string) error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// ClientNeighbour is the client's neighbour-table line for the VIP.
+func (l *Lab) ClientNeighbour() string {
+	out, _ := inNS(l.Hosts["client"].NS, "ip", "neigh", "show", l.Env["LAB_VIP"], "dev", "eth0")
+	return strings.TrimSpace(out)
+}
+
+// Forwarded is the packets a director's program forwarded for the MySQL
+// service (from its pinned maps).
+func (l *Lab) Forwarded(role string) uint64 {
+	out, err := l.Xlbctl(role, "--json", "services")
+	if err != nil {
+		return 0
+	}
+	var rows []struct {
+		Packets uint64 `json:"packets"`
+	}
+	if json.Unmarshal([]byte(out), &rows) != nil || len(rows) == 0 {
+		return 0
+	}
+	return rows[0].Packets
 }
