@@ -8,7 +8,7 @@ BENCHTIME ?= 2000000x
 
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: all deps generate build test bench lint clean
+.PHONY: all deps generate build test bench lint clean demo lab-up lab-down
 
 all: build
 
@@ -20,10 +20,21 @@ deps:
 generate:
 	$(GO) generate ./...
 
-## build: compile xlbd and xlbctl into bin/
+## build: compile xlbd, xlbctl and xlblab into bin/ (static: they also run in the Vagrant VMs)
 build:
 	@mkdir -p bin
-	$(GO) build $(GOFLAGS) -o bin/ ./cmd/...
+	CGO_ENABLED=0 $(GO) build $(GOFLAGS) -o bin/ ./cmd/...
+
+## demo: the lab in network namespaces, a live MySQL workload through failures, a summary (root)
+demo: deps build
+	bin/xlblab demo
+
+## lab-up / lab-down: keep the lab running to explore it (root)
+lab-up: deps build
+	bin/xlblab up
+
+lab-down: build
+	bin/xlblab down
 
 ## test: every test, kernel-level ones included (run as root; XLB_REQUIRE_PRIV=1 forbids skips)
 test:

@@ -65,6 +65,11 @@ CNF
 	} >"$cnf"
 }
 
+install_db() {
+	rm -rf "$datadir"
+	mariadb-install-db --defaults-file="$cnf" --skip-test-db --auth-root-authentication-method=socket >"$dir/install.log" 2>&1
+}
+
 wait_ready() {
 	# Up to 60s: a busy machine can be slow to start InnoDB.
 	for _ in $(seq 1 600); do
@@ -103,11 +108,11 @@ case $cmd in
 setup)
 	write_config
 	if [ "$mode" = netns ]; then
-		if ! mariadb-install-db --defaults-file="$cnf" --skip-test-db --auth-root-authentication-method=socket >"$dir/install.log" 2>&1; then
-			echo "db.sh: mariadb-install-db failed for $role:" >&2
-			tail -20 "$dir/install.log" >&2
+		install_db || install_db || {
+			echo "db.sh: mariadb-install-db failed twice for $role:" >&2
+			grep -v '^$' "$dir/install.log" | head -15 >&2
 			exit 1
-		fi
+		}
 	fi
 	start
 	# Users are created without binary logging: each master creates its own,
