@@ -2,14 +2,9 @@ package daemon
 
 import (
 	"context"
-	"errors"
 	"log/slog"
-	"net"
 	"reflect"
 	"sync"
-	"syscall"
-
-	"github.com/vishvananda/netlink"
 
 	"xlb/control/config"
 	"xlb/control/vrrp"
@@ -47,6 +42,11 @@ func vrrpConfig(v config.VRRPInstance) vrrp.Config {
 		NotifyStop: v.NotifyStop, Notify: v.Notify,
 		GARPMasterDelay: v.GARPMasterDelay, GARPMasterRepeat: v.GARPMasterRepeat, GARPMasterRefresh: v.GARPMasterRefresh,
 	}
+	// The config's 0 is keepalived's "garp_master_delay 0": no second burst;
+	// vrrp.Config reserves 0 for its 5 s default.
+	if v.GARPMasterDelay == 0 {
+		c.GARPMasterDelay = -1
+	}
 	if v.State == config.StateMaster {
 		c.InitialState = vrrp.StateMaster
 	}
@@ -81,8 +81,9 @@ func (s *vrrpSet) sync(ctx context.Context, cfg *config.Config) {
 		if _, ok := s.instances[v.Name]; ok {
 			continue
 		}
+		// vrrp.New removes VIPs a killed predecessor left behind: a backup
+		// must not answer ARP for addresses the master owns.
 		c := vrrpConfig(v)
-		removeStaleVIPs(c, s.log)
 		inst, err := vrrp.New(c, vrrp.Options{
 			Logger: s.log.With("vrrp", v.Name),
 			OnStateChange: func(ch vrrp.StateChange) {
@@ -108,28 +109,6 @@ func (s *vrrpSet) sync(ctx context.Context, cfg *config.Config) {
 func (r *vrrpRun) stop() {
 	r.cancel()
 	<-r.done
-}
-
-// removeStaleVIPs takes away VIPs a killed predecessor left on the
-// interfaces: an instance starts as backup, and a backup must not answer ARP
-// for addresses the master owns.
-func removeStaleVIPs(c vrrp.Config, log *slog.Logger) {
-	for _, v := range c.VIPs {
-		dev := v.Dev
-		if dev == "" {
-			dev = c.Interface
-		}
-		l, err := netlink.LinkByName(dev)
-		if err != nil {
-			continue
-		}
-		addr := &netlink.Addr{IPNet: &net.IPNet{IP: v.Prefix.Addr().AsSlice(), Mask: net.CIDRMask(v.Prefix.Bits(), 32)}}
-		if err := netlink.AddrDel(l, addr); err == nil {
-			log.Warn("removed a VIP left on the interface by a previous run", "vip", v.Prefix, "dev", dev)
-		} else if !errors.Is(err, syscall.EADDRNOTAVAIL) {
-			log.Debug("stale VIP check", "vip", v.Prefix, "dev", dev, "error", err)
-		}
-	}
 }
 
 func (s *vrrpSet) stopAll() {

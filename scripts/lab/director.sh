@@ -56,7 +56,7 @@ YAML
 # xlbd config of $role, written by scripts/lab/director.sh.
 global:
   router_id: $role
-interfaces: [eth0]
+interfaces: [${LAB_IFACE:-eth0}]
 services:
   - name: mysql
     vip: $LAB_VIP
@@ -72,7 +72,7 @@ $(check)
 $(check)
 vrrp:
   - name: VI_1
-    interface: eth0
+    interface: ${LAB_IFACE:-eth0}
     vrid: $LAB_VRID
     priority: $prio
     state: $state
@@ -80,7 +80,7 @@ vrrp:
     auth_type: pass
     auth_pass: $LAB_VRRP_PASS
     vips:
-      - $LAB_VIP/32 dev eth0
+      - $LAB_VIP/32 dev ${LAB_IFACE:-eth0}
     garp_master_delay: 1
 YAML
 } >"$conf"
@@ -88,6 +88,8 @@ YAML
 if [ "$mode" = vm ]; then
 	install -m 0755 /vagrant/bin/xlbd /vagrant/bin/xlbctl /usr/local/bin/
 	install -m 0644 /vagrant/dist/xlbd.service /etc/systemd/system/xlbd.service
+	mkdir -p /etc/systemd/system/xlbd.service.d
+	printf '[Service]\nEnvironment=XLBD_ARGS=%s\n' "${LAB_XLBD_ARGS:-}" >/etc/systemd/system/xlbd.service.d/lab.conf
 	systemctl daemon-reload
 	systemctl enable --now xlbd
 fi

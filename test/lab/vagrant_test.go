@@ -1,0 +1,46 @@
+package lab
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+
+	"xlb/test/testutil"
+)
+
+// The Vagrantfile parses and describes the same five hosts as the namespace
+// lab (no VM can boot here: `vagrant validate --ignore-provider` is as far as
+// it goes).
+func TestVagrantfileValid(t *testing.T) {
+	if _, err := exec.LookPath("vagrant"); err != nil {
+		if testutil.Strict() {
+			t.Fatalf("vagrant is not installed (scripts/install-deps.sh installs it) and %s=1 forbids skipping", testutil.EnvRequirePriv)
+		}
+		t.Skip("vagrant is not installed: run `make deps`")
+	}
+	cmd := exec.Command("vagrant", "validate", "--ignore-provider")
+	cmd.Dir = "../.."
+	cmd.Env = append(cmd.Environ(), "VAGRANT_CHECKPOINT_DISABLE=1", "HOME=/tmp")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("vagrant validate: %v\n%s", err, out)
+	}
+	for _, role := range Roles {
+		if !strings.Contains(string(out), role+":") {
+			t.Errorf("validate output does not mention host %s:\n%s", role, out)
+		}
+	}
+}
+
+func TestLoadEnv(t *testing.T) {
+	env, err := LoadEnv("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, want := range map[string]string{"LAB_VIP": "192.168.1.30", "LAB_DB1": "192.168.1.10", "LAB_DB2": "192.168.1.11",
+		"LAB_LVS1": "192.168.1.20", "LAB_LVS2": "192.168.1.21", "LAB_CLIENT": "192.168.1.100"} {
+		if env[k] != want {
+			t.Errorf("%s = %q, want %q (the addresses of the setup xlb replaces)", k, env[k], want)
+		}
+	}
+}
