@@ -35,6 +35,7 @@ func BenchmarkVerdictToKernel(b *testing.B) {
 				ip := netip.AddrFrom4([4]byte{10, 0, 1, byte(i + 1)})
 				spec.Backends = append(spec.Backends, BackendSpec{IP: ip, Weight: 1})
 				r.SetMAC(ip, net.HardwareAddr{2, 0, 0, 1, 0, byte(i + 1)})
+				r.SetHealth(key, ip, Health{Up: true, Reason: "benchmark"})
 			}
 			r.SetDesired([]ServiceSpec{spec})
 			if err := r.Apply(); err != nil {
