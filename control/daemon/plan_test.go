@@ -1,0 +1,103 @@
+package daemon
+
+import (
+	"net"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"xlb/control"
+	"xlb/control/config"
+	"xlb/control/vrrp"
+	"xlb/test/testutil"
+)
+
+func parse(t *testing.T, yaml string) *config.Config {
+	t.Helper()
+	cfg, _, err := config.Parse("test.yaml", []byte(yaml), config.FormatYAML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// Services land on the interface whose subnet holds their real servers; a
+// server no interface reaches directly is an error naming it.
+func TestPlanInterfaces(t *testing.T) {
+	testutil.RequirePriv(t)
+	seg := testutil.NewSegment(t, "pl")
+	h := seg.AddHost(t, "lvs", "192.168.1.20/24")
+	good := parse(t, `
+interfaces: [eth0]
+services:
+  - vip: 192.168.1.30
+    port: 3306
+    scheduler: fo
+    reals:
+      - {ip: 192.168.1.10, weight: 3, inhibit_on_failure: true}
+      - {ip: 192.168.1.11}
+`)
+	bad := parse(t, `
+interfaces: [eth0]
+services:
+  - name: far
+    vip: 192.168.1.30
+    port: 3306
+    reals:
+      - {ip: 192.168.1.10}
+      - {ip: 10.9.9.9}
+`)
+	err := h.Do(func() error {
+		plans, err := planInterfaces(good, net.InterfaceByName)
+		if err != nil {
+			t.Errorf("valid plan: %v", err)
+			return nil
+		}
+		specs := plans[0].specs()
+		if len(specs) != 1 || specs[0].Balancing != control.Failover || len(specs[0].Backends) != 2 ||
+			specs[0].Backends[0] != (control.BackendSpec{IP: netip.MustParseAddr("192.168.1.10"), Weight: 3, InhibitOnFailure: true}) {
+			t.Errorf("specs: %+v", specs)
+		}
+		if _, err := planInterfaces(bad, net.InterfaceByName); err == nil || !strings.Contains(err.Error(), "far") || !strings.Contains(err.Error(), "10.9.9.9") {
+			t.Errorf("off-link server: %v, want an error naming the service and the server", err)
+		}
+		missing := parse(t, "interfaces: [eth7]\nservices:\n  - {vip: 192.168.1.30, port: 80, reals: [{ip: 192.168.1.10}]}\n")
+		if _, err := planInterfaces(missing, net.InterfaceByName); err == nil || !strings.Contains(err.Error(), "eth7") {
+			t.Errorf("missing interface: %v", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestVRRPConfigMapping(t *testing.T) {
+	cfg := parse(t, `
+vrrp:
+  - name: VI_1
+    interface: eth0
+    vrid: 51
+    priority: 101
+    state: master
+    auth_type: pass
+    auth_pass: secret
+    garp_master_delay: 0
+    vips: [192.168.1.30/32 dev eth0]
+`)
+	c := vrrpConfig(cfg.VRRP[0])
+	if c.InitialState != vrrp.StateMaster || c.AuthPass != "secret" || c.Priority != 101 || c.VRID != 51 {
+		t.Errorf("mapped config: %+v", c)
+	}
+	if c.GARPMasterDelay >= 0 {
+		t.Errorf("garp_master_delay 0 (no second burst) mapped to %v, which vrrp reads as its 5s default", c.GARPMasterDelay)
+	}
+	if len(c.VIPs) != 1 || c.VIPs[0].Prefix != netip.MustParsePrefix("192.168.1.30/32") || c.VIPs[0].Dev != "eth0" {
+		t.Errorf("VIPs: %+v", c.VIPs)
+	}
+	def := parse(t, "vrrp:\n  - {name: V, interface: eth0, vrid: 1, vips: [192.168.1.30]}\n")
+	if d := vrrpConfig(def.VRRP[0]); d.GARPMasterDelay != 5*time.Second || d.AuthPass != "" {
+		t.Errorf("defaults mapped to %+v", d)
+	}
+}
