@@ -5,6 +5,11 @@ GOFLAGS   ?=
 # keeps the whole suite inside its time budget on a 2-core machine.
 TESTFLAGS ?= -p 2 -timeout 30m
 BENCHTIME ?= 2000000x
+# make bench: runs per benchmark, sysbench seconds per run and rounds per cell, VRRP trials per case.
+BENCH_COUNT       ?= 5
+BENCH_SECONDS     ?= 4
+BENCH_ROUNDS      ?= 3
+BENCH_VRRP_TRIALS ?= 5
 
 export PATH := $(PATH):/usr/local/go/bin
 
@@ -40,9 +45,10 @@ lab-down: build
 test:
 	$(GO) test $(GOFLAGS) $(TESTFLAGS) ./...
 
-## bench: per-packet cost through BPF_PROG_TEST_RUN against a reflector baseline, and Go benchmarks
+## bench: every benchmark side by side (root; ~15 min): prints the report, writes BENCHMARKS.md and bench/mysql.png
 bench:
-	$(GO) test $(GOFLAGS) -run '^$$' -bench . -benchtime $(BENCHTIME) -count 5 ./loader/ ./control/...
+	XLB_BENCH_SECONDS=$(BENCH_SECONDS) XLB_BENCH_ROUNDS=$(BENCH_ROUNDS) \
+		$(GO) run ./bench/cmd/xlbbench -count $(BENCH_COUNT) -pkt-benchtime $(BENCHTIME) -vrrp-trials $(BENCH_VRRP_TRIALS) -o BENCHMARKS.md -chart bench/mysql.png
 
 ## lint: gofmt and go vet
 lint:

@@ -218,8 +218,8 @@ func BenchmarkMySQL(b *testing.B) {
 						tps, p95, p99 = append(tps, sr.TPS), append(p95, sr.P95), append(p99, sr.P99)
 					}
 					reportSpread(b, tps, name+"-tps")
-					b.ReportMetric(median(p95), name+"-p95-ms")
-					b.ReportMetric(median(p99), name+"-p99-ms")
+					b.ReportMetric(Median(p95), name+"-p95-ms")
+					b.ReportMetric(Median(p99), name+"-p99-ms")
 				}
 				reportSpread(b, vsDirect, "xlb/direct")
 				reportSpread(b, vsHAProxy, "xlb/haproxy")
@@ -235,7 +235,7 @@ func reportSpread(b *testing.B, v []float64, unit string) {
 	for _, x := range v {
 		lo, hi = min(lo, x), max(hi, x)
 	}
-	b.ReportMetric(median(v), unit)
+	b.ReportMetric(Median(v), unit)
 	b.ReportMetric(lo, unit+"-min")
 	b.ReportMetric(hi, unit+"-max")
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"slices"
 	"testing"
 	"time"
 
@@ -207,21 +206,12 @@ func BenchmarkVethPPS(b *testing.B) {
 	if flows < ppsFlows {
 		b.Fatalf("xlb saw %d flows, want %d: the generator is not varying flows", flows, ppsFlows)
 	}
-	b.ReportMetric(median(xlbPPS), "xlb-pps")
-	b.ReportMetric(median(fwdPPS), "fwd-pps")
-	b.ReportMetric(median(ratios), "xlb/fwd")
-	b.ReportMetric(median(xlbShare)*100, "xlb-delivered-%")
-	b.ReportMetric(median(fwdShare)*100, "fwd-delivered-%")
+	b.ReportMetric(Median(xlbPPS), "xlb-pps")
+	b.ReportMetric(Median(fwdPPS), "fwd-pps")
+	b.ReportMetric(Median(ratios), "xlb/fwd")
+	b.ReportMetric(Median(xlbShare)*100, "xlb-delivered-%")
+	b.ReportMetric(Median(fwdShare)*100, "fwd-delivered-%")
 	b.Logf("rounds: xlb %s, fwd %s", fmtRates(xlbPPS), fmtRates(fwdPPS))
-}
-
-func median(v []float64) float64 {
-	s := slices.Clone(v)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 func fmtRates(v []float64) string {

@@ -176,3 +176,23 @@ func BenchmarkProgramSize(b *testing.B) {
 		b.ReportMetric(float64(jited), p.name+"-jited-bytes")
 	}
 }
+
+// BenchmarkFloor separates the test-run harness's own cost from the
+// programs' work: a program that only returns XDP_PASS measures the floor,
+// and the reflector and xlb's known flow are reported above it, in one run.
+func BenchmarkFloor(b *testing.B) {
+	f := newBenchFixture(b, 1<<10)
+	var objs reflectorObjects
+	if err := loadReflectorObjects(&objs, nil); err != nil {
+		b.Fatal(err)
+	}
+	defer objs.Close()
+	n := max(b.N, 1000)
+	known := synTo(3306, 50000).build()
+	floor := kernelNs(b, objs.XlbPass, known, n, xdpPass)
+	refl := kernelNs(b, f.refl, known, n, xdpTX)
+	xlb := kernelNs(b, f.dp.Program(), known, n, xdpTX)
+	b.ReportMetric(floor, "floor-ns/pkt")
+	b.ReportMetric(refl-floor, "reflector-work-ns")
+	b.ReportMetric(xlb-floor, "known-work-ns")
+}

@@ -7,6 +7,7 @@ pkgs=(
 	iproute2 iptables ethtool tcpdump socat procps psmisc util-linux # namespaces and the lab
 	mariadb-server mariadb-client                       # MySQL backends and checks
 	keepalived                                          # VRRP interoperability tests
+	sysbench haproxy                                    # make bench: MySQL load and the HAProxy baseline
 	vagrant                                             # `vagrant validate` of the VM lab
 	make git ca-certificates
 )
