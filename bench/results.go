@@ -115,8 +115,8 @@ func num(v float64) string {
 
 // Failover is one line of the VRRP trial tests' summary.
 type Failover struct {
-	Case               string
-	N                  int
+	Case                string
+	N                   int
 	Median, Best, Worst time.Duration
 }
 
