@@ -138,6 +138,9 @@ func (s *checkSet) start(ctx context.Context, iface string, p *plane, ref servic
 		defer close(run.done)
 		mon.Run(mctx, func(v health.Verdict) {
 			run.latency.Store(int64(v.Latency))
+			if v.Initial && v.Up && s.d.wasFailed(ref.key, r) {
+				return // keep the seeded "down" until a real check says up
+			}
 			h := control.Health{Up: v.Up, Reason: v.Reason}
 			if dynamic && v.Up {
 				w := uint32(v.Weight)

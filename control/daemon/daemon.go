@@ -67,6 +67,10 @@ type Daemon struct {
 	checks *checkSet
 	vrrp   *vrrpSet
 	kick   chan struct{}
+	// failedBefore holds the backends a previous run had taken out (down, or
+	// drained by inhibit_on_failure): after a restart they stay out until
+	// their first check passes, instead of starting up as fresh ones do.
+	failedBefore map[checkRef]bool
 }
 
 // plane is one attached interface.
@@ -112,7 +116,8 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	// Flow sync only matters between directors that share a VIP.
 	flowSync := opts.FlowSync && len(cfg.VRRP) > 0
-	d := &Daemon{opts: opts, log: opts.Log, cfg: cfg, loadedAt: time.Now(), planes: map[string]*plane{}, kick: make(chan struct{}, 1)}
+	d := &Daemon{opts: opts, log: opts.Log, cfg: cfg, loadedAt: time.Now(), planes: map[string]*plane{}, kick: make(chan struct{}, 1),
+		failedBefore: map[checkRef]bool{}}
 	defer d.closePlanes()
 	for _, p := range plans {
 		if err := d.attach(p, flowSync); err != nil {
@@ -208,6 +213,15 @@ func (d *Daemon) attach(p *ifacePlan, flowSync bool) error {
 	}
 	rec := control.New(dp, d.log.With("interface", p.name))
 	rec.Adopt(svcs, backends)
+	keyByID := map[uint32]loader.ServiceKey{}
+	for k, s := range svcs {
+		keyByID[s.ID] = k
+	}
+	for _, b := range backends {
+		if b.State == loader.BackendDown || b.State == loader.BackendDrained {
+			d.failedBefore[checkRef{keyByID[b.ServiceID], b.IP}] = true
+		}
+	}
 	if len(svcs) > 0 {
 		d.log.Info("adopted pinned data plane", "interface", p.name, "services", len(svcs), "backends", len(backends))
 	}
@@ -235,9 +249,12 @@ func (d *Daemon) applyConfig(ctx context.Context, cfg *config.Config) {
 			for _, r := range ref.cfg.Reals {
 				up := r.Check == nil || !ref.cfg.Alpha
 				reason := "assumed up until the first check (keepalived's default; alpha starts down)"
-				if r.Check == nil {
+				switch {
+				case r.Check == nil:
 					reason = "no check configured"
-				} else if !up {
+				case d.wasFailed(ref.key, r):
+					up, reason = false, "failed before xlbd restarted: down until its first check passes"
+				case !up:
 					reason = "alpha: down until the first check passes"
 				}
 				if !d.checks.known(ref.key, r.IP) {
@@ -249,6 +266,12 @@ func (d *Daemon) applyConfig(ctx context.Context, cfg *config.Config) {
 	d.checks.sync(ctx, d.planes)
 	d.vrrp.sync(ctx, cfg)
 	d.resolveMACs(ctx)
+}
+
+// wasFailed reports whether the previous run had taken the real server out.
+// A server drained by weight 0 was not failed.
+func (d *Daemon) wasFailed(key loader.ServiceKey, r config.RealServer) bool {
+	return r.Check != nil && r.Weight > 0 && d.failedBefore[checkRef{key, r.IP}]
 }
 
 // reload applies a new config file on SIGHUP, or keeps the old one.

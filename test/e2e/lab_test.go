@@ -81,6 +81,14 @@ func labScenarios(t *testing.T, sched string) {
 		})
 	}
 
+	out, err := l.Xlbctl("lvs1", "vrrp")
+	if err != nil || !strings.Contains(out, "MASTER") || !strings.Contains(out, "192.168.1.20") {
+		t.Fatalf("xlbctl vrrp on lvs1: %v\n%s", err, out)
+	}
+	if out, err := l.Xlbctl("lvs2", "vrrp"); err != nil || !strings.Contains(out, "BACKUP") {
+		t.Fatalf("xlbctl vrrp on lvs2: %v\n%s", err, out)
+	}
+
 	writer, err := l.StartWriter("ledger_"+sched, 20*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,11 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
+	"net"
+	"io"
+	"net/http"
 	"net/netip"
 	"strings"
 	"sync"
@@ -172,6 +176,18 @@ func TestDaemon(t *testing.T) {
 			b := d.backends()
 			return b["192.168.1.11"].Weight == "1" && b["192.168.1.12"].Weight == "1"
 		})
+		// db1 was down before the restart: it must not come back as "up"
+		// until a check says so, or new connections would meet a dead server.
+		if st := d.backends()["192.168.1.10"].State; st != "down" {
+			t.Errorf("db1 (dead) is %q after the restart, want down", st)
+		}
+		for i := 0; i < 20; i++ {
+			c, err := testutil.Dial(client, svcAddr, 25000+i)
+			if err != nil {
+				t.Fatalf("new connection %d right after the restart: %v", i, err)
+			}
+			c.Close()
+		}
 		time.Sleep(time.Second)
 		stop.Store(true)
 		wg.Wait()
@@ -180,6 +196,39 @@ func TestDaemon(t *testing.T) {
 			t.Fatalf("%d of %d connections broke during the restart; first: %v", errs.Load(), n, firstErr.Load())
 		}
 	})
+
+	// Prometheus metrics, on the director's own loopback.
+	// http.Client dials from its own goroutines: make the socket in the
+	// director's namespace explicitly.
+	scraper := http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (c net.Conn, err error) {
+		err = director.Do(func() (err error) {
+			c, err = (&net.Dialer{}).DialContext(ctx, network, addr)
+			return err
+		})
+		return c, err
+	}}}
+	resp, err := scraper.Get("http://127.0.0.1:9433/metrics")
+	if err != nil {
+		t.Fatalf("scrape metrics: %v", err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics := string(body)
+	for _, want := range []string{
+		`xlb_service_packets_total{interface="eth0",service="192.168.1.30:3306/tcp"}`,
+		`xlb_backend_up{backend="192.168.1.10",interface="eth0",service="192.168.1.30:3306/tcp"} 0`,
+		`xlb_backend_up{backend="192.168.1.11",interface="eth0",service="192.168.1.30:3306/tcp"} 1`,
+		`xlb_frames_total{interface="eth0",reason="drop_no_backend"}`,
+		`xlb_flows{interface="eth0"}`,
+		`xlb_backend_check_latency_seconds{backend="192.168.1.12",check="tcp"`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
 
 	out, err := d.ctl("services")
 	if err != nil || !strings.Contains(out, "192.168.1.30:3306/tcp") {
