@@ -56,7 +56,7 @@ func (r *Report) Write(w io.Writer) error {
 
 	// 1. Per packet.
 	b.WriteString("\n## 1. Per packet (BPF_PROG_TEST_RUN, 64-byte TCP frame)\n\n")
-	b.WriteString("Kernel-timed cost per packet (no syscall in it) against the minimal reflector (swap MACs, XDP_TX), both measured in the same benchmark run; 5 runs. A new flow's cost is the known-flow cost plus the difference between new and known flows sent one per call (each creates a flow-table entry).\n\n")
+	b.WriteString("Kernel-timed cost per packet (no syscall in it) against the minimal reflector (swap MACs, XDP_TX), both measured in the same benchmark run, repeated (-count) as the commands above say. A new flow's cost is the known-flow cost plus the difference between new and known flows sent one per call (each creates a flow-table entry).\n\n")
 	b.WriteString("| path | ns/packet | × reflector |\n|---|---|---|\n")
 	pp := "BenchmarkPerPacket"
 	row := func(label, ns, ratio string) {
@@ -112,6 +112,7 @@ func (r *Report) Write(w io.Writer) error {
 
 	// 3. MySQL.
 	b.WriteString("\n## 3. MySQL through the VIP (sysbench 1.0.20, MariaDB 10.11, 4 tables × 10k rows)\n\n")
+	b.WriteString("MariaDB runs with a 256 MB buffer pool and redo log and `innodb_flush_log_at_trx_commit=2`, so that a commit does not wait for the shared VM's disk: the benchmark compares network paths, not fsync latency. Run length and rounds per cell are in the notes at the top; each path gets an untimed warm-up first.\n\n")
 	b.WriteString("One MariaDB backend holding the VIP on lo (DR); the client in its own namespace. **xlb**: xlb attached natively on the director (`loader.Open`, fo scheduler), replies go straight back (DSR). **direct**: the client to the backend's address. **HAProxy** 2.6 `mode tcp` on the director's address (default threads), xlb still attached there passing non-VIP traffic. The three alternate within each cell, rotating which goes first; per-run ratios.\n\n")
 	var worstDirect, worstHAProxy Stat
 	haveSQL := false

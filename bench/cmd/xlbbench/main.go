@@ -190,10 +190,19 @@ func machine() bench.Env {
 	if data, err := os.ReadFile("/proc/loadavg"); err == nil {
 		load = ", load average at start " + strings.Join(strings.Fields(string(data))[:3], " ")
 	}
+	e.Notes = append(e.Notes, fmt.Sprintf("MySQL: sysbench runs of %s s, %s rounds per cell (XLB_BENCH_SECONDS, XLB_BENCH_ROUNDS)",
+		envOr("XLB_BENCH_SECONDS", "4"), envOr("XLB_BENCH_ROUNDS", "3")))
 	e.Machine = fmt.Sprintf("%d CPUs (nproc), %s, %s RAM%s", runtime.NumCPU(), model, mem, load)
 	var u unix.Utsname
 	if err := unix.Uname(&u); err == nil {
 		e.Kernel = unix.ByteSliceToString(u.Release[:])
 	}
 	return e
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
 }
