@@ -19,6 +19,8 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
+
+	"xlb/loader/bpffs"
 )
 
 // DefaultPinRoot holds one directory per attached interface.
@@ -134,8 +136,11 @@ func Open(ifname string, opts Options) (*Dataplane, error) {
 		root = DefaultPinRoot
 	}
 	dir := filepath.Join(root, ifname)
+	if err := bpffs.Ensure(); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("create pin directory (is bpffs mounted at /sys/fs/bpf?): %w", err)
+		return nil, fmt.Errorf("create pin directory: %w", err)
 	}
 	d, err := load(iface.HardwareAddr, opts, dir)
 	if err != nil {

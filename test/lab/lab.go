@@ -29,6 +29,8 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/link"
+
+	"xlb/loader/bpffs"
 )
 
 // Roles of the lab's hosts, in start order.
@@ -123,6 +125,9 @@ func Up(opts Options) (l *Lab, err error) {
 		}
 	}()
 	if err := os.MkdirAll(l.Dir, 0o700); err != nil {
+		return nil, err
+	}
+	if err := bpffs.Ensure(); err != nil {
 		return nil, err
 	}
 	addr := map[string]string{"db1": env["LAB_DB1"], "db2": env["LAB_DB2"], "lvs1": env["LAB_LVS1"], "lvs2": env["LAB_LVS2"], "client": env["LAB_CLIENT"]}

@@ -9,18 +9,17 @@ package testutil
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"testing"
 
-	"golang.org/x/sys/unix"
+	"xlb/loader/bpffs"
 )
 
 // EnvRequirePriv names the variable that turns privileged skips into failures.
 const EnvRequirePriv = "XLB_REQUIRE_PRIV"
 
 // BPFFS is where pinned objects live.
-const BPFFS = "/sys/fs/bpf"
+const BPFFS = bpffs.Path
 
 // Strict reports whether privileged tests must run (XLB_REQUIRE_PRIV=1).
 func Strict() bool { return os.Getenv(EnvRequirePriv) == "1" }
@@ -41,20 +40,5 @@ func privError() error {
 	if os.Geteuid() != 0 {
 		return errors.New("not root")
 	}
-	return EnsureBPFFS()
-}
-
-// EnsureBPFFS mounts bpffs at /sys/fs/bpf if nothing of type bpf is there.
-func EnsureBPFFS() error {
-	var st unix.Statfs_t
-	if err := unix.Statfs(BPFFS, &st); err == nil && st.Type == unix.BPF_FS_MAGIC {
-		return nil
-	}
-	if err := os.MkdirAll(BPFFS, 0o700); err != nil {
-		return fmt.Errorf("create %s: %w", BPFFS, err)
-	}
-	if err := unix.Mount("bpf", BPFFS, "bpf", 0, ""); err != nil {
-		return fmt.Errorf("mount bpffs at %s: %w", BPFFS, err)
-	}
-	return nil
+	return bpffs.Ensure()
 }
