@@ -119,10 +119,11 @@ func TestParseFailovers(t *testing.T) {
 
 func TestMySQLChart(t *testing.T) {
 	r := Results{Metrics: map[string]map[string][]float64{}}
-	for _, th := range []string{"1", "4", "16", "64"} {
+	for i, th := range []string{"1", "4", "16", "64"} {
 		m := map[string][]float64{}
-		for _, tgt := range ChartTargets {
-			m[tgt+"-tps"], m[tgt+"-p99-ms"] = []float64{1000}, []float64{2}
+		for j, tgt := range ChartTargets {
+			// Lines at every slope, so the line drawing meets all its cases.
+			m[tgt+"-tps"], m[tgt+"-p99-ms"] = []float64{float64(1000 * (i + 1) * (j + 1))}, []float64{float64(40 - 13*i + j)}
 		}
 		r.Metrics["BenchmarkMySQL/oltp_point_select/threads="+th] = m
 	}
@@ -136,6 +137,20 @@ func TestMySQLChart(t *testing.T) {
 	}
 	if b := img.Bounds(); b.Dx() != panelW || b.Dy() != 2*panelH {
 		t.Fatalf("chart is %v, want one column of two %dx%d panels", b, panelW, panelH)
+	}
+	// Each series must be drawn: count pixels of each series colour.
+	for i, c := range chartColours {
+		n := 0
+		for y := 0; y < img.Bounds().Dy(); y++ {
+			for x := 0; x < img.Bounds().Dx(); x++ {
+				if r, g, bl, _ := img.At(x, y).RGBA(); uint8(r>>8) == c.R && uint8(g>>8) == c.G && uint8(bl>>8) == c.B {
+					n++
+				}
+			}
+		}
+		if n < 100 {
+			t.Errorf("series %s: %d pixels drawn", ChartTargets[i], n)
+		}
 	}
 	if err := MySQLChart(&r, []string{"oltp_read_only"}, &buf); err == nil {
 		t.Fatal("a chart of a test with no results drew without error")

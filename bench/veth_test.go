@@ -206,9 +206,9 @@ func BenchmarkVethPPS(b *testing.B) {
 	if flows < ppsFlows {
 		b.Fatalf("xlb saw %d flows, want %d: the generator is not varying flows", flows, ppsFlows)
 	}
-	b.ReportMetric(Median(xlbPPS), "xlb-pps")
-	b.ReportMetric(Median(fwdPPS), "fwd-pps")
-	b.ReportMetric(Median(ratios), "xlb/fwd")
+	reportSpread(b, xlbPPS, "xlb-pps")
+	reportSpread(b, fwdPPS, "fwd-pps")
+	reportSpread(b, ratios, "xlb/fwd")
 	b.ReportMetric(Median(xlbShare)*100, "xlb-delivered-%")
 	b.ReportMetric(Median(fwdShare)*100, "fwd-delivered-%")
 	b.Logf("rounds: xlb %s, fwd %s", fmtRates(xlbPPS), fmtRates(fwdPPS))

@@ -45,6 +45,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	count := fs.Int("count", 5, "runs of each per-packet and control-plane benchmark")
 	pktTime := fs.String("pkt-benchtime", "2000000x", "-benchtime of the BPF_PROG_TEST_RUN benchmarks (packets per run)")
 	trials := fs.Int("vrrp-trials", 5, "VRRP failover trials per case")
+	reuse := fs.Bool("reuse", false, "do not run: rebuild the report from the logs of an earlier run in -logs")
 	only := fs.String("steps", "", "comma-separated steps to run (default all): "+strings.Join(stepNames(), ","))
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -69,10 +70,16 @@ func run(args []string, stdout, stderr io.Writer) error {
 		rep.Env.Commands = append(rep.Env.Commands, cmdline)
 		fmt.Fprintf(stderr, "== %s: %s\n", s.name, cmdline)
 		start := time.Now()
-		output, err := runStep(goBin, s, stderr)
 		logPath := filepath.Join(*logs, s.name+".log")
-		if werr := os.WriteFile(logPath, output, 0o644); werr != nil {
-			return werr
+		var output []byte
+		var err error
+		if *reuse {
+			output, err = os.ReadFile(logPath)
+		} else {
+			output, err = runStep(goBin, s, stderr)
+			if werr := os.WriteFile(logPath, output, 0o644); werr != nil {
+				return werr
+			}
 		}
 		fmt.Fprintf(stderr, "== %s done in %v (log %s)\n", s.name, time.Since(start).Round(time.Second), logPath)
 		if err != nil {
