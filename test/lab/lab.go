@@ -522,3 +522,10 @@ func (l *Lab) Forwarded(role string) uint64 {
 	}
 	return rows[0].Packets
 }
+
+// FlushClientNeighbour makes the client forget the VIP's MAC, so its next
+// packet asks ARP afresh.
+func (l *Lab) FlushClientNeighbour() error {
+	_, err := inNS(l.Hosts["client"].NS, "ip", "neigh", "flush", "to", l.Env["LAB_VIP"], "dev", "eth0")
+	return err
+}
