@@ -50,10 +50,13 @@ bench:
 	XLB_BENCH_SECONDS=$(BENCH_SECONDS) XLB_BENCH_ROUNDS=$(BENCH_ROUNDS) \
 		$(GO) run ./bench/cmd/xlbbench -count $(BENCH_COUNT) -pkt-benchtime $(BENCHTIME) -vrrp-trials $(BENCH_VRRP_TRIALS) -o BENCHMARKS.md -chart bench/mysql.png
 
-## lint: gofmt and go vet
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+## lint: gofmt, go vet and staticcheck
 lint:
 	@out="$$(gofmt -l $$(git ls-files '*.go'))"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
 
 clean:
 	rm -rf bin

@@ -77,7 +77,6 @@ func demo(c *cli.Context) (err error) {
 
 	step("killing lvs1's xlbd (kill -9, as a crash): lvs2 must take the VIP by VRRP, announce it with gratuitous ARP, and carry on every connection")
 	before = w.Stats()
-	killed = time.Now()
 	if err := l.SignalXlbd("lvs1", syscall.SIGKILL); err != nil {
 		return err
 	}
