@@ -7,12 +7,17 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vishvananda/netlink"
 
 	"xlb/test/testutil"
 )
@@ -237,4 +242,31 @@ func TestDaemon(t *testing.T) {
 	t.Logf("xlbctl services:\n%s", out)
 	out, _ = d.ctl("backends")
 	t.Logf("xlbctl backends:\n%s", out)
+
+	// Stopping xlbd leaves forwarding on; `xlbd detach` takes it all away.
+	d.stop(syscall.SIGTERM)
+	if c, err := testutil.Dial(client, svcAddr, 26000); err != nil {
+		t.Fatalf("forwarding stopped with xlbd: %v", err)
+	} else {
+		c.Close()
+	}
+	if out, err := exec.Command(filepath.Join(binaries(t), "xlbd"), "detach", "--pin-root", d.pinRoot).CombinedOutput(); err != nil {
+		t.Fatalf("xlbd detach: %v: %s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(d.pinRoot, "eth0")); !os.IsNotExist(err) {
+		t.Fatalf("pins left after detach: %v", err)
+	}
+	err = director.Do(func() error {
+		l, err := netlink.LinkByName("eth0")
+		if err != nil {
+			return err
+		}
+		if x := l.Attrs().Xdp; x != nil && x.Attached {
+			t.Errorf("XDP program %d still attached after detach", x.ProgId)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
