@@ -1,11 +1,10 @@
 package config
 
 import (
-	"bufio"
 	"fmt"
-	"log/slog"
-	"os"
 	"strings"
+
+	"xlb/control/secret"
 )
 
 // Protocol is an IP protocol number; only TCP and UDP are valid.
@@ -134,49 +133,14 @@ const (
 	AuthPass AuthType = "pass"
 )
 
-// Secret holds a password. Every way of printing it (fmt verbs, slog, YAML or
-// JSON marshalling) shows "[redacted]"; only Reveal returns the value, and only
-// MarshalNative writes it out (xlbctl convert must produce a working file).
-type Secret struct{ v string }
+// Secret holds a password; only MarshalNative writes it out (xlbctl convert
+// must produce a working file).
+type Secret = secret.Secret
 
 // NewSecret wraps s.
-func NewSecret(s string) Secret { return Secret{v: s} }
+func NewSecret(s string) Secret { return secret.New(s) }
 
-const redacted = "[redacted]"
-
-// Reveal returns the secret itself: for the code that must use it.
-func (s Secret) Reveal() string { return s.v }
-
-// IsZero reports whether no secret is set.
-func (s Secret) IsZero() bool { return s.v == "" }
-
-func (s Secret) String() string {
-	if s.v == "" {
-		return ""
-	}
-	return redacted
-}
-
-// GoString keeps %#v from printing the value.
-func (s Secret) GoString() string { return `config.Secret("` + s.String() + `")` }
-
-// Format covers every fmt verb, %x and %q included.
-func (s Secret) Format(f fmt.State, verb rune) {
-	if verb == 'v' && f.Flag('#') {
-		fmt.Fprint(f, s.GoString())
-		return
-	}
-	fmt.Fprint(f, s.String())
-}
-
-// LogValue keeps slog from printing the value.
-func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
-
-// MarshalYAML keeps yaml.Marshal from printing the value.
-func (s Secret) MarshalYAML() (any, error) { return s.String(), nil }
-
-// MarshalText keeps encoding/json and others from printing the value.
-func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+const redacted = secret.Redacted
 
 // Credentials returns the user and the password, read from PasswordFile when
 // that is set (its first line, without the line ending), so a rotated
@@ -185,17 +149,9 @@ func (m *MySQLCheck) Credentials() (string, Secret, error) {
 	if m.PasswordFile == "" {
 		return m.User, m.Password, nil
 	}
-	f, err := os.Open(m.PasswordFile)
+	pass, err := secret.FromFile(m.PasswordFile)
 	if err != nil {
 		return "", Secret{}, fmt.Errorf("mysql password_file: %w", err)
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	if !sc.Scan() {
-		if err := sc.Err(); err != nil {
-			return "", Secret{}, fmt.Errorf("mysql password_file %s: %w", m.PasswordFile, err)
-		}
-		return m.User, Secret{}, nil
-	}
-	return m.User, NewSecret(strings.TrimRight(sc.Text(), "\r")), nil
+	return m.User, pass, nil
 }

@@ -233,7 +233,7 @@ func (m *mysqlCheck) Check(ctx context.Context) health.Result {
 	if err != nil {
 		return health.Result{Reason: err.Error(), Err: err}
 	}
-	c, err := health.NewMySQL(health.MySQLConfig{Addr: m.addr, User: user, Password: health.NewPassword(pass.Reveal()),
+	c, err := health.NewMySQL(health.MySQLConfig{Addr: m.addr, User: user, Password: pass,
 		Replication: m.cfg.ReplicationCheck, MaxLag: m.cfg.MaxReplicationLag, ReadOnly: m.cfg.ReadOnly, Logger: m.log})
 	if err != nil {
 		return health.Result{Reason: err.Error(), Err: err}
