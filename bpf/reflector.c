@@ -1,11 +1,10 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 //go:build ignore
 
-/* Baselines for benchmarks and helpers for the lab, not part of xlb's data
- * path. xlb_reflect is the least work an XDP_TX forwarder can do (swap the
- * MACs, send back): the floor xlb's per-packet cost is compared against.
- * xlb_pass is the XDP_PASS program a veth peer needs so that XDP_TX frames
- * from the other end are not dropped (lab-facts.md). */
+/* Baselines for benchmarks, not part of xlb's data path. xlb_reflect is the
+ * least work an XDP_TX forwarder can do (swap the MACs, send back): the
+ * baseline xlb's per-packet cost is compared against. xlb_pass does nothing:
+ * the cost of the test-run harness itself. */
 
 #include <linux/bpf.h>
 #include <linux/if_ether.h>

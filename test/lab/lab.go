@@ -26,11 +26,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/link"
 
 	"xlb/loader/bpffs"
+	"xlb/test/testutil"
 )
 
 // Roles of the lab's hosts, in start order.
@@ -225,8 +224,7 @@ func (l *Lab) addHost(bridge string, h *Host, prefixLen string) error {
 // attachPass gives a director's bridge port the XDP_PASS program a veth needs
 // to accept its peer's XDP_TX frames, pinned so it outlives this process.
 func (l *Lab) attachPass(bridge, port string) error {
-	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.XDP, License: "GPL",
-		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 2 /* XDP_PASS */), asm.Return()}})
+	prog, err := testutil.NewXDPPass()
 	if err != nil {
 		return fmt.Errorf("XDP_PASS program: %w", err)
 	}

@@ -60,16 +60,21 @@ func (s *Segment) AddHost(t testing.TB, tag string, addr string) *Host {
 	return h
 }
 
-// AttachPassToPort attaches an XDP_PASS program to the host's bridge-side
-// veth end. A veth drops frames that its peer sends with XDP_TX in native
-// mode unless this end has an XDP program too (lab-facts.md).
-func (s *Segment) AttachPassToPort(t testing.TB, h *Host) {
-	t.Helper()
-	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+// NewXDPPass loads a program that passes every frame. A veth drops frames
+// that its peer sends with XDP_TX in native mode unless this end has an XDP
+// program too (lab-facts.md): bridge ports facing a director get this one.
+func NewXDPPass() (*ebpf.Program, error) {
+	return ebpf.NewProgram(&ebpf.ProgramSpec{
 		Type:         ebpf.XDP,
 		License:      "GPL",
 		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 2 /* XDP_PASS */), asm.Return()},
 	})
+}
+
+// AttachPassToPort attaches NewXDPPass to the host's bridge-side veth end.
+func (s *Segment) AttachPassToPort(t testing.TB, h *Host) {
+	t.Helper()
+	prog, err := NewXDPPass()
 	if err != nil {
 		t.Fatalf("load XDP_PASS program: %v", err)
 	}
