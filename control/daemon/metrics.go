@@ -3,9 +3,7 @@ package daemon
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -43,7 +41,6 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c collector) Collect(ch chan<- prometheus.Metric) {
-	st := c.d.Status()
 	c.d.mu.Lock()
 	planes := make(map[string]*plane, len(c.d.planes))
 	for k, v := range c.d.planes {
@@ -68,6 +65,9 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 					ch <- prometheus.MustNewConstMetric(descBeState, prometheus.GaugeValue, boolf(b.State.String() == s), name, sname, bname, s)
 				}
 				ch <- prometheus.MustNewConstMetric(descBeWeight, prometheus.GaugeValue, float64(b.Weight), name, sname, bname)
+				if kind, latency := c.d.checks.describe(svc.Key, b.IP); kind != "" {
+					ch <- prometheus.MustNewConstMetric(descBeLatency, prometheus.GaugeValue, latency.Seconds(), name, sname, bname, kind)
+				}
 			}
 		}
 		if reasons, err := p.dp.ReasonCounters(); err == nil {
@@ -80,16 +80,11 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(descFlowsMax, prometheus.GaugeValue, float64(p.dp.MaxFlows()), name)
 	}
-	for _, svc := range st.Services {
-		for _, b := range svc.Backends {
-			if b.Check == "" {
-				continue
-			}
-			ch <- prometheus.MustNewConstMetric(descBeLatency, prometheus.GaugeValue, b.LastLatency.Seconds(), svc.Interface,
-				net.JoinHostPort(svc.VIP.String(), strconv.Itoa(int(svc.Port)))+"/"+svc.Protocol, b.IP.String(), b.Check)
+	for _, p := range planes {
+		if p.sync == nil {
+			continue
 		}
-	}
-	for _, fs := range st.FlowSync {
+		fs := p.sync.Status()
 		for dir, n := range map[string]uint64{"sent": fs.Sent, "received": fs.Received, "applied": fs.Applied} {
 			ch <- prometheus.MustNewConstMetric(descSyncFlows, prometheus.CounterValue, float64(n), fs.Interface, dir)
 		}
@@ -97,7 +92,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descSyncDrops, prometheus.CounterValue, float64(n), fs.Interface, r)
 		}
 	}
-	for _, v := range st.VRRP {
+	for _, v := range c.d.vrrp.status() {
 		ch <- prometheus.MustNewConstMetric(descVRRPState, prometheus.GaugeValue, boolf(v.State.String() == "MASTER"), v.Name, v.Interface)
 		ch <- prometheus.MustNewConstMetric(descVRRPPrio, prometheus.GaugeValue, float64(v.Priority), v.Name, v.Interface)
 		for r, n := range v.Counters.Drops {
