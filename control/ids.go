@@ -6,22 +6,19 @@ import (
 	"xlb/loader"
 )
 
-// Id limits of the data plane (loader's defaults). Id 0 is never used.
-const (
-	maxServiceID = 1023
-	maxBackendID = 4095
-)
-
 // idAllocator hands out stable ids: a service or backend keeps its id for as
 // long as it is configured, across reloads and (through Adopt) restarts,
 // because flows in the flow table refer to backends by id.
 type idAllocator struct {
 	services map[loader.ServiceKey]uint32
 	backends map[backendRef]uint32
+	// Largest ids the data plane's maps hold; 0 is never used.
+	maxService, maxBackend uint32
 }
 
-func newIDAllocator() *idAllocator {
-	return &idAllocator{services: map[loader.ServiceKey]uint32{}, backends: map[backendRef]uint32{}}
+func newIDAllocator(maxService, maxBackend uint32) *idAllocator {
+	return &idAllocator{services: map[loader.ServiceKey]uint32{}, backends: map[backendRef]uint32{},
+		maxService: maxService, maxBackend: maxBackend}
 }
 
 func (a *idAllocator) adoptService(k loader.ServiceKey, id uint32) { a.services[k] = id }
@@ -35,7 +32,7 @@ func (a *idAllocator) service(k loader.ServiceKey) (uint32, error) {
 	for _, id := range a.services {
 		used[id] = true
 	}
-	id, err := lowestFree(used, maxServiceID)
+	id, err := lowestFree(used, a.maxService)
 	if err != nil {
 		return 0, fmt.Errorf("service %s: %w", k, err)
 	}
@@ -51,7 +48,7 @@ func (a *idAllocator) backend(r backendRef) (uint32, error) {
 	for _, id := range a.backends {
 		used[id] = true
 	}
-	id, err := lowestFree(used, maxBackendID)
+	id, err := lowestFree(used, a.maxBackend)
 	if err != nil {
 		return 0, fmt.Errorf("backend %s of %s: %w", r.ip, r.svc, err)
 	}

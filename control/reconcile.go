@@ -32,6 +32,8 @@ type MapWriter interface {
 	DeleteBackend(id uint32) error
 	WriteMaglev(loader.ServiceKey, []uint32) error
 	TableSize() int
+	MaxServices() uint32
+	MaxBackends() uint32
 }
 
 // Balancing is how a service picks a backend for a new flow.
@@ -123,7 +125,7 @@ func New(w MapWriter, log *slog.Logger) *Reconciler {
 		w: w, log: log,
 		health:       map[backendRef]Health{},
 		macs:         map[netip.Addr]net.HardwareAddr{},
-		ids:          newIDAllocator(),
+		ids:          newIDAllocator(w.MaxServices()-1, w.MaxBackends()-1),
 		wroteSvc:     map[loader.ServiceKey]loader.Service{},
 		wroteBackend: map[uint32]loader.Backend{},
 		wroteTable:   map[loader.ServiceKey][]uint32{},

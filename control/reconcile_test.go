@@ -1,12 +1,14 @@
 package control
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 
 	"xlb/control/maglev"
@@ -25,6 +27,8 @@ type fakeMaps struct {
 	tables   map[loader.ServiceKey][]uint32
 	writes   int
 	failNext error
+	// maxServices, when set, shrinks the services map.
+	maxServices uint32
 }
 
 func newFake(t *testing.T) *fakeMaps {
@@ -101,7 +105,9 @@ func (f *fakeMaps) WriteMaglev(k loader.ServiceKey, t []uint32) error {
 	return nil
 }
 
-func (f *fakeMaps) TableSize() int { return tableSize }
+func (f *fakeMaps) TableSize() int      { return tableSize }
+func (f *fakeMaps) MaxServices() uint32 { return cmp.Or(f.maxServices, 1024) }
+func (f *fakeMaps) MaxBackends() uint32 { return 4096 }
 
 // shares counts table slots per backend address.
 func (f *fakeMaps) shares(k loader.ServiceKey) map[string]int {
@@ -341,5 +347,23 @@ func TestReconcileAdoptKeepsIDs(t *testing.T) {
 	want, _ := maglev.Build([]maglev.Backend{{ID: 43, Name: db1.String(), Weight: 1}, {ID: 42, Name: db2.String(), Weight: 1}}, tableSize)
 	if !slices.Equal(f.tables[svcKey], want) {
 		t.Fatalf("table after adoption differs from the one both directors compute")
+	}
+}
+
+// Service ids come from the data plane's own map size, not from a constant
+// that a build with other sizes would contradict.
+func TestReconcileIDsBoundedByMaps(t *testing.T) {
+	f := newFake(t)
+	f.maxServices = 3 // ids 1 and 2
+	r := New(f, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	var specs []ServiceSpec
+	for port := uint16(1); port <= 3; port++ {
+		specs = append(specs, ServiceSpec{Key: loader.ServiceKey{VIP: svcKey.VIP, Port: port, Proto: loader.TCP}})
+	}
+	r.SetDesired(specs[:2])
+	mustApply(t, r)
+	r.SetDesired(specs)
+	if err := r.Apply(); err == nil || !strings.Contains(err.Error(), "all 2 ids in use") {
+		t.Fatalf("a third service in a map of 3 slots: %v, want the ids exhausted", err)
 	}
 }

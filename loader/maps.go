@@ -10,8 +10,11 @@ import (
 // ErrNoService is returned for a service key that has no entry.
 var ErrNoService = errors.New("no such service")
 
-func (d *Dataplane) maxServices() uint32 { return d.objs.XlbServiceStats.MaxEntries() }
-func (d *Dataplane) maxBackends() uint32 { return d.objs.XlbBackends.MaxEntries() }
+// MaxServices bounds service ids: 1..MaxServices()-1.
+func (d *Dataplane) MaxServices() uint32 { return d.objs.XlbServiceStats.MaxEntries() }
+
+// MaxBackends bounds backend ids: 1..MaxBackends()-1.
+func (d *Dataplane) MaxBackends() uint32 { return d.objs.XlbBackends.MaxEntries() }
 
 // SetService creates or updates a service. An update keeps the service's live
 // Maglev slot, so it never changes which table the program reads.
@@ -20,8 +23,8 @@ func (d *Dataplane) SetService(key ServiceKey, svc Service) error {
 	if err != nil {
 		return err
 	}
-	if svc.ID == 0 || svc.ID >= d.maxServices() {
-		return fmt.Errorf("service %s: id %d out of range 1..%d", key, svc.ID, d.maxServices()-1)
+	if svc.ID == 0 || svc.ID >= d.MaxServices() {
+		return fmt.Errorf("service %s: id %d out of range 1..%d", key, svc.ID, d.MaxServices()-1)
 	}
 	var cur xlbXlbService
 	if err := d.objs.XlbServices.Lookup(&rk, &cur); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
@@ -120,8 +123,8 @@ func (d *Dataplane) clearServiceID(id uint32) error {
 
 // SetBackend writes backend id (1..MaxBackends-1).
 func (d *Dataplane) SetBackend(id uint32, b Backend) error {
-	if id == 0 || id >= d.maxBackends() {
-		return fmt.Errorf("backend %s: id %d out of range 1..%d", b.IP, id, d.maxBackends()-1)
+	if id == 0 || id >= d.MaxBackends() {
+		return fmt.Errorf("backend %s: id %d out of range 1..%d", b.IP, id, d.MaxBackends()-1)
 	}
 	r, err := b.raw()
 	if err != nil {
