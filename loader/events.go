@@ -53,11 +53,9 @@ func (f *FlowEventReader) Read(timeout time.Duration) (FlowEvent, error) {
 	if size := int(unsafe.Sizeof(ev)); len(rec.RawSample) < size {
 		return FlowEvent{}, fmt.Errorf("flow event of %d bytes, want %d", len(rec.RawSample), size)
 	}
-	ev.Key = xlbXlbFlowKey{
-		Saddr: nativeU32(rec.RawSample[0:]), Daddr: nativeU32(rec.RawSample[4:]),
-		Sport: nativeU16(rec.RawSample[8:]), Dport: nativeU16(rec.RawSample[10:]), Proto: rec.RawSample[12],
-	}
-	ev.BackendId = nativeU32(rec.RawSample[16:])
+	// The record is the C struct as the program wrote it; bpf2go's twin has
+	// the same layout (TestStructSizes).
+	ev = *(*xlbXlbFlowEvent)(unsafe.Pointer(&rec.RawSample[0]))
 	return FlowEvent{Flow: flowKeyFromRaw(ev.Key), BackendID: ev.BackendId}, nil
 }
 

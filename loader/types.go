@@ -202,6 +202,3 @@ func htons(v uint16) uint16 {
 }
 
 func ntohs(v uint16) uint16 { return htons(v) }
-
-func nativeU32(b []byte) uint32 { return binary.NativeEndian.Uint32(b) }
-func nativeU16(b []byte) uint16 { return binary.NativeEndian.Uint16(b) }
