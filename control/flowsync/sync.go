@@ -244,8 +244,14 @@ type snapshot struct {
 	backends map[uint32]loader.Backend
 }
 
+// refresh re-reads the maps once the snapshot is a second old, or, after a
+// miss (force), once it is 100ms old: a burst of misses costs one read.
 func (c *snapshot) refresh(dp Dataplane, force bool) {
-	if !force && time.Since(c.at) < time.Second || time.Since(c.at) < 100*time.Millisecond {
+	maxAge := time.Second
+	if force {
+		maxAge = 100 * time.Millisecond
+	}
+	if time.Since(c.at) < maxAge {
 		return
 	}
 	svcs, err1 := dp.Services()
@@ -268,30 +274,31 @@ func (c *snapshot) backendIP(dp Dataplane, id uint32) (netip.Addr, bool) {
 }
 
 // backendID finds the local id of an entry's backend, or why it cannot be
-// used here.
+// used here; a service or backend it does not know yet triggers a re-read.
 func (c *snapshot) backendID(dp Dataplane, e Entry) (uint32, string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.refresh(dp, false)
-	for attempt := 0; attempt < 2; attempt++ {
-		key := loader.ServiceKey{VIP: e.Flow.VIP.Addr(), Port: e.Flow.VIP.Port(), Proto: e.Flow.Proto}
-		svc, ok := c.services[key]
-		if ok {
-			for id, b := range c.backends {
-				if b.ServiceID == svc.ID && b.IP == e.Backend {
-					if b.State != loader.BackendActive && b.State != loader.BackendDrained {
-						return 0, "backend_not_usable"
-					}
-					return id, ""
-				}
+	id, reason := c.find(e)
+	if reason == "unknown_service" || reason == "unknown_backend" {
+		c.refresh(dp, true)
+		id, reason = c.find(e)
+	}
+	return id, reason
+}
+
+func (c *snapshot) find(e Entry) (uint32, string) {
+	key := loader.ServiceKey{VIP: e.Flow.VIP.Addr(), Port: e.Flow.VIP.Port(), Proto: e.Flow.Proto}
+	svc, ok := c.services[key]
+	if !ok {
+		return 0, "unknown_service"
+	}
+	for id, b := range c.backends {
+		if b.ServiceID == svc.ID && b.IP == e.Backend {
+			if b.State != loader.BackendActive && b.State != loader.BackendDrained {
+				return 0, "backend_not_usable"
 			}
-		}
-		if attempt == 0 {
-			c.refresh(dp, true)
-			continue
-		}
-		if !ok {
-			return 0, "unknown_service"
+			return id, ""
 		}
 	}
 	return 0, "unknown_backend"
