@@ -5,6 +5,8 @@ import (
 	"strconv"
 
 	"github.com/urfave/cli/v2"
+
+	"xlb/loader"
 )
 
 type serviceRow struct {
@@ -44,7 +46,7 @@ func servicesCommand() *cli.Command {
 					for _, b := range backends {
 						if b.ServiceID == s.ID {
 							row.Backends++
-							if b.State.String() == "active" {
+							if b.State == loader.BackendActive {
 								row.Active++
 							}
 						}

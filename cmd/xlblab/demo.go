@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"sort"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -197,7 +196,6 @@ func joinInts(v []int64) string {
 	for i, n := range v {
 		s[i] = fmt.Sprint(n)
 	}
-	sort.Strings(s)
 	return strings.Join(s, ",")
 }
 
