@@ -243,11 +243,16 @@ func (d *Dataplane) MaglevTable(key ServiceKey) ([]uint32, error) {
 		return nil, fmt.Errorf("open Maglev table of %s: %w", key, err)
 	}
 	defer inner.Close()
+	// One batched read of the whole array instead of a syscall per slot.
+	keys := make([]uint32, d.tableSize)
 	out := make([]uint32, d.tableSize)
-	for i := range out {
-		if err := inner.Lookup(uint32(i), &out[i]); err != nil {
-			return nil, fmt.Errorf("read Maglev table of %s: %w", key, err)
-		}
+	var cursor ebpf.MapBatchCursor
+	n, err := inner.BatchLookup(&cursor, keys, out, nil)
+	if err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return nil, fmt.Errorf("read Maglev table of %s: %w", key, err)
+	}
+	if n != d.tableSize {
+		return nil, fmt.Errorf("read Maglev table of %s: %d of %d slots", key, n, d.tableSize)
 	}
 	return out, nil
 }
