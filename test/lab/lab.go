@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf/link"
+	"github.com/vishvananda/netns"
 
 	"xlb/loader/bpffs"
 	"xlb/test/testutil"
@@ -232,7 +233,12 @@ func (l *Lab) attachPass(bridge, port string) error {
 	if err := os.MkdirAll(pinRoot(l.opts.Prefix), 0o700); err != nil {
 		return err
 	}
-	return doInNS(bridge, func() error {
+	h, err := netns.GetFromName(bridge)
+	if err != nil {
+		return fmt.Errorf("open netns %s: %w", bridge, err)
+	}
+	defer h.Close()
+	return (&testutil.NetNS{Name: bridge, Handle: h}).Do(func() error {
 		iface, err := net.InterfaceByName(port)
 		if err != nil {
 			return err

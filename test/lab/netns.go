@@ -27,28 +27,6 @@ func inNS(ns string, name string, args ...string) (string, error) {
 	return run("nsenter", append([]string{"--net=/run/netns/" + ns, "--", name}, args...)...)
 }
 
-// doInNS runs fn on an OS thread switched into the namespace. A thread whose
-// namespace cannot be restored is never reused: its goroutine exits locked.
-func doInNS(ns string, fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		h, err := netns.GetFromName(ns)
-		if err != nil {
-			errc <- fmt.Errorf("open netns %s: %w", ns, err)
-			return
-		}
-		defer h.Close()
-		if err := netns.Set(h); err != nil {
-			errc <- fmt.Errorf("enter netns %s: %w", ns, err)
-			return
-		}
-		errc <- fn()
-		// The goroutine ends while locked: Go discards the thread.
-	}()
-	return <-errc
-}
-
 // NSDialer opens TCP connections from inside a namespace. A goroutine locked
 // to a thread in the namespace makes the sockets; once made, a socket stays
 // in its namespace wherever it is used.
