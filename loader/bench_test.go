@@ -180,14 +180,14 @@ func BenchmarkFlowTable1M(b *testing.B) {
 	keys := make([]xlbXlbFlowKey, flows)
 	vals := make([]xlbXlbFlow, flows)
 	for i := range keys {
-		keys[i] = FlowKey{
+		keys[i] = rawFlow(FlowKey{
 			Client: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), uint16(1024+i%50000)),
 			VIP:    netip.AddrPortFrom(vip, 3306), Proto: TCP,
-		}.raw()
+		})
 		vals[i] = xlbXlbFlow{BackendId: uint32(1 + i%2)}
 	}
 	// The benchmark's own flow replaces one of the million (an LRU at capacity).
-	keys[0] = synTo(3306, 50000).flow().raw()
+	keys[0] = rawFlow(synTo(3306, 50000).flow())
 	if _, err := full.dp.objs.XlbFlows.BatchUpdate(keys, vals, nil); err != nil {
 		b.Fatalf("fill flow table: %v", err)
 	}

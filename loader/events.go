@@ -71,7 +71,10 @@ func (d *Dataplane) FlowEventsLost() (uint64, error) {
 // SetFlow records a flow's backend, as the program would: flow sync uses it
 // to take over the other director's connections.
 func (d *Dataplane) SetFlow(k FlowKey, backendID uint32) error {
-	rk := k.raw()
+	rk, err := k.raw()
+	if err != nil {
+		return err
+	}
 	if err := d.objs.XlbFlows.Update(&rk, &xlbXlbFlow{BackendId: backendID}, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("write flow: %w", err)
 	}

@@ -104,7 +104,11 @@ func (f *fixture) pick(k FlowKey) uint32 {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	return table[TableSlot(k, 0, len(table))]
+	slot, err := f.dp.TableSlot(k, 0)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return table[slot]
 }
 
 func (f *fixture) run(frame []byte) (uint32, []byte) {
@@ -220,3 +224,12 @@ func forwarded(in []byte, mac net.HardwareAddr) []byte {
 }
 
 func netipMust(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+// rawFlow is the map key of a test flow; test flows are IPv4 by construction.
+func rawFlow(k FlowKey) xlbXlbFlowKey {
+	r, err := k.raw()
+	if err != nil {
+		panic(err)
+	}
+	return r
+}

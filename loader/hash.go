@@ -23,13 +23,16 @@ func flowHash(k xlbXlbFlowKey) uint32 {
 
 func srcHash(k xlbXlbFlowKey) uint32 { return mix32(hashSeed ^ k.Saddr) }
 
-// TableSlot is the Maglev slot a flow of a service with these flags hashes to
-// in a table of size slots.
-func TableSlot(k FlowKey, flags ServiceFlags, size int) int {
-	r := k.raw()
+// TableSlot is the slot of the service's Maglev table a flow hashes to, as
+// the program computes it.
+func (d *Dataplane) TableSlot(k FlowKey, flags ServiceFlags) (int, error) {
+	r, err := k.raw()
+	if err != nil {
+		return 0, err
+	}
 	h := flowHash(r)
 	if flags&HashSource != 0 {
 		h = srcHash(r)
 	}
-	return int(h % uint32(size))
+	return int(h % uint32(d.tableSize)), nil
 }

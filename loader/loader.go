@@ -15,6 +15,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -57,6 +58,18 @@ type Options struct {
 	// FlowEventReader (flow sync between directors).
 	FlowEvents bool
 }
+
+// pinRoot is root, or DefaultPinRoot when root is empty: the one place the
+// default applies, for every entry point that takes a root.
+func pinRoot(root string) string {
+	if root == "" {
+		return DefaultPinRoot
+	}
+	return root
+}
+
+// pinDir is where the data plane of ifname is pinned under root.
+func pinDir(root, ifname string) string { return filepath.Join(pinRoot(root), ifname) }
 
 // Dataplane is a loaded xlb program and its maps.
 type Dataplane struct {
@@ -131,11 +144,7 @@ func Open(ifname string, opts Options) (*Dataplane, error) {
 	if err != nil {
 		return nil, fmt.Errorf("interface %q: %w", ifname, err)
 	}
-	root := opts.PinRoot
-	if root == "" {
-		root = DefaultPinRoot
-	}
-	dir := filepath.Join(root, ifname)
+	dir := pinDir(opts.PinRoot, ifname)
 	if err := bpffs.Ensure(); err != nil {
 		return nil, err
 	}
@@ -225,8 +234,8 @@ func (d *Dataplane) Detach() error {
 		errs = append(errs, d.link.Unpin())
 	}
 	errs = append(errs, d.objs.XlbXdp.Unpin())
-	for _, m := range d.maps() {
-		errs = append(errs, m.Unpin())
+	for _, nm := range d.maps() {
+		errs = append(errs, (*nm.m).Unpin())
 	}
 	errs = append(errs, d.Close())
 	if err := os.Remove(d.dir); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -235,9 +244,25 @@ func (d *Dataplane) Detach() error {
 	return errors.Join(errs...)
 }
 
-func (d *Dataplane) maps() []*ebpf.Map {
-	m := d.objs.xlbMaps
-	return []*ebpf.Map{m.XlbServices, m.XlbServiceKeys, m.XlbBackends, m.XlbMaglev, m.XlbFlows, m.XlbServiceStats, m.XlbBackendStats, m.XlbReasons, m.XlbFlowEvents, m.XlbFlowEventsLost}
+// namedMap is one map of the object: its name (which is also its pin's
+// name) and the handle that holds it.
+type namedMap struct {
+	name string
+	m    **ebpf.Map
+}
+
+// maps lists every map of the object, read from the `ebpf:"name"` tags bpf2go
+// put on xlbMaps: the generated struct is the one table of map names, so a map
+// added in C is pinned, reopened and unpinned with no list to update here.
+func (d *Dataplane) maps() []namedMap {
+	v := reflect.ValueOf(&d.objs.xlbMaps).Elem()
+	out := make([]namedMap, 0, v.NumField())
+	for i := 0; i < v.NumField(); i++ {
+		if name := v.Type().Field(i).Tag.Get("ebpf"); name != "" {
+			out = append(out, namedMap{name: name, m: v.Field(i).Addr().Interface().(**ebpf.Map)})
+		}
+	}
+	return out
 }
 
 // ErrNotPinned is returned by OpenPinned when no xlb is pinned for the interface.
@@ -246,10 +271,7 @@ var ErrNotPinned = errors.New("no xlb data plane pinned")
 // OpenPinned opens the maps an xlbd pinned for ifname, without loading or
 // attaching anything: what xlbctl reads, whether or not xlbd is running.
 func OpenPinned(ifname string, root string) (*Dataplane, error) {
-	if root == "" {
-		root = DefaultPinRoot
-	}
-	dir := filepath.Join(root, ifname)
+	dir := pinDir(root, ifname)
 	if _, err := os.Stat(dir); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("%s: %w (is xlbd attached to %s?)", dir, ErrNotPinned, ifname)
@@ -261,29 +283,20 @@ func OpenPinned(ifname string, root string) (*Dataplane, error) {
 		return nil, fmt.Errorf("read embedded BPF object: %w", err)
 	}
 	d := &Dataplane{ifname: ifname, dir: dir, tableSize: int(spec.Maps["xlb_maglev"].InnerMap.MaxEntries)}
-	m := &d.objs.xlbMaps
-	for name, dst := range map[string]**ebpf.Map{
-		"xlb_services": &m.XlbServices, "xlb_service_keys": &m.XlbServiceKeys, "xlb_backends": &m.XlbBackends,
-		"xlb_maglev": &m.XlbMaglev, "xlb_flows": &m.XlbFlows, "xlb_service_stats": &m.XlbServiceStats,
-		"xlb_backend_stats": &m.XlbBackendStats, "xlb_reasons": &m.XlbReasons,
-		"xlb_flow_events": &m.XlbFlowEvents, "xlb_flow_events_lost": &m.XlbFlowEventsLost,
-	} {
-		mp, err := ebpf.LoadPinnedMap(filepath.Join(dir, name), nil)
+	for _, nm := range d.maps() {
+		mp, err := ebpf.LoadPinnedMap(filepath.Join(dir, nm.name), nil)
 		if err != nil {
 			d.objs.Close()
-			return nil, fmt.Errorf("open pinned map %s: %w", name, err)
+			return nil, fmt.Errorf("open pinned map %s: %w", nm.name, err)
 		}
-		*dst = mp
+		*nm.m = mp
 	}
 	return d, nil
 }
 
 // Pinned lists the interfaces with an xlb data plane pinned under root.
 func Pinned(root string) ([]string, error) {
-	if root == "" {
-		root = DefaultPinRoot
-	}
-	entries, err := os.ReadDir(root)
+	entries, err := os.ReadDir(pinRoot(root))
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, nil
@@ -303,10 +316,7 @@ func Pinned(root string) ([]string, error) {
 // it, whether or not a daemon holds it open: without its pin and once its
 // holders close, the kernel releases the link, which detaches the program.
 func DetachPinned(ifname, root string) error {
-	if root == "" {
-		root = DefaultPinRoot
-	}
-	dir := filepath.Join(root, ifname)
+	dir := pinDir(root, ifname)
 	if _, err := os.Stat(dir); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("%s: %w", dir, ErrNotPinned)

@@ -19,16 +19,12 @@ func (d *Dataplane) MaxBackends() uint32 { return d.objs.XlbBackends.MaxEntries(
 // SetService creates or updates a service. An update keeps the service's live
 // Maglev slot, so it never changes which table the program reads.
 func (d *Dataplane) SetService(key ServiceKey, svc Service) error {
-	rk, err := key.raw()
-	if err != nil {
-		return err
-	}
 	if svc.ID == 0 || svc.ID >= d.MaxServices() {
 		return fmt.Errorf("service %s: id %d out of range 1..%d", key, svc.ID, d.MaxServices()-1)
 	}
-	var cur xlbXlbService
-	if err := d.objs.XlbServices.Lookup(&rk, &cur); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-		return fmt.Errorf("read service %s: %w", key, err)
+	rk, cur, err := d.lookupService(key)
+	if err != nil && !errors.Is(err, ErrNoService) {
+		return err
 	}
 	oldID := cur.Id
 	if oldID != svc.ID {
@@ -53,18 +49,28 @@ func (d *Dataplane) SetService(key ServiceKey, svc Service) error {
 
 // Service reads one service.
 func (d *Dataplane) Service(key ServiceKey) (Service, error) {
-	rk, err := key.raw()
+	_, v, err := d.lookupService(key)
 	if err != nil {
 		return Service{}, err
 	}
+	return Service{ID: v.Id, Flags: ServiceFlags(v.Flags)}, nil
+}
+
+// lookupService reads a service's entry with its raw key: the one place a
+// missing service becomes ErrNoService.
+func (d *Dataplane) lookupService(key ServiceKey) (xlbXlbServiceKey, xlbXlbService, error) {
 	var v xlbXlbService
+	rk, err := key.raw()
+	if err != nil {
+		return rk, v, err
+	}
 	if err := d.objs.XlbServices.Lookup(&rk, &v); err != nil {
 		if errors.Is(err, ebpf.ErrKeyNotExist) {
-			return Service{}, fmt.Errorf("service %s: %w", key, ErrNoService)
+			return rk, v, fmt.Errorf("service %s: %w", key, ErrNoService)
 		}
-		return Service{}, fmt.Errorf("read service %s: %w", key, err)
+		return rk, v, fmt.Errorf("read service %s: %w", key, err)
 	}
-	return Service{ID: v.Id, Flags: ServiceFlags(v.Flags)}, nil
+	return rk, v, nil
 }
 
 // Services lists every service.
@@ -85,16 +91,9 @@ func (d *Dataplane) Services() (map[ServiceKey]Service, error) {
 // DeleteService removes a service and frees its Maglev tables. Its packets
 // are passed to the stack from then on.
 func (d *Dataplane) DeleteService(key ServiceKey) error {
-	rk, err := key.raw()
+	rk, v, err := d.lookupService(key)
 	if err != nil {
 		return err
-	}
-	var v xlbXlbService
-	if err := d.objs.XlbServices.Lookup(&rk, &v); err != nil {
-		if errors.Is(err, ebpf.ErrKeyNotExist) {
-			return fmt.Errorf("service %s: %w", key, ErrNoService)
-		}
-		return fmt.Errorf("read service %s: %w", key, err)
 	}
 	if err := d.objs.XlbServices.Delete(&rk); err != nil {
 		return fmt.Errorf("delete service %s: %w", key, err)
@@ -169,16 +168,9 @@ func (d *Dataplane) WriteMaglev(key ServiceKey, table []uint32) error {
 	if len(table) != d.tableSize {
 		return fmt.Errorf("service %s: Maglev table has %d slots, this build uses %d", key, len(table), d.tableSize)
 	}
-	rk, err := key.raw()
+	rk, svc, err := d.lookupService(key)
 	if err != nil {
 		return err
-	}
-	var svc xlbXlbService
-	if err := d.objs.XlbServices.Lookup(&rk, &svc); err != nil {
-		if errors.Is(err, ebpf.ErrKeyNotExist) {
-			return fmt.Errorf("service %s: %w", key, ErrNoService)
-		}
-		return fmt.Errorf("read service %s: %w", key, err)
 	}
 	next := (svc.Slot + 1) & 1
 	inner, err := d.innerTable(svc.Id*2 + next)
@@ -223,16 +215,9 @@ func (d *Dataplane) innerTable(k uint32) (*ebpf.Map, error) {
 
 // MaglevTable reads the service's live table.
 func (d *Dataplane) MaglevTable(key ServiceKey) ([]uint32, error) {
-	rk, err := key.raw()
+	_, svc, err := d.lookupService(key)
 	if err != nil {
 		return nil, err
-	}
-	var svc xlbXlbService
-	if err := d.objs.XlbServices.Lookup(&rk, &svc); err != nil {
-		if errors.Is(err, ebpf.ErrKeyNotExist) {
-			return nil, fmt.Errorf("service %s: %w", key, ErrNoService)
-		}
-		return nil, fmt.Errorf("read service %s: %w", key, err)
 	}
 	k := svc.Id*2 + svc.Slot
 	var inner *ebpf.Map
@@ -335,7 +320,10 @@ func (d *Dataplane) FlowCount() (int, error) {
 // Flow returns the backend id of one flow.
 func (d *Dataplane) Flow(k FlowKey) (uint32, bool, error) {
 	var v xlbXlbFlow
-	rk := k.raw()
+	rk, err := k.raw()
+	if err != nil {
+		return 0, false, err
+	}
 	if err := d.objs.XlbFlows.Lookup(&rk, &v); err != nil {
 		if errors.Is(err, ebpf.ErrKeyNotExist) {
 			return 0, false, nil

@@ -2,6 +2,7 @@ package loader
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -38,10 +39,11 @@ func (k ServiceKey) String() string {
 }
 
 func (k ServiceKey) raw() (xlbXlbServiceKey, error) {
-	if !k.VIP.Is4() {
-		return xlbXlbServiceKey{}, fmt.Errorf("service %s: VIP must be IPv4", k)
+	vip, err := addr4(k.VIP)
+	if err != nil {
+		return xlbXlbServiceKey{}, fmt.Errorf("service %s: VIP: %w", k, err)
 	}
-	return xlbXlbServiceKey{Vip: ipToBE(k.VIP), Port: htons(k.Port), Proto: uint8(k.Proto)}, nil
+	return xlbXlbServiceKey{Vip: vip, Port: htons(k.Port), Proto: uint8(k.Proto)}, nil
 }
 
 func serviceKeyFromRaw(r xlbXlbServiceKey) ServiceKey {
@@ -97,13 +99,14 @@ type Backend struct {
 }
 
 func (b Backend) raw() (xlbXlbBackend, error) {
-	if !b.IP.Is4() {
-		return xlbXlbBackend{}, fmt.Errorf("backend %s: address must be IPv4", b.IP)
+	ip, err := addr4(b.IP)
+	if err != nil {
+		return xlbXlbBackend{}, fmt.Errorf("backend %s: %w", b.IP, err)
 	}
 	if len(b.MAC) != 6 {
 		return xlbXlbBackend{}, fmt.Errorf("backend %s: MAC %q is not a 6-byte Ethernet address", b.IP, b.MAC)
 	}
-	r := xlbXlbBackend{Ip: ipToBE(b.IP), State: uint8(b.State), ServiceId: b.ServiceID}
+	r := xlbXlbBackend{Ip: ip, State: uint8(b.State), ServiceId: b.ServiceID}
 	copy(r.Mac[:], b.MAC)
 	return r, nil
 }
@@ -119,11 +122,21 @@ type FlowKey struct {
 	Proto  Proto
 }
 
-func (k FlowKey) raw() xlbXlbFlowKey {
-	return xlbXlbFlowKey{
-		Saddr: ipToBE(k.Client.Addr()), Daddr: ipToBE(k.VIP.Addr()),
-		Sport: htons(k.Client.Port()), Dport: htons(k.VIP.Port()), Proto: uint8(k.Proto),
+func (k FlowKey) String() string {
+	return fmt.Sprintf("%s->%s/%s", k.Client, k.VIP, k.Proto)
+}
+
+func (k FlowKey) raw() (xlbXlbFlowKey, error) {
+	client, err := addr4(k.Client.Addr())
+	if err != nil {
+		return xlbXlbFlowKey{}, fmt.Errorf("flow %s: client: %w", k, err)
 	}
+	vip, err := addr4(k.VIP.Addr())
+	if err != nil {
+		return xlbXlbFlowKey{}, fmt.Errorf("flow %s: VIP: %w", k, err)
+	}
+	return xlbXlbFlowKey{Saddr: client, Daddr: vip,
+		Sport: htons(k.Client.Port()), Dport: htons(k.VIP.Port()), Proto: uint8(k.Proto)}, nil
 }
 
 func flowKeyFromRaw(r xlbXlbFlowKey) FlowKey {
@@ -182,11 +195,20 @@ func Reasons() []Reason {
 	return rs
 }
 
-// Addresses and ports sit in the maps in network byte order, as in packets;
-// bpf2go's structs hold them as host-endian integers of the same bytes.
-func ipToBE(a netip.Addr) uint32 {
+// ErrNotIPv4 is returned for an address the data plane cannot hold yet.
+var ErrNotIPv4 = errors.New("address is not IPv4")
+
+// addr4 and ipFromBE are the loader's only IPv4-only spot: the C structs hold
+// an address as one __be32 (network byte order, as in packets; bpf2go's
+// structs hold it as a host-endian integer of the same bytes). Every netip.Addr
+// enters and leaves the maps through these two, so IPv6 changes here and in
+// the C structs, nowhere else above them.
+func addr4(a netip.Addr) (uint32, error) {
+	if !a.Is4() {
+		return 0, fmt.Errorf("%s: %w", a, ErrNotIPv4)
+	}
 	b := a.As4()
-	return binary.NativeEndian.Uint32(b[:])
+	return binary.NativeEndian.Uint32(b[:]), nil
 }
 
 func ipFromBE(v uint32) netip.Addr {

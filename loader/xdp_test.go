@@ -179,7 +179,7 @@ func TestXDP(t *testing.T) {
 				if firstBackend == 1 {
 					other = 2
 				}
-				if err := f.dp.objs.XlbFlows.Put(synTo(3306, 40020).flow().raw(), xlbXlbFlow{BackendId: other}); err != nil {
+				if err := f.dp.objs.XlbFlows.Put(rawFlow(synTo(3306, 40020).flow()), xlbXlbFlow{BackendId: other}); err != nil {
 					t.Fatal(err)
 				}
 				firstBackend = other
