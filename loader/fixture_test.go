@@ -2,6 +2,7 @@ package loader
 
 import (
 	"bytes"
+	"fmt"
 	"net"
 	"net/netip"
 	"testing"
@@ -41,6 +42,8 @@ type fixture struct {
 	dp       *Dataplane
 	services map[ServiceKey]uint32
 	backends map[uint32]*testBackend
+	// mark is a backend id a test case's setup singles out.
+	mark uint32
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -136,6 +139,46 @@ func (f *fixture) reasons() map[Reason]Counter {
 	return r
 }
 
+// counterSet holds every counter of the fixture by name ("reason X",
+// "service N", "backend N"): a case compares the whole set, so a counter that
+// moves and should not is caught too.
+type counterSet map[string]Counter
+
+func (f *fixture) counters() counterSet {
+	f.t.Helper()
+	out := counterSet{}
+	for r, c := range f.reasons() {
+		out["reason "+r.String()] = c
+	}
+	for _, id := range f.services {
+		c, err := f.dp.ServiceCounter(id)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		out[fmt.Sprintf("service %d", id)] = c
+	}
+	for id := range f.backends {
+		c, err := f.dp.BackendCounter(id)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		out[fmt.Sprintf("backend %d", id)] = c
+	}
+	return out
+}
+
+// minus is what moved since before; counters that did not move are left out.
+func (s counterSet) minus(before counterSet) counterSet {
+	out := counterSet{}
+	for name, c := range s {
+		b := before[name]
+		if d := (Counter{Packets: c.Packets - b.Packets, Bytes: c.Bytes - b.Bytes}); d != (Counter{}) {
+			out[name] = d
+		}
+	}
+	return out
+}
+
 // pkt describes a test frame; build turns it into bytes with gopacket.
 type pkt struct {
 	dstMAC    net.HardwareAddr
@@ -150,10 +193,20 @@ type pkt struct {
 	payload   []byte
 	icmp      *layers.ICMPv4
 	inner     *pkt // quoted packet of an ICMP error
+	// ack makes a TCP frame a segment of an established connection (ACK, no
+	// SYN) instead of the SYN that opens one.
+	ack bool
 }
 
 func synTo(port uint16, sport uint16) pkt {
 	return pkt{dstMAC: ourMAC, src: clientIP, dst: vip, proto: layers.IPProtocolTCP, sport: sport, dport: port}
+}
+
+// ackTo is a segment of an established connection from the client.
+func ackTo(port uint16, sport uint16) pkt {
+	p := synTo(port, sport)
+	p.ack = true
+	return p
 }
 
 func (p pkt) flow() FlowKey {
@@ -175,7 +228,10 @@ func (p pkt) ipLayers() []gopacket.SerializableLayer {
 	out := []gopacket.SerializableLayer{ip}
 	switch p.proto {
 	case layers.IPProtocolTCP:
-		tcp := &layers.TCP{SrcPort: layers.TCPPort(p.sport), DstPort: layers.TCPPort(p.dport), SYN: true, Seq: 1000, Window: 64240}
+		tcp := &layers.TCP{SrcPort: layers.TCPPort(p.sport), DstPort: layers.TCPPort(p.dport), SYN: !p.ack, ACK: p.ack, Seq: 1000, Window: 64240}
+		if p.ack {
+			tcp.Ack = 5000
+		}
 		tcp.SetNetworkLayerForChecksum(ip)
 		out = append(out, tcp)
 	case layers.IPProtocolUDP:

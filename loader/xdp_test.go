@@ -3,6 +3,7 @@ package loader
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"testing"
 	"unsafe"
 
@@ -47,22 +48,61 @@ func TestStructSizes(t *testing.T) {
 	}
 }
 
-// step sends one frame and checks what came out.
-type step struct {
-	before func(f *fixture)
-	frame  func(f *fixture) []byte
-	// want is the verdict; for XDP_TX, backend names the backend id the frame
-	// must reach (a func: it may depend on the live table).
-	want    uint32
-	backend func(f *fixture) uint32
-	reason  Reason // for pass and drop: the counter that must go up by one
+// xdpCase is one fixture, Katran-style: map setup on a fresh fixture, one
+// input frame, and everything that must come out of it. Cases share nothing,
+// so `go test -run 'TestXDP/name'` runs any one of them alone.
+type xdpCase struct {
+	name string
+	// setup changes the maps of newFixture's three services before the
+	// frame is sent; it may set f.mark to the backend the case is about.
+	setup func(f *fixture)
+	frame func(f *fixture) []byte
+	want  uint32 // the verdict
+	// to is the backend a forwarded frame must reach: the whole output frame
+	// must be the input with the Ethernet addresses rewritten for it.
+	to func(f *fixture) uint32
+	// reason is the counter a passed or dropped frame must raise; a passed
+	// frame must come out unchanged.
+	reason Reason
+	// flow is the flow-table entry the frame must leave behind: flow.key maps
+	// to backend flow.to (0: no entry).
+	flow *flowWant
+}
+
+type flowWant struct {
+	key FlowKey
+	to  func(f *fixture) uint32
+}
+
+// The outcomes cases share.
+func pickOf(p pkt) func(*fixture) uint32      { return func(f *fixture) uint32 { return f.pick(p.flow()) } }
+func backend(id uint32) func(*fixture) uint32 { return func(*fixture) uint32 { return id } }
+func marked(f *fixture) uint32                { return f.mark }
+func recorded(p pkt, to func(*fixture) uint32) *flowWant {
+	return &flowWant{key: p.flow(), to: to}
+}
+func notRecorded(p pkt) *flowWant { return &flowWant{key: p.flow(), to: backend(0)} }
+
+// putFlow records a flow as the program would and marks its backend.
+func putFlow(f *fixture, p pkt, id uint32) {
+	f.t.Helper()
+	if err := f.dp.SetFlow(p.flow(), id); err != nil {
+		f.t.Fatal(err)
+	}
+	f.mark = id
+}
+
+// otherBackend is the MySQL backend a flow's Maglev pick is not.
+func otherBackend(f *fixture, p pkt) uint32 {
+	if f.pick(p.flow()) == 1 {
+		return 2
+	}
+	return 1
 }
 
 func TestXDP(t *testing.T) {
-	syn := func(sport uint16) func(*fixture) []byte {
-		return func(*fixture) []byte { return synTo(3306, sport).build() }
-	}
-	pickOf := func(p pkt) func(*fixture) uint32 { return func(f *fixture) uint32 { return f.pick(p.flow()) } }
+	frame := func(p pkt) func(*fixture) []byte { return func(*fixture) []byte { return p.build() } }
+	udp := pkt{dstMAC: ourMAC, src: clientIP, dst: vip, proto: layers.IPProtocolUDP, sport: 5353, dport: 53, payload: []byte("query")}
 	icmpFragNeeded := func(inner pkt) pkt {
 		return pkt{dstMAC: ourMAC, src: netipMust("192.168.1.1"), dst: vip, proto: layers.IPProtocolICMPv4,
 			icmp: &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(3, 4), Seq: 1400}, inner: &inner}
@@ -71,146 +111,99 @@ func TestXDP(t *testing.T) {
 	reply := func(sport uint16) pkt {
 		return pkt{src: vip, dst: clientIP, proto: layers.IPProtocolTCP, sport: 3306, dport: sport}
 	}
-	var firstBackend uint32
+	with := func(p pkt, change func(*pkt)) pkt { change(&p); return p }
 
-	cases := []struct {
-		name  string
-		steps []step
-	}{
-		{"vip tcp syn forwarded", []step{{frame: syn(40000), want: xdpTX, backend: pickOf(synTo(3306, 40000))}}},
-		{"vip udp forwarded", []step{{frame: func(*fixture) []byte {
-			return pkt{dstMAC: ourMAC, src: clientIP, dst: vip, proto: layers.IPProtocolUDP, sport: 5353, dport: 53, payload: []byte("query")}.build()
-		}, want: xdpTX, backend: func(*fixture) uint32 { return 3 }}}},
-		{"flow keeps its backend when the backend set changes", []step{
-			{frame: syn(40001), want: xdpTX, backend: func(f *fixture) uint32 { firstBackend = f.pick(synTo(3306, 40001).flow()); return firstBackend }},
-			{before: func(f *fixture) {
-				// Add backends until this flow's table slot points elsewhere.
-				for i := byte(0); f.pick(synTo(3306, 40001).flow()) == firstBackend; i++ {
+	cases := []xdpCase{
+		{name: "vip tcp syn forwarded", frame: frame(synTo(3306, 40000)), want: xdpTX, to: pickOf(synTo(3306, 40000)),
+			flow: recorded(synTo(3306, 40000), pickOf(synTo(3306, 40000)))},
+		{name: "vip udp forwarded", frame: frame(udp), want: xdpTX, to: backend(3), flow: recorded(udp, backend(3))},
+		{name: "known flow keeps its backend when the table moves its slot",
+			setup: func(f *fixture) {
+				p := ackTo(3306, 40001)
+				putFlow(f, p, f.pick(p.flow()))
+				// Add backends until this flow's slot points elsewhere.
+				for i := byte(0); f.pick(p.flow()) == f.mark; i++ {
 					f.addBackend(uint32(10+i), mysqlSvc, fmt.Sprintf("192.168.1.%d", 50+i), 0x50+i, 1)
 					f.sync()
 				}
-			}, frame: syn(40001), want: xdpTX, backend: func(*fixture) uint32 { return firstBackend }},
-		}},
-		{"flow to a backend that went down is re-picked", []step{
-			{frame: syn(40002), want: xdpTX, backend: func(f *fixture) uint32 { firstBackend = f.pick(synTo(3306, 40002).flow()); return firstBackend }},
-			{before: func(f *fixture) { f.backends[firstBackend].state = BackendDown; f.sync() },
-				frame: syn(40002), want: xdpTX, backend: func(f *fixture) uint32 {
-					if got := f.pick(synTo(3306, 40002).flow()); got == firstBackend {
-						t.Fatalf("table still points at the down backend")
-					}
-					return f.pick(synTo(3306, 40002).flow())
-				}},
-		}},
-		{"drained backend keeps its flows and gets no new ones", []step{
-			{frame: syn(40003), want: xdpTX, backend: func(f *fixture) uint32 { firstBackend = f.pick(synTo(3306, 40003).flow()); return firstBackend }},
-			{before: func(f *fixture) { f.backends[firstBackend].state = BackendDrained; f.sync() },
-				frame: syn(40003), want: xdpTX, backend: func(*fixture) uint32 { return firstBackend }},
-			// Many new flows: none may reach the drained backend.
-			{frame: syn(40004), want: xdpTX, backend: func(f *fixture) uint32 {
-				for sport := uint16(41000); sport < 41200; sport++ {
-					ret, out := f.run(synTo(3306, sport).build())
-					if ret != xdpTX || bytes.Equal(out[0:6], f.backends[firstBackend].mac) {
-						t.Fatalf("new flow from port %d: verdict %d to %x: a drained backend got a new flow", sport, ret, out[0:6])
-					}
+			}, frame: frame(ackTo(3306, 40001)), want: xdpTX, to: marked, flow: recorded(ackTo(3306, 40001), marked)},
+		{name: "known flow on a down backend is re-picked and re-recorded",
+			setup: func(f *fixture) {
+				p := ackTo(3306, 40002)
+				putFlow(f, p, otherBackend(f, p))
+				f.backends[f.mark].state = BackendDown
+				f.sync()
+			}, frame: frame(ackTo(3306, 40002)), want: xdpTX, to: pickOf(ackTo(3306, 40002)),
+			flow: recorded(ackTo(3306, 40002), pickOf(ackTo(3306, 40002)))},
+		{name: "drained backend keeps its flows",
+			setup: func(f *fixture) {
+				p := ackTo(3306, 40003)
+				putFlow(f, p, f.pick(p.flow()))
+				f.backends[f.mark].state = BackendDrained
+				f.sync()
+			}, frame: frame(ackTo(3306, 40003)), want: xdpTX, to: marked, flow: recorded(ackTo(3306, 40003), marked)},
+		{name: "drained backend gets no new flow",
+			setup: func(f *fixture) {
+				// The flow's pick before the drain is the drained backend.
+				f.mark = f.pick(synTo(3306, 40004).flow())
+				f.backends[f.mark].state = BackendDrained
+				f.sync()
+			}, frame: frame(synTo(3306, 40004)), want: xdpTX,
+			to: func(f *fixture) uint32 {
+				if f.pick(synTo(3306, 40004).flow()) == f.mark {
+					f.t.Fatal("the live table still holds the drained backend")
 				}
 				return f.pick(synTo(3306, 40004).flow())
-			}},
-		}},
-		{"other destination ip passes", []step{{frame: func(*fixture) []byte {
-			p := synTo(3306, 40010)
-			p.dst = netipMust("192.168.1.31")
-			return p.build()
-		}, want: xdpPass, reason: PassNoService}}},
-		{"other port passes", []step{{frame: func(*fixture) []byte { return synTo(3307, 40011).build() }, want: xdpPass, reason: PassNoService}}},
-		{"other protocol to the port passes", []step{{frame: func(*fixture) []byte {
-			return pkt{dstMAC: ourMAC, src: clientIP, dst: vip, proto: layers.IPProtocolUDP, sport: 40012, dport: 3306}.build()
-		}, want: xdpPass, reason: PassNoService}}},
-		{"non-tcp/udp protocol passes", []step{{frame: func(*fixture) []byte {
-			p := synTo(3306, 40013)
+			}, flow: recorded(synTo(3306, 40004), pickOf(synTo(3306, 40004)))},
+		{name: "other destination ip passes", frame: frame(with(synTo(3306, 40010), func(p *pkt) { p.dst = netipMust("192.168.1.31") })),
+			want: xdpPass, reason: PassNoService},
+		{name: "other port passes", frame: frame(synTo(3307, 40011)), want: xdpPass, reason: PassNoService,
+			flow: notRecorded(synTo(3307, 40011))},
+		{name: "other protocol to the port passes", frame: frame(with(udp, func(p *pkt) { p.sport, p.dport = 40012, 3306 })),
+			want: xdpPass, reason: PassNoService},
+		{name: "non-tcp/udp protocol passes", frame: frame(with(synTo(3306, 40013), func(p *pkt) {
 			p.proto = layers.IPProtocolGRE
 			p.payload = make([]byte, 24)
-			return p.build()
-		}, want: xdpPass, reason: PassNoService}}},
-		{"icmp echo to the vip passes", []step{{frame: func(*fixture) []byte {
-			return pkt{dstMAC: ourMAC, src: clientIP, dst: vip, proto: layers.IPProtocolICMPv4,
-				icmp: &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(8, 0)}, payload: []byte("ping")}.build()
-		}, want: xdpPass, reason: PassICMP}}},
-		{"arp passes", []step{{frame: func(*fixture) []byte {
+		})), want: xdpPass, reason: PassNoService},
+		{name: "icmp echo to the vip passes", frame: frame(pkt{dstMAC: ourMAC, src: clientIP, dst: vip, proto: layers.IPProtocolICMPv4,
+			icmp: &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(8, 0)}, payload: []byte("ping")}),
+			want: xdpPass, reason: PassICMP},
+		{name: "arp passes", frame: func(*fixture) []byte {
 			return serialize([]gopacket.SerializableLayer{&layers.Ethernet{SrcMAC: clientMAC, DstMAC: ourMAC, EthernetType: layers.EthernetTypeARP},
 				&layers.ARP{AddrType: layers.LinkTypeEthernet, Protocol: layers.EthernetTypeIPv4, HwAddressSize: 6, ProtAddressSize: 4,
 					Operation: 1, SourceHwAddress: clientMAC, SourceProtAddress: clientIP.AsSlice(), DstHwAddress: make([]byte, 6), DstProtAddress: vip.AsSlice()}})
-		}, want: xdpPass, reason: PassNotIPv4}}},
-		{"frame for another mac passes", []step{{frame: func(*fixture) []byte {
-			p := synTo(3306, 40014)
-			p.dstMAC = otherMAC
-			return p.build()
-		}, want: xdpPass, reason: PassOtherMAC}}},
-		{"broadcast frame passes", []step{{frame: func(*fixture) []byte {
-			p := synTo(3306, 40015)
-			p.dstMAC = layers.EthernetBroadcast
-			return p.build()
-		}, want: xdpPass, reason: PassOtherMAC}}},
-		{"vlan tagged vip syn forwarded with its tag", []step{{frame: func(*fixture) []byte {
-			p := synTo(3306, 40016)
-			p.vlan = 42
-			return p.build()
-		}, want: xdpTX, backend: pickOf(synTo(3306, 40016))}}},
-		{"ip options forwarded unchanged", []step{{frame: func(*fixture) []byte {
-			p := synTo(3306, 40017)
-			p.ipOptions = 10 // IHL 15, the maximum
-			return p.build()
-		}, want: xdpTX, backend: pickOf(synTo(3306, 40017))}}},
-		{"first fragment passes", []step{{frame: func(*fixture) []byte {
-			p := synTo(3306, 40018)
-			p.flags = layers.IPv4MoreFragments
-			return p.build()
-		}, want: xdpPass, reason: PassFragment}}},
-		{"later fragment passes", []step{{frame: func(*fixture) []byte {
-			p := synTo(3306, 40019)
-			p.fragOff = 185
-			return p.build()
-		}, want: xdpPass, reason: PassFragment}}},
-		{"icmp frag-needed follows the flow's backend", []step{
-			{before: func(f *fixture) {
-				// Move the flow off its Maglev pick first, so following the
-				// flow table and recomputing the pick give different answers.
-				firstBackend = f.pick(synTo(3306, 40020).flow())
-				other := uint32(1)
-				if firstBackend == 1 {
-					other = 2
-				}
-				if err := f.dp.objs.XlbFlows.Put(rawFlow(synTo(3306, 40020).flow()), xlbXlbFlow{BackendId: other}); err != nil {
-					t.Fatal(err)
-				}
-				firstBackend = other
-			}, frame: func(*fixture) []byte { return icmpFragNeeded(reply(40020)).build() }, want: xdpTX,
-				backend: func(*fixture) uint32 { return firstBackend }},
-		}},
-		{"icmp frag-needed without a flow takes the maglev pick and records nothing", []step{
-			{frame: func(*fixture) []byte { return icmpFragNeeded(reply(40021)).build() }, want: xdpTX,
-				backend: func(f *fixture) uint32 {
-					if _, ok, _ := f.dp.Flow(synTo(3306, 40021).flow()); ok {
-						t.Fatalf("an ICMP error created a flow entry")
-					}
-					return f.pick(synTo(3306, 40021).flow())
-				}},
-		}},
-		{"icmp frag-needed about another port passes", []step{{frame: func(*fixture) []byte {
-			r := reply(40022)
-			r.sport = 3307
-			return icmpFragNeeded(r).build()
-		}, want: xdpPass, reason: PassICMP}}},
-		{"known flow of a deleted service passes", []step{
-			{frame: syn(40025), want: xdpTX, backend: pickOf(synTo(3306, 40025))},
-			{before: func(f *fixture) {
+		}, want: xdpPass, reason: PassNotIPv4},
+		{name: "frame for another mac passes", frame: frame(with(synTo(3306, 40014), func(p *pkt) { p.dstMAC = otherMAC })),
+			want: xdpPass, reason: PassOtherMAC, flow: notRecorded(synTo(3306, 40014))},
+		{name: "broadcast frame passes", frame: frame(with(synTo(3306, 40015), func(p *pkt) { p.dstMAC = layers.EthernetBroadcast })),
+			want: xdpPass, reason: PassOtherMAC},
+		{name: "vlan tagged vip syn forwarded with its tag", frame: frame(with(synTo(3306, 40016), func(p *pkt) { p.vlan = 42 })),
+			want: xdpTX, to: pickOf(synTo(3306, 40016)), flow: recorded(synTo(3306, 40016), pickOf(synTo(3306, 40016)))},
+		{name: "ip options forwarded unchanged", frame: frame(with(synTo(3306, 40017), func(p *pkt) { p.ipOptions = 10 })), // IHL 15, the maximum
+			want: xdpTX, to: pickOf(synTo(3306, 40017))},
+		{name: "first fragment passes", frame: frame(with(synTo(3306, 40018), func(p *pkt) { p.flags = layers.IPv4MoreFragments })),
+			want: xdpPass, reason: PassFragment, flow: notRecorded(synTo(3306, 40018))},
+		{name: "later fragment passes", frame: frame(with(synTo(3306, 40019), func(p *pkt) { p.fragOff = 185 })),
+			want: xdpPass, reason: PassFragment},
+		{name: "icmp frag-needed follows the flow's backend",
+			// The flow is off its Maglev pick, so following the flow table
+			// and recomputing the pick give different answers.
+			setup: func(f *fixture) { putFlow(f, synTo(3306, 40020), otherBackend(f, synTo(3306, 40020))) },
+			frame: frame(icmpFragNeeded(reply(40020))), want: xdpTX, to: marked, flow: recorded(synTo(3306, 40020), marked)},
+		{name: "icmp frag-needed without a flow takes the maglev pick and records nothing",
+			frame: frame(icmpFragNeeded(reply(40021))), want: xdpTX, to: pickOf(synTo(3306, 40021)), flow: notRecorded(synTo(3306, 40021))},
+		{name: "icmp frag-needed about another port passes", frame: frame(icmpFragNeeded(with(reply(40022), func(p *pkt) { p.sport = 3307 }))),
+			want: xdpPass, reason: PassICMP},
+		{name: "known flow of a deleted service passes",
+			setup: func(f *fixture) {
+				putFlow(f, ackTo(3306, 40025), f.pick(ackTo(3306, 40025).flow()))
 				if err := f.dp.DeleteService(mysqlSvc); err != nil {
 					t.Fatal(err)
 				}
-			}, frame: syn(40025), want: xdpPass, reason: PassNoService},
-		}},
-		{"known flow does not follow its service id to another service", []step{
-			{frame: syn(40026), want: xdpTX, backend: pickOf(synTo(3306, 40026))},
-			{before: func(f *fixture) {
+			}, frame: frame(ackTo(3306, 40025)), want: xdpPass, reason: PassNoService},
+		{name: "known flow does not follow its service id to another service",
+			setup: func(f *fixture) {
+				putFlow(f, ackTo(3306, 40026), f.pick(ackTo(3306, 40026).flow()))
 				// The id and backends of the MySQL service now serve port 3307.
 				if err := f.dp.DeleteService(mysqlSvc); err != nil {
 					t.Fatal(err)
@@ -226,54 +219,66 @@ func TestXDP(t *testing.T) {
 					t.Fatal(err)
 				}
 				f.sync()
-			}, frame: syn(40026), want: xdpPass, reason: PassNoService},
-		}},
-		{"no backend drops and counts", []step{{frame: func(*fixture) []byte { return synTo(9999, 40023).build() }, want: xdpDrop, reason: DropNoBackend}}},
-		{"all backends down drops", []step{{before: func(f *fixture) {
-			f.backends[1].state = BackendDown
-			f.backends[2].state = BackendDown
-			f.sync()
-		}, frame: syn(40024), want: xdpDrop, reason: DropNoBackend}}},
+			}, frame: frame(ackTo(3306, 40026)), want: xdpPass, reason: PassNoService},
+		{name: "no backend drops and counts", frame: frame(synTo(9999, 40023)), want: xdpDrop, reason: DropNoBackend,
+			flow: notRecorded(synTo(9999, 40023))},
+		{name: "all backends down drops",
+			setup: func(f *fixture) {
+				f.backends[1].state = BackendDown
+				f.backends[2].state = BackendDown
+				f.sync()
+			}, frame: frame(synTo(3306, 40024)), want: xdpDrop, reason: DropNoBackend, flow: notRecorded(synTo(3306, 40024))},
 	}
 
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			f := newFixture(t)
-			for i, s := range tc.steps {
-				if s.before != nil {
-					s.before(f)
-				}
-				in := s.frame(f)
-				reasonsBefore := f.reasons()
-				ret, out := f.run(in)
-				if ret != s.want {
-					t.Fatalf("step %d: verdict %d, want %d (reasons %v)", i, ret, s.want, f.reasons())
-				}
-				switch s.want {
-				case xdpTX:
-					id := s.backend(f)
-					b := f.backends[id]
-					if b == nil {
-						t.Fatalf("step %d: expected backend %d does not exist", i, id)
-					}
-					if want := forwarded(in, b.mac); !bytes.Equal(out, want) {
-						t.Fatalf("step %d: output frame differs from input with MACs rewritten to backend %d\n got %x\nwant %x", i, id, out, want)
-					}
-					c, err := f.dp.BackendCounter(id)
-					if err != nil || c.Packets == 0 || c.Bytes < uint64(len(in)) {
-						t.Fatalf("step %d: backend %d counter %+v (%v)", i, id, c, err)
-					}
-				default:
-					if s.want == xdpPass && !bytes.Equal(out, in) {
-						t.Fatalf("step %d: passed frame changed\n got %x\nwant %x", i, out, in)
-					}
-					after := f.reasons()
-					if got := after[s.reason].Packets - reasonsBefore[s.reason].Packets; got != 1 {
-						t.Fatalf("step %d: reason %s went up by %d, want 1 (now %v)", i, s.reason, got, after)
-					}
-				}
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { runXDPCase(t, tc) })
+	}
+}
+
+func runXDPCase(t *testing.T, tc xdpCase) {
+	f := newFixture(t)
+	if tc.setup != nil {
+		tc.setup(f)
+	}
+	in := tc.frame(f)
+	before := f.counters()
+	ret, out := f.run(in)
+	if ret != tc.want {
+		t.Fatalf("verdict %d, want %d (counters moved: %v)", ret, tc.want, f.counters().minus(before))
+	}
+	one := Counter{Packets: 1, Bytes: uint64(len(in))}
+	wantCounters := counterSet{}
+	switch tc.want {
+	case xdpTX:
+		id := tc.to(f)
+		b := f.backends[id]
+		if b == nil {
+			t.Fatalf("expected backend %d does not exist", id)
+		}
+		if want := forwarded(in, b.mac); !bytes.Equal(out, want) {
+			t.Fatalf("output frame is not the input with MACs rewritten to backend %d\n got %x\nwant %x", id, out, want)
+		}
+		wantCounters[fmt.Sprintf("service %d", f.services[b.svc])] = one
+		wantCounters[fmt.Sprintf("backend %d", id)] = one
+	case xdpPass:
+		if !bytes.Equal(out, in) {
+			t.Fatalf("passed frame changed\n got %x\nwant %x", out, in)
+		}
+		wantCounters["reason "+tc.reason.String()] = one
+	default:
+		wantCounters["reason "+tc.reason.String()] = one
+	}
+	if got := f.counters().minus(before); !maps.Equal(got, wantCounters) {
+		t.Fatalf("counters moved by %v, want %v", got, wantCounters)
+	}
+	if tc.flow != nil {
+		id, ok, err := f.dp.Flow(tc.flow.key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := tc.flow.to(f); id != want || ok != (want != 0) {
+			t.Fatalf("flow table holds %s -> backend %d (present %v), want backend %d (0: none)", tc.flow.key, id, ok, want)
+		}
 	}
 }
 
