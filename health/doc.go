@@ -2,7 +2,9 @@
 // MySQL/MariaDB-aware check, and turns check results into up/down verdicts.
 //
 // A Checker runs one check and returns a Result; one file per kind: tcp.go,
-// mysql.go, exec.go, http.go. A Monitor runs one Checker for one real server
+// mysql.go, exec.go, http.go, each registering (Register) how it is built
+// from a real server's configured check, so NewChecker builds any kind and
+// a new kind is one file here plus its config fields. A Monitor runs one Checker for one real server
 // with keepalived's timers (see Timing) and reports only changes of state as
 // Verdicts. Cancelling the context given to Monitor.Run stops it and every
 // goroutine it started.

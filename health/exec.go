@@ -5,12 +5,27 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os/exec"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"xlb/control/config"
 )
+
+func init() {
+	Register(config.CheckExec, func(c *config.Check, _ string, _ *slog.Logger) (Checker, error) {
+		argv := c.Exec.Command
+		if c.Exec.User != "" {
+			// keepalived's MISC_CHECK "user": runuser drops to the user; the
+			// whole process group is still killed on timeout.
+			argv = append([]string{"runuser", "-u", c.Exec.User, "--"}, argv...)
+		}
+		return NewExec(ExecConfig{Command: argv, Dynamic: c.Exec.Dynamic})
+	})
+}
 
 // ExecConfig is keepalived's MISC_CHECK: run a command; exit 0 is up, 1 is
 // down. With Dynamic (misc_dynamic), exit 2-255 is up with weight code-2, and

@@ -6,13 +6,37 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
 	"time"
+
+	"xlb/control/config"
 )
+
+func init() {
+	Register(config.CheckHTTP, func(c *config.Check, target string, _ *slog.Logger) (Checker, error) {
+		var body *regexp.Regexp
+		if c.HTTP.BodyRegex != "" {
+			var err error
+			if body, err = regexp.Compile(c.HTTP.BodyRegex); err != nil {
+				return nil, fmt.Errorf("http check body_regex: %w", err)
+			}
+		}
+		hc := HTTPConfig{URL: "http://" + target + c.HTTP.Path, Host: c.HTTP.Host, Body: body}
+		for i, sr := range c.HTTP.StatusCodes {
+			if i == 0 {
+				hc.StatusMin, hc.StatusMax = sr.Min, sr.Max
+				continue
+			}
+			hc.Also = append(hc.Also, StatusRange{Min: sr.Min, Max: sr.Max})
+		}
+		return NewHTTP(hc)
+	})
+}
 
 // HTTPConfig is an HTTP(S) GET check for services that are not MySQL, like
 // keepalived's HTTP_GET: the status must be within [StatusMin, StatusMax]

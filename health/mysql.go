@@ -14,7 +14,36 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+
+	"xlb/control/config"
 )
+
+func init() {
+	Register(config.CheckMySQL, func(c *config.Check, target string, log *slog.Logger) (Checker, error) {
+		return &mysqlFromConfig{addr: target, cfg: c.MySQL, log: log}, nil
+	})
+}
+
+// mysqlFromConfig reads the credentials at every check, so a rotated
+// password_file is used at the next check without a reload.
+type mysqlFromConfig struct {
+	addr string
+	cfg  *config.MySQLCheck
+	log  *slog.Logger
+}
+
+func (m *mysqlFromConfig) Check(ctx context.Context) Result {
+	user, pass, err := m.cfg.Credentials()
+	if err != nil {
+		return failResult(err)
+	}
+	c, err := NewMySQL(MySQLConfig{Addr: m.addr, User: user, Password: pass,
+		Replication: m.cfg.ReplicationCheck, MaxLag: m.cfg.MaxReplicationLag, ReadOnly: m.cfg.ReadOnly, Logger: m.log})
+	if err != nil {
+		return failResult(err)
+	}
+	return c.Check(ctx)
+}
 
 // MySQLConfig is a MySQL/MariaDB check: a full handshake and authentication,
 // one cheap query, and COM_QUIT, so the server never counts the check as a

@@ -3,9 +3,18 @@ package health
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"time"
+
+	"xlb/control/config"
 )
+
+func init() {
+	Register(config.CheckTCP, func(_ *config.Check, target string, _ *slog.Logger) (Checker, error) {
+		return NewTCP(TCPConfig{Addr: target})
+	})
+}
 
 // TCPConfig is keepalived's TCP_CHECK: connect, then close.
 //

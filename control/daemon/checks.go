@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/netip"
 	"reflect"
-	"regexp"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -109,22 +108,12 @@ func (s *checkSet) sync(ctx context.Context, planes map[string]*plane) {
 }
 
 func (s *checkSet) start(ctx context.Context, iface string, p *plane, ref serviceRef, r config.RealServer) error {
-	checker, err := newChecker(r, s.log)
+	checker, err := health.NewChecker(r, s.log)
 	if err != nil {
 		return err
 	}
 	c := r.Check
-	timeout := c.ConnectTimeout
-	if c.Exec != nil && c.Exec.Timeout > 0 {
-		timeout = c.Exec.Timeout
-	}
-	timing := health.Timing{
-		Interval: c.Interval, Timeout: timeout, Retry: c.Retry, DelayBeforeRetry: c.DelayBeforeRetry,
-		Rise: c.Rise, Fall: c.Fall, Alpha: ref.cfg.Alpha,
-		// Spread the first checks over one interval (keepalived does too),
-		// so a director with many servers does not check them all at once.
-		Stagger: min(c.Interval, 5*time.Second),
-	}
+	timing := health.TimingOf(c, ref.cfg.Alpha)
 	name := fmt.Sprintf("%s %s", ref.cfg.Name, net.JoinHostPort(r.IP.String(), strconv.Itoa(int(r.Port))))
 	mon, err := health.NewMonitor(name, checker, timing, int(r.Weight), s.log)
 	if err != nil {
@@ -169,74 +158,4 @@ func (s *checkSet) stopAll() {
 		m.stop()
 		delete(s.monitors, cr)
 	}
-}
-
-// target is where a check connects: connect_ip/connect_port when set.
-func target(r config.RealServer) string {
-	ip, port := r.IP, r.Port
-	if r.Check.ConnectIP.IsValid() {
-		ip = r.Check.ConnectIP
-	}
-	if r.Check.ConnectPort != 0 {
-		port = r.Check.ConnectPort
-	}
-	return net.JoinHostPort(ip.String(), strconv.Itoa(int(port)))
-}
-
-// newChecker builds the checker of a real server's configured kind.
-func newChecker(r config.RealServer, log *slog.Logger) (health.Checker, error) {
-	c := r.Check
-	switch c.Kind {
-	case config.CheckTCP:
-		return health.NewTCP(health.TCPConfig{Addr: target(r)})
-	case config.CheckMySQL:
-		return &mysqlCheck{addr: target(r), cfg: c.MySQL, log: log}, nil
-	case config.CheckExec:
-		argv := c.Exec.Command
-		if c.Exec.User != "" {
-			// keepalived's MISC_CHECK "user": runuser drops to the user; the
-			// whole process group is still killed on timeout.
-			argv = append([]string{"runuser", "-u", c.Exec.User, "--"}, argv...)
-		}
-		return health.NewExec(health.ExecConfig{Command: argv, Dynamic: c.Exec.Dynamic})
-	case config.CheckHTTP:
-		var body *regexp.Regexp
-		if c.HTTP.BodyRegex != "" {
-			var err error
-			if body, err = regexp.Compile(c.HTTP.BodyRegex); err != nil {
-				return nil, fmt.Errorf("http check body_regex: %w", err)
-			}
-		}
-		hc := health.HTTPConfig{URL: "http://" + target(r) + c.HTTP.Path, Host: c.HTTP.Host, Body: body}
-		for i, sr := range c.HTTP.StatusCodes {
-			if i == 0 {
-				hc.StatusMin, hc.StatusMax = sr.Min, sr.Max
-				continue
-			}
-			hc.Also = append(hc.Also, health.StatusRange{Min: sr.Min, Max: sr.Max})
-		}
-		return health.NewHTTP(hc)
-	}
-	return nil, fmt.Errorf("check kind %q is not supported", c.Kind)
-}
-
-// mysqlCheck reads the credentials at every check, so a rotated
-// password_file is used at the next check without a reload.
-type mysqlCheck struct {
-	addr string
-	cfg  *config.MySQLCheck
-	log  *slog.Logger
-}
-
-func (m *mysqlCheck) Check(ctx context.Context) health.Result {
-	user, pass, err := m.cfg.Credentials()
-	if err != nil {
-		return health.Result{Reason: err.Error(), Err: err}
-	}
-	c, err := health.NewMySQL(health.MySQLConfig{Addr: m.addr, User: user, Password: pass,
-		Replication: m.cfg.ReplicationCheck, MaxLag: m.cfg.MaxReplicationLag, ReadOnly: m.cfg.ReadOnly, Logger: m.log})
-	if err != nil {
-		return health.Result{Reason: err.Error(), Err: err}
-	}
-	return c.Check(ctx)
 }
