@@ -147,7 +147,8 @@ func TestInspectPinned(t *testing.T) {
 				{ID: 1, IP: netip.MustParseAddr("192.168.1.10"), Weight: 3, Reason: "up"},
 				{ID: 2, IP: netip.MustParseAddr("192.168.1.11"), Weight: 1, Reason: "check failed: replication SQL thread stopped"},
 			}}},
-			VRRP: []vrrp.Status{{Name: "VI_1", Interface: "eth0", VRID: 51, Version: 2, State: vrrp.StateMaster, Priority: 101, BasePriority: 101, MasterAddr: "192.168.1.20"}},
+			VRRP: []vrrp.Status{{Name: "VI_1", Interface: "eth0", VRID: 51, Version: 2, State: vrrp.StateMaster, Priority: 101, BasePriority: 101, MasterAddr: "192.168.1.20",
+				Mismatches: []vrrp.Mismatch{{Reason: "version", Count: 7, LastFrom: "192.168.1.21", LastDetail: "sender speaks VRRPv3, this instance v2: neither sees the other's adverts"}}}},
 		}
 	})
 	waitFor(t, func() bool { _, err := os.Stat(sock); return err == nil })
@@ -158,6 +159,10 @@ func TestInspectPinned(t *testing.T) {
 	out, _, err = run(append(g, "vrrp")...)
 	if err != nil || !strings.Contains(out, "VI_1") || !strings.Contains(out, "MASTER") || !strings.Contains(out, "192.168.1.20") {
 		t.Fatalf("vrrp: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "WARNING VI_1 (VRID 51): 7 adverts") || !strings.Contains(out, "version: last from 192.168.1.21") ||
+		!strings.Contains(out, "sender speaks VRRPv3") {
+		t.Fatalf("vrrp: config mismatch not shown:\n%s", out)
 	}
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -22,7 +23,7 @@ func vrrpCommand() *cli.Command {
 			if c.Bool("json") {
 				return printJSON(c.App.Writer, status.VRRP)
 			}
-			t := newTable(c.App.Writer, "INSTANCE", "INTERFACE", "VRID", "VERSION", "STATE", "SINCE", "PRIORITY", "MASTER", "ADVERTS SENT/RECV", "DROPS")
+			t := newTable(c.App.Writer, "INSTANCE", "INTERFACE", "VRID", "VERSION", "STATE", "SINCE", "PRIORITY", "MASTER", "ADVERTS SENT/RECV", "DROPS", "MISMATCH")
 			for _, s := range status.VRRP {
 				var drops uint64
 				for _, n := range s.Counters.Drops {
@@ -32,11 +33,30 @@ func vrrpCommand() *cli.Command {
 				if master == "" {
 					master = "-"
 				}
+				mismatch := "-"
+				if len(s.Mismatches) > 0 {
+					var rs []string
+					for _, m := range s.Mismatches {
+						rs = append(rs, m.Reason)
+					}
+					mismatch = strings.Join(rs, ",")
+				}
 				t.row(s.Name, s.Interface, fmt.Sprint(s.VRID), fmt.Sprint(s.Version), s.State.String(),
 					s.Since.Format(time.RFC3339), fmt.Sprintf("%d (base %d)", s.Priority, s.BasePriority), master,
-					fmt.Sprintf("%d/%d", s.Counters.AdvertsSent, s.Counters.AdvertsReceived), fmt.Sprint(drops))
+					fmt.Sprintf("%d/%d", s.Counters.AdvertsSent, s.Counters.AdvertsReceived), fmt.Sprint(drops), mismatch)
 			}
-			return t.flush()
+			if err := t.flush(); err != nil {
+				return err
+			}
+			// Below the table, one line per reason: a peer configured
+			// differently on the same VRID usually means two masters.
+			for _, s := range status.VRRP {
+				for _, m := range s.Mismatches {
+					fmt.Fprintf(c.App.Writer, "WARNING %s (VRID %d): %d adverts from a differently configured peer, split brain likely: %s: last from %s at %s: %s\n",
+						s.Name, s.VRID, m.Count, m.Reason, m.LastFrom, m.LastAt.Format(time.RFC3339), m.LastDetail)
+				}
+			}
+			return nil
 		},
 	}
 }

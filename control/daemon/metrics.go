@@ -31,11 +31,14 @@ var (
 	descSyncFlows  = prometheus.NewDesc("xlb_flow_sync_flows_total", "Flows sent to or received from the other director, and applied here.", []string{"interface", "direction"}, nil)
 	descSyncDrops  = prometheus.NewDesc("xlb_flow_sync_dropped_total", "Flow-sync entries dropped, by reason.", []string{"interface", "reason"}, nil)
 	descVRRPDrops  = prometheus.NewDesc("xlb_vrrp_dropped_total", "VRRP packets dropped by receive check.", []string{"instance", "reason"}, nil)
+	// Non-zero growth means a peer on the VRID is configured differently:
+	// a split brain in the making (alert on it).
+	descVRRPMismatch = prometheus.NewDesc("xlb_vrrp_config_mismatch_total", "Adverts for the instance's VRID from a peer configured differently, by what differs.", []string{"instance", "reason"}, nil)
 )
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descSvcPackets, descSvcBytes, descBePackets, descBeBytes, descBeUp, descBeState,
-		descBeWeight, descBeLatency, descReasons, descFlows, descFlowsMax, descVRRPState, descVRRPPrio, descVRRPDrops, descSyncFlows, descSyncDrops} {
+		descBeWeight, descBeLatency, descReasons, descFlows, descFlowsMax, descVRRPState, descVRRPPrio, descVRRPDrops, descVRRPMismatch, descSyncFlows, descSyncDrops} {
 		ch <- d
 	}
 }
@@ -97,6 +100,9 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descVRRPPrio, prometheus.GaugeValue, float64(v.Priority), v.Name, v.Interface)
 		for r, n := range v.Counters.Drops {
 			ch <- prometheus.MustNewConstMetric(descVRRPDrops, prometheus.CounterValue, float64(n), v.Name, r)
+		}
+		for r, n := range v.Counters.Mismatches {
+			ch <- prometheus.MustNewConstMetric(descVRRPMismatch, prometheus.CounterValue, float64(n), v.Name, r)
 		}
 	}
 }

@@ -84,6 +84,10 @@ type Config struct {
 	UnicastSrc netip.Addr
 	// UnicastPeers switches from multicast to unicast adverts.
 	UnicastPeers []netip.Addr
+	// McastGroup is the group adverts are sent to, and the only destination
+	// accepted, in multicast mode (keepalived's global_defs
+	// vrrp_mcast_group4); zero means 224.0.0.18.
+	McastGroup netip.Addr
 	// TrackInterfaces go FAULT when any is down (the instance's own
 	// interface is always tracked).
 	TrackInterfaces []string
@@ -178,6 +182,12 @@ func (c Config) withDefaults() (Config, error) {
 		if !p.Is4() {
 			return c, cfgErr(c.Name, "unicast_peer %v: want IPv4", p)
 		}
+	}
+	if !c.McastGroup.IsValid() {
+		c.McastGroup = Group
+	}
+	if !c.McastGroup.Is4() || !c.McastGroup.IsMulticast() {
+		return c, cfgErr(c.Name, "vrrp_mcast_group4 %v: want an IPv4 multicast address", c.McastGroup)
 	}
 	if c.GARPMasterDelay == 0 {
 		c.GARPMasterDelay = 5 * time.Second

@@ -8,7 +8,7 @@ type DropReason uint8
 
 // Each reason has its own counter in Status.
 const (
-	DropTTL       DropReason = iota // multicast advert with TTL != 255
+	DropTTL       DropReason = iota // TTL != 255 (unicast or multicast)
 	DropVersion                     // not the instance's VRRP version
 	DropType                        // not an advertisement
 	DropLength                      // too short, or a length no address count explains
@@ -19,6 +19,7 @@ const (
 	DropInterval                    // v2 advert interval differs from ours
 	DropAddrList                    // addresses differ from the configured VIPs
 	DropPeer                        // unicast mode: source is not a configured peer
+	DropDest                        // multicast mode: not sent to our group; unicast mode: sent to a group
 	numDropReasons
 )
 
@@ -34,6 +35,7 @@ var dropNames = [numDropReasons]string{
 	DropInterval:  "interval",
 	DropAddrList:  "addr_list",
 	DropPeer:      "peer",
+	DropDest:      "dest",
 }
 
 func (r DropReason) String() string {

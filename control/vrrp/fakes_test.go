@@ -260,7 +260,8 @@ func (s *sim) wantState(want State) {
 }
 
 // advertFrom builds a valid advert from src matching cfg, as a peer running
-// the same configuration would send it.
+// the same configuration would send it: to the group, or in unicast mode to
+// addrUs.
 func advertFrom(cfg Config, src netip.Addr, prio uint8, mod func(*Advert)) Packet {
 	c, err := cfg.withDefaults()
 	if err != nil {
@@ -271,7 +272,11 @@ func advertFrom(cfg Config, src netip.Addr, prio uint8, mod func(*Advert)) Packe
 	if mod != nil {
 		mod(&a)
 	}
-	return Packet{Src: src, Dst: Group, TTL: 255, Payload: a.Seal(src, Group)}
+	dst := c.McastGroup
+	if len(c.UnicastPeers) > 0 {
+		dst = addrUs
+	}
+	return Packet{Src: src, Dst: dst, TTL: 255, Payload: a.Seal(src, dst)}
 }
 
 // fakeLinks reports every tracked link up and then nothing.

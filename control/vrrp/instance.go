@@ -67,6 +67,7 @@ type Instance struct {
 	preemptAt    time.Time
 	down         map[string]bool
 	ctr          counters
+	mismatch     [numMismatchReasons]mismatchSeen
 	pending      []StateChange
 }
 
@@ -489,59 +490,100 @@ func (in *Instance) sendAdvert(prio uint8) {
 	}
 }
 
-// check validates a received packet against the instance, returning the
-// advert or the reason to drop it.
-func (in *Instance) check(p Packet) (Advert, error) {
-	if p.Dst.IsMulticast() && p.TTL != 255 {
+// authentic applies the checks that decide whether a packet is an advert
+// for this virtual router at all, returning the advert or the reason to drop
+// it. Only what passes may count as a peer's configuration mismatch.
+func (in *Instance) authentic(p Packet) (Advert, error) {
+	// RFC 5798 and RFC 3768 section 7.1: TTL 255, so nothing that crossed a
+	// router is believed. keepalived skips this in unicast mode
+	// (keepalived/vrrp/vrrp.c vrrp_check_packet: "MUST verify that the IPv4
+	// TTL/IPv6 HL is 255 (but not if unicast)", acassen/keepalived 9cbce3e);
+	// xlb does not: a unicast advert with TTL 64 from an off-link address
+	// made a master step down. keepalived's own unicast adverts carry TTL
+	// 255 unless unicast_ttl says otherwise (vrrp.c: vrrp->ttl = VRRP_IP_TTL).
+	if p.TTL != 255 {
 		return Advert{}, DropTTL
 	}
-	if len(in.cfg.UnicastPeers) > 0 && !slices.Contains(in.cfg.UnicastPeers, p.Src) {
-		return Advert{}, DropPeer
+	if len(in.cfg.UnicastPeers) > 0 {
+		// keepalived checks the source only with vrrp_check_unicast_src or
+		// check_unicast_src (vrrp_check_packet: "check a unicast source
+		// address is in the unicast_peer list", off by default); xlb always
+		// does, so a stranger cannot take part in the election.
+		if !slices.Contains(in.cfg.UnicastPeers, p.Src) {
+			return Advert{}, DropPeer
+		}
+		// keepalived refuses a multicast advert in unicast mode ("Expected
+		// unicast packet but received multicast packet").
+		if p.Dst.IsMulticast() {
+			return Advert{}, DropDest
+		}
+	} else if p.Dst != in.cfg.McastGroup {
+		// Multicast mode: the raw socket also sees unicast to our addresses
+		// and every group joined on the interface; only our group counts.
+		return Advert{}, DropDest
 	}
 	a, err := ParseAdvert(p.Payload)
 	if err != nil {
 		return a, err
 	}
-	if a.Version != in.cfg.Version {
-		return a, DropVersion
-	}
+	// The advert's own version decides the checksum, so that a valid advert
+	// of the other version is recognised as a version mismatch, not noise.
 	if Checksum(a.Version, p.Src, p.Dst, p.Payload) != 0 {
 		return a, DropChecksum
 	}
 	if a.VRID != in.cfg.VRID {
 		return a, DropVRID
 	}
+	return a, nil
+}
+
+// agree decides whether an authentic advert is usable by this instance
+// (RFC 3768/5798 section 7.1): same version, v2 authentication and interval,
+// and the same addresses.
+func (in *Instance) agree(a Advert) error {
+	if a.Version != in.cfg.Version {
+		return DropVersion
+	}
 	if a.Version == 2 {
 		want := in.advert(0)
 		if a.AuthType != want.AuthType || (a.AuthType == AuthPass && a.AuthData != want.AuthData) {
-			return a, DropAuth
+			return DropAuth
 		}
 		if a.Interval != want.Interval {
-			return a, DropInterval
+			return DropInterval
 		}
 	}
 	if int(a.Count) != len(in.cfg.VIPs) {
-		return a, DropAddrCount
+		return DropAddrCount
 	}
 	for _, v := range in.cfg.VIPs {
 		if !slices.Contains(a.Addrs, v.Prefix.Addr()) {
-			return a, DropAddrList
+			return DropAddrList
 		}
 	}
-	return a, nil
+	return nil
+}
+
+func (in *Instance) drop(src netip.Addr, err error) {
+	var r DropReason
+	if errors.As(err, &r) {
+		in.ctr.drops[r]++
+	}
+	in.log.Debug("drop advert", "src", src, "reason", err)
 }
 
 func (in *Instance) handlePacket(now time.Time, p Packet) {
 	if p.Src == in.tr.LocalAddr() {
 		return // our own advert looped back
 	}
-	a, err := in.check(p)
+	a, err := in.authentic(p)
 	if err != nil {
-		var r DropReason
-		if errors.As(err, &r) {
-			in.ctr.drops[r]++
-		}
-		in.log.Debug("drop advert", "src", p.Src, "reason", err)
+		in.drop(p.Src, err)
+		return
+	}
+	in.noteMismatches(now, p.Src, in.compare(a))
+	if err := in.agree(a); err != nil {
+		in.drop(p.Src, err)
 		return
 	}
 	in.ctr.advertsRecv++

@@ -16,6 +16,9 @@ func TestReceiveChecks(t *testing.T) {
 	v3.VIPs = []VIP{{Prefix: vip1}, {Prefix: vip2}}
 	unicast := baseConfig()
 	unicast.UnicastPeers = []netip.Addr{addrPeer}
+	group := baseConfig()
+	group.McastGroup = netip.MustParseAddr("224.0.0.19")
+	offLink := netip.MustParseAddr("198.51.100.7")
 
 	reseal := func(p *Packet, version uint8) {
 		p.Payload[6], p.Payload[7] = 0, 0
@@ -35,12 +38,28 @@ func TestReceiveChecks(t *testing.T) {
 			p.TTL = 254
 			return p
 		}, DropTTL},
-		{"ttl 64 unicast accepted", unicast, func() Packet {
-			p := advertFrom(unicast, addrPeer, 200, nil)
-			p.Dst, p.TTL = addrUs, 64
+		// The attack of issue 12: unicast to our address, TTL 64, from an
+		// off-link address, priority 254. Refused whatever the mode.
+		{"ttl 64 unicast to us, multicast mode", v3, func() Packet {
+			p := to(advertFrom(v3, offLink, 254, nil), addrUs, 3)
+			p.TTL = 64
 			return p
-		}, nil},
+		}, DropTTL},
+		{"ttl 64 from a configured unicast peer", unicast, func() Packet {
+			p := advertFrom(unicast, addrPeer, 200, nil)
+			p.TTL = 64
+			return p
+		}, DropTTL},
+		{"ttl 255 unicast to us, multicast mode", v3, func() Packet { return to(advertFrom(v3, addrPeer, 254, nil), addrUs, 3) }, DropDest},
+		{"another group, multicast mode", v2, func() Packet {
+			return to(advertFrom(v2, addrPeer, 254, nil), netip.MustParseAddr("224.0.0.19"), 2)
+		}, DropDest},
+		{"configured group accepted", group, func() Packet { return advertFrom(group, addrPeer, 200, nil) }, nil},
+		{"224.0.0.18 when the group is 224.0.0.19", group, func() Packet { return to(advertFrom(group, addrPeer, 200, nil), Group, 2) }, DropDest},
+		{"unicast peer accepted", unicast, func() Packet { return advertFrom(unicast, addrPeer, 200, nil) }, nil},
+		{"unicast peer sending to the group", unicast, func() Packet { return to(advertFrom(unicast, addrPeer, 200, nil), Group, 2) }, DropDest},
 		{"unicast from stranger", unicast, func() Packet { return advertFrom(unicast, netip.MustParseAddr("10.0.0.9"), 200, nil) }, DropPeer},
+		{"unicast from off-link stranger", unicast, func() Packet { return advertFrom(unicast, offLink, 254, nil) }, DropPeer},
 		{"v3 advert to v2 instance", v2, func() Packet { return advertFrom(v3, addrPeer, 200, nil) }, DropVersion},
 		{"version 1", v2, func() Packet {
 			return advertFrom(v2, addrPeer, 200, func(a *Advert) { a.Version = 1 })
@@ -136,6 +155,15 @@ func TestReceiveChecks(t *testing.T) {
 			}
 		})
 	}
+}
+
+// to readdresses p to dst and reseals it as version would.
+func to(p Packet, dst netip.Addr, version uint8) Packet {
+	p.Dst = dst
+	p.Payload[6], p.Payload[7] = 0, 0
+	c := Checksum(version, p.Src, p.Dst, p.Payload)
+	p.Payload[6], p.Payload[7] = byte(c>>8), byte(c)
+	return p
 }
 
 func TestOwnAdvertIgnored(t *testing.T) {

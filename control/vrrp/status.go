@@ -16,6 +16,10 @@ type Counters struct {
 	// Drops counts received packets by DropReason name; every reason is
 	// present, zero or not.
 	Drops map[string]uint64 `json:"drops"`
+	// Mismatches counts adverts for our VRID from a differently configured
+	// sender by MismatchReason name; every reason is present. Status's
+	// Mismatches says who sent the last one and what differs.
+	Mismatches map[string]uint64 `json:"mismatches"`
 }
 
 // Status is a snapshot of an instance for xlbctl and metrics.
@@ -37,6 +41,9 @@ type Status struct {
 	MasterPriority uint8    `json:"master_priority"`
 	VIPs           []string `json:"vips"`
 	Counters       Counters `json:"counters"`
+	// Mismatches lists, by reason, the adverts for our VRID whose sender is
+	// configured differently (see MismatchReason); empty when none was seen.
+	Mismatches []Mismatch `json:"mismatches,omitempty"`
 }
 
 // Status returns a consistent snapshot.
@@ -67,6 +74,7 @@ func (in *Instance) Status() Status {
 			SendErrors:           in.ctr.sendErrors,
 			ActionErrors:         in.ctr.actionErrors,
 			Drops:                make(map[string]uint64, numDropReasons),
+			Mismatches:           make(map[string]uint64, numMismatchReasons),
 		},
 	}
 	if in.masterAddr.IsValid() {
@@ -77,6 +85,16 @@ func (in *Instance) Status() Status {
 	}
 	for r := range numDropReasons {
 		s.Counters.Drops[r.String()] = in.ctr.drops[r]
+	}
+	for r := range numMismatchReasons {
+		m := in.mismatch[r]
+		s.Counters.Mismatches[r.String()] = m.count
+		if m.count == 0 {
+			continue
+		}
+		s.Mismatches = append(s.Mismatches, Mismatch{
+			Reason: r.String(), Count: m.count, LastFrom: m.lastFrom.String(), LastDetail: m.lastDetail, LastAt: m.lastAt,
+		})
 	}
 	return s
 }

@@ -12,8 +12,8 @@ import (
 )
 
 // RawTransport sends and receives VRRP over raw IPv4 sockets of protocol 112,
-// like keepalived: one socket bound to the device receives (joined to
-// 224.0.0.18 in multicast mode), another bound to the source address sends
+// like keepalived: one socket bound to the device receives (joined to the
+// group, 224.0.0.18 by default, in multicast mode), another bound to the source address sends
 // with TTL 255, TOS internet-control and multicast loop off, so our own
 // adverts never come back.
 type RawTransport struct {
@@ -38,7 +38,11 @@ func OpenRawTransport(c Config) (*RawTransport, error) {
 			return nil, fmt.Errorf("vrrp %s: %w", c.Name, err)
 		}
 	}
-	t := &RawTransport{local: local, dsts: []netip.Addr{Group}}
+	group := c.McastGroup
+	if !group.IsValid() {
+		group = Group
+	}
+	t := &RawTransport{local: local, dsts: []netip.Addr{group}}
 	if len(c.UnicastPeers) > 0 {
 		t.dsts = append([]netip.Addr(nil), c.UnicastPeers...)
 	}
@@ -49,9 +53,9 @@ func OpenRawTransport(c Config) (*RawTransport, error) {
 		if len(c.UnicastPeers) > 0 {
 			return nil
 		}
-		m := &unix.IPMreqn{Multiaddr: Group.As4(), Ifindex: int32(ifi.Index)}
+		m := &unix.IPMreqn{Multiaddr: group.As4(), Ifindex: int32(ifi.Index)}
 		if err := unix.SetsockoptIPMreqn(fd, unix.IPPROTO_IP, unix.IP_ADD_MEMBERSHIP, m); err != nil {
-			return fmt.Errorf("join %v on %s: %w", Group, ifi.Name, err)
+			return fmt.Errorf("join %v on %s: %w", group, ifi.Name, err)
 		}
 		return nil
 	}); err != nil {
