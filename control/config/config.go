@@ -19,6 +19,35 @@ type Global struct {
 	// RouterID names this director (keepalived's router_id / lvs_id); the
 	// host name when empty, filled in by the daemon, not here.
 	RouterID string
+	// DefaultInterface is the interface of a vrrp_instance that names none
+	// (keepalived's default_interface).
+	DefaultInterface string
+	// VRRP holds global_defs' defaults for every VRRP instance; an
+	// instance's own keyword wins, as in keepalived.
+	VRRP VRRPDefaults
+	// EnableScriptSecurity is keepalived's enable_script_security: carried
+	// and reported; xlb does not inspect the scripts' permissions.
+	EnableScriptSecurity bool
+	// ScriptUser runs MISC_CHECK scripts that name no user (keepalived's
+	// script_user); empty: as xlbd's own user.
+	ScriptUser string
+}
+
+// VRRPDefaults are keepalived's global vrrp_* keywords: each is the default
+// of the instance field of the same name.
+type VRRPDefaults struct {
+	Version                 int        // vrrp_version
+	McastGroup4             netip.Addr // vrrp_mcast_group4
+	GARPMasterDelay         time.Duration
+	GARPMasterRepeat        int
+	GARPMasterRefresh       time.Duration
+	GARPMasterRefreshRepeat int
+	GARPLowerPrioDelay      time.Duration
+	GARPLowerPrioRepeat     int
+	StartupDelay            time.Duration // vrrp_startup_delay
+	CheckUnicastSrc         bool          // vrrp_check_unicast_src
+	SkipCheckAdvAddr        bool          // vrrp_skip_check_adv_addr
+	Strict                  bool          // vrrp_strict
 }
 
 // Service is one virtual service: traffic to VIP:Port/Protocol is spread over Reals.
@@ -146,6 +175,21 @@ type VRRPInstance struct {
 	GARPMasterRepeat        int
 	GARPMasterRefresh       time.Duration
 	GARPMasterRefreshRepeat int
+	// After a lower-priority advert while master: GARPLowerPrioRepeat
+	// gratuitous ARPs after GARPLowerPrioDelay (keepalived's garp_lower_prio_*).
+	GARPLowerPrioDelay  time.Duration
+	GARPLowerPrioRepeat int
+	// McastGroup4 is where multicast adverts go (224.0.0.18 unless
+	// global_defs' vrrp_mcast_group4 says otherwise).
+	McastGroup4 netip.Addr
+	// StartupDelay holds the instance in BACKUP for this long after start
+	// (global_defs' vrrp_startup_delay).
+	StartupDelay time.Duration
+	// CheckUnicastSrc, SkipCheckAdvAddr and Strict are keepalived's
+	// check_unicast_src, skip_check_adv_addr and strict_mode.
+	CheckUnicastSrc  bool
+	SkipCheckAdvAddr bool
+	Strict           bool
 	// TrackServices names services (Service.Name); while any has no usable
 	// backend (usable weight sum < Quorum) this director advertises
 	// Priority - NoBackendPriorityDrop (at least 1), so it gives the VIP away.

@@ -23,7 +23,7 @@ func issueConfig(state VRRPState, priority uint8, nopreempt bool) *Config {
 		}
 	}
 	return &Config{
-		Global:     Global{RouterID: "LVS_MYPROJECT"},
+		Global:     Global{RouterID: "LVS_MYPROJECT", VRRP: keepalivedVRRPDefaults},
 		Interfaces: []string{"eth0"},
 		Services: []Service{{
 			Name: "192.168.1.30:3306/tcp", VIP: addr("192.168.1.30"), Port: 3306, Protocol: TCP,
@@ -39,8 +39,17 @@ func issueConfig(state VRRPState, priority uint8, nopreempt bool) *Config {
 			AuthType: AuthPass, AuthPass: NewSecret("mypassword"),
 			VIPs:            []VIP{{Prefix: netip.MustParsePrefix("192.168.1.30/32"), Dev: "eth0"}},
 			GARPMasterDelay: 5 * time.Second, GARPMasterRepeat: 5, GARPMasterRefreshRepeat: 1,
+			GARPLowerPrioDelay: 5 * time.Second, GARPLowerPrioRepeat: 5, McastGroup4: addr("224.0.0.18"),
 		}},
 	}
+}
+
+// keepalivedVRRPDefaults is global_defs' VRRP defaults when the file gives
+// none: keepalived's (global_data.c).
+var keepalivedVRRPDefaults = VRRPDefaults{
+	Version: 2, McastGroup4: netip.MustParseAddr("224.0.0.18"),
+	GARPMasterDelay: 5 * time.Second, GARPMasterRepeat: 5, GARPMasterRefreshRepeat: 1,
+	GARPLowerPrioDelay: 5 * time.Second, GARPLowerPrioRepeat: 5,
 }
 
 func warnStrings(ws []Warning) []string {
@@ -128,6 +137,7 @@ func TestRoundTrip(t *testing.T) {
 		"testdata/keepalived-master.conf",
 		"testdata/keepalived-backup.conf",
 		"testdata/keepalived-full.conf",
+		"testdata/keepalived-globals.conf",
 		"testdata/include/keepalived.conf",
 		"testdata/xlb.yaml",
 	} {
@@ -199,7 +209,7 @@ func TestKeepalivedFull(t *testing.T) {
 	diffLines(t, "warnings", warnStrings(warns), []string{
 		"testdata/keepalived-full.conf:5: global_defs: notification_email: ignored: not used by xlb",
 		"testdata/keepalived-full.conf:8: global_defs: smtp_server: ignored: not used by xlb",
-		"testdata/keepalived-full.conf:9: global_defs: enable_script_security: ignored: not used by xlb",
+		"testdata/keepalived-full.conf:9: global_defs: enable_script_security: carried, not enforced: xlb does not check who can write the scripts it runs; keep them in root-only directories",
 	})
 	if got, want := cfg.Interfaces, []string{"eth1", "eth0"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("interfaces %v, want %v", got, want)
@@ -410,6 +420,7 @@ vrrp:
 	}
 	diffLines(t, "warnings", warnStrings(warns), []string{"d.yaml:10: real 10.1.0.3: check: " + tcp3306Warning})
 	want := &Config{
+		Global:     Global{VRRP: keepalivedVRRPDefaults},
 		Interfaces: []string{"eth9"},
 		Services: []Service{
 			{
@@ -446,6 +457,7 @@ vrrp:
 			Name: "V", Interface: "eth9", VRID: 9, Priority: 100, Version: 2, AdvertInterval: time.Second, State: StateBackup,
 			AuthType: AuthNone, VIPs: []VIP{{Prefix: netip.MustParsePrefix("10.1.0.1/32"), Dev: "eth9"}},
 			GARPMasterDelay: 5 * time.Second, GARPMasterRepeat: 5, GARPMasterRefreshRepeat: 1,
+			GARPLowerPrioDelay: 5 * time.Second, GARPLowerPrioRepeat: 5, McastGroup4: addr("224.0.0.18"),
 		}},
 	}
 	if !reflect.DeepEqual(cfg, want) {
@@ -484,4 +496,77 @@ func TestErrorsAreTyped(t *testing.T) {
 	if _, _, err := Load("testdata/does-not-exist.conf"); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("missing file: %v", err)
 	}
+}
+
+// global_defs' VRRP defaults reach every instance that does not set its own
+// (keepalived's alloc_vrrp and vrrp_complete_instance); strict mode applies
+// keepalived's corrections with its messages.
+func TestKeepalivedGlobalDefaults(t *testing.T) {
+	cfg, warns, err := Load("testdata/keepalived-globals.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const f = "testdata/keepalived-globals.conf"
+	diffLines(t, "warnings", warnStrings(warns), []string{
+		f + ":6: global_defs: script_user: MISC_CHECK scripts that name no user run as nobody (group ignored); VRRP notify scripts run as xlbd's user",
+		f + ":13: global_defs: vrrp_garp_lower_prio_repeat: " + lowerPrioWhy,
+		f + ":14: global_defs: vrrp_startup_delay: " + startupDelayWhy,
+		f + ":16: global_defs: vrrp_skip_check_adv_addr: " + skipCheckAdvAddrWhy,
+		f + ":35: vrrp_instance VI_OWN: garp_lower_prio_repeat: " + lowerPrioWhy,
+		f + ":35: vrrp_instance VI_OWN: garp_lower_prio_repeat: Strict mode requires no repeat garps. resetting (as keepalived)",
+		f + ":36: vrrp_instance VI_OWN: strict_mode: " + strictWhy,
+		f + ":40: vrrp_instance VI_OWN: auth_type: Strict mode does not support authentication. Ignoring. (as keepalived)",
+	})
+	group := addr("224.0.0.19")
+	wantGlobal := VRRPDefaults{
+		Version: 3, McastGroup4: group, GARPMasterDelay: 2 * time.Second, GARPMasterRepeat: 3,
+		GARPMasterRefresh: time.Minute, GARPMasterRefreshRepeat: 2, GARPLowerPrioDelay: 2 * time.Second, GARPLowerPrioRepeat: 1,
+		StartupDelay: 1500 * time.Millisecond, CheckUnicastSrc: true, SkipCheckAdvAddr: true,
+	}
+	if cfg.Global.VRRP != wantGlobal || cfg.Global.DefaultInterface != "eth2" || cfg.Global.ScriptUser != "nobody" {
+		t.Errorf("global:\ngot  %+v\nwant %+v", cfg.Global, wantGlobal)
+	}
+	inherit := VRRPInstance{
+		Name: "VI_GLOBAL", Interface: "eth2", VRID: 8, Priority: DefaultPriority, Version: 3, AdvertInterval: 500 * time.Millisecond,
+		State: StateBackup, AuthType: AuthNone,
+		VIPs:            []VIP{{Prefix: netip.MustParsePrefix("10.0.2.100/24"), Dev: "eth2", Label: "eth2:vip"}},
+		GARPMasterDelay: 2 * time.Second, GARPMasterRepeat: 3, GARPMasterRefresh: time.Minute, GARPMasterRefreshRepeat: 2,
+		GARPLowerPrioDelay: 2 * time.Second, GARPLowerPrioRepeat: 1, McastGroup4: group, StartupDelay: 1500 * time.Millisecond,
+		CheckUnicastSrc: true, SkipCheckAdvAddr: true,
+	}
+	if !reflect.DeepEqual(cfg.VRRP[0], inherit) {
+		t.Errorf("VI_GLOBAL:\ngot  %+v\nwant %+v", cfg.VRRP[0], inherit)
+	}
+	own := VRRPInstance{
+		Name: "VI_OWN", Interface: "eth2", VRID: 9, Priority: 90, Version: 2, AdvertInterval: time.Second,
+		State: StateBackup, AuthType: AuthNone,
+		VIPs:            []VIP{{Prefix: netip.MustParsePrefix("10.0.2.101/32"), Dev: "eth2"}},
+		GARPMasterDelay: 2 * time.Second, GARPMasterRepeat: 1, GARPMasterRefreshRepeat: 2,
+		McastGroup4: group, StartupDelay: 1500 * time.Millisecond,
+		CheckUnicastSrc: true, SkipCheckAdvAddr: true, Strict: true,
+	}
+	if !reflect.DeepEqual(cfg.VRRP[1], own) {
+		t.Errorf("VI_OWN:\ngot  %+v\nwant %+v", cfg.VRRP[1], own)
+	}
+	if u := cfg.Services[0].Reals[0].Check.Exec.User; u != "nobody" {
+		t.Errorf("MISC_CHECK user %q, want script_user nobody", u)
+	}
+	// Strict mode refuses unicast peers, as keepalived refuses the instance.
+	_, _, err = Parse("s.conf", []byte(`global_defs {
+    vrrp_strict
+}
+vrrp_instance V {
+    interface eth0
+    virtual_router_id 1
+    unicast_peer {
+        10.0.0.2
+    }
+    virtual_ipaddress {
+        10.0.0.1
+    }
+}
+`), FormatKeepalived)
+	diffLines(t, "strict unicast", errStrings(err), []string{
+		"s.conf:7: vrrp_instance V: unicast_peer: Unicast peers are not supported in strict mode (as keepalived, which refuses the instance)",
+	})
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"time"
+
+	"xlb/control/vrrp"
 )
 
 // Every default of the configuration, in one place; README.md repeats this
@@ -37,6 +39,10 @@ const (
 	DefaultNoBackendPriorityDrop   = 50
 )
 
+// DefaultMcastGroup4 is VRRP's IPv4 group (RFC 3768 5.2.2), keepalived's
+// vrrp_mcast_group4 default.
+var DefaultMcastGroup4 = vrrp.Group
+
 // DefaultStatusCodes are the HTTP statuses that pass when none are given (keepalived: any 2xx).
 var DefaultStatusCodes = []StatusRange{{Min: 200, Max: 299}}
 
@@ -50,6 +56,13 @@ var DefaultStatusCodes = []StatusRange{{Min: 200, Max: 299}}
 //   - ExecCheck.Timeout: the check's interval (keepalived's misc_timeout)
 //   - VRRPInstance.AuthType: pass when auth_pass is set, else none
 //   - VIP.Dev: the instance's interface
+//   - VRRPInstance.Interface: global default_interface
+//   - VRRPInstance.Version, GARP*, McastGroup4, StartupDelay,
+//     CheckUnicastSrc, SkipCheckAdvAddr, Strict: global_defs' vrrp_* value
+//     (keepalived's defaults above when global_defs has none)
+//   - Global.VRRP.GARPLowerPrioDelay, GARPLowerPrioRepeat: the global
+//     garp_master delay and repeat (keepalived); 0 in a strict instance
+//   - ExecCheck.User: global script_user
 //   - Config.Interfaces: the VRRP instances' interfaces, in order
 
 func (s *srcMap) has(path, field string) bool {
@@ -60,6 +73,7 @@ func (s *srcMap) has(path, field string) bool {
 // applyDefaults fills every field the file did not set; src says what it set,
 // because zero is a valid value for many fields (weight 0, retry 0).
 func applyDefaults(cfg *Config, src *srcMap, baseDir string) {
+	globalVRRPDefaults(&cfg.Global.VRRP, src)
 	for i := range cfg.Services {
 		svc := &cfg.Services[i]
 		sp := fmt.Sprintf("services[%d]", i)
@@ -94,16 +108,14 @@ func applyDefaults(cfg *Config, src *srcMap, baseDir string) {
 				rs.InhibitOnFailure = svc.InhibitOnFailure
 			}
 			if rs.Check != nil {
-				checkDefaults(rs.Check, rs, svc, src, rp+".check", baseDir)
+				checkDefaults(rs.Check, rs, svc, &cfg.Global, src, rp+".check", baseDir)
 			}
 		}
 	}
 	for i := range cfg.VRRP {
 		v := &cfg.VRRP[i]
 		vp := fmt.Sprintf("vrrp[%d]", i)
-		if !src.has(vp, "version") {
-			v.Version = DefaultVRRPVersion
-		}
+		vrrpDefaults(v, &cfg.Global, src, vp)
 		if !src.has(vp, "priority") {
 			v.Priority = DefaultPriority
 		}
@@ -118,15 +130,6 @@ func applyDefaults(cfg *Config, src *srcMap, baseDir string) {
 			if !v.AuthPass.IsZero() {
 				v.AuthType = AuthPass
 			}
-		}
-		if !src.has(vp, "garp_master_delay") {
-			v.GARPMasterDelay = DefaultGARPMasterDelay
-		}
-		if !src.has(vp, "garp_master_repeat") {
-			v.GARPMasterRepeat = DefaultGARPMasterRepeat
-		}
-		if !src.has(vp, "garp_master_refresh_repeat") {
-			v.GARPMasterRefreshRepeat = DefaultGARPMasterRefreshRepeat
 		}
 		if !src.has(vp, "no_backend_priority_drop") && len(v.TrackServices) > 0 {
 			v.NoBackendPriorityDrop = DefaultNoBackendPriorityDrop
@@ -151,7 +154,77 @@ func applyDefaults(cfg *Config, src *srcMap, baseDir string) {
 	}
 }
 
-func checkDefaults(c *Check, rs *RealServer, svc *Service, src *srcMap, cp, baseDir string) {
+// globalVRRPDefaults gives global_defs' VRRP defaults keepalived's values
+// (global_data.c, vrrp.c).
+func globalVRRPDefaults(g *VRRPDefaults, src *srcMap) {
+	if !src.has("global", "vrrp_version") {
+		g.Version = DefaultVRRPVersion
+	}
+	if !src.has("global", "vrrp_mcast_group4") {
+		g.McastGroup4 = DefaultMcastGroup4
+	}
+	if !src.has("global", "vrrp_garp_master_delay") {
+		g.GARPMasterDelay = DefaultGARPMasterDelay
+	}
+	if !src.has("global", "vrrp_garp_master_repeat") {
+		g.GARPMasterRepeat = DefaultGARPMasterRepeat
+	}
+	if !src.has("global", "vrrp_garp_master_refresh_repeat") {
+		g.GARPMasterRefreshRepeat = DefaultGARPMasterRefreshRepeat
+	}
+	// keepalived's vrrp_complete_init: the lower-priority GARPs default to
+	// the master ones.
+	if !src.has("global", "vrrp_garp_lower_prio_delay") {
+		g.GARPLowerPrioDelay = g.GARPMasterDelay
+	}
+	if !src.has("global", "vrrp_garp_lower_prio_repeat") {
+		g.GARPLowerPrioRepeat = g.GARPMasterRepeat
+	}
+}
+
+// vrrpDefaults fills an instance's VRRP fields from global_defs, as
+// keepalived's alloc_vrrp and vrrp_complete_instance do: the instance's own
+// keyword wins. A strict instance sends no lower-priority GARPs (vrrp.c).
+func vrrpDefaults(v *VRRPInstance, g *Global, src *srcMap, vp string) {
+	gv := &g.VRRP
+	if !src.has(vp, "interface") && v.Interface == "" {
+		v.Interface = g.DefaultInterface
+	}
+	if !src.has(vp, "strict_mode") {
+		v.Strict = gv.Strict
+	}
+	if !src.has(vp, "version") {
+		v.Version = gv.Version
+	}
+	if !src.has(vp, "garp_master_delay") {
+		v.GARPMasterDelay = gv.GARPMasterDelay
+	}
+	if !src.has(vp, "garp_master_repeat") {
+		v.GARPMasterRepeat = gv.GARPMasterRepeat
+	}
+	if !src.has(vp, "garp_master_refresh") {
+		v.GARPMasterRefresh = gv.GARPMasterRefresh
+	}
+	if !src.has(vp, "garp_master_refresh_repeat") {
+		v.GARPMasterRefreshRepeat = gv.GARPMasterRefreshRepeat
+	}
+	if !src.has(vp, "garp_lower_prio_delay") && !v.Strict {
+		v.GARPLowerPrioDelay = gv.GARPLowerPrioDelay
+	}
+	if !src.has(vp, "garp_lower_prio_repeat") && !v.Strict {
+		v.GARPLowerPrioRepeat = gv.GARPLowerPrioRepeat
+	}
+	if !src.has(vp, "check_unicast_src") {
+		v.CheckUnicastSrc = gv.CheckUnicastSrc
+	}
+	if !src.has(vp, "skip_check_adv_addr") {
+		v.SkipCheckAdvAddr = gv.SkipCheckAdvAddr
+	}
+	v.McastGroup4 = gv.McastGroup4
+	v.StartupDelay = gv.StartupDelay
+}
+
+func checkDefaults(c *Check, rs *RealServer, svc *Service, g *Global, src *srcMap, cp, baseDir string) {
 	if !src.has(cp, "connect_ip") {
 		c.ConnectIP = rs.IP
 	}
@@ -178,6 +251,9 @@ func checkDefaults(c *Check, rs *RealServer, svc *Service, src *srcMap, cp, base
 	case CheckExec:
 		if c.Exec == nil {
 			c.Exec = &ExecCheck{}
+		}
+		if !src.has(cp, "exec.user") {
+			c.Exec.User = g.ScriptUser
 		}
 	case CheckHTTP:
 		if c.HTTP == nil {

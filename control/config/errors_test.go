@@ -493,7 +493,8 @@ static_ipaddress {
 ` + vrrpOK + "}\n",
 			want: []string{
 				"t.conf:3: global_defs: notification_email: ignored: not used by xlb",
-				"t.conf:6: global_defs: vrrp_strict: ignored: not used by xlb",
+				"t.conf:6: global_defs: vrrp_strict: strict RFC mode, as keepalived: PASS authentication is dropped, unicast peers are refused, " +
+					"state MASTER needs priority 255, preempt_delay and lower-priority gratuitous ARPs are off",
 				"t.conf:7: global_defs: some_future_keyword: ignored: not used by xlb",
 				"t.conf:9: vrrp_script: ignored: track_script is not supported, so scripts are never run",
 				"t.conf:12: static_ipaddress: ignored: xlb does not manage static addresses; configure them with the system",

@@ -35,14 +35,9 @@ var (
 		"dont_track_primary":         warnOnly("ignored: xlb always goes to FAULT when the instance's interface is down"),
 		"accept":                     warnOnly("ignored: the VIP is always accepted (xlb adds it to the interface)"),
 		"no_accept":                  warnOnly("ignored: the VIP is always accepted (xlb adds it to the interface)"),
-		"strict_mode":                warnOnly("ignored: xlb applies RFC checks on every advert"),
 		"debug":                      warnOnly("ignored: use xlbd's log level"),
 		"lvs_sync_daemon_interface":  warnOnly("ignored: xlb has no connection sync daemon; established flows re-pick on the new master by the same Maglev table"),
 		"unicast_ttl":                warnOnly("ignored: xlb sends adverts with TTL 255"),
-		"check_unicast_src":          warnOnly("ignored"),
-		"skip_check_adv_addr":        warnOnly("ignored"),
-		"garp_lower_prio_delay":      warnOnly("ignored"),
-		"garp_lower_prio_repeat":     warnOnly("ignored"),
 		"notify_master_rx_lower_pri": warnOnly("ignored"),
 		"notify_deleted":             warnOnly("ignored"),
 		"version_force":              warnOnly("ignored"),
@@ -112,6 +107,16 @@ var (
 	ignoredURL = map[string]disposition{
 		"digest": warnOnly("ignored: xlb does not compare body digests (use regex)"),
 	}
+)
+
+// What xlb does with VRRP keywords it carries but does not act on as
+// keepalived would, said at the keyword's line.
+const (
+	lowerPrioWhy        = "carried, not applied: on a lower-priority advert xlb re-sends its advert and one gratuitous ARP at once"
+	startupDelayWhy     = "carried, not applied: xlb's instances start in BACKUP and wait a full master-down interval before taking over"
+	skipCheckAdvAddrWhy = "carried, not applied: xlb checks the address list of every advert"
+	strictWhy           = "strict RFC mode, as keepalived: PASS authentication is dropped, unicast peers are refused, " +
+		"state MASTER needs priority 255, preempt_delay and lower-priority gratuitous ARPs are off"
 )
 
 // ignoredGlobalWhy: global_defs keywords other than those xlb reads are ignored with this warning.
@@ -263,6 +268,70 @@ func (k *kreader) global(s *stmt) {
 				k.cfg.Global.RouterID = v
 				k.src.field("global", "router_id", c.line(), c.key.text)
 			}
+		case "default_interface":
+			if x, ok := k.one(c, ctx); ok {
+				k.cfg.Global.DefaultInterface = x
+				k.src.field("global", "default_interface", c.line(), c.key.text)
+			}
+		case "script_user":
+			// keepalived's "script_user USER [GROUP]", read as MISC_CHECK's user.
+			if !k.noBlock(c, ctx) || len(c.args) < 1 || len(c.args) > 2 {
+				k.d.err(c.line(), ctx, c.key.text, ErrSyntax, "wants USER [GROUP]")
+				continue
+			}
+			k.cfg.Global.ScriptUser = c.args[0].text
+			k.src.field("global", "script_user", c.line(), c.key.text)
+			k.d.warn(c.line(), ctx, c.key.text, "MISC_CHECK scripts that name no user run as %s (group ignored); VRRP notify scripts run as xlbd's user", c.args[0].text)
+		case "enable_script_security":
+			k.cfg.Global.EnableScriptSecurity = k.flag(c, ctx, "global", "enable_script_security")
+			k.d.warn(c.line(), ctx, c.key.text, "carried, not enforced: xlb does not check who can write the scripts it runs; keep them in root-only directories")
+		case "vrrp_version":
+			if x, ok := val(k, c, ctx, "global", "vrrp_version", intIn(2, 3)); ok {
+				k.cfg.Global.VRRP.Version = int(x)
+			}
+		case "vrrp_mcast_group4":
+			if x, ok := val(k, c, ctx, "global", "vrrp_mcast_group4", parseMcast4); ok {
+				k.cfg.Global.VRRP.McastGroup4 = x
+			}
+		case "vrrp_garp_master_delay":
+			if x, ok := val(k, c, ctx, "global", "vrrp_garp_master_delay", secs); ok {
+				k.cfg.Global.VRRP.GARPMasterDelay = x
+			}
+		case "vrrp_garp_master_repeat":
+			if x, ok := val(k, c, ctx, "global", "vrrp_garp_master_repeat", intIn(1, 255)); ok {
+				k.cfg.Global.VRRP.GARPMasterRepeat = int(x)
+			}
+		case "vrrp_garp_master_refresh":
+			if x, ok := val(k, c, ctx, "global", "vrrp_garp_master_refresh", secs); ok {
+				k.cfg.Global.VRRP.GARPMasterRefresh = x
+			}
+		case "vrrp_garp_master_refresh_repeat":
+			if x, ok := val(k, c, ctx, "global", "vrrp_garp_master_refresh_repeat", intIn(1, 255)); ok {
+				k.cfg.Global.VRRP.GARPMasterRefreshRepeat = int(x)
+			}
+		case "vrrp_garp_lower_prio_delay":
+			if x, ok := val(k, c, ctx, "global", "vrrp_garp_lower_prio_delay", secs); ok {
+				k.cfg.Global.VRRP.GARPLowerPrioDelay = x
+				k.d.warn(c.line(), ctx, c.key.text, "%s", lowerPrioWhy)
+			}
+		case "vrrp_garp_lower_prio_repeat":
+			if x, ok := val(k, c, ctx, "global", "vrrp_garp_lower_prio_repeat", intIn(0, 255)); ok {
+				k.cfg.Global.VRRP.GARPLowerPrioRepeat = int(x)
+				k.d.warn(c.line(), ctx, c.key.text, "%s", lowerPrioWhy)
+			}
+		case "vrrp_startup_delay":
+			if x, ok := val(k, c, ctx, "global", "vrrp_startup_delay", secs); ok {
+				k.cfg.Global.VRRP.StartupDelay = x
+				k.d.warn(c.line(), ctx, c.key.text, "%s", startupDelayWhy)
+			}
+		case "vrrp_check_unicast_src":
+			k.cfg.Global.VRRP.CheckUnicastSrc = k.flag(c, ctx, "global", "vrrp_check_unicast_src")
+		case "vrrp_skip_check_adv_addr":
+			k.cfg.Global.VRRP.SkipCheckAdvAddr = k.flag(c, ctx, "global", "vrrp_skip_check_adv_addr")
+			k.d.warn(c.line(), ctx, c.key.text, "%s", skipCheckAdvAddrWhy)
+		case "vrrp_strict":
+			k.cfg.Global.VRRP.Strict = k.flag(c, ctx, "global", "vrrp_strict")
+			k.d.warn(c.line(), ctx, c.key.text, "%s", strictWhy)
 		case "xlb_interface":
 			// xlb's own keyword: keepalived warns about it and carries on.
 			if !k.noBlock(c, ctx) {
@@ -416,6 +485,24 @@ func (k *kreader) vrrpInstance(s *stmt) {
 			if x, ok := val(k, c, ctx, path, "garp_master_refresh_repeat", intIn(1, 255)); ok {
 				v.GARPMasterRefreshRepeat = int(x)
 			}
+		case "garp_lower_prio_delay":
+			if x, ok := val(k, c, ctx, path, "garp_lower_prio_delay", secs); ok {
+				v.GARPLowerPrioDelay = x
+				k.d.warn(c.line(), ctx, c.key.text, "%s", lowerPrioWhy)
+			}
+		case "garp_lower_prio_repeat":
+			if x, ok := val(k, c, ctx, path, "garp_lower_prio_repeat", intIn(0, 255)); ok {
+				v.GARPLowerPrioRepeat = int(x)
+				k.d.warn(c.line(), ctx, c.key.text, "%s", lowerPrioWhy)
+			}
+		case "check_unicast_src":
+			v.CheckUnicastSrc = k.flag(c, ctx, path, "check_unicast_src")
+		case "skip_check_adv_addr":
+			v.SkipCheckAdvAddr = k.flag(c, ctx, path, "skip_check_adv_addr")
+			k.d.warn(c.line(), ctx, c.key.text, "%s", skipCheckAdvAddrWhy)
+		case "strict_mode":
+			v.Strict = k.flag(c, ctx, path, "strict_mode")
+			k.d.warn(c.line(), ctx, c.key.text, "%s", strictWhy)
 		default:
 			k.other(c, ctx, ignoredVRRP, false)
 		}
@@ -487,6 +574,7 @@ func (k *kreader) vips(s *stmt, v *VRRPInstance, path, ctx string) {
 }
 
 func (k *kreader) unicastPeers(s *stmt, v *VRRPInstance, path, ctx string) {
+	k.src.field(path, "unicast_peers", s.line(), s.key.text)
 	for _, c := range s.block {
 		if !k.noBlock(c, ctx) {
 			continue

@@ -18,9 +18,7 @@ import (
 // reference to the file.
 func MarshalNative(cfg *Config) ([]byte, error) {
 	root := &yaml.Node{Kind: yaml.MappingNode}
-	if cfg.Global.RouterID != "" {
-		g := &yaml.Node{Kind: yaml.MappingNode}
-		addStr(g, "router_id", cfg.Global.RouterID)
+	if g := globalNode(&cfg.Global); len(g.Content) > 0 {
 		addNode(root, "global", g)
 	}
 	if !slices.Equal(cfg.Interfaces, vrrpInterfaces(cfg.VRRP)) {
@@ -29,14 +27,14 @@ func MarshalNative(cfg *Config) ([]byte, error) {
 	if len(cfg.Services) > 0 {
 		seq := &yaml.Node{Kind: yaml.SequenceNode}
 		for i := range cfg.Services {
-			seq.Content = append(seq.Content, serviceNode(&cfg.Services[i]))
+			seq.Content = append(seq.Content, serviceNode(&cfg.Services[i], cfg.Global.ScriptUser))
 		}
 		addNode(root, "services", seq)
 	}
 	if len(cfg.VRRP) > 0 {
 		seq := &yaml.Node{Kind: yaml.SequenceNode}
 		for i := range cfg.VRRP {
-			seq.Content = append(seq.Content, vrrpNode(&cfg.VRRP[i]))
+			seq.Content = append(seq.Content, vrrpNode(&cfg.VRRP[i], &cfg.Global))
 		}
 		addNode(root, "vrrp", seq)
 	}
@@ -99,7 +97,7 @@ func strSeq(ss []string) *yaml.Node {
 	return n
 }
 
-func serviceNode(s *Service) *yaml.Node {
+func serviceNode(s *Service, scriptUser string) *yaml.Node {
 	m := &yaml.Node{Kind: yaml.MappingNode}
 	if s.Name != fmt.Sprintf("%s/%s", netipAddrPort(s.VIP, s.Port), s.Protocol) {
 		addStr(m, "name", s.Name)
@@ -124,13 +122,13 @@ func serviceNode(s *Service) *yaml.Node {
 	}
 	reals := &yaml.Node{Kind: yaml.SequenceNode}
 	for i := range s.Reals {
-		reals.Content = append(reals.Content, realNode(s, &s.Reals[i]))
+		reals.Content = append(reals.Content, realNode(s, &s.Reals[i], scriptUser))
 	}
 	addNode(m, "reals", reals)
 	return m
 }
 
-func realNode(s *Service, r *RealServer) *yaml.Node {
+func realNode(s *Service, r *RealServer, scriptUser string) *yaml.Node {
 	m := &yaml.Node{Kind: yaml.MappingNode}
 	addStr(m, "ip", r.IP.String())
 	if r.Port != s.Port {
@@ -141,12 +139,12 @@ func realNode(s *Service, r *RealServer) *yaml.Node {
 		addBool(m, "inhibit_on_failure", r.InhibitOnFailure)
 	}
 	if r.Check != nil {
-		addNode(m, "check", checkNode(s, r, r.Check))
+		addNode(m, "check", checkNode(s, r, r.Check, scriptUser))
 	}
 	return m
 }
 
-func checkNode(s *Service, r *RealServer, c *Check) *yaml.Node {
+func checkNode(s *Service, r *RealServer, c *Check, scriptUser string) *yaml.Node {
 	m := &yaml.Node{Kind: yaml.MappingNode}
 	addStr(m, "kind", string(c.Kind))
 	if c.Interval != s.DelayLoop {
@@ -202,7 +200,7 @@ func checkNode(s *Service, r *RealServer, c *Check) *yaml.Node {
 		if c.Exec.Dynamic {
 			addBool(e, "dynamic", true)
 		}
-		if c.Exec.User != "" {
+		if c.Exec.User != scriptUser {
 			addStr(e, "user", c.Exec.User)
 		}
 		addNode(m, "exec", e)
@@ -227,13 +225,70 @@ func checkNode(s *Service, r *RealServer, c *Check) *yaml.Node {
 	return m
 }
 
-func vrrpNode(v *VRRPInstance) *yaml.Node {
+func globalNode(g *Global) *yaml.Node {
+	m := &yaml.Node{Kind: yaml.MappingNode}
+	if g.RouterID != "" {
+		addStr(m, "router_id", g.RouterID)
+	}
+	if g.DefaultInterface != "" {
+		addStr(m, "default_interface", g.DefaultInterface)
+	}
+	if g.ScriptUser != "" {
+		addStr(m, "script_user", g.ScriptUser)
+	}
+	if g.EnableScriptSecurity {
+		addBool(m, "enable_script_security", true)
+	}
+	v := &g.VRRP
+	if v.Version != DefaultVRRPVersion {
+		addInt(m, "vrrp_version", int64(v.Version))
+	}
+	if v.McastGroup4 != DefaultMcastGroup4 {
+		addStr(m, "vrrp_mcast_group4", v.McastGroup4.String())
+	}
+	if v.GARPMasterDelay != DefaultGARPMasterDelay {
+		addDur(m, "vrrp_garp_master_delay", v.GARPMasterDelay)
+	}
+	if v.GARPMasterRepeat != DefaultGARPMasterRepeat {
+		addInt(m, "vrrp_garp_master_repeat", int64(v.GARPMasterRepeat))
+	}
+	if v.GARPMasterRefresh != 0 {
+		addDur(m, "vrrp_garp_master_refresh", v.GARPMasterRefresh)
+	}
+	if v.GARPMasterRefreshRepeat != DefaultGARPMasterRefreshRepeat {
+		addInt(m, "vrrp_garp_master_refresh_repeat", int64(v.GARPMasterRefreshRepeat))
+	}
+	if v.GARPLowerPrioDelay != v.GARPMasterDelay {
+		addDur(m, "vrrp_garp_lower_prio_delay", v.GARPLowerPrioDelay)
+	}
+	if v.GARPLowerPrioRepeat != v.GARPMasterRepeat {
+		addInt(m, "vrrp_garp_lower_prio_repeat", int64(v.GARPLowerPrioRepeat))
+	}
+	if v.StartupDelay != 0 {
+		addDur(m, "vrrp_startup_delay", v.StartupDelay)
+	}
+	if v.CheckUnicastSrc {
+		addBool(m, "vrrp_check_unicast_src", true)
+	}
+	if v.SkipCheckAdvAddr {
+		addBool(m, "vrrp_skip_check_adv_addr", true)
+	}
+	if v.Strict {
+		addBool(m, "vrrp_strict", true)
+	}
+	return m
+}
+
+func vrrpNode(v *VRRPInstance, g *Global) *yaml.Node {
+	gv := &g.VRRP
 	m := &yaml.Node{Kind: yaml.MappingNode}
 	addStr(m, "name", v.Name)
-	addStr(m, "interface", v.Interface)
+	if v.Interface != g.DefaultInterface {
+		addStr(m, "interface", v.Interface)
+	}
 	addInt(m, "vrid", int64(v.VRID))
 	addInt(m, "priority", int64(v.Priority))
-	if v.Version != DefaultVRRPVersion {
+	if v.Version != gv.Version {
 		addInt(m, "version", int64(v.Version))
 	}
 	addDur(m, "advert_int", v.AdvertInterval)
@@ -277,17 +332,36 @@ func vrrpNode(v *VRRPInstance) *yaml.Node {
 			addNode(m, n.key, strSeq(n.argv))
 		}
 	}
-	if v.GARPMasterDelay != DefaultGARPMasterDelay {
+	if v.Strict != gv.Strict {
+		addBool(m, "strict_mode", v.Strict)
+	}
+	if v.GARPMasterDelay != gv.GARPMasterDelay {
 		addDur(m, "garp_master_delay", v.GARPMasterDelay)
 	}
-	if v.GARPMasterRepeat != DefaultGARPMasterRepeat {
+	if v.GARPMasterRepeat != gv.GARPMasterRepeat {
 		addInt(m, "garp_master_repeat", int64(v.GARPMasterRepeat))
 	}
-	if v.GARPMasterRefresh != 0 {
+	if v.GARPMasterRefresh != gv.GARPMasterRefresh {
 		addDur(m, "garp_master_refresh", v.GARPMasterRefresh)
 	}
-	if v.GARPMasterRefreshRepeat != DefaultGARPMasterRefreshRepeat {
+	if v.GARPMasterRefreshRepeat != gv.GARPMasterRefreshRepeat {
 		addInt(m, "garp_master_refresh_repeat", int64(v.GARPMasterRefreshRepeat))
+	}
+	lowerDelay, lowerRepeat := gv.GARPLowerPrioDelay, gv.GARPLowerPrioRepeat
+	if v.Strict {
+		lowerDelay, lowerRepeat = 0, 0
+	}
+	if v.GARPLowerPrioDelay != lowerDelay {
+		addDur(m, "garp_lower_prio_delay", v.GARPLowerPrioDelay)
+	}
+	if v.GARPLowerPrioRepeat != lowerRepeat {
+		addInt(m, "garp_lower_prio_repeat", int64(v.GARPLowerPrioRepeat))
+	}
+	if v.CheckUnicastSrc != gv.CheckUnicastSrc {
+		addBool(m, "check_unicast_src", v.CheckUnicastSrc)
+	}
+	if v.SkipCheckAdvAddr != gv.SkipCheckAdvAddr {
+		addBool(m, "skip_check_adv_addr", v.SkipCheckAdvAddr)
 	}
 	if len(v.TrackServices) > 0 {
 		addNode(m, "track_services", strSeq(v.TrackServices))

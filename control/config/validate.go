@@ -244,6 +244,9 @@ func validateVRRP(cfg *Config, v *VRRPInstance, path string, src *srcMap, d *dia
 	if v.Priority == 0 {
 		d.errIn(src, path, "priority", ErrInvalid, "0 is out of range 1..255 (0 is reserved for a master giving up)")
 	}
+	if v.Strict {
+		strictCorrections(v, path, src, d)
+	}
 	switch v.Version {
 	case 2:
 		if v.AdvertInterval < time.Second || v.AdvertInterval > 255*time.Second || v.AdvertInterval%time.Second != 0 {
@@ -317,6 +320,36 @@ func hasService(cfg *Config, name string) bool {
 		}
 	}
 	return false
+}
+
+// strictCorrections applies what keepalived's vrrp_complete_instance
+// (keepalived/vrrp/vrrp.c) does to an instance in strict mode (vrrp_strict
+// or strict_mode), with its messages: authentication is dropped, unicast
+// peers are refused, state follows priority 255, preempt_delay and the
+// lower-priority gratuitous ARPs are reset.
+func strictCorrections(v *VRRPInstance, path string, src *srcMap, d *diags) {
+	if v.AuthType != AuthNone || !v.AuthPass.IsZero() {
+		d.warnIn(src, path, "auth_type", "Strict mode does not support authentication. Ignoring. (as keepalived)")
+		v.AuthType, v.AuthPass = AuthNone, Secret{}
+	}
+	if len(v.UnicastPeers) > 0 {
+		d.errIn(src, path, "unicast_peers", ErrInvalid, "Unicast peers are not supported in strict mode (as keepalived, which refuses the instance)")
+	}
+	if owner := v.Priority == 255; (v.State == StateMaster) != owner {
+		d.warnIn(src, path, "state", "State MASTER must match being address owner (as keepalived: state reset to %s)", map[bool]string{true: "MASTER", false: "BACKUP"}[owner])
+		v.State = StateBackup
+		if owner {
+			v.State = StateMaster
+		}
+	}
+	if v.PreemptDelay > 0 {
+		d.warnIn(src, path, "preempt_delay", "preempt_delay is incompatible with strict mode - resetting (as keepalived)")
+		v.PreemptDelay = 0
+	}
+	if v.GARPLowerPrioRepeat != 0 || v.GARPLowerPrioDelay != 0 {
+		d.warnIn(src, path, "garp_lower_prio_repeat", "Strict mode requires no repeat garps. resetting (as keepalived)")
+		v.GARPLowerPrioRepeat, v.GARPLowerPrioDelay = 0, 0
+	}
 }
 
 // keepalivedTraps applies keepalived's corrections with keepalived's own

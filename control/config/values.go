@@ -75,6 +75,18 @@ func parseAddr(s string) (netip.Addr, error) {
 	return a.Unmap(), nil
 }
 
+// parseMcast4 reads vrrp_mcast_group4: an IPv4 multicast address.
+func parseMcast4(s string) (netip.Addr, error) {
+	a, err := parseAddr(s)
+	if err != nil {
+		return a, err
+	}
+	if !a.Is4() || !a.IsMulticast() {
+		return netip.Addr{}, fmt.Errorf("%q is not an IPv4 multicast address", s)
+	}
+	return a, nil
+}
+
 func parsePort(s string) (uint16, error) {
 	n, err := parseInt(s, 1, math.MaxUint16)
 	return uint16(n), err

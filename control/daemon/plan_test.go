@@ -101,3 +101,69 @@ vrrp:
 		t.Errorf("defaults mapped to %+v", d)
 	}
 }
+
+// stubNet lets vrrp.New build an instance without opening sockets.
+type stubNet struct{}
+
+func (stubNet) LocalAddr() netip.Addr                                          { return netip.MustParseAddr("192.168.1.20") }
+func (stubNet) Destinations() []netip.Addr                                     { return nil }
+func (stubNet) Send(netip.Addr, []byte) error                                  { return nil }
+func (stubNet) Receive() (vrrp.Packet, error)                                  { return vrrp.Packet{}, vrrp.ErrClosed }
+func (stubNet) Close() error                                                   { return nil }
+func (stubNet) AddVIPs([]vrrp.VIP) error                                       { return nil }
+func (stubNet) RemoveVIPs([]vrrp.VIP) error                                    { return nil }
+func (stubNet) SendGARP([]vrrp.VIP) error                                      { return nil }
+func (stubNet) Notify(vrrp.Notification)                                       {}
+func (stubNet) Watch([]string, <-chan struct{}) (<-chan vrrp.LinkEvent, error) { return nil, nil }
+
+// global_defs' VRRP defaults reach the running instance (issue 11: a
+// keepalived v3 peer next to an xlb that stayed on v2 meant split brain), and
+// so do garp_master_refresh_repeat and a VIP's label.
+func TestGlobalVRRPDefaultsReachInstance(t *testing.T) {
+	cfg, _, err := config.Parse("k.conf", []byte(`global_defs {
+    vrrp_version 3
+    vrrp_mcast_group4 224.0.0.19
+    vrrp_garp_master_refresh 30
+    vrrp_garp_master_refresh_repeat 4
+}
+vrrp_instance VI_1 {
+    interface eth0
+    virtual_router_id 51
+    advert_int 0.5
+    virtual_ipaddress {
+        192.168.1.30/32 dev eth0 label eth0:vip
+    }
+}
+vrrp_instance VI_2 {
+    interface eth0
+    virtual_router_id 52
+    version 2
+    virtual_ipaddress {
+        192.168.1.31
+    }
+}
+`), config.FormatKeepalived)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(v config.VRRPInstance) vrrp.Config {
+		inst, err := vrrp.New(vrrpConfig(v), vrrp.Options{Transport: stubNet{}, Actions: stubNet{}, Links: stubNet{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return inst.Config()
+	}
+	c := run(cfg.VRRP[0])
+	if c.Version != 3 || c.AdvertInterval != 500*time.Millisecond {
+		t.Errorf("VI_1 runs version %d advert %v, want global_defs' version 3 at 500ms", c.Version, c.AdvertInterval)
+	}
+	if c.McastGroup != netip.MustParseAddr("224.0.0.19") || c.GARPMasterRefresh != 30*time.Second || c.GARPMasterRefreshRepeat != 4 {
+		t.Errorf("VI_1 group %v refresh %v x%d, want 224.0.0.19, 30s x4", c.McastGroup, c.GARPMasterRefresh, c.GARPMasterRefreshRepeat)
+	}
+	if len(c.VIPs) != 1 || c.VIPs[0].Label != "eth0:vip" {
+		t.Errorf("VI_1 VIPs %+v, want the label eth0:vip", c.VIPs)
+	}
+	if c2 := run(cfg.VRRP[1]); c2.Version != 2 {
+		t.Errorf("VI_2 runs version %d: the instance's own version 2 must win over global_defs", c2.Version)
+	}
+}

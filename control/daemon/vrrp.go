@@ -41,6 +41,10 @@ func vrrpConfig(v config.VRRPInstance) vrrp.Config {
 		NotifyMaster: v.NotifyMaster, NotifyBackup: v.NotifyBackup, NotifyFault: v.NotifyFault,
 		NotifyStop: v.NotifyStop, Notify: v.Notify,
 		GARPMasterDelay: v.GARPMasterDelay, GARPMasterRepeat: v.GARPMasterRepeat, GARPMasterRefresh: v.GARPMasterRefresh,
+		GARPMasterRefreshRepeat: v.GARPMasterRefreshRepeat,
+		GARPLowerPrioDelay:      v.GARPLowerPrioDelay, GARPLowerPrioRepeat: v.GARPLowerPrioRepeat,
+		McastGroup: v.McastGroup4, StartupDelay: v.StartupDelay,
+		CheckUnicastSrc: v.CheckUnicastSrc, SkipCheckAdvAddr: v.SkipCheckAdvAddr, Strict: v.Strict,
 	}
 	// The config's 0 is keepalived's "garp_master_delay 0": no second burst;
 	// vrrp.Config reserves 0 for its 5 s default.
@@ -54,7 +58,7 @@ func vrrpConfig(v config.VRRPInstance) vrrp.Config {
 		c.AuthPass = v.AuthPass.Reveal()
 	}
 	for _, a := range v.VIPs {
-		c.VIPs = append(c.VIPs, vrrp.VIP{Prefix: a.Prefix, Dev: a.Dev})
+		c.VIPs = append(c.VIPs, vrrp.VIP{Prefix: a.Prefix, Dev: a.Dev, Label: a.Label})
 	}
 	return c
 }

@@ -81,7 +81,7 @@ func (a *NetActions) AddVIPs(vips []VIP) error {
 	for _, v := range vips {
 		link, err := a.nl.LinkByName(v.Dev)
 		if err == nil {
-			err = a.nl.AddrAdd(link, &netlink.Addr{IPNet: ipNet(v)})
+			err = a.nl.AddrAdd(link, &netlink.Addr{IPNet: ipNet(v), Label: v.Label})
 		}
 		if err != nil && !errors.Is(err, unix.EEXIST) {
 			errs = append(errs, fmt.Errorf("add %v dev %s: %w", v.Prefix, v.Dev, err))

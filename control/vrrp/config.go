@@ -50,6 +50,8 @@ type VIP struct {
 	// Dev is the interface the address is added to; empty means the
 	// instance's interface.
 	Dev string
+	// Label is the address label (ip addr ... label), e.g. "eth0:vip".
+	Label string
 }
 
 // Config is one vrrp_instance. Zero values mean keepalived's defaults where
@@ -106,6 +108,24 @@ type Config struct {
 	// GARPMasterRefresh re-announces the VIPs this often while master: 0 is
 	// off.
 	GARPMasterRefresh time.Duration
+	// GARPMasterRefreshRepeat is the number of gratuitous ARPs per refresh:
+	// 0 means 1.
+	GARPMasterRefreshRepeat int
+	// GARPLowerPrioDelay and GARPLowerPrioRepeat are keepalived's
+	// garp_lower_prio_*; carried for status, a lower-priority advert gets
+	// one gratuitous ARP at once.
+	GARPLowerPrioDelay  time.Duration
+	GARPLowerPrioRepeat int
+	// StartupDelay, CheckUnicastSrc, SkipCheckAdvAddr and Strict are
+	// keepalived's vrrp_startup_delay, check_unicast_src,
+	// skip_check_adv_addr and strict_mode, carried as configured: adverts
+	// from outside UnicastPeers are always dropped, every advert's address
+	// list is checked, and the config package applied strict mode's
+	// corrections.
+	StartupDelay     time.Duration
+	CheckUnicastSrc  bool
+	SkipCheckAdvAddr bool
+	Strict           bool
 }
 
 // ErrConfig is wrapped by every validation error.
@@ -194,6 +214,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.GARPMasterRepeat == 0 {
 		c.GARPMasterRepeat = 5
+	}
+	if c.GARPMasterRefreshRepeat == 0 {
+		c.GARPMasterRefreshRepeat = 1
 	}
 	if c.GARPMasterRepeat < 0 || c.GARPMasterRefresh < 0 {
 		return c, cfgErr(c.Name, "garp_master_repeat and garp_master_refresh cannot be negative")

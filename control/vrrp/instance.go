@@ -435,7 +435,7 @@ func (in *Instance) fire(now time.Time) {
 		if in.garpDelayed {
 			in.garpBurst(in.cfg.GARPMasterRepeat)
 		} else {
-			in.garpBurst(1)
+			in.garpBurst(in.cfg.GARPMasterRefreshRepeat)
 		}
 		in.garpAt, in.garpDelayed = time.Time{}, false
 		if in.cfg.GARPMasterRefresh > 0 {
