@@ -52,6 +52,20 @@ func TestConvertKeepalived(t *testing.T) {
 	}
 }
 
+func TestConvertConfigID(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "keepalived.conf")
+	conf := "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 1\n @lb1 priority 201\n @^lb1 priority 99\n virtual_ipaddress {\n  10.0.0.1\n }\n}\n"
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]string{"lb1": "priority: 201", "lb2": "priority: 99"} {
+		out, stderr, err := run("convert", "--config-id", id, path)
+		if err != nil || !strings.Contains(out, want) {
+			t.Errorf("convert --config-id %s: %v %s\n%s", id, err, stderr, out)
+		}
+	}
+}
+
 func TestNothingPinned(t *testing.T) {
 	_, _, err := run("--pin-root", t.TempDir(), "services")
 	if err == nil || !strings.Contains(err.Error(), "no xlb data plane is pinned") {

@@ -18,25 +18,17 @@ func convertCommand() *cli.Command {
 			"result is a working config, so treat it like the input.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "format", Usage: "force the input format: keepalived or yaml (default: detect)"},
+			&cli.StringFlag{Name: "config-id", Aliases: []string{"i"}, Usage: "keepalived.conf config `ID`, as keepalived's -i: a line starting @ID is read only when ID is this id, one starting @^ID only when it is not (default: the host name up to its first dot)"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return fmt.Errorf("convert needs exactly one FILE")
 			}
-			var (
-				cfg      *config.Config
-				warnings []config.Warning
-				err      error
-			)
-			if f := c.String("format"); f != "" {
-				format, ferr := config.ParseFormat(f)
-				if ferr != nil {
-					return ferr
-				}
-				cfg, warnings, err = config.LoadFormat(c.Args().First(), format)
-			} else {
-				cfg, warnings, err = config.Load(c.Args().First())
+			format, err := config.ParseFormat(c.String("format"))
+			if err != nil {
+				return err
 			}
+			cfg, warnings, err := config.LoadWith(c.Args().First(), config.Options{Format: format, ConfigID: c.String("config-id")})
 			for _, w := range warnings {
 				fmt.Fprintln(c.App.ErrWriter, "warning:", w)
 			}

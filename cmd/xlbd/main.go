@@ -31,6 +31,7 @@ func main() {
 
 func newApp(stdout, stderr io.Writer) *cli.App {
 	formatFlag := &cli.StringFlag{Name: "format", Value: "auto", Usage: "config format: auto (detect by content), yaml or keepalived"}
+	configIDFlag := &cli.StringFlag{Name: "config-id", Aliases: []string{"i"}, Usage: "keepalived.conf config `ID`, as keepalived's -i: a line starting @ID is read only when ID is this id, one starting @^ID only when it is not (default: the host name up to its first dot)"}
 	return &cli.App{
 		Name:    "xlbd",
 		Usage:   "XDP direct-routing load balancer daemon with VRRP and MySQL-aware health checks",
@@ -50,6 +51,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Required: true, Usage: "config file (YAML or keepalived.conf)"},
 					formatFlag,
+					configIDFlag,
 					&cli.StringFlag{Name: "pin-root", Value: loader.DefaultPinRoot, Usage: "bpffs directory to pin under (one subdirectory per interface)"},
 					&cli.StringFlag{Name: "xdp-mode", Value: "native", Usage: "native (in the driver, fast) or generic (works on any interface, slow)"},
 					&cli.UintFlag{Name: "max-flows", Value: 1 << 20, Usage: "flow table size (88 bytes of kernel memory per flow)"},
@@ -66,7 +68,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 				Name:      "check-config",
 				Usage:     "validate a config file and print its problems, applying nothing",
 				ArgsUsage: "FILE",
-				Flags:     []cli.Flag{formatFlag},
+				Flags:     []cli.Flag{formatFlag, configIDFlag},
 				Action: func(c *cli.Context) error {
 					if c.NArg() != 1 {
 						return fmt.Errorf("check-config needs exactly one FILE")
@@ -75,7 +77,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 					if err != nil {
 						return err
 					}
-					cfg, warnings, err := config.LoadFormat(c.Args().First(), format)
+					cfg, warnings, err := config.LoadWith(c.Args().First(), config.Options{Format: format, ConfigID: c.String("config-id")})
 					for _, w := range warnings {
 						fmt.Fprintln(c.App.ErrWriter, "warning:", w)
 					}
@@ -129,6 +131,7 @@ func run(c *cli.Context) error {
 		FlowSyncGroup: group,
 		ConfigPath:    c.String("config"),
 		Format:        format,
+		ConfigID:      c.String("config-id"),
 		PinRoot:       c.String("pin-root"),
 		Mode:          mode,
 		MaxFlows:      uint32(c.Uint("max-flows")),

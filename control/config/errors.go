@@ -167,13 +167,21 @@ type diags struct {
 	// unreadable: the file's structure could not be read (YAML syntax,
 	// unbalanced braces); validating what little was read would only add noise.
 	unreadable bool
+	// moreErrs and moreWarns count what was dropped past maxDiags (limits.go).
+	moreErrs, moreWarns int
 }
 
 func (d *diags) err(p pos, ctx, field string, kind error, format string, args ...any) {
+	if d.full() {
+		return
+	}
 	d.errs = append(d.errs, &Error{File: p.file, Line: p.line, Context: ctx, Field: field, Msg: fmt.Sprintf(format, args...), Kind: kind})
 }
 
 func (d *diags) warn(p pos, ctx, field string, format string, args ...any) {
+	if d.fullWarns() {
+		return
+	}
 	d.warns = append(d.warns, Warning{File: p.file, Line: p.line, Context: ctx, Field: field, Msg: fmt.Sprintf(format, args...)})
 }
 

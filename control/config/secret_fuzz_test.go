@@ -91,7 +91,7 @@ func FuzzParseKeepalived(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		cfg, _, err := parse("fuzz.conf", data, FormatKeepalived, nil)
+		cfg, _, err := parse("fuzz.conf", data, Options{Format: FormatKeepalived, ConfigID: "fuzz"}, nil)
 		if err != nil {
 			for _, e := range errStringsTyped(t, err) {
 				if e.File == "" || e.Msg == "" {

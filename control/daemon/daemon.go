@@ -32,6 +32,7 @@ import (
 type Options struct {
 	ConfigPath string
 	Format     config.Format
+	ConfigID   string // keepalived's -i: selects @ID lines; empty = the host name
 	PinRoot    string
 	Mode       loader.AttachMode
 	MaxFlows   uint32
@@ -83,8 +84,8 @@ type plane struct {
 }
 
 // LoadConfig reads and validates a config file, logging its warnings.
-func LoadConfig(path string, format config.Format, log *slog.Logger) (*config.Config, error) {
-	cfg, warnings, err := config.LoadFormat(path, format)
+func LoadConfig(path string, o config.Options, log *slog.Logger) (*config.Config, error) {
+	cfg, warnings, err := config.LoadWith(path, o)
 	for _, w := range warnings {
 		log.Warn("config", "warning", w.String())
 	}
@@ -102,7 +103,7 @@ func Run(ctx context.Context, opts Options) error {
 	if opts.MACRefresh == 0 {
 		opts.MACRefresh = 30 * time.Second
 	}
-	cfg, err := LoadConfig(opts.ConfigPath, opts.Format, opts.Log)
+	cfg, err := LoadConfig(opts.ConfigPath, config.Options{Format: opts.Format, ConfigID: opts.ConfigID}, opts.Log)
 	if err != nil {
 		return err
 	}
@@ -276,7 +277,7 @@ func (d *Daemon) wasFailed(key loader.ServiceKey, r config.RealServer) bool {
 
 // reload applies a new config file on SIGHUP, or keeps the old one.
 func (d *Daemon) reload(ctx context.Context) {
-	cfg, err := LoadConfig(d.opts.ConfigPath, d.opts.Format, d.log)
+	cfg, err := LoadConfig(d.opts.ConfigPath, config.Options{Format: d.opts.Format, ConfigID: d.opts.ConfigID}, d.log)
 	if err != nil {
 		d.log.Error("reload refused: the running config stays", "config", d.opts.ConfigPath, "error", err)
 		return
