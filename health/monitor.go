@@ -28,6 +28,35 @@ type Monitor struct {
 	timing  Timing
 	weight  int
 	log     *slog.Logger
+	clock   clock
+}
+
+// Watcher is implemented by a Checker that learns of changes by itself (a
+// FILE_CHECK watches its file with inotify, as keepalived does). Watch is
+// called once when Run starts; a value on the channel starts the next round
+// at once instead of after the interval. The channel is closed, or left
+// alone, when ctx is done; the interval still applies, so a watch that fails
+// degrades to polling.
+type Watcher interface {
+	Watch(ctx context.Context) <-chan struct{}
+}
+
+// clock is the time source of a Monitor; tests replace it to run keepalived's
+// minute-long schedules in no time.
+type clock interface {
+	Now() time.Time
+	// After returns a channel that receives once d has passed, and a stop
+	// function releasing it early.
+	After(d time.Duration) (<-chan time.Time, func())
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }
+
+func (realClock) After(d time.Duration) (<-chan time.Time, func()) {
+	t := time.NewTimer(d)
+	return t.C, func() { t.Stop() }
 }
 
 // NewMonitor validates timing and returns a monitor for server (a name used in
@@ -43,7 +72,7 @@ func NewMonitor(server string, c Checker, t Timing, weight int, log *slog.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Monitor{server: server, checker: c, timing: t, weight: weight, log: log.With("server", server)}, nil
+	return &Monitor{server: server, checker: c, timing: t, weight: weight, log: log.With("server", server), clock: realClock{}}, nil
 }
 
 // Run checks until ctx is done, then returns; no goroutine it started
@@ -52,7 +81,7 @@ func NewMonitor(server string, c Checker, t Timing, weight int, log *slog.Logger
 // own, then only when the state changes: up/down, or the weight while up.
 func (m *Monitor) Run(ctx context.Context, report func(Verdict)) {
 	t := m.timing
-	cur := Verdict{Server: m.server, Up: !t.Alpha, Reason: "initial state", At: time.Now(), Initial: true}
+	cur := Verdict{Server: m.server, Up: !t.Alpha, Reason: "initial state", At: m.clock.Now(), Initial: true}
 	if cur.Up {
 		cur.Weight = m.weight
 	} else {
@@ -60,7 +89,11 @@ func (m *Monitor) Run(ctx context.Context, report func(Verdict)) {
 	}
 	report(cur)
 
-	if t.Stagger > 0 && !sleep(ctx, rand.N(t.Stagger)) {
+	var changed <-chan struct{}
+	if w, ok := m.checker.(Watcher); ok {
+		changed = w.Watch(ctx)
+	}
+	if t.Stagger > 0 && !m.sleep(ctx, rand.N(t.Stagger), nil) {
 		return
 	}
 	dynWeight := m.weight
@@ -93,12 +126,12 @@ func (m *Monitor) Run(ctx context.Context, report func(Verdict)) {
 			next.Reason = "weight changed: " + res.Reason
 		}
 		if next.Up != cur.Up || next.Weight != cur.Weight {
-			next.Latency, next.At, next.Initial = lat, time.Now(), false
+			next.Latency, next.At, next.Initial = lat, m.clock.Now(), false
 			m.log.Info("real server state changed", "up", next.Up, "weight", next.Weight, "reason", next.Reason)
 			report(next)
 			cur = next
 		}
-		if !sleep(ctx, t.Interval) {
+		if !m.sleep(ctx, t.Interval, &changed) {
 			return
 		}
 	}
@@ -110,9 +143,9 @@ func (m *Monitor) round(ctx context.Context) (Result, time.Duration) {
 	t := m.timing
 	for attempt := 1; ; attempt++ {
 		actx, cancel := context.WithTimeout(ctx, t.Timeout)
-		start := time.Now()
+		start := m.clock.Now()
 		res := m.checker.Check(actx)
-		lat := time.Since(start)
+		lat := m.clock.Now().Sub(start)
 		cancel()
 		if res.OK || ctx.Err() != nil {
 			return res, lat
@@ -124,23 +157,33 @@ func (m *Monitor) round(ctx context.Context) (Result, time.Duration) {
 			return res, lat
 		}
 		m.log.Debug("check failed, retrying", "attempt", attempt, "reason", res.Reason)
-		if !sleep(ctx, t.DelayBeforeRetry) {
+		if !m.sleep(ctx, t.DelayBeforeRetry, nil) {
 			return res, lat
 		}
 	}
 }
 
-// sleep waits d or until ctx is done, and reports whether it waited d.
-func sleep(ctx context.Context, d time.Duration) bool {
+// sleep waits d, or less when *changed delivers, and reports false when ctx
+// ended the wait. A closed *changed is set to nil so it cannot spin.
+func (m *Monitor) sleep(ctx context.Context, d time.Duration, changed *<-chan struct{}) bool {
 	if d <= 0 {
 		return ctx.Err() == nil
 	}
-	tm := time.NewTimer(d)
-	defer tm.Stop()
+	var wake <-chan struct{}
+	if changed != nil {
+		wake = *changed
+	}
+	fired, stop := m.clock.After(d)
+	defer stop()
 	select {
 	case <-ctx.Done():
 		return false
-	case <-tm.C:
+	case <-fired:
 		return true
+	case _, ok := <-wake:
+		if !ok {
+			*changed = nil
+		}
+		return ctx.Err() == nil
 	}
 }
