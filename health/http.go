@@ -1,8 +1,11 @@
 package health
 
 import (
+	"bytes"
 	"context"
+	"crypto/md5"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +15,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"xlb/control/config"
@@ -41,7 +45,12 @@ func init() {
 // HTTPConfig is an HTTP(S) GET check for services that are not MySQL, like
 // keepalived's HTTP_GET: the status must be within [StatusMin, StatusMax]
 // (default 200-299) or one of the Also ranges and, when Body is set, the first
-// BodyLimit bytes of the body must match it.
+// BodyLimit bytes of the body must match it; when Digest is set, the MD5 of
+// the whole body must equal it.
+//
+// As keepalived does, the whole body is read until the server closes the
+// connection: a server that sends its headers and then stalls is down when
+// the attempt times out.
 type HTTPConfig struct {
 	URL       string
 	Host      string // Host header, when it differs from the URL's host [virtualhost]
@@ -50,9 +59,19 @@ type HTTPConfig struct {
 	Also      []StatusRange // further accepted statuses, judged on the same response
 	Body      *regexp.Regexp
 	BodyLimit int64 // default 64 KiB
-	TLS       *tls.Config
-	Dial      DialFunc
+	// Digest is the MD5 of the body in hex, as keepalived's genhash prints
+	// it [digest].
+	Digest string
+	TLS    *tls.Config
+	Dial   DialFunc
 }
+
+const maxHeaderBytes = 4096
+
+// userAgent is what keepalived's HTTP_GET sends (check_http.c
+// request_template), so backends that filter or log checks by it see the
+// same client.
+const userAgent = "KeepAliveClient"
 
 // StatusRange is an inclusive range of HTTP status codes.
 type StatusRange struct{ Min, Max int }
@@ -68,6 +87,7 @@ func (r StatusRange) String() string {
 type HTTPChecker struct {
 	cfg    HTTPConfig
 	accept []StatusRange
+	digest []byte
 	client *http.Client
 }
 
@@ -92,19 +112,29 @@ func NewHTTP(cfg HTTPConfig) (*HTTPChecker, error) {
 	if cfg.BodyLimit == 0 {
 		cfg.BodyLimit = 64 << 10
 	}
+	var digest []byte
+	if cfg.Digest != "" {
+		// keepalived's digest_handler: exactly 32 hex digits.
+		if digest, err = hex.DecodeString(cfg.Digest); err != nil || len(digest) != md5.Size {
+			return nil, fmt.Errorf("http check: digest %q: want %d hex digits (an MD5 as genhash prints it)", cfg.Digest, 2*md5.Size)
+		}
+	}
 	tr := &http.Transport{
 		// One connection per check, closed with it: no idle connection or
 		// its goroutines survive between checks.
 		DisableKeepAlives: true,
 		DialContext:       cfg.Dial.orDefault(),
 		TLSClientConfig:   cfg.TLS,
+		// keepalived finds the end of the headers within its 4 KiB read
+		// buffer (check_http.h MAX_BUFFER_LENGTH) or fails the check.
+		MaxResponseHeaderBytes: maxHeaderBytes,
 	}
 	client := &http.Client{
 		Transport: tr,
 		// A redirect is an answer: judge its status, do not follow it.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-	return &HTTPChecker{cfg: cfg, accept: accept, client: client}, nil
+	return &HTTPChecker{cfg: cfg, accept: accept, digest: digest, client: client}, nil
 }
 
 // Check makes one request.
@@ -117,6 +147,7 @@ func (c *HTTPChecker) Check(ctx context.Context) Result {
 	if c.cfg.Host != "" {
 		req.Host = c.cfg.Host
 	}
+	req.Header.Set("User-Agent", userAgent)
 	resp, err := c.client.Do(req)
 	if err != nil {
 		var uerr *url.Error
@@ -129,15 +160,44 @@ func (c *HTTPChecker) Check(ctx context.Context) Result {
 	if !slices.ContainsFunc(c.accept, func(r StatusRange) bool { return r.Min <= resp.StatusCode && resp.StatusCode <= r.Max }) {
 		return failResult(fmt.Errorf("%w: %s, want %v", ErrHTTPStatus, resp.Status, c.accept))
 	}
-	if c.cfg.Body == nil {
-		return okResult(resp.Status)
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, c.cfg.BodyLimit))
+	// Read to the end as keepalived does: the MD5 needs all of it, and a
+	// body that never ends is a failure, not a pass.
+	sum := md5.New()
+	var head bytes.Buffer
+	n, err := io.Copy(io.MultiWriter(sum, &limitWriter{w: &head, n: c.cfg.BodyLimit}), resp.Body)
 	if err != nil {
-		return failResult(fmt.Errorf("%w: read body: %w", ErrConnect, timeoutOr(ctx, start, err)))
+		return failResult(fmt.Errorf("%w: %s: read body after %d bytes: %w", ErrConnect, resp.Status, n, timeoutOr(ctx, start, err)))
 	}
-	if !c.cfg.Body.Match(body) {
-		return failResult(fmt.Errorf("%w: %s: body does not match %q", ErrHTTPBody, resp.Status, c.cfg.Body))
+	var what []string
+	if c.digest != nil {
+		if got := sum.Sum(nil); !bytes.Equal(got, c.digest) {
+			return failResult(fmt.Errorf("%w: %s: MD5 digest %x of %d bytes, want %x", ErrHTTPBody, resp.Status, got, n, c.digest))
+		}
+		what = append(what, "digest matches")
 	}
-	return okResult(resp.Status + ", body matches")
+	if c.cfg.Body != nil {
+		if !c.cfg.Body.Match(head.Bytes()) {
+			return failResult(fmt.Errorf("%w: %s: body does not match %q", ErrHTTPBody, resp.Status, c.cfg.Body))
+		}
+		what = append(what, "body matches")
+	}
+	return okResult(strings.Join(append([]string{resp.Status}, what...), ", "))
+}
+
+// limitWriter keeps the first n bytes written to w and drops the rest
+// without failing the writer.
+type limitWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (l *limitWriter) Write(p []byte) (int, error) {
+	if l.n > 0 {
+		k := min(int64(len(p)), l.n)
+		l.n -= k
+		if _, err := l.w.Write(p[:k]); err != nil {
+			return 0, err
+		}
+	}
+	return len(p), nil
 }
