@@ -35,9 +35,9 @@ type HTTPGetConfig struct {
 // URLCheck is one url block.
 type URLCheck struct {
 	Path   string
-	Status []StatusRange   // [status_code]; none: 200-299
-	Digest string          // [digest] MD5 of the body, hex
-	Host   string          // [virtualhost] of this url
+	Status []StatusRange  // [status_code]; none: 200-299
+	Digest string         // [digest] MD5 of the body, hex
+	Host   string         // [virtualhost] of this url
 	Body   *regexp.Regexp // [regex]
 }
 
