@@ -34,9 +34,10 @@ type Monitor struct {
 // Watcher is implemented by a Checker that learns of changes by itself (a
 // FILE_CHECK watches its file with inotify, as keepalived does). Watch is
 // called once when Run starts; a value on the channel starts the next round
-// at once instead of after the interval. The channel is closed, or left
-// alone, when ctx is done; the interval still applies, so a watch that fails
-// degrades to polling.
+// at once instead of after the interval. Watch must close the channel once
+// ctx is done and its goroutines have ended (Run waits for that); closing it
+// early means the watch failed, and the interval still applies, so the
+// monitor falls back to polling.
 type Watcher interface {
 	Watch(ctx context.Context) <-chan struct{}
 }
@@ -92,6 +93,10 @@ func (m *Monitor) Run(ctx context.Context, report func(Verdict)) {
 	var changed <-chan struct{}
 	if w, ok := m.checker.(Watcher); ok {
 		changed = w.Watch(ctx)
+		defer func(ch <-chan struct{}) {
+			for range ch {
+			}
+		}(changed)
 	}
 	if t.Stagger > 0 && !m.sleep(ctx, rand.N(t.Stagger), nil) {
 		return
