@@ -1,18 +1,24 @@
 // Package health checks real servers the way keepalived's checkers do, plus a
 // MySQL/MariaDB-aware check, and turns check results into up/down verdicts.
 //
-// A Checker runs one check and returns a Result; one file per kind: tcp.go,
-// mysql.go, exec.go, http.go, each registering (Register) how it is built
-// from a real server's configured check, so NewChecker builds any kind and
-// a new kind is one file here plus its config fields. A Monitor runs one Checker for one real server
-// with keepalived's timers (see Timing) and reports only changes of state as
-// Verdicts. Cancelling the context given to Monitor.Run stops it and every
-// goroutine it started.
+// A Checker runs one check and returns a Result; one file per kind: tcp.go
+// (TCP_CHECK), mysql.go, exec.go (MISC_CHECK), http.go and httpget.go
+// (HTTP_GET, SSL_GET), dns.go (DNS_CHECK), smtp.go (SMTP_CHECK), ping.go
+// (PING_CHECK), udp.go (UDP_CHECK), file.go (FILE_CHECK), each registering
+// (Register) how it is built from a real server's configured check, so
+// NewChecker builds any kind and a new kind is one file here plus its config
+// fields. A Monitor runs one Checker for one real server with keepalived's
+// timers (see Timing) and reports only changes of state as Verdicts; Notify
+// runs a real server's notify_up/notify_down scripts on them. Cancelling the
+// context given to Monitor.Run stops it and every goroutine it started.
 //
 // # Defaults
 //
-// DefaultTiming holds every default in one place, chosen to match keepalived
-// so that a converted keepalived.conf behaves the same:
+// keepalived's defaults differ per checker; KeepalivedTiming gives each
+// kind's from one cited table (defaults.go): HTTP_GET and SSL_GET wait 3 s
+// before a retry, MISC_CHECK does not retry and times out after the
+// delay_loop, DNS_CHECK retries 3 times a delay_loop apart, the others as
+// TCP_CHECK below. DefaultTiming is TCP_CHECK's:
 //
 //	Interval         60 s   delay_loop
 //	Timeout           5 s   connect_timeout (misc_timeout for exec checks)

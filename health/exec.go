@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os/exec"
 	"strings"
@@ -57,22 +58,8 @@ const outputLimit = 512
 // Check runs the command once.
 func (c *ExecChecker) Check(ctx context.Context) Result {
 	start := time.Now()
-	cmd := exec.CommandContext(ctx, c.cfg.Command[0], c.cfg.Command[1:]...)
-	if len(c.cfg.Env) > 0 {
-		cmd.Env = append(cmd.Environ(), c.cfg.Env...)
-	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	out := &limitedBuffer{max: outputLimit}
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	// A child that inherited stdout would otherwise hold Wait until it exits.
-	cmd.WaitDelay = 200 * time.Millisecond
-	err := cmd.Run()
-	if cmd.Process != nil {
-		// The group id stays reserved while any member lives, so this reaches
-		// only what the command left behind (ESRCH when nothing is left).
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	}
+	cmd, err := runGroup(ctx, c.cfg.Command, c.cfg.Env, out)
 	name := c.cfg.Command[0]
 	output := out.String()
 	if ctx.Err() != nil {
@@ -96,6 +83,29 @@ func (c *ExecChecker) Check(ctx context.Context) Result {
 		return r
 	}
 	return failResult(fmt.Errorf("%w: %s exited %d%s", ErrExitStatus, name, code, withOutput(output)))
+}
+
+// runGroup runs argv in a process group of its own with env added to the
+// daemon's environment, output to out. When ctx ends the whole group is
+// killed, and whatever the command leaves running after it exits is killed
+// too, so nothing it started outlives the call.
+func runGroup(ctx context.Context, argv, env []string, out io.Writer) (*exec.Cmd, error) {
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	if len(env) > 0 {
+		cmd.Env = append(cmd.Environ(), env...)
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	// A child that inherited stdout would otherwise hold Wait until it exits.
+	cmd.WaitDelay = 200 * time.Millisecond
+	err := cmd.Run()
+	if cmd.Process != nil {
+		// The group id stays reserved while any member lives, so this reaches
+		// only what the command left behind (ESRCH when nothing is left).
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	}
+	return cmd, err
 }
 
 func withOutput(s string) string {

@@ -1,0 +1,79 @@
+package health
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestNotifyRunsOnChangesOnly(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "log")
+	script := func(name string) []string {
+		return []string{"/bin/sh", "-c", `echo "` + name + ` $# $XLB_SERVER $XLB_STATE" >> ` + log}
+	}
+	n := &Notify{Up: script("up"), Down: script("down")}
+	ctx := context.Background()
+	for _, v := range []Verdict{
+		{Server: "rs1", Up: true, Initial: true, Weight: 5},
+		{Server: "rs1", Up: true, Weight: 3}, // weight only
+		{Server: "rs1", Up: false, Reason: "refused"},
+		{Server: "rs1", Up: true, Weight: 5},
+	} {
+		n.Verdict(ctx, v)
+		n.Wait() // keep the order of the lines
+	}
+	got, err := os.ReadFile(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "down 0 rs1 DOWN\nup 0 rs1 UP\n"; string(got) != want {
+		t.Fatalf("scripts wrote %q, want %q", got, want)
+	}
+}
+
+func TestNotifyStartingDownRunsNothing(t *testing.T) {
+	log := filepath.Join(t.TempDir(), "log")
+	n := &Notify{Down: []string{"/bin/sh", "-c", "echo down >> " + log}}
+	n.Verdict(context.Background(), Verdict{Server: "rs", Up: false, Initial: true})
+	n.Wait()
+	if _, err := os.Stat(log); !os.IsNotExist(err) {
+		t.Fatalf("notify_down ran for the starting state (alpha): %v", err)
+	}
+}
+
+// A hung script and the child it started are both killed at the timeout.
+func TestNotifyTimeoutKillsTheGroup(t *testing.T) {
+	pidFile := filepath.Join(t.TempDir(), "child")
+	n := &Notify{
+		Down:    []string{"/bin/sh", "-c", "sleep 60 & echo $! > " + pidFile + "; wait"},
+		Timeout: 300 * time.Millisecond,
+	}
+	n.Verdict(context.Background(), Verdict{Server: "rs", Up: true, Initial: true})
+	start := time.Now()
+	n.Verdict(context.Background(), Verdict{Server: "rs", Up: false})
+	n.Wait()
+	if took := time.Since(start); took > 3*time.Second {
+		t.Fatalf("Wait took %v with a 300ms timeout", took)
+	}
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for syscall.Kill(pid, 0) == nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("the script's child %d outlived the timeout", pid)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
