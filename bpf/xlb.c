@@ -29,7 +29,9 @@ struct xlb_types {
 	enum xlb_reason reason;
 	enum xlb_backend_state backend_state;
 	enum xlb_service_flags service_flags;
+	enum xlb_flow_stat flow_stat;
 	struct xlb_flow_event flow_event;
+	struct xlb_insert_window insert_window;
 };
 volatile const struct xlb_types xlb_types_anchor = {};
 
@@ -56,17 +58,21 @@ static __always_inline int mac_is_ours(const __u8 *mac)
 	       *(const __u16 *)(mac + 4) == *(const volatile __u16 *)(xlb_cfg.mac + 4);
 }
 
-/* The backend a known flow is on, if it may stay there: the backend is up
- * or drained (drained backends keep their flows) and still belongs to the
- * service the flow is addressed to. The fast path: no service lookup. */
-static __always_inline struct xlb_backend *known_flow(const struct xlb_flow_key *fk, __u32 *id)
+/* The backend an entry of a flow table (xlb_flows or xlb_new_flows) puts a
+ * flow on, if it may stay there: the backend is up or drained (drained
+ * backends keep their flows) and still belongs to the service the flow is
+ * addressed to. *found is set when the table has an entry for the flow,
+ * followed or not. The fast path: no service lookup, no clock read. */
+static __always_inline struct xlb_backend *
+flow_backend(void *table, const struct xlb_flow_key *fk, __u32 *id, int *found)
 {
-	struct xlb_flow *flow = bpf_map_lookup_elem(&xlb_flows, fk);
+	struct xlb_flow *flow = bpf_map_lookup_elem(table, fk);
 	struct xlb_service_key *owner;
 	struct xlb_backend *b;
 
 	if (!flow)
 		return NULL;
+	*found = 1;
 	b = bpf_map_lookup_elem(&xlb_backends, &flow->backend_id);
 	if (!b || (b->state != XLB_BACKEND_ACTIVE && b->state != XLB_BACKEND_DRAINED))
 		return NULL;
@@ -82,6 +88,7 @@ static __always_inline struct xlb_backend *
 maglev_pick(const struct xlb_service *svc, const struct xlb_flow_key *fk, __u32 *id)
 {
 	__u32 table_key = svc->id * 2 + (svc->slot & 1);
+	__u32 seed = xlb_cfg.hash_seed;
 	struct xlb_backend *b;
 	__u32 slot, *bid;
 	void *table;
@@ -89,7 +96,7 @@ maglev_pick(const struct xlb_service *svc, const struct xlb_flow_key *fk, __u32 
 	table = bpf_map_lookup_elem(&xlb_maglev, &table_key);
 	if (!table)
 		return NULL;
-	slot = (svc->flags & XLB_SVC_HASH_SRC ? xlb_src_hash(fk) : xlb_flow_hash(fk)) %
+	slot = (svc->flags & XLB_SVC_HASH_SRC ? xlb_src_hash(fk, seed) : xlb_flow_hash(fk, seed)) %
 	       XLB_MAGLEV_SIZE;
 	bid = bpf_map_lookup_elem(table, &slot);
 	if (!bid)
@@ -115,20 +122,108 @@ static __always_inline int forward(struct ethhdr *eth, const struct xlb_backend 
 	return XDP_TX;
 }
 
+/* What a packet may do to the flow tables, by what it is in its connection.
+ * A flow enters xlb_new_flows on an opening packet and xlb_flows on the next
+ * one: a forged source never sends that (the backend's answer goes to the
+ * forged address), so floods from random sources stay out of xlb_flows. */
+enum xlb_role {
+	XLB_ROLE_NONE = 0,        /* ICMP errors, TCP RST, SYN-ACK: record nothing */
+	XLB_ROLE_OPENS = 1 << 0,  /* a TCP SYN (no ACK) or a UDP datagram */
+	XLB_ROLE_FOLLOWS = 1 << 1, /* a later TCP segment or a UDP datagram */
+};
+
+/* UDP has no handshake: every datagram may open a flow, and one that
+ * follows an opened flow records it, so a UDP flow is kept once it sent two
+ * datagrams; single-datagram flows (a DNS query) never take a place. */
+static __always_inline __u32 flow_role(__u8 proto, void *l4, void *data_end)
+{
+	__u8 *flags = l4 + 13;
+
+	if (proto != IPPROTO_TCP)
+		return XLB_ROLE_OPENS | XLB_ROLE_FOLLOWS;
+	if ((void *)(flags + 1) > data_end || *flags & XLB_TCP_RST)
+		return XLB_ROLE_NONE;
+	if (*flags & XLB_TCP_SYN)
+		return *flags & XLB_TCP_ACK ? XLB_ROLE_NONE : XLB_ROLE_OPENS;
+	return XLB_ROLE_FOLLOWS;
+}
+
+/* Takes one insert from this CPU's budget; 0 when the window's is spent.
+ * The only clock read of the program, on the second packet of a flow. */
+static __always_inline int take_insert(void)
+{
+	__u32 zero = 0;
+	struct xlb_insert_window *w = bpf_map_lookup_elem(&xlb_insert_budget, &zero);
+	__u64 now;
+
+	if (!w)
+		return 0;
+	now = bpf_ktime_get_ns();
+	if (now - w->start_ns >= XLB_INSERT_WINDOW_NS) {
+		w->start_ns = now;
+		w->inserts = 0;
+	}
+	if (w->inserts >= xlb_cfg.inserts_per_window)
+		return 0;
+	w->inserts++;
+	return 1;
+}
+
+/* Writes flow fk -> backend id into xlb_flows and reports it for flow sync. */
+static __always_inline void record(struct xlb_flow_key *fk, __u32 id)
+{
+	struct xlb_flow nf = { .backend_id = id };
+
+	bpf_map_update_elem(&xlb_flows, fk, &nf, BPF_ANY);
+	if (xlb_cfg.flow_events) {
+		struct xlb_flow_event ev = { .key = *fk, .backend_id = id };
+
+		if (bpf_ringbuf_output(&xlb_flow_events, &ev, sizeof(ev), 0))
+			count(&xlb_flow_events_lost, 0, 1);
+	}
+}
+
+/* Moves an opened flow into xlb_flows, within this CPU's insert budget. */
+static __always_inline void promote(struct xlb_flow_key *fk, __u32 id, __u64 bytes)
+{
+	if (!take_insert()) {
+		count(&xlb_flow_stats, XLB_FLOW_LIMITED, bytes);
+		return;
+	}
+	record(fk, id);
+	bpf_map_delete_elem(&xlb_new_flows, fk);
+	count(&xlb_flow_stats, XLB_FLOW_RECORDED, bytes);
+}
+
 /* Forwards a packet of flow fk: to its backend if it is a known flow that may
- * stay there, otherwise to the Maglev pick of its service, remembered when
- * record is set. Not a service: pass. No usable backend: drop. */
-static __always_inline int balance(struct ethhdr *eth, struct xlb_flow_key *fk, int record,
-				   enum xlb_reason not_ours, __u64 bytes)
+ * stay there, else to the backend its opening packet was given, else to the
+ * Maglev pick of its service; role says what it may record on the way. Not a
+ * service: pass. No usable backend: drop. */
+static __always_inline int balance(struct ethhdr *eth, struct xlb_flow_key *fk, __u8 proto,
+				   void *l4, void *data_end, enum xlb_reason not_ours, __u64 bytes)
 {
 	struct xlb_service_key sk = {};
 	struct xlb_service *svc;
+	int known = 0, opened = 0;
 	struct xlb_backend *b;
-	__u32 id;
+	__u32 id, role;
 
-	b = known_flow(fk, &id);
+	b = flow_backend(&xlb_flows, fk, &id, &known);
 	if (b)
 		return forward(eth, b, id, bytes);
+
+	/* A SYN to a known flow follows it (above) and changes nothing: a forged
+	 * SYN must not move an established connection, and a client reusing
+	 * its ports reaches a backend that is still up. */
+	role = proto == IPPROTO_ICMP ? XLB_ROLE_NONE : flow_role(proto, l4, data_end);
+	if (!known && role != XLB_ROLE_NONE) {
+		b = flow_backend(&xlb_new_flows, fk, &id, &opened);
+		if (b) {
+			if (role & XLB_ROLE_FOLLOWS)
+				promote(fk, id, bytes);
+			return forward(eth, b, id, bytes);
+		}
+	}
 
 	sk.vip = fk->daddr;
 	sk.port = fk->dport;
@@ -139,16 +234,22 @@ static __always_inline int balance(struct ethhdr *eth, struct xlb_flow_key *fk, 
 	b = maglev_pick(svc, fk, &id);
 	if (!b)
 		return verdict(XLB_DROP_NO_BACKEND, XDP_DROP, bytes);
-	if (record) {
+	if (role == XLB_ROLE_NONE)
+		return forward(eth, b, id, bytes);
+	if (known) {
+		/* An established flow whose backend went away: it stays on the
+		 * pick from now on. Its entry is rewritten, so nothing is evicted. */
+		record(fk, id);
+		count(&xlb_flow_stats, XLB_FLOW_REPICKED, bytes);
+	} else if (opened && (role & XLB_ROLE_FOLLOWS)) {
+		promote(fk, id, bytes);
+	} else if (role & XLB_ROLE_OPENS) {
 		struct xlb_flow nf = { .backend_id = id };
 
-		bpf_map_update_elem(&xlb_flows, fk, &nf, BPF_ANY);
-		if (xlb_cfg.flow_events) {
-			struct xlb_flow_event ev = { .key = *fk, .backend_id = id };
-
-			if (bpf_ringbuf_output(&xlb_flow_events, &ev, sizeof(ev), 0))
-				count(&xlb_flow_events_lost, 0, 1);
-		}
+		bpf_map_update_elem(&xlb_new_flows, fk, &nf, BPF_ANY);
+		count(&xlb_flow_stats, XLB_FLOW_OPENED, bytes);
+	} else {
+		count(&xlb_flow_stats, XLB_FLOW_UNTRACKED, bytes);
 	}
 	return forward(eth, b, id, bytes);
 }
@@ -193,7 +294,7 @@ static __always_inline int handle_icmp(struct ethhdr *eth, struct iphdr *ip, voi
 	fk.sport = ports.dst;
 	fk.dport = ports.src;
 	fk.proto = inner->protocol;
-	return balance(eth, &fk, 0, XLB_PASS_ICMP, bytes);
+	return balance(eth, &fk, IPPROTO_ICMP, NULL, data_end, XLB_PASS_ICMP, bytes);
 }
 
 SEC("xdp")
@@ -239,5 +340,5 @@ int xlb_xdp(struct xdp_md *ctx)
 	fk.sport = ports.src;
 	fk.dport = ports.dst;
 	fk.proto = ip->protocol;
-	return balance(eth, &fk, 1, XLB_PASS_NO_SERVICE, bytes);
+	return balance(eth, &fk, ip->protocol, l4, data_end, XLB_PASS_NO_SERVICE, bytes);
 }

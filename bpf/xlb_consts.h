@@ -27,15 +27,27 @@
 #define XLB_MAX_FLOWS 1048576
 #endif
 
+/* Entries of the new-flow table: flows that sent their opening packet (a TCP
+ * SYN, a first UDP datagram) and nothing since. A flood of openings from
+ * random sources churns this table only; at 600k openings/s an entry lives
+ * ~110 ms, far beyond a client's round trip on the director's segment. */
+#ifndef XLB_MAX_NEW_FLOWS
+#define XLB_MAX_NEW_FLOWS 65536
+#endif
+
 /* Bytes of the flow-event ring (a power of two, a multiple of the page size):
  * 256 KiB hold ~10k events between two reads by the daemon. */
 #ifndef XLB_FLOW_EVENTS_BYTES
 #define XLB_FLOW_EVENTS_BYTES (256 * 1024)
 #endif
 
-/* Fixed seed of the flow hash: both directors must pick the same backend for
- * the same flow, so nothing host-specific may enter the hash. */
-#define XLB_HASH_SEED 0x9e3779b9u
+/* Nanoseconds of one window of the per-CPU flow-insert budget. */
+#define XLB_INSERT_WINDOW_NS 1000000000ull
+
+/* TCP flag bits, as in byte 13 of the header. */
+#define XLB_TCP_SYN 0x02
+#define XLB_TCP_RST 0x04
+#define XLB_TCP_ACK 0x10
 
 #define XLB_ICMP_DEST_UNREACH 3
 #define XLB_ICMP_FRAG_NEEDED  4

@@ -6,7 +6,6 @@
 #pragma once
 
 #include <linux/types.h>
-#include "xlb_consts.h"
 #include "xlb_structs.h"
 
 static __always_inline __u32 xlb_mix32(__u32 h)
@@ -21,9 +20,9 @@ static __always_inline __u32 xlb_mix32(__u32 h)
 
 /* Words are taken as they sit in memory (network byte order read as a
  * little-endian u32): the Go twin does the same. */
-static __always_inline __u32 xlb_flow_hash(const struct xlb_flow_key *k)
+static __always_inline __u32 xlb_flow_hash(const struct xlb_flow_key *k, __u32 seed)
 {
-	__u32 h = XLB_HASH_SEED ^ k->proto;
+	__u32 h = seed ^ k->proto;
 
 	h = xlb_mix32(h ^ k->saddr);
 	h = xlb_mix32(h ^ k->daddr);
@@ -31,7 +30,7 @@ static __always_inline __u32 xlb_flow_hash(const struct xlb_flow_key *k)
 	return h;
 }
 
-static __always_inline __u32 xlb_src_hash(const struct xlb_flow_key *k)
+static __always_inline __u32 xlb_src_hash(const struct xlb_flow_key *k, __u32 seed)
 {
-	return xlb_mix32(XLB_HASH_SEED ^ k->saddr);
+	return xlb_mix32(seed ^ k->saddr);
 }

@@ -67,6 +67,38 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } xlb_flows SEC(".maps");
 
+/* Flows that sent their opening packet and nothing since. Kept apart from
+ * xlb_flows so that a flood of openings from random sources (which never
+ * send a second packet: the backend's answer goes to the forged address)
+ * evicts only other openings, never an established flow. A flow moves to
+ * xlb_flows on its next packet, within the per-CPU insert budget. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, XLB_MAX_NEW_FLOWS);
+	__type(key, struct xlb_flow_key);
+	__type(value, struct xlb_flow);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xlb_new_flows SEC(".maps");
+
+/* Per CPU: inserts into xlb_flows in the current window. Katran's idea: when
+ * floods of two-packet flows exceed the budget, stop inserting rather than
+ * evict established flows. Per CPU, so the count needs no atomics. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct xlb_insert_window);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xlb_insert_budget SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XLB_FLOW_STAT_MAX);
+	__type(key, __u32);
+	__type(value, struct xlb_counter);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xlb_flow_stats SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, XLB_MAX_SERVICES);

@@ -84,9 +84,32 @@ enum xlb_reason {
 	XLB_REASON_MAX = 7,
 };
 
+/* What happened to flows, counted per CPU (packets; bytes of the packet
+ * that did it). XLB_FLOW_STAT_MAX must stay last. */
+enum xlb_flow_stat {
+	XLB_FLOW_OPENED = 0,   /* an opening packet put a flow in the new-flow table */
+	XLB_FLOW_RECORDED = 1, /* a flow's next packet moved it into the flow table */
+	XLB_FLOW_LIMITED = 2,  /* ... but this CPU's insert budget was spent: not moved */
+	XLB_FLOW_UNTRACKED = 3, /* no flow and no opening (TCP without SYN): Maglev pick, no entry */
+	XLB_FLOW_REPICKED = 4, /* a known flow's backend went away: moved to the pick */
+	XLB_FLOW_STAT_MAX = 5,
+};
+
+/* This CPU's flow-table inserts in the current window. */
+struct xlb_insert_window {
+	__u64 start_ns; /* bpf_ktime_get_ns() when the window opened */
+	__u32 inserts;
+	__u32 pad;
+};
+
 /* Per-attachment settings, fixed at load time in .rodata. */
 struct xlb_config {
 	__u8 mac[6]; /* the attached interface's own MAC */
 	__u8 flow_events; /* 1: report recorded flows in xlb_flow_events */
 	__u8 pad;
+	/* Seed of the flow hash: per deployment, the same on both directors (they
+	 * must pick alike), unknown outside so nobody can aim flows at a backend. */
+	__u32 hash_seed;
+	/* Flow-table inserts each CPU may make per window (XLB_INSERT_WINDOW_NS). */
+	__u32 inserts_per_window;
 };

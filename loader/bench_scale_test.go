@@ -23,9 +23,8 @@ func loadScaled(b testing.TB, maxServices, maxBackends uint32) *Dataplane {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var cfg xlbXlbConfig
-	copy(cfg.Mac[:], benchMAC)
-	if err := spec.Variables["xlb_cfg"].Set(cfg); err != nil {
+	cfg, err := configure(spec, benchMAC, Options{})
+	if err != nil {
 		b.Fatal(err)
 	}
 	for _, name := range []string{"xlb_services", "xlb_service_keys", "xlb_service_stats"} {
@@ -39,7 +38,7 @@ func loadScaled(b testing.TB, maxServices, maxBackends uint32) *Dataplane {
 		m.Pinning = ebpf.PinNone
 	}
 	inner := spec.Maps["xlb_maglev"].InnerMap
-	d := &Dataplane{innerSpec: inner.Copy(), tableSize: int(inner.MaxEntries), mac: benchMAC}
+	d := &Dataplane{innerSpec: inner.Copy(), tableSize: int(inner.MaxEntries), mac: benchMAC, hashSeed: cfg.HashSeed}
 	if err := spec.LoadAndAssign(&d.objs, nil); err != nil {
 		var verr *ebpf.VerifierError
 		if errors.As(err, &verr) {
@@ -107,28 +106,26 @@ func BenchmarkScale(b *testing.B) {
 		{1, 2}, {100, 2}, {1000, 2}, {10000, 2}, {1, 100}, {1, 1000},
 	}
 	refl := newBenchFixture(b, 1<<20).refl
-	known := synTo(3306, 50000).build()
+	var known []byte
 	for _, c := range cases {
 		// Built once per case, not once per b.N the framework tries.
 		var d *Dataplane
-		used := 0 // new-flow frames already sent to d: they are known now
+		used := 0 // new-flow frames already sent to d: they are opened now
 		b.Run(fmt.Sprintf("services=%d/backends=%d", c.services, c.backends), func(b *testing.B) {
 			if d == nil {
 				d = scaleDataplane(b, c.services, c.backends)
+				known = knownFrame(b, d)
 			}
 			n := max(b.N, 1000)
 			reflNs := kernelNs(b, refl, known, n, xdpTX)
 			knownNs := kernelNs(b, d.Program(), known, n, xdpTX)
 			calls := min(n, 100_000)
-			flows0, err := d.FlowCount()
-			if err != nil {
-				b.Fatal(err)
-			}
+			opened0 := opened(b, d)
 			first := used
 			newR1 := oneByOneNs(b, d.Program(), calls, func(i int) []byte { return newFlowFrame(first + i) }, xdpTX)
 			used += calls
-			if flows1, _ := d.FlowCount(); flows1-flows0 < calls {
-				b.Fatalf("new flow: only %d of %d runs created a flow", flows1-flows0, calls)
+			if got := opened(b, d) - opened0; got < uint64(calls) {
+				b.Fatalf("new flow: only %d of %d runs opened a flow", got, calls)
 			}
 			knownR1 := oneByOneNs(b, d.Program(), calls, func(int) []byte { return known }, xdpTX)
 			svc, err := d.ServiceCounter(1)
@@ -188,7 +185,7 @@ func BenchmarkFloor(b *testing.B) {
 	}
 	defer objs.Close()
 	n := max(b.N, 1000)
-	known := synTo(3306, 50000).build()
+	known := knownFrame(b, f.dp)
 	floor := kernelNs(b, objs.XlbPass, known, n, xdpPass)
 	refl := kernelNs(b, f.refl, known, n, xdpTX)
 	xlb := kernelNs(b, f.dp.Program(), known, n, xdpTX)

@@ -7,8 +7,9 @@ import (
 	"time"
 )
 
-// Recorded flows, and only those, come out of the event ring: a new flow and
-// a re-pick do; a known flow's packets and flows of unknown services do not.
+// Recorded flows, and only those, come out of the event ring: a flow's
+// second packet (which records it) and a re-pick do; an opening SYN, a known
+// flow's packets and flows of unknown services do not.
 func TestFlowEvents(t *testing.T) {
 	f := newFixture(t)
 	f.dp.Close()
@@ -41,6 +42,11 @@ func TestFlowEvents(t *testing.T) {
 	}
 
 	p := synTo(3306, 45000)
+	f.run(p.build())
+	if ev, ok := next(); ok {
+		t.Fatalf("an opening SYN produced event %+v: a SYN flood would reach the other director", ev)
+	}
+	p = ackTo(3306, 45000)
 	f.run(p.build())
 	ev, ok := next()
 	if !ok || ev.Flow != p.flow() || ev.BackendID != f.pick(p.flow()) {

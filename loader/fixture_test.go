@@ -2,14 +2,17 @@ package loader
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
+	"golang.org/x/sys/unix"
 
 	"xlb/control/maglev"
 	"xlb/test/testutil"
@@ -48,8 +51,13 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
+	return newFixtureWith(t, Options{MaxFlows: 65536})
+}
+
+func newFixtureWith(t *testing.T, opts Options) *fixture {
+	t.Helper()
 	testutil.RequirePriv(t)
-	dp, err := Load(ourMAC, Options{MaxFlows: 65536})
+	dp, err := Load(ourMAC, opts)
 	if err != nil {
 		t.Fatalf("load: %v", err)
 	}
@@ -114,6 +122,23 @@ func (f *fixture) pick(k FlowKey) uint32 {
 	return table[slot]
 }
 
+// picker is pick over one read of the service's live table, for tests that
+// ask for many flows' picks while the table stays as it is.
+func (f *fixture) picker(svc ServiceKey) func(FlowKey) uint32 {
+	f.t.Helper()
+	table, err := f.dp.MaglevTable(svc)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return func(k FlowKey) uint32 {
+		slot, err := f.dp.TableSlot(k, 0)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		return table[slot]
+	}
+}
+
 func (f *fixture) run(frame []byte) (uint32, []byte) {
 	f.t.Helper()
 	ret, out, err := runXDP(f.dp.Program(), frame)
@@ -139,8 +164,56 @@ func (f *fixture) reasons() map[Reason]Counter {
 	return r
 }
 
+// openedFlow reads the new-flow table: the backend an opened flow is on.
+func (f *fixture) openedFlow(k FlowKey) (uint32, bool) {
+	f.t.Helper()
+	var v xlbXlbFlow
+	err := f.dp.objs.XlbNewFlows.Lookup(rawFlow(k), &v)
+	if errors.Is(err, ebpf.ErrKeyNotExist) {
+		return 0, false
+	}
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return v.BackendId, true
+}
+
+// openFlow puts a flow in the new-flow table, as its opening packet would.
+func (f *fixture) openFlow(k FlowKey, id uint32) {
+	f.t.Helper()
+	if err := f.dp.objs.XlbNewFlows.Put(rawFlow(k), xlbXlbFlow{BackendId: id}); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// setInsertBudget sets every CPU's insert window: opened startAgo before
+// now (the clock bpf_ktime_get_ns reads), with inserts already made.
+func (f *fixture) setInsertBudget(startAgo time.Duration, inserts uint32) {
+	f.t.Helper()
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		f.t.Fatal(err)
+	}
+	w := xlbXlbInsertWindow{StartNs: uint64(ts.Nano() - startAgo.Nanoseconds()), Inserts: inserts}
+	per := make([]xlbXlbInsertWindow, possibleCPUs(f.t))
+	for i := range per {
+		per[i] = w
+	}
+	if err := f.dp.objs.XlbInsertBudget.Put(uint32(0), per); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+func possibleCPUs(t *testing.T) int {
+	n, err := ebpf.PossibleCPU()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
 // counterSet holds every counter of the fixture by name ("reason X",
-// "service N", "backend N"): a case compares the whole set, so a counter that
+// "flow X", "service N", "backend N"): a case compares the whole set, so a counter that
 // moves and should not is caught too.
 type counterSet map[string]Counter
 
@@ -156,6 +229,13 @@ func (f *fixture) counters() counterSet {
 			f.t.Fatal(err)
 		}
 		out[fmt.Sprintf("service %d", id)] = c
+	}
+	flows, err := f.dp.FlowCounters()
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	for st, c := range flows {
+		out["flow "+st.String()] = c
 	}
 	for id := range f.backends {
 		c, err := f.dp.BackendCounter(id)
@@ -196,6 +276,7 @@ type pkt struct {
 	// ack makes a TCP frame a segment of an established connection (ACK, no
 	// SYN) instead of the SYN that opens one.
 	ack bool
+	rst bool // RST+ACK: the client aborts
 }
 
 func synTo(port uint16, sport uint16) pkt {
@@ -229,7 +310,10 @@ func (p pkt) ipLayers() []gopacket.SerializableLayer {
 	switch p.proto {
 	case layers.IPProtocolTCP:
 		tcp := &layers.TCP{SrcPort: layers.TCPPort(p.sport), DstPort: layers.TCPPort(p.dport), SYN: !p.ack, ACK: p.ack, Seq: 1000, Window: 64240}
-		if p.ack {
+		if p.rst {
+			tcp.SYN, tcp.RST, tcp.ACK = false, true, true
+		}
+		if tcp.ACK {
 			tcp.Ack = 5000
 		}
 		tcp.SetNetworkLayerForChecksum(ip)

@@ -1,9 +1,9 @@
 package loader
 
+import "errors"
+
 // The Go twin of bpf/xlb_hash.h: tests check that the kernel picks what this
 // predicts, and the control plane uses it to show which backend owns a flow.
-
-const hashSeed = 0x9e3779b9
 
 func mix32(h uint32) uint32 {
 	h ^= h >> 16
@@ -14,25 +14,29 @@ func mix32(h uint32) uint32 {
 	return h
 }
 
-func flowHash(k xlbXlbFlowKey) uint32 {
-	h := uint32(hashSeed) ^ uint32(k.Proto)
+func flowHash(k xlbXlbFlowKey, seed uint32) uint32 {
+	h := seed ^ uint32(k.Proto)
 	h = mix32(h ^ k.Saddr)
 	h = mix32(h ^ k.Daddr)
 	return mix32(h ^ (uint32(k.Sport) | uint32(k.Dport)<<16))
 }
 
-func srcHash(k xlbXlbFlowKey) uint32 { return mix32(hashSeed ^ k.Saddr) }
+func srcHash(k xlbXlbFlowKey, seed uint32) uint32 { return mix32(seed ^ k.Saddr) }
 
 // TableSlot is the slot of the service's Maglev table a flow hashes to, as
-// the program computes it.
+// the program computes it with the seed it was loaded with. A data plane
+// from OpenPinned does not know that seed: ask the one that loaded it.
 func (d *Dataplane) TableSlot(k FlowKey, flags ServiceFlags) (int, error) {
+	if d.hashSeed == 0 {
+		return 0, errors.New("flow hash seed unknown: this data plane was opened from pins, not loaded")
+	}
 	r, err := k.raw()
 	if err != nil {
 		return 0, err
 	}
-	h := flowHash(r)
+	h := flowHash(r, d.hashSeed)
 	if flags&HashSource != 0 {
-		h = srcHash(r)
+		h = srcHash(r, d.hashSeed)
 	}
 	return int(h % uint32(d.tableSize)), nil
 }

@@ -57,6 +57,28 @@ type Options struct {
 	// FlowEvents makes the program report every flow it records, for
 	// FlowEventReader (flow sync between directors).
 	FlowEvents bool
+	// HashSeed seeds the flow hash that picks a new flow's backend. Set it
+	// per deployment, alike on both directors (they must pick alike), and
+	// keep it secret: whoever knows it can aim connections at one backend.
+	// 0 means DefaultHashSeed, which is public.
+	HashSeed uint32
+	// FlowInsertsPerCPU is how many flows each CPU may add to the flow table
+	// per second; past it, flows are forwarded by the Maglev pick without an
+	// entry, so a flood cannot evict established flows faster. Default:
+	// the flow table's size / 64 (16384 for 1M flows).
+	FlowInsertsPerCPU uint32
+}
+
+// DefaultHashSeed is the flow hash's seed when Options.HashSeed is 0. It is
+// public: a deployment that keeps it lets anyone predict the backend of a
+// flow, so callers should warn when it is in use.
+const DefaultHashSeed = 0x9e3779b9
+
+func (o Options) hashSeed() uint32 {
+	if o.HashSeed == 0 {
+		return DefaultHashSeed
+	}
+	return o.HashSeed
 }
 
 // pinRoot is root, or DefaultPinRoot when root is empty: the one place the
@@ -77,6 +99,7 @@ type Dataplane struct {
 	innerSpec *ebpf.MapSpec
 	tableSize int
 	mac       net.HardwareAddr
+	hashSeed  uint32
 
 	link   link.Link
 	ifname string
@@ -98,23 +121,16 @@ func load(mac net.HardwareAddr, opts Options, pinDir string) (*Dataplane, error)
 	if err != nil {
 		return nil, fmt.Errorf("read embedded BPF object: %w", err)
 	}
-	var cfg xlbXlbConfig
-	copy(cfg.Mac[:], mac)
-	if opts.FlowEvents {
-		cfg.FlowEvents = 1
-	}
-	if err := spec.Variables["xlb_cfg"].Set(cfg); err != nil {
-		return nil, fmt.Errorf("set interface MAC: %w", err)
-	}
-	if opts.MaxFlows != 0 {
-		spec.Maps["xlb_flows"].MaxEntries = opts.MaxFlows
+	cfg, err := configure(spec, mac, opts)
+	if err != nil {
+		return nil, err
 	}
 	inner := spec.Maps["xlb_maglev"].InnerMap
 	if inner == nil {
 		return nil, errors.New("BPF object has no Maglev inner map spec")
 	}
 
-	d := &Dataplane{innerSpec: inner.Copy(), tableSize: int(inner.MaxEntries), mac: mac}
+	d := &Dataplane{innerSpec: inner.Copy(), tableSize: int(inner.MaxEntries), mac: mac, hashSeed: cfg.HashSeed}
 	var collOpts ebpf.CollectionOptions
 	if pinDir != "" {
 		collOpts.Maps.PinPath = pinDir
@@ -134,6 +150,31 @@ func load(mac net.HardwareAddr, opts Options, pinDir string) (*Dataplane, error)
 		return nil, fmt.Errorf("load xlb objects: %w", err)
 	}
 	return d, nil
+}
+
+// configure applies opts to the object before it is loaded: map sizes and
+// the load-time constants in .rodata.
+func configure(spec *ebpf.CollectionSpec, mac net.HardwareAddr, opts Options) (xlbXlbConfig, error) {
+	if opts.MaxFlows != 0 {
+		spec.Maps["xlb_flows"].MaxEntries = opts.MaxFlows
+	}
+	maxFlows := spec.Maps["xlb_flows"].MaxEntries
+	// A small flow table (tests) gets as small a new-flow table.
+	if nf := spec.Maps["xlb_new_flows"]; nf.MaxEntries > maxFlows {
+		nf.MaxEntries = maxFlows
+	}
+	cfg := xlbXlbConfig{HashSeed: opts.hashSeed(), InsertsPerWindow: opts.FlowInsertsPerCPU}
+	copy(cfg.Mac[:], mac)
+	if opts.FlowEvents {
+		cfg.FlowEvents = 1
+	}
+	if cfg.InsertsPerWindow == 0 {
+		cfg.InsertsPerWindow = max(maxFlows/64, 1)
+	}
+	if err := spec.Variables["xlb_cfg"].Set(cfg); err != nil {
+		return cfg, fmt.Errorf("set load-time config: %w", err)
+	}
+	return cfg, nil
 }
 
 // Open loads xlb for ifname and makes it forward: pinned maps under

@@ -286,6 +286,20 @@ func (d *Dataplane) ReasonCounters() (map[Reason]Counter, error) {
 	return out, nil
 }
 
+// FlowCounters counts, by FlowStat, what the program did to flows (over
+// all CPUs; Bytes are those of the packets that did it).
+func (d *Dataplane) FlowCounters() (map[FlowStat]Counter, error) {
+	out := make(map[FlowStat]Counter, numFlowStats)
+	for _, s := range FlowStats() {
+		c, err := sumPerCPU(d.objs.XlbFlowStats, uint32(s))
+		if err != nil {
+			return nil, fmt.Errorf("read flow counter %s: %w", s, err)
+		}
+		out[s] = c
+	}
+	return out, nil
+}
+
 // Flows calls fn for each flow in the table until fn returns false. It reads
 // the table in batches (a million flows take well under a second); the table
 // changes while it is read, so a flow may be missed or seen twice.

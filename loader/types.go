@@ -195,6 +195,45 @@ func Reasons() []Reason {
 	return rs
 }
 
+// FlowStat names what happened to flows (see the README's data-plane
+// section): the program counts each per CPU.
+type FlowStat uint32
+
+// Flow stats; the values are the C enum's.
+const (
+	FlowOpened    = FlowStat(xlbXlbFlowStatXLB_FLOW_OPENED)
+	FlowRecorded  = FlowStat(xlbXlbFlowStatXLB_FLOW_RECORDED)
+	FlowLimited   = FlowStat(xlbXlbFlowStatXLB_FLOW_LIMITED)
+	FlowUntracked = FlowStat(xlbXlbFlowStatXLB_FLOW_UNTRACKED)
+	FlowRepicked  = FlowStat(xlbXlbFlowStatXLB_FLOW_REPICKED)
+
+	numFlowStats = int(xlbXlbFlowStatXLB_FLOW_STAT_MAX)
+)
+
+var flowStatNames = [numFlowStats]string{
+	FlowOpened:    "opened",
+	FlowRecorded:  "recorded",
+	FlowLimited:   "insert_limited",
+	FlowUntracked: "untracked",
+	FlowRepicked:  "repicked",
+}
+
+func (s FlowStat) String() string {
+	if int(s) < len(flowStatNames) {
+		return flowStatNames[s]
+	}
+	return fmt.Sprintf("flow-stat-%d", uint32(s))
+}
+
+// FlowStats lists every flow stat, in order.
+func FlowStats() []FlowStat {
+	out := make([]FlowStat, numFlowStats)
+	for i := range out {
+		out[i] = FlowStat(i)
+	}
+	return out
+}
+
 // ErrNotIPv4 is returned for an address the data plane cannot hold yet.
 var ErrNotIPv4 = errors.New("address is not IPv4")
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/cilium/ebpf/btf"
@@ -65,8 +66,12 @@ type xdpCase struct {
 	// frame must come out unchanged.
 	reason Reason
 	// flow is the flow-table entry the frame must leave behind: flow.key maps
-	// to backend flow.to (0: no entry).
-	flow *flowWant
+	// to backend flow.to (0: no entry); opened is the same for the new-flow
+	// table.
+	flow, opened *flowWant
+	// stats are the flow counters the frame must raise, by one each; no
+	// other may move.
+	stats []FlowStat
 }
 
 type flowWant struct {
@@ -114,9 +119,58 @@ func TestXDP(t *testing.T) {
 	with := func(p pkt, change func(*pkt)) pkt { change(&p); return p }
 
 	cases := []xdpCase{
-		{name: "vip tcp syn forwarded", frame: frame(synTo(3306, 40000)), want: xdpTX, to: pickOf(synTo(3306, 40000)),
-			flow: recorded(synTo(3306, 40000), pickOf(synTo(3306, 40000)))},
-		{name: "vip udp forwarded", frame: frame(udp), want: xdpTX, to: backend(3), flow: recorded(udp, backend(3))},
+		{name: "vip tcp syn opens a flow and leaves the flow table alone", frame: frame(synTo(3306, 40000)), want: xdpTX,
+			to: pickOf(synTo(3306, 40000)), flow: notRecorded(synTo(3306, 40000)),
+			opened: recorded(synTo(3306, 40000), pickOf(synTo(3306, 40000))), stats: []FlowStat{FlowOpened}},
+		{name: "ack of an opened flow records it on the backend it opened on",
+			// Off the pick: the ACK must follow the opened entry, not the table.
+			setup: func(f *fixture) {
+				f.mark = otherBackend(f, synTo(3306, 40030))
+				f.openFlow(synTo(3306, 40030).flow(), f.mark)
+			},
+			frame: frame(ackTo(3306, 40030)), want: xdpTX, to: marked, flow: recorded(ackTo(3306, 40030), marked),
+			opened: notRecorded(ackTo(3306, 40030)), stats: []FlowStat{FlowRecorded}},
+		{name: "ack of an unknown flow takes the pick and records nothing", frame: frame(ackTo(3306, 40031)), want: xdpTX,
+			to: pickOf(ackTo(3306, 40031)), flow: notRecorded(ackTo(3306, 40031)), opened: notRecorded(ackTo(3306, 40031)),
+			stats: []FlowStat{FlowUntracked}},
+		{name: "syn to a known flow follows it and changes nothing",
+			setup: func(f *fixture) { putFlow(f, synTo(3306, 40032), otherBackend(f, synTo(3306, 40032))) },
+			frame: frame(synTo(3306, 40032)), want: xdpTX, to: marked, flow: recorded(synTo(3306, 40032), marked),
+			opened: notRecorded(synTo(3306, 40032))},
+		{name: "syn retransmitted follows its opened flow",
+			setup: func(f *fixture) {
+				f.mark = otherBackend(f, synTo(3306, 40033))
+				f.openFlow(synTo(3306, 40033).flow(), f.mark)
+			},
+			frame: frame(synTo(3306, 40033)), want: xdpTX, to: marked, flow: notRecorded(synTo(3306, 40033)),
+			opened: recorded(synTo(3306, 40033), marked)},
+		{name: "rst of an opened flow records nothing",
+			setup: func(f *fixture) {
+				f.mark = f.pick(synTo(3306, 40034).flow())
+				f.openFlow(synTo(3306, 40034).flow(), f.mark)
+			},
+			frame: frame(with(ackTo(3306, 40034), func(p *pkt) { p.rst = true })), want: xdpTX, to: marked,
+			flow: notRecorded(synTo(3306, 40034)), opened: recorded(synTo(3306, 40034), marked)},
+		{name: "insert budget spent: an opened flow is forwarded and stays opened",
+			setup: func(f *fixture) {
+				f.mark = f.pick(synTo(3306, 40035).flow())
+				f.openFlow(synTo(3306, 40035).flow(), f.mark)
+				f.setInsertBudget(0, 1<<31)
+			}, frame: frame(ackTo(3306, 40035)), want: xdpTX, to: marked, flow: notRecorded(synTo(3306, 40035)),
+			opened: recorded(synTo(3306, 40035), marked), stats: []FlowStat{FlowLimited}},
+		{name: "insert budget renews after its window",
+			setup: func(f *fixture) {
+				f.mark = f.pick(synTo(3306, 40036).flow())
+				f.openFlow(synTo(3306, 40036).flow(), f.mark)
+				f.setInsertBudget(2*time.Second, 1<<31)
+			}, frame: frame(ackTo(3306, 40036)), want: xdpTX, to: marked, flow: recorded(synTo(3306, 40036), marked),
+			opened: notRecorded(synTo(3306, 40036)), stats: []FlowStat{FlowRecorded}},
+		{name: "first udp datagram opens a flow", frame: frame(udp), want: xdpTX, to: backend(3), flow: notRecorded(udp),
+			opened: recorded(udp, backend(3)), stats: []FlowStat{FlowOpened}},
+		{name: "second udp datagram records its flow",
+			setup: func(f *fixture) { f.openFlow(udp.flow(), 3) },
+			frame: frame(udp), want: xdpTX, to: backend(3), flow: recorded(udp, backend(3)), opened: notRecorded(udp),
+			stats: []FlowStat{FlowRecorded}},
 		{name: "known flow keeps its backend when the table moves its slot",
 			setup: func(f *fixture) {
 				p := ackTo(3306, 40001)
@@ -134,7 +188,7 @@ func TestXDP(t *testing.T) {
 				f.backends[f.mark].state = BackendDown
 				f.sync()
 			}, frame: frame(ackTo(3306, 40002)), want: xdpTX, to: pickOf(ackTo(3306, 40002)),
-			flow: recorded(ackTo(3306, 40002), pickOf(ackTo(3306, 40002)))},
+			flow: recorded(ackTo(3306, 40002), pickOf(ackTo(3306, 40002))), stats: []FlowStat{FlowRepicked}},
 		{name: "drained backend keeps its flows",
 			setup: func(f *fixture) {
 				p := ackTo(3306, 40003)
@@ -154,7 +208,7 @@ func TestXDP(t *testing.T) {
 					f.t.Fatal("the live table still holds the drained backend")
 				}
 				return f.pick(synTo(3306, 40004).flow())
-			}, flow: recorded(synTo(3306, 40004), pickOf(synTo(3306, 40004)))},
+			}, opened: recorded(synTo(3306, 40004), pickOf(synTo(3306, 40004))), stats: []FlowStat{FlowOpened}},
 		{name: "other destination ip passes", frame: frame(with(synTo(3306, 40010), func(p *pkt) { p.dst = netipMust("192.168.1.31") })),
 			want: xdpPass, reason: PassNoService},
 		{name: "other port passes", frame: frame(synTo(3307, 40011)), want: xdpPass, reason: PassNoService,
@@ -178,9 +232,10 @@ func TestXDP(t *testing.T) {
 		{name: "broadcast frame passes", frame: frame(with(synTo(3306, 40015), func(p *pkt) { p.dstMAC = layers.EthernetBroadcast })),
 			want: xdpPass, reason: PassOtherMAC},
 		{name: "vlan tagged vip syn forwarded with its tag", frame: frame(with(synTo(3306, 40016), func(p *pkt) { p.vlan = 42 })),
-			want: xdpTX, to: pickOf(synTo(3306, 40016)), flow: recorded(synTo(3306, 40016), pickOf(synTo(3306, 40016)))},
+			want: xdpTX, to: pickOf(synTo(3306, 40016)), opened: recorded(synTo(3306, 40016), pickOf(synTo(3306, 40016))),
+			stats: []FlowStat{FlowOpened}},
 		{name: "ip options forwarded unchanged", frame: frame(with(synTo(3306, 40017), func(p *pkt) { p.ipOptions = 10 })), // IHL 15, the maximum
-			want: xdpTX, to: pickOf(synTo(3306, 40017))},
+			want: xdpTX, to: pickOf(synTo(3306, 40017)), stats: []FlowStat{FlowOpened}},
 		{name: "first fragment passes", frame: frame(with(synTo(3306, 40018), func(p *pkt) { p.flags = layers.IPv4MoreFragments })),
 			want: xdpPass, reason: PassFragment, flow: notRecorded(synTo(3306, 40018))},
 		{name: "later fragment passes", frame: frame(with(synTo(3306, 40019), func(p *pkt) { p.fragOff = 185 })),
@@ -191,7 +246,8 @@ func TestXDP(t *testing.T) {
 			setup: func(f *fixture) { putFlow(f, synTo(3306, 40020), otherBackend(f, synTo(3306, 40020))) },
 			frame: frame(icmpFragNeeded(reply(40020))), want: xdpTX, to: marked, flow: recorded(synTo(3306, 40020), marked)},
 		{name: "icmp frag-needed without a flow takes the maglev pick and records nothing",
-			frame: frame(icmpFragNeeded(reply(40021))), want: xdpTX, to: pickOf(synTo(3306, 40021)), flow: notRecorded(synTo(3306, 40021))},
+			frame: frame(icmpFragNeeded(reply(40021))), want: xdpTX, to: pickOf(synTo(3306, 40021)), flow: notRecorded(synTo(3306, 40021)),
+			opened: notRecorded(synTo(3306, 40021))},
 		{name: "icmp frag-needed about another port passes", frame: frame(icmpFragNeeded(with(reply(40022), func(p *pkt) { p.sport = 3307 }))),
 			want: xdpPass, reason: PassICMP},
 		{name: "known flow of a deleted service passes",
@@ -268,6 +324,9 @@ func runXDPCase(t *testing.T, tc xdpCase) {
 	default:
 		wantCounters["reason "+tc.reason.String()] = one
 	}
+	for _, st := range tc.stats {
+		wantCounters["flow "+st.String()] = one
+	}
 	if got := f.counters().minus(before); !maps.Equal(got, wantCounters) {
 		t.Fatalf("counters moved by %v, want %v", got, wantCounters)
 	}
@@ -278,6 +337,12 @@ func runXDPCase(t *testing.T, tc xdpCase) {
 		}
 		if want := tc.flow.to(f); id != want || ok != (want != 0) {
 			t.Fatalf("flow table holds %s -> backend %d (present %v), want backend %d (0: none)", tc.flow.key, id, ok, want)
+		}
+	}
+	if tc.opened != nil {
+		id, ok := f.openedFlow(tc.opened.key)
+		if want := tc.opened.to(f); id != want || ok != (want != 0) {
+			t.Fatalf("new-flow table holds %s -> backend %d (present %v), want backend %d (0: none)", tc.opened.key, id, ok, want)
 		}
 	}
 }

@@ -32,10 +32,12 @@ const (
 )
 
 type xlbXlbConfig struct {
-	_          structs.HostLayout
-	Mac        [6]uint8
-	FlowEvents uint8
-	Pad        uint8
+	_                structs.HostLayout
+	Mac              [6]uint8
+	FlowEvents       uint8
+	Pad              uint8
+	HashSeed         uint32
+	InsertsPerWindow uint32
 }
 
 type xlbXlbCounter struct {
@@ -63,6 +65,24 @@ type xlbXlbFlowKey struct {
 	Dport uint16
 	Proto uint8
 	Pad   [3]uint8
+}
+
+type xlbXlbFlowStat uint32
+
+const (
+	xlbXlbFlowStatXLB_FLOW_OPENED    xlbXlbFlowStat = 0
+	xlbXlbFlowStatXLB_FLOW_RECORDED  xlbXlbFlowStat = 1
+	xlbXlbFlowStatXLB_FLOW_LIMITED   xlbXlbFlowStat = 2
+	xlbXlbFlowStatXLB_FLOW_UNTRACKED xlbXlbFlowStat = 3
+	xlbXlbFlowStatXLB_FLOW_REPICKED  xlbXlbFlowStat = 4
+	xlbXlbFlowStatXLB_FLOW_STAT_MAX  xlbXlbFlowStat = 5
+)
+
+type xlbXlbInsertWindow struct {
+	_       structs.HostLayout
+	StartNs uint64
+	Inserts uint32
+	Pad     uint32
 }
 
 type xlbXlbReason uint32
@@ -104,6 +124,7 @@ type xlbXlbTypes struct {
 	Reason       uint32
 	BackendState uint32
 	ServiceFlags uint32
+	FlowStat     uint32
 	FlowEvent    struct {
 		_   structs.HostLayout
 		Key struct {
@@ -117,6 +138,13 @@ type xlbXlbTypes struct {
 		}
 		BackendId uint32
 	}
+	_            [4]byte
+	InsertWindow struct {
+		_       structs.HostLayout
+		StartNs uint64
+		Inserts uint32
+		Pad     uint32
+	}
 }
 
 // Names of all BPF objects in the ELF.
@@ -127,8 +155,11 @@ const (
 	xlbMapXlbBackends       = "xlb_backends"
 	xlbMapXlbFlowEvents     = "xlb_flow_events"
 	xlbMapXlbFlowEventsLost = "xlb_flow_events_lost"
+	xlbMapXlbFlowStats      = "xlb_flow_stats"
 	xlbMapXlbFlows          = "xlb_flows"
+	xlbMapXlbInsertBudget   = "xlb_insert_budget"
 	xlbMapXlbMaglev         = "xlb_maglev"
+	xlbMapXlbNewFlows       = "xlb_new_flows"
 	xlbMapXlbReasons        = "xlb_reasons"
 	xlbMapXlbServiceKeys    = "xlb_service_keys"
 	xlbMapXlbServiceStats   = "xlb_service_stats"
@@ -191,8 +222,11 @@ type xlbMapSpecs struct {
 	XlbBackends       *ebpf.MapSpec `ebpf:"xlb_backends"`
 	XlbFlowEvents     *ebpf.MapSpec `ebpf:"xlb_flow_events"`
 	XlbFlowEventsLost *ebpf.MapSpec `ebpf:"xlb_flow_events_lost"`
+	XlbFlowStats      *ebpf.MapSpec `ebpf:"xlb_flow_stats"`
 	XlbFlows          *ebpf.MapSpec `ebpf:"xlb_flows"`
+	XlbInsertBudget   *ebpf.MapSpec `ebpf:"xlb_insert_budget"`
 	XlbMaglev         *ebpf.MapSpec `ebpf:"xlb_maglev"`
+	XlbNewFlows       *ebpf.MapSpec `ebpf:"xlb_new_flows"`
 	XlbReasons        *ebpf.MapSpec `ebpf:"xlb_reasons"`
 	XlbServiceKeys    *ebpf.MapSpec `ebpf:"xlb_service_keys"`
 	XlbServiceStats   *ebpf.MapSpec `ebpf:"xlb_service_stats"`
@@ -231,8 +265,11 @@ type xlbMaps struct {
 	XlbBackends       *ebpf.Map `ebpf:"xlb_backends"`
 	XlbFlowEvents     *ebpf.Map `ebpf:"xlb_flow_events"`
 	XlbFlowEventsLost *ebpf.Map `ebpf:"xlb_flow_events_lost"`
+	XlbFlowStats      *ebpf.Map `ebpf:"xlb_flow_stats"`
 	XlbFlows          *ebpf.Map `ebpf:"xlb_flows"`
+	XlbInsertBudget   *ebpf.Map `ebpf:"xlb_insert_budget"`
 	XlbMaglev         *ebpf.Map `ebpf:"xlb_maglev"`
+	XlbNewFlows       *ebpf.Map `ebpf:"xlb_new_flows"`
 	XlbReasons        *ebpf.Map `ebpf:"xlb_reasons"`
 	XlbServiceKeys    *ebpf.Map `ebpf:"xlb_service_keys"`
 	XlbServiceStats   *ebpf.Map `ebpf:"xlb_service_stats"`
@@ -245,8 +282,11 @@ func (m *xlbMaps) Close() error {
 		m.XlbBackends,
 		m.XlbFlowEvents,
 		m.XlbFlowEventsLost,
+		m.XlbFlowStats,
 		m.XlbFlows,
+		m.XlbInsertBudget,
 		m.XlbMaglev,
+		m.XlbNewFlows,
 		m.XlbReasons,
 		m.XlbServiceKeys,
 		m.XlbServiceStats,

@@ -107,10 +107,12 @@ func TestInspectPinned(t *testing.T) {
 		t.Fatal(err)
 	}
 	flow := loader.FlowKey{Client: netip.MustParseAddrPort("192.168.1.100:40000"), VIP: netip.MustParseAddrPort("192.168.1.30:3306"), Proto: loader.TCP}
-	// A frame through the program creates a flow and counts it.
-	frame := synFrame(director.MAC, flow)
-	if ret, err := dp.Program().Run(&ebpf.RunOptions{Data: frame}); err != nil || ret != 3 {
-		t.Fatalf("test frame: verdict %d, %v", ret, err)
+	// A SYN and the next segment through the program record a flow (a flow
+	// is recorded on its second packet) and count it.
+	for _, ack := range []bool{false, true} {
+		if ret, err := dp.Program().Run(&ebpf.RunOptions{Data: tcpFrame(director.MAC, flow, ack)}); err != nil || ret != 3 {
+			t.Fatalf("test frame (ack %v): verdict %d, %v", ack, ret, err)
+		}
 	}
 	sock := filepath.Join(t.TempDir(), "xlbd.sock")
 	g := []string{"--pin-root", root, "--socket", sock}
@@ -191,9 +193,10 @@ func waitFor(t *testing.T, cond func() bool) {
 	t.Fatal("condition not met within 2s")
 }
 
-func synFrame(dst net.HardwareAddr, f loader.FlowKey) []byte {
+// tcpFrame is the client's SYN of flow f, or with ack a later segment.
+func tcpFrame(dst net.HardwareAddr, f loader.FlowKey, ack bool) []byte {
 	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: f.Client.Addr().AsSlice(), DstIP: f.VIP.Addr().AsSlice()}
-	tcp := &layers.TCP{SrcPort: layers.TCPPort(f.Client.Port()), DstPort: layers.TCPPort(f.VIP.Port()), SYN: true}
+	tcp := &layers.TCP{SrcPort: layers.TCPPort(f.Client.Port()), DstPort: layers.TCPPort(f.VIP.Port()), SYN: !ack, ACK: ack}
 	tcp.SetNetworkLayerForChecksum(ip)
 	buf := gopacket.NewSerializeBuffer()
 	eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 0x64}, DstMAC: dst, EthernetType: layers.EthernetTypeIPv4}

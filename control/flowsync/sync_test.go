@@ -51,9 +51,11 @@ func director(t *testing.T, mac net.HardwareAddr, base uint32) *loader.Dataplane
 	return dp
 }
 
-func syn(dst net.HardwareAddr, client netip.AddrPort) []byte {
+// segment is the client's SYN, or with ack a later segment of its flow: the
+// program records a flow, and reports it for sync, on its second packet.
+func segment(dst net.HardwareAddr, client netip.AddrPort, ack bool) []byte {
 	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: client.Addr().AsSlice(), DstIP: vip.AsSlice()}
-	tcp := &layers.TCP{SrcPort: layers.TCPPort(client.Port()), DstPort: 3306, SYN: true}
+	tcp := &layers.TCP{SrcPort: layers.TCPPort(client.Port()), DstPort: 3306, SYN: !ack, ACK: ack}
 	tcp.SetNetworkLayerForChecksum(ip)
 	buf := gopacket.NewSerializeBuffer()
 	gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true},
@@ -106,8 +108,10 @@ func TestSyncBetweenDirectors(t *testing.T) {
 
 	clients := []netip.AddrPort{netip.MustParseAddrPort("192.168.1.100:40000"), netip.MustParseAddrPort("192.168.1.100:40001")}
 	for _, c := range clients {
-		if ret, err := dp1.Program().Run(&ebpf.RunOptions{Data: syn(h1.MAC, c)}); err != nil || ret != 3 {
-			t.Fatalf("frame through lvs1: %d %v", ret, err)
+		for _, ack := range []bool{false, true} {
+			if ret, err := dp1.Program().Run(&ebpf.RunOptions{Data: segment(h1.MAC, c, ack)}); err != nil || ret != 3 {
+				t.Fatalf("frame through lvs1: %d %v", ret, err)
+			}
 		}
 	}
 	for _, c := range clients {
