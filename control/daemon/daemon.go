@@ -53,6 +53,10 @@ type Options struct {
 	// pick. FlowSyncGroup is the multicast group:port (default 224.0.0.81:8848).
 	FlowSync      bool
 	FlowSyncGroup netip.AddrPort
+	// HashSeed seeds the data plane's flow hash (loader.Options.HashSeed):
+	// the same on both directors, secret from clients. 0 keeps the public
+	// default, with a warning.
+	HashSeed uint32
 }
 
 // Daemon is a running xlbd.
@@ -198,9 +202,14 @@ func Run(ctx context.Context, opts Options) error {
 // attach opens (or re-opens, after a restart) the interface's data plane and
 // adopts what it holds.
 func (d *Daemon) attach(p *ifacePlan, flowSync bool) error {
-	dp, err := loader.Open(p.name, loader.Options{PinRoot: d.opts.PinRoot, Mode: d.opts.Mode, MaxFlows: d.opts.MaxFlows, FlowEvents: flowSync})
+	dp, err := loader.Open(p.name, loader.Options{PinRoot: d.opts.PinRoot, Mode: d.opts.Mode, MaxFlows: d.opts.MaxFlows,
+		FlowEvents: flowSync, HashSeed: d.opts.HashSeed})
 	if err != nil {
 		return err
+	}
+	if d.opts.HashSeed == 0 {
+		d.log.Warn("flow hash seed not set: the public default lets anyone compute which backend a connection reaches; set the same seed on both directors",
+			"interface", p.name)
 	}
 	svcs, err := dp.Services()
 	if err != nil {
