@@ -11,18 +11,18 @@ import (
 // because flows in the flow table refer to backends by id.
 type idAllocator struct {
 	services map[loader.ServiceKey]uint32
-	backends map[backendRef]uint32
+	backends map[BackendRef]uint32
 	// Largest ids the data plane's maps hold; 0 is never used.
 	maxService, maxBackend uint32
 }
 
 func newIDAllocator(maxService, maxBackend uint32) *idAllocator {
-	return &idAllocator{services: map[loader.ServiceKey]uint32{}, backends: map[backendRef]uint32{},
+	return &idAllocator{services: map[loader.ServiceKey]uint32{}, backends: map[BackendRef]uint32{},
 		maxService: maxService, maxBackend: maxBackend}
 }
 
 func (a *idAllocator) adoptService(k loader.ServiceKey, id uint32) { a.services[k] = id }
-func (a *idAllocator) adoptBackend(r backendRef, id uint32)        { a.backends[r] = id }
+func (a *idAllocator) adoptBackend(r BackendRef, id uint32)        { a.backends[r] = id }
 
 func (a *idAllocator) service(k loader.ServiceKey) (uint32, error) {
 	if id, ok := a.services[k]; ok {
@@ -40,7 +40,7 @@ func (a *idAllocator) service(k loader.ServiceKey) (uint32, error) {
 	return id, nil
 }
 
-func (a *idAllocator) backend(r backendRef) (uint32, error) {
+func (a *idAllocator) backend(r BackendRef) (uint32, error) {
 	if id, ok := a.backends[r]; ok {
 		return id, nil
 	}
@@ -50,14 +50,14 @@ func (a *idAllocator) backend(r backendRef) (uint32, error) {
 	}
 	id, err := lowestFree(used, a.maxBackend)
 	if err != nil {
-		return 0, fmt.Errorf("backend %s of %s: %w", r.ip, r.svc, err)
+		return 0, fmt.Errorf("backend %s of %s: %w", r.IP, r.Service, err)
 	}
 	a.backends[r] = id
 	return id, nil
 }
 
 // release forgets ids of services and backends no longer configured.
-func (a *idAllocator) release(services map[loader.ServiceKey]loader.Service, backends map[backendRef]bool) {
+func (a *idAllocator) release(services map[loader.ServiceKey]loader.Service, backends map[BackendRef]bool) {
 	for k := range a.services {
 		if _, ok := services[k]; !ok {
 			delete(a.services, k)

@@ -102,7 +102,7 @@ type Reconciler struct {
 
 	mu      sync.Mutex
 	desired []ServiceSpec
-	health  map[backendRef]Health
+	health  map[BackendRef]Health
 	macs    map[netip.Addr]net.HardwareAddr
 	ids     *idAllocator
 
@@ -113,9 +113,11 @@ type Reconciler struct {
 	status       []ServiceStatus
 }
 
-type backendRef struct {
-	svc loader.ServiceKey
-	ip  netip.Addr
+// BackendRef names one real server of one service: the key of its health
+// verdict, its backend id and its health check.
+type BackendRef struct {
+	Service loader.ServiceKey
+	IP      netip.Addr
 }
 
 // New returns a reconciler writing to w. Call Adopt first when w already holds
@@ -123,7 +125,7 @@ type backendRef struct {
 func New(w MapWriter, log *slog.Logger) *Reconciler {
 	return &Reconciler{
 		w: w, log: log,
-		health:       map[backendRef]Health{},
+		health:       map[BackendRef]Health{},
 		macs:         map[netip.Addr]net.HardwareAddr{},
 		ids:          newIDAllocator(w.MaxServices()-1, w.MaxBackends()-1),
 		wroteSvc:     map[loader.ServiceKey]loader.Service{},
@@ -149,7 +151,7 @@ func (r *Reconciler) Adopt(services map[loader.ServiceKey]loader.Service, backen
 		if !ok {
 			continue // an orphan: Apply clears it
 		}
-		r.ids.adoptBackend(backendRef{key, b.IP}, id)
+		r.ids.adoptBackend(BackendRef{key, b.IP}, id)
 		r.wroteBackend[id] = b
 	}
 }
@@ -160,10 +162,10 @@ func (r *Reconciler) SetDesired(specs []ServiceSpec) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.desired = slices.Clone(specs)
-	keep := map[backendRef]bool{}
+	keep := map[BackendRef]bool{}
 	for _, s := range specs {
 		for _, b := range s.Backends {
-			keep[backendRef{s.Key, b.IP}] = true
+			keep[BackendRef{s.Key, b.IP}] = true
 		}
 	}
 	for ref := range r.health {
@@ -177,7 +179,7 @@ func (r *Reconciler) SetDesired(specs []ServiceSpec) {
 func (r *Reconciler) SetHealth(svc loader.ServiceKey, ip netip.Addr, h Health) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.health[backendRef{svc, ip}] = h
+	r.health[BackendRef{svc, ip}] = h
 }
 
 // SetMAC records a backend address's MAC; nil means it is unknown.
@@ -198,8 +200,8 @@ func (r *Reconciler) Status() []ServiceStatus {
 	return slices.Clone(r.status)
 }
 
-// plan is the complete desired map content.
-type plan struct {
+// mapContents is the complete desired content of the maps.
+type mapContents struct {
 	services map[loader.ServiceKey]loader.Service
 	backends map[uint32]loader.Backend
 	tables   map[loader.ServiceKey][]uint32
@@ -210,7 +212,7 @@ type plan struct {
 func (r *Reconciler) Apply() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	p, err := r.plan()
+	p, err := r.contents()
 	if err != nil {
 		return err
 	}
@@ -221,13 +223,13 @@ func (r *Reconciler) Apply() error {
 	return nil
 }
 
-func (r *Reconciler) plan() (*plan, error) {
-	p := &plan{
+func (r *Reconciler) contents() (*mapContents, error) {
+	p := &mapContents{
 		services: map[loader.ServiceKey]loader.Service{},
 		backends: map[uint32]loader.Backend{},
 		tables:   map[loader.ServiceKey][]uint32{},
 	}
-	live := map[backendRef]bool{}
+	live := map[BackendRef]bool{}
 	for _, spec := range r.desired {
 		sid, err := r.ids.service(spec.Key)
 		if err != nil {
@@ -241,7 +243,7 @@ func (r *Reconciler) plan() (*plan, error) {
 		st := ServiceStatus{Key: spec.Key, ID: sid, Balancing: spec.Balancing}
 		var active []maglev.Backend
 		for _, bs := range spec.Backends {
-			ref := backendRef{spec.Key, bs.IP}
+			ref := BackendRef{spec.Key, bs.IP}
 			live[ref] = true
 			bid, err := r.ids.backend(ref)
 			if err != nil {
@@ -267,7 +269,7 @@ func (r *Reconciler) plan() (*plan, error) {
 
 // decide is a backend's state and the reason for it.
 func (r *Reconciler) decide(spec ServiceSpec, bs BackendSpec, id uint32) BackendStatus {
-	h, checked := r.health[backendRef{spec.Key, bs.IP}]
+	h, checked := r.health[BackendRef{spec.Key, bs.IP}]
 	weight := bs.Weight
 	if h.Weight != nil {
 		weight = *h.Weight
@@ -321,7 +323,7 @@ func (r *Reconciler) table(b Balancing, active []maglev.Backend) ([]uint32, erro
 //  4. removed services (their tables go with them),
 //  5. every other backend change (down, drained, removed: after the tables
 //     stopped choosing them, so new flows never meet a dead pick).
-func (r *Reconciler) write(p *plan) error {
+func (r *Reconciler) write(p *mapContents) error {
 	var errs []error
 	for key, svc := range p.services {
 		if old, ok := r.wroteSvc[key]; ok && old == svc {

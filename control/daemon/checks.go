@@ -26,12 +26,7 @@ type checkSet struct {
 	log *slog.Logger
 
 	mu       sync.Mutex
-	monitors map[checkRef]*monitorRun
-}
-
-type checkRef struct {
-	svc loader.ServiceKey
-	ip  netip.Addr
+	monitors map[control.BackendRef]*monitorRun
 }
 
 type monitorRun struct {
@@ -47,7 +42,7 @@ type monitorRun struct {
 }
 
 func newCheckSet(d *Daemon, log *slog.Logger) *checkSet {
-	return &checkSet{d: d, log: log, monitors: map[checkRef]*monitorRun{}}
+	return &checkSet{d: d, log: log, monitors: map[control.BackendRef]*monitorRun{}}
 }
 
 // known reports whether a monitor runs for the backend (it reports the
@@ -55,7 +50,7 @@ func newCheckSet(d *Daemon, log *slog.Logger) *checkSet {
 func (s *checkSet) known(svc loader.ServiceKey, ip netip.Addr) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	_, ok := s.monitors[checkRef{svc, ip}]
+	_, ok := s.monitors[control.BackendRef{Service: svc, IP: ip}]
 	return ok
 }
 
@@ -63,7 +58,7 @@ func (s *checkSet) known(svc loader.ServiceKey, ip netip.Addr) bool {
 func (s *checkSet) describe(svc loader.ServiceKey, ip netip.Addr) (string, time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	m, ok := s.monitors[checkRef{svc, ip}]
+	m, ok := s.monitors[control.BackendRef{Service: svc, IP: ip}]
 	if !ok {
 		return "", 0
 	}
@@ -74,14 +69,14 @@ func (s *checkSet) describe(svc loader.ServiceKey, ip netip.Addr) (string, time.
 func (s *checkSet) sync(ctx context.Context, planes map[string]*plane) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	want := map[checkRef]bool{}
+	want := map[control.BackendRef]bool{}
 	for name, p := range planes {
 		for _, ref := range p.plan.services {
 			for _, r := range ref.cfg.Reals {
 				if r.Check == nil {
 					continue
 				}
-				cr := checkRef{ref.key, r.IP}
+				cr := control.BackendRef{Service: ref.key, IP: r.IP}
 				want[cr] = true
 				if m, ok := s.monitors[cr]; ok {
 					if m.iface == name && reflect.DeepEqual(m.cfg, *r.Check) && m.weight == r.Weight && m.alpha == ref.cfg.Alpha {
@@ -121,7 +116,7 @@ func (s *checkSet) start(ctx context.Context, iface string, p *plane, ref servic
 	}
 	mctx, cancel := context.WithCancel(ctx)
 	run := &monitorRun{iface: iface, cfg: *c, weight: r.Weight, alpha: ref.cfg.Alpha, cancel: cancel, done: make(chan struct{})}
-	s.monitors[checkRef{ref.key, r.IP}] = run
+	s.monitors[control.BackendRef{Service: ref.key, IP: r.IP}] = run
 	dynamic := c.Exec != nil && c.Exec.Dynamic
 	go func() {
 		defer close(run.done)

@@ -75,7 +75,7 @@ type Daemon struct {
 	// failedBefore holds the backends a previous run had taken out (down, or
 	// drained by inhibit_on_failure): after a restart they stay out until
 	// their first check passes, instead of starting up as fresh ones do.
-	failedBefore map[checkRef]bool
+	failedBefore map[control.BackendRef]bool
 }
 
 // plane is one attached interface.
@@ -122,7 +122,7 @@ func Run(ctx context.Context, opts Options) error {
 	// Flow sync only matters between directors that share a VIP.
 	flowSync := opts.FlowSync && len(cfg.VRRP) > 0
 	d := &Daemon{opts: opts, log: opts.Log, cfg: cfg, loadedAt: time.Now(), planes: map[string]*plane{}, kick: make(chan struct{}, 1),
-		failedBefore: map[checkRef]bool{}}
+		failedBefore: map[control.BackendRef]bool{}}
 	defer d.closePlanes()
 	for _, p := range plans {
 		if err := d.attach(p, flowSync); err != nil {
@@ -229,7 +229,7 @@ func (d *Daemon) attach(p *ifacePlan, flowSync bool) error {
 	}
 	for _, b := range backends {
 		if b.State == loader.BackendDown || b.State == loader.BackendDrained {
-			d.failedBefore[checkRef{keyByID[b.ServiceID], b.IP}] = true
+			d.failedBefore[control.BackendRef{Service: keyByID[b.ServiceID], IP: b.IP}] = true
 		}
 	}
 	if len(svcs) > 0 {
@@ -281,7 +281,7 @@ func (d *Daemon) applyConfig(ctx context.Context, cfg *config.Config) {
 // wasFailed reports whether the previous run had taken the real server out.
 // A server drained by weight 0 was not failed.
 func (d *Daemon) wasFailed(key loader.ServiceKey, r config.RealServer) bool {
-	return r.Check != nil && r.Weight > 0 && d.failedBefore[checkRef{key, r.IP}]
+	return r.Check != nil && r.Weight > 0 && d.failedBefore[control.BackendRef{Service: key, IP: r.IP}]
 }
 
 // reload applies a new config file on SIGHUP, or keeps the old one.

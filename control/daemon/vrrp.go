@@ -88,12 +88,8 @@ func (s *vrrpSet) sync(ctx context.Context, cfg *config.Config) {
 		// vrrp.New removes VIPs a killed predecessor left behind: a backup
 		// must not answer ARP for addresses the master owns.
 		c := vrrpConfig(v)
-		inst, err := vrrp.New(c, vrrp.Options{
-			Logger: s.log.With("vrrp", v.Name),
-			OnStateChange: func(ch vrrp.StateChange) {
-				s.log.Info("vrrp state change", "instance", ch.Instance, "from", ch.From.String(), "to", ch.To.String(), "priority", ch.Priority, "reason", ch.Reason)
-			},
-		})
+		// The instance logs its own state changes.
+		inst, err := vrrp.New(c, vrrp.Options{Logger: s.log.With("vrrp", v.Name)})
 		if err != nil {
 			s.log.Error("vrrp instance not started", "instance", v.Name, "error", err)
 			continue

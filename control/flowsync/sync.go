@@ -114,7 +114,8 @@ func (s *Syncer) Start(ctx context.Context) (wait func(), err error) {
 		rx.Close()
 		events.Close()
 	}()
-	s.log.Info("flow sync running", "interface", s.iface.Name, "group", s.group)
+	// The caller's logger names the interface (xlbd: one logger per plane).
+	s.log.Info("flow sync running", "group", s.group)
 	return func() {
 		wg.Wait()
 		tx.Close()
