@@ -126,6 +126,11 @@ type Config struct {
 	CheckUnicastSrc  bool
 	SkipCheckAdvAddr bool
 	Strict           bool
+	// HigherPrioSendAdvert (keepalived's higher_prio_send_advert): a master
+	// that hears a better one sends one last advert of its own before it
+	// steps down, so a master that has been in split brain with us hears of
+	// us and re-announces the VIPs (keepalived.conf(5)).
+	HigherPrioSendAdvert bool
 }
 
 // ErrConfig is wrapped by every validation error.

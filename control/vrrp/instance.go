@@ -630,6 +630,11 @@ func (in *Instance) masterRx(now time.Time, src netip.Addr, a Advert) {
 		in.sendAdvert(in.prio)
 		in.advertAt = now.Add(in.cfg.AdvertInterval)
 	case a.Priority > in.prio || (a.Priority == in.prio && addrGreater(src, in.tr.LocalAddr())):
+		if in.cfg.HigherPrioSendAdvert {
+			// keepalived's vrrp_state_master_rx does the same: the
+			// advert goes out with our priority, before we step down.
+			in.sendAdvert(in.prio)
+		}
 		if in.cfg.Version == 3 && a.Interval > 0 {
 			in.masterInt = unitsInterval(3, a.Interval)
 		}

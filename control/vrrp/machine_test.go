@@ -283,16 +283,22 @@ func TestMasterReceives(t *testing.T) {
 		// wantReply: the master answers at once instead of waiting for its
 		// advert timer.
 		wantReply bool
+		// higherPrioSendAdvert is keepalived's higher_prio_send_advert.
+		higherPrioSendAdvert bool
 	}{
-		{"higher priority", 2, 200, StateBackup, false},
-		{"equal priority higher address", 2, 100, StateBackup, false},
-		{"equal priority lower address", 0, 100, StateMaster, true},
-		{"lower priority", 2, 50, StateMaster, true},
-		{"priority 0", 2, 0, StateMaster, true},
+		{"higher priority", 2, 200, StateBackup, false, false},
+		{"equal priority higher address", 2, 100, StateBackup, false, false},
+		{"equal priority lower address", 0, 100, StateMaster, true, false},
+		{"lower priority", 2, 50, StateMaster, true, false},
+		{"priority 0", 2, 0, StateMaster, true, false},
+		{"higher priority, higher_prio_send_advert", 2, 200, StateBackup, true, true},
+		{"equal priority higher address, higher_prio_send_advert", 2, 100, StateBackup, true, true},
+		{"lower priority, higher_prio_send_advert", 2, 50, StateMaster, true, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := baseConfig()
+			cfg.HigherPrioSendAdvert = tc.higherPrioSendAdvert
 			s := newSim(t, cfg)
 			s.start()
 			s.at(masterDownInterval(2, 100, time.Second))
@@ -304,8 +310,14 @@ func TestMasterReceives(t *testing.T) {
 			}
 			s.recv(advertFrom(cfg, src, tc.prio, nil))
 			s.wantState(tc.wantState)
-			if replied := len(s.tr.take()) > 0; replied != tc.wantReply {
+			replies := s.tr.take()
+			if replied := len(replies) > 0; replied != tc.wantReply {
 				t.Fatalf("replied %v, want %v", replied, tc.wantReply)
+			}
+			for _, r := range replies {
+				if r.adv.Priority != 100 {
+					t.Fatalf("reply with priority %d, want ours (100)", r.adv.Priority)
+				}
 			}
 			vips, _, _ := s.act.snapshot()
 			if vips != (tc.wantState == StateMaster) {
