@@ -131,6 +131,9 @@ type Config struct {
 	// steps down, so a master that has been in split brain with us hears of
 	// us and re-announces the VIPs (keepalived.conf(5)).
 	HigherPrioSendAdvert bool
+	// TrackScripts move the priority or cause FAULT (track_script; see
+	// Script).
+	TrackScripts []Script
 }
 
 // ErrConfig is wrapped by every validation error.
@@ -226,6 +229,14 @@ func (c Config) withDefaults() (Config, error) {
 	if c.GARPMasterRepeat < 0 || c.GARPMasterRefresh < 0 {
 		return c, cfgErr(c.Name, "garp_master_repeat and garp_master_refresh cannot be negative")
 	}
+	scripts := make([]Script, len(c.TrackScripts))
+	for i, sc := range c.TrackScripts {
+		var err error
+		if scripts[i], err = sc.withDefaults(c.Name); err != nil {
+			return c, err
+		}
+	}
+	c.TrackScripts = scripts
 	return c, nil
 }
 

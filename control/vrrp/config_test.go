@@ -27,6 +27,8 @@ func TestConfigValidation(t *testing.T) {
 		{"IPv6 VIP", func(c *Config) { c.VIPs[0].Prefix = mustPrefix("fd00::1/128") }, false},
 		{"initial FAULT", func(c *Config) { c.InitialState = StateFault }, false},
 		{"negative preempt_delay", func(c *Config) { c.PreemptDelay = -time.Second }, false},
+		{"vrrp_mcast_group4 224.0.0.19", func(c *Config) { c.McastGroup = mustAddr("224.0.0.19") }, true},
+		{"vrrp_mcast_group4 not multicast", func(c *Config) { c.McastGroup = mustAddr("10.0.0.19") }, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

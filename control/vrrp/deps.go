@@ -1,6 +1,7 @@
 package vrrp
 
 import (
+	"context"
 	"errors"
 	"net/netip"
 	"time"
@@ -60,6 +61,12 @@ type LinkEvent struct {
 // every named link, then each change, until done is closed.
 type LinkWatcher interface {
 	Watch(names []string, done <-chan struct{}) (<-chan LinkEvent, error)
+}
+
+// ScriptRunner runs a track script once; a nil error is success. It must
+// give up when ctx is done (the script's timeout), killing what it started.
+type ScriptRunner interface {
+	RunScript(ctx context.Context, argv []string) error
 }
 
 // Clock is time for Run; tests inject a fake one.

@@ -39,6 +39,8 @@ type Options struct {
 	Clock         Clock
 	Logger        *slog.Logger
 	OnStateChange func(StateChange)
+	// Scripts runs the track scripts; nil means executing them.
+	Scripts ScriptRunner
 }
 
 // Instance runs one VRRP virtual router.
@@ -51,6 +53,7 @@ type Instance struct {
 	log     *slog.Logger
 	onState func(StateChange)
 	wake    chan struct{}
+	scripts ScriptRunner
 
 	mu           sync.Mutex
 	state        State
@@ -66,6 +69,7 @@ type Instance struct {
 	garpDelayed  bool // the next garpAt is the second burst, not a refresh
 	preemptAt    time.Time
 	down         map[string]bool
+	tracks       []*scriptTracker // one per cfg.TrackScripts
 	ctr          counters
 	mismatch     [numMismatchReasons]mismatchSeen
 	pending      []StateChange
@@ -103,9 +107,16 @@ func New(cfg Config, opt Options) (*Instance, error) {
 		state:   StateInit,
 		prio:    c.Priority,
 		down:    map[string]bool{},
+		scripts: opt.Scripts,
 	}
 	if in.clock == nil {
 		in.clock = realClock{}
+	}
+	if in.scripts == nil {
+		in.scripts = execRunner{}
+	}
+	for _, s := range c.TrackScripts {
+		in.tracks = append(in.tracks, newScriptTracker(s))
 	}
 	if c.NoPreempt && c.InitialState == StateMaster {
 		// keepalived ignores nopreempt with "state MASTER" and preempts
@@ -210,6 +221,18 @@ func (in *Instance) Run(ctx context.Context) error {
 		in.drainLinks(ch, len(track))
 	}
 
+	// Track scripts stop, and their runs are killed, when Run returns.
+	scriptRes := make(chan scriptResult)
+	scriptCtx, stopScripts := context.WithCancel(ctx)
+	var scriptsDone sync.WaitGroup
+	defer func() {
+		stopScripts()
+		scriptsDone.Wait()
+	}()
+	if len(in.tracks) > 0 {
+		in.runScripts(scriptCtx, &scriptsDone, scriptRes)
+	}
+
 	in.step(func(now time.Time) { in.start(now) })
 	for {
 		timer := in.clock.NewTimer(in.untilNext())
@@ -232,6 +255,8 @@ func (in *Instance) Run(ctx context.Context) error {
 				break
 			}
 			in.step(func(now time.Time) { in.handleLink(now, ev) })
+		case r := <-scriptRes:
+			in.step(func(now time.Time) { in.handleScript(now, r) })
 		case <-in.wake:
 			in.step(func(now time.Time) { in.updatePriority(now) })
 		case <-timer.C():
@@ -306,15 +331,26 @@ func (in *Instance) nextDeadline() time.Time {
 }
 
 func (in *Instance) effectivePriority() uint8 {
-	if in.adjust == 0 {
+	delta := in.adjust
+	// keepalived never moves an address owner's priority with a script
+	// (vrrp_track.c: "Don't change effective priority if address owner").
+	if in.cfg.Priority != PriorityOwner {
+		delta += in.scriptWeight()
+	}
+	if delta == 0 {
 		return in.cfg.Priority
 	}
-	return uint8(min(max(int(in.cfg.Priority)+in.adjust, 1), PriorityOwner-1))
+	return uint8(min(max(int(in.cfg.Priority)+delta, 1), PriorityOwner-1))
 }
 
 func (in *Instance) faulty() bool {
 	for _, d := range in.down {
 		if d {
+			return true
+		}
+	}
+	for _, t := range in.tracks {
+		if t.faulty() {
 			return true
 		}
 	}
@@ -337,7 +373,7 @@ func (in *Instance) start(now time.Time) {
 	}
 	switch {
 	case in.faulty():
-		in.enterFault(now, "tracked interface down at start")
+		in.enterFault(now, "tracked interface down or track_script failing at start")
 	case in.prio == PriorityOwner:
 		in.becomeMaster(now, "address owner (priority 255)")
 	default:
@@ -654,15 +690,21 @@ func addrGreater(a, b netip.Addr) bool { return a.Compare(b) > 0 }
 
 func (in *Instance) handleLink(now time.Time, ev LinkEvent) {
 	in.down[ev.Name] = !ev.Up
+	in.reassessFault(now, "link "+ev.Name+" down", "links up")
+}
+
+// reassessFault enters FAULT when a tracked link or weight-0 script says so,
+// and leaves it when none does any more.
+func (in *Instance) reassessFault(now time.Time, downReason, upReason string) {
 	switch {
 	case in.faulty() && in.state != StateFault && in.state != StateStop:
-		in.enterFault(now, "link "+ev.Name+" down")
+		in.enterFault(now, downReason)
 	case !in.faulty() && in.state == StateFault:
 		in.masterInt = in.cfg.AdvertInterval
 		if in.prio == PriorityOwner {
-			in.becomeMaster(now, "links up, address owner")
+			in.becomeMaster(now, upReason+", address owner")
 		} else {
-			in.becomeBackup(now, "links up")
+			in.becomeBackup(now, upReason)
 		}
 	}
 }

@@ -44,6 +44,8 @@ type Status struct {
 	// Mismatches lists, by reason, the adverts for our VRID whose sender is
 	// configured differently (see MismatchReason); empty when none was seen.
 	Mismatches []Mismatch `json:"mismatches,omitempty"`
+	// Scripts are the tracked scripts, in configuration order.
+	Scripts []ScriptStatus `json:"scripts,omitempty"`
 }
 
 // Status returns a consistent snapshot.
@@ -85,6 +87,9 @@ func (in *Instance) Status() Status {
 	}
 	for r := range numDropReasons {
 		s.Counters.Drops[r.String()] = in.ctr.drops[r]
+	}
+	for _, t := range in.tracks {
+		s.Scripts = append(s.Scripts, ScriptStatus{Name: t.s.Name, State: t.state, Weight: t.s.Weight, Runs: t.runs, Fails: t.fails})
 	}
 	for r := range numMismatchReasons {
 		m := in.mismatch[r]
