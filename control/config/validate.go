@@ -37,6 +37,7 @@ func validate(cfg *Config, src *srcMap, d *diags) {
 	for i := range cfg.VRRP {
 		validateVRRP(cfg, &cfg.VRRP[i], fmt.Sprintf("vrrp[%d]", i), src, d, vips, vrids, vnames)
 	}
+	checkFits(cfg, src, d) // addrcheck.go
 }
 
 // where names the place of an earlier item for "duplicate" messages.

@@ -1,0 +1,73 @@
+package config
+
+import (
+	"fmt"
+	"net/netip"
+
+	"xlb/loader/limits"
+)
+
+// checkFits refuses what can never work however the network is set up:
+// addresses no packet can be forwarded to or from, and more services or
+// backends than the data plane holds (which the daemon could only program
+// in part).
+func checkFits(cfg *Config, src *srcMap, d *diags) {
+	backends := 0
+	for i, s := range cfg.Services {
+		path := fmt.Sprintf("services[%d]", i)
+		if why := unusable(s.VIP); why != "" {
+			d.errIn(src, path, "vip", ErrInvalid, "%s is %s: no client packet can reach it", s.VIP, why)
+		}
+		if i == limits.MaxServices {
+			d.errIn(src, path, "", ErrInvalid, "%d services: the data plane holds %d; %s", len(cfg.Services), limits.MaxServices, limits.HowToRaise)
+		}
+		for j, r := range s.Reals {
+			if why := unusable(r.IP); why != "" {
+				d.errIn(src, fmt.Sprintf("%s.reals[%d]", path, j), "ip", ErrInvalid, "%s is %s: no packet can be forwarded to it", r.IP, why)
+			}
+			if backends++; backends == limits.MaxBackends+1 {
+				d.errIn(src, fmt.Sprintf("%s.reals[%d]", path, j), "", ErrInvalid, "%d backends (real servers counted per service): the data plane holds %d; %s", countBackends(cfg), limits.MaxBackends, limits.HowToRaise)
+			}
+		}
+	}
+	for i, v := range cfg.VRRP {
+		for j, vip := range v.VIPs {
+			a := vip.Prefix.Addr()
+			why := unusable(a)
+			if why == "" {
+				continue
+			}
+			// keepalived.conf records each address's line; YAML only the list's.
+			if p := fmt.Sprintf("vrrp[%d].vips[%d]", i, j); src.m[p].line > 0 {
+				d.errIn(src, p, "", ErrInvalid, "%s is %s: it cannot be a virtual address", a, why)
+			} else {
+				d.errIn(src, fmt.Sprintf("vrrp[%d]", i), "vips", ErrInvalid, "%s is %s: it cannot be a virtual address", a, why)
+			}
+		}
+	}
+}
+
+func countBackends(cfg *Config) int {
+	n := 0
+	for _, s := range cfg.Services {
+		n += len(s.Reals)
+	}
+	return n
+}
+
+// unusable says why no packet can be forwarded to or from a, or "".
+func unusable(a netip.Addr) string {
+	switch {
+	case !a.IsValid():
+		return ""
+	case a.IsUnspecified():
+		return "the unspecified address"
+	case a.IsLoopback():
+		return "a loopback address"
+	case a.IsMulticast():
+		return "a multicast address"
+	case a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+		return "the broadcast address"
+	}
+	return ""
+}
