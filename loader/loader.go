@@ -100,6 +100,7 @@ type Dataplane struct {
 	tableSize int
 	mac       net.HardwareAddr
 	hashSeed  uint32
+	flowCount flowCountCache
 
 	link   link.Link
 	ifname string

@@ -3,6 +3,8 @@ package loader
 import (
 	"errors"
 	"fmt"
+	"sync"
+	"time"
 
 	"github.com/cilium/ebpf"
 )
@@ -329,6 +331,36 @@ func (d *Dataplane) FlowCount() (int, error) {
 	n := 0
 	err := d.Flows(func(FlowKey, uint32) bool { n++; return true })
 	return n, err
+}
+
+// FlowCountMaxAge is how stale a count RecentFlowCount returns may be, for
+// callers anyone can trigger (a metrics scrape).
+const FlowCountMaxAge = 10 * time.Second
+
+// flowCountCache holds the last count of the flow table and when it was made.
+type flowCountCache struct {
+	mu sync.Mutex
+	at time.Time
+	n  int
+}
+
+// RecentFlowCount is FlowCount, at most maxAge old. Counting walks the whole
+// table (a million flows cost a good part of a CPU second), so however often
+// it is called it walks at most once per maxAge; concurrent callers wait for
+// one walk and share it. A failed walk is not cached.
+func (d *Dataplane) RecentFlowCount(maxAge time.Duration) (int, error) {
+	c := &d.flowCount
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.at.IsZero() && time.Since(c.at) < maxAge {
+		return c.n, nil
+	}
+	n, err := d.FlowCount()
+	if err != nil {
+		return 0, err
+	}
+	c.n, c.at = n, time.Now()
+	return n, nil
 }
 
 // Flow returns the backend id of one flow.

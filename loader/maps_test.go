@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"xlb/test/testutil"
 )
@@ -72,5 +73,34 @@ func TestIPv6Refused(t *testing.T) {
 	}
 	if _, err := dp.TableSlot(flow, 0); !errors.Is(err, ErrNotIPv4) {
 		t.Errorf("TableSlot with an IPv6 client: %v, want ErrNotIPv4", err)
+	}
+}
+
+// TestRecentFlowCount: within maxAge the count is not walked again (a flow
+// added meanwhile is not seen); past it, the new flow is counted.
+func TestRecentFlowCount(t *testing.T) {
+	testutil.RequirePriv(t)
+	dp, err := Load(ourMAC, Options{MaxFlows: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dp.Close()
+	flow := func(port uint16) FlowKey {
+		return FlowKey{Client: netip.AddrPortFrom(clientIP, port), VIP: netip.AddrPortFrom(vip, 3306), Proto: TCP}
+	}
+	if err := dp.SetFlow(flow(1), 1); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := dp.RecentFlowCount(time.Hour); err != nil || n != 1 {
+		t.Fatalf("first count: %d, %v; want 1", n, err)
+	}
+	if err := dp.SetFlow(flow(2), 1); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := dp.RecentFlowCount(time.Hour); err != nil || n != 1 {
+		t.Fatalf("count within maxAge: %d, %v; want the cached 1", n, err)
+	}
+	if n, err := dp.RecentFlowCount(0); err != nil || n != 2 {
+		t.Fatalf("count past maxAge: %d, %v; want 2", n, err)
 	}
 }

@@ -8,10 +8,13 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"xlb/loader"
 )
 
-// collector reads counters from the maps at scrape time: nothing is cached,
-// so the numbers are the data plane's own.
+// collector reads counters from the maps at scrape time, so the numbers are
+// the data plane's own; only the flow count, a walk of the whole table, is
+// cached (loader.FlowCountMaxAge).
 type collector struct{ d *Daemon }
 
 var (
@@ -24,7 +27,7 @@ var (
 	descBeWeight   = prometheus.NewDesc("xlb_backend_weight", "Effective weight of the real server (0 unless active).", []string{"interface", "service", "backend"}, nil)
 	descBeLatency  = prometheus.NewDesc("xlb_backend_check_latency_seconds", "Duration of the real server's last health check.", []string{"interface", "service", "backend", "check"}, nil)
 	descReasons    = prometheus.NewDesc("xlb_frames_total", "Frames the XDP program passed to the stack or dropped, by reason.", []string{"interface", "reason"}, nil)
-	descFlows      = prometheus.NewDesc("xlb_flows", "Entries in the flow table.", []string{"interface"}, nil)
+	descFlows      = prometheus.NewDesc("xlb_flows", "Entries in the flow table (counted at most every 10 s).", []string{"interface"}, nil)
 	descFlowsMax   = prometheus.NewDesc("xlb_flows_max", "Capacity of the flow table.", []string{"interface"}, nil)
 	descVRRPState  = prometheus.NewDesc("xlb_vrrp_master", "1 while the VRRP instance is master.", []string{"instance", "interface"}, nil)
 	descVRRPPrio   = prometheus.NewDesc("xlb_vrrp_priority", "Advertised VRRP priority.", []string{"instance", "interface"}, nil)
@@ -78,7 +81,8 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 				ch <- prometheus.MustNewConstMetric(descReasons, prometheus.CounterValue, float64(cnt.Packets), name, r.String())
 			}
 		}
-		if n, err := p.dp.FlowCount(); err == nil {
+		// A count walks the whole table: cached, so scrapes cannot make it a CPU sink.
+		if n, err := p.dp.RecentFlowCount(loader.FlowCountMaxAge); err == nil {
 			ch <- prometheus.MustNewConstMetric(descFlows, prometheus.GaugeValue, float64(n), name)
 		}
 		ch <- prometheus.MustNewConstMetric(descFlowsMax, prometheus.GaugeValue, float64(p.dp.MaxFlows()), name)
