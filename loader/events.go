@@ -80,3 +80,21 @@ func (d *Dataplane) SetFlow(k FlowKey, backendID uint32) error {
 	}
 	return nil
 }
+
+// AddFlow records a flow's backend only if the table has no entry for it
+// (false when it has): flow sync must not overwrite an entry the program
+// wrote between its look-up and its write.
+func (d *Dataplane) AddFlow(k FlowKey, backendID uint32) (bool, error) {
+	rk, err := k.raw()
+	if err != nil {
+		return false, err
+	}
+	err = d.objs.XlbFlows.Update(&rk, &xlbXlbFlow{BackendId: backendID}, ebpf.UpdateNoExist)
+	if errors.Is(err, ebpf.ErrKeyExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("add flow: %w", err)
+	}
+	return true, nil
+}

@@ -75,4 +75,18 @@ func TestFlowEvents(t *testing.T) {
 	if id, ok, err := dp.Flow(other); err != nil || !ok || id != 2 {
 		t.Fatalf("SetFlow: %d %v %v", id, ok, err)
 	}
+	// AddFlow writes only where no entry exists.
+	if added, err := dp.AddFlow(other, 1); err != nil || added {
+		t.Fatalf("AddFlow over an existing entry: added %v, %v", added, err)
+	}
+	if id, _, _ := dp.Flow(other); id != 2 {
+		t.Fatalf("AddFlow overwrote an entry: backend %d, want 2", id)
+	}
+	fresh := synTo(3306, 45003).flow()
+	if added, err := dp.AddFlow(fresh, 1); err != nil || !added {
+		t.Fatalf("AddFlow of a new flow: added %v, %v", added, err)
+	}
+	if id, ok, _ := dp.Flow(fresh); !ok || id != 1 {
+		t.Fatalf("AddFlow: backend %d (%v), want 1", id, ok)
+	}
 }

@@ -36,7 +36,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		},
 		Commands: []*cli.Command{
 			servicesCommand(), backendsCommand(), flowsCommand(), statsCommand(),
-			maglevCommand(), vrrpCommand(), convertCommand(), completionCommand(),
+			maglevCommand(), vrrpCommand(), flowSyncCommand(), convertCommand(), completionCommand(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // main prints the error once
 	}

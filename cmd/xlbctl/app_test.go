@@ -18,6 +18,7 @@ import (
 	"github.com/google/gopacket/layers"
 
 	"xlb/control/api"
+	"xlb/control/flowsync"
 	"xlb/control/maglev"
 	"xlb/control/vrrp"
 	"xlb/loader"
@@ -165,6 +166,8 @@ func TestInspectPinned(t *testing.T) {
 			}}},
 			VRRP: []vrrp.Status{{Name: "VI_1", Interface: "eth0", VRID: 51, Version: 2, State: vrrp.StateMaster, Priority: 101, BasePriority: 101, MasterAddr: "192.168.1.20",
 				Mismatches: []vrrp.Mismatch{{Reason: "version", Count: 7, LastFrom: "192.168.1.21", LastDetail: "sender speaks VRRPv3, this instance v2: neither sees the other's adverts"}}}},
+			FlowSync: []flowsync.Status{{Interface: "eth0", Group: "224.0.0.81:8848", Source: "192.168.1.20", KeyIDs: []uint8{7},
+				Applied: 12, Dropped: map[string]uint64{"auth": 3, "ttl": 1, "replay": 0}}},
 		}
 	})
 	waitFor(t, func() bool { _, err := os.Stat(sock); return err == nil })
@@ -179,6 +182,10 @@ func TestInspectPinned(t *testing.T) {
 	if !strings.Contains(out, "WARNING VI_1 (VRID 51): 7 adverts") || !strings.Contains(out, "version: last from 192.168.1.21") ||
 		!strings.Contains(out, "sender speaks VRRPv3") {
 		t.Fatalf("vrrp: config mismatch not shown:\n%s", out)
+	}
+	out, _, err = run(append(g, "flowsync")...)
+	if err != nil || !strings.Contains(out, "auth=3 ttl=1") || strings.Contains(out, "replay") || !strings.Contains(out, "on-link") {
+		t.Fatalf("flowsync: %v\n%s", err, out)
 	}
 }
 

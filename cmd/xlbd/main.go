@@ -17,6 +17,7 @@ import (
 	"xlb/control/api"
 	"xlb/control/config"
 	"xlb/control/daemon"
+	"xlb/control/flowsync"
 	"xlb/loader"
 )
 
@@ -32,6 +33,8 @@ func main() {
 func newApp(stdout, stderr io.Writer) *cli.App {
 	formatFlag := &cli.StringFlag{Name: "format", Value: "auto", Usage: "config format: auto (detect by content), yaml or keepalived"}
 	configIDFlag := &cli.StringFlag{Name: "config-id", Aliases: []string{"i"}, Usage: "keepalived.conf config `ID`, as keepalived's -i: a line starting @ID is read only when ID is this id, one starting @^ID only when it is not (default: the host name up to its first dot)"}
+	syncKeyFlag := &cli.StringSliceFlag{Name: "flow-sync-key", Usage: "flow-sync key file (mode 0600, owner root); twice while rotating: the first signs, both are accepted. Without one, flow sync is off"}
+	syncPeerFlag := &cli.StringSliceFlag{Name: "flow-sync-peer", Usage: "address of another director whose flow sync is accepted (repeat; default: the VRRP unicast peers, else any host on the interface's subnets)"}
 	return &cli.App{
 		Name:    "xlbd",
 		Usage:   "XDP direct-routing load balancer daemon with VRRP and MySQL-aware health checks",
@@ -58,7 +61,9 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 					&cli.StringFlag{Name: "metrics", Value: "127.0.0.1:9433", Usage: "Prometheus /metrics address; empty to disable"},
 					&cli.StringFlag{Name: "socket", Value: api.DefaultSocket, Usage: "control socket for xlbctl (root only); empty to disable"},
 					&cli.BoolFlag{Name: "flow-sync", Value: true, Usage: "with VRRP: send recorded flows to the other director and apply its flows, so connections survive a failover"},
-					&cli.StringFlag{Name: "flow-sync-group", Value: "224.0.0.81:8848", Usage: "multicast group:port of flow sync (link-local, TTL 1)"},
+					&cli.StringFlag{Name: "flow-sync-group", Value: "224.0.0.81:8848", Usage: "multicast group:port of flow sync (sent with TTL 255, accepted only with 255: never routed)"},
+					syncKeyFlag,
+					syncPeerFlag,
 					&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text or json"},
 					&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
 				},
@@ -68,7 +73,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 				Name:      "check-config",
 				Usage:     "validate a config file and print its problems, applying nothing",
 				ArgsUsage: "FILE",
-				Flags:     []cli.Flag{formatFlag, configIDFlag},
+				Flags:     []cli.Flag{formatFlag, configIDFlag, syncKeyFlag, syncPeerFlag},
 				Action: func(c *cli.Context) error {
 					if c.NArg() != 1 {
 						return fmt.Errorf("check-config needs exactly one FILE")
@@ -86,7 +91,9 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 					}
 					fmt.Fprintf(c.App.Writer, "%s: valid (%d services, %d VRRP instances, interfaces %s)\n",
 						c.Args().First(), len(cfg.Services), len(cfg.VRRP), strings.Join(cfg.Interfaces, ", "))
-					return nil
+					summary, err := flowSyncSummary(cfg, c.StringSlice("flow-sync-key"), c.StringSlice("flow-sync-peer"))
+					fmt.Fprintln(c.App.Writer, summary)
+					return err
 				},
 			},
 			{
@@ -126,9 +133,15 @@ func run(c *cli.Context) error {
 	if err != nil || !group.Addr().IsMulticast() {
 		return fmt.Errorf("--flow-sync-group %q: want a multicast IPv4 group:port", c.String("flow-sync-group"))
 	}
+	peers, err := parsePeers(c.StringSlice("flow-sync-peer"))
+	if err != nil {
+		return err
+	}
 	return daemon.Run(context.Background(), daemon.Options{
 		FlowSync:      c.Bool("flow-sync"),
 		FlowSyncGroup: group,
+		FlowSyncKeys:  c.StringSlice("flow-sync-key"),
+		FlowSyncPeers: peers,
 		ConfigPath:    c.String("config"),
 		Format:        format,
 		ConfigID:      c.String("config-id"),
@@ -140,6 +153,49 @@ func run(c *cli.Context) error {
 		Log:           log,
 		Version:       version,
 	})
+}
+
+func parsePeers(args []string) ([]netip.Addr, error) {
+	var peers []netip.Addr
+	for _, a := range args {
+		p, err := netip.ParseAddr(a)
+		if err != nil || !p.Is4() || !p.IsGlobalUnicast() {
+			return nil, fmt.Errorf("--flow-sync-peer %q: want another director's IPv4 unicast address", a)
+		}
+		peers = append(peers, p)
+	}
+	return peers, nil
+}
+
+// flowSyncSummary says whether flow sync will run with cfg and these
+// flags, and how to turn it on when it will not; a key file xlbd would
+// refuse is an error.
+func flowSyncSummary(cfg *config.Config, keys, peerArgs []string) (string, error) {
+	if len(cfg.VRRP) == 0 {
+		return "flow sync: not used (no VRRP instance: no other director shares a VIP)", nil
+	}
+	peers, err := parsePeers(peerArgs)
+	if err != nil {
+		return "flow sync: invalid peer", err
+	}
+	if len(keys) == 0 {
+		return "flow sync: off (no --flow-sync-key): connections whose backend is not the Maglev pick break at a director failover.\n" +
+			"  to turn it on: " + flowsync.HowToEnable, nil
+	}
+	ring, err := flowsync.LoadKeyring(keys)
+	if err != nil {
+		return "flow sync: key refused", err
+	}
+	if len(peers) == 0 {
+		for _, v := range cfg.VRRP {
+			peers = append(peers, v.UnicastPeers...)
+		}
+	}
+	from := "any host on the interface's subnets (TTL 255)"
+	if len(peers) > 0 {
+		from = fmt.Sprint(peers)
+	}
+	return fmt.Sprintf("flow sync: on (key ids %v, accepting %s)", ring.IDs(), from), nil
 }
 
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {

@@ -47,3 +47,46 @@ func TestCheckConfigDevZero(t *testing.T) {
 		t.Errorf("check-config /dev/zero: %v", err)
 	}
 }
+
+// check-config tells a keepalived.conf user whether flow sync will run and
+// how to turn it on, and refuses a key file others can read.
+func TestCheckConfigFlowSync(t *testing.T) {
+	conf := "../../control/config/testdata/keepalived-master.conf"
+	dir := t.TempDir()
+	key := filepath.Join(dir, "flowsync.key")
+	if err := os.WriteFile(key, []byte("0123456789abcdef0123456789abcdef\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	open := filepath.Join(dir, "open.key")
+	if err := os.WriteFile(open, []byte("0123456789abcdef0123456789abcdef\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(open, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		args    []string
+		want    string
+		wantErr string
+	}{
+		{"no key", nil, "flow sync: off (no --flow-sync-key)", ""},
+		{"how to turn it on", nil, "--flow-sync-key /etc/xlb/flowsync.key", ""},
+		{"key", []string{"--flow-sync-key", key}, "flow sync: on (key ids", ""},
+		{"peers", []string{"--flow-sync-key", key, "--flow-sync-peer", "192.168.1.21"}, "accepting [192.168.1.21]", ""},
+		{"group-readable key", []string{"--flow-sync-key", open}, "flow sync: key refused", "chmod 600"},
+		{"bad peer", []string{"--flow-sync-key", key, "--flow-sync-peer", "224.0.0.1"}, "invalid peer", "--flow-sync-peer"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			args := append([]string{"xlbd", "check-config"}, tc.args...)
+			err := newApp(&out, &errOut).Run(append(args, conf))
+			if !strings.Contains(out.String(), tc.want) {
+				t.Errorf("output %q, want %q", out.String(), tc.want)
+			}
+			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+				t.Errorf("error %v, want %q", err, tc.wantErr)
+			}
+		})
+	}
+}

@@ -51,12 +51,17 @@ type Options struct {
 	// flows (when VRRP instances are configured): connections survive a
 	// director failover even when their backend is no longer the table's
 	// pick. FlowSyncGroup is the multicast group:port (default 224.0.0.81:8848).
+	// It needs FlowSyncKeys (one key file, two while rotating): without a
+	// key flow sync stays off. FlowSyncPeers are the senders accepted
+	// (default: the VRRP unicast peers).
 	FlowSync      bool
 	FlowSyncGroup netip.AddrPort
 	// HashSeed seeds the data plane's flow hash (loader.Options.HashSeed):
 	// the same on both directors, secret from clients. 0 keeps the public
 	// default, with a warning.
-	HashSeed uint32
+	HashSeed      uint32
+	FlowSyncKeys  []string
+	FlowSyncPeers []netip.Addr
 }
 
 // Daemon is a running xlbd.
@@ -121,11 +126,18 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	// Flow sync only matters between directors that share a VIP.
 	flowSync := opts.FlowSync && len(cfg.VRRP) > 0
+	var syncKeys *flowsync.Keyring
+	if flowSync {
+		if syncKeys, err = flowSyncKeys(opts); err != nil {
+			return err
+		}
+		flowSync = syncKeys != nil
+	}
 	d := &Daemon{opts: opts, log: opts.Log, cfg: cfg, loadedAt: time.Now(), planes: map[string]*plane{}, kick: make(chan struct{}, 1),
 		failedBefore: map[control.BackendRef]bool{}}
 	defer d.closePlanes()
 	for _, p := range plans {
-		if err := d.attach(p, flowSync); err != nil {
+		if err := d.attach(p, syncKeys); err != nil {
 			return err
 		}
 	}
@@ -201,9 +213,9 @@ func Run(ctx context.Context, opts Options) error {
 
 // attach opens (or re-opens, after a restart) the interface's data plane and
 // adopts what it holds.
-func (d *Daemon) attach(p *ifacePlan, flowSync bool) error {
+func (d *Daemon) attach(p *ifacePlan, syncKeys *flowsync.Keyring) error {
 	dp, err := loader.Open(p.name, loader.Options{PinRoot: d.opts.PinRoot, Mode: d.opts.Mode, MaxFlows: d.opts.MaxFlows,
-		FlowEvents: flowSync, HashSeed: d.opts.HashSeed})
+		FlowEvents: syncKeys != nil, HashSeed: d.opts.HashSeed})
 	if err != nil {
 		return err
 	}
@@ -236,11 +248,33 @@ func (d *Daemon) attach(p *ifacePlan, flowSync bool) error {
 		d.log.Info("adopted pinned data plane", "interface", p.name, "services", len(svcs), "backends", len(backends))
 	}
 	pl := &plane{plan: p, dp: dp, rec: rec, neigh: control.NewNeighbours(p.iface, d.opts.ARPTimeout)}
-	if flowSync {
-		pl.sync = flowsync.New(dp, p.iface, d.opts.FlowSyncGroup, d.log.With("interface", p.name))
+	if syncKeys != nil {
+		peers := d.opts.FlowSyncPeers
+		if len(peers) == 0 {
+			for _, v := range d.cfg.VRRP {
+				peers = append(peers, v.UnicastPeers...)
+			}
+		}
+		pl.sync, err = flowsync.New(dp, p.iface, flowsync.Options{Group: d.opts.FlowSyncGroup, Keys: syncKeys, Peers: peers,
+			Log: d.log.With("interface", p.name)})
+		if err != nil {
+			dp.Close()
+			return err
+		}
 	}
 	d.planes[p.name] = pl
 	return nil
+}
+
+// flowSyncKeys reads the flow-sync keys; nil (flow sync off, said in the
+// log) when none is configured.
+func flowSyncKeys(opts Options) (*flowsync.Keyring, error) {
+	if len(opts.FlowSyncKeys) == 0 {
+		opts.Log.Warn("flow sync is off: no key; connections on a backend that is not the Maglev pick break at a director failover",
+			"how", flowsync.HowToEnable)
+		return nil, nil
+	}
+	return flowsync.LoadKeyring(opts.FlowSyncKeys)
 }
 
 func (d *Daemon) closePlanes() {
@@ -286,6 +320,7 @@ func (d *Daemon) wasFailed(key loader.ServiceKey, r config.RealServer) bool {
 
 // reload applies a new config file on SIGHUP, or keeps the old one.
 func (d *Daemon) reload(ctx context.Context) {
+	d.reloadSyncKeys()
 	cfg, err := LoadConfig(d.opts.ConfigPath, config.Options{Format: d.opts.Format, ConfigID: d.opts.ConfigID}, d.log)
 	if err != nil {
 		d.log.Error("reload refused: the running config stays", "config", d.opts.ConfigPath, "error", err)
@@ -311,6 +346,25 @@ func (d *Daemon) reload(ctx context.Context) {
 	d.applyConfig(ctx, cfg)
 	d.trigger()
 	d.log.Info("config reloaded", "services", len(cfg.Services), "vrrp_instances", len(cfg.VRRP))
+}
+
+// reloadSyncKeys re-reads the flow-sync key files: a rotation step is a
+// file change and a SIGHUP. Unreadable keys keep the running ones.
+func (d *Daemon) reloadSyncKeys() {
+	if len(d.opts.FlowSyncKeys) == 0 {
+		return
+	}
+	keys, err := flowsync.LoadKeyring(d.opts.FlowSyncKeys)
+	if err != nil {
+		d.log.Error("flow sync keys not reloaded: the running keys stay", "error", err)
+		return
+	}
+	for _, p := range d.planes {
+		if p.sync != nil {
+			p.sync.SetKeys(keys)
+		}
+	}
+	d.log.Info("flow sync keys reloaded", "key_ids", keys.IDs())
 }
 
 func sameInterfaces(planes map[string]*plane, plans []*ifacePlan) bool {

@@ -31,8 +31,8 @@ var (
 	descFlowsMax   = prometheus.NewDesc("xlb_flows_max", "Capacity of the flow table.", []string{"interface"}, nil)
 	descVRRPState  = prometheus.NewDesc("xlb_vrrp_master", "1 while the VRRP instance is master.", []string{"instance", "interface"}, nil)
 	descVRRPPrio   = prometheus.NewDesc("xlb_vrrp_priority", "Advertised VRRP priority.", []string{"instance", "interface"}, nil)
-	descSyncFlows  = prometheus.NewDesc("xlb_flow_sync_flows_total", "Flows sent to or received from the other director, and applied here.", []string{"interface", "direction"}, nil)
-	descSyncDrops  = prometheus.NewDesc("xlb_flow_sync_dropped_total", "Flow-sync entries dropped, by reason.", []string{"interface", "reason"}, nil)
+	descSyncFlows  = prometheus.NewDesc("xlb_flow_sync_flows_total", "Flows sent to or received from the other directors; applied here (of those, replaced an entry), unchanged; sent in table dumps.", []string{"interface", "direction"}, nil)
+	descSyncDrops  = prometheus.NewDesc("xlb_flow_sync_dropped_total", "Flow-sync datagrams (auth, replay, ttl, not_peer, rate, ...) or entries (kept_local, unknown_service, ...) refused, by reason.", []string{"interface", "reason"}, nil)
 	descVRRPDrops  = prometheus.NewDesc("xlb_vrrp_dropped_total", "VRRP packets dropped by receive check.", []string{"instance", "reason"}, nil)
 	// Non-zero growth means a peer on the VRID is configured differently:
 	// a split brain in the making (alert on it).
@@ -92,7 +92,8 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 			continue
 		}
 		fs := p.sync.Status()
-		for dir, n := range map[string]uint64{"sent": fs.Sent, "received": fs.Received, "applied": fs.Applied} {
+		for dir, n := range map[string]uint64{"sent": fs.Sent, "received": fs.Received, "applied": fs.Applied,
+			"replaced": fs.Replaced, "unchanged": fs.Unchanged, "bulk_sent": fs.BulkFlowsSent} {
 			ch <- prometheus.MustNewConstMetric(descSyncFlows, prometheus.CounterValue, float64(n), fs.Interface, dir)
 		}
 		for r, n := range fs.Dropped {

@@ -8,12 +8,15 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
+	"golang.org/x/net/ipv4"
 	"golang.org/x/sys/unix"
+	"golang.org/x/time/rate"
 
 	"xlb/loader"
 )
@@ -21,49 +24,203 @@ import (
 // DefaultGroup is the multicast group and port flow sync uses (IPVS's group).
 var DefaultGroup = netip.MustParseAddrPort("224.0.0.81:8848")
 
+// HowToEnable tells an operator how to turn flow sync on; xlbd says it when
+// flow sync is off for want of a key.
+const HowToEnable = "write a key on one director: (umask 077; openssl rand -hex 32 > /etc/xlb/flowsync.key), " +
+	"copy it (mode 0600, owner root) to every director, and run xlbd with --flow-sync-key /etc/xlb/flowsync.key " +
+	"(systemd: XLBD_ARGS); --flow-sync-peer ADDR limits the senders accepted (default: the VRRP unicast peers, " +
+	"else any host on the interface's subnets)"
+
+// gtsmTTL is the TTL every datagram is sent with and must arrive with: a
+// router on the way would have lowered it, so 255 proves the sender is on
+// the segment (RFC 5082).
+const gtsmTTL = 255
+
 // Dataplane is what a Syncer reads and writes: *loader.Dataplane.
 type Dataplane interface {
 	FlowEventReader() (*loader.FlowEventReader, error)
+	Flow(loader.FlowKey) (uint32, bool, error)
+	Flows(func(loader.FlowKey, uint32) bool) error
+	MaxFlows() uint32
+	AddFlow(loader.FlowKey, uint32) (bool, error)
 	SetFlow(loader.FlowKey, uint32) error
 	Services() (map[loader.ServiceKey]loader.Service, error)
 	Backends() (map[uint32]loader.Backend, error)
 }
 
+// Options configure a Syncer. Keys is required; zero values of the rest get
+// the defaults New states.
+type Options struct {
+	Group netip.AddrPort // default DefaultGroup
+	Keys  *Keyring
+	// Peers are the only senders accepted. Empty: any sender on the sync
+	// interface's subnets (TTL 255 already proves it is on the segment).
+	Peers []netip.Addr
+	// Source is the address datagrams are sent from; default the
+	// interface's first IPv4 address.
+	Source netip.Addr
+	// Rate and Burst bound the datagrams applied per second from one sender
+	// (default 5000/s, burst 1000: 330k flows/s, above what a table dump
+	// sends, so the limit only bites on a flood).
+	Rate  float64
+	Burst int
+	// MaxSkew bounds how far a datagram's send time may be from the
+	// receiver's clock (default 30s).
+	MaxSkew time.Duration
+	// BulkRate paces a table dump (default 2000 datagrams/s: 1M flows in
+	// about 8s); BulkWait is how long a joining director waits for dumps
+	// before it counts itself synced anyway (default 30s);
+	// BulkCooldown is the least time between two dumps (default 2s).
+	BulkRate     float64
+	BulkWait     time.Duration
+	BulkCooldown time.Duration
+	Log          *slog.Logger
+}
+
 // Status counts what a Syncer did.
 type Status struct {
-	Interface string            `json:"interface"`
-	Group     string            `json:"group"`
-	Sent      uint64            `json:"flows_sent"`
-	Received  uint64            `json:"flows_received"`
-	Applied   uint64            `json:"flows_applied"`
-	Dropped   map[string]uint64 `json:"dropped"`
+	Interface string   `json:"interface"`
+	Group     string   `json:"group"`
+	Source    string   `json:"source"`
+	Peers     []string `json:"peers"` // empty: any sender on the interface's subnets
+	KeyIDs    []uint8  `json:"key_ids"`
+	Sent      uint64   `json:"flows_sent"`
+	Received  uint64   `json:"flows_received"`
+	Applied   uint64   `json:"flows_applied"`  // written: new here, or replacing an unusable entry
+	Replaced  uint64   `json:"flows_replaced"` // of Applied, those that replaced an entry
+	Unchanged uint64   `json:"flows_unchanged"`
+	// Synced: the table dumps asked for at start arrived (or none came
+	// within the wait).
+	Synced        bool   `json:"synced"`
+	BulkRequests  uint64 `json:"bulk_requests_sent"`
+	BulkDumps     uint64 `json:"bulk_dumps_sent"`
+	BulkFlowsSent uint64 `json:"bulk_flows_sent"`
+	// Dropped counts refused datagrams and entries, by reason (see Reason*).
+	Dropped map[string]uint64 `json:"dropped"`
 }
+
+// Reasons a datagram is dropped (whole) or an entry is not applied.
+const (
+	ReasonInterface      = "interface"       // arrived on another interface
+	ReasonOwn            = "own_address"     // claims our address: our socket does not loop back, so another local program sent it
+	ReasonNotGroup       = "not_group"       // sent to an address that is not the group (unicast)
+	ReasonTTL            = "ttl"             // TTL not 255: routed, not from the segment
+	ReasonNotPeer        = "not_peer"        // source is not an accepted peer
+	ReasonMalformed      = "malformed"       // framing, length, version, kind or entry invalid
+	ReasonAuth           = "auth"            // unknown key id or wrong HMAC
+	ReasonSender         = "sender_mismatch" // authenticated sender is not the source address
+	ReasonReplay         = "replay"          // sequence number seen before, or an older epoch
+	ReasonStale          = "stale"           // send time outside MaxSkew
+	ReasonRate           = "rate"            // sender over its rate
+	ReasonBulkBusy       = "bulk_busy"       // a dump runs or ran within BulkCooldown
+	ReasonUnknownService = "unknown_service" // entry's service is not configured here
+	ReasonUnknownBackend = "unknown_backend" // entry's backend is not a backend of that service here
+	ReasonNotUsable      = "backend_not_usable"
+	ReasonKeptLocal      = "kept_local" // a usable local entry differs: kept (see Decide)
+	ReasonWrite          = "write_error"
+	ReasonSend           = "send_error"
+	ReasonLocalBackend   = "unknown_local_backend" // an event names a backend id not in the maps
+)
 
 // Syncer sends this director's recorded flows to its peers and applies
 // theirs.
 type Syncer struct {
 	dp    Dataplane
 	iface *net.Interface
-	group netip.AddrPort
+	opts  Options
 	log   *slog.Logger
+	keys  atomic.Pointer[Keyring]
+	epoch uint64
+	seq   atomic.Uint64
 
-	sent, received, applied atomic.Uint64
-	mu                      sync.Mutex
-	dropped                 map[string]uint64
-	ids                     snapshot
+	conn   *ipv4.PacketConn
+	src    netip.Addr
+	onLink []netip.Prefix
+
+	// receive state, touched by the receive goroutine only
+	replay   *Replay
+	limiters map[netip.Addr]*rate.Limiter
+	bulk     bulkJoin
+
+	lastDump atomic.Int64 // Unix ns of the last dump's start
+	dumping  atomic.Bool
+	synced   chan struct{}
+	syncOnce sync.Once
+
+	sent, received, applied, replaced, unchanged atomic.Uint64
+	bulkRequests, bulkDumps, bulkFlows           atomic.Uint64
+	mu                                           sync.Mutex
+	dropped                                      map[string]uint64
+	ids                                          snapshot
 }
 
-// New returns a syncer for dp on iface.
-func New(dp Dataplane, iface *net.Interface, group netip.AddrPort, log *slog.Logger) *Syncer {
-	return &Syncer{dp: dp, iface: iface, group: group, log: log, dropped: map[string]uint64{}}
+// New returns a syncer for dp on iface; it needs opts.Keys.
+func New(dp Dataplane, iface *net.Interface, opts Options) (*Syncer, error) {
+	if opts.Keys == nil {
+		return nil, ErrNoKey
+	}
+	if !opts.Group.IsValid() {
+		opts.Group = DefaultGroup
+	}
+	if !opts.Group.Addr().Is4() || !opts.Group.Addr().IsMulticast() {
+		return nil, fmt.Errorf("flow sync group %s: want an IPv4 multicast group:port", opts.Group)
+	}
+	def := func(v *float64, d float64) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&opts.Rate, 5000)
+	def(&opts.BulkRate, 2000)
+	if opts.Burst == 0 {
+		opts.Burst = 1000
+	}
+	for _, d := range []struct {
+		v   *time.Duration
+		def time.Duration
+	}{{&opts.MaxSkew, 30 * time.Second}, {&opts.BulkWait, 30 * time.Second}, {&opts.BulkCooldown, 2 * time.Second}} {
+		if *d.v == 0 {
+			*d.v = d.def
+		}
+	}
+	if opts.Log == nil {
+		opts.Log = slog.Default()
+	}
+	s := &Syncer{dp: dp, iface: iface, opts: opts, log: opts.Log, epoch: uint64(time.Now().UnixNano()),
+		replay: NewReplay(opts.MaxSkew), limiters: map[netip.Addr]*rate.Limiter{}, synced: make(chan struct{}),
+		dropped: map[string]uint64{}}
+	s.keys.Store(opts.Keys)
+	return s, nil
 }
+
+// SetKeys replaces the keys (SIGHUP after a rotation step): datagrams are
+// sealed with the new sending key from the next one on.
+func (s *Syncer) SetKeys(k *Keyring) { s.keys.Store(k) }
+
+// Synced is closed once the table dumps asked for at start have arrived, or
+// BulkWait passed without them: from then on this director knows the flows
+// its peers carry, and may attract traffic.
+func (s *Syncer) Synced() <-chan struct{} { return s.synced }
 
 // Status is a snapshot of the counters.
 func (s *Syncer) Status() Status {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := Status{Interface: s.iface.Name, Group: s.group.String(), Sent: s.sent.Load(), Received: s.received.Load(),
-		Applied: s.applied.Load(), Dropped: map[string]uint64{}}
+	st := Status{Interface: s.iface.Name, Group: s.opts.Group.String(), KeyIDs: s.keys.Load().IDs(),
+		Sent: s.sent.Load(), Received: s.received.Load(), Applied: s.applied.Load(), Replaced: s.replaced.Load(),
+		Unchanged: s.unchanged.Load(), BulkRequests: s.bulkRequests.Load(), BulkDumps: s.bulkDumps.Load(),
+		BulkFlowsSent: s.bulkFlows.Load(), Dropped: map[string]uint64{}}
+	if s.src.IsValid() {
+		st.Source = s.src.String()
+	}
+	for _, p := range s.opts.Peers {
+		st.Peers = append(st.Peers, p.String())
+	}
+	select {
+	case <-s.synced:
+		st.Synced = true
+	default:
+	}
 	for k, v := range s.dropped {
 		st.Dropped[k] = v
 	}
@@ -86,79 +243,135 @@ func (s *Syncer) Run(ctx context.Context) error {
 	return nil
 }
 
-// Start opens the sockets (in the calling thread's network namespace) and
-// syncs in the background until ctx ends; wait blocks until it has stopped.
+// Start opens the socket (in the calling thread's network namespace), asks
+// the peers for their tables, and syncs in the background until ctx ends;
+// wait blocks until it has stopped.
 func (s *Syncer) Start(ctx context.Context) (wait func(), err error) {
-	rx, err := net.ListenMulticastUDP("udp4", s.iface, net.UDPAddrFromAddrPort(s.group))
-	if err != nil {
-		return nil, fmt.Errorf("flow sync: join %s on %s: %w", s.group, s.iface.Name, err)
-	}
-	tx, err := s.sender()
-	if err != nil {
-		rx.Close()
+	if err := s.addresses(); err != nil {
 		return nil, err
 	}
+	conn, err := s.listen()
+	if err != nil {
+		return nil, err
+	}
+	s.conn = conn
 	events, err := s.dp.FlowEventReader()
 	if err != nil {
-		rx.Close()
-		tx.Close()
+		conn.Close()
 		return nil, err
 	}
+	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Add(3)
-	go func() { defer wg.Done(); s.receive(rx) }()
-	go func() { defer wg.Done(); s.send(ctx, events, tx) }()
+	wg.Add(4)
+	go func() { defer wg.Done(); s.receive(ctx) }()
+	go func() { defer wg.Done(); s.send(ctx, events) }()
+	go func() { defer wg.Done(); s.join(ctx) }()
 	go func() {
 		defer wg.Done()
 		<-ctx.Done()
-		rx.Close()
+		conn.Close()
 		events.Close()
 	}()
 	// The caller's logger names the interface (xlbd: one logger per plane).
-	s.log.Info("flow sync running", "group", s.group)
+	s.log.Info("flow sync running", "group", s.opts.Group, "source", s.src,
+		"peers", s.opts.Peers, "key_ids", s.keys.Load().IDs())
 	return func() {
 		wg.Wait()
-		tx.Close()
+		cancel()
 	}, nil
 }
 
-// sender is a UDP socket that sends to the group out of iface only, with TTL
-// 1 (the peer is on the same segment) and without looping back to us.
-func (s *Syncer) sender() (*net.UDPConn, error) {
+// addresses finds the source address and the interface's subnets.
+func (s *Syncer) addresses() error {
+	addrs, err := s.iface.Addrs()
+	if err != nil {
+		return fmt.Errorf("flow sync: addresses of %s: %w", s.iface.Name, err)
+	}
+	for _, a := range addrs {
+		n, ok := a.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		ip, ok := netip.AddrFromSlice(n.IP.To4())
+		if !ok {
+			continue
+		}
+		ones, _ := n.Mask.Size()
+		s.onLink = append(s.onLink, netip.PrefixFrom(ip, ones).Masked())
+		if !s.src.IsValid() {
+			s.src = ip
+		}
+	}
+	if s.opts.Source.IsValid() {
+		s.src = s.opts.Source
+	}
+	if !s.src.IsValid() {
+		return fmt.Errorf("flow sync: %s has no IPv4 address to send from", s.iface.Name)
+	}
+	return nil
+}
+
+// listen opens the one socket flow sync uses: bound to the sync interface
+// (the kernel delivers nothing that arrived elsewhere, loopback included),
+// member of the group there, reporting each datagram's TTL, destination
+// and interface, and sending to the group with TTL 255 without looping back.
+func (s *Syncer) listen() (*ipv4.PacketConn, error) {
 	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
 		var serr error
 		err := c.Control(func(fd uintptr) {
 			serr = errors.Join(
-				unix.SetsockoptIPMreqn(int(fd), unix.IPPROTO_IP, unix.IP_MULTICAST_IF, &unix.IPMreqn{Ifindex: int32(s.iface.Index)}),
-				unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_MULTICAST_TTL, 1),
-				unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_MULTICAST_LOOP, 0),
+				unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1),
+				unix.BindToDevice(int(fd), s.iface.Name),
+				// Only the groups joined on this socket, not every group
+				// the host joined (Linux's default).
+				unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_MULTICAST_ALL, 0),
 			)
 		})
 		return errors.Join(err, serr)
 	}}
-	pc, err := lc.ListenPacket(context.Background(), "udp4", ":0")
+	pc, err := lc.ListenPacket(context.Background(), "udp4", fmt.Sprintf("0.0.0.0:%d", s.opts.Group.Port()))
 	if err != nil {
-		return nil, fmt.Errorf("flow sync: sender socket: %w", err)
+		return nil, fmt.Errorf("flow sync: listen on %s port %d: %w", s.iface.Name, s.opts.Group.Port(), err)
 	}
-	return pc.(*net.UDPConn), nil
+	c := ipv4.NewPacketConn(pc)
+	err = errors.Join(
+		c.JoinGroup(s.iface, &net.UDPAddr{IP: s.opts.Group.Addr().AsSlice()}),
+		c.SetMulticastInterface(s.iface),
+		c.SetMulticastTTL(gtsmTTL),
+		c.SetTTL(gtsmTTL),
+		c.SetMulticastLoopback(false),
+		c.SetControlMessage(ipv4.FlagTTL|ipv4.FlagDst|ipv4.FlagInterface, true),
+	)
+	if err != nil {
+		pc.Close()
+		return nil, fmt.Errorf("flow sync: socket options on %s: %w", s.iface.Name, err)
+	}
+	return c, nil
+}
+
+// write seals m with the sending key and sends it to the group.
+func (s *Syncer) write(m Message) error {
+	m.Sender, m.Epoch, m.Seq, m.SentAt = s.src, s.epoch, s.seq.Add(1), time.Now().UnixMilli()
+	b, err := Seal(s.keys.Load().Send(), m)
+	if err != nil {
+		return err
+	}
+	_, err = s.conn.WriteTo(b, &ipv4.ControlMessage{Src: s.src.AsSlice(), IfIndex: s.iface.Index},
+		net.UDPAddrFromAddrPort(s.opts.Group))
+	return err
 }
 
 // send batches the ring's events into datagrams: up to MaxEntries, or what
 // came within 20ms.
-func (s *Syncer) send(ctx context.Context, events *loader.FlowEventReader, tx *net.UDPConn) {
-	dst := net.UDPAddrFromAddrPort(s.group)
+func (s *Syncer) send(ctx context.Context, events *loader.FlowEventReader) {
 	var batch []Entry
 	flush := func() {
 		if len(batch) == 0 {
 			return
 		}
-		b, err := Encode(batch)
-		if err == nil {
-			_, err = tx.WriteToUDP(b, dst)
-		}
-		if err != nil {
+		if err := s.write(Message{Kind: KindFlows, Entries: batch}); err != nil {
 			s.log.Warn("flow sync send", "error", err, "flows", len(batch))
-			s.drop("send_error")
+			s.drop(ReasonSend)
 		} else {
 			s.sent.Add(uint64(len(batch)))
 		}
@@ -181,7 +394,7 @@ func (s *Syncer) send(ctx context.Context, events *loader.FlowEventReader, tx *n
 		}
 		ip, ok := s.ids.backendIP(s.dp, ev.BackendID)
 		if !ok {
-			s.drop("unknown_local_backend")
+			s.drop(ReasonLocalBackend)
 			continue
 		}
 		batch = append(batch, Entry{Flow: ev.Flow, Backend: ip})
@@ -195,112 +408,345 @@ func (s *Syncer) send(ctx context.Context, events *loader.FlowEventReader, tx *n
 	}
 }
 
-func (s *Syncer) receive(rx *net.UDPConn) {
+// meta is what the kernel says about a received datagram.
+type meta struct {
+	src     netip.Addr
+	dst     netip.Addr
+	ifindex int
+	ttl     int
+}
+
+func (s *Syncer) receive(ctx context.Context) {
 	buf := make([]byte, 2048)
-	own := map[netip.Addr]bool{}
-	if addrs, err := s.iface.Addrs(); err == nil {
-		for _, a := range addrs {
-			if n, ok := a.(*net.IPNet); ok {
-				if ip, ok := netip.AddrFromSlice(n.IP.To4()); ok {
-					own[ip] = true
-				}
-			}
-		}
-	}
 	for {
-		n, from, err := rx.ReadFromUDPAddrPort(buf)
+		n, cm, from, err := s.conn.ReadFrom(buf)
 		if err != nil {
+			if ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
+				s.log.Error("flow sync receive stopped", "error", err)
+			}
 			return
 		}
-		if own[from.Addr().Unmap()] {
+		ua, ok := from.(*net.UDPAddr)
+		if !ok || cm == nil {
+			s.drop(ReasonMalformed)
 			continue
 		}
-		entries, err := Decode(buf[:n])
+		src, _ := netip.AddrFromSlice(ua.IP.To4())
+		dst, _ := netip.AddrFromSlice(cm.Dst.To4())
+		s.handle(ctx, buf[:n], meta{src: src, dst: dst, ifindex: cm.IfIndex, ttl: cm.TTL}, time.Now())
+	}
+}
+
+// handle runs every receive check, cheapest first, and applies what passes.
+// Only an authenticated datagram from an accepted peer reaches the flow
+// table, the replay state or a rate limiter's state.
+func (s *Syncer) handle(ctx context.Context, b []byte, md meta, now time.Time) {
+	if reason := s.admit(md); reason != "" {
+		s.drop(reason)
+		return
+	}
+	m, err := Open(s.keys.Load(), b)
+	switch {
+	case errors.Is(err, ErrKeyID), errors.Is(err, ErrMAC):
+		s.drop(ReasonAuth)
+		return
+	case err != nil:
+		s.drop(ReasonMalformed)
+		return
+	case m.Sender != md.src:
+		s.drop(ReasonSender)
+		return
+	}
+	switch s.replay.Check(m, now) {
+	case Stale:
+		s.drop(ReasonStale)
+		return
+	case Replayed:
+		s.drop(ReasonReplay)
+		return
+	}
+	s.replay.Accept(m)
+	if !s.limiter(md.src).AllowN(now, 1) {
+		s.drop(ReasonRate)
+		return
+	}
+	switch m.Kind {
+	case KindFlows, KindBulk:
+		s.received.Add(uint64(len(m.Entries)))
+		for _, e := range m.Entries {
+			s.apply(e)
+		}
+		if m.Kind == KindBulk {
+			s.bulk.part(md.src)
+		}
+	case KindBulkEnd:
+		if s.bulk.end(md.src) {
+			s.markSynced("dumps received")
+		}
+	case KindBulkRequest:
+		s.serveDump(ctx)
+	}
+}
+
+// admit is the checks on where a datagram came from, before any parsing.
+func (s *Syncer) admit(md meta) string {
+	switch {
+	case md.ifindex != s.iface.Index:
+		return ReasonInterface
+	case md.src == s.src:
+		return ReasonOwn
+	case !s.isPeer(md.src):
+		return ReasonNotPeer
+	case md.ttl != gtsmTTL:
+		return ReasonTTL
+	case md.dst != s.opts.Group.Addr():
+		return ReasonNotGroup
+	}
+	return ""
+}
+
+func (s *Syncer) isPeer(a netip.Addr) bool {
+	if len(s.opts.Peers) > 0 {
+		return slices.Contains(s.opts.Peers, a)
+	}
+	for _, p := range s.onLink {
+		if p.Contains(a) && a != p.Addr() && p.Bits() < 32 {
+			return true
+		}
+	}
+	return false
+}
+
+// limiter is a sender's token bucket; only authenticated peers get one, so
+// the map stays as small as the set of peers.
+func (s *Syncer) limiter(a netip.Addr) *rate.Limiter {
+	l := s.limiters[a]
+	if l == nil {
+		l = rate.NewLimiter(rate.Limit(s.opts.Rate), s.opts.Burst)
+		s.limiters[a] = l
+	}
+	return l
+}
+
+// apply writes one entry into the flow table if Decide allows it.
+func (s *Syncer) apply(e Entry) {
+	svcID, id, reason := s.ids.backendID(s.dp, e)
+	if reason != "" {
+		s.drop(reason)
+		return
+	}
+	for range 2 { // a second round only if the program wrote the flow meanwhile
+		cur, have, err := s.dp.Flow(e.Flow)
 		if err != nil {
-			s.drop("malformed")
-			continue
+			s.drop(ReasonWrite)
+			return
 		}
-		s.received.Add(uint64(len(entries)))
-		for _, e := range entries {
-			id, reason := s.ids.backendID(s.dp, e)
-			if reason != "" {
-				s.drop(reason)
-				continue
+		switch Decide(have, cur == id, have && s.ids.usable(s.dp, cur, svcID)) {
+		case Add:
+			added, err := s.dp.AddFlow(e.Flow, id)
+			if err != nil {
+				s.drop(ReasonWrite)
+				return
 			}
-			if err := s.dp.SetFlow(e.Flow, id); err != nil {
-				s.drop("write_error")
+			if !added {
 				continue
 			}
 			s.applied.Add(1)
+		case Replace:
+			if err := s.dp.SetFlow(e.Flow, id); err != nil {
+				s.drop(ReasonWrite)
+				return
+			}
+			s.applied.Add(1)
+			s.replaced.Add(1)
+		case Same:
+			s.unchanged.Add(1)
+		case KeepLocal:
+			s.drop(ReasonKeptLocal)
 		}
-	}
-}
-
-// snapshot caches the data plane's services and backends, refreshed when a
-// lookup misses (at most every 100ms).
-type snapshot struct {
-	mu       sync.Mutex
-	at       time.Time
-	services map[loader.ServiceKey]loader.Service
-	backends map[uint32]loader.Backend
-}
-
-// refresh re-reads the maps once the snapshot is a second old, or, after a
-// miss (force), once it is 100ms old: a burst of misses costs one read.
-func (c *snapshot) refresh(dp Dataplane, force bool) {
-	maxAge := time.Second
-	if force {
-		maxAge = 100 * time.Millisecond
-	}
-	if time.Since(c.at) < maxAge {
 		return
 	}
-	svcs, err1 := dp.Services()
-	bes, err2 := dp.Backends()
-	if err1 == nil && err2 == nil {
-		c.services, c.backends, c.at = svcs, bes, time.Now()
-	}
+	s.drop(ReasonKeptLocal)
 }
 
-func (c *snapshot) backendIP(dp Dataplane, id uint32) (netip.Addr, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.refresh(dp, false)
-	b, ok := c.backends[id]
-	if !ok {
-		c.refresh(dp, true)
-		b, ok = c.backends[id]
+// Decision is what a synced entry does to this director's entry for the
+// same flow.
+type Decision int
+
+// Decisions.
+const (
+	Add       Decision = iota + 1 // no entry here: take the peer's
+	Replace                       // the entry here names a backend that cannot carry it
+	Same                          // the entry here already names that backend
+	KeepLocal                     // the entry here names another usable backend: keep it
+)
+
+// Decide is the replacement rule. A synced entry fills a gap (no entry
+// here), or replaces an entry whose backend cannot carry the flow any more
+// (down, removed, or no longer the service's): the program would re-pick
+// that flow on its next packet anyway, and the peer, which saw that packet,
+// knows the pick. It never replaces an entry whose backend is usable with a
+// different backend: that entry is what this director forwards the
+// connection to (or forwarded it to while it was master, or learned first),
+// and moving a live connection to another backend breaks it; a peer's
+// different claim is a race (both picked while their tables differed), a
+// peer with a stale view, or, key leaked, an attack. The cost: when the
+// directors' health checks disagree for a moment (the peer saw a backend
+// fail first and re-picked), this director keeps the old backend for that
+// flow until its own check fails it too; then the next synced entry, or its
+// own re-pick, which takes the same Maglev table, moves it.
+func Decide(haveLocal, sameBackend, localUsable bool) Decision {
+	switch {
+	case !haveLocal:
+		return Add
+	case sameBackend:
+		return Same
+	case !localUsable:
+		return Replace
 	}
-	return b.IP, ok
+	return KeepLocal
 }
 
-// backendID finds the local id of an entry's backend, or why it cannot be
-// used here; a service or backend it does not know yet triggers a re-read.
-func (c *snapshot) backendID(dp Dataplane, e Entry) (uint32, string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.refresh(dp, false)
-	id, reason := c.find(e)
-	if reason == "unknown_service" || reason == "unknown_backend" {
-		c.refresh(dp, true)
-		id, reason = c.find(e)
-	}
-	return id, reason
-}
-
-func (c *snapshot) find(e Entry) (uint32, string) {
-	key := loader.ServiceKey{VIP: e.Flow.VIP.Addr(), Port: e.Flow.VIP.Port(), Proto: e.Flow.Proto}
-	svc, ok := c.services[key]
-	if !ok {
-		return 0, "unknown_service"
-	}
-	for id, b := range c.backends {
-		if b.ServiceID == svc.ID && b.IP == e.Backend {
-			if b.State != loader.BackendActive && b.State != loader.BackendDrained {
-				return 0, "backend_not_usable"
+// join asks the peers for their tables until a dump arrives, and marks the
+// syncer synced when every peer that answered has finished (or BulkWait
+// passed).
+func (s *Syncer) join(ctx context.Context) {
+	wait := time.NewTimer(s.opts.BulkWait)
+	defer wait.Stop()
+	ask := time.NewTicker(time.Second)
+	defer ask.Stop()
+	for {
+		if !s.bulk.answered() {
+			if err := s.write(Message{Kind: KindBulkRequest}); err != nil {
+				s.log.Warn("flow sync: bulk request", "error", err)
+				s.drop(ReasonSend)
+			} else {
+				s.bulkRequests.Add(1)
 			}
-			return id, ""
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.synced:
+			return
+		case <-wait.C:
+			s.markSynced("no complete table dump within the wait: going on with what arrived")
+			return
+		case <-ask.C:
 		}
 	}
-	return 0, "unknown_backend"
+}
+
+func (s *Syncer) markSynced(why string) {
+	s.syncOnce.Do(func() {
+		close(s.synced)
+		s.log.Info("flow sync: synced with peers", "why", why, "flows_applied", s.applied.Load())
+	})
+}
+
+// serveDump answers a bulk request with the whole table, paced, unless a
+// dump runs or ran within BulkCooldown: a request costs the responder at
+// most one table walk per cooldown however often it comes.
+func (s *Syncer) serveDump(ctx context.Context) {
+	last := s.lastDump.Load()
+	if time.Since(time.Unix(0, last)) < s.opts.BulkCooldown || !s.dumping.CompareAndSwap(false, true) {
+		s.drop(ReasonBulkBusy)
+		return
+	}
+	s.lastDump.Store(time.Now().UnixNano())
+	s.bulkDumps.Add(1)
+	go func() {
+		defer s.dumping.Store(false)
+		n, err := s.dump(ctx)
+		s.bulkFlows.Add(uint64(n))
+		if err != nil && ctx.Err() == nil {
+			s.log.Warn("flow sync: table dump", "error", err, "flows", n)
+			return
+		}
+		s.log.Info("flow sync: sent table dump", "flows", n)
+	}()
+}
+
+// dump sends the table in KindBulk datagrams, then KindBulkEnd. It sends at
+// most the table's capacity: a table changing under the walk cannot make it
+// loop.
+func (s *Syncer) dump(ctx context.Context) (int, error) {
+	pace := rate.NewLimiter(rate.Limit(s.opts.BulkRate), 16)
+	limit := int(s.dp.MaxFlows())
+	var batch []Entry
+	n := 0
+	var werr error
+	flush := func() bool {
+		if len(batch) == 0 {
+			return true
+		}
+		if werr = pace.Wait(ctx); werr != nil {
+			return false
+		}
+		if werr = s.write(Message{Kind: KindBulk, Entries: batch}); werr != nil {
+			s.drop(ReasonSend)
+			return false
+		}
+		n += len(batch)
+		batch = batch[:0]
+		return true
+	}
+	err := s.dp.Flows(func(k loader.FlowKey, id uint32) bool {
+		if n+len(batch) >= limit {
+			return false
+		}
+		ip, ok := s.ids.backendIP(s.dp, id)
+		if !ok {
+			return true
+		}
+		batch = append(batch, Entry{Flow: k, Backend: ip})
+		if len(batch) == MaxEntries {
+			return flush()
+		}
+		return true
+	})
+	if err == nil && werr == nil && flush() {
+		werr = s.write(Message{Kind: KindBulkEnd})
+	}
+	return n, errors.Join(err, werr)
+}
+
+// bulkJoin follows the dumps a joining director receives: it is done when
+// at least one dump ended and every peer that started one has ended it.
+type bulkJoin struct {
+	mu      sync.Mutex
+	started map[netip.Addr]bool // true once ended
+}
+
+func (b *bulkJoin) part(from netip.Addr) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.started == nil {
+		b.started = map[netip.Addr]bool{}
+	}
+	if _, ok := b.started[from]; !ok {
+		b.started[from] = false
+	}
+}
+
+// end records a finished dump; true when every started dump has ended.
+func (b *bulkJoin) end(from netip.Addr) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.started == nil {
+		b.started = map[netip.Addr]bool{}
+	}
+	b.started[from] = true
+	for _, done := range b.started {
+		if !done {
+			return false
+		}
+	}
+	return true
+}
+
+func (b *bulkJoin) answered() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.started) > 0
 }

@@ -4,14 +4,20 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
+	"golang.org/x/net/ipv4"
+	"golang.org/x/sys/unix"
 
 	"xlb/loader"
 	"xlb/test/testutil"
@@ -22,11 +28,13 @@ var (
 	service = loader.ServiceKey{VIP: vip, Port: 3306, Proto: loader.TCP}
 	db1     = netip.MustParseAddr("192.168.1.10")
 	db2     = netip.MustParseAddr("192.168.1.11")
+	dbMAC   = []net.HardwareAddr{{2, 0, 0, 0, 0, 10}, {2, 0, 0, 0, 0, 11}}
 )
 
-// director loads a data plane whose backend ids start at base, so the two
-// directors' ids differ and only addresses can match flows up.
-func director(t *testing.T, mac net.HardwareAddr, base uint32) *loader.Dataplane {
+// director loads a data plane whose backend ids start at base, so the
+// directors' ids differ and only addresses can match flows up. pick chooses
+// the Maglev table's backend for slot i (0 = db1, 1 = db2).
+func director(t *testing.T, mac net.HardwareAddr, base uint32, pick func(i int) uint32) *loader.Dataplane {
 	t.Helper()
 	dp, err := loader.Load(mac, loader.Options{MaxFlows: 4096, FlowEvents: true})
 	if err != nil {
@@ -38,10 +46,10 @@ func director(t *testing.T, mac net.HardwareAddr, base uint32) *loader.Dataplane
 	}
 	table := make([]uint32, dp.TableSize())
 	for i := range table {
-		table[i] = base + uint32(i%2)
+		table[i] = base + pick(i)
 	}
 	for i, ip := range []netip.Addr{db1, db2} {
-		if err := dp.SetBackend(base+uint32(i), loader.Backend{ServiceID: 1, IP: ip, MAC: net.HardwareAddr{2, 0, 0, 0, 0, byte(10 + i)}, State: loader.BackendActive}); err != nil {
+		if err := dp.SetBackend(base+uint32(i), loader.Backend{ServiceID: 1, IP: ip, MAC: dbMAC[i], State: loader.BackendActive}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -50,6 +58,8 @@ func director(t *testing.T, mac net.HardwareAddr, base uint32) *loader.Dataplane
 	}
 	return dp
 }
+
+func alternate(i int) uint32 { return uint32(i % 2) }
 
 // segment is the client's SYN, or with ack a later segment of its flow: the
 // program records a flow, and reports it for sync, on its second packet.
@@ -63,104 +73,285 @@ func segment(dst net.HardwareAddr, client netip.AddrPort, ack bool) []byte {
 	return buf.Bytes()
 }
 
+// forward runs a SYN and the next segment of client through dp's program
+// (the flow is recorded on the second) and returns the MAC the second was
+// sent to.
+func forward(t *testing.T, dp *loader.Dataplane, mac net.HardwareAddr, client netip.AddrPort) net.HardwareAddr {
+	t.Helper()
+	var to net.HardwareAddr
+	for _, ack := range []bool{false, true} {
+		out := make([]byte, 128)
+		opts := &ebpf.RunOptions{Data: segment(mac, client, ack), DataOut: out}
+		if ret, err := dp.Program().Run(opts); err != nil || ret != 3 {
+			t.Fatalf("frame through the program: %d %v", ret, err)
+		}
+		to = net.HardwareAddr(opts.DataOut[0:6])
+	}
+	return to
+}
+
+func clientFlow(c netip.AddrPort) loader.FlowKey {
+	return loader.FlowKey{Client: c, VIP: netip.AddrPortFrom(vip, 3306), Proto: loader.TCP}
+}
+
+// writeKey writes a key file the way an operator must: 0600, root's.
+func writeKey(t *testing.T, secret string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "flowsync.key")
+	if err := os.WriteFile(p, []byte(secret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func keyring(t *testing.T, secrets ...string) *Keyring {
+	t.Helper()
+	var paths []string
+	for _, s := range secrets {
+		paths = append(paths, writeKey(t, s))
+	}
+	r, err := LoadKeyring(paths)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// start runs a syncer for dp on h's eth0 until the test ends (or stop).
+func start(t *testing.T, h *testutil.Host, dp *loader.Dataplane, opts Options) (s *Syncer, stop func()) {
+	t.Helper()
+	opts.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	var wait func()
+	err := h.Do(func() error {
+		iface, err := net.InterfaceByName("eth0")
+		if err != nil {
+			return err
+		}
+		if s, err = New(dp, iface, opts); err != nil {
+			return err
+		}
+		wait, err = s.Start(ctx)
+		return err
+	})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	stopped := false
+	stop = func() {
+		if !stopped {
+			stopped = true
+			cancel()
+			wait()
+		}
+	}
+	t.Cleanup(stop)
+	return s, stop
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting: %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func flowTable(t *testing.T, dp *loader.Dataplane) map[loader.FlowKey]uint32 {
+	t.Helper()
+	m := map[loader.FlowKey]uint32{}
+	if err := dp.Flows(func(k loader.FlowKey, id uint32) bool { m[k] = id; return true }); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
 // A flow recorded by one director's program appears in the other's flow
-// table, on the same backend address under the other's own id; malformed
-// datagrams and flows of unknown services are counted and dropped.
+// table, on the same backend address under the other's own id, both ways,
+// while the two hold their keys in opposite order (mid-rotation).
 func TestSyncBetweenDirectors(t *testing.T) {
 	testutil.RequirePriv(t)
 	seg := testutil.NewSegment(t, "fs")
 	h1 := seg.AddHost(t, "lvs1", "192.168.1.20/24")
 	h2 := seg.AddHost(t, "lvs2", "192.168.1.21/24")
-	dp1 := director(t, h1.MAC, 1)
-	dp2 := director(t, h2.MAC, 101)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	ctx, cancel := context.WithCancel(context.Background())
-	var waits []func()
-	defer func() {
-		cancel()
-		for _, w := range waits {
-			w()
-		}
-	}()
-	var s2 *Syncer
+	dp1 := director(t, h1.MAC, 1, alternate)
+	dp2 := director(t, h2.MAC, 101, alternate)
+	s1, _ := start(t, h1, dp1, Options{Keys: keyring(t, keyA, keyB), Peers: []netip.Addr{lvs2}})
+	s2, _ := start(t, h2, dp2, Options{Keys: keyring(t, keyB, keyA), Peers: []netip.Addr{lvs1}})
+	time.Sleep(200 * time.Millisecond) // multicast joins settle
+
 	for _, d := range []struct {
-		h  *testutil.Host
-		dp *loader.Dataplane
-	}{{h1, dp1}, {h2, dp2}} {
-		err := d.h.Do(func() error {
+		name     string
+		from, to *loader.Dataplane
+		mac      net.HardwareAddr
+		offset   int64
+		port     uint16
+		receiver *Syncer
+	}{{"lvs1 to lvs2", dp1, dp2, h1.MAC, 100, 40000, s2}, {"lvs2 to lvs1", dp2, dp1, h2.MAC, -100, 41000, s1}} {
+		for i := range 2 {
+			c := netip.AddrPortFrom(netip.MustParseAddr("192.168.1.100"), d.port+uint16(i))
+			forward(t, d.from, d.mac, c)
+			want, _, _ := d.from.Flow(clientFlow(c))
+			waitUntil(t, d.name+": flow "+c.String(), func() bool {
+				_, ok, _ := d.to.Flow(clientFlow(c))
+				return ok
+			})
+			if got, _, _ := d.to.Flow(clientFlow(c)); int64(got) != int64(want)+d.offset {
+				t.Fatalf("%s: flow %v on backend id %d, want %d (the same address)", d.name, c, got, int64(want)+d.offset)
+			}
+		}
+		if st := d.receiver.Status(); len(st.Dropped) != 0 {
+			t.Fatalf("%s: drops between genuine peers: %v", d.name, st.Dropped)
+		}
+	}
+}
+
+// sender is a UDP socket in a host's namespace that sends with a chosen TTL.
+func sendFrom(t *testing.T, h *testutil.Host, src netip.Addr, ttl int, dst netip.AddrPort, datagrams ...[]byte) {
+	t.Helper()
+	err := h.Do(func() error {
+		lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+			// 127.0.0.2 is not configured anywhere: sending from it needs
+			// a non-local bind.
+			return c.Control(func(fd uintptr) { unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_FREEBIND, 1) })
+		}}
+		pc, err := lc.ListenPacket(context.Background(), "udp4", netip.AddrPortFrom(src, 0).String())
+		if err != nil {
+			return err
+		}
+		defer pc.Close()
+		c := ipv4.NewPacketConn(pc)
+		if dst.Addr().IsMulticast() && !src.IsLoopback() {
 			iface, err := net.InterfaceByName("eth0")
 			if err != nil {
 				return err
 			}
-			s := New(d.dp, iface, DefaultGroup, log)
-			if d.dp == dp2 {
-				s2 = s
-			}
-			w, err := s.Start(ctx)
-			waits = append(waits, w)
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	time.Sleep(200 * time.Millisecond) // multicast joins settle
-
-	clients := []netip.AddrPort{netip.MustParseAddrPort("192.168.1.100:40000"), netip.MustParseAddrPort("192.168.1.100:40001")}
-	for _, c := range clients {
-		for _, ack := range []bool{false, true} {
-			if ret, err := dp1.Program().Run(&ebpf.RunOptions{Data: segment(h1.MAC, c, ack)}); err != nil || ret != 3 {
-				t.Fatalf("frame through lvs1: %d %v", ret, err)
+			if err := c.SetMulticastInterface(iface); err != nil {
+				return err
 			}
 		}
-	}
-	for _, c := range clients {
-		flow := loader.FlowKey{Client: c, VIP: netip.AddrPortFrom(vip, 3306), Proto: loader.TCP}
-		id1, _, _ := dp1.Flow(flow)
-		deadline := time.Now().Add(3 * time.Second)
-		for {
-			id2, ok, err := dp2.Flow(flow)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if ok {
-				if id2 != id1+100 {
-					t.Fatalf("flow %v: lvs1 has backend id %d, lvs2 got id %d (want %d: the same address)", c, id1, id2, id1+100)
-				}
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("flow %v never reached lvs2: %+v", c, s2.Status())
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-
-	// Bad input from the segment: garbage, and a flow of a service lvs2 lacks.
-	h1.MustRun(t, "ip", "route", "add", "224.0.0.0/4", "dev", "eth0")
-	err := h1.Do(func() error {
-		c, err := net.Dial("udp4", DefaultGroup.String())
-		if err != nil {
+		if err := c.SetMulticastTTL(ttl); err != nil {
 			return err
 		}
-		defer c.Close()
-		c.Write([]byte("garbage"))
-		b, _ := Encode([]Entry{{Flow: loader.FlowKey{Client: clients[0], VIP: netip.MustParseAddrPort("192.168.1.31:3306"), Proto: loader.TCP}, Backend: db1}})
-		_, err = c.Write(b)
-		return err
+		if err := c.SetTTL(ttl); err != nil {
+			return err
+		}
+		for _, d := range datagrams {
+			if _, err := c.WriteTo(d, nil, net.UDPAddrFromAddrPort(dst)); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(3 * time.Second)
-	for {
-		st := s2.Status()
-		if st.Dropped["malformed"] >= 1 && st.Dropped["unknown_service"] >= 1 {
-			break
+}
+
+// Forged datagrams sent over the wire to a director whose only peer is lvs1:
+// each is refused and counted under its reason, and the director's flow
+// table (with an established flow on db1 that every forgery tries to move
+// to db2) is left exactly as it was.
+func TestForgedDatagramsRefused(t *testing.T) {
+	testutil.RequirePriv(t)
+	seg := testutil.NewSegment(t, "ff")
+	h1 := seg.AddHost(t, "lvs1", "192.168.1.20/24")
+	h2 := seg.AddHost(t, "lvs2", "192.168.1.21/24")
+	h3 := seg.AddHost(t, "evil", "192.168.1.66/24")
+	dp2 := director(t, h2.MAC, 101, func(int) uint32 { return 0 })
+	s2, _ := start(t, h2, dp2, Options{Keys: keyring(t, keyA), Peers: []netip.Addr{lvs1}})
+	time.Sleep(200 * time.Millisecond)
+
+	established := netip.MustParseAddrPort("192.168.1.100:40000")
+	forward(t, dp2, h2.MAC, established)
+	before := flowTable(t, dp2)
+	if before[clientFlow(established)] != 101 {
+		t.Fatalf("established flow not on db1: %v", before)
+	}
+	attack := []Entry{{Flow: clientFlow(established), Backend: db2}, flowTo(40001, db2)}
+	now := time.Now()
+	genuine := &peerSender{key: testKey(t, keyA), sender: lvs1, epoch: uint64(now.UnixNano())}
+	wrong := &peerSender{key: testKey(t, keyB), sender: lvs1, epoch: 1}
+	v1 := append([]byte("XLBS\x01\x01\x00\x00"), make([]byte, entryLen)...)
+	g := DefaultGroup
+
+	sendFrom(t, h1, lvs1, 255, g, wrong.seal(t, now, attack...))
+	sendFrom(t, h1, lvs1, 255, g, v1)
+	sendFrom(t, h1, lvs1, 64, g, genuine.seal(t, now, attack...))
+	sendFrom(t, h1, lvs1, 255, netip.AddrPortFrom(lvs2, g.Port()), genuine.seal(t, now, attack...))
+	stolen := &peerSender{key: testKey(t, keyA), sender: other, epoch: 1}
+	sendFrom(t, h3, other, 255, g, stolen.seal(t, now, attack...))
+	sendFrom(t, h2, netip.MustParseAddr("127.0.0.2"), 255, netip.AddrPortFrom(lvs2, g.Port()), genuine.seal(t, now, attack...))
+	// A genuine datagram (a flow db1 already has here: no change), then the
+	// same bytes again.
+	real := genuine.seal(t, now, Entry{Flow: clientFlow(established), Backend: db1})
+	sendFrom(t, h1, lvs1, 255, g, real, real)
+
+	want := map[string]uint64{ReasonAuth: 1, ReasonMalformed: 1, ReasonTTL: 1, ReasonNotGroup: 1, ReasonNotPeer: 2, ReasonReplay: 1}
+	waitUntil(t, "every forgery counted", func() bool {
+		if maps.Equal(s2.Status().Dropped, want) {
+			return true
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("bad datagrams not counted: %+v", st)
+		t.Logf("dropped %v", s2.Status().Dropped)
+		return false
+	})
+	if st := s2.Status(); st.Applied != 0 || st.Unchanged != 1 {
+		t.Fatalf("genuine datagram: %+v", st)
+	}
+	if after := flowTable(t, dp2); !maps.Equal(before, after) {
+		t.Fatalf("flow table changed: before %v, after %v", before, after)
+	}
+}
+
+// A director that was away (its syncer stopped, as in an xlbd restart; its
+// pinned table kept) asks for the table when it comes back, and a flow
+// created meanwhile whose backend is not its own Maglev pick survives a
+// failover to it: its program sends that flow to the peer's backend.
+func TestBulkSyncAfterRestart(t *testing.T) {
+	testutil.RequirePriv(t)
+	seg := testutil.NewSegment(t, "fb")
+	h1 := seg.AddHost(t, "lvs1", "192.168.1.20/24")
+	h2 := seg.AddHost(t, "lvs2", "192.168.1.21/24")
+	dp1 := director(t, h1.MAC, 1, func(int) uint32 { return 1 })   // lvs1 picks db2 (after a fail-back, say)
+	dp2 := director(t, h2.MAC, 101, func(int) uint32 { return 0 }) // lvs2's table picks db1
+	s1, _ := start(t, h1, dp1, Options{Keys: keyring(t, keyA), Peers: []netip.Addr{lvs2}, BulkCooldown: 100 * time.Millisecond})
+	first, stop := start(t, h2, dp2, Options{Keys: keyring(t, keyA), Peers: []netip.Addr{lvs1}})
+	waitUntil(t, "first start synced", func() bool { return first.Status().Synced })
+	stop()
+
+	var clients []netip.AddrPort
+	for i := range 150 { // more than two datagrams' worth
+		c := netip.AddrPortFrom(netip.MustParseAddr("192.168.2.1"), uint16(30000+i))
+		forward(t, dp1, h1.MAC, c)
+		clients = append(clients, c)
+	}
+	for _, c := range clients[:3] {
+		if _, ok, _ := dp2.Flow(clientFlow(c)); ok {
+			t.Fatalf("flow %v reached lvs2 while its syncer was stopped", c)
 		}
-		time.Sleep(20 * time.Millisecond)
+	}
+
+	s2, _ := start(t, h2, dp2, Options{Keys: keyring(t, keyA), Peers: []netip.Addr{lvs1}})
+	select {
+	case <-s2.Synced():
+	case <-time.After(10 * time.Second):
+		t.Fatalf("not synced after 10s: lvs2 %+v, lvs1 %+v", s2.Status(), s1.Status())
+	}
+	for _, c := range clients {
+		if id, ok, _ := dp2.Flow(clientFlow(c)); !ok || id != 102 {
+			t.Fatalf("flow %v after the bulk sync: backend id %d (%v), want 102 (db2)", c, id, ok)
+		}
+	}
+	if st := s1.Status(); st.BulkDumps < 2 || st.BulkFlowsSent < uint64(len(clients)) {
+		t.Fatalf("lvs1 dumps: %+v", st)
+	}
+	// Failover: lvs2 now forwards the client's next packet, to db2, not to
+	// its own table's pick db1.
+	if mac := forward(t, dp2, h2.MAC, clients[0]); mac.String() != dbMAC[1].String() {
+		t.Fatalf("after failover the flow went to %s, want db2 %s", mac, dbMAC[1])
 	}
 }

@@ -34,6 +34,16 @@ mkdir -p "$dir"
 umask 077
 printf '%s\n' "$LAB_CHECK_PASS" >"$dir/check.pass"
 
+# Flow sync needs a key shared by the directors (without one it stays off):
+# the first director configured makes a random one, the other copies it.
+if [ "$mode" = netns ]; then
+	shared_key=$LAB_DIR/flowsync.key
+else
+	shared_key=/vagrant/.flowsync.key
+fi
+[ -s "$shared_key" ] || od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$shared_key"
+install -m 0600 "$shared_key" "$dir/flowsync.key"
+
 # The MySQL check logs in and runs a query (a bare TCP check would get the
 # director blocked by max_connect_errors). It does not check replication: in
 # a two-node master-master pair the survivor's replication breaks whenever
@@ -89,7 +99,7 @@ if [ "$mode" = vm ]; then
 	install -m 0755 /vagrant/bin/xlbd /vagrant/bin/xlbctl /usr/local/bin/
 	install -m 0644 /vagrant/dist/xlbd.service /etc/systemd/system/xlbd.service
 	mkdir -p /etc/systemd/system/xlbd.service.d
-	printf '[Service]\nEnvironment=XLBD_ARGS=%s\n' "${LAB_XLBD_ARGS:-}" >/etc/systemd/system/xlbd.service.d/lab.conf
+	printf '[Service]\nEnvironment="XLBD_ARGS=%s --flow-sync-key %s"\n' "${LAB_XLBD_ARGS:-}" "$dir/flowsync.key" >/etc/systemd/system/xlbd.service.d/lab.conf
 	systemctl daemon-reload
 	systemctl enable --now xlbd
 fi
