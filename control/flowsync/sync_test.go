@@ -36,7 +36,7 @@ var (
 // the Maglev table's backend for slot i (0 = db1, 1 = db2).
 func director(t *testing.T, mac net.HardwareAddr, base uint32, pick func(i int) uint32) *loader.Dataplane {
 	t.Helper()
-	dp, err := loader.Load(mac, loader.Options{MaxFlows: 4096, FlowEvents: true})
+	dp, err := loader.Load(mac, loader.Options{MaxFlows: 4096, FlowEvents: true, FlowInsertsPerCPU: 4096})
 	if err != nil {
 		t.Fatal(err)
 	}
