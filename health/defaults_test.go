@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"xlb/health/kadefaults"
 )
 
 // simClock is a simulated clock for a Monitor: every wait returns at once
@@ -138,7 +140,7 @@ func offsets(start time.Time, at []time.Time) string {
 // differences the issue names: HTTP_GET waits 3 s before a retry, MISC_CHECK
 // does not retry, DNS_CHECK retries 3 times a delay_loop apart.
 func TestKeepalivedTimingTable(t *testing.T) {
-	for _, kw := range CheckerKeywords() {
+	for _, kw := range kadefaults.Keywords() {
 		tm, err := KeepalivedTiming(kw, 10*time.Second)
 		if err != nil {
 			t.Fatal(err)
@@ -146,7 +148,7 @@ func TestKeepalivedTimingTable(t *testing.T) {
 		if err := tm.Validate(); err != nil {
 			t.Errorf("%s: %v", kw, err)
 		}
-		if d, _ := DefaultsFor(kw); d.Source == "" {
+		if d, _ := kadefaults.For(kw); d.Source == "" {
 			t.Errorf("%s: no source cited", kw)
 		}
 	}
