@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(
 	clang llvm libbpf-dev linux-libc-dev bpftool        # make generate
-	iproute2 iptables ethtool tcpdump socat procps psmisc util-linux # namespaces and the lab
+	iproute2 iptables nftables ethtool tcpdump socat procps psmisc util-linux # namespaces and the lab
 	mariadb-server mariadb-client                       # MySQL backends and checks
 	keepalived                                          # VRRP interoperability tests
 	sysbench haproxy                                    # make bench: MySQL load and the HAProxy baseline
