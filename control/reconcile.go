@@ -85,6 +85,18 @@ type BackendStatus struct {
 	State  loader.BackendState
 	Reason string
 	Health Health
+	// Unresolved: no MAC has been known for the backend yet. It is down in
+	// the data plane (nowhere to send to), but nothing says it failed.
+	Unresolved bool
+}
+
+// StateName is the state shown to operators: the data plane's, or
+// "unresolved" for a backend never resolved.
+func (b BackendStatus) StateName() string {
+	if b.Unresolved {
+		return "unresolved"
+	}
+	return b.State.String()
 }
 
 // ServiceStatus is the decided state of one service.
@@ -285,7 +297,8 @@ func (r *Reconciler) decide(spec ServiceSpec, bs BackendSpec, id uint32) Backend
 	case !checked:
 		st.State, st.Reason = loader.BackendDown, "no health verdict yet"
 	case mac == nil:
-		st.State, st.Reason = loader.BackendDown, fmt.Sprintf("no MAC address for %s (not in the neighbour table, no ARP reply)", bs.IP)
+		st.State, st.Unresolved = loader.BackendDown, true
+		st.Reason = fmt.Sprintf("unresolved: no MAC address for %s yet (no usable neighbour entry, no acceptable ARP reply)", bs.IP)
 	case !h.Up && bs.InhibitOnFailure:
 		st.State, st.Reason = loader.BackendDrained, "check failed, drained (inhibit_on_failure): "+h.Reason
 	case !h.Up:

@@ -227,8 +227,12 @@ func TestReconcileMACLoss(t *testing.T) {
 	if st := f.state(svcKey, "192.168.1.11"); st != loader.BackendDown {
 		t.Fatalf("db2 without MAC: state %s", st)
 	}
-	if got := r.Status()[0].Backends[1].Reason; got != "no MAC address for 192.168.1.11 (not in the neighbour table, no ARP reply)" {
+	b := r.Status()[0].Backends[1]
+	if got := b.Reason; got != "unresolved: no MAC address for 192.168.1.11 yet (no usable neighbour entry, no acceptable ARP reply)" {
 		t.Fatalf("reason %q", got)
+	}
+	if b.StateName() != "unresolved" || r.Status()[0].Backends[0].StateName() != "active" {
+		t.Fatalf("states shown: %s, %s; want unresolved, active", b.StateName(), r.Status()[0].Backends[0].StateName())
 	}
 	if got := f.shares(svcKey); got["192.168.1.11"] != 0 {
 		t.Fatalf("db2 without MAC still in the table: %v", got)

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net"
 	"net/netip"
 	"time"
 )
@@ -82,6 +83,9 @@ type RealServer struct {
 	// instead of removed (its flows re-pick).
 	InhibitOnFailure bool
 	Check            *Check // nil: always up, as keepalived does without a checker
+	// MAC, when set, is the server's MAC address: used as is, never
+	// resolved nor replaced by what the network answers.
+	MAC net.HardwareAddr
 }
 
 // Check describes the health check of one real server. Timing follows keepalived.

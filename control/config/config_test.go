@@ -570,3 +570,46 @@ vrrp_instance V {
 		"s.conf:7: vrrp_instance V: unicast_peer: Unicast peers are not supported in strict mode (as keepalived, which refuses the instance)",
 	})
 }
+
+// A real server's static mac: is read, must be unicast, and survives
+// conversion back to YAML.
+func TestStaticMAC(t *testing.T) {
+	in := `
+interfaces: [eth0]
+services:
+  - vip: 10.1.0.1
+    port: 3306
+    reals:
+      - ip: 10.1.0.2
+        mac: 52:54:00:AB:CD:EF
+      - ip: 10.1.0.3
+`
+	cfg, _, err := Parse("m.yaml", []byte(in), FormatAuto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reals := cfg.Services[0].Reals
+	if reals[0].MAC.String() != "52:54:00:ab:cd:ef" || reals[1].MAC != nil {
+		t.Fatalf("static MACs: %v, %v", reals[0].MAC, reals[1].MAC)
+	}
+	out, err := MarshalNative(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _, err := Parse("again.yaml", out, FormatYAML)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if got := again.Services[0].Reals[0].MAC.String(); got != "52:54:00:ab:cd:ef" {
+		t.Errorf("after a round trip: mac %q\n%s", got, out)
+	}
+	for _, tc := range []struct{ mac, want string }{
+		{"ff:ff:ff:ff:ff:ff", `m.yaml:8: real 10.1.0.2: mac: "ff:ff:ff:ff:ff:ff" is a group (broadcast or multicast) MAC address: a real server needs a unicast one`},
+		{"01:00:5e:00:00:01", `m.yaml:8: real 10.1.0.2: mac: "01:00:5e:00:00:01" is a group (broadcast or multicast) MAC address: a real server needs a unicast one`},
+		{"00:00:00:00:00:00", `m.yaml:8: real 10.1.0.2: mac: "00:00:00:00:00:00" is the zero MAC address`},
+		{"52:54:00:ab:cd", `m.yaml:8: real 10.1.0.2: mac: "52:54:00:ab:cd" is not a 6-byte MAC address`},
+	} {
+		_, _, err := Parse("m.yaml", []byte(strings.Replace(in, "52:54:00:AB:CD:EF", tc.mac, 1)), FormatAuto)
+		diffLines(t, "errors for mac "+tc.mac, errStrings(err), []string{tc.want})
+	}
+}

@@ -138,6 +138,9 @@ func realNode(s *Service, r *RealServer, scriptUser string) *yaml.Node {
 	if r.InhibitOnFailure != s.InhibitOnFailure {
 		addBool(m, "inhibit_on_failure", r.InhibitOnFailure)
 	}
+	if r.MAC != nil {
+		addStr(m, "mac", r.MAC.String())
+	}
 	if r.Check != nil {
 		addNode(m, "check", checkNode(s, r, r.Check, scriptUser))
 	}

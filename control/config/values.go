@@ -1,9 +1,11 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -85,6 +87,22 @@ func parseMcast4(s string) (netip.Addr, error) {
 		return netip.Addr{}, fmt.Errorf("%q is not an IPv4 multicast address", s)
 	}
 	return a, nil
+}
+
+// parseUnicastMAC reads a real server's static MAC. The director rewrites
+// client frames to it, so a group (broadcast, multicast) or zero address
+// would flood the segment or send nowhere.
+func parseUnicastMAC(s string) (net.HardwareAddr, error) {
+	m, err := net.ParseMAC(s)
+	switch {
+	case err != nil || len(m) != 6:
+		return nil, fmt.Errorf("%q is not a 6-byte MAC address", s)
+	case m[0]&1 != 0:
+		return nil, fmt.Errorf("%q is a group (broadcast or multicast) MAC address: a real server needs a unicast one", s)
+	case bytes.Equal(m, make([]byte, 6)):
+		return nil, fmt.Errorf("%q is the zero MAC address", s)
+	}
+	return m, nil
 }
 
 func parsePort(s string) (uint16, error) {

@@ -351,6 +351,7 @@ func (y *yreader) real(n *yaml.Node, path string) RealServer {
 			r.Weight = uint16(w)
 		},
 		"inhibit_on_failure": func(f yfield) { r.InhibitOnFailure, _ = yval(y, f, ctx, path, "inhibit_on_failure", parseBool) },
+		"mac":                func(f yfield) { r.MAC, _ = yval(y, f, ctx, path, "mac", parseUnicastMAC) },
 		"check": func(f yfield) {
 			y.src.object(path+".check", y.p(f.key), ctx+": check")
 			r.Check = y.check(f.val, path+".check", ctx+": check")

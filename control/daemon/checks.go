@@ -132,9 +132,7 @@ func (s *checkSet) start(ctx context.Context, iface string, p *plane, ref servic
 			}
 			s.log.Info("health", "service", ref.cfg.Name, "backend", r.IP, "up", v.Up, "weight", v.Weight, "reason", v.Reason, "latency", v.Latency.Round(time.Microsecond))
 			p.rec.SetHealth(ref.key, r.IP, h)
-			if !v.Up && !v.Initial {
-				go s.d.backendFailed(iface, r.IP)
-			}
+			p.macs.CheckResult(r.IP, v.Up)
 			s.d.trigger()
 		})
 	}()

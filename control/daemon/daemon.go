@@ -25,6 +25,7 @@ import (
 	"xlb/control/api"
 	"xlb/control/config"
 	"xlb/control/flowsync"
+	"xlb/control/vrrp"
 	"xlb/loader"
 )
 
@@ -40,8 +41,8 @@ type Options struct {
 	MetricsAddr string
 	// Socket is the control socket's path; empty disables it.
 	Socket string
-	// ARPTimeout bounds one MAC resolution; MACRefresh is how often every
-	// backend's MAC is resolved again.
+	// ARPTimeout bounds one ARP attempt; MACRefresh is how often every
+	// backend's MAC is confirmed (control.MACTracker keeps it meanwhile).
 	ARPTimeout time.Duration
 	MACRefresh time.Duration
 	Log        *slog.Logger
@@ -89,6 +90,7 @@ type plane struct {
 	dp    *loader.Dataplane
 	rec   *control.Reconciler
 	neigh *control.Neighbours
+	macs  *control.MACTracker
 	sync  *flowsync.Syncer // nil without flow sync
 }
 
@@ -167,9 +169,15 @@ func Run(ctx context.Context, opts Options) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); wait() }()
 	}
-	wg.Add(2)
+	wg.Add(1)
 	go func() { defer wg.Done(); d.applier(ctx) }()
-	go func() { defer wg.Done(); d.refreshMACs(ctx) }()
+	for _, p := range d.planes {
+		wg.Add(2)
+		go func() { defer wg.Done(); p.macs.Run(ctx) }()
+		go func() { defer wg.Done(); p.neigh.Watch(ctx, p.macs.Observe) }()
+	}
+	wg.Add(1)
+	go func() { defer wg.Done(); d.followPeers(ctx) }()
 	errc := make(chan error, 2)
 	if opts.Socket != "" {
 		wg.Add(1)
@@ -247,7 +255,23 @@ func (d *Daemon) attach(p *ifacePlan, syncKeys *flowsync.Keyring) error {
 	if len(svcs) > 0 {
 		d.log.Info("adopted pinned data plane", "interface", p.name, "services", len(svcs), "backends", len(backends))
 	}
-	pl := &plane{plan: p, dp: dp, rec: rec, neigh: control.NewNeighbours(p.iface, d.opts.ARPTimeout)}
+	neigh, err := control.OpenNeighbours(p.iface, d.log.With("interface", p.name))
+	if err != nil {
+		dp.Close()
+		return err
+	}
+	macs := control.NewMACTracker(neigh, control.MACTrackerOptions{Refresh: d.opts.MACRefresh, ProbeTimeout: d.opts.ARPTimeout,
+		Log: d.log.With("interface", p.name), OnChange: func(ip netip.Addr, mac net.HardwareAddr) {
+			rec.SetMAC(ip, mac)
+			d.trigger()
+		}})
+	// The MACs the previous xlbd wrote keep backends usable while they are
+	// confirmed, so a restart breaks no connection.
+	macs.Track(p.macTargets())
+	for _, b := range backends {
+		macs.Adopt(b.IP, b.MAC)
+	}
+	pl := &plane{plan: p, dp: dp, rec: rec, neigh: neigh, macs: macs}
 	if syncKeys != nil {
 		peers := d.opts.FlowSyncPeers
 		if len(peers) == 0 {
@@ -258,6 +282,7 @@ func (d *Daemon) attach(p *ifacePlan, syncKeys *flowsync.Keyring) error {
 		pl.sync, err = flowsync.New(dp, p.iface, flowsync.Options{Group: d.opts.FlowSyncGroup, Keys: syncKeys, Peers: peers,
 			Log: d.log.With("interface", p.name)})
 		if err != nil {
+			neigh.Close()
 			dp.Close()
 			return err
 		}
@@ -279,6 +304,7 @@ func flowSyncKeys(opts Options) (*flowsync.Keyring, error) {
 
 func (d *Daemon) closePlanes() {
 	for _, p := range d.planes {
+		p.neigh.Close()
 		p.dp.Close()
 	}
 }
@@ -309,7 +335,10 @@ func (d *Daemon) applyConfig(ctx context.Context, cfg *config.Config) {
 	}
 	d.checks.sync(ctx, d.planes)
 	d.vrrp.sync(ctx, cfg)
-	d.resolveMACs(ctx)
+	for _, p := range d.planes {
+		p.macs.Track(p.plan.macTargets())
+	}
+	d.setPeers()
 }
 
 // wasFailed reports whether the previous run had taken the real server out.
@@ -431,52 +460,38 @@ func (d *Daemon) applier(ctx context.Context) {
 	}
 }
 
-// resolveMACs looks up every backend's MAC once.
-func (d *Daemon) resolveMACs(ctx context.Context) {
-	var wg sync.WaitGroup
-	for _, p := range d.planes {
-		for _, ip := range p.plan.backendAddrs() {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				d.resolveMAC(p, ip)
-			}()
-		}
-	}
-	wg.Wait()
-	d.trigger()
-}
-
-func (d *Daemon) resolveMAC(p *plane, ip netip.Addr) {
-	mac, err := p.neigh.Resolve(ip)
-	if err != nil {
-		d.log.Warn("backend MAC unknown: backend not used", "interface", p.plan.name, "backend", ip, "error", err)
-	}
-	p.rec.SetMAC(ip, mac)
-}
-
-func (d *Daemon) refreshMACs(ctx context.Context) {
-	t := time.NewTicker(d.opts.MACRefresh)
+// followPeers keeps the trackers' peer list in line with who VRRP says the
+// master is (a backup learns it from adverts, with no state change).
+func (d *Daemon) followPeers(ctx context.Context) {
+	t := time.NewTicker(2 * time.Second)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			d.resolveMACs(ctx)
+			d.setPeers()
 		}
 	}
 }
 
-// backendFailed is called when a check fails: a backend that moved (new MAC
-// after a NIC swap or failover) must be found again.
-func (d *Daemon) backendFailed(iface string, ip netip.Addr) {
+// setPeers tells the MAC trackers which addresses are other directors' (the
+// VRRP unicast peers, and the master when it is not us): their MACs are
+// refused for any backend.
+func (d *Daemon) setPeers() {
 	d.mu.Lock()
-	p := d.planes[iface]
-	d.mu.Unlock()
-	if p != nil {
-		d.resolveMAC(p, ip)
-		d.trigger()
+	defer d.mu.Unlock()
+	byIface := map[string][]netip.Addr{}
+	for _, v := range d.cfg.VRRP {
+		byIface[v.Interface] = append(byIface[v.Interface], v.UnicastPeers...)
+	}
+	for _, st := range d.vrrp.status() {
+		if a, err := netip.ParseAddr(st.MasterAddr); err == nil && st.State != vrrp.StateMaster {
+			byIface[st.Interface] = append(byIface[st.Interface], a)
+		}
+	}
+	for name, p := range d.planes {
+		p.macs.SetPeers(byIface[name])
 	}
 }
 
@@ -496,7 +511,7 @@ func (d *Daemon) Status() api.Status {
 			for _, b := range st.Backends {
 				kind, latency := d.checks.describe(st.Key, b.IP)
 				svc.Backends = append(svc.Backends, api.Backend{ID: b.ID, IP: b.IP, MAC: b.MAC.String(), Weight: b.Weight,
-					State: b.State.String(), Reason: b.Reason, HealthUp: b.Health.Up, Check: kind, LastLatency: latency})
+					State: b.StateName(), Reason: b.Reason, HealthUp: b.Health.Up, Check: kind, LastLatency: latency})
 			}
 			s.Services = append(s.Services, svc)
 		}

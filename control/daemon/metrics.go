@@ -67,8 +67,8 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 					ch <- prometheus.MustNewConstMetric(descBeBytes, prometheus.CounterValue, float64(cnt.Bytes), name, sname, bname)
 				}
 				ch <- prometheus.MustNewConstMetric(descBeUp, prometheus.GaugeValue, boolf(b.Health.Up), name, sname, bname)
-				for _, s := range []string{"active", "drained", "down"} {
-					ch <- prometheus.MustNewConstMetric(descBeState, prometheus.GaugeValue, boolf(b.State.String() == s), name, sname, bname, s)
+				for _, s := range []string{"active", "drained", "down", "unresolved"} {
+					ch <- prometheus.MustNewConstMetric(descBeState, prometheus.GaugeValue, boolf(b.StateName() == s), name, sname, bname, s)
 				}
 				ch <- prometheus.MustNewConstMetric(descBeWeight, prometheus.GaugeValue, float64(b.Weight), name, sname, bname)
 				if kind, latency := c.d.checks.describe(svc.Key, b.IP); kind != "" {

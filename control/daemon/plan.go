@@ -96,15 +96,14 @@ func balancing(s *config.Service) control.Balancing {
 	return control.Maglev
 }
 
-// backendAddrs lists the distinct real-server addresses of a plan.
-func (p *ifacePlan) backendAddrs() []netip.Addr {
-	seen := map[netip.Addr]bool{}
-	var out []netip.Addr
+// macTargets are the distinct real-server addresses of a plan, each with its
+// static MAC (nil: resolve it).
+func (p *ifacePlan) macTargets() map[netip.Addr]net.HardwareAddr {
+	out := map[netip.Addr]net.HardwareAddr{}
 	for _, ref := range p.services {
 		for _, r := range ref.cfg.Reals {
-			if !seen[r.IP] {
-				seen[r.IP] = true
-				out = append(out, r.IP)
+			if out[r.IP] == nil {
+				out[r.IP] = r.MAC
 			}
 		}
 	}
