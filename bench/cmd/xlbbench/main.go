@@ -127,7 +127,7 @@ func allSteps(count int, pktTime string, trials int) []step {
 	c := fmt.Sprint(count)
 	priv := "XLB_REQUIRE_PRIV=1"
 	return []step{
-		{name: "packet", env: []string{priv}, args: []string{"test", "-run", "^$", "-bench", "^Benchmark(PerPacket|Floor|Scale|ProgramSize|FlowTable1M)$",
+		{name: "packet", env: []string{priv}, args: []string{"test", "-run", "^$", "-bench", "^Benchmark(PerPacket|Floor|Scale|ProgramSize|FlowTable1M|FlowPaths)$",
 			"-benchtime", pktTime, "-count", c, "-timeout", "20m", "./loader/"}},
 		{name: "maglev", args: []string{"test", "-run", "^$", "-bench", "^BenchmarkBuild$", "-count", c, "./control/maglev/"}},
 		{name: "verdict", env: []string{priv}, args: []string{"test", "-run", "^$", "-bench", "^BenchmarkVerdictToKernel$", "-benchtime", "1x", "-count", c, "./control/"}},
