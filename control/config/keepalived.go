@@ -36,7 +36,7 @@ var (
 		"accept":                     warnOnly("ignored: the VIP is always accepted (xlb adds it to the interface)"),
 		"no_accept":                  warnOnly("ignored: the VIP is always accepted (xlb adds it to the interface)"),
 		"debug":                      warnOnly("ignored: use xlbd's log level"),
-		"lvs_sync_daemon_interface":  warnOnly("ignored: xlb has no connection sync daemon; established flows re-pick on the new master by the same Maglev table"),
+		"lvs_sync_daemon_interface":  warnOnly("ignored: xlbd syncs flows itself on each VRRP interface once it has a key (xlbd run --flow-sync-key FILE; xlbd check-config says how)"),
 		"unicast_ttl":                warnOnly("ignored: xlb sends adverts with TTL 255"),
 		"notify_master_rx_lower_pri": warnOnly("ignored"),
 		"notify_deleted":             warnOnly("ignored"),

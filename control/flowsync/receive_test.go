@@ -307,3 +307,28 @@ func TestReceiveReplaceRule(t *testing.T) {
 		t.Fatalf("unusable entries: table changed %v, dropped %v", !maps.Equal(before, dp.snapshot()), st.Dropped)
 	}
 }
+
+// Among N directors a joining one is synced only when every peer that
+// started a dump has finished it, not at the first peer's end.
+func TestBulkJoinWaitsForEveryDump(t *testing.T) {
+	var b bulkJoin
+	if b.answered() {
+		t.Fatal("answered before any dump")
+	}
+	b.part(lvs1)
+	b.part(other)
+	if !b.answered() {
+		t.Fatal("a dump started but not counted as an answer")
+	}
+	if b.end(lvs1) {
+		t.Fatal("synced while the second peer's dump still runs")
+	}
+	b.part(lvs1) // a late datagram of a finished dump changes nothing
+	if !b.end(other) {
+		t.Fatal("not synced after both dumps ended")
+	}
+	var empty bulkJoin
+	if !empty.end(lvs1) {
+		t.Fatal("an empty table's dump (end only) did not count")
+	}
+}

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"xlb/control/flowsync"
 	"xlb/test/lab"
 	"xlb/test/testutil"
 )
@@ -220,6 +222,34 @@ func labScenarios(t *testing.T, sched string) {
 		time.Sleep(2 * time.Second)
 		if n := sum(w.Stats().Errors) - sum(before.Errors); n != 0 {
 			t.Errorf("%d client errors across the restart (first: %v)", n, w.Stats().FirstErr)
+		}
+	})
+
+	// Flow sync ran authenticated the whole time: lvs2 applied lvs1's flows,
+	// lvs1 asked for the table at each start and lvs2 sent it, and neither
+	// refused a datagram of the other.
+	t.Run("flow sync", func(t *testing.T) {
+		st := map[string]flowsync.Status{}
+		for _, role := range []string{"lvs1", "lvs2"} {
+			out, err := l.Xlbctl(role, "--json", "flowsync")
+			var s []flowsync.Status
+			if err != nil || json.Unmarshal([]byte(out), &s) != nil || len(s) != 1 {
+				t.Fatalf("xlbctl flowsync on %s: %v\n%s", role, err, out)
+			}
+			st[role] = s[0]
+			t.Logf("%s: sent %d, applied %d, synced %v, dumps sent %d, dropped %v", role, s[0].Sent, s[0].Applied, s[0].Synced, s[0].BulkDumps, s[0].Dropped)
+			for _, r := range []string{flowsync.ReasonAuth, flowsync.ReasonReplay, flowsync.ReasonStale, flowsync.ReasonTTL,
+				flowsync.ReasonNotPeer, flowsync.ReasonMalformed, flowsync.ReasonSender, flowsync.ReasonRate} {
+				if n := s[0].Dropped[r]; n != 0 {
+					t.Errorf("%s refused %d datagrams of its peer: %s", role, n, r)
+				}
+			}
+		}
+		if st["lvs2"].Applied == 0 {
+			t.Errorf("lvs2 applied no flow of lvs1's")
+		}
+		if !st["lvs1"].Synced || st["lvs1"].BulkRequests == 0 || st["lvs2"].BulkDumps == 0 {
+			t.Errorf("lvs1's restart: synced %v after %d requests, lvs2 sent %d dumps", st["lvs1"].Synced, st["lvs1"].BulkRequests, st["lvs2"].BulkDumps)
 		}
 	})
 
