@@ -144,6 +144,7 @@ type Syncer struct {
 
 	lastDump atomic.Int64 // Unix ns of the last dump's start
 	dumping  atomic.Bool
+	dumps    sync.WaitGroup // a running dump: Start's wait waits for it too
 	synced   chan struct{}
 	syncOnce sync.Once
 
@@ -277,6 +278,7 @@ func (s *Syncer) Start(ctx context.Context) (wait func(), err error) {
 		"peers", s.opts.Peers, "key_ids", s.keys.Load().IDs())
 	return func() {
 		wg.Wait()
+		s.dumps.Wait()
 		cancel()
 	}, nil
 }
@@ -655,7 +657,9 @@ func (s *Syncer) serveDump(ctx context.Context) {
 	}
 	s.lastDump.Store(time.Now().UnixNano())
 	s.bulkDumps.Add(1)
+	s.dumps.Add(1)
 	go func() {
+		defer s.dumps.Done()
 		defer s.dumping.Store(false)
 		n, err := s.dump(ctx)
 		s.bulkFlows.Add(uint64(n))
