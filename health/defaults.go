@@ -18,5 +18,6 @@ func KeepalivedTiming(keyword string, delayLoop time.Duration) (Timing, error) {
 	if delayLoop <= 0 {
 		delayLoop = kadefaults.DelayLoop
 	}
-	return Timing{Interval: delayLoop, Timeout: d.Timeout(delayLoop), Retry: d.Retry, DelayBeforeRetry: d.RetryDelay(delayLoop), Rise: 1, Fall: 1}, nil
+	return Timing{Interval: delayLoop, Timeout: d.Timeout(delayLoop), Retry: d.Retry, DelayBeforeRetry: d.RetryDelay(delayLoop),
+		RetryWhileDown: d.RetryWhileDown, Rise: 1, Fall: 1}, nil
 }

@@ -49,11 +49,18 @@ type dyingServer struct {
 	timeout time.Duration
 	diesAt  time.Time
 	calls   []time.Time
+	// stop, when set, is called once the server has answered stopAfter
+	// checks, to end the run.
+	stopAfter int
+	stop      func()
 }
 
 func (s *dyingServer) Check(ctx context.Context) Result {
 	now := s.clock.Now()
 	s.calls = append(s.calls, now)
+	if s.stop != nil && len(s.calls) > s.stopAfter {
+		s.stop()
+	}
 	if now.Before(s.diesAt) {
 		return okResult("answered")
 	}
@@ -166,4 +173,62 @@ func TestKeepalivedTimingTable(t *testing.T) {
 	if _, err := KeepalivedTiming("BFD_CHECK", 0); err == nil {
 		t.Error("unknown keyword accepted")
 	}
+}
+
+// TestKeepalivedDeadAtStart: keepalived gives a server found dead by its
+// first check no retries (retry_it starts at retry), and none while it is
+// down; only SMTP_CHECK restarts its retries every round. The schedule of
+// checks and the down verdict are compared with keepalived's, worked out by
+// hand (delay_loop 60 s).
+func TestKeepalivedDeadAtStart(t *testing.T) {
+	cases := []struct {
+		keyword string
+		downAt  time.Duration
+		calls   []time.Duration
+	}{
+		{"TCP_CHECK", 5 * time.Second, []time.Duration{0, 65 * time.Second, 130 * time.Second}},
+		{"HTTP_GET", 5 * time.Second, []time.Duration{0, 65 * time.Second, 130 * time.Second}},
+		{"DNS_CHECK", 5 * time.Second, []time.Duration{0, 65 * time.Second, 130 * time.Second}},
+		{"MISC_CHECK", 60 * time.Second, []time.Duration{0, 120 * time.Second, 240 * time.Second}},
+		// 0 fails at 5 s, the retry at 6 s fails at 11 s: down; next round at 71 s.
+		{"SMTP_CHECK", 11 * time.Second, []time.Duration{0, 6 * time.Second, 71 * time.Second, 77 * time.Second}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.keyword, func(t *testing.T) {
+			tm, err := KeepalivedTiming(tc.keyword, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			clk := newSimClock()
+			start := clk.Now()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			srv := &dyingServer{clock: clk, timeout: tm.Timeout, diesAt: start, stopAfter: len(tc.calls), stop: cancel}
+			m, err := NewMonitor("rs", srv, tm, 5, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m.clock = clk
+			downAt := time.Duration(-1)
+			m.Run(ctx, func(v Verdict) {
+				if !v.Up && downAt < 0 {
+					downAt = v.At.Sub(start)
+				}
+			})
+			if downAt != tc.downAt {
+				t.Errorf("down at %v, keepalived at %v", downAt, tc.downAt)
+			}
+			if got, want := offsets(start, srv.calls[:min(len(srv.calls), len(tc.calls))]), offsets(start, atOffsets(start, tc.calls)); got != want {
+				t.Errorf("checks at%s, keepalived at%s", got, want)
+			}
+		})
+	}
+}
+
+func atOffsets(start time.Time, d []time.Duration) []time.Time {
+	out := make([]time.Time, len(d))
+	for i, x := range d {
+		out[i] = start.Add(x)
+	}
+	return out
 }

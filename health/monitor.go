@@ -103,8 +103,12 @@ func (m *Monitor) Run(ctx context.Context, report func(Verdict)) {
 	}
 	dynWeight := m.weight
 	good, bad := 0, 0
-	for {
-		res, lat := m.round(ctx)
+	for first := true; ; first = false {
+		retries := t.Retry
+		if !t.RetryWhileDown && (first || !cur.Up) {
+			retries = 0
+		}
+		res, lat := m.round(ctx, retries)
 		if ctx.Err() != nil {
 			return
 		}
@@ -142,9 +146,9 @@ func (m *Monitor) Run(ctx context.Context, report func(Verdict)) {
 	}
 }
 
-// round makes up to 1+Retry attempts and returns the first success, or the
+// round makes up to 1+retries attempts and returns the first success, or the
 // last failure with the number of attempts in its reason.
-func (m *Monitor) round(ctx context.Context) (Result, time.Duration) {
+func (m *Monitor) round(ctx context.Context, retries int) (Result, time.Duration) {
 	t := m.timing
 	for attempt := 1; ; attempt++ {
 		actx, cancel := context.WithTimeout(ctx, t.Timeout)
@@ -155,7 +159,7 @@ func (m *Monitor) round(ctx context.Context) (Result, time.Duration) {
 		if res.OK || ctx.Err() != nil {
 			return res, lat
 		}
-		if attempt > t.Retry {
+		if attempt > retries {
 			if attempt > 1 {
 				res.Reason = fmt.Sprintf("%d attempts failed, last: %s", attempt, res.Reason)
 			}

@@ -138,10 +138,25 @@ func TestMonitorStateChanges(t *testing.T) {
 			name:   "a retry that succeeds keeps the server up",
 			timing: func(tm *Timing) { tm.Retry = 2 },
 			stop:   13,
-			// Rounds 1-3: two failures then success. Then only failures:
-			// the fourth round is calls 10, 11, 12.
-			script: func(n int) Result { return map[bool]Result{true: good, false: bad}[n == 3 || n == 6 || n == 9] },
-			want:   []want{{up: true, weight: 10}, {up: false, call: 12, reason: "3 attempts failed, last: broken"}},
+			// Round 1 is call 1; rounds 2-3 are two failures then a
+			// success. Round 4 is calls 8, 9, 10, all failing; then one
+			// call per round while down.
+			script: func(n int) Result { return map[bool]Result{true: good, false: bad}[n == 1 || n == 4 || n == 7] },
+			want:   []want{{up: true, weight: 10}, {up: false, call: 10, reason: "1 failed round(s): 3 attempts failed, last: broken"}},
+		},
+		{
+			name:   "dead at start: down after one attempt, as keepalived",
+			timing: func(tm *Timing) { tm.Retry = 2 },
+			stop:   6,
+			script: func(int) Result { return bad },
+			want:   []want{{up: true, weight: 10}, {up: false, call: 1, reason: "1 failed round(s): broken"}},
+		},
+		{
+			name:   "RetryWhileDown (SMTP_CHECK) retries in the first round too",
+			timing: func(tm *Timing) { tm.Retry, tm.RetryWhileDown = 2, true },
+			stop:   8,
+			script: func(int) Result { return bad },
+			want:   []want{{up: true, weight: 10}, {up: false, call: 3, reason: "3 attempts failed"}},
 		},
 		{
 			name: "dynamic weight changes are reported, exit 0 restores the weight",
@@ -196,7 +211,10 @@ func TestMonitorRetryDelayAndAttemptTimeout(t *testing.T) {
 			t.Error("attempt context has no deadline")
 		}
 		deadlines = append(deadlines, time.Until(d))
-		if len(starts) == 4 {
+		switch len(starts) {
+		case 1:
+			return good
+		case 4:
 			cancel()
 		}
 		return bad
@@ -210,11 +228,28 @@ func TestMonitorRetryDelayAndAttemptTimeout(t *testing.T) {
 			t.Errorf("attempt %d had %v left, want about %v", i+1, d, tm.Timeout)
 		}
 	}
-	// Attempts 1-2 and 3-4 are retries within a round.
-	for _, i := range []int{1, 3} {
-		if gap := starts[i].Sub(starts[i-1]); gap < tm.DelayBeforeRetry {
-			t.Errorf("retry %d came %v after the failure, before delay_before_retry %v", i, gap, tm.DelayBeforeRetry)
+	// Attempt 1 passes; attempts 2-3 are a round with its retry; attempt 4
+	// is the next round, made without a retry delay before it.
+	if gap := starts[2].Sub(starts[1]); gap < tm.DelayBeforeRetry {
+		t.Errorf("the retry came %v after the failure, before delay_before_retry %v", gap, tm.DelayBeforeRetry)
+	}
+	if gap := starts[3].Sub(starts[2]); gap >= tm.DelayBeforeRetry {
+		t.Errorf("the round after the down verdict came %v later: a retry delay, want only the %v interval", gap, tm.Interval)
+	}
+}
+
+// goodThenBad passes its first call and fails every later one.
+func goodThenBad() func(context.Context) Result {
+	var mu sync.Mutex
+	n := 0
+	return func(context.Context) Result {
+		mu.Lock()
+		defer mu.Unlock()
+		n++
+		if n == 1 {
+			return good
 		}
+		return bad
 	}
 }
 
@@ -245,8 +280,9 @@ func TestMonitorCancelStopsEverything(t *testing.T) {
 		{
 			name:   "during a retry delay",
 			timing: func(tm *Timing) { tm.Retry, tm.DelayBeforeRetry = 5, time.Hour },
-			check:  func(context.Context) Result { return bad },
-			checks: 1,
+			// Up after the first check; the second fails and waits to retry.
+			check:  goodThenBad(),
+			checks: 2,
 		},
 		{
 			name:   "during the start-up stagger",

@@ -9,12 +9,18 @@ import (
 // Timing is when and how often a Monitor checks, with keepalived's meaning for
 // each field (keepalived's name in brackets). A round is one attempt plus up
 // to Retry more, DelayBeforeRetry apart, and succeeds as soon as one attempt
-// does; rounds start Interval after the previous one ended.
+// does; rounds start Interval after the previous one ended. As in keepalived,
+// retries are only made while the server is up and after the first round: a
+// server found dead at start, or already down, gets one attempt per round
+// (check_api.c sets retry_it to retry before the first run; every
+// checker's epilog retries only "if (checker->is_up)"), except with
+// RetryWhileDown (keepalived's SMTP_CHECK restarts its retries every round).
 type Timing struct {
 	Interval         time.Duration // between rounds [delay_loop]
 	Timeout          time.Duration // per attempt [connect_timeout, misc_timeout]
 	Retry            int           // extra attempts after a failure [retry, nb_get_retry]
 	DelayBeforeRetry time.Duration // [delay_before_retry]
+	RetryWhileDown   bool          // retry in every round (SMTP_CHECK)
 	Rise             int           // consecutive good rounds to go up
 	Fall             int           // consecutive bad rounds to go down
 	Alpha            bool          // start down and wait for Rise good rounds [alpha]

@@ -23,6 +23,9 @@ type Checker struct {
 	DelayBeforeRetry time.Duration
 	// RetryAfterLoop: retries wait a whole delay_loop (DNS_CHECK).
 	RetryAfterLoop bool
+	// RetryWhileDown: retries also while the server is down and in the
+	// first round (SMTP_CHECK); every other checker retries only while up.
+	RetryWhileDown bool
 	// Source says where in keepalived's source the values come from.
 	Source string
 }
@@ -70,8 +73,10 @@ var table = map[string]Checker{
 		Source: "check_dns.c dns_check_handler; check_dns.h DNS_DEFAULT_RETRY"},
 	// smtp_check_end_handler takes the real server's, then the virtual
 	// server's connect_timeout; retries as queue_checker.
-	"SMTP_CHECK": {ConnectTimeout: 5 * time.Second, Retry: 1, DelayBeforeRetry: time.Second,
-		Source: "check_smtp.c smtp_check_end_handler; check_api.c queue_checker"},
+	// smtp_start_check_thread sets retry_it to 0 at every round and
+	// smtp_final retries whatever the server's state.
+	"SMTP_CHECK": {ConnectTimeout: 5 * time.Second, Retry: 1, DelayBeforeRetry: time.Second, RetryWhileDown: true,
+		Source: "check_smtp.c smtp_check_end_handler, smtp_start_check_thread, smtp_final; check_api.c queue_checker"},
 	"PING_CHECK": {ConnectTimeout: 5 * time.Second, Retry: 1, DelayBeforeRetry: time.Second,
 		Source: "check_ping.c ping_check_handler; check_api.c queue_checker"},
 	"UDP_CHECK": {ConnectTimeout: 5 * time.Second, Retry: 1, DelayBeforeRetry: time.Second,
