@@ -165,6 +165,8 @@ func TestInspectPinned(t *testing.T) {
 				{ID: 2, IP: netip.MustParseAddr("192.168.1.11"), Weight: 1, Reason: "check failed: replication SQL thread stopped"},
 			}}},
 			VRRP: []vrrp.Status{{Name: "VI_1", Interface: "eth0", VRID: 51, Version: 2, State: vrrp.StateMaster, Priority: 101, BasePriority: 101, MasterAddr: "192.168.1.20",
+				Counters:   vrrp.Counters{Drops: map[string]uint64{"ttl": 2, "dest": 3, "vrid": 0}},
+				Scripts:    []vrrp.ScriptStatus{{Name: "chk_mysql", State: vrrp.ScriptFailing, Weight: -50, Runs: 9, Fails: 4}},
 				Mismatches: []vrrp.Mismatch{{Reason: "version", Count: 7, LastFrom: "192.168.1.21", LastDetail: "sender speaks VRRPv3, this instance v2: neither sees the other's adverts"}}}},
 			FlowSync: []flowsync.Status{{Interface: "eth0", Group: "224.0.0.81:8848", Source: "192.168.1.20", KeyIDs: []uint8{7},
 				Applied: 12, Dropped: map[string]uint64{"auth": 3, "ttl": 1, "replay": 0}}},
@@ -182,6 +184,9 @@ func TestInspectPinned(t *testing.T) {
 	if !strings.Contains(out, "WARNING VI_1 (VRID 51): 7 adverts") || !strings.Contains(out, "version: last from 192.168.1.21") ||
 		!strings.Contains(out, "sender speaks VRRPv3") {
 		t.Fatalf("vrrp: config mismatch not shown:\n%s", out)
+	}
+	if !strings.Contains(out, "5 (dest 3, ttl 2)") || !strings.Contains(out, "VI_1 track_script chk_mysql: failing (weight -50, 9 runs, 4 failed)") {
+		t.Fatalf("vrrp: drops by reason or script state not shown:\n%s", out)
 	}
 	out, _, err = run(append(g, "flowsync")...)
 	if err != nil || !strings.Contains(out, "auth=3 ttl=1") || strings.Contains(out, "replay") || !strings.Contains(out, "on-link") {

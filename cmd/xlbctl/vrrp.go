@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -25,10 +27,6 @@ func vrrpCommand() *cli.Command {
 			}
 			t := newTable(c.App.Writer, "INSTANCE", "INTERFACE", "VRID", "VERSION", "STATE", "SINCE", "PRIORITY", "MASTER", "ADVERTS SENT/RECV", "DROPS", "MISMATCH")
 			for _, s := range status.VRRP {
-				var drops uint64
-				for _, n := range s.Counters.Drops {
-					drops += n
-				}
 				master := s.MasterAddr
 				if master == "" {
 					master = "-"
@@ -43,7 +41,7 @@ func vrrpCommand() *cli.Command {
 				}
 				t.row(s.Name, s.Interface, fmt.Sprint(s.VRID), fmt.Sprint(s.Version), s.State.String(),
 					s.Since.Format(time.RFC3339), fmt.Sprintf("%d (base %d)", s.Priority, s.BasePriority), master,
-					fmt.Sprintf("%d/%d", s.Counters.AdvertsSent, s.Counters.AdvertsReceived), fmt.Sprint(drops), mismatch)
+					fmt.Sprintf("%d/%d", s.Counters.AdvertsSent, s.Counters.AdvertsReceived), dropsText(s.Counters.Drops), mismatch)
 			}
 			if err := t.flush(); err != nil {
 				return err
@@ -51,6 +49,10 @@ func vrrpCommand() *cli.Command {
 			// Below the table, one line per reason: a peer configured
 			// differently on the same VRID usually means two masters.
 			for _, s := range status.VRRP {
+				for _, sc := range s.Scripts {
+					fmt.Fprintf(c.App.Writer, "%s track_script %s: %s (weight %d, %d runs, %d failed)\n",
+						s.Name, sc.Name, sc.State, sc.Weight, sc.Runs, sc.Fails)
+				}
 				for _, m := range s.Mismatches {
 					fmt.Fprintf(c.App.Writer, "WARNING %s (VRID %d): %d adverts from a differently configured peer, split brain likely: %s: last from %s at %s: %s\n",
 						s.Name, s.VRID, m.Count, m.Reason, m.LastFrom, m.LastAt.Format(time.RFC3339), m.LastDetail)
@@ -59,4 +61,20 @@ func vrrpCommand() *cli.Command {
 			return nil
 		},
 	}
+}
+
+// dropsText is the total with its non-zero reasons: "0", or "4 (dest 2, ttl 2)".
+func dropsText(drops map[string]uint64) string {
+	var total uint64
+	var parts []string
+	for _, r := range slices.Sorted(maps.Keys(drops)) {
+		if n := drops[r]; n > 0 {
+			total += n
+			parts = append(parts, fmt.Sprintf("%s %d", r, n))
+		}
+	}
+	if total == 0 {
+		return "0"
+	}
+	return fmt.Sprintf("%d (%s)", total, strings.Join(parts, ", "))
 }

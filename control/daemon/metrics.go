@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"xlb/control/vrrp"
 	"xlb/loader"
 )
 
@@ -34,6 +35,7 @@ var (
 	descSyncFlows  = prometheus.NewDesc("xlb_flow_sync_flows_total", "Flows sent to or received from the other directors; applied here (of those, replaced an entry), unchanged; sent in table dumps.", []string{"interface", "direction"}, nil)
 	descSyncDrops  = prometheus.NewDesc("xlb_flow_sync_dropped_total", "Flow-sync datagrams (auth, replay, ttl, not_peer, rate, ...) or entries (kept_local, unknown_service, ...) refused, by reason.", []string{"interface", "reason"}, nil)
 	descVRRPDrops  = prometheus.NewDesc("xlb_vrrp_dropped_total", "VRRP packets dropped by receive check.", []string{"instance", "reason"}, nil)
+	descVRRPScript = prometheus.NewDesc("xlb_vrrp_track_script_failing", "1 while the instance's track_script is failing.", []string{"instance", "script"}, nil)
 	// Non-zero growth means a peer on the VRID is configured differently:
 	// a split brain in the making (alert on it).
 	descVRRPMismatch = prometheus.NewDesc("xlb_vrrp_config_mismatch_total", "Adverts for the instance's VRID from a peer configured differently, by what differs.", []string{"instance", "reason"}, nil)
@@ -41,7 +43,7 @@ var (
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descSvcPackets, descSvcBytes, descBePackets, descBeBytes, descBeUp, descBeState,
-		descBeWeight, descBeLatency, descReasons, descFlows, descFlowsMax, descVRRPState, descVRRPPrio, descVRRPDrops, descVRRPMismatch, descSyncFlows, descSyncDrops} {
+		descBeWeight, descBeLatency, descReasons, descFlows, descFlowsMax, descVRRPState, descVRRPPrio, descVRRPDrops, descVRRPMismatch, descVRRPScript, descSyncFlows, descSyncDrops} {
 		ch <- d
 	}
 }
@@ -108,6 +110,9 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		for r, n := range v.Counters.Mismatches {
 			ch <- prometheus.MustNewConstMetric(descVRRPMismatch, prometheus.CounterValue, float64(n), v.Name, r)
+		}
+		for _, sc := range v.Scripts {
+			ch <- prometheus.MustNewConstMetric(descVRRPScript, prometheus.GaugeValue, boolf(sc.State == vrrp.ScriptFailing), v.Name, sc.Name)
 		}
 	}
 }

@@ -38,6 +38,19 @@ var dropNames = [numDropReasons]string{
 	DropDest:      "dest",
 }
 
+// warns says which refusals deserve a (rate-limited) warning: those that
+// mean a forged advert, or a peer the receive checks now shut out (e.g. a
+// unicast peer behind a router, whose adverts arrive with TTL < 255). VRID
+// drops are normal on a shared segment, and the drops that come from a
+// peer's configuration have the mismatch warning.
+func (r DropReason) warns() bool {
+	switch r {
+	case DropTTL, DropDest, DropPeer, DropChecksum, DropLength, DropType:
+		return true
+	}
+	return false
+}
+
 func (r DropReason) String() string {
 	if r < numDropReasons {
 		return dropNames[r]

@@ -41,10 +41,28 @@ func (r MismatchReason) String() string {
 	return fmt.Sprintf("MismatchReason(%d)", uint8(r))
 }
 
-// mismatchLogEvery bounds the warnings per reason: the first advert of a
-// reason is logged at once, later ones at most this often with a count, so
-// a misconfigured peer (or a flood) cannot fill the log.
-const mismatchLogEvery = time.Minute
+// warnEvery bounds the warnings per reason: the first advert of a reason
+// is logged at once, later ones at most this often with a count, so a
+// misconfigured peer (or a flood) cannot fill the log.
+const warnEvery = time.Minute
+
+// rateLimit counts events and lets one through per warnEvery.
+type rateLimit struct {
+	loggedAt time.Time
+	unlogged uint64 // seen since the last warning
+}
+
+// allow records an event and reports whether to log it now, with the
+// number of events the warning covers.
+func (l *rateLimit) allow(now time.Time) (uint64, bool) {
+	l.unlogged++
+	if !l.loggedAt.IsZero() && now.Sub(l.loggedAt) < warnEvery {
+		return 0, false
+	}
+	n := l.unlogged
+	l.loggedAt, l.unlogged = now, 0
+	return n, true
+}
 
 // Mismatch is what Status reports for one reason seen at least once.
 type Mismatch struct {
@@ -61,8 +79,7 @@ type mismatchSeen struct {
 	lastFrom   netip.Addr
 	lastDetail string
 	lastAt     time.Time
-	loggedAt   time.Time
-	unlogged   uint64 // seen since the last warning
+	warn       rateLimit
 }
 
 type mismatchFound struct {
@@ -136,14 +153,11 @@ func (in *Instance) noteMismatches(now time.Time, src netip.Addr, found []mismat
 	for _, f := range found {
 		m := &in.mismatch[f.reason]
 		m.count++
-		m.unlogged++
 		m.lastFrom, m.lastDetail, m.lastAt = src, f.detail, now
-		if !m.loggedAt.IsZero() && now.Sub(m.loggedAt) < mismatchLogEvery {
-			continue
+		if n, ok := m.warn.allow(now); ok {
+			in.log.Warn("vrrp config mismatch with a peer on this VRID: split brain likely",
+				"reason", f.reason.String(), "from", src, "detail", f.detail,
+				"adverts", n, "state", in.state)
 		}
-		in.log.Warn("vrrp config mismatch with a peer on this VRID: split brain likely",
-			"reason", f.reason.String(), "from", src, "detail", f.detail,
-			"adverts", m.unlogged, "state", in.state)
-		m.loggedAt, m.unlogged = now, 0
 	}
 }

@@ -180,3 +180,38 @@ func TestMismatchNeedsAuthenticAdvert(t *testing.T) {
 		t.Fatalf("drops %v, want one each of ttl, dest, vrid, checksum", d)
 	}
 }
+
+// TestRefusalsWarnRateLimited: forged adverts (here TTL 64) give one
+// warning a minute naming the sender; another VRID's adverts, normal on a
+// shared segment, give none.
+func TestRefusalsWarnRateLimited(t *testing.T) {
+	cfg := baseConfig()
+	s := newSim(t, cfg)
+	var logs bytes.Buffer
+	s.in.log = slog.New(slog.NewTextHandler(&logs, nil))
+	s.start()
+	for i := range 5 {
+		s.at(time.Duration(i) * time.Second)
+		p := advertFrom(cfg, addrPeer, 254, nil)
+		p.TTL = 64
+		s.recv(p)
+		s.recv(advertFrom(cfg, addrPeer, 254, func(a *Advert) { a.VRID = 52 }))
+	}
+	s.at(time.Minute)
+	p := advertFrom(cfg, addrPeer, 254, nil)
+	p.TTL = 64
+	s.recv(p)
+	var warns []string
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(l, "level=WARN") {
+			warns = append(warns, l)
+		}
+	}
+	if len(warns) != 2 || !strings.Contains(warns[0], "reason=ttl") || !strings.Contains(warns[0], "from=10.0.0.2") ||
+		!strings.Contains(warns[0], "ttl=64") || !strings.Contains(warns[1], "packets=5") {
+		t.Fatalf("want two ttl warnings (the first, then one for the 5 since), got %q", warns)
+	}
+	if d := s.in.Status().Counters.Drops; d["ttl"] != 6 || d["vrid"] != 5 {
+		t.Fatalf("drops %v, want 6 ttl and 5 vrid", d)
+	}
+}

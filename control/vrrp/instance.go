@@ -72,6 +72,7 @@ type Instance struct {
 	tracks       []*scriptTracker // one per cfg.TrackScripts
 	ctr          counters
 	mismatch     [numMismatchReasons]mismatchSeen
+	dropWarn     [numDropReasons]rateLimit
 	pending      []StateChange
 }
 
@@ -600,12 +601,19 @@ func (in *Instance) agree(a Advert) error {
 	return nil
 }
 
-func (in *Instance) drop(src netip.Addr, err error) {
+func (in *Instance) drop(now time.Time, p Packet, err error) {
 	var r DropReason
-	if errors.As(err, &r) {
-		in.ctr.drops[r]++
+	if !errors.As(err, &r) {
+		return
 	}
-	in.log.Debug("drop advert", "src", src, "reason", err)
+	in.ctr.drops[r]++
+	if !r.warns() {
+		in.log.Debug("drop advert", "src", p.Src, "reason", r)
+		return
+	}
+	if n, ok := in.dropWarn[r].allow(now); ok {
+		in.log.Warn("vrrp advert refused", "reason", r.String(), "from", p.Src, "to", p.Dst, "ttl", p.TTL, "packets", n)
+	}
 }
 
 func (in *Instance) handlePacket(now time.Time, p Packet) {
@@ -614,12 +622,12 @@ func (in *Instance) handlePacket(now time.Time, p Packet) {
 	}
 	a, err := in.authentic(p)
 	if err != nil {
-		in.drop(p.Src, err)
+		in.drop(now, p, err)
 		return
 	}
 	in.noteMismatches(now, p.Src, in.compare(a))
 	if err := in.agree(a); err != nil {
-		in.drop(p.Src, err)
+		in.drop(now, p, err)
 		return
 	}
 	in.ctr.advertsRecv++

@@ -82,6 +82,17 @@ func (s ScriptState) String() string {
 // MarshalText makes ScriptState print as its name in JSON.
 func (s ScriptState) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
+// UnmarshalText reads what MarshalText wrote, so xlbctl can decode Status.
+func (s *ScriptState) UnmarshalText(b []byte) error {
+	for st := ScriptUnknown; st <= ScriptFailing; st++ {
+		if string(b) == st.String() {
+			*s = st
+			return nil
+		}
+	}
+	return fmt.Errorf("script state %q: want unknown, good or failing", b)
+}
+
 // scriptTracker is keepalived's rise/fall counter for one script: result
 // runs from 0 to Rise+Fall-1 and the script is good from Rise up.
 type scriptTracker struct {
