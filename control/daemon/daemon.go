@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
@@ -22,6 +23,7 @@ import (
 	"time"
 
 	"xlb/control"
+	"xlb/control/announce"
 	"xlb/control/api"
 	"xlb/control/config"
 	"xlb/control/flowsync"
@@ -76,8 +78,9 @@ type Daemon struct {
 	planes   map[string]*plane // by interface name
 
 	checks *checkSet
-	vrrp   *vrrpSet
-	kick   chan struct{}
+	// announcers make the network send the VIPs here (VRRP today).
+	announcers []announce.Announcer
+	kick       chan struct{}
 	// failedBefore holds the backends a previous run had taken out (down, or
 	// drained by inhibit_on_failure): after a restart they stay out until
 	// their first check passes, instead of starting up as fresh ones do.
@@ -118,7 +121,7 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	plans, err := planInterfaces(cfg, net.InterfaceByName)
+	plans, err := planInterfaces(cfg, net.InterfaceByName, control.OnLink)
 	if err != nil {
 		return fmt.Errorf("%s: %w", opts.ConfigPath, err)
 	}
@@ -126,17 +129,20 @@ func Run(ctx context.Context, opts Options) error {
 	if !opts.FlowSyncGroup.IsValid() {
 		opts.FlowSyncGroup = flowsync.DefaultGroup
 	}
-	// Flow sync only matters between directors that share a VIP.
-	flowSync := opts.FlowSync && len(cfg.VRRP) > 0
+	d := &Daemon{opts: opts, log: opts.Log, cfg: cfg, loadedAt: time.Now(), planes: map[string]*plane{}, kick: make(chan struct{}, 1),
+		failedBefore: map[control.BackendRef]bool{}}
+	d.announcers = []announce.Announcer{newVRRPAnnouncer(d.log)}
+	// Flow sync only matters where another director may take over.
+	flowSync := false
+	for _, a := range d.announcers {
+		flowSync = flowSync || (opts.FlowSync && a.SharesFlows(cfg))
+	}
 	var syncKeys *flowsync.Keyring
 	if flowSync {
 		if syncKeys, err = flowSyncKeys(opts); err != nil {
 			return err
 		}
-		flowSync = syncKeys != nil
 	}
-	d := &Daemon{opts: opts, log: opts.Log, cfg: cfg, loadedAt: time.Now(), planes: map[string]*plane{}, kick: make(chan struct{}, 1),
-		failedBefore: map[control.BackendRef]bool{}}
 	defer d.closePlanes()
 	for _, p := range plans {
 		if err := d.attach(p, syncKeys); err != nil {
@@ -152,7 +158,6 @@ func Run(ctx context.Context, opts Options) error {
 	defer cancel()
 
 	d.checks = newCheckSet(d, d.log)
-	d.vrrp = newVRRPSet(d, d.log)
 	d.applyConfig(ctx, cfg)
 	if err := d.applyNow(); err != nil {
 		d.log.Error("first apply", "error", err)
@@ -206,16 +211,21 @@ func Run(ctx context.Context, opts Options) error {
 		select {
 		case <-ctx.Done():
 			d.log.Info("stopping: the data plane stays pinned and keeps forwarding; `xlbd detach` removes it")
-			d.checks.stopAll()
-			d.vrrp.stopAll()
+			d.stopRuns()
 			return nil
 		case err := <-errc:
-			d.checks.stopAll()
-			d.vrrp.stopAll()
+			d.stopRuns()
 			return err
 		case <-hup:
 			d.reload(ctx)
 		}
+	}
+}
+
+func (d *Daemon) stopRuns() {
+	d.checks.stopAll()
+	for _, a := range d.announcers {
+		a.Stop()
 	}
 }
 
@@ -243,15 +253,7 @@ func (d *Daemon) attach(p *ifacePlan, syncKeys *flowsync.Keyring) error {
 	}
 	rec := control.New(dp, d.log.With("interface", p.name))
 	rec.Adopt(svcs, backends)
-	keyByID := map[uint32]loader.ServiceKey{}
-	for k, s := range svcs {
-		keyByID[s.ID] = k
-	}
-	for _, b := range backends {
-		if b.State == loader.BackendDown || b.State == loader.BackendDrained {
-			d.failedBefore[control.BackendRef{Service: keyByID[b.ServiceID], IP: b.IP}] = true
-		}
-	}
+	maps.Copy(d.failedBefore, failedBackends(svcs, backends))
 	if len(svcs) > 0 {
 		d.log.Info("adopted pinned data plane", "interface", p.name, "services", len(svcs), "backends", len(backends))
 	}
@@ -317,34 +319,21 @@ func (d *Daemon) applyConfig(ctx context.Context, cfg *config.Config) {
 		p.rec.SetDesired(p.plan.specs())
 		for _, ref := range p.plan.services {
 			for _, r := range ref.cfg.Reals {
-				up := r.Check == nil || !ref.cfg.Alpha
-				reason := "assumed up until the first check (keepalived's default; alpha starts down)"
-				switch {
-				case r.Check == nil:
-					reason = "no check configured"
-				case d.wasFailed(ref.key, r):
-					up, reason = false, "failed before xlbd restarted: down until its first check passes"
-				case !up:
-					reason = "alpha: down until the first check passes"
-				}
-				if !d.checks.known(ref.key, r.IP) {
-					p.rec.SetHealth(ref.key, r.IP, control.Health{Up: up, Reason: reason})
+				br := control.BackendRef{Service: ref.key, IP: r.IP}
+				if !d.checks.known(br) {
+					p.rec.SetHealth(ref.key, r.IP, initialHealth(r, ref.cfg.Alpha, d.failedBefore[br]))
 				}
 			}
 		}
 	}
 	d.checks.sync(ctx, d.planes)
-	d.vrrp.sync(ctx, cfg)
+	for _, a := range d.announcers {
+		a.Configure(ctx, cfg)
+	}
 	for _, p := range d.planes {
 		p.macs.Track(p.plan.macTargets())
 	}
 	d.setPeers()
-}
-
-// wasFailed reports whether the previous run had taken the real server out.
-// A server drained by weight 0 was not failed.
-func (d *Daemon) wasFailed(key loader.ServiceKey, r config.RealServer) bool {
-	return r.Check != nil && r.Weight > 0 && d.failedBefore[control.BackendRef{Service: key, IP: r.IP}]
 }
 
 // reload applies a new config file on SIGHUP, or keeps the old one.
@@ -355,7 +344,7 @@ func (d *Daemon) reload(ctx context.Context) {
 		d.log.Error("reload refused: the running config stays", "config", d.opts.ConfigPath, "error", err)
 		return
 	}
-	plans, err := planInterfaces(cfg, net.InterfaceByName)
+	plans, err := planInterfaces(cfg, net.InterfaceByName, control.OnLink)
 	if err != nil {
 		d.log.Error("reload refused: the running config stays", "config", d.opts.ConfigPath, "error", err)
 		return
@@ -424,17 +413,41 @@ func (d *Daemon) trigger() {
 	}
 }
 
+// applyNow reconciles every plane, then tells the announcers what this
+// director can now serve (outside the lock: an announcer never holds up
+// verdicts, metrics or the control socket).
 func (d *Daemon) applyNow() error {
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	var errs []error
 	for name, p := range d.planes {
 		if err := p.rec.Apply(); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", name, err))
 		}
 	}
-	d.vrrp.updateTracking(d.planes)
+	intent := d.intent()
+	d.mu.Unlock()
+	for _, a := range d.announcers {
+		a.Announce(intent)
+	}
 	return errors.Join(errs...)
+}
+
+// intent is every programmed service and whether this director can serve
+// it; d.mu is held.
+func (d *Daemon) intent() announce.Intent {
+	var in announce.Intent
+	for _, p := range d.planes {
+		byKey := map[loader.ServiceKey]*config.Service{}
+		for _, ref := range p.plan.services {
+			byKey[ref.key] = ref.cfg
+		}
+		for _, st := range p.rec.Status() {
+			if svc := byKey[st.Key]; svc != nil {
+				in.Services = append(in.Services, usability(svc, st))
+			}
+		}
+	}
+	return in
 }
 
 // applier reconciles whenever something changed, and retries failed writes.
@@ -485,7 +498,7 @@ func (d *Daemon) setPeers() {
 	for _, v := range d.cfg.VRRP {
 		byIface[v.Interface] = append(byIface[v.Interface], v.UnicastPeers...)
 	}
-	for _, st := range d.vrrp.status() {
+	for _, st := range d.announced().VRRP {
 		if a, err := netip.ParseAddr(st.MasterAddr); err == nil && st.State != vrrp.StateMaster {
 			byIface[st.Interface] = append(byIface[st.Interface], a)
 		}
@@ -493,6 +506,15 @@ func (d *Daemon) setPeers() {
 	for name, p := range d.planes {
 		p.macs.SetPeers(byIface[name])
 	}
+}
+
+// announced is what the announcers report of themselves.
+func (d *Daemon) announced() api.Status {
+	var s api.Status
+	for _, a := range d.announcers {
+		a.Status(&s)
+	}
+	return s
 }
 
 // Status is the control socket's answer.
@@ -509,7 +531,7 @@ func (d *Daemon) Status() api.Status {
 			svc := api.Service{Interface: p.plan.name, VIP: st.Key.VIP, Port: st.Key.Port, Protocol: st.Key.Proto.String(), ID: st.ID,
 				Scheduler: sched[st.Key], Balancing: balancingName(st.Balancing)}
 			for _, b := range st.Backends {
-				kind, latency := d.checks.describe(st.Key, b.IP)
+				kind, latency := d.checks.describe(control.BackendRef{Service: st.Key, IP: b.IP})
 				svc.Backends = append(svc.Backends, api.Backend{ID: b.ID, IP: b.IP, MAC: b.MAC.String(), Weight: b.Weight,
 					State: b.StateName(), Reason: b.Reason, HealthUp: b.Health.Up, Check: kind, LastLatency: latency})
 			}
@@ -521,7 +543,9 @@ func (d *Daemon) Status() api.Status {
 			s.FlowSync = append(s.FlowSync, p.sync.Status())
 		}
 	}
-	s.VRRP = d.vrrp.status()
+	for _, a := range d.announcers {
+		a.Status(&s)
+	}
 	return s
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"xlb/control"
 	"xlb/control/vrrp"
 	"xlb/loader"
 )
@@ -73,7 +74,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 					ch <- prometheus.MustNewConstMetric(descBeState, prometheus.GaugeValue, boolf(b.StateName() == s), name, sname, bname, s)
 				}
 				ch <- prometheus.MustNewConstMetric(descBeWeight, prometheus.GaugeValue, float64(b.Weight), name, sname, bname)
-				if kind, latency := c.d.checks.describe(svc.Key, b.IP); kind != "" {
+				if kind, latency := c.d.checks.describe(control.BackendRef{Service: svc.Key, IP: b.IP}); kind != "" {
 					ch <- prometheus.MustNewConstMetric(descBeLatency, prometheus.GaugeValue, latency.Seconds(), name, sname, bname, kind)
 				}
 			}
@@ -102,7 +103,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descSyncDrops, prometheus.CounterValue, float64(n), fs.Interface, r)
 		}
 	}
-	for _, v := range c.d.vrrp.status() {
+	for _, v := range c.d.announced().VRRP {
 		ch <- prometheus.MustNewConstMetric(descVRRPState, prometheus.GaugeValue, boolf(v.State.String() == "MASTER"), v.Name, v.Interface)
 		ch <- prometheus.MustNewConstMetric(descVRRPPrio, prometheus.GaugeValue, float64(v.Priority), v.Name, v.Interface)
 		for r, n := range v.Counters.Drops {

@@ -28,7 +28,8 @@ type serviceRef struct {
 // planInterfaces assigns every service to the interface whose subnet holds its
 // real servers, and fails (naming the service and server) for a server that no
 // attached interface reaches directly: direct routing rewrites only the MAC.
-func planInterfaces(cfg *config.Config, lookup func(string) (*net.Interface, error)) ([]*ifacePlan, error) {
+// lookup and onLink are net.InterfaceByName and control.OnLink in xlbd.
+func planInterfaces(cfg *config.Config, lookup func(string) (*net.Interface, error), onLink func(*net.Interface, netip.Addr) error) ([]*ifacePlan, error) {
 	var plans []*ifacePlan
 	var errs []error
 	for _, name := range cfg.Interfaces {
@@ -50,7 +51,7 @@ func planInterfaces(cfg *config.Config, lookup func(string) (*net.Interface, err
 		key := serviceKey(svc)
 		var home *ifacePlan
 		for _, p := range plans {
-			if len(svc.Reals) == 0 || control.OnLink(p.iface, svc.Reals[0].IP) == nil {
+			if len(svc.Reals) == 0 || onLink(p.iface, svc.Reals[0].IP) == nil {
 				home = p
 				break
 			}
@@ -60,7 +61,7 @@ func planInterfaces(cfg *config.Config, lookup func(string) (*net.Interface, err
 			continue
 		}
 		for _, r := range svc.Reals[1:] {
-			if err := control.OnLink(home.iface, r.IP); err != nil {
+			if err := onLink(home.iface, r.IP); err != nil {
 				errs = append(errs, fmt.Errorf("service %s: %w", svc.Name, err))
 			}
 		}

@@ -1,6 +1,8 @@
 package daemon
 
 import (
+	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"strings"
@@ -10,7 +12,6 @@ import (
 	"xlb/control"
 	"xlb/control/config"
 	"xlb/control/vrrp"
-	"xlb/test/testutil"
 )
 
 func parse(t *testing.T, yaml string) *config.Config {
@@ -22,14 +23,29 @@ func parse(t *testing.T, yaml string) *config.Config {
 	return cfg
 }
 
+// fakeLinks is a host with the given interfaces and subnets.
+func fakeLinks(subnets map[string]string) (func(string) (*net.Interface, error), func(*net.Interface, netip.Addr) error) {
+	lookup := func(name string) (*net.Interface, error) {
+		if _, ok := subnets[name]; !ok {
+			return nil, errors.New("no such network interface")
+		}
+		return &net.Interface{Name: name}, nil
+	}
+	onLink := func(iface *net.Interface, ip netip.Addr) error {
+		if !netip.MustParsePrefix(subnets[iface.Name]).Contains(ip) {
+			return fmt.Errorf("backend %s: %w %s", ip, control.ErrNotOnLink, iface.Name)
+		}
+		return nil
+	}
+	return lookup, onLink
+}
+
 // Services land on the interface whose subnet holds their real servers; a
 // server no interface reaches directly is an error naming it.
 func TestPlanInterfaces(t *testing.T) {
-	testutil.RequirePriv(t)
-	seg := testutil.NewSegment(t, "pl")
-	h := seg.AddHost(t, "lvs", "192.168.1.20/24")
+	lookup, onLink := fakeLinks(map[string]string{"eth0": "192.168.1.0/24", "eth1": "10.1.0.0/16"})
 	good := parse(t, `
-interfaces: [eth0]
+interfaces: [eth0, eth1]
 services:
   - vip: 192.168.1.30
     port: 3306
@@ -37,7 +53,27 @@ services:
     reals:
       - {ip: 192.168.1.10, weight: 3, inhibit_on_failure: true}
       - {ip: 192.168.1.11}
+  - vip: 10.1.0.30
+    port: 80
+    reals:
+      - {ip: 10.1.2.3}
 `)
+	plans, err := planInterfaces(good, lookup, onLink)
+	if err != nil {
+		t.Fatalf("valid plan: %v", err)
+	}
+	if len(plans) != 2 || plans[0].name != "eth0" || plans[1].name != "eth1" || len(plans[0].services) != 1 || len(plans[1].services) != 1 {
+		t.Fatalf("plans: %+v", plans)
+	}
+	specs := plans[0].specs()
+	if len(specs) != 1 || specs[0].Balancing != control.Failover || len(specs[0].Backends) != 2 ||
+		specs[0].Backends[0] != (control.BackendSpec{IP: netip.MustParseAddr("192.168.1.10"), Weight: 3, InhibitOnFailure: true}) {
+		t.Errorf("eth0 specs: %+v", specs)
+	}
+	if got, ok := plans[1].macTargets()[netip.MustParseAddr("10.1.2.3")]; len(plans[1].macTargets()) != 1 || !ok || got != nil {
+		t.Errorf("eth1 backends: %v", got)
+	}
+
 	bad := parse(t, `
 interfaces: [eth0]
 services:
@@ -47,29 +83,21 @@ services:
     reals:
       - {ip: 192.168.1.10}
       - {ip: 10.9.9.9}
+  - name: nowhere
+    vip: 192.168.1.31
+    port: 3306
+    reals:
+      - {ip: 172.16.0.1}
 `)
-	err := h.Do(func() error {
-		plans, err := planInterfaces(good, net.InterfaceByName)
-		if err != nil {
-			t.Errorf("valid plan: %v", err)
-			return nil
+	_, err = planInterfaces(bad, lookup, onLink)
+	for _, want := range []string{"far", "10.9.9.9", "nowhere", "172.16.0.1"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("off-link servers: %v, want an error naming %s", err, want)
 		}
-		specs := plans[0].specs()
-		if len(specs) != 1 || specs[0].Balancing != control.Failover || len(specs[0].Backends) != 2 ||
-			specs[0].Backends[0] != (control.BackendSpec{IP: netip.MustParseAddr("192.168.1.10"), Weight: 3, InhibitOnFailure: true}) {
-			t.Errorf("specs: %+v", specs)
-		}
-		if _, err := planInterfaces(bad, net.InterfaceByName); err == nil || !strings.Contains(err.Error(), "far") || !strings.Contains(err.Error(), "10.9.9.9") {
-			t.Errorf("off-link server: %v, want an error naming the service and the server", err)
-		}
-		missing := parse(t, "interfaces: [eth7]\nservices:\n  - {vip: 192.168.1.30, port: 80, reals: [{ip: 192.168.1.10}]}\n")
-		if _, err := planInterfaces(missing, net.InterfaceByName); err == nil || !strings.Contains(err.Error(), "eth7") {
-			t.Errorf("missing interface: %v", err)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
+	}
+	missing := parse(t, "interfaces: [eth7]\nservices:\n  - {vip: 192.168.1.30, port: 80, reals: [{ip: 192.168.1.10}]}\n")
+	if _, err := planInterfaces(missing, lookup, onLink); err == nil || !strings.Contains(err.Error(), "eth7") {
+		t.Errorf("missing interface: %v", err)
 	}
 }
 
