@@ -212,6 +212,16 @@ static __always_inline int balance(struct ethhdr *eth, struct xlb_flow_key *fk, 
 	if (b)
 		return forward(eth, b, id, bytes);
 
+	/* The service first: traffic to the director itself (not a service)
+	 * then costs what it did before the new-flow table existed, and a
+	 * flow's second packet pays the lookup once per connection. */
+	sk.vip = fk->daddr;
+	sk.port = fk->dport;
+	sk.proto = fk->proto;
+	svc = bpf_map_lookup_elem(&xlb_services, &sk);
+	if (!svc)
+		return verdict(not_ours, XDP_PASS, bytes);
+
 	/* A SYN to a known flow follows it (above) and changes nothing: a forged
 	 * SYN must not move an established connection, and a client reusing
 	 * its ports reaches a backend that is still up. */
@@ -225,12 +235,6 @@ static __always_inline int balance(struct ethhdr *eth, struct xlb_flow_key *fk, 
 		}
 	}
 
-	sk.vip = fk->daddr;
-	sk.port = fk->dport;
-	sk.proto = fk->proto;
-	svc = bpf_map_lookup_elem(&xlb_services, &sk);
-	if (!svc)
-		return verdict(not_ours, XDP_PASS, bytes);
 	b = maglev_pick(svc, fk, &id);
 	if (!b)
 		return verdict(XLB_DROP_NO_BACKEND, XDP_DROP, bytes);
