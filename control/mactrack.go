@@ -76,7 +76,6 @@ type MACTracker struct {
 	mu       sync.Mutex
 	backends map[netip.Addr]*macEntry
 	peers    map[netip.Addr]*macEntry
-	peerMACs []net.HardwareAddr // learned otherwise (VRRP adverts)
 	refused  [numRefusals]uint64
 	changes  uint64
 	failures uint64
@@ -200,21 +199,6 @@ func (t *MACTracker) SetPeers(ips []netip.Addr) {
 		}
 	}
 	t.mu.Unlock()
-	t.poke()
-}
-
-// AddPeerMAC records a MAC seen as another director's (the source of its
-// VRRP adverts), refused for any backend from now on.
-func (t *MACTracker) AddPeerMAC(mac net.HardwareAddr) {
-	t.mu.Lock()
-	if len(mac) != 6 || containsMAC(t.peerMACs, mac) {
-		t.mu.Unlock()
-		return
-	}
-	t.peerMACs = append(t.peerMACs, slices.Clone(mac))
-	changed := t.dropPeerMACsLocked()
-	t.mu.Unlock()
-	t.notify(changed...)
 	t.poke()
 }
 
@@ -513,7 +497,7 @@ func (t *MACTracker) refuseLocked(ip netip.Addr, mac net.HardwareAddr, peer bool
 
 // peerMACsLocked are all MACs known to be other directors'.
 func (t *MACTracker) peerMACsLocked() []net.HardwareAddr {
-	out := slices.Clone(t.peerMACs)
+	var out []net.HardwareAddr
 	for _, e := range t.peers {
 		if e.mac != nil {
 			out = append(out, e.mac)

@@ -320,8 +320,8 @@ func TestMACTrackerRefusesBadMACs(t *testing.T) {
 	}
 }
 
-// A peer director's MAC learned after a backend took it (say from a forged
-// reply before the peer was known) is dropped from the backend.
+// A peer director's MAC learned after a backend took it (a forged reply
+// before the peer answered) is dropped from the backend.
 func TestMACTrackerDropsLaterLearnedPeerMAC(t *testing.T) {
 	r := newTrackerRig(t)
 	r.res.set(db1IP, nil, macPeer)
@@ -331,7 +331,8 @@ func TestMACTrackerDropsLaterLearnedPeerMAC(t *testing.T) {
 		t.Fatalf("setup: MAC = %s", got)
 	}
 	r.takeChanges()
-	r.AddPeerMAC(macPeer)
+	r.SetPeers([]netip.Addr{peer1IP})
+	r.Observe(NeighEvent{IP: peer1IP, MAC: macPeer})
 	if got := r.MAC(db1IP); got != nil {
 		t.Errorf("MAC = %s after it was learned to be a peer's, want none", got)
 	}
@@ -342,10 +343,14 @@ func TestMACTrackerDropsLaterLearnedPeerMAC(t *testing.T) {
 	if st.Refused[RefusedPeer.String()] != 1 {
 		t.Errorf("refused = %v, want one peer_director", st.Refused)
 	}
+	r.res.set(peer1IP, macPeer)
 	r.res.set(db1IP, nil, macPeer, macA)
 	r.step(0)
 	if got := r.MAC(db1IP); !slices.Equal(got, macA) {
 		t.Errorf("re-resolved to %s, want %s", got, macA)
+	}
+	if list, _ := r.Status(); len(list) != 2 || !list[1].Peer || !slices.Equal(list[1].MAC, macPeer) {
+		t.Errorf("status: %+v, want the backend then the peer", list)
 	}
 }
 

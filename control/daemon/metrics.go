@@ -25,12 +25,14 @@ var (
 	descBePackets  = prometheus.NewDesc("xlb_backend_packets_total", "Packets forwarded to a real server.", []string{"interface", "service", "backend"}, nil)
 	descBeBytes    = prometheus.NewDesc("xlb_backend_bytes_total", "Bytes forwarded to a real server.", []string{"interface", "service", "backend"}, nil)
 	descBeUp       = prometheus.NewDesc("xlb_backend_up", "1 if the real server's health check passes.", []string{"interface", "service", "backend"}, nil)
-	descBeState    = prometheus.NewDesc("xlb_backend_state", "1 for the real server's data-plane state (active, drained, down).", []string{"interface", "service", "backend", "state"}, nil)
+	descBeState    = prometheus.NewDesc("xlb_backend_state", "1 for the real server's state (active, drained, down; unresolved: no MAC known yet).", []string{"interface", "service", "backend", "state"}, nil)
 	descBeWeight   = prometheus.NewDesc("xlb_backend_weight", "Effective weight of the real server (0 unless active).", []string{"interface", "service", "backend"}, nil)
 	descBeLatency  = prometheus.NewDesc("xlb_backend_check_latency_seconds", "Duration of the real server's last health check.", []string{"interface", "service", "backend", "check"}, nil)
 	descReasons    = prometheus.NewDesc("xlb_frames_total", "Frames the XDP program passed to the stack or dropped, by reason.", []string{"interface", "reason"}, nil)
 	descFlows      = prometheus.NewDesc("xlb_flows", "Entries in the flow table (counted at most every 10 s).", []string{"interface"}, nil)
 	descFlowsMax   = prometheus.NewDesc("xlb_flows_max", "Capacity of the flow table.", []string{"interface"}, nil)
+	descMACRefused = prometheus.NewDesc("xlb_backend_mac_refused_total", "MACs not taken for a real server or peer (broadcast, multicast, zero, vrrp_virtual_mac, own_interface, peer_director, malformed).", []string{"interface", "reason"}, nil)
+	descMACEvents  = prometheus.NewDesc("xlb_backend_mac_events_total", "MAC tracking: a known MAC replaced by another (changed), resolution attempts, attempts that found no acceptable MAC (failed).", []string{"interface", "event"}, nil)
 	descVRRPState  = prometheus.NewDesc("xlb_vrrp_master", "1 while the VRRP instance is master.", []string{"instance", "interface"}, nil)
 	descVRRPPrio   = prometheus.NewDesc("xlb_vrrp_priority", "Advertised VRRP priority.", []string{"instance", "interface"}, nil)
 	descSyncFlows  = prometheus.NewDesc("xlb_flow_sync_flows_total", "Flows sent to or received from the other directors; applied here (of those, replaced an entry), unchanged; sent in table dumps.", []string{"interface", "direction"}, nil)
@@ -44,7 +46,7 @@ var (
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descSvcPackets, descSvcBytes, descBePackets, descBeBytes, descBeUp, descBeState,
-		descBeWeight, descBeLatency, descReasons, descFlows, descFlowsMax, descVRRPState, descVRRPPrio, descVRRPDrops, descVRRPMismatch, descVRRPScript, descSyncFlows, descSyncDrops} {
+		descBeWeight, descBeLatency, descReasons, descFlows, descFlowsMax, descMACRefused, descMACEvents, descVRRPState, descVRRPPrio, descVRRPDrops, descVRRPMismatch, descVRRPScript, descSyncFlows, descSyncDrops} {
 		ch <- d
 	}
 }
@@ -89,6 +91,13 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descFlows, prometheus.GaugeValue, float64(n), name)
 		}
 		ch <- prometheus.MustNewConstMetric(descFlowsMax, prometheus.GaugeValue, float64(p.dp.MaxFlows()), name)
+		_, macs := p.macs.Status()
+		for r, n := range macs.Refused {
+			ch <- prometheus.MustNewConstMetric(descMACRefused, prometheus.CounterValue, float64(n), name, r)
+		}
+		for ev, n := range map[string]uint64{"changed": macs.Changes, "attempts": macs.Attempts, "failed": macs.Failures} {
+			ch <- prometheus.MustNewConstMetric(descMACEvents, prometheus.CounterValue, float64(n), name, ev)
+		}
 	}
 	for _, p := range planes {
 		if p.sync == nil {
