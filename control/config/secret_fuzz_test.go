@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -90,6 +91,9 @@ func FuzzParseKeepalived(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
+	for _, s := range keepalivedSyntaxSeeds {
+		f.Add([]byte(s))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg, _, err := parse("fuzz.conf", data, Options{Format: FormatKeepalived, ConfigID: "fuzz"}, nil)
 		if err != nil {
@@ -115,6 +119,47 @@ func FuzzParseKeepalived(f *testing.F) {
 }
 
 // The native reader never panics either, and what it accepts converts back to itself.
+// Includes over an in-memory tree whose files are the fuzzed text: loops,
+// fan-out and nesting all end with errors, never a crash or a hang.
+func FuzzIncludes(f *testing.F) {
+	for _, s := range keepalivedSyntaxSeeds {
+		f.Add([]byte(s), []byte("include a.conf\n"))
+	}
+	f.Add([]byte("include *.conf\n"), []byte("include *.conf\nvrrp_instance V {\n}\n"))
+	f.Add([]byte("include b.conf\ninclude b.conf\n"), []byte("include c.conf\ninclude c.conf\n"))
+	f.Fuzz(func(t *testing.T, a, b []byte) {
+		files := map[string][]byte{"a.conf": a, "b.conf": b, "c.conf": append(append([]byte{}, b...), a...)}
+		inc := &includer{
+			glob: func(pattern string) ([]string, error) {
+				var out []string
+				for _, name := range []string{"a.conf", "b.conf", "c.conf"} {
+					if ok, err := filepath.Match(pattern, name); err != nil {
+						return nil, err
+					} else if ok {
+						out = append(out, name)
+					}
+				}
+				return out, nil
+			},
+			readFile: func(name string, limit int64) ([]byte, error) {
+				if int64(len(files[name])) > limit {
+					return nil, errTooBig(limit)
+				}
+				return files[name], nil
+			},
+			realPath: func(name string) (string, error) { return filepath.Clean(name), nil },
+		}
+		_, _, err := parse("a.conf", a, Options{Format: FormatKeepalived, ConfigID: "fuzz"}, inc)
+		if err != nil {
+			for _, e := range errStringsTyped(t, err) {
+				if e.File == "" || e.Msg == "" {
+					t.Fatalf("error without file or message: %+v", e)
+				}
+			}
+		}
+	})
+}
+
 func FuzzParseNative(f *testing.F) {
 	for _, file := range []string{"testdata/xlb.yaml"} {
 		data, err := os.ReadFile(file)
@@ -129,6 +174,16 @@ func FuzzParseNative(f *testing.F) {
 		"vrrp: [{name: V, interface: e, vrid: 1, vips: [10.0.0.1/24 dev e label e:1]}]\n",
 		"a: &a [1, 2]\nb: *a\n",
 		"services:\n  - &s {vip: 10.0.0.1, port: 80}\n  - *s\n",
+		// One small seed per feature: the fuzzer starts from inputs that
+		// already reach each reader, so it mutates instead of discovering
+		// (and minimizing) the format, and each execution is short.
+		"interfaces: [e]\nservices: [{vip: 10.0.0.1, port: 3306, scheduler: fo, reals: [{ip: 10.0.0.2, weight: 0, check: {kind: mysql, mysql: {user: u, check_replication: true, max_replication_lag: 3}}}]}]\n",
+		"interfaces: [e]\nservices: [{vip: 10.0.0.1, port: 80, persistence_timeout: 3, reals: [{ip: 10.0.0.2, check: {kind: http, connect_port: 8080, http: {path: /h, status_codes: [\"200-204\"], body_regex: ok}}}]}]\n",
+		"interfaces: [e]\nservices: [{vip: 10.0.0.1, port: 80, protocol: udp, reals: [{ip: 10.0.0.2, check: {kind: exec, exec: {command: [/bin/true, x], timeout: 1, dynamic: true}}}]}]\n",
+		"interfaces: [e]\nservices: [{vip: 10.0.0.1, port: 80, delay_loop: 0.5, reals: [{ip: 10.0.0.2, check: {kind: tcp, retry: 0, delay_before_retry: \"100ms\"}}]}]\n",
+		"vrrp: [{name: V, interface: e, vrid: 1, version: 3, advert_int: 0.1, state: master, vips: [10.0.0.1/24], unicast_peers: [10.0.0.3], notify_master: /bin/x m}]\n",
+		"vrrp: [{name: V, interface: e, vrid: 1, auth_type: pass, auth_pass: p, track_services: [s], vips: [10.0.0.1]}]\nservices: [{name: s, vip: 10.0.0.1, port: 80}]\n",
+		"global: {router_id: r}\nvrrp: [{name: V, interface: e, vrid: 1, vips: [127.0.0.1]}]\n",
 	} {
 		f.Add([]byte(s))
 	}
@@ -150,6 +205,22 @@ func FuzzParseNative(f *testing.F) {
 			t.Fatalf("round trip differs:\n%+v\n%+v\n%s", cfg, back, out)
 		}
 	})
+}
+
+// keepalivedSyntaxSeeds reach each part of the keepalived.conf reader:
+// comments, quotes, parameters, conditional lines, includes and the limits.
+var keepalivedSyntaxSeeds = []string{
+	"vrrp_instance V {\n interface e\n virtual_router_id 51#x\n authentication {\n  auth_type PASS\n  auth_pass Test123!\n }\n virtual_ipaddress {\n  10.0.0.1\n }\n}\n",
+	"vrrp_instance V { interface e\n virtual_router_id 1 \\\n auth_pass \"a#b\" a\\#b\n virtual_ipaddress { 10.0.0.1 } }\n",
+	"$NET=10.0\n$IF=e\nvrrp_instance V {\n interface $IF\n virtual_router_id 1\n virtual_ipaddress {\n  ${NET}.0.1/24\n }\n}\n",
+	"$RS= \\\n real_server 10.0.0.${N} 80 { \\\n  weight ${N} \\\n }\n\nglobal_defs { xlb_interface e }\nvirtual_server 10.0.1.1 80 {\n lvs_method DR\n $N=2\n $RS\n $N=3\n $RS\n}\n",
+	"@fuzz $P=200\n@^fuzz $P=100\nvrrp_instance V {\n interface e\n virtual_router_id 1\n priority $P\n @fuzz state MASTER\n virtual_ipaddress {\n  @^other 10.0.0.1\n }\n}\n",
+	"vrrp_instance ${_INSTANCE} { interface ${_ENV HOME} virtual_router_id ${_RANDOM 1 9} ${_HASH} ${_BANG} ${_PWD}\n}\n",
+	"$A=${B}${B}\n$B=${C}${C}\n$C=xxxxxxxx\nvrrp_instance $A {\n}\n",
+	"$A=x$A\n$A\n~SEQ(I, 1, 3) x\n",
+	"include *.conf\nincluder x\nincludea /y\n",
+	"a {\n b {\n  c {\n   d {\n    e {\n     f {\n}}}}}}\n{\n}\n}\n",
+	"net_namespace n\nvirtual_server 0.0.0.0 80 {\n lvs_method DR\n real_server 127.0.0.1 80 {\n }\n real_server 224.0.0.1 80 {\n }\n}\n",
 }
 
 func errStringsTyped(t *testing.T, err error) []*Error {
