@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // vrrpConf is a minimal valid keepalived.conf around lines of one vrrp_instance.
@@ -166,6 +167,7 @@ func TestKeepalivedPredefinedParameters(t *testing.T) {
 func TestKeepalivedConditional(t *testing.T) {
 	in := `@main $PRIO=200
 @backup $PRIO=100
+$IF_MAIN=@main
 global_defs {
  @main router_id lb-main
  @backup router_id lb-backup
@@ -174,6 +176,7 @@ vrrp_instance VI_1 {
  interface eth0
  virtual_router_id 1
  priority $PRIO
+ $IF_MAIN advert_int 3
  @main state MASTER
  @^main state BACKUP
  virtual_ipaddress {
@@ -192,9 +195,10 @@ vrrp_instance VI_1 {
 		prio   uint8
 		state  VRRPState
 		peers  string
+		advert time.Duration
 	}{
-		{"main", "lb-main", 200, StateMaster, "10.0.0.3"},
-		{"backup", "lb-backup", 100, StateBackup, "10.0.0.2"},
+		{"main", "lb-main", 200, StateMaster, "10.0.0.3", 3 * time.Second},
+		{"backup", "lb-backup", 100, StateBackup, "10.0.0.2", time.Second},
 	} {
 		cfg, _ := mustParse(t, in, Options{ConfigID: tc.id})
 		v := cfg.VRRP[0]
@@ -202,8 +206,8 @@ vrrp_instance VI_1 {
 		for _, p := range v.UnicastPeers {
 			peers = append(peers, p.String())
 		}
-		if cfg.Global.RouterID != tc.router || v.Priority != tc.prio || v.State != tc.state || strings.Join(peers, ",") != tc.peers {
-			t.Errorf("id %s: router_id %q priority %d state %v peers %v", tc.id, cfg.Global.RouterID, v.Priority, v.State, peers)
+		if cfg.Global.RouterID != tc.router || v.Priority != tc.prio || v.State != tc.state || strings.Join(peers, ",") != tc.peers || v.AdvertInterval != tc.advert {
+			t.Errorf("id %s: router_id %q priority %d state %v peers %v advert %v", tc.id, cfg.Global.RouterID, v.Priority, v.State, peers, v.AdvertInterval)
 		}
 	}
 	// Another id reads neither: priority stays a literal $PRIO.
