@@ -188,13 +188,22 @@ func tokenize(l srcLine, d *diags) []token {
 			toks = append(toks, token{kind: tokClose, text: "}", pos: l.pos})
 			j++
 		case c == '"':
-			end := strings.IndexByte(s[j+1:], '"')
-			if end < 0 {
+			// A backslash inside quotes keeps the next character in, so
+			// a script's \" stays for splitWords (keepalived reads script
+			// lines with alloc_strvec_quoted, which skips escapes too).
+			end := j + 1
+			for end < len(s) && s[end] != '"' {
+				if s[end] == '\\' {
+					end++
+				}
+				end++
+			}
+			if end >= len(s) {
 				d.err(l.pos, "", "", ErrSyntax, "unterminated quoted string")
 				return toks
 			}
-			toks = append(toks, token{kind: tokWord, text: s[j+1 : j+1+end], quoted: true, pos: l.pos})
-			j += end + 2
+			toks = append(toks, token{kind: tokWord, text: s[j+1 : end], quoted: true, pos: l.pos})
+			j = end + 1
 		default:
 			k := j
 			for k < len(s) && !strings.ContainsRune(" \t\f\v\r{}\"", rune(s[k])) {
@@ -629,39 +638,93 @@ func (r *lineReader) open(names []string, at pos) {
 }
 
 // splitWords splits a command line into argv the way keepalived does for
-// scripts: blanks separate words, single or double quotes group them.
+// scripts (alloc_strvec_quoted_escaped in lib/parser.c): blanks separate
+// words, single or double quotes group them, and a backslash escapes, in or
+// out of quotes, as in the shell's $'...': \a \b \E \f \n \r \t \v, \NNN
+// (octal), \xHH, \cC (control C); any other \C is C.
 func splitWords(s string) ([]string, error) {
 	var out []string
-	var cur strings.Builder
+	var cur []byte
 	inWord := false
 	var quote byte
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {
+		case c == '\\':
+			if i+1 == len(s) {
+				return nil, fmt.Errorf("\\ at the end with nothing to escape")
+			}
+			var b byte
+			b, i = unescape(s, i+1)
+			cur, inWord = append(cur, b), true
 		case quote != 0:
 			if c == quote {
 				quote = 0
 			} else {
-				cur.WriteByte(c)
+				cur = append(cur, c)
 			}
 		case c == '\'' || c == '"':
 			quote, inWord = c, true
-		case c == ' ' || c == '\t':
+		case strings.IndexByte(" \t\f\n\r\v", c) >= 0:
 			if inWord {
-				out = append(out, cur.String())
-				cur.Reset()
+				out = append(out, string(cur))
+				cur = cur[:0]
 				inWord = false
 			}
 		default:
-			cur.WriteByte(c)
-			inWord = true
+			cur, inWord = append(cur, c), true
 		}
 	}
 	if quote != 0 {
 		return nil, fmt.Errorf("unterminated %c quote", quote)
 	}
 	if inWord {
-		out = append(out, cur.String())
+		out = append(out, string(cur))
 	}
 	return out, nil
+}
+
+// unescape reads the escape whose first character is s[i] and returns the
+// byte and the index of its last character.
+func unescape(s string, i int) (byte, int) {
+	isOct := func(c byte) bool { return c >= '0' && c <= '7' }
+	hex := func(c byte) (byte, bool) {
+		switch {
+		case c >= '0' && c <= '9':
+			return c - '0', true
+		case c >= 'a' && c <= 'f':
+			return c - 'a' + 10, true
+		case c >= 'A' && c <= 'F':
+			return c - 'A' + 10, true
+		}
+		return 0, false
+	}
+	c := s[i]
+	switch {
+	case c == 'x' && i+1 < len(s):
+		v, ok := hex(s[i+1])
+		if !ok {
+			return c, i
+		}
+		i++
+		if i+1 < len(s) {
+			if w, ok := hex(s[i+1]); ok {
+				v, i = v<<4|w, i+1
+			}
+		}
+		return v, i
+	case c == 'c' && i+1 < len(s):
+		return s[i+1] & 0x1f, i + 1
+	case isOct(c):
+		v := c - '0'
+		for n := 0; n < 2 && i+1 < len(s) && isOct(s[i+1]); n++ {
+			i++
+			v = v<<3 + s[i] - '0'
+		}
+		return v, i
+	}
+	if e := strings.IndexByte("abEfnrtv", c); e >= 0 {
+		return "\a\b\x1b\f\n\r\t\v"[e], i
+	}
+	return c, i
 }

@@ -86,6 +86,16 @@ func TestDecomment(t *testing.T) {
 	}
 }
 
+// A script with quotes and escapes, the example of keepalived.conf(5)
+// "Quoted strings".
+func TestKeepalivedScriptQuoting(t *testing.T) {
+	in := `$SG_NAME=SG1
+$INST=low
+` + vrrpConf(" virtual_router_id 1\n notify_master \"/etc/keepalived/notify_event.sh ' spaces\\\\x20f\\x69le ' '\\\"s p a c e \\\"' ${SG_NAME}.$INST master\"\n")
+	cfg, _ := mustParse(t, in, Options{})
+	diffLines(t, "argv", cfg.VRRP[0].NotifyMaster, []string{"/etc/keepalived/notify_event.sh", ` spaces\x20file `, `"s p a c e "`, "SG1.low", "master"})
+}
+
 // Parameters as keepalived.conf(5) "Parameter substitution" describes them.
 func TestKeepalivedParameters(t *testing.T) {
 	in := `$NET=10.0

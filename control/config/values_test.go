@@ -54,6 +54,10 @@ func TestSplitWords(t *testing.T) {
 		{"x ''", []string{"x", ""}, false},
 		{`x "it's"`, []string{"x", "it's"}, false},
 		{"x 'open", nil, true},
+		// keepalived.conf(5) "Quoted strings": escapes in and out of quotes.
+		{`/n.sh ' spaces\\x20f\x69le ' '\"s p a c e \"' a\ b`, []string{"/n.sh", ` spaces\x20file `, `"s p a c e "`, "a b"}, false},
+		{`x \t\101\cA\E\q\\ "\""`, []string{"x", "\tA\x01\x1bq\\", `"`}, false},
+		{`x \`, nil, true},
 		{"", nil, false},
 	} {
 		got, err := splitWords(tc.in)
