@@ -35,60 +35,127 @@ func tcpConfig(reals ...string) string {
 	return b.String()
 }
 
+// daemonLab is TestDaemon's director, client and backends db1-db3. Each
+// subtest states what it starts from (which servers run, which are
+// configured, what state xlbd shows for each) and the lab gets there from
+// wherever it is, so `go test -run 'TestDaemon/X'` works for any X, and in a
+// full run a precondition already met costs nothing.
+type daemonLab struct {
+	t        *testing.T // TestDaemon's: servers and xlbd live as long as it
+	client   *testutil.Host
+	director *testutil.Host
+	hosts    map[string]*testutil.Host
+	servers  map[string]*testutil.Server // running ones
+	d        *daemon
+	config   string
+}
+
+var labIP = map[string]string{"db1": "192.168.1.10", "db2": "192.168.1.11", "db3": "192.168.1.12"}
+
+// cleanupOn runs a helper with a subtest's failures but its owner's cleanup:
+// a server started for one subtest keeps serving the next.
+type cleanupOn struct {
+	testing.TB
+	owner testing.TB
+}
+
+func (c cleanupOn) Cleanup(f func()) { c.owner.Cleanup(f) }
+
+// serving makes exactly the named servers run.
+func (l *daemonLab) serving(t *testing.T, names ...string) {
+	t.Helper()
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+		if l.servers[n] == nil {
+			l.servers[n] = testutil.Serve(cleanupOn{t, l.t}, l.hosts[n], 3306, n)
+		}
+	}
+	for n, s := range l.servers {
+		if !want[n] {
+			s.Kill()
+			delete(l.servers, n)
+		}
+	}
+}
+
+// configured makes xlbd run with the named real servers, and waits until
+// each shows the wanted state ("active", "down").
+func (l *daemonLab) configured(t *testing.T, states map[string]string, reals ...string) {
+	t.Helper()
+	var ips []string
+	for _, r := range reals {
+		ips = append(ips, labIP[r])
+	}
+	cfg := tcpConfig(ips...)
+	switch {
+	case l.d.cmd == nil:
+		l.d.writeConfig(cfg)
+		l.d.start()
+	case cfg != l.config:
+		l.d.writeConfig(cfg)
+		l.d.signal(syscall.SIGHUP)
+	}
+	l.config = cfg
+	waitFor(t, fmt.Sprintf("backends %v", states), 15*time.Second, func() bool {
+		b := l.d.backends()
+		for name, st := range states {
+			if b[labIP[name]].State != st {
+				return false
+			}
+		}
+		return true
+	})
+}
+
 // TestDaemon runs xlbd on a director in front of TCP backends: a backend's
 // failure, a reload that adds one, and a restart under load, each checked
-// from the client's side and through xlbctl.
+// from the client's side and through xlbctl and the metrics.
 func TestDaemon(t *testing.T) {
 	testutil.RequirePriv(t)
 	binaries(t)
 	seg := testutil.NewSegment(t, "e2")
-	client := seg.AddHost(t, "cl", "192.168.1.100/24")
-	director := seg.AddHost(t, "lvs", "192.168.1.20/24")
-	hosts := map[string]*testutil.Host{}
-	servers := map[string]*testutil.Server{}
+	l := &daemonLab{t: t, hosts: map[string]*testutil.Host{}, servers: map[string]*testutil.Server{}}
+	l.client = seg.AddHost(t, "cl", "192.168.1.100/24")
+	l.director = seg.AddHost(t, "lvs", "192.168.1.20/24")
 	for i, name := range []string{"db1", "db2", "db3"} {
-		h := seg.AddHost(t, name, fmt.Sprintf("192.168.1.%d/24", 10+i))
+		h := seg.AddHost(t, name, labIP[name]+"/24")
 		if i == 0 {
 			h.AcceptVIPOnLoopback(t, vip)
 		} else {
 			h.AcceptVIPByRedirect(t, vip)
 		}
-		hosts[name] = h
-		servers[name] = testutil.Serve(t, h, 3306, name)
+		l.hosts[name] = h
 	}
-	seg.AttachPassToPort(t, director)
+	seg.AttachPassToPort(t, l.director)
 	// The director answers ARP for the VIP (VRRP's job, tested elsewhere).
-	director.MustRun(t, "ip", "addr", "add", vip.String()+"/32", "dev", "eth0")
-
-	d := newDaemon(t, director, tcpConfig("192.168.1.10", "192.168.1.11"))
-	d.start()
-	waitFor(t, "db1 and db2 active", 15*time.Second, func() bool {
-		b := d.backends()
-		return b["192.168.1.10"].State == "active" && b["192.168.1.11"].State == "active"
-	})
-
+	l.director.MustRun(t, "ip", "addr", "add", vip.String()+"/32", "dev", "eth0")
+	l.d = newDaemon(t, l.director, tcpConfig())
+	client := l.client
 	svcAddr := netip.AddrPortFrom(vip, 3306)
-	var onDB2 []*testutil.Conn
-	byBackend := map[string]int{}
-	for i := 0; i < 40; i++ {
-		c, err := testutil.Dial(client, svcAddr, 21000+i)
-		if err != nil {
-			t.Fatalf("connection %d: %v", i, err)
-		}
-		defer c.Close()
-		byBackend[c.Backend]++
-		if c.Backend == "db2" {
-			onDB2 = append(onDB2, c)
-		}
-	}
-	if byBackend["db1"] == 0 || byBackend["db2"] == 0 {
-		t.Fatalf("40 connections did not reach both backends: %v", byBackend)
-	}
 
 	t.Run("backend failure", func(t *testing.T) {
-		servers["db1"].Kill()
+		l.serving(t, "db1", "db2")
+		l.configured(t, map[string]string{"db1": "active", "db2": "active"}, "db1", "db2")
+		var onDB2 []*testutil.Conn
+		byBackend := map[string]int{}
+		for i := 0; i < 40; i++ {
+			c, err := testutil.Dial(client, svcAddr, 21000+i)
+			if err != nil {
+				t.Fatalf("connection %d: %v", i, err)
+			}
+			defer c.Close()
+			byBackend[c.Backend]++
+			if c.Backend == "db2" {
+				onDB2 = append(onDB2, c)
+			}
+		}
+		if byBackend["db1"] == 0 || byBackend["db2"] == 0 {
+			t.Fatalf("40 connections did not reach both backends: %v", byBackend)
+		}
+		l.serving(t, "db2") // db1 dies
 		// interval + (retry+1) x timeout + delay_before_retry = 1.7s at worst; slack for a busy machine.
-		took := waitFor(t, "db1 leaves the table", 5*time.Second, func() bool { return d.backends()["192.168.1.10"].State == "down" })
+		took := waitFor(t, "db1 leaves the table", 5*time.Second, func() bool { return l.d.backends()["192.168.1.10"].State == "down" })
 		t.Logf("db1 taken out %s after its server died", took.Round(10*time.Millisecond))
 		for i, c := range onDB2 {
 			if err := c.Echo("still-there"); err != nil {
@@ -105,15 +172,24 @@ func TestDaemon(t *testing.T) {
 			}
 			c.Close()
 		}
-		if r := d.backends()["192.168.1.10"].Reason; !strings.Contains(r, "check failed") {
+		if r := l.d.backends()["192.168.1.10"].Reason; !strings.Contains(r, "check failed") {
 			t.Errorf("xlbctl backends reason for db1: %q", r)
 		}
 	})
 
 	t.Run("reload adds a backend", func(t *testing.T) {
-		d.writeConfig(tcpConfig("192.168.1.10", "192.168.1.11", "192.168.1.12"))
-		d.signal(syscall.SIGHUP)
-		waitFor(t, "db3 active after SIGHUP", 10*time.Second, func() bool { return d.backends()["192.168.1.12"].State == "active" })
+		l.serving(t, "db2", "db3")
+		l.configured(t, map[string]string{"db1": "down", "db2": "active"}, "db1", "db2")
+		var onDB2 []*testutil.Conn
+		for i := 0; i < 10; i++ {
+			c, err := testutil.Dial(client, svcAddr, 22100+i)
+			if err != nil {
+				t.Fatalf("connection %d before the reload: %v", i, err)
+			}
+			defer c.Close()
+			onDB2 = append(onDB2, c)
+		}
+		l.configured(t, map[string]string{"db3": "active"}, "db1", "db2", "db3")
 		seen := map[string]int{}
 		for i := 0; i < 30; i++ {
 			c, err := testutil.Dial(client, svcAddr, 23000+i)
@@ -134,16 +210,20 @@ func TestDaemon(t *testing.T) {
 	})
 
 	t.Run("invalid reload keeps the running config", func(t *testing.T) {
-		d.writeConfig("services:\n  - vip: not-an-address\n")
-		d.signal(syscall.SIGHUP)
+		l.serving(t, "db2", "db3")
+		l.configured(t, map[string]string{"db2": "active", "db3": "active"}, "db1", "db2", "db3")
+		l.d.writeConfig("services:\n  - vip: not-an-address\n")
+		l.d.signal(syscall.SIGHUP)
 		time.Sleep(500 * time.Millisecond)
-		if b := d.backends(); b["192.168.1.12"].State != "active" || b["192.168.1.11"].State != "active" {
+		if b := l.d.backends(); b["192.168.1.12"].State != "active" || b["192.168.1.11"].State != "active" {
 			t.Fatalf("an invalid config changed the running state: %v", b)
 		}
-		d.writeConfig(tcpConfig("192.168.1.10", "192.168.1.11", "192.168.1.12"))
+		l.d.writeConfig(l.config)
 	})
 
 	t.Run("restart under load", func(t *testing.T) {
+		l.serving(t, "db2", "db3")
+		l.configured(t, map[string]string{"db1": "down", "db2": "active", "db3": "active"}, "db1", "db2", "db3")
 		const n = 100
 		conns := make([]*testutil.Conn, n)
 		for i := range conns {
@@ -174,16 +254,16 @@ func TestDaemon(t *testing.T) {
 			}()
 		}
 		time.Sleep(500 * time.Millisecond)
-		d.stop(syscall.SIGTERM)
+		l.d.stop(syscall.SIGTERM)
 		time.Sleep(500 * time.Millisecond) // no daemon at all for a while
-		d.start()
+		l.d.start()
 		waitFor(t, "restarted xlbd serving", 15*time.Second, func() bool {
-			b := d.backends()
+			b := l.d.backends()
 			return b["192.168.1.11"].Weight == "1" && b["192.168.1.12"].Weight == "1"
 		})
 		// db1 was down before the restart: it must not come back as "up"
 		// until a check says so, or new connections would meet a dead server.
-		if st := d.backends()["192.168.1.10"].State; st != "down" {
+		if st := l.d.backends()["192.168.1.10"].State; st != "down" {
 			t.Errorf("db1 (dead) is %q after the restart, want down", st)
 		}
 		for i := 0; i < 20; i++ {
@@ -202,71 +282,85 @@ func TestDaemon(t *testing.T) {
 		}
 	})
 
-	// Prometheus metrics, on the director's own loopback.
-	// http.Client dials from its own goroutines: make the socket in the
-	// director's namespace explicitly.
-	scraper := http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (c net.Conn, err error) {
-		err = director.Do(func() (err error) {
-			c, err = (&net.Dialer{}).DialContext(ctx, network, addr)
-			return err
-		})
-		return c, err
-	}}}
-	resp, err := scraper.Get("http://127.0.0.1:9433/metrics")
-	if err != nil {
-		t.Fatalf("scrape metrics: %v", err)
-	}
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	metrics := string(body)
-	for _, want := range []string{
-		`xlb_service_packets_total{interface="eth0",service="192.168.1.30:3306/tcp"}`,
-		`xlb_backend_up{backend="192.168.1.10",interface="eth0",service="192.168.1.30:3306/tcp"} 0`,
-		`xlb_backend_up{backend="192.168.1.11",interface="eth0",service="192.168.1.30:3306/tcp"} 1`,
-		`xlb_frames_total{interface="eth0",reason="drop_no_backend"}`,
-		`xlb_flows{interface="eth0"}`,
-		`xlb_backend_check_latency_seconds{backend="192.168.1.12",check="tcp"`,
-	} {
-		if !strings.Contains(metrics, want) {
-			t.Errorf("metrics lack %s", want)
+	t.Run("metrics and xlbctl", func(t *testing.T) {
+		l.serving(t, "db2", "db3")
+		l.configured(t, map[string]string{"db1": "down", "db2": "active", "db3": "active"}, "db1", "db2", "db3")
+		if c, err := testutil.Dial(client, svcAddr, 25500); err != nil {
+			t.Fatalf("connection: %v", err)
+		} else {
+			c.Close()
 		}
-	}
-
-	out, err := d.ctl("services")
-	if err != nil || !strings.Contains(out, "192.168.1.30:3306/tcp") {
-		t.Fatalf("xlbctl services: %v\n%s", err, out)
-	}
-	t.Logf("xlbctl services:\n%s", out)
-	out, _ = d.ctl("backends")
-	t.Logf("xlbctl backends:\n%s", out)
-
-	// Stopping xlbd leaves forwarding on; `xlbd detach` takes it all away.
-	d.stop(syscall.SIGTERM)
-	if c, err := testutil.Dial(client, svcAddr, 26000); err != nil {
-		t.Fatalf("forwarding stopped with xlbd: %v", err)
-	} else {
-		c.Close()
-	}
-	if out, err := exec.Command(filepath.Join(binaries(t), "xlbd"), "detach", "--pin-root", d.pinRoot).CombinedOutput(); err != nil {
-		t.Fatalf("xlbd detach: %v: %s", err, out)
-	}
-	if _, err := os.Stat(filepath.Join(d.pinRoot, "eth0")); !os.IsNotExist(err) {
-		t.Fatalf("pins left after detach: %v", err)
-	}
-	err = director.Do(func() error {
-		l, err := netlink.LinkByName("eth0")
+		// Prometheus metrics, on the director's own loopback.
+		// http.Client dials from its own goroutines: make the socket in the
+		// director's namespace explicitly.
+		scraper := http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (c net.Conn, err error) {
+			err = l.director.Do(func() (err error) {
+				c, err = (&net.Dialer{}).DialContext(ctx, network, addr)
+				return err
+			})
+			return c, err
+		}}}
+		resp, err := scraper.Get("http://127.0.0.1:9433/metrics")
 		if err != nil {
-			return err
+			t.Fatalf("scrape metrics: %v", err)
 		}
-		if x := l.Attrs().Xdp; x != nil && x.Attached {
-			t.Errorf("XDP program %d still attached after detach", x.ProgId)
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
 		}
-		return nil
+		metrics := string(body)
+		for _, want := range []string{
+			`xlb_service_packets_total{interface="eth0",service="192.168.1.30:3306/tcp"}`,
+			`xlb_backend_up{backend="192.168.1.10",interface="eth0",service="192.168.1.30:3306/tcp"} 0`,
+			`xlb_backend_up{backend="192.168.1.11",interface="eth0",service="192.168.1.30:3306/tcp"} 1`,
+			`xlb_frames_total{interface="eth0",reason="drop_no_backend"}`,
+			`xlb_flows{interface="eth0"}`,
+			`xlb_backend_check_latency_seconds{backend="192.168.1.12",check="tcp"`,
+		} {
+			if !strings.Contains(metrics, want) {
+				t.Errorf("metrics lack %s", want)
+			}
+		}
+
+		out, err := l.d.ctl("services")
+		if err != nil || !strings.Contains(out, "192.168.1.30:3306/tcp") {
+			t.Fatalf("xlbctl services: %v\n%s", err, out)
+		}
+		t.Logf("xlbctl services:\n%s", out)
+		out, _ = l.d.ctl("backends")
+		t.Logf("xlbctl backends:\n%s", out)
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+
+	t.Run("detach", func(t *testing.T) {
+		l.serving(t, "db2", "db3")
+		l.configured(t, map[string]string{"db2": "active"}, "db1", "db2", "db3")
+		// Stopping xlbd leaves forwarding on; `xlbd detach` takes it all away.
+		d := l.d
+		d.stop(syscall.SIGTERM)
+		if c, err := testutil.Dial(client, svcAddr, 26000); err != nil {
+			t.Fatalf("forwarding stopped with xlbd: %v", err)
+		} else {
+			c.Close()
+		}
+		if out, err := exec.Command(filepath.Join(binaries(t), "xlbd"), "detach", "--pin-root", d.pinRoot).CombinedOutput(); err != nil {
+			t.Fatalf("xlbd detach: %v: %s", err, out)
+		}
+		if _, err := os.Stat(filepath.Join(d.pinRoot, "eth0")); !os.IsNotExist(err) {
+			t.Fatalf("pins left after detach: %v", err)
+		}
+		err := l.director.Do(func() error {
+			link, err := netlink.LinkByName("eth0")
+			if err != nil {
+				return err
+			}
+			if x := link.Attrs().Xdp; x != nil && x.Attached {
+				t.Errorf("XDP program %d still attached after detach", x.ProgId)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
 }
