@@ -167,7 +167,7 @@ func TestInspectPinned(t *testing.T) {
 			VRRP: []vrrp.Status{{Name: "VI_1", Interface: "eth0", VRID: 51, Version: 2, State: vrrp.StateMaster, Priority: 101, BasePriority: 101, MasterAddr: "192.168.1.20",
 				Counters:   vrrp.Counters{Drops: map[string]uint64{"ttl": 2, "dest": 3, "vrid": 0}},
 				Scripts:    []vrrp.ScriptStatus{{Name: "chk_mysql", State: vrrp.ScriptFailing, Weight: -50, Runs: 9, Fails: 4}},
-				Mismatches: []vrrp.Mismatch{{Reason: "version", Count: 7, LastFrom: "192.168.1.21", LastDetail: "sender speaks VRRPv3, this instance v2: neither sees the other's adverts"}}}},
+				Mismatches: []vrrp.Mismatch{{Reason: "version", Count: 7, LastFrom: "192.168.1.21", LastDetail: "sender speaks VRRPv3, this instance v2: neither sees the other's adverts", LastDropped: true}}}},
 			FlowSync: []flowsync.Status{{Interface: "eth0", Group: "224.0.0.81:8848", Source: "192.168.1.20", KeyIDs: []uint8{7},
 				Applied: 12, Dropped: map[string]uint64{"auth": 3, "ttl": 1, "replay": 0}}},
 		}
@@ -181,7 +181,7 @@ func TestInspectPinned(t *testing.T) {
 	if err != nil || !strings.Contains(out, "VI_1") || !strings.Contains(out, "MASTER") || !strings.Contains(out, "192.168.1.20") {
 		t.Fatalf("vrrp: %v\n%s", err, out)
 	}
-	if !strings.Contains(out, "WARNING VI_1 (VRID 51): 7 adverts") || !strings.Contains(out, "version: last from 192.168.1.21") ||
+	if !strings.Contains(out, "WARNING VI_1 (VRID 51): 7 adverts from a differently configured peer (dropped, split brain likely)") || !strings.Contains(out, "version: last from 192.168.1.21") ||
 		!strings.Contains(out, "sender speaks VRRPv3") {
 		t.Fatalf("vrrp: config mismatch not shown:\n%s", out)
 	}

@@ -47,15 +47,20 @@ func vrrpCommand() *cli.Command {
 				return err
 			}
 			// Below the table, one line per reason: a peer configured
-			// differently on the same VRID usually means two masters.
+			// differently on the same VRID whose adverts are dropped means
+			// two masters.
 			for _, s := range status.VRRP {
 				for _, sc := range s.Scripts {
 					fmt.Fprintf(c.App.Writer, "%s track_script %s: %s (weight %d, %d runs, %d failed)\n",
 						s.Name, sc.Name, sc.State, sc.Weight, sc.Runs, sc.Fails)
 				}
 				for _, m := range s.Mismatches {
-					fmt.Fprintf(c.App.Writer, "WARNING %s (VRID %d): %d adverts from a differently configured peer, split brain likely: %s: last from %s at %s: %s\n",
-						s.Name, s.VRID, m.Count, m.Reason, m.LastFrom, m.LastAt.Format(time.RFC3339), m.LastDetail)
+					effect := "used"
+					if m.LastDropped {
+						effect = "dropped, split brain likely"
+					}
+					fmt.Fprintf(c.App.Writer, "WARNING %s (VRID %d): %d adverts from a differently configured peer (%s): %s: last from %s at %s: %s\n",
+						s.Name, s.VRID, m.Count, effect, m.Reason, m.LastFrom, m.LastAt.Format(time.RFC3339), m.LastDetail)
 				}
 			}
 			return nil

@@ -72,6 +72,11 @@ type Mismatch struct {
 	LastFrom   string    `json:"last_from"`
 	LastDetail string    `json:"last_detail"`
 	LastAt     time.Time `json:"last_at"`
+	// LastDropped says the latest such advert was dropped: neither router
+	// then follows the other, so both may be master. A v3 interval
+	// mismatch alone is not dropped (RFC 5798: a backup adopts the
+	// master's interval).
+	LastDropped bool `json:"last_dropped"`
 }
 
 type mismatchSeen struct {
@@ -79,6 +84,7 @@ type mismatchSeen struct {
 	lastFrom   netip.Addr
 	lastDetail string
 	lastAt     time.Time
+	dropped    bool
 	warn       rateLimit
 }
 
@@ -148,16 +154,21 @@ func vipDiff(vips []VIP, addrs []netip.Addr) string {
 	return strings.Join(parts, "; ")
 }
 
-// noteMismatches counts and, rate-limited, warns about each disagreement.
-func (in *Instance) noteMismatches(now time.Time, src netip.Addr, found []mismatchFound) {
+// noteMismatches counts and, rate-limited, warns about each disagreement
+// of an advert that was dropped or used.
+func (in *Instance) noteMismatches(now time.Time, src netip.Addr, found []mismatchFound, dropped bool) {
+	effect := "advert used"
+	if dropped {
+		effect = "advert dropped: neither follows the other, both may be master"
+	}
 	for _, f := range found {
 		m := &in.mismatch[f.reason]
 		m.count++
-		m.lastFrom, m.lastDetail, m.lastAt = src, f.detail, now
+		m.lastFrom, m.lastDetail, m.lastAt, m.dropped = src, f.detail, now, dropped
 		if n, ok := m.warn.allow(now); ok {
-			in.log.Warn("vrrp config mismatch with a peer on this VRID: split brain likely",
+			in.log.Warn("vrrp peer on this VRID is configured differently",
 				"reason", f.reason.String(), "from", src, "detail", f.detail,
-				"adverts", n, "state", in.state)
+				"effect", effect, "adverts", n, "state", in.state)
 		}
 	}
 }

@@ -84,8 +84,8 @@ func TestSplitBrainGuard(t *testing.T) {
 			var got []string
 			for _, m := range st.Mismatches {
 				got = append(got, m.Reason)
-				if m.Count != 1 || m.LastFrom != addrPeer.String() || !m.LastAt.Equal(t0.Add(4*time.Second)) {
-					t.Errorf("mismatch %+v: want count 1 from %v at +4s", m, addrPeer)
+				if m.Count != 1 || m.LastFrom != addrPeer.String() || !m.LastAt.Equal(t0.Add(4*time.Second)) || m.LastDropped != (tc.drop != "") {
+					t.Errorf("mismatch %+v: want count 1 from %v at +4s, dropped %v", m, addrPeer, tc.drop != "")
 				}
 			}
 			if strings.Join(got, ",") != strings.Join(tc.reasons, ",") {
@@ -128,7 +128,7 @@ func TestSplitBrainGuardWarnsRateLimited(t *testing.T) {
 	warnings := func() []string {
 		var w []string
 		for _, l := range strings.Split(logs.String(), "\n") {
-			if strings.Contains(l, "level=WARN") && strings.Contains(l, "config mismatch") {
+			if strings.Contains(l, "level=WARN") && strings.Contains(l, "configured differently") {
 				w = append(w, l)
 			}
 		}
@@ -140,7 +140,7 @@ func TestSplitBrainGuardWarnsRateLimited(t *testing.T) {
 	}
 	w := warnings()
 	if len(w) != 1 || !strings.Contains(w[0], "from=10.0.0.2") || !strings.Contains(w[0], "reason=version") ||
-		!strings.Contains(w[0], "VRRPv2") || !strings.Contains(w[0], "adverts=1") {
+		!strings.Contains(w[0], "VRRPv2") || !strings.Contains(w[0], "adverts=1") || !strings.Contains(w[0], "both may be master") {
 		t.Fatalf("after 30 adverts in 30s want one warning naming sender and reason, got %q", w)
 	}
 	s.at(61 * time.Second)

@@ -625,9 +625,10 @@ func (in *Instance) handlePacket(now time.Time, p Packet) {
 		in.drop(now, p, err)
 		return
 	}
-	in.noteMismatches(now, p.Src, in.compare(a))
-	if err := in.agree(a); err != nil {
-		in.drop(now, p, err)
+	disagree := in.agree(a)
+	in.noteMismatches(now, p.Src, in.compare(a), disagree != nil)
+	if disagree != nil {
+		in.drop(now, p, disagree)
 		return
 	}
 	in.ctr.advertsRecv++

@@ -99,6 +99,7 @@ func (in *Instance) Status() Status {
 		}
 		s.Mismatches = append(s.Mismatches, Mismatch{
 			Reason: r.String(), Count: m.count, LastFrom: m.lastFrom.String(), LastDetail: m.lastDetail, LastAt: m.lastAt,
+			LastDropped: m.dropped,
 		})
 	}
 	return s
