@@ -14,7 +14,7 @@ import (
 
 // attachXDP attaches prog natively to ifname inside ns until b ends and
 // returns the link, so a benchmark can swap programs atomically.
-func attachXDP(b *testing.B, ns *testutil.NetNS, ifname string, prog *ebpf.Program) link.Link {
+func attachXDP(b testing.TB, ns *testutil.NetNS, ifname string, prog *ebpf.Program) link.Link {
 	b.Helper()
 	var l link.Link
 	err := ns.Do(func() error {
@@ -35,6 +35,11 @@ func attachXDP(b *testing.B, ns *testutil.NetNS, ifname string, prog *ebpf.Progr
 // tcpFrame is a 60-byte Ethernet frame (64 on the wire with the FCS) carrying
 // a TCP ACK from src:sport to dst:dport. The IPv4 checksum is valid.
 func tcpFrame(srcMAC, dstMAC net.HardwareAddr, src, dst netip.Addr, sport, dport uint16) []byte {
+	return tcpFrameFlags(srcMAC, dstMAC, src, dst, sport, dport, 0x10) // ACK: an established connection's packet
+}
+
+// tcpFrameFlags is tcpFrame with the TCP flags byte given (0x02: SYN).
+func tcpFrameFlags(srcMAC, dstMAC net.HardwareAddr, src, dst netip.Addr, sport, dport uint16, flags byte) []byte {
 	f := make([]byte, 60)
 	copy(f[0:6], dstMAC)
 	copy(f[6:12], srcMAC)
@@ -59,7 +64,7 @@ func tcpFrame(srcMAC, dstMAC net.HardwareAddr, src, dst netip.Addr, sport, dport
 	binary.BigEndian.PutUint16(tcp[0:], sport)
 	binary.BigEndian.PutUint16(tcp[2:], dport)
 	tcp[12] = 5 << 4
-	tcp[13] = 0x10 // ACK: an established connection's packet
+	tcp[13] = flags
 	binary.BigEndian.PutUint16(tcp[14:], 65535)
 	return f
 }

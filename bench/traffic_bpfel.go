@@ -25,6 +25,7 @@ const (
 	trafficVarGenBasePort   = "gen_base_port"
 	trafficVarGenFlows      = "gen_flows"
 	trafficVarGenSeq        = "gen_seq"
+	trafficVarGenSpoof      = "gen_spoof"
 )
 
 // loadTraffic returns the embedded CollectionSpec for traffic.
@@ -90,6 +91,7 @@ type trafficVariableSpecs struct {
 	GenBasePort   *ebpf.VariableSpec `ebpf:"gen_base_port"`
 	GenFlows      *ebpf.VariableSpec `ebpf:"gen_flows"`
 	GenSeq        *ebpf.VariableSpec `ebpf:"gen_seq"`
+	GenSpoof      *ebpf.VariableSpec `ebpf:"gen_spoof"`
 }
 
 // trafficObjects contains all objects after they have been loaded into the kernel.
@@ -130,6 +132,7 @@ type trafficVariables struct {
 	GenBasePort   *ebpf.Variable `ebpf:"gen_base_port"`
 	GenFlows      *ebpf.Variable `ebpf:"gen_flows"`
 	GenSeq        *ebpf.Variable `ebpf:"gen_seq"`
+	GenSpoof      *ebpf.Variable `ebpf:"gen_spoof"`
 }
 
 // trafficPrograms contains all programs after they have been loaded into the kernel.

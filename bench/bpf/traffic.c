@@ -5,7 +5,9 @@
  *
  * traffic_gen runs through BPF_PROG_RUN in live-frames mode on the client's
  * eth0: XDP_TX there transmits the frame out of eth0. It gives every frame
- * the next of gen_flows source ports, so the director sees many flows.
+ * the next of gen_flows source ports, so the director sees many flows; with
+ * gen_spoof, also a source address of its own in 10.0.0.0/8, as a flood
+ * from forged addresses looks.
  *
  * traffic_fwd is the baseline director: the reflector's work (rewrite the
  * MACs, XDP_TX) plus the one check any L2 forwarder on a bridge needs (the
@@ -25,6 +27,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 volatile const __u32 gen_flows = 1;
 volatile const __u16 gen_base_port = 1024;
+volatile const __u8 gen_spoof = 0;
 volatile const __u8 fwd_own_mac[ETH_ALEN];
 volatile const __u8 fwd_backend_mac[ETH_ALEN];
 
@@ -52,6 +55,20 @@ int traffic_gen(struct xdp_md *ctx)
 	/* The TCP checksum is left stale on purpose: traffic_count drops the
 	 * frames before anything checks it, and xlb never reads it. */
 	tcp->source = bpf_htons(gen_base_port + (__u16)(seq % gen_flows));
+	if (gen_spoof) {
+		/* Knuth's multiplicative hash spreads consecutive frames over the
+		 * /8; the IPv4 checksum is recomputed so the frame stays valid. */
+		__u16 *w = (__u16 *)ip;
+		__u32 sum = 0;
+
+		ip->saddr = bpf_htonl(0x0a000000 | (((__u32)seq * 2654435761u) >> 8));
+		ip->check = 0;
+		for (int i = 0; i < 10; i++)
+			sum += w[i];
+		sum = (sum & 0xffff) + (sum >> 16);
+		sum = (sum & 0xffff) + (sum >> 16);
+		ip->check = ~sum;
+	}
 	return XDP_TX;
 }
 
