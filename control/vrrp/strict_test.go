@@ -154,27 +154,8 @@ func TestStrictReceiveMulticast(t *testing.T) {
 	t.Parallel()
 	cfg := ourConfig(3, 100*time.Millisecond, 150)
 	group2 := "224.0.0.19"
-	joinGroup2 := func(l *lab) {
-		// Something on our host listens on another group: the kernel
-		// delivers that group's VRRP packets to our raw socket too.
-		err := l.ours.Do(func() error {
-			ifi, err := net.InterfaceByName("eth0")
-			if err != nil {
-				return err
-			}
-			c, err := net.ListenMulticastUDP("udp4", ifi, &net.UDPAddr{IP: net.ParseIP(group2), Port: 9999})
-			if err != nil {
-				return err
-			}
-			t.Cleanup(func() { c.Close() })
-			return nil
-		})
-		if err != nil {
-			t.Fatalf("join %s: %v", group2, err)
-		}
-	}
 	same := func(c vrrp.Config) vrrp.Advert { return advert(c, 254, nil) }
-	runForgeries(t, cfg, joinGroup2, []forgery{
+	runForgeries(t, cfg, func(l *lab) { joinGroup(t, l, group2) }, []forgery{
 		{name: "issue 12: unicast to us, TTL 64, off-link", src: offLink, dst: ourAddr, ttl: 64, adv: same, drop: "ttl"},
 		{name: "unicast to us, TTL 255, on-link", src: cliAddr, dst: ourAddr, ttl: 255, adv: same, drop: "dest"},
 		{name: "to the group, TTL 254 (routed)", src: offLink, dst: vrrp.Group.String(), ttl: 254, adv: same, drop: "ttl"},
@@ -196,16 +177,37 @@ func TestStrictReceiveMulticast(t *testing.T) {
 	})
 }
 
+// joinGroup makes something on our host listen on group: the kernel then
+// delivers that group's VRRP packets to our raw socket too.
+func joinGroup(t *testing.T, l *lab, group string) {
+	err := l.ours.Do(func() error {
+		ifi, err := net.InterfaceByName("eth0")
+		if err != nil {
+			return err
+		}
+		c, err := net.ListenMulticastUDP("udp4", ifi, &net.UDPAddr{IP: net.ParseIP(group), Port: 9999})
+		if err != nil {
+			return err
+		}
+		t.Cleanup(func() { c.Close() })
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("join %s: %v", group, err)
+	}
+}
+
 // TestStrictReceiveUnicast: in unicast mode only the configured peer is
-// heard, and only with TTL 255.
+// heard, only with TTL 255, and only by unicast.
 func TestStrictReceiveUnicast(t *testing.T) {
 	t.Parallel()
 	cfg := ourConfig(3, 100*time.Millisecond, 150)
 	cfg.UnicastSrc = netip.MustParseAddr(ourAddr)
 	cfg.UnicastPeers = []netip.Addr{netip.MustParseAddr(kaAddr)}
 	same := func(c vrrp.Config) vrrp.Advert { return advert(c, 254, nil) }
-	runForgeries(t, cfg, nil, []forgery{
+	runForgeries(t, cfg, func(l *lab) { joinGroup(t, l, vrrp.Group.String()) }, []forgery{
 		{name: "from a non-peer on the link", src: cliAddr, dst: ourAddr, ttl: 255, adv: same, drop: "peer"},
+		{name: "peer's address, to the group", src: kaAddr, dst: vrrp.Group.String(), ttl: 255, adv: same, drop: "dest"},
 		{name: "from an off-link non-peer", src: offLink, dst: ourAddr, ttl: 255, adv: same, drop: "peer"},
 		{name: "peer's address, TTL 64", src: kaAddr, dst: ourAddr, ttl: 64, adv: same, drop: "ttl"},
 		{name: "control: the peer's address, TTL 255", src: kaAddr, dst: ourAddr, ttl: 255, adv: same, stepDown: true},
