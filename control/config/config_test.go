@@ -446,7 +446,8 @@ vrrp:
 						Rise: 1, Fall: 1, ConnectIP: addr("10.1.0.4"), ConnectPort: 80,
 					}},
 					{IP: addr("10.1.0.5"), Port: 80, Weight: 1, Check: &Check{
-						Kind: CheckHTTP, Interval: 60 * time.Second, ConnectTimeout: 5 * time.Second, Retry: 1, DelayBeforeRetry: time.Second,
+						// keepalived's HTTP_GET waits 3 s before a retry.
+						Kind: CheckHTTP, Interval: 60 * time.Second, ConnectTimeout: 5 * time.Second, Retry: 1, DelayBeforeRetry: 3 * time.Second,
 						Rise: 1, Fall: 1, ConnectIP: addr("10.1.0.5"), ConnectPort: 80,
 						HTTP: &HTTPCheck{Path: "/", StatusCodes: []StatusRange{{200, 299}}},
 					}},

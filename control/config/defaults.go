@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"xlb/control/vrrp"
+	"xlb/health/kadefaults"
 )
 
 // Every default of the configuration, in one place; README.md repeats this
@@ -19,6 +20,8 @@ const (
 	DefaultQuorum    = 1                // keepalived
 	DefaultWeight    = 1                // keepalived
 
+	// TCP_CHECK's; retry and delay_before_retry differ per checker in
+	// keepalived: see checkTiming.
 	DefaultConnectTimeout   = 5 * time.Second // keepalived
 	DefaultRetry            = 1               // keepalived
 	DefaultDelayBeforeRetry = 1 * time.Second // keepalived
@@ -275,11 +278,12 @@ func checkDefaults(c *Check, rs *RealServer, svc *Service, g *Global, src *srcMa
 	if !src.has(cp, "connect_timeout") {
 		c.ConnectTimeout = DefaultConnectTimeout
 	}
+	retry, delay := checkTiming(c.Kind, c.Interval)
 	if !src.has(cp, "retry") {
-		c.Retry = DefaultRetry
+		c.Retry = retry
 	}
 	if !src.has(cp, "delay_before_retry") {
-		c.DelayBeforeRetry = DefaultDelayBeforeRetry
+		c.DelayBeforeRetry = delay
 	}
 	if !src.has(cp, "rise") {
 		c.Rise = DefaultRise
@@ -293,6 +297,24 @@ func checkDefaults(c *Check, rs *RealServer, svc *Service, g *Global, src *srcMa
 			src.badField(cp, "exec.timeout", pos{}, "")
 		}
 	}
+}
+
+// keepalivedChecker names each kind's keepalived checker, whose defaults
+// kadefaults holds.
+var keepalivedChecker = map[CheckKind]string{
+	CheckTCP: "TCP_CHECK", CheckMySQL: "MYSQL_CHECK", CheckExec: "MISC_CHECK", CheckHTTP: "HTTP_GET",
+}
+
+// checkTiming is keepalived's retry and delay_before_retry for a kind of
+// check with this interval: they differ per checker (HTTP_GET waits 3 s
+// before a retry, MISC_CHECK does not retry), from the one table in
+// health/kadefaults.
+func checkTiming(kind CheckKind, interval time.Duration) (int, time.Duration) {
+	d, ok := kadefaults.For(keepalivedChecker[kind])
+	if !ok {
+		return DefaultRetry, DefaultDelayBeforeRetry
+	}
+	return d.Retry, d.RetryDelay(interval)
 }
 
 // svcPath is the service path of a check path: "services[0].reals[1].check" -> "services[0]".

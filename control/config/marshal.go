@@ -156,10 +156,11 @@ func checkNode(s *Service, r *RealServer, c *Check, scriptUser string) *yaml.Nod
 	if c.ConnectTimeout != DefaultConnectTimeout {
 		addDur(m, "connect_timeout", c.ConnectTimeout)
 	}
-	if c.Retry != DefaultRetry {
+	retry, delay := checkTiming(c.Kind, c.Interval)
+	if c.Retry != retry {
 		addInt(m, "retry", int64(c.Retry))
 	}
-	if c.DelayBeforeRetry != DefaultDelayBeforeRetry {
+	if c.DelayBeforeRetry != delay {
 		addDur(m, "delay_before_retry", c.DelayBeforeRetry)
 	}
 	if c.Rise != DefaultRise {
