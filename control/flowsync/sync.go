@@ -36,6 +36,9 @@ const HowToEnable = "write a key on one director: (umask 077; openssl rand -hex 
 // the segment (RFC 5082).
 const gtsmTTL = 255
 
+// rcvBuf is the receive socket's buffer: about 1,800 full datagrams.
+const rcvBuf = 4 << 20
+
 // Dataplane is what a Syncer reads and writes: *loader.Dataplane.
 type Dataplane interface {
 	FlowEventReader() (*loader.FlowEventReader, error)
@@ -328,6 +331,12 @@ func (s *Syncer) listen() (*ipv4.PacketConn, error) {
 				// the host joined (Linux's default).
 				unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_MULTICAST_ALL, 0),
 			)
+			// A table dump arrives faster than a burst of the default
+			// buffer (about 90 datagrams) can wait for the flow-table
+			// writes; FORCE passes rmem_max (xlbd has CAP_NET_ADMIN).
+			if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, rcvBuf) != nil {
+				unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, rcvBuf)
+			}
 		})
 		return errors.Join(err, serr)
 	}}
@@ -530,14 +539,26 @@ func (s *Syncer) limiter(a netip.Addr) *rate.Limiter {
 	return l
 }
 
-// apply writes one entry into the flow table if Decide allows it.
+// apply writes one entry into the flow table if Decide allows it. It tries
+// the insert first: an absent flow (the common case, and every flow of a
+// table dump to a fresh director) then costs one syscall, and the kernel's
+// insert-if-absent cannot overwrite an entry the program wrote meanwhile.
 func (s *Syncer) apply(e Entry) {
 	svcID, id, reason := s.ids.backendID(s.dp, e)
 	if reason != "" {
 		s.drop(reason)
 		return
 	}
-	for range 2 { // a second round only if the program wrote the flow meanwhile
+	for range 2 { // a second round only if the entry vanished (LRU) between the two calls
+		added, err := s.dp.AddFlow(e.Flow, id)
+		if err != nil {
+			s.drop(ReasonWrite)
+			return
+		}
+		if added {
+			s.applied.Add(1)
+			return
+		}
 		cur, have, err := s.dp.Flow(e.Flow)
 		if err != nil {
 			s.drop(ReasonWrite)
@@ -545,15 +566,7 @@ func (s *Syncer) apply(e Entry) {
 		}
 		switch Decide(have, cur == id, have && s.ids.usable(s.dp, cur, svcID)) {
 		case Add:
-			added, err := s.dp.AddFlow(e.Flow, id)
-			if err != nil {
-				s.drop(ReasonWrite)
-				return
-			}
-			if !added {
-				continue
-			}
-			s.applied.Add(1)
+			continue
 		case Replace:
 			if err := s.dp.SetFlow(e.Flow, id); err != nil {
 				s.drop(ReasonWrite)
@@ -568,7 +581,7 @@ func (s *Syncer) apply(e Entry) {
 		}
 		return
 	}
-	s.drop(ReasonKeptLocal)
+	s.drop(ReasonWrite)
 }
 
 // Decision is what a synced entry does to this director's entry for the

@@ -355,3 +355,56 @@ func TestBulkSyncAfterRestart(t *testing.T) {
 		t.Fatalf("after failover the flow went to %s, want db2 %s", mac, dbMAC[1])
 	}
 }
+
+// A table dump of 50,000 flows arrives whole: its pace stays under the
+// receiver's rate limit, so no datagram of it is dropped, and it finishes in
+// the time the pace allows. The test logs the rate reached.
+func TestBulkSyncLargeTable(t *testing.T) {
+	testutil.RequirePriv(t)
+	const n = 50000
+	seg := testutil.NewSegment(t, "fl")
+	h1 := seg.AddHost(t, "lvs1", "192.168.1.20/24")
+	h2 := seg.AddHost(t, "lvs2", "192.168.1.21/24")
+	load := func(mac net.HardwareAddr, base uint32) *loader.Dataplane {
+		dp, err := loader.Load(mac, loader.Options{MaxFlows: 65536, FlowEvents: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { dp.Close() })
+		if err := dp.SetService(service, loader.Service{ID: 1}); err != nil {
+			t.Fatal(err)
+		}
+		for i, ip := range []netip.Addr{db1, db2} {
+			if err := dp.SetBackend(base+uint32(i), loader.Backend{ServiceID: 1, IP: ip, MAC: dbMAC[i], State: loader.BackendActive}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return dp
+	}
+	dp1, dp2 := load(h1.MAC, 1), load(h2.MAC, 101)
+	for i := range n {
+		c := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), 40000)
+		if err := dp1.SetFlow(clientFlow(c), uint32(1+i%2)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s1, _ := start(t, h1, dp1, Options{Keys: keyring(t, keyA)})
+	began := time.Now()
+	s2, _ := start(t, h2, dp2, Options{Keys: keyring(t, keyA)})
+	select {
+	case <-s2.Synced():
+	case <-time.After(30 * time.Second):
+		t.Fatalf("not synced after 30s: lvs2 %+v, lvs1 %+v", s2.Status(), s1.Status())
+	}
+	took := time.Since(began)
+	st := s2.Status()
+	if got := len(flowTable(t, dp2)); got != n || st.Applied != n || len(st.Dropped) != 0 {
+		t.Fatalf("after the dump lvs2 holds %d flows (applied %d, dropped %v), want %d", got, st.Applied, st.Dropped, n)
+	}
+	datagrams := (n + MaxEntries - 1) / MaxEntries
+	t.Logf("%d flows (%d datagrams) synced in %s: %.0f flows/s; the pace allows %.0f datagrams/s", n, datagrams,
+		took.Round(time.Millisecond), float64(n)/took.Seconds(), s2.opts.BulkRate)
+	if floor := time.Duration(float64(datagrams-16) / s2.opts.BulkRate * float64(time.Second)); took < floor {
+		t.Fatalf("dump took %s, faster than its pace allows (%s): not paced", took, floor)
+	}
+}
