@@ -309,26 +309,47 @@ func TestReceiveReplaceRule(t *testing.T) {
 }
 
 // Among N directors a joining one is synced only when every peer that
-// started a dump has finished it, not at the first peer's end.
+// started a dump has finished it, not at the first peer's end; datagrams a
+// dump sent that never arrived are counted as lost.
 func TestBulkJoinWaitsForEveryDump(t *testing.T) {
 	var b bulkJoin
+	t0 := time.Now()
 	if b.answered() {
 		t.Fatal("answered before any dump")
 	}
-	b.part(lvs1)
-	b.part(other)
+	for range 3 {
+		b.part(lvs1, t0)
+	}
+	b.part(other, t0)
 	if !b.answered() {
 		t.Fatal("a dump started but not counted as an answer")
 	}
-	if b.end(lvs1) {
-		t.Fatal("synced while the second peer's dump still runs")
+	b.end(lvs1, 3, t0.Add(time.Second))
+	if _, done := b.result(); done {
+		t.Fatal("done while the second peer's dump still runs")
 	}
-	b.part(lvs1) // a late datagram of a finished dump changes nothing
-	if !b.end(other) {
-		t.Fatal("not synced after both dumps ended")
+	b.part(lvs1, t0) // a late datagram of a finished dump changes nothing
+	b.end(other, 2, t0.Add(time.Second))
+	r, done := b.result()
+	if !done || r.got != 4 || r.lost != 1 || r.rate != 4 {
+		t.Fatalf("both ended: %+v done %v, want 4 got, 1 lost, 4/s", r, done)
 	}
-	var empty bulkJoin
-	if !empty.end(lvs1) {
-		t.Fatal("an empty table's dump (end only) did not count")
+	b.reset()
+	if b.answered() {
+		t.Fatal("answered after reset")
+	}
+	// A dump whose end never comes stalls after a quiet while.
+	b.part(lvs1, t0)
+	b.part(lvs1, t0.Add(time.Second))
+	if _, stalled := b.stalled(t0.Add(2*time.Second), 2*time.Second); stalled {
+		t.Fatal("stalled one second after its last datagram")
+	}
+	if r, stalled := b.stalled(t0.Add(3*time.Second), 2*time.Second); !stalled || r.got != 2 || r.lost != 1 || r.rate != 2 {
+		t.Fatalf("quiet for 2s without its end: %+v stalled %v, want 2 got, 1 lost, 2/s", r, stalled)
+	}
+	b.reset()
+	b.end(lvs1, 0, t0) // an empty table's dump: its end only
+	if r, done := b.result(); !done || r.lost != 0 {
+		t.Fatalf("empty dump: %+v %v", r, done)
 	}
 }

@@ -36,9 +36,6 @@ const HowToEnable = "write a key on one director: (umask 077; openssl rand -hex 
 // the segment (RFC 5082).
 const gtsmTTL = 255
 
-// rcvBuf is the receive socket's buffer: about 1,800 full datagrams.
-const rcvBuf = 4 << 20
-
 // Dataplane is what a Syncer reads and writes: *loader.Dataplane.
 type Dataplane interface {
 	FlowEventReader() (*loader.FlowEventReader, error)
@@ -71,13 +68,18 @@ type Options struct {
 	// receiver's clock (default 30s).
 	MaxSkew time.Duration
 	// BulkRate paces a table dump (default 2000 datagrams/s: 1M flows in
-	// about 8s); BulkWait is how long a joining director waits for dumps
-	// before it counts itself synced anyway (default 30s);
+	// about 8s; a joiner whose socket overflowed asks again, slower);
+	// BulkWait is how long a joining director waits for dumps before it
+	// counts itself synced anyway (default 1m);
 	// BulkCooldown is the least time between two dumps (default 2s).
 	BulkRate     float64
 	BulkWait     time.Duration
 	BulkCooldown time.Duration
-	Log          *slog.Logger
+	// ReadBuffer is the receive socket's buffer in bytes (default 4 MiB:
+	// about 1,800 full datagrams, a table dump's burst while the flow-table
+	// writes catch up).
+	ReadBuffer int
+	Log        *slog.Logger
 }
 
 // Status counts what a Syncer did.
@@ -98,6 +100,9 @@ type Status struct {
 	BulkRequests  uint64 `json:"bulk_requests_sent"`
 	BulkDumps     uint64 `json:"bulk_dumps_sent"`
 	BulkFlowsSent uint64 `json:"bulk_flows_sent"`
+	// BulkLost counts dump datagrams that never arrived here (each loss
+	// makes this director ask again, slower).
+	BulkLost uint64 `json:"bulk_datagrams_lost"`
 	// Dropped counts refused datagrams and entries, by reason (see Reason*).
 	Dropped map[string]uint64 `json:"dropped"`
 }
@@ -150,9 +155,10 @@ type Syncer struct {
 	dumps    sync.WaitGroup // a running dump: Start's wait waits for it too
 	synced   chan struct{}
 	syncOnce sync.Once
+	joined   chan joinResult // from the receiver to join: every dump of a round ended
 
 	sent, received, applied, replaced, unchanged atomic.Uint64
-	bulkRequests, bulkDumps, bulkFlows           atomic.Uint64
+	bulkRequests, bulkDumps, bulkFlows, bulkLost atomic.Uint64
 	mu                                           sync.Mutex
 	dropped                                      map[string]uint64
 	ids                                          snapshot
@@ -179,10 +185,13 @@ func New(dp Dataplane, iface *net.Interface, opts Options) (*Syncer, error) {
 	if opts.Burst == 0 {
 		opts.Burst = 1000
 	}
+	if opts.ReadBuffer == 0 {
+		opts.ReadBuffer = 4 << 20
+	}
 	for _, d := range []struct {
 		v   *time.Duration
 		def time.Duration
-	}{{&opts.MaxSkew, 30 * time.Second}, {&opts.BulkWait, 30 * time.Second}, {&opts.BulkCooldown, 2 * time.Second}} {
+	}{{&opts.MaxSkew, 30 * time.Second}, {&opts.BulkWait, time.Minute}, {&opts.BulkCooldown, 2 * time.Second}} {
 		if *d.v == 0 {
 			*d.v = d.def
 		}
@@ -191,7 +200,7 @@ func New(dp Dataplane, iface *net.Interface, opts Options) (*Syncer, error) {
 		opts.Log = slog.Default()
 	}
 	s := &Syncer{dp: dp, iface: iface, opts: opts, log: opts.Log, epoch: uint64(time.Now().UnixNano()),
-		replay: NewReplay(opts.MaxSkew), limiters: map[netip.Addr]*rate.Limiter{}, synced: make(chan struct{}),
+		replay: NewReplay(opts.MaxSkew), limiters: map[netip.Addr]*rate.Limiter{}, synced: make(chan struct{}), joined: make(chan joinResult, 1),
 		dropped: map[string]uint64{}}
 	s.keys.Store(opts.Keys)
 	return s, nil
@@ -213,18 +222,14 @@ func (s *Syncer) Status() Status {
 	st := Status{Interface: s.iface.Name, Group: s.opts.Group.String(), KeyIDs: s.keys.Load().IDs(),
 		Sent: s.sent.Load(), Received: s.received.Load(), Applied: s.applied.Load(), Replaced: s.replaced.Load(),
 		Unchanged: s.unchanged.Load(), BulkRequests: s.bulkRequests.Load(), BulkDumps: s.bulkDumps.Load(),
-		BulkFlowsSent: s.bulkFlows.Load(), Dropped: map[string]uint64{}}
+		BulkFlowsSent: s.bulkFlows.Load(), BulkLost: s.bulkLost.Load(), Dropped: map[string]uint64{}}
 	if s.src.IsValid() {
 		st.Source = s.src.String()
 	}
 	for _, p := range s.opts.Peers {
 		st.Peers = append(st.Peers, p.String())
 	}
-	select {
-	case <-s.synced:
-		st.Synced = true
-	default:
-	}
+	st.Synced = s.isSynced()
 	for k, v := range s.dropped {
 		st.Dropped[k] = v
 	}
@@ -331,11 +336,11 @@ func (s *Syncer) listen() (*ipv4.PacketConn, error) {
 				// the host joined (Linux's default).
 				unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_MULTICAST_ALL, 0),
 			)
-			// A table dump arrives faster than a burst of the default
-			// buffer (about 90 datagrams) can wait for the flow-table
-			// writes; FORCE passes rmem_max (xlbd has CAP_NET_ADMIN).
-			if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, rcvBuf) != nil {
-				unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, rcvBuf)
+			// The default buffer holds about 90 datagrams: too few for a
+			// table dump's burst; FORCE passes rmem_max (xlbd has
+			// CAP_NET_ADMIN).
+			if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, s.opts.ReadBuffer) != nil {
+				unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, s.opts.ReadBuffer)
 			}
 		})
 		return errors.Join(err, serr)
@@ -487,15 +492,22 @@ func (s *Syncer) handle(ctx context.Context, b []byte, md meta, now time.Time) {
 		for _, e := range m.Entries {
 			s.apply(e)
 		}
-		if m.Kind == KindBulk {
-			s.bulk.part(md.src)
+		if m.Kind == KindBulk && !s.isSynced() {
+			s.bulk.part(md.src, now)
 		}
 	case KindBulkEnd:
-		if s.bulk.end(md.src) {
-			s.markSynced("dumps received")
+		if s.isSynced() {
+			return // another director's join: its dumps reach every director
+		}
+		s.bulk.end(md.src, m.Count, now)
+		if r, done := s.bulk.result(); done {
+			select {
+			case s.joined <- r:
+			default: // join has a result to act on already
+			}
 		}
 	case KindBulkRequest:
-		s.serveDump(ctx)
+		s.serveDump(ctx, m.Count)
 	}
 }
 
@@ -622,17 +634,24 @@ func Decide(haveLocal, sameBackend, localUsable bool) Decision {
 	return KeepLocal
 }
 
+// maxBulkAttempts bounds how often a joining director asks again after a
+// dump lost datagrams.
+const maxBulkAttempts = 4
+
 // join asks the peers for their tables until a dump arrives, and marks the
 // syncer synced when every peer that answered has finished (or BulkWait
-// passed).
+// passed). A dump that lost datagrams (the receiver could not keep up: they
+// overflowed its socket buffer) is asked for again, at a pace below what
+// this director managed to take in; re-applying what arrived changes nothing.
 func (s *Syncer) join(ctx context.Context) {
 	wait := time.NewTimer(s.opts.BulkWait)
 	defer wait.Stop()
 	ask := time.NewTicker(time.Second)
 	defer ask.Stop()
-	for {
+	pace := s.opts.BulkRate
+	for attempt := 1; ; {
 		if !s.bulk.answered() {
-			if err := s.write(Message{Kind: KindBulkRequest}); err != nil {
+			if err := s.write(Message{Kind: KindBulkRequest, Count: uint32(pace)}); err != nil {
 				s.log.Warn("flow sync: bulk request", "error", err)
 				s.drop(ReasonSend)
 			} else {
@@ -642,13 +661,51 @@ func (s *Syncer) join(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-s.synced:
-			return
 		case <-wait.C:
 			s.markSynced("no complete table dump within the wait: going on with what arrived")
 			return
-		case <-ask.C:
+		case r := <-s.joined:
+			if r.lost == 0 {
+				s.markSynced("table dumps received")
+				return
+			}
+			s.bulkLost.Add(uint64(r.lost))
+			if attempt == maxBulkAttempts {
+				s.markSynced(fmt.Sprintf("dumps still lost datagrams after %d attempts: going on with what arrived", attempt))
+				return
+			}
+			attempt++
+			pace = max(min(pace/2, 0.8*r.rate), minBulkRate)
+			s.log.Warn("flow sync: table dump lost datagrams; asking again, slower", "lost", r.lost, "received", r.got,
+				"took_in_per_second", int(r.rate), "pace", int(pace))
+			s.bulk.reset()
+		case now := <-ask.C:
+			// A dump whose end was lost never finishes: after a quiet
+			// while it counts as a round that lost datagrams.
+			if r, stalled := s.bulk.stalled(now, bulkIdle); stalled {
+				select {
+				case s.joined <- r:
+				default:
+				}
+			}
 		}
+	}
+}
+
+// bulkIdle is how long a started dump may send nothing before the joiner
+// takes it for lost.
+const bulkIdle = 2 * time.Second
+
+// minBulkRate is the slowest pace a joiner asks for (datagrams per second):
+// 1M flows in 5 minutes.
+const minBulkRate = 50
+
+func (s *Syncer) isSynced() bool {
+	select {
+	case <-s.synced:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -662,7 +719,7 @@ func (s *Syncer) markSynced(why string) {
 // serveDump answers a bulk request with the whole table, paced, unless a
 // dump runs or ran within BulkCooldown: a request costs the responder at
 // most one table walk per cooldown however often it comes.
-func (s *Syncer) serveDump(ctx context.Context) {
+func (s *Syncer) serveDump(ctx context.Context, asked uint32) {
 	last := s.lastDump.Load()
 	if time.Since(time.Unix(0, last)) < s.opts.BulkCooldown || !s.dumping.CompareAndSwap(false, true) {
 		s.drop(ReasonBulkBusy)
@@ -674,21 +731,25 @@ func (s *Syncer) serveDump(ctx context.Context) {
 	go func() {
 		defer s.dumps.Done()
 		defer s.dumping.Store(false)
-		n, err := s.dump(ctx)
-		s.bulkFlows.Add(uint64(n))
+		pace := s.opts.BulkRate
+		if asked > 0 {
+			pace = min(pace, max(float64(asked), minBulkRate))
+		}
+		n, err := s.dump(ctx, pace)
 		if err != nil && ctx.Err() == nil {
 			s.log.Warn("flow sync: table dump", "error", err, "flows", n)
 			return
 		}
-		s.log.Info("flow sync: sent table dump", "flows", n)
+		s.log.Info("flow sync: sent table dump", "flows", n, "pace", int(pace))
 	}()
 }
 
 // dump sends the table in KindBulk datagrams, then KindBulkEnd. It sends at
 // most the table's capacity: a table changing under the walk cannot make it
 // loop.
-func (s *Syncer) dump(ctx context.Context) (int, error) {
-	pace := rate.NewLimiter(rate.Limit(s.opts.BulkRate), 16)
+func (s *Syncer) dump(ctx context.Context, perSecond float64) (int, error) {
+	pace := rate.NewLimiter(rate.Limit(perSecond), 16)
+	datagrams := uint32(0)
 	limit := int(s.dp.MaxFlows())
 	var batch []Entry
 	n := 0
@@ -705,6 +766,8 @@ func (s *Syncer) dump(ctx context.Context) (int, error) {
 			return false
 		}
 		n += len(batch)
+		s.bulkFlows.Add(uint64(len(batch))) // counted before the end goes out
+		datagrams++
 		batch = batch[:0]
 		return true
 	}
@@ -723,7 +786,7 @@ func (s *Syncer) dump(ctx context.Context) (int, error) {
 		return true
 	})
 	if err == nil && werr == nil && flush() {
-		werr = s.write(Message{Kind: KindBulkEnd})
+		werr = s.write(Message{Kind: KindBulkEnd, Count: datagrams})
 	}
 	return n, errors.Join(err, werr)
 }
@@ -731,39 +794,120 @@ func (s *Syncer) dump(ctx context.Context) (int, error) {
 // bulkJoin follows the dumps a joining director receives: it is done when
 // at least one dump ended and every peer that started one has ended it.
 type bulkJoin struct {
-	mu      sync.Mutex
-	started map[netip.Addr]bool // true once ended
+	mu    sync.Mutex
+	peers map[netip.Addr]*dumpSeen
 }
 
-func (b *bulkJoin) part(from netip.Addr) {
+type dumpSeen struct {
+	got, total  uint32
+	ended       bool
+	first, last time.Time
+}
+
+// joinResult is what the dumps of one round brought.
+type joinResult struct {
+	got, lost uint32  // datagrams
+	rate      float64 // datagrams per second taken in
+}
+
+func (b *bulkJoin) peer(from netip.Addr, now time.Time) *dumpSeen {
+	if b.peers == nil {
+		b.peers = map[netip.Addr]*dumpSeen{}
+	}
+	d := b.peers[from]
+	if d == nil {
+		d = &dumpSeen{first: now}
+		b.peers[from] = d
+	}
+	return d
+}
+
+func (b *bulkJoin) part(from netip.Addr, now time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.started == nil {
-		b.started = map[netip.Addr]bool{}
-	}
-	if _, ok := b.started[from]; !ok {
-		b.started[from] = false
+	d := b.peer(from, now)
+	if !d.ended {
+		d.got++
+		d.last = now
 	}
 }
 
-// end records a finished dump; true when every started dump has ended.
-func (b *bulkJoin) end(from netip.Addr) bool {
+// end records a finished dump of total datagrams.
+func (b *bulkJoin) end(from netip.Addr, total uint32, now time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.started == nil {
-		b.started = map[netip.Addr]bool{}
+	d := b.peer(from, now)
+	if !d.ended {
+		d.ended, d.total, d.last = true, total, now
 	}
-	b.started[from] = true
-	for _, done := range b.started {
-		if !done {
-			return false
+}
+
+// result is the round's outcome once every started dump has ended (done).
+func (b *bulkJoin) result() (r joinResult, done bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var took time.Duration
+	for _, d := range b.peers {
+		if !d.ended {
+			return joinResult{}, false
+		}
+		r.got += d.got
+		if d.total > d.got {
+			r.lost += d.total - d.got
+		}
+		took = max(took, d.last.Sub(d.first))
+	}
+	if len(b.peers) == 0 {
+		return joinResult{}, false
+	}
+	if took > 0 {
+		r.rate = float64(r.got) / took.Seconds()
+	}
+	return r, true
+}
+
+// stalled is a round's outcome when a dump started but nothing of any came
+// for idle: its end, at least, was lost.
+func (b *bulkJoin) stalled(now time.Time, idle time.Duration) (r joinResult, ok bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.peers) == 0 {
+		return joinResult{}, false
+	}
+	var first, last time.Time
+	for _, d := range b.peers {
+		r.got += d.got
+		if d.ended && d.total > d.got {
+			r.lost += d.total - d.got
+		}
+		if !d.ended {
+			r.lost++ // its end, at least
+		}
+		if first.IsZero() || d.first.Before(first) {
+			first = d.first
+		}
+		if d.last.After(last) {
+			last = d.last
 		}
 	}
-	return true
+	if now.Sub(last) < idle || r.lost == 0 {
+		return joinResult{}, false
+	}
+	if took := last.Sub(first); took > 0 {
+		r.rate = float64(r.got) / took.Seconds()
+	}
+	return r, true
 }
 
 func (b *bulkJoin) answered() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return len(b.started) > 0
+	return len(b.peers) > 0
+}
+
+// reset forgets a round, before asking again.
+func (b *bulkJoin) reset() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.peers = nil
 }

@@ -356,38 +356,41 @@ func TestBulkSyncAfterRestart(t *testing.T) {
 	}
 }
 
+// bigTable loads a director's data plane with n flows already in its table.
+func bigTable(t *testing.T, mac net.HardwareAddr, base uint32, n int) *loader.Dataplane {
+	t.Helper()
+	dp, err := loader.Load(mac, loader.Options{MaxFlows: 65536, FlowEvents: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dp.Close() })
+	if err := dp.SetService(service, loader.Service{ID: 1}); err != nil {
+		t.Fatal(err)
+	}
+	for i, ip := range []netip.Addr{db1, db2} {
+		if err := dp.SetBackend(base+uint32(i), loader.Backend{ServiceID: 1, IP: ip, MAC: dbMAC[i], State: loader.BackendActive}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range n {
+		c := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), 40000)
+		if err := dp.SetFlow(clientFlow(c), base+uint32(i%2)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dp
+}
+
 // A table dump of 50,000 flows arrives whole: its pace stays under the
-// receiver's rate limit, so no datagram of it is dropped, and it finishes in
-// the time the pace allows. The test logs the rate reached.
+// receiver's rate limit, so no datagram of it is refused, and it takes at
+// least the time the pace allows. The test logs the rate reached.
 func TestBulkSyncLargeTable(t *testing.T) {
 	testutil.RequirePriv(t)
 	const n = 50000
 	seg := testutil.NewSegment(t, "fl")
 	h1 := seg.AddHost(t, "lvs1", "192.168.1.20/24")
 	h2 := seg.AddHost(t, "lvs2", "192.168.1.21/24")
-	load := func(mac net.HardwareAddr, base uint32) *loader.Dataplane {
-		dp, err := loader.Load(mac, loader.Options{MaxFlows: 65536, FlowEvents: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { dp.Close() })
-		if err := dp.SetService(service, loader.Service{ID: 1}); err != nil {
-			t.Fatal(err)
-		}
-		for i, ip := range []netip.Addr{db1, db2} {
-			if err := dp.SetBackend(base+uint32(i), loader.Backend{ServiceID: 1, IP: ip, MAC: dbMAC[i], State: loader.BackendActive}); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return dp
-	}
-	dp1, dp2 := load(h1.MAC, 1), load(h2.MAC, 101)
-	for i := range n {
-		c := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), 40000)
-		if err := dp1.SetFlow(clientFlow(c), uint32(1+i%2)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dp1, dp2 := bigTable(t, h1.MAC, 1, n), bigTable(t, h2.MAC, 101, 0)
 	s1, _ := start(t, h1, dp1, Options{Keys: keyring(t, keyA)})
 	began := time.Now()
 	s2, _ := start(t, h2, dp2, Options{Keys: keyring(t, keyA)})
@@ -398,13 +401,40 @@ func TestBulkSyncLargeTable(t *testing.T) {
 	}
 	took := time.Since(began)
 	st := s2.Status()
-	if got := len(flowTable(t, dp2)); got != n || st.Applied != n || len(st.Dropped) != 0 {
+	if got := len(flowTable(t, dp2)); got != n || st.Applied != n || st.Dropped[ReasonRate] != 0 {
 		t.Fatalf("after the dump lvs2 holds %d flows (applied %d, dropped %v), want %d", got, st.Applied, st.Dropped, n)
 	}
 	datagrams := (n + MaxEntries - 1) / MaxEntries
-	t.Logf("%d flows (%d datagrams) synced in %s: %.0f flows/s; the pace allows %.0f datagrams/s", n, datagrams,
-		took.Round(time.Millisecond), float64(n)/took.Seconds(), s2.opts.BulkRate)
+	t.Logf("%d flows (%d datagrams) synced in %s: %.0f flows/s; the pace allows %.0f datagrams/s; %d requests, %d datagrams lost",
+		n, datagrams, took.Round(time.Millisecond), float64(n)/took.Seconds(), s2.opts.BulkRate, st.BulkRequests, st.BulkLost)
 	if floor := time.Duration(float64(datagrams-16) / s2.opts.BulkRate * float64(time.Second)); took < floor {
 		t.Fatalf("dump took %s, faster than its pace allows (%s): not paced", took, floor)
+	}
+}
+
+// A joiner that cannot take a dump in as fast as it comes (here: a tiny
+// socket buffer, and dumps asked at full speed) sees datagrams lost, asks
+// again at a pace it can take, and ends up with the whole table.
+func TestBulkSyncSlowReceiver(t *testing.T) {
+	testutil.RequirePriv(t)
+	const n = 20000
+	seg := testutil.NewSegment(t, "fw")
+	h1 := seg.AddHost(t, "lvs1", "192.168.1.20/24")
+	h2 := seg.AddHost(t, "lvs2", "192.168.1.21/24")
+	dp1, dp2 := bigTable(t, h1.MAC, 1, n), bigTable(t, h2.MAC, 101, 0)
+	s1, _ := start(t, h1, dp1, Options{Keys: keyring(t, keyA), BulkRate: 1e6, BulkCooldown: 10 * time.Millisecond})
+	s2, _ := start(t, h2, dp2, Options{Keys: keyring(t, keyA), BulkRate: 1e6, ReadBuffer: 64 << 10})
+	select {
+	case <-s2.Synced():
+	case <-time.After(40 * time.Second):
+		t.Fatalf("not synced after 40s: lvs2 %+v, lvs1 %+v", s2.Status(), s1.Status())
+	}
+	st := s2.Status()
+	t.Logf("lvs2: %d requests, %d dump datagrams lost, %d flows applied; lvs1 sent %d dumps", st.BulkRequests, st.BulkLost, st.Applied, s1.Status().BulkDumps)
+	if st.BulkLost == 0 || st.BulkRequests < 2 {
+		t.Fatalf("the tiny buffer lost nothing (lost %d, requests %d): the test did not test a loss", st.BulkLost, st.BulkRequests)
+	}
+	if got := len(flowTable(t, dp2)); got != n {
+		t.Fatalf("after the retries lvs2 holds %d flows, want %d", got, n)
 	}
 }

@@ -57,18 +57,22 @@ const (
 // Message is a datagram's content. Sender, Epoch, Seq and SentAt are what
 // the receiver's replay check uses; all of it is authenticated.
 type Message struct {
-	Kind    Kind
-	Sender  netip.Addr // the IPv4 source address the datagram must come from
-	Epoch   uint64     // the sender's start time (Unix ns): larger after a restart
-	Seq     uint64     // per epoch, from 1, one per datagram
-	SentAt  int64      // Unix ms
+	Kind   Kind
+	Sender netip.Addr // the IPv4 source address the datagram must come from
+	Epoch  uint64     // the sender's start time (Unix ns): larger after a restart
+	Seq    uint64     // per epoch, from 1, one per datagram
+	SentAt int64      // Unix ms
+	// Count is, in a KindBulkRequest, the pace asked for (datagrams per
+	// second, 0: the responder's own); in a KindBulkEnd, how many KindBulk
+	// datagrams the dump sent, so the joiner can tell whether it lost some.
+	Count   uint32
 	Entries []Entry
 }
 
 const (
 	magic     = "XLBS"
 	version   = 2
-	headerLen = 36 // magic 4, version 1, kind 1, key id 1, count 1, sender 4, epoch 8, seq 8, sent-at 8
+	headerLen = 40 // magic 4, version 1, kind 1, key id 1, entries 1, sender 4, epoch 8, seq 8, sent-at 8, count 4
 	entryLen  = 20 // client ip, vip, client port, vip port, proto, 3 pad, backend ip
 	macLen    = sha256.Size
 	// MaxEntries fits a datagram in 1400 bytes: no fragmentation on any
@@ -107,6 +111,7 @@ func Seal(k *Key, m Message) ([]byte, error) {
 	binary.BigEndian.PutUint64(b[12:], m.Epoch)
 	binary.BigEndian.PutUint64(b[20:], m.Seq)
 	binary.BigEndian.PutUint64(b[28:], uint64(m.SentAt))
+	binary.BigEndian.PutUint32(b[36:], m.Count)
 	for i, e := range m.Entries {
 		if !e.Flow.Client.Addr().Is4() || !e.Flow.VIP.Addr().Is4() || !e.Backend.Is4() {
 			return nil, fmt.Errorf("flowsync: entry %d: addresses must be IPv4", i)
@@ -154,6 +159,7 @@ func Open(ring *Keyring, b []byte) (Message, error) {
 		Epoch:  binary.BigEndian.Uint64(b[12:]),
 		Seq:    binary.BigEndian.Uint64(b[20:]),
 		SentAt: int64(binary.BigEndian.Uint64(b[28:])),
+		Count:  binary.BigEndian.Uint32(b[36:]),
 	}
 	if m.Kind < KindFlows || m.Kind > KindBulkEnd {
 		return Message{}, fmt.Errorf("%w: %d", ErrKind, m.Kind)

@@ -37,7 +37,7 @@ func ring(t testing.TB, keys ...*Key) *Keyring {
 var peer1 = netip.MustParseAddr("192.168.1.20")
 
 func msg(entries ...Entry) Message {
-	return Message{Kind: KindFlows, Sender: peer1, Epoch: 7, Seq: 1, SentAt: 1_800_000_000_000, Entries: entries}
+	return Message{Kind: KindFlows, Sender: peer1, Epoch: 7, Seq: 1, SentAt: 1_800_000_000_000, Count: 12345, Entries: entries}
 }
 
 func TestRoundTrip(t *testing.T) {
@@ -58,7 +58,7 @@ func TestRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Kind != m.Kind || got.Sender != m.Sender || got.Epoch != m.Epoch || got.Seq != m.Seq || got.SentAt != m.SentAt || len(got.Entries) != len(es) {
+	if got.Kind != m.Kind || got.Sender != m.Sender || got.Epoch != m.Epoch || got.Seq != m.Seq || got.SentAt != m.SentAt || got.Count != m.Count || len(got.Entries) != len(es) {
 		t.Fatalf("header: %+v, want %+v", got, m)
 	}
 	for i := range es {
@@ -109,6 +109,7 @@ func TestOpenRejects(t *testing.T) {
 		{"key id swapped", forgedID, ErrMAC},
 		{"sender changed", mut(func(b []byte) []byte { b[11]++; return b }), ErrMAC},
 		{"sequence changed", mut(func(b []byte) []byte { b[27]++; return b }), ErrMAC},
+		{"count changed", mut(func(b []byte) []byte { b[39]++; return b }), ErrMAC},
 		{"backend changed", mut(func(b []byte) []byte { b[headerLen+19]++; return b }), ErrMAC},
 		{"MAC changed", mut(func(b []byte) []byte { b[len(b)-1]++; return b }), ErrMAC},
 		{"kind", mut(func(b []byte) []byte { b[5] = 9; return k1.sum(b[:len(b)-macLen]) }), ErrKind},
