@@ -209,7 +209,9 @@ func (t *MACTracker) Adopt(ip netip.Addr, mac net.HardwareAddr) {
 	now := t.opts.Now()
 	t.mu.Lock()
 	e, ok := t.backends[ip]
-	if !ok || e.mac != nil || t.refuseLocked(ip, mac, false) != RefusedNone {
+	// Checked without counting: a backend that was unresolved left the
+	// zero MAC in the map, which is no refusal of anything on the network.
+	if !ok || e.mac != nil || CheckMAC(mac, t.res.OwnMACs(), t.peerMACsLocked()) != RefusedNone {
 		t.mu.Unlock()
 		return
 	}

@@ -484,6 +484,9 @@ func TestMACTrackerAdopt(t *testing.T) {
 	if got := r.MAC(db1IP); got != nil {
 		t.Fatalf("adopted the zero MAC")
 	}
+	if _, st := r.Status(); st.Refused[RefusedZero.String()] != 0 {
+		t.Errorf("the zero MAC an unresolved backend left in the map counted as a refusal")
+	}
 	r.Adopt(db1IP, macA)
 	if s := r.status(t, db1IP); !slices.Equal(s.MAC, macA) || s.Source != SourceAdopted {
 		t.Fatalf("adopt: %+v", s)
