@@ -222,14 +222,15 @@ func (n *Neighbours) OwnMACs() []net.HardwareAddr {
 	if err != nil {
 		return n.own // the last list beats none
 	}
-	n.own = n.own[:0]
+	// A new slice each time: callers read the last one without the lock.
+	var own []net.HardwareAddr
 	for _, l := range links {
 		if mac := l.Attrs().HardwareAddr; len(mac) == 6 {
-			n.own = append(n.own, slices.Clone(mac))
+			own = append(own, slices.Clone(mac))
 		}
 	}
-	n.ownAt = time.Now()
-	return n.own
+	n.own, n.ownAt = own, time.Now()
+	return own
 }
 
 // Watch calls fn for every change of the interface's IPv4 neighbour entries
