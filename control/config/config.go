@@ -4,6 +4,8 @@ import (
 	"net"
 	"net/netip"
 	"time"
+
+	"xlb/control/vrrp"
 )
 
 // Config is a loaded, defaulted and validated configuration. Every field has
@@ -37,7 +39,7 @@ type Global struct {
 // VRRPDefaults are keepalived's global vrrp_* keywords: each is the default
 // of the instance field of the same name.
 type VRRPDefaults struct {
-	Version                 int        // vrrp_version
+	Version                 uint8      // vrrp_version
 	McastGroup4             netip.Addr // vrrp_mcast_group4
 	GARPMasterDelay         time.Duration
 	GARPMasterRepeat        int
@@ -147,63 +149,17 @@ type HTTPCheck struct {
 // StatusRange is an inclusive range of HTTP status codes.
 type StatusRange struct{ Min, Max int }
 
-// VRRPInstance is one VRRP virtual router.
+// VRRPInstance is one VRRP virtual router: the vrrp package's own Config,
+// complete (every default applied here, in defaults.go), which the daemon
+// runs as it is, plus what only the config and the daemon use.
 type VRRPInstance struct {
-	Name      string
-	Interface string
-	VRID      uint8 // 1..255
-	Priority  uint8 // 1..255; 255 = address owner
-	Version   int   // 2 or 3
-	// AdvertInterval: whole seconds for v2, 10 ms steps from 10 ms to 40.95 s for v3.
-	AdvertInterval time.Duration
-	State          VRRPState // initial state
-	NoPreempt      bool
-	PreemptDelay   time.Duration
-	AuthType       AuthType // v2 only
-	// AuthPass as written; on the wire only the first 8 bytes count, as in keepalived.
-	AuthPass        Secret
-	VIPs            []VIP
-	UnicastSrcIP    netip.Addr   // invalid (zero) = the interface's primary address
-	UnicastPeers    []netip.Addr // empty = multicast 224.0.0.18
-	TrackInterfaces []string     // any of them down -> FAULT
-	// Notify scripts, run with keepalived's arguments; argv form.
-	NotifyMaster []string
-	NotifyBackup []string
-	NotifyFault  []string
-	NotifyStop   []string
-	Notify       []string // run on every transition: SCRIPT "INSTANCE" NAME STATE PRIORITY
-	// Gratuitous ARP on becoming master: once, then GARPMasterRepeat more
-	// after GARPMasterDelay; then every GARPMasterRefresh (0 = never)
-	// GARPMasterRefreshRepeat at a time.
-	GARPMasterDelay         time.Duration
-	GARPMasterRepeat        int
-	GARPMasterRefresh       time.Duration
-	GARPMasterRefreshRepeat int
-	// After a lower-priority advert while master: GARPLowerPrioRepeat
-	// gratuitous ARPs after GARPLowerPrioDelay (keepalived's garp_lower_prio_*).
-	GARPLowerPrioDelay  time.Duration
-	GARPLowerPrioRepeat int
-	// McastGroup4 is where multicast adverts go (224.0.0.18 unless
-	// global_defs' vrrp_mcast_group4 says otherwise).
-	McastGroup4 netip.Addr
-	// StartupDelay holds the instance in BACKUP for this long after start
-	// (global_defs' vrrp_startup_delay).
-	StartupDelay time.Duration
-	// CheckUnicastSrc, SkipCheckAdvAddr and Strict are keepalived's
-	// check_unicast_src, skip_check_adv_addr and strict_mode.
-	CheckUnicastSrc  bool
-	SkipCheckAdvAddr bool
-	Strict           bool
+	vrrp.Config
+	// AuthType as written or implied (pass when auth_pass is set); the
+	// instance authenticates exactly when Config.AuthPass is set.
+	AuthType AuthType
 	// TrackServices names services (Service.Name); while any has no usable
 	// backend (usable weight sum < Quorum) this director advertises
 	// Priority - NoBackendPriorityDrop (at least 1), so it gives the VIP away.
 	TrackServices         []string
 	NoBackendPriorityDrop uint8
-}
-
-// VIP is one virtual_ipaddress line.
-type VIP struct {
-	Prefix netip.Prefix // /32 when written without a length
-	Dev    string       // the instance's interface when not written
-	Label  string
 }

@@ -9,12 +9,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"xlb/control/secret"
+	"xlb/control/vrrp"
 )
 
 func addr(s string) netip.Addr { return netip.MustParseAddr(s) }
 
 // issueConfig is what the keepalived.conf files of issue 4 mean.
-func issueConfig(state VRRPState, priority uint8, nopreempt bool) *Config {
+func issueConfig(state vrrp.State, priority uint8, nopreempt bool) *Config {
 	check := func(ip string) *Check {
 		return &Check{
 			Kind: CheckTCP, Interval: 3 * time.Second, ConnectTimeout: 10 * time.Second,
@@ -33,14 +35,14 @@ func issueConfig(state VRRPState, priority uint8, nopreempt bool) *Config {
 				{IP: addr("192.168.1.11"), Port: 3306, Weight: 1, Check: check("192.168.1.11")},
 			},
 		}},
-		VRRP: []VRRPInstance{{
+		VRRP: []VRRPInstance{{AuthType: AuthPass, Config: vrrp.Config{
 			Name: "VI_1", Interface: "eth0", VRID: 51, Priority: priority, Version: 2,
-			AdvertInterval: time.Second, State: state, NoPreempt: nopreempt,
-			AuthType: AuthPass, AuthPass: NewSecret("mypassword"),
-			VIPs:            []VIP{{Prefix: netip.MustParsePrefix("192.168.1.30/32"), Dev: "eth0"}},
+			AdvertInterval: time.Second, InitialState: state, NoPreempt: nopreempt,
+			AuthPass:        secret.New("mypassword"),
+			VIPs:            []vrrp.VIP{{Prefix: netip.MustParsePrefix("192.168.1.30/32"), Dev: "eth0"}},
 			GARPMasterDelay: 5 * time.Second, GARPMasterRepeat: 5, GARPMasterRefreshRepeat: 1,
-			GARPLowerPrioDelay: 5 * time.Second, GARPLowerPrioRepeat: 5, McastGroup4: addr("224.0.0.18"),
-		}},
+			GARPLowerPrioDelay: 5 * time.Second, GARPLowerPrioRepeat: 5, McastGroup: addr("224.0.0.18"),
+		}}},
 	}
 }
 
@@ -96,7 +98,7 @@ func TestIssueKeepalivedFiles(t *testing.T) {
 	}{
 		{
 			file: "testdata/keepalived-master.conf",
-			want: issueConfig(StateMaster, 101, false),
+			want: issueConfig(vrrp.StateMaster, 101, false),
 			wantWarns: []string{
 				"testdata/keepalived-master.conf:13: vrrp_instance VI_1: nopreempt: Warning - nopreempt will not work with initial state MASTER - clearing " +
 					"(as keepalived: this director takes the VIP back whenever its priority is higher; use state BACKUP on both for nopreempt)",
@@ -107,7 +109,7 @@ func TestIssueKeepalivedFiles(t *testing.T) {
 		},
 		{
 			file: "testdata/keepalived-backup.conf",
-			want: issueConfig(StateBackup, 100, true),
+			want: issueConfig(vrrp.StateBackup, 100, true),
 			wantWarns: []string{
 				"testdata/keepalived-backup.conf:19: vrrp_instance VI_1: auth_pass: longer than 8 characters: only the first 8 are used, as keepalived does",
 				"testdata/keepalived-backup.conf:39: real_server 192.168.1.10 3306: TCP_CHECK: " + tcp3306Warning,
@@ -215,10 +217,10 @@ func TestKeepalivedFull(t *testing.T) {
 		t.Errorf("interfaces %v, want %v", got, want)
 	}
 	db := cfg.VRRP[0]
-	if db.Version != 3 || db.AdvertInterval != 100*time.Millisecond || !db.NoPreempt || db.State != StateBackup {
+	if db.Version != 3 || db.AdvertInterval != 100*time.Millisecond || !db.NoPreempt || db.InitialState != vrrp.StateBackup {
 		t.Errorf("VI_DB version/advert/nopreempt/state: %+v", db)
 	}
-	wantVIPs := []VIP{
+	wantVIPs := []vrrp.VIP{
 		{Prefix: netip.MustParsePrefix("10.0.0.100/24"), Dev: "eth1", Label: "eth1:vip"},
 		{Prefix: netip.MustParsePrefix("10.0.0.101/32"), Dev: "eth1"},
 	}
@@ -228,8 +230,8 @@ func TestKeepalivedFull(t *testing.T) {
 	if want := []string{"/etc/xlb/notify.sh", "master", "VI DB"}; !reflect.DeepEqual(db.NotifyMaster, want) {
 		t.Errorf("notify_master %q, want %q", db.NotifyMaster, want)
 	}
-	if want := []netip.Addr{addr("10.0.0.3"), addr("10.0.0.4")}; !reflect.DeepEqual(db.UnicastPeers, want) || db.UnicastSrcIP != addr("10.0.0.2") {
-		t.Errorf("unicast %v -> %v", db.UnicastSrcIP, db.UnicastPeers)
+	if want := []netip.Addr{addr("10.0.0.3"), addr("10.0.0.4")}; !reflect.DeepEqual(db.UnicastPeers, want) || db.UnicastSrc != addr("10.0.0.2") {
+		t.Errorf("unicast %v -> %v", db.UnicastSrc, db.UnicastPeers)
 	}
 	if db.GARPMasterDelay != 2*time.Second || db.GARPMasterRepeat != 3 || db.GARPMasterRefresh != 30*time.Second || db.GARPMasterRefreshRepeat != 2 {
 		t.Errorf("garp: %+v", db)
@@ -454,12 +456,12 @@ vrrp:
 				},
 			},
 		},
-		VRRP: []VRRPInstance{{
-			Name: "V", Interface: "eth9", VRID: 9, Priority: 100, Version: 2, AdvertInterval: time.Second, State: StateBackup,
-			AuthType: AuthNone, VIPs: []VIP{{Prefix: netip.MustParsePrefix("10.1.0.1/32"), Dev: "eth9"}},
+		VRRP: []VRRPInstance{{AuthType: AuthNone, Config: vrrp.Config{
+			Name: "V", Interface: "eth9", VRID: 9, Priority: 100, Version: 2, AdvertInterval: time.Second, InitialState: vrrp.StateBackup,
+			VIPs:            []vrrp.VIP{{Prefix: netip.MustParsePrefix("10.1.0.1/32"), Dev: "eth9"}},
 			GARPMasterDelay: 5 * time.Second, GARPMasterRepeat: 5, GARPMasterRefreshRepeat: 1,
-			GARPLowerPrioDelay: 5 * time.Second, GARPLowerPrioRepeat: 5, McastGroup4: addr("224.0.0.18"),
-		}},
+			GARPLowerPrioDelay: 5 * time.Second, GARPLowerPrioRepeat: 5, McastGroup: addr("224.0.0.18"),
+		}}},
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("defaults:\ngot  %+v\nwant %+v", cfg, want)
@@ -527,25 +529,25 @@ func TestKeepalivedGlobalDefaults(t *testing.T) {
 	if cfg.Global.VRRP != wantGlobal || cfg.Global.DefaultInterface != "eth2" || cfg.Global.ScriptUser != "nobody" {
 		t.Errorf("global:\ngot  %+v\nwant %+v", cfg.Global, wantGlobal)
 	}
-	inherit := VRRPInstance{
+	inherit := VRRPInstance{AuthType: AuthNone, Config: vrrp.Config{
 		Name: "VI_GLOBAL", Interface: "eth2", VRID: 8, Priority: DefaultPriority, Version: 3, AdvertInterval: 500 * time.Millisecond,
-		State: StateBackup, AuthType: AuthNone,
-		VIPs:            []VIP{{Prefix: netip.MustParsePrefix("10.0.2.100/24"), Dev: "eth2", Label: "eth2:vip"}},
+		InitialState:    vrrp.StateBackup,
+		VIPs:            []vrrp.VIP{{Prefix: netip.MustParsePrefix("10.0.2.100/24"), Dev: "eth2", Label: "eth2:vip"}},
 		GARPMasterDelay: 2 * time.Second, GARPMasterRepeat: 3, GARPMasterRefresh: time.Minute, GARPMasterRefreshRepeat: 2,
-		GARPLowerPrioDelay: 2 * time.Second, GARPLowerPrioRepeat: 1, McastGroup4: group, StartupDelay: 1500 * time.Millisecond,
+		GARPLowerPrioDelay: 2 * time.Second, GARPLowerPrioRepeat: 1, McastGroup: group, StartupDelay: 1500 * time.Millisecond,
 		CheckUnicastSrc: true, SkipCheckAdvAddr: true,
-	}
+	}}
 	if !reflect.DeepEqual(cfg.VRRP[0], inherit) {
 		t.Errorf("VI_GLOBAL:\ngot  %+v\nwant %+v", cfg.VRRP[0], inherit)
 	}
-	own := VRRPInstance{
+	own := VRRPInstance{AuthType: AuthNone, Config: vrrp.Config{
 		Name: "VI_OWN", Interface: "eth2", VRID: 9, Priority: 90, Version: 2, AdvertInterval: time.Second,
-		State: StateBackup, AuthType: AuthNone,
-		VIPs:            []VIP{{Prefix: netip.MustParsePrefix("10.0.2.101/32"), Dev: "eth2"}},
+		InitialState:    vrrp.StateBackup,
+		VIPs:            []vrrp.VIP{{Prefix: netip.MustParsePrefix("10.0.2.101/32"), Dev: "eth2"}},
 		GARPMasterDelay: 2 * time.Second, GARPMasterRepeat: 1, GARPMasterRefreshRepeat: 2,
-		McastGroup4: group, StartupDelay: 1500 * time.Millisecond,
+		McastGroup: group, StartupDelay: 1500 * time.Millisecond,
 		CheckUnicastSrc: true, SkipCheckAdvAddr: true, Strict: true,
-	}
+	}}
 	if !reflect.DeepEqual(cfg.VRRP[1], own) {
 		t.Errorf("VI_OWN:\ngot  %+v\nwant %+v", cfg.VRRP[1], own)
 	}

@@ -35,7 +35,7 @@ const (
 	DefaultVRRPVersion             = 2
 	DefaultPriority                = 100 // keepalived
 	DefaultAdvertInterval          = 1 * time.Second
-	DefaultState                   = StateBackup
+	DefaultState                   = vrrp.StateBackup
 	DefaultGARPMasterDelay         = 5 * time.Second // keepalived
 	DefaultGARPMasterRepeat        = 5               // keepalived
 	DefaultGARPMasterRefreshRepeat = 1               // keepalived
@@ -126,7 +126,7 @@ func applyDefaults(cfg *Config, src *srcMap, baseDir string) {
 			v.AdvertInterval = DefaultAdvertInterval
 		}
 		if !src.has(vp, "state") {
-			v.State = DefaultState
+			v.InitialState = DefaultState
 		}
 		if !src.has(vp, "auth_type") {
 			v.AuthType = AuthNone
@@ -223,7 +223,7 @@ func vrrpDefaults(v *VRRPInstance, g *Global, src *srcMap, vp string) {
 	if !src.has(vp, "skip_check_adv_addr") {
 		v.SkipCheckAdvAddr = gv.SkipCheckAdvAddr
 	}
-	v.McastGroup4 = gv.McastGroup4
+	v.McastGroup = gv.McastGroup4
 	v.StartupDelay = gv.StartupDelay
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"xlb/control/vrrp"
 )
 
 // disposition says what happens to a keepalived keyword xlb does not implement.
@@ -287,7 +288,7 @@ func (k *kreader) global(s *stmt) {
 			k.d.warn(c.line(), ctx, c.key.text, "carried, not enforced: xlb does not check who can write the scripts it runs; keep them in root-only directories")
 		case "vrrp_version":
 			if x, ok := val(k, c, ctx, "global", "vrrp_version", intIn(2, 3)); ok {
-				k.cfg.Global.VRRP.Version = int(x)
+				k.cfg.Global.VRRP.Version = uint8(x)
 			}
 		case "vrrp_mcast_group4":
 			if x, ok := val(k, c, ctx, "global", "vrrp_mcast_group4", parseMcast4); ok {
@@ -351,14 +352,14 @@ func (k *kreader) global(s *stmt) {
 	}
 }
 
-func parseState(s string) (VRRPState, error) {
+func parseState(s string) (vrrp.State, error) {
 	switch strings.ToUpper(s) {
 	case "MASTER":
-		return StateMaster, nil
+		return vrrp.StateMaster, nil
 	case "BACKUP":
-		return StateBackup, nil
+		return vrrp.StateBackup, nil
 	}
-	return "", fmt.Errorf("%q is not MASTER or BACKUP", s)
+	return vrrp.StateInit, fmt.Errorf("%q is not MASTER or BACKUP", s)
 }
 
 // command reads a script statement: one quoted argument is split into words
@@ -401,7 +402,7 @@ func (k *kreader) argv(s *stmt, ctx string) []string {
 }
 
 func (k *kreader) vrrpInstance(s *stmt) {
-	v := VRRPInstance{Name: s.args[0].text}
+	v := VRRPInstance{Config: vrrp.Config{Name: s.args[0].text}}
 	path := fmt.Sprintf("vrrp[%d]", len(k.cfg.VRRP))
 	ctx := "vrrp_instance " + v.Name
 	k.src.object(path, s.line(), ctx)
@@ -410,7 +411,7 @@ func (k *kreader) vrrpInstance(s *stmt) {
 		switch c.key.text {
 		case "state":
 			if x, ok := val(k, c, ctx, path, "state", parseState); ok {
-				v.State = x
+				v.InitialState = x
 			}
 		case "interface":
 			if x, ok := k.one(c, ctx); ok {
@@ -427,7 +428,7 @@ func (k *kreader) vrrpInstance(s *stmt) {
 			}
 		case "version":
 			if x, ok := val(k, c, ctx, path, "version", intIn(2, 3)); ok {
-				v.Version = int(x)
+				v.Version = uint8(x)
 			}
 		case "advert_int":
 			if x, ok := val(k, c, ctx, path, "advert_int", secs); ok {
@@ -449,7 +450,7 @@ func (k *kreader) vrrpInstance(s *stmt) {
 			}
 		case "unicast_src_ip", "mcast_src_ip":
 			if x, ok := val(k, c, ctx, path, "unicast_src_ip", parseAddr); ok {
-				v.UnicastSrcIP = x
+				v.UnicastSrc = x
 			}
 		case "unicast_peer":
 			if k.wantBlock(c, ctx) && k.wantArgs(c, ctx, 0, "") {

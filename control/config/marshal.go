@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -296,7 +297,7 @@ func vrrpNode(v *VRRPInstance, g *Global) *yaml.Node {
 		addInt(m, "version", int64(v.Version))
 	}
 	addDur(m, "advert_int", v.AdvertInterval)
-	addStr(m, "state", string(v.State))
+	addStr(m, "state", strings.ToLower(v.InitialState.String()))
 	if v.NoPreempt {
 		addBool(m, "nopreempt", true)
 	}
@@ -315,8 +316,8 @@ func vrrpNode(v *VRRPInstance, g *Global) *yaml.Node {
 		vips.Content = append(vips.Content, scalar("!!str", vip.String()))
 	}
 	addNode(m, "vips", vips)
-	if v.UnicastSrcIP.IsValid() {
-		addStr(m, "unicast_src_ip", v.UnicastSrcIP.String())
+	if v.UnicastSrc.IsValid() {
+		addStr(m, "unicast_src_ip", v.UnicastSrc.String())
 	}
 	if len(v.UnicastPeers) > 0 {
 		peers := make([]string, len(v.UnicastPeers))

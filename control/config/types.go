@@ -115,15 +115,6 @@ const (
 	CheckHTTP  CheckKind = "http"
 )
 
-// VRRPState is the initial state of a VRRP instance.
-type VRRPState string
-
-// Initial VRRP states.
-const (
-	StateBackup VRRPState = "backup"
-	StateMaster VRRPState = "master"
-)
-
 // AuthType is VRRPv2 authentication.
 type AuthType string
 

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"xlb/control/vrrp"
 )
 
 // maxIfName is IFNAMSIZ less the terminating NUL.
@@ -288,13 +289,13 @@ func validateVRRP(cfg *Config, v *VRRPInstance, path string, src *srcMap, d *dia
 			vips[a] = vp
 		}
 	}
-	if v.UnicastSrcIP.IsValid() && !v.UnicastSrcIP.Is4() {
-		d.errIn(src, path, "unicast_src_ip", ErrUnsupported, "%s: only IPv4 is supported", v.UnicastSrcIP)
+	if v.UnicastSrc.IsValid() && !v.UnicastSrc.Is4() {
+		d.errIn(src, path, "unicast_src_ip", ErrUnsupported, "%s: only IPv4 is supported", v.UnicastSrc)
 	}
 	for k, peer := range v.UnicastPeers {
 		if !peer.Is4() {
 			d.errIn(src, fmt.Sprintf("%s.unicast_peers[%d]", path, k), "", ErrUnsupported, "%s: only IPv4 is supported", peer)
-		} else if peer == v.UnicastSrcIP {
+		} else if peer == v.UnicastSrc {
 			d.errIn(src, fmt.Sprintf("%s.unicast_peers[%d]", path, k), "", ErrInvalid, "%s is this director's own unicast_src_ip", peer)
 		}
 	}
@@ -336,11 +337,11 @@ func strictCorrections(v *VRRPInstance, path string, src *srcMap, d *diags) {
 	if len(v.UnicastPeers) > 0 {
 		d.errIn(src, path, "unicast_peers", ErrInvalid, "Unicast peers are not supported in strict mode (as keepalived, which refuses the instance)")
 	}
-	if owner := v.Priority == 255; (v.State == StateMaster) != owner {
+	if owner := v.Priority == 255; (v.InitialState == vrrp.StateMaster) != owner {
 		d.warnIn(src, path, "state", "State MASTER must match being address owner (as keepalived: state reset to %s)", map[bool]string{true: "MASTER", false: "BACKUP"}[owner])
-		v.State = StateBackup
+		v.InitialState = vrrp.StateBackup
 		if owner {
-			v.State = StateMaster
+			v.InitialState = vrrp.StateMaster
 		}
 	}
 	if v.PreemptDelay > 0 {
@@ -360,7 +361,7 @@ func keepalivedTraps(v *VRRPInstance, path string, src *srcMap, d *diags) {
 		d.warnIn(src, path, "nopreempt", "nopreempt is incompatible with priority 255 - resetting nopreempt (as keepalived: the address owner always takes the VIP)")
 		v.NoPreempt = false
 	}
-	if v.State == StateMaster {
+	if v.InitialState == vrrp.StateMaster {
 		if v.NoPreempt {
 			d.warnIn(src, path, "nopreempt", "Warning - nopreempt will not work with initial state MASTER - clearing "+
 				"(as keepalived: this director takes the VIP back whenever its priority is higher; use state BACKUP on both for nopreempt)")

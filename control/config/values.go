@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"xlb/control/vrrp"
 )
 
 // Value parsers shared by both readers. Their errors are the message part of
@@ -113,8 +114,8 @@ func parsePort(s string) (uint16, error) {
 // parseVIP reads a virtual_ipaddress line: A.B.C.D[/len] [dev IF] [label X]
 // [brd ...] [scope ...]. brd and scope are taken and ignored, as they change
 // nothing for a /32 VIP; anything else is an error.
-func parseVIP(words []string) (VIP, []string, error) {
-	var v VIP
+func parseVIP(words []string) (vrrp.VIP, []string, error) {
+	var v vrrp.VIP
 	var ignored []string
 	if len(words) == 0 {
 		return v, nil, fmt.Errorf("empty address line")
@@ -154,18 +155,6 @@ func parseVIP(words []string) (VIP, []string, error) {
 		rest = rest[2:]
 	}
 	return v, ignored, nil
-}
-
-// String writes the VIP back in keepalived's form.
-func (v VIP) String() string {
-	s := v.Prefix.String()
-	if v.Dev != "" {
-		s += " dev " + v.Dev
-	}
-	if v.Label != "" {
-		s += " label " + v.Label
-	}
-	return s
 }
 
 // parseStatusRange reads "200" or "200-299".

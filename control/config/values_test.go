@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"testing"
 	"time"
+	"xlb/control/vrrp"
 )
 
 func TestParseSeconds(t *testing.T) {
@@ -70,16 +71,16 @@ func TestSplitWords(t *testing.T) {
 func TestParseVIP(t *testing.T) {
 	for _, tc := range []struct {
 		in      []string
-		want    VIP
+		want    vrrp.VIP
 		ignored []string
 		err     string
 	}{
-		{[]string{"192.168.1.30"}, VIP{Prefix: netip.MustParsePrefix("192.168.1.30/32")}, nil, ""},
-		{[]string{"192.168.1.30/24", "dev", "eth0", "label", "eth0:1"}, VIP{Prefix: netip.MustParsePrefix("192.168.1.30/24"), Dev: "eth0", Label: "eth0:1"}, nil, ""},
-		{[]string{"10.0.0.1/24", "brd", "10.0.0.255", "scope", "global"}, VIP{Prefix: netip.MustParsePrefix("10.0.0.1/24")}, []string{"brd", "scope"}, ""},
-		{[]string{"2001:db8::1"}, VIP{}, nil, `"2001:db8::1": only IPv4 VIPs are supported`},
-		{[]string{"10.0.0.1/33"}, VIP{}, nil, `"10.0.0.1/33" is not an address or address/length`},
-		{[]string{"10.0.0.1", "dev"}, VIP{}, nil, `"dev" wants a value`},
+		{[]string{"192.168.1.30"}, vrrp.VIP{Prefix: netip.MustParsePrefix("192.168.1.30/32")}, nil, ""},
+		{[]string{"192.168.1.30/24", "dev", "eth0", "label", "eth0:1"}, vrrp.VIP{Prefix: netip.MustParsePrefix("192.168.1.30/24"), Dev: "eth0", Label: "eth0:1"}, nil, ""},
+		{[]string{"10.0.0.1/24", "brd", "10.0.0.255", "scope", "global"}, vrrp.VIP{Prefix: netip.MustParsePrefix("10.0.0.1/24")}, []string{"brd", "scope"}, ""},
+		{[]string{"2001:db8::1"}, vrrp.VIP{}, nil, `"2001:db8::1": only IPv4 VIPs are supported`},
+		{[]string{"10.0.0.1/33"}, vrrp.VIP{}, nil, `"10.0.0.1/33" is not an address or address/length`},
+		{[]string{"10.0.0.1", "dev"}, vrrp.VIP{}, nil, `"dev" wants a value`},
 	} {
 		got, ignored, err := parseVIP(tc.in)
 		if tc.err != "" {

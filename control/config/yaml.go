@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"xlb/control/vrrp"
 
 	"gopkg.in/yaml.v3"
 )
@@ -49,7 +50,7 @@ func readYAML(file string, data []byte, d *diags, src *srcMap) *Config {
 				},
 				"vrrp_version": func(g yfield) {
 					x, _ := yval(y, g, "global", "global", "vrrp_version", intIn(2, 3))
-					gv.Version = int(x)
+					gv.Version = uint8(x)
 				},
 				"vrrp_mcast_group4":      func(g yfield) { gv.McastGroup4, _ = yval(y, g, "global", "global", "vrrp_mcast_group4", parseMcast4) },
 				"vrrp_garp_master_delay": func(g yfield) { gv.GARPMasterDelay, _ = yval(y, g, "global", "global", "vrrp_garp_master_delay", ydur) },
@@ -497,10 +498,10 @@ func (y *yreader) vrrp(n *yaml.Node, path string) VRRPInstance {
 		"priority":  func(f yfield) { v.Priority = u8(f, "priority", 1) },
 		"version": func(f yfield) {
 			x, _ := yval(y, f, ctx, path, "version", intIn(2, 3))
-			v.Version = int(x)
+			v.Version = uint8(x)
 		},
 		"advert_int": func(f yfield) { v.AdvertInterval, _ = yval(y, f, ctx, path, "advert_int", ydur) },
-		"state":      func(f yfield) { v.State, _ = yval(y, f, ctx, path, "state", parseState) },
+		"state":      func(f yfield) { v.InitialState, _ = yval(y, f, ctx, path, "state", parseState) },
 		"nopreempt":  func(f yfield) { v.NoPreempt, _ = yval(y, f, ctx, path, "nopreempt", parseBool) },
 		"preempt_delay": func(f yfield) {
 			v.PreemptDelay, _ = yval(y, f, ctx, path, "preempt_delay", ydur)
@@ -528,7 +529,7 @@ func (y *yreader) vrrp(n *yaml.Node, path string) VRRPInstance {
 				}
 			})
 		},
-		"unicast_src_ip": func(f yfield) { v.UnicastSrcIP, _ = yval(y, f, ctx, path, "unicast_src_ip", parseAddr) },
+		"unicast_src_ip": func(f yfield) { v.UnicastSrc, _ = yval(y, f, ctx, path, "unicast_src_ip", parseAddr) },
 		"unicast_peers": func(f yfield) {
 			list(f, "unicast_peers", func(e *yaml.Node, p string) {
 				if s, ok := y.scalar(e, ctx, f.key.Value); ok {
@@ -584,7 +585,7 @@ func (y *yreader) vrrp(n *yaml.Node, path string) VRRPInstance {
 }
 
 // vip reads "A.B.C.D[/len] [dev IF] [label X]" or {address, dev, label}.
-func (y *yreader) vip(n *yaml.Node, ctx string) (VIP, bool) {
+func (y *yreader) vip(n *yaml.Node, ctx string) (vrrp.VIP, bool) {
 	if n.Kind == yaml.MappingNode {
 		var words []string
 		var addr, dev, label string
@@ -609,7 +610,7 @@ func (y *yreader) vip(n *yaml.Node, ctx string) (VIP, bool) {
 	}
 	s, ok := y.scalar(n, ctx, "")
 	if !ok {
-		return VIP{}, false
+		return vrrp.VIP{}, false
 	}
 	v, ignored, err := parseVIP(strings.Fields(s))
 	if err == nil && len(ignored) > 0 {

@@ -25,7 +25,7 @@ var _ announce.Announcer = (*vrrpAnnouncer)(nil)
 func newVRRPAnnouncer(log *slog.Logger) *vrrpAnnouncer {
 	a := &vrrpAnnouncer{log: log}
 	a.runs = newSupervisor(a.start, func(x, y config.VRRPInstance) bool {
-		return reflect.DeepEqual(vrrpConfig(x), vrrpConfig(y))
+		return reflect.DeepEqual(x.Config, y.Config)
 	})
 	return a
 }
@@ -34,7 +34,7 @@ func (a *vrrpAnnouncer) start(name string, v config.VRRPInstance) (*vrrp.Instanc
 	// vrrp.New removes VIPs a killed predecessor left behind: a backup must
 	// not answer ARP for addresses the master owns. The instance logs its own
 	// state changes.
-	inst, err := vrrp.New(vrrpConfig(v), vrrp.Options{Logger: a.log.With("vrrp", name)})
+	inst, err := vrrp.New(v.Config, vrrp.Options{Logger: a.log.With("vrrp", name)})
 	if err != nil {
 		return nil, nil, err
 	}

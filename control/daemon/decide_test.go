@@ -8,6 +8,7 @@ import (
 	"xlb/control"
 	"xlb/control/announce"
 	"xlb/control/config"
+	"xlb/control/vrrp"
 	"xlb/loader"
 )
 
@@ -90,7 +91,7 @@ func TestUsability(t *testing.T) {
 }
 
 func TestTrackAdjust(t *testing.T) {
-	inst := config.VRRPInstance{Name: "VI_1", TrackServices: []string{"db", "web"}, NoBackendPriorityDrop: 50}
+	inst := config.VRRPInstance{Config: vrrp.Config{Name: "VI_1"}, TrackServices: []string{"db", "web"}, NoBackendPriorityDrop: 50}
 	cases := []struct {
 		name     string
 		services []announce.Service

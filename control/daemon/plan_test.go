@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -101,32 +102,74 @@ services:
 	}
 }
 
-func TestVRRPConfigMapping(t *testing.T) {
+// runVRRP starts nothing: it builds the instance the daemon would run from
+// one configured VRRP instance and returns the config it runs with.
+func runVRRP(t *testing.T, v config.VRRPInstance) vrrp.Config {
+	t.Helper()
+	inst, err := vrrp.New(v.Config, vrrp.Options{Transport: stubNet{}, Actions: stubNet{}, Links: stubNet{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return inst.Config()
+}
+
+// Every field of vrrp.Config can be set from a config file, and the running
+// instance gets the file's value, not a default (issue 10: no field-by-field
+// copy that forgets one, as garp_master_refresh_repeat and VIP labels were).
+func TestEveryVRRPFieldReachesInstance(t *testing.T) {
 	cfg := parse(t, `
+global:
+  vrrp_mcast_group4: 224.0.0.99
+  vrrp_startup_delay: 2
 vrrp:
-  - name: VI_1
-    interface: eth0
+  - name: A
+    interface: eth1
     vrid: 51
-    priority: 101
+    priority: 200
     state: master
-    auth_type: pass
+    advert_int: 2
     auth_pass: secret
-    garp_master_delay: 0
-    vips: [192.168.1.30/32 dev eth0]
+    vips: [192.168.1.30/24 dev eth2 label eth2:vip]
+    unicast_src_ip: 192.168.1.2
+    unicast_peers: [192.168.1.3]
+    track_interfaces: [eth3]
+    notify_master: /bin/m
+    notify_backup: /bin/b
+    notify_fault: /bin/f
+    notify_stop: /bin/s
+    notify: /bin/n
+    garp_master_delay: 3
+    garp_master_repeat: 2
+    garp_master_refresh: 30
+    garp_master_refresh_repeat: 3
+    garp_lower_prio_delay: 4
+    garp_lower_prio_repeat: 6
+    check_unicast_src: true
+    skip_check_adv_addr: true
+  - {name: B, interface: eth1, vrid: 52, priority: 50, version: 3, advert_int: 0.5, nopreempt: true, strict_mode: true, vips: [192.168.1.31]}
+  - {name: C, interface: eth1, vrid: 53, preempt_delay: 7, vips: [192.168.1.32]}
 `)
-	c := vrrpConfig(cfg.VRRP[0])
-	if c.InitialState != vrrp.StateMaster || c.AuthPass != "secret" || c.Priority != 101 || c.VRID != 51 {
-		t.Errorf("mapped config: %+v", c)
+	def := parse(t, "vrrp:\n  - {name: D, interface: eth0, vrid: 1, vips: [10.0.0.1]}\n").VRRP[0].Config
+	running := make([]vrrp.Config, len(cfg.VRRP))
+	for i, v := range cfg.VRRP {
+		running[i] = runVRRP(t, v)
+		if !reflect.DeepEqual(running[i], v.Config) {
+			t.Errorf("instance %s runs\n%+v\nconfigured\n%+v", v.Name, running[i], v.Config)
+		}
 	}
-	if c.GARPMasterDelay >= 0 {
-		t.Errorf("garp_master_delay 0 (no second burst) mapped to %v, which vrrp reads as its 5s default", c.GARPMasterDelay)
-	}
-	if len(c.VIPs) != 1 || c.VIPs[0].Prefix != netip.MustParsePrefix("192.168.1.30/32") || c.VIPs[0].Dev != "eth0" {
-		t.Errorf("VIPs: %+v", c.VIPs)
-	}
-	def := parse(t, "vrrp:\n  - {name: V, interface: eth0, vrid: 1, vips: [192.168.1.30]}\n")
-	if d := vrrpConfig(def.VRRP[0]); d.GARPMasterDelay != 5*time.Second || d.AuthPass != "" {
-		t.Errorf("defaults mapped to %+v", d)
+	dv := reflect.ValueOf(def)
+	for f := range dv.NumField() {
+		name := dv.Type().Field(f).Name
+		set := false
+		for _, r := range running {
+			got := reflect.ValueOf(r).Field(f)
+			if !got.IsZero() && !reflect.DeepEqual(got.Interface(), dv.Field(f).Interface()) {
+				set = true
+			}
+		}
+		if !set {
+			t.Errorf("vrrp.Config.%s: no instance runs a value from the file (default %v): a config keyword does not reach VRRP", name, dv.Field(f))
+		}
 	}
 }
 
@@ -174,14 +217,7 @@ vrrp_instance VI_2 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	run := func(v config.VRRPInstance) vrrp.Config {
-		inst, err := vrrp.New(vrrpConfig(v), vrrp.Options{Transport: stubNet{}, Actions: stubNet{}, Links: stubNet{}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return inst.Config()
-	}
-	c := run(cfg.VRRP[0])
+	c := runVRRP(t, cfg.VRRP[0])
 	if c.Version != 3 || c.AdvertInterval != 500*time.Millisecond {
 		t.Errorf("VI_1 runs version %d advert %v, want global_defs' version 3 at 500ms", c.Version, c.AdvertInterval)
 	}
@@ -191,7 +227,7 @@ vrrp_instance VI_2 {
 	if len(c.VIPs) != 1 || c.VIPs[0].Label != "eth0:vip" {
 		t.Errorf("VI_1 VIPs %+v, want the label eth0:vip", c.VIPs)
 	}
-	if c2 := run(cfg.VRRP[1]); c2.Version != 2 {
+	if c2 := runVRRP(t, cfg.VRRP[1]); c2.Version != 2 {
 		t.Errorf("VI_2 runs version %d: the instance's own version 2 must win over global_defs", c2.Version)
 	}
 }

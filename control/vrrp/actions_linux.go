@@ -38,10 +38,10 @@ type NetActions struct {
 // NewNetActions opens its netlink and packet sockets in the calling thread's
 // network namespace.
 func NewNetActions(cfg Config, log *slog.Logger) (*NetActions, error) {
-	c, err := cfg.withDefaults()
-	if err != nil {
+	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	c := cfg
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}

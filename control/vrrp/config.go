@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+
+	"xlb/control/secret"
 )
 
 // State is a VRRP router state.
@@ -54,21 +56,34 @@ type VIP struct {
 	Label string
 }
 
-// Config is one vrrp_instance. Zero values mean keepalived's defaults where
-// the field comment says so.
+// String writes the VIP in keepalived's form: "A.B.C.D/len [dev IF] [label L]".
+func (v VIP) String() string {
+	s := v.Prefix.String()
+	if v.Dev != "" {
+		s += " dev " + v.Dev
+	}
+	if v.Label != "" {
+		s += " label " + v.Label
+	}
+	return s
+}
+
+// Config is one vrrp_instance, complete: the config package fills every
+// default (keepalived's) before an Instance sees it, and New only checks the
+// invariants below. config.VRRPInstance embeds it, so a keyword reaches the
+// running instance without a copy.
 type Config struct {
 	Name      string
 	Interface string
 	VRID      uint8
-	// Priority is 1-255; 255 makes this router the address owner. 0 means 100.
+	// Priority is 1-255; 255 makes this router the address owner.
 	Priority uint8
-	// Version is 2 or 3; 0 means 2.
+	// Version is 2 or 3.
 	Version uint8
-	// AdvertInterval is 0 for 1s; v2 needs whole seconds (1-255), v3
-	// centiseconds (10ms-40.95s).
+	// AdvertInterval: v2 needs whole seconds (1-255), v3 centiseconds
+	// (10ms-40.95s).
 	AdvertInterval time.Duration
-	// InitialState is StateBackup (the zero value means that too) or
-	// StateMaster. Both start as BACKUP and wait Master_Down_Interval for a
+	// InitialState is StateBackup or StateMaster. Both start as BACKUP and wait Master_Down_Interval for a
 	// better master, as keepalived 2.2 does, so a restarting node never
 	// steals the VIPs from a live master; only priority 255 takes over at
 	// once. The difference: keepalived ignores nopreempt with MASTER, we
@@ -79,7 +94,7 @@ type Config struct {
 	// after startup or after first seeing it (keepalived's preempt_delay).
 	PreemptDelay time.Duration
 	// AuthPass enables v2 "auth_type PASS"; only its first 8 bytes count.
-	AuthPass string
+	AuthPass secret.Secret
 	VIPs     []VIP
 	// UnicastSrc is the source address of adverts; zero means the
 	// interface's first IPv4 address.
@@ -88,7 +103,7 @@ type Config struct {
 	UnicastPeers []netip.Addr
 	// McastGroup is the group adverts are sent to, and the only destination
 	// accepted, in multicast mode (keepalived's global_defs
-	// vrrp_mcast_group4); zero means 224.0.0.18.
+	// vrrp_mcast_group4).
 	McastGroup netip.Addr
 	// TrackInterfaces go FAULT when any is down (the instance's own
 	// interface is always tracked).
@@ -101,15 +116,15 @@ type Config struct {
 	NotifyStop   []string
 	Notify       []string
 	// GARPMasterDelay is the pause before the second gratuitous ARP burst
-	// after becoming master: 0 means 5s, negative means no second burst.
+	// after becoming master: 0 means no second burst (keepalived's
+	// garp_master_delay 0).
 	GARPMasterDelay time.Duration
-	// GARPMasterRepeat is the number of gratuitous ARPs per burst: 0 means 5.
+	// GARPMasterRepeat is the number of gratuitous ARPs per burst.
 	GARPMasterRepeat int
 	// GARPMasterRefresh re-announces the VIPs this often while master: 0 is
 	// off.
 	GARPMasterRefresh time.Duration
-	// GARPMasterRefreshRepeat is the number of gratuitous ARPs per refresh:
-	// 0 means 1.
+	// GARPMasterRefreshRepeat is the number of gratuitous ARPs per refresh.
 	GARPMasterRefreshRepeat int
 	// GARPLowerPrioDelay and GARPLowerPrioRepeat are keepalived's
 	// garp_lower_prio_*; carried for status, a lower-priority advert gets
@@ -143,101 +158,75 @@ func cfgErr(name, format string, args ...any) error {
 	return fmt.Errorf("%w: instance %q: %s", ErrConfig, name, fmt.Sprintf(format, args...))
 }
 
-// withDefaults returns c with keepalived's defaults filled in, or an error
-// naming the first bad field.
-func (c Config) withDefaults() (Config, error) {
-	if c.Name == "" {
-		return c, cfgErr(c.Name, "name is empty")
-	}
-	if c.Interface == "" {
-		return c, cfgErr(c.Name, "interface is empty")
-	}
-	if c.VRID == 0 {
-		return c, cfgErr(c.Name, "virtual_router_id must be 1-255")
-	}
-	if c.Priority == 0 {
-		c.Priority = 100
-	}
-	if c.Version == 0 {
-		c.Version = 2
-	}
-	if c.AdvertInterval == 0 {
-		c.AdvertInterval = time.Second
+// validate checks the invariants an Instance relies on, naming the first
+// field that breaks one. It fills nothing in: defaults are the config
+// package's.
+func (c Config) validate() error {
+	switch {
+	case c.Name == "":
+		return cfgErr(c.Name, "name is empty")
+	case c.Interface == "":
+		return cfgErr(c.Name, "interface is empty")
+	case c.VRID == 0:
+		return cfgErr(c.Name, "virtual_router_id must be 1-255")
+	case c.Priority == 0:
+		return cfgErr(c.Name, "priority must be 1-255")
 	}
 	switch c.Version {
 	case 2:
-		if c.AdvertInterval%time.Second != 0 || c.AdvertInterval > 255*time.Second || c.AdvertInterval < 0 {
-			return c, cfgErr(c.Name, "advert_int %v: version 2 needs whole seconds 1-255", c.AdvertInterval)
+		if c.AdvertInterval%time.Second != 0 || c.AdvertInterval < time.Second || c.AdvertInterval > 255*time.Second {
+			return cfgErr(c.Name, "advert_int %v: version 2 needs whole seconds 1-255", c.AdvertInterval)
 		}
 	case 3:
 		if c.AdvertInterval%(10*time.Millisecond) != 0 || c.AdvertInterval < 10*time.Millisecond || c.AdvertInterval > maxV3Intvl*10*time.Millisecond {
-			return c, cfgErr(c.Name, "advert_int %v: version 3 needs centiseconds 0.01-40.95s", c.AdvertInterval)
+			return cfgErr(c.Name, "advert_int %v: version 3 needs centiseconds 0.01-40.95s", c.AdvertInterval)
 		}
-		if c.AuthPass != "" {
-			return c, cfgErr(c.Name, "authentication is not part of VRRP version 3")
+		if !c.AuthPass.IsZero() {
+			return cfgErr(c.Name, "authentication is not part of VRRP version 3")
 		}
 	default:
-		return c, cfgErr(c.Name, "version %d: want 2 or 3", c.Version)
+		return cfgErr(c.Name, "version %d: want 2 or 3", c.Version)
 	}
-	switch c.InitialState {
-	case StateInit:
-		c.InitialState = StateBackup
-	case StateBackup, StateMaster:
-	default:
-		return c, cfgErr(c.Name, "initial state %v: want MASTER or BACKUP", c.InitialState)
+	if c.InitialState != StateBackup && c.InitialState != StateMaster {
+		return cfgErr(c.Name, "initial state %v: want MASTER or BACKUP", c.InitialState)
 	}
 	if c.PreemptDelay < 0 {
-		return c, cfgErr(c.Name, "preempt_delay %v is negative", c.PreemptDelay)
+		return cfgErr(c.Name, "preempt_delay %v is negative", c.PreemptDelay)
 	}
 	if len(c.VIPs) == 0 || len(c.VIPs) > maxAddrs {
-		return c, cfgErr(c.Name, "%d virtual_ipaddress entries: want 1-%d", len(c.VIPs), maxAddrs)
+		return cfgErr(c.Name, "%d virtual_ipaddress entries: want 1-%d", len(c.VIPs), maxAddrs)
 	}
-	vips := make([]VIP, len(c.VIPs))
-	for i, v := range c.VIPs {
+	for _, v := range c.VIPs {
 		if !v.Prefix.IsValid() || !v.Prefix.Addr().Is4() {
-			return c, cfgErr(c.Name, "virtual_ipaddress %v: want an IPv4 address", v.Prefix)
+			return cfgErr(c.Name, "virtual_ipaddress %v: want an IPv4 address", v.Prefix)
 		}
 		if v.Dev == "" {
-			v.Dev = c.Interface
+			return cfgErr(c.Name, "virtual_ipaddress %v: no device", v.Prefix)
 		}
-		vips[i] = v
 	}
-	c.VIPs = vips
 	if c.UnicastSrc.IsValid() && !c.UnicastSrc.Is4() {
-		return c, cfgErr(c.Name, "unicast_src_ip %v: want IPv4", c.UnicastSrc)
+		return cfgErr(c.Name, "unicast_src_ip %v: want IPv4", c.UnicastSrc)
 	}
 	for _, p := range c.UnicastPeers {
 		if !p.Is4() {
-			return c, cfgErr(c.Name, "unicast_peer %v: want IPv4", p)
+			return cfgErr(c.Name, "unicast_peer %v: want IPv4", p)
 		}
-	}
-	if !c.McastGroup.IsValid() {
-		c.McastGroup = Group
 	}
 	if !c.McastGroup.Is4() || !c.McastGroup.IsMulticast() {
-		return c, cfgErr(c.Name, "vrrp_mcast_group4 %v: want an IPv4 multicast address", c.McastGroup)
+		return cfgErr(c.Name, "vrrp_mcast_group4 %v: want an IPv4 multicast address", c.McastGroup)
 	}
-	if c.GARPMasterDelay == 0 {
-		c.GARPMasterDelay = 5 * time.Second
+	if c.GARPMasterRepeat < 1 || c.GARPMasterRefreshRepeat < 1 {
+		return cfgErr(c.Name, "garp_master_repeat and garp_master_refresh_repeat must be at least 1")
 	}
-	if c.GARPMasterRepeat == 0 {
-		c.GARPMasterRepeat = 5
+	if c.GARPMasterDelay < 0 || c.GARPMasterRefresh < 0 || c.GARPLowerPrioDelay < 0 || c.GARPLowerPrioRepeat < 0 || c.StartupDelay < 0 {
+		return cfgErr(c.Name, "garp_* and startup delays cannot be negative")
 	}
-	if c.GARPMasterRefreshRepeat == 0 {
-		c.GARPMasterRefreshRepeat = 1
-	}
-	if c.GARPMasterRepeat < 0 || c.GARPMasterRefresh < 0 {
-		return c, cfgErr(c.Name, "garp_master_repeat and garp_master_refresh cannot be negative")
-	}
-	scripts := make([]Script, len(c.TrackScripts))
-	for i, sc := range c.TrackScripts {
-		var err error
-		if scripts[i], err = sc.withDefaults(c.Name); err != nil {
-			return c, err
+	for _, sc := range c.TrackScripts {
+		if _, err := sc.withDefaults(c.Name); err != nil {
+			return err
 		}
 	}
-	c.TrackScripts = scripts
-	return c, nil
+	return nil
 }
 
 // intervalUnits is the advert interval in the version's wire unit.

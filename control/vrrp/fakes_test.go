@@ -210,7 +210,12 @@ type sim struct {
 }
 
 func baseConfig() Config {
-	return Config{Name: "VI_1", Interface: "eth0", VRID: 51, Priority: 100, VIPs: []VIP{{Prefix: vip1}}}
+	// Complete, as the config package hands it over: keepalived's defaults.
+	return Config{
+		Name: "VI_1", Interface: "eth0", VRID: 51, Priority: 100, Version: 2, AdvertInterval: time.Second,
+		InitialState: StateBackup, VIPs: []VIP{{Prefix: vip1, Dev: "eth0"}}, McastGroup: Group,
+		GARPMasterDelay: 5 * time.Second, GARPMasterRepeat: 5, GARPMasterRefreshRepeat: 1,
+	}
 }
 
 func newSim(t *testing.T, cfg Config) *sim {
@@ -263,10 +268,10 @@ func (s *sim) wantState(want State) {
 // the same configuration would send it: to the group, or in unicast mode to
 // addrUs.
 func advertFrom(cfg Config, src netip.Addr, prio uint8, mod func(*Advert)) Packet {
-	c, err := cfg.withDefaults()
-	if err != nil {
+	if err := cfg.validate(); err != nil {
 		panic(err)
 	}
+	c := cfg
 	in := &Instance{cfg: c}
 	a := in.advert(prio)
 	if mod != nil {

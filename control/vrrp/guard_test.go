@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"xlb/control/secret"
 )
 
 // TestSplitBrainGuard: a master receives adverts for its VRID, priority 254,
@@ -14,10 +15,10 @@ import (
 // the sender and what differs; those the RFC drops leave the master master.
 func TestSplitBrainGuard(t *testing.T) {
 	v2 := baseConfig()
-	v2.AuthPass = "secret12"
+	v2.AuthPass = secret.New("secret12")
 	v3 := baseConfig()
 	v3.Version = 3
-	v3.VIPs = []VIP{{Prefix: vip1}, {Prefix: vip2}}
+	v3.VIPs = []VIP{{Prefix: vip1, Dev: "eth0"}, {Prefix: vip2, Dev: "eth0"}}
 	other := netip.MustParseAddr("10.0.0.200")
 	tests := []struct {
 		name     string
@@ -35,7 +36,7 @@ func TestSplitBrainGuard(t *testing.T) {
 		}, []string{"version"}, "sender speaks VRRPv2, this instance v3", "version", false},
 		{"v3 peer, we speak v2", v2, func() Packet {
 			c := v2
-			c.Version, c.AuthPass = 3, ""
+			c.Version, c.AuthPass = 3, secret.Secret{}
 			return advertFrom(c, addrPeer, 254, nil)
 		}, []string{"version"}, "sender speaks VRRPv3, this instance v2", "version", false},
 		{"v2 interval 3s", v2, func() Packet {
@@ -55,18 +56,18 @@ func TestSplitBrainGuard(t *testing.T) {
 		}, []string{"vips"}, "sender lacks 10.0.0.101", "addr_count", false},
 		{"VIP set differs", v3, func() Packet {
 			c := v3
-			c.VIPs = []VIP{{Prefix: vip1}, {Prefix: netip.PrefixFrom(other, 32)}}
+			c.VIPs = []VIP{{Prefix: vip1, Dev: "eth0"}, {Prefix: netip.PrefixFrom(other, 32), Dev: "eth0"}}
 			return advertFrom(c, addrPeer, 254, nil)
 		}, []string{"vips"}, "sender lacks 10.0.0.101; sender adds 10.0.0.200", "addr_list", false},
 		{"v2 password differs", v2, func() Packet {
 			c := v2
-			c.AuthPass = "other"
+			c.AuthPass = secret.New("other")
 			return advertFrom(c, addrPeer, 254, nil)
 		}, []string{"auth"}, "auth_pass differs", "auth", false},
 		{"v2 peer at 2s with other VIPs", v2, func() Packet {
 			c := v2
 			c.AdvertInterval = 2 * time.Second
-			c.VIPs = []VIP{{Prefix: vip2}}
+			c.VIPs = []VIP{{Prefix: vip2, Dev: "eth0"}}
 			return advertFrom(c, addrPeer, 254, nil)
 		}, []string{"interval", "vips"}, "sender advert_int 2s, ours 1s", "interval", false},
 		{"same config: nothing to report", v3, func() Packet { return advertFrom(v3, addrPeer, 254, nil) }, nil, "", "", true},

@@ -87,9 +87,15 @@ type counters struct {
 
 // New validates cfg and builds an Instance. See Options for what it opens.
 func New(cfg Config, opt Options) (*Instance, error) {
-	c, err := cfg.withDefaults()
-	if err != nil {
+	if err := cfg.validate(); err != nil {
 		return nil, err
+	}
+	c := cfg
+	// A track script's keepalived defaults are the vrrp package's own: the
+	// config package hands vrrp_script blocks over as written.
+	c.TrackScripts = make([]Script, len(cfg.TrackScripts))
+	for i, sc := range cfg.TrackScripts {
+		c.TrackScripts[i], _ = sc.withDefaults(c.Name)
 	}
 	log := opt.Logger
 	if log == nil {
@@ -158,7 +164,7 @@ func New(cfg Config, opt Options) (*Instance, error) {
 	return in, nil
 }
 
-// Config returns the configuration with defaults filled in.
+// Config returns the configuration the instance runs.
 func (in *Instance) Config() Config { return in.cfg }
 
 // SetPriorityAdjust lowers (negative) or raises the advertised priority by
@@ -504,9 +510,9 @@ func (in *Instance) advert(prio uint8) Advert {
 	for _, v := range in.cfg.VIPs {
 		a.Addrs = append(a.Addrs, v.Prefix.Addr())
 	}
-	if in.cfg.Version == 2 && in.cfg.AuthPass != "" {
+	if in.cfg.Version == 2 && !in.cfg.AuthPass.IsZero() {
 		a.AuthType = AuthPass
-		a.AuthData = passData(in.cfg.AuthPass)
+		a.AuthData = passData(in.cfg.AuthPass.Reveal())
 	}
 	return a
 }

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"xlb/control/secret"
 
 	"xlb/control/vrrp"
 	"xlb/test/keepalived"
@@ -163,12 +164,14 @@ func waitUntil(t *testing.T, what string, d time.Duration, cond func() bool) {
 }
 
 func ourConfig(version uint8, interval time.Duration, prio uint8) vrrp.Config {
+	// Complete, as the config package hands it over: keepalived's defaults.
 	c := vrrp.Config{
 		Name: "VI_XLB", Interface: "eth0", VRID: 51, Priority: prio, Version: version, AdvertInterval: interval,
-		VIPs: []vrrp.VIP{{Prefix: netip.MustParsePrefix(vip + "/32")}},
+		InitialState: vrrp.StateBackup, VIPs: []vrrp.VIP{{Prefix: netip.MustParsePrefix(vip + "/32"), Dev: "eth0"}},
+		McastGroup: vrrp.Group, GARPMasterDelay: 5 * time.Second, GARPMasterRepeat: 5, GARPMasterRefreshRepeat: 1,
 	}
 	if version == 2 {
-		c.AuthPass = password
+		c.AuthPass = secret.New(password)
 	}
 	return c
 }
@@ -572,7 +575,7 @@ func TestGARPRefreshHealsStaleNeighbour(t *testing.T) {
 	t.Parallel()
 	l := newLab(t)
 	cfg := ourConfig(2, time.Second, vrrp.PriorityOwner)
-	cfg.GARPMasterDelay = -1 // only the refresh after the first burst
+	cfg.GARPMasterDelay = 0 // only the refresh after the first burst
 	cfg.GARPMasterRefresh = 2 * time.Second
 	o := startOurs(t, l.ours, cfg)
 	waitUntil(t, "we become master", 5*time.Second, func() bool { return o.state() == vrrp.StateMaster })
@@ -595,7 +598,7 @@ func TestInteropTwoVRIDsOneInterface(t *testing.T) {
 	first := startOurs(t, l.ours, ourConfig(2, time.Second, 100))
 	second := ourConfig(2, time.Second, 100)
 	second.Name, second.VRID = "VI_XLB2", 52
-	second.VIPs = []vrrp.VIP{{Prefix: netip.MustParsePrefix("10.99.0.101/32")}}
+	second.VIPs = []vrrp.VIP{{Prefix: netip.MustParsePrefix("10.99.0.101/32"), Dev: "eth0"}}
 	o2 := startOurs(t, l.ours, second)
 	waitUntil(t, "both master", 10*time.Second, func() bool {
 		return first.state() == vrrp.StateMaster && o2.state() == vrrp.StateMaster

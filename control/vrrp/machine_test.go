@@ -341,7 +341,7 @@ func TestGratuitousARPSchedule(t *testing.T) {
 		{"defaults 5 now and 5 after 5s", nil, map[time.Duration]int{0: 5, 4999 * time.Millisecond: 5, 5 * time.Second: 10, time.Minute: 10}},
 		{"refresh every 10s", func(c *Config) { c.GARPMasterRefresh = 10 * time.Second },
 			map[time.Duration]int{0: 5, 5 * time.Second: 10, 15*time.Second - 1: 10, 15 * time.Second: 11, 25 * time.Second: 12}},
-		{"no second burst", func(c *Config) { c.GARPMasterDelay = -1; c.GARPMasterRepeat = 3 }, map[time.Duration]int{0: 3, time.Minute: 3}},
+		{"no second burst", func(c *Config) { c.GARPMasterDelay = 0; c.GARPMasterRepeat = 3 }, map[time.Duration]int{0: 3, time.Minute: 3}},
 		{"refresh 4 at a time", func(c *Config) { c.GARPMasterRefresh, c.GARPMasterRefreshRepeat = 10*time.Second, 4 },
 			map[time.Duration]int{0: 5, 5 * time.Second: 10, 15*time.Second - 1: 10, 15 * time.Second: 14, 25 * time.Second: 18}},
 	}

@@ -6,14 +6,15 @@ import (
 	"errors"
 	"net/netip"
 	"testing"
+	"xlb/control/secret"
 )
 
 func TestReceiveChecks(t *testing.T) {
 	v2 := baseConfig()
-	v2.AuthPass = "secret12IGNORED"
+	v2.AuthPass = secret.New("secret12IGNORED")
 	v3 := baseConfig()
 	v3.Version = 3
-	v3.VIPs = []VIP{{Prefix: vip1}, {Prefix: vip2}}
+	v3.VIPs = []VIP{{Prefix: vip1, Dev: "eth0"}, {Prefix: vip2, Dev: "eth0"}}
 	unicast := baseConfig()
 	unicast.UnicastPeers = []netip.Addr{addrPeer}
 	group := baseConfig()
@@ -200,7 +201,7 @@ func TestKeepalivedWireBytes(t *testing.T) {
 			}
 			p := Packet{Src: tc.src, Dst: Group, TTL: 255, Payload: wire}
 			cfg := baseConfig()
-			cfg.Version, cfg.VRID, cfg.VIPs = tc.adv.Version, 99, []VIP{{Prefix: netip.PrefixFrom(vipAddr, 32)}}
+			cfg.Version, cfg.VRID, cfg.VIPs = tc.adv.Version, 99, []VIP{{Prefix: netip.PrefixFrom(vipAddr, 32), Dev: "eth0"}}
 			s := newSim(t, cfg)
 			s.start()
 			s.recv(p)

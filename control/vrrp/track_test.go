@@ -65,7 +65,7 @@ func TestScriptDefaultsAndValidation(t *testing.T) {
 	} {
 		cfg := baseConfig()
 		cfg.TrackScripts = []Script{bad}
-		if _, err := cfg.withDefaults(); !errors.Is(err, ErrConfig) {
+		if err := cfg.validate(); !errors.Is(err, ErrConfig) {
 			t.Errorf("%+v: want a config error, got %v", bad, err)
 		}
 	}
