@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"xlb/control/vrrp"
 )
 
 // vrrpConf is a minimal valid keepalived.conf around lines of one vrrp_instance.
@@ -203,12 +205,12 @@ vrrp_instance VI_1 {
 		id     string
 		router string
 		prio   uint8
-		state  VRRPState
+		state  vrrp.State
 		peers  string
 		advert time.Duration
 	}{
-		{"main", "lb-main", 200, StateMaster, "10.0.0.3", 3 * time.Second},
-		{"backup", "lb-backup", 100, StateBackup, "10.0.0.2", time.Second},
+		{"main", "lb-main", 200, vrrp.StateMaster, "10.0.0.3", 3 * time.Second},
+		{"backup", "lb-backup", 100, vrrp.StateBackup, "10.0.0.2", time.Second},
 	} {
 		cfg, _ := mustParse(t, in, Options{ConfigID: tc.id})
 		v := cfg.VRRP[0]
@@ -216,8 +218,8 @@ vrrp_instance VI_1 {
 		for _, p := range v.UnicastPeers {
 			peers = append(peers, p.String())
 		}
-		if cfg.Global.RouterID != tc.router || v.Priority != tc.prio || v.State != tc.state || strings.Join(peers, ",") != tc.peers || v.AdvertInterval != tc.advert {
-			t.Errorf("id %s: router_id %q priority %d state %v peers %v advert %v", tc.id, cfg.Global.RouterID, v.Priority, v.State, peers, v.AdvertInterval)
+		if cfg.Global.RouterID != tc.router || v.Priority != tc.prio || v.InitialState != tc.state || strings.Join(peers, ",") != tc.peers || v.AdvertInterval != tc.advert {
+			t.Errorf("id %s: router_id %q priority %d state %v peers %v advert %v", tc.id, cfg.Global.RouterID, v.Priority, v.InitialState, peers, v.AdvertInterval)
 		}
 	}
 	// Another id reads neither: priority stays a literal $PRIO.
