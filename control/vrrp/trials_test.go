@@ -28,9 +28,13 @@ import (
 // a test can SIGKILL it like a crashed xlbd) instead of the tests.
 const childEnv = "XLB_VRRP_CHILD"
 
+// childSpec names our instance by ourConfig's arguments: a vrrp.Config's
+// password does not travel through JSON (secret.Secret prints redacted).
 type childSpec struct {
-	NetNS  string
-	Config vrrp.Config
+	NetNS    string
+	Version  uint8
+	Interval time.Duration
+	Priority uint8
 }
 
 func TestMain(m *testing.M) {
@@ -58,7 +62,7 @@ func childMain(specJSON string) int {
 		return 2
 	}
 	var mu sync.Mutex
-	in, err := vrrp.New(spec.Config, vrrp.Options{OnStateChange: func(c vrrp.StateChange) {
+	in, err := vrrp.New(ourConfig(spec.Version, spec.Interval, spec.Priority), vrrp.Options{OnStateChange: func(c vrrp.StateChange) {
 		mu.Lock()
 		defer mu.Unlock()
 		fmt.Printf("%s %d\n", c.To, c.At.UnixNano())
@@ -89,9 +93,9 @@ type stateAt struct {
 	at    time.Time
 }
 
-func startChild(t *testing.T, ns *testutil.NetNS, cfg vrrp.Config) *child {
+func startChild(t *testing.T, ns *testutil.NetNS, version uint8, interval time.Duration, prio uint8) *child {
 	t.Helper()
-	spec, err := json.Marshal(childSpec{NetNS: ns.Path(), Config: cfg})
+	spec, err := json.Marshal(childSpec{NetNS: ns.Path(), Version: version, Interval: interval, Priority: prio})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,7 +224,7 @@ func TestFailoverTrialsXLBToKeepalived(t *testing.T) {
 			ka := keepalived.Start(t, l.ka, kaInstance(int(fc.version), fc.advertInt, 100, "BACKUP"))
 			var got []time.Duration
 			for i := range trials() {
-				c := startChild(t, l.ours, ourConfig(fc.version, fc.interval, 150))
+				c := startChild(t, l.ours, fc.version, fc.interval, 150)
 				waitUntil(t, "we preempt keepalived", 15*time.Second, func() bool {
 					return c.last() == "MASTER" && hasVIP(t, l.ours) && !hasVIP(t, l.ka)
 				})
