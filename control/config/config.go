@@ -51,6 +51,7 @@ type VRRPDefaults struct {
 	CheckUnicastSrc         bool          // vrrp_check_unicast_src
 	SkipCheckAdvAddr        bool          // vrrp_skip_check_adv_addr
 	Strict                  bool          // vrrp_strict
+	HigherPrioSendAdvert    bool          // vrrp_higher_prio_send_advert
 }
 
 // Service is one virtual service: traffic to VIP:Port/Protocol is spread over Reals.

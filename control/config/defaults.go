@@ -223,6 +223,9 @@ func vrrpDefaults(v *VRRPInstance, g *Global, src *srcMap, vp string) {
 	if !src.has(vp, "skip_check_adv_addr") {
 		v.SkipCheckAdvAddr = gv.SkipCheckAdvAddr
 	}
+	if !src.has(vp, "higher_prio_send_advert") && !v.Strict {
+		v.HigherPrioSendAdvert = gv.HigherPrioSendAdvert
+	}
 	v.McastGroup = gv.McastGroup4
 	v.StartupDelay = gv.StartupDelay
 }

@@ -330,6 +330,8 @@ func (k *kreader) global(s *stmt) {
 		case "vrrp_skip_check_adv_addr":
 			k.cfg.Global.VRRP.SkipCheckAdvAddr = k.flag(c, ctx, "global", "vrrp_skip_check_adv_addr")
 			k.d.warn(c.line(), ctx, c.key.text, "%s", skipCheckAdvAddrWhy)
+		case "vrrp_higher_prio_send_advert":
+			k.cfg.Global.VRRP.HigherPrioSendAdvert = k.flag(c, ctx, "global", "vrrp_higher_prio_send_advert")
 		case "vrrp_strict":
 			k.cfg.Global.VRRP.Strict = k.flag(c, ctx, "global", "vrrp_strict")
 			k.d.warn(c.line(), ctx, c.key.text, "%s", strictWhy)
@@ -501,6 +503,8 @@ func (k *kreader) vrrpInstance(s *stmt) {
 		case "skip_check_adv_addr":
 			v.SkipCheckAdvAddr = k.flag(c, ctx, path, "skip_check_adv_addr")
 			k.d.warn(c.line(), ctx, c.key.text, "%s", skipCheckAdvAddrWhy)
+		case "higher_prio_send_advert":
+			v.HigherPrioSendAdvert = k.flag(c, ctx, path, "higher_prio_send_advert")
 		case "strict_mode":
 			v.Strict = k.flag(c, ctx, path, "strict_mode")
 			k.d.warn(c.line(), ctx, c.key.text, "%s", strictWhy)

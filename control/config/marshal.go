@@ -281,6 +281,9 @@ func globalNode(g *Global) *yaml.Node {
 	if v.Strict {
 		addBool(m, "vrrp_strict", true)
 	}
+	if v.HigherPrioSendAdvert {
+		addBool(m, "vrrp_higher_prio_send_advert", true)
+	}
 	return m
 }
 
@@ -367,6 +370,9 @@ func vrrpNode(v *VRRPInstance, g *Global) *yaml.Node {
 	}
 	if v.SkipCheckAdvAddr != gv.SkipCheckAdvAddr {
 		addBool(m, "skip_check_adv_addr", v.SkipCheckAdvAddr)
+	}
+	if v.HigherPrioSendAdvert != (gv.HigherPrioSendAdvert && !v.Strict) {
+		addBool(m, "higher_prio_send_advert", v.HigherPrioSendAdvert)
 	}
 	if len(v.TrackServices) > 0 {
 		addNode(m, "track_services", strSeq(v.TrackServices))

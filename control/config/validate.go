@@ -352,6 +352,10 @@ func strictCorrections(v *VRRPInstance, path string, src *srcMap, d *diags) {
 		d.warnIn(src, path, "garp_lower_prio_repeat", "Strict mode requires no repeat garps. resetting (as keepalived)")
 		v.GARPLowerPrioRepeat, v.GARPLowerPrioDelay = 0, 0
 	}
+	if v.HigherPrioSendAdvert {
+		d.warnIn(src, path, "higher_prio_send_advert", "strict mode requires higher_prio_send_advert to be clear. resetting (as keepalived)")
+		v.HigherPrioSendAdvert = false
+	}
 }
 
 // keepalivedTraps applies keepalived's corrections with keepalived's own

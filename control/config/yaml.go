@@ -79,6 +79,9 @@ func readYAML(file string, data []byte, d *diags, src *srcMap) *Config {
 				"vrrp_skip_check_adv_addr": func(g yfield) {
 					gv.SkipCheckAdvAddr, _ = yval(y, g, "global", "global", "vrrp_skip_check_adv_addr", parseBool)
 				},
+				"vrrp_higher_prio_send_advert": func(g yfield) {
+					gv.HigherPrioSendAdvert, _ = yval(y, g, "global", "global", "vrrp_higher_prio_send_advert", parseBool)
+				},
 				"vrrp_strict": func(g yfield) { gv.Strict, _ = yval(y, g, "global", "global", "vrrp_strict", parseBool) },
 			})
 		},
@@ -568,7 +571,10 @@ func (y *yreader) vrrp(n *yaml.Node, path string) VRRPInstance {
 		"garp_lower_prio_repeat": func(f yfield) { v.GARPLowerPrioRepeat = int(u8(f, "garp_lower_prio_repeat", 0)) },
 		"check_unicast_src":      func(f yfield) { v.CheckUnicastSrc, _ = yval(y, f, ctx, path, "check_unicast_src", parseBool) },
 		"skip_check_adv_addr":    func(f yfield) { v.SkipCheckAdvAddr, _ = yval(y, f, ctx, path, "skip_check_adv_addr", parseBool) },
-		"strict_mode":            func(f yfield) { v.Strict, _ = yval(y, f, ctx, path, "strict_mode", parseBool) },
+		"higher_prio_send_advert": func(f yfield) {
+			v.HigherPrioSendAdvert, _ = yval(y, f, ctx, path, "higher_prio_send_advert", parseBool)
+		},
+		"strict_mode": func(f yfield) { v.Strict, _ = yval(y, f, ctx, path, "strict_mode", parseBool) },
 		"track_services": func(f yfield) {
 			list(f, "track_services", func(e *yaml.Node, p string) {
 				if s, ok := y.scalar(e, ctx, f.key.Value); ok {

@@ -146,6 +146,7 @@ vrrp:
     garp_lower_prio_repeat: 6
     check_unicast_src: true
     skip_check_adv_addr: true
+    higher_prio_send_advert: true
   - {name: B, interface: eth1, vrid: 52, priority: 50, version: 3, advert_int: 0.5, nopreempt: true, strict_mode: true, vips: [192.168.1.31]}
   - {name: C, interface: eth1, vrid: 53, preempt_delay: 7, vips: [192.168.1.32]}
 `)
@@ -157,9 +158,14 @@ vrrp:
 			t.Errorf("instance %s runs\n%+v\nconfigured\n%+v", v.Name, running[i], v.Config)
 		}
 	}
+	// Fields the vrrp package has that no config keyword sets yet.
+	notReadYet := map[string]string{"TrackScripts": "vrrp_script/track_script are not read by the config package yet"}
 	dv := reflect.ValueOf(def)
 	for f := range dv.NumField() {
 		name := dv.Type().Field(f).Name
+		if _, ok := notReadYet[name]; ok {
+			continue
+		}
 		set := false
 		for _, r := range running {
 			got := reflect.ValueOf(r).Field(f)

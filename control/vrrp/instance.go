@@ -93,9 +93,11 @@ func New(cfg Config, opt Options) (*Instance, error) {
 	c := cfg
 	// A track script's keepalived defaults are the vrrp package's own: the
 	// config package hands vrrp_script blocks over as written.
-	c.TrackScripts = make([]Script, len(cfg.TrackScripts))
-	for i, sc := range cfg.TrackScripts {
-		c.TrackScripts[i], _ = sc.withDefaults(c.Name)
+	if len(cfg.TrackScripts) > 0 {
+		c.TrackScripts = make([]Script, len(cfg.TrackScripts))
+		for i, sc := range cfg.TrackScripts {
+			c.TrackScripts[i], _ = sc.withDefaults(c.Name)
+		}
 	}
 	log := opt.Logger
 	if log == nil {
