@@ -69,10 +69,13 @@ type Options struct {
 	MaxSkew time.Duration
 	// BulkRate paces a table dump (default 2000 datagrams/s: 1M flows in
 	// about 8s; a joiner whose socket overflowed asks again, slower);
-	// BulkWait is how long a joining director waits for dumps before it
-	// counts itself synced anyway (default 1m);
+	// AnswerWait is how long a joining director waits for any peer to
+	// start a dump (default 3s: none did, so no peer is up and there is
+	// nothing to learn); BulkWait bounds the whole wait for dumps, after
+	// which it counts itself synced anyway (default 1m);
 	// BulkCooldown is the least time between two dumps (default 2s).
 	BulkRate     float64
+	AnswerWait   time.Duration
 	BulkWait     time.Duration
 	BulkCooldown time.Duration
 	// ReadBuffer is the receive socket's buffer in bytes (default 4 MiB:
@@ -191,7 +194,7 @@ func New(dp Dataplane, iface *net.Interface, opts Options) (*Syncer, error) {
 	for _, d := range []struct {
 		v   *time.Duration
 		def time.Duration
-	}{{&opts.MaxSkew, 30 * time.Second}, {&opts.BulkWait, time.Minute}, {&opts.BulkCooldown, 2 * time.Second}} {
+	}{{&opts.MaxSkew, 30 * time.Second}, {&opts.AnswerWait, 3 * time.Second}, {&opts.BulkWait, time.Minute}, {&opts.BulkCooldown, 2 * time.Second}} {
 		if *d.v == 0 {
 			*d.v = d.def
 		}
@@ -646,9 +649,12 @@ const maxBulkAttempts = 4
 func (s *Syncer) join(ctx context.Context) {
 	wait := time.NewTimer(s.opts.BulkWait)
 	defer wait.Stop()
+	noAnswer := time.NewTimer(s.opts.AnswerWait)
+	defer noAnswer.Stop()
 	ask := time.NewTicker(time.Second)
 	defer ask.Stop()
 	pace := s.opts.BulkRate
+	heard := false // a round ended (reset clears the round, not this)
 	for attempt := 1; ; {
 		if !s.bulk.answered() {
 			if err := s.write(Message{Kind: KindBulkRequest, Count: uint32(pace)}); err != nil {
@@ -664,7 +670,13 @@ func (s *Syncer) join(ctx context.Context) {
 		case <-wait.C:
 			s.markSynced("no complete table dump within the wait: going on with what arrived")
 			return
+		case <-noAnswer.C:
+			if !heard && !s.bulk.answered() {
+				s.markSynced("no peer answered: no other director is up, nothing to learn")
+				return
+			}
 		case r := <-s.joined:
+			heard = true
 			if r.lost == 0 {
 				s.markSynced("table dumps received")
 				return

@@ -438,3 +438,24 @@ func TestBulkSyncSlowReceiver(t *testing.T) {
 		t.Fatalf("after the retries lvs2 holds %d flows, want %d", got, n)
 	}
 }
+
+// A director that starts alone (no peer up) counts itself synced once no
+// peer answered within AnswerWait, not after the whole BulkWait.
+func TestJoinAlone(t *testing.T) {
+	testutil.RequirePriv(t)
+	seg := testutil.NewSegment(t, "fa")
+	h := seg.AddHost(t, "lvs1", "192.168.1.20/24")
+	dp := director(t, h.MAC, 1, alternate)
+	s, _ := start(t, h, dp, Options{Keys: keyring(t, keyA), AnswerWait: 300 * time.Millisecond})
+	if s.Status().Synced {
+		t.Fatal("synced before anyone could answer")
+	}
+	select {
+	case <-s.Synced():
+	case <-time.After(5 * time.Second):
+		t.Fatalf("alone and not synced after 5s (AnswerWait 300ms): %+v", s.Status())
+	}
+	if st := s.Status(); st.BulkRequests == 0 || !st.Synced {
+		t.Fatalf("status: %+v", st)
+	}
+}
