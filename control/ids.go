@@ -57,9 +57,9 @@ func (a *idAllocator) backend(r BackendRef) (uint32, error) {
 }
 
 // release forgets ids of services and backends no longer configured.
-func (a *idAllocator) release(services map[loader.ServiceKey]loader.Service, backends map[BackendRef]bool) {
+func (a *idAllocator) release(services map[loader.ServiceKey]bool, backends map[BackendRef]bool) {
 	for k := range a.services {
-		if _, ok := services[k]; !ok {
+		if !services[k] {
 			delete(a.services, k)
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/netip"
 	"slices"
@@ -105,6 +106,9 @@ type ServiceStatus struct {
 	ID        uint32
 	Balancing Balancing
 	Backends  []BackendStatus
+	// Error says why the service could not be programmed; what the maps
+	// held for it stays, and every other service is programmed as usual.
+	Error string
 }
 
 // Reconciler owns the data plane's services, backends and tables.
@@ -218,65 +222,117 @@ type mapContents struct {
 	backends map[uint32]loader.Backend
 	tables   map[loader.ServiceKey][]uint32
 	status   []ServiceStatus
+	// failed services could not be programmed: what the maps hold for them
+	// is left as it is.
+	failed map[loader.ServiceKey]bool
 }
 
-// Apply brings the maps in line with the desired state, health and MACs.
+// Apply brings the maps in line with the desired state, health and MACs. A
+// service that cannot be programmed is reported in its status (and logged
+// once) and the others are programmed; the error is about writes, which the
+// next Apply retries.
 func (r *Reconciler) Apply() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	p, err := r.contents()
-	if err != nil {
-		return err
-	}
-	if err := r.write(p); err != nil {
-		return err
-	}
+	p := r.contents()
+	err := r.write(p)
 	r.status = p.status
+	return err
+}
+
+// ErrCapacity: the desired services or backends do not fit the maps.
+var ErrCapacity = errors.New("more than the data plane's maps hold")
+
+// Fits reports whether specs fit the maps (ids of what specs no longer has
+// are freed first, so swapping services at the limit fits), without changing
+// anything: a reload checks it before it replaces the running config.
+func (r *Reconciler) Fits(specs []ServiceSpec) error {
+	svcs, refs := desiredIDs(specs)
+	if n := uint32(len(svcs)); n > r.ids.maxService {
+		return fmt.Errorf("%d services: %w (%d)", n, ErrCapacity, r.ids.maxService)
+	}
+	if n := uint32(len(refs)); n > r.ids.maxBackend {
+		return fmt.Errorf("%d backends: %w (%d)", n, ErrCapacity, r.ids.maxBackend)
+	}
 	return nil
 }
 
-func (r *Reconciler) contents() (*mapContents, error) {
+// desiredIDs are the services and backends specs need ids for.
+func desiredIDs(specs []ServiceSpec) (map[loader.ServiceKey]bool, map[BackendRef]bool) {
+	svcs := map[loader.ServiceKey]bool{}
+	refs := map[BackendRef]bool{}
+	for _, s := range specs {
+		svcs[s.Key] = true
+		for _, b := range s.Backends {
+			refs[BackendRef{s.Key, b.IP}] = true
+		}
+	}
+	return svcs, refs
+}
+
+func (r *Reconciler) contents() *mapContents {
 	p := &mapContents{
 		services: map[loader.ServiceKey]loader.Service{},
 		backends: map[uint32]loader.Backend{},
 		tables:   map[loader.ServiceKey][]uint32{},
+		failed:   map[loader.ServiceKey]bool{},
 	}
-	live := map[BackendRef]bool{}
+	// Free the ids of what is gone before allocating: a service swapped for
+	// another at the limit takes the id the old one leaves (write deletes
+	// removed services first, so no key ever shares an id with another).
+	r.ids.release(desiredIDs(r.desired))
+	prev := map[loader.ServiceKey]string{}
+	for _, st := range r.status {
+		prev[st.Key] = st.Error
+	}
 	for _, spec := range r.desired {
-		sid, err := r.ids.service(spec.Key)
+		st, err := r.service(spec, p)
 		if err != nil {
-			return nil, err
-		}
-		svc := loader.Service{ID: sid}
-		if spec.Balancing == SourceHash {
-			svc.Flags |= loader.HashSource
-		}
-		p.services[spec.Key] = svc
-		st := ServiceStatus{Key: spec.Key, ID: sid, Balancing: spec.Balancing}
-		var active []maglev.Backend
-		for _, bs := range spec.Backends {
-			ref := BackendRef{spec.Key, bs.IP}
-			live[ref] = true
-			bid, err := r.ids.backend(ref)
-			if err != nil {
-				return nil, err
-			}
-			b := r.decide(spec, bs, bid)
-			st.Backends = append(st.Backends, b)
-			p.backends[bid] = loader.Backend{ServiceID: sid, IP: bs.IP, MAC: b.MAC, State: b.State}
-			if b.State == loader.BackendActive {
-				active = append(active, maglev.Backend{ID: bid, Name: bs.IP.String(), Weight: b.Weight})
+			st = ServiceStatus{Key: spec.Key, Balancing: spec.Balancing, Error: err.Error()}
+			p.failed[spec.Key] = true
+			if prev[spec.Key] != st.Error {
+				r.log.Error("service not programmed: the maps keep what they held for it", "service", spec.Key, "error", err)
 			}
 		}
-		table, err := r.table(spec.Balancing, active)
-		if err != nil {
-			return nil, fmt.Errorf("service %s: %w", spec.Key, err)
-		}
-		p.tables[spec.Key] = table
 		p.status = append(p.status, st)
 	}
-	r.ids.release(p.services, live)
-	return p, nil
+	return p
+}
+
+// service adds one service's content to p, or nothing when it cannot be
+// programmed.
+func (r *Reconciler) service(spec ServiceSpec, p *mapContents) (ServiceStatus, error) {
+	sid, err := r.ids.service(spec.Key)
+	if err != nil {
+		return ServiceStatus{}, err
+	}
+	st := ServiceStatus{Key: spec.Key, ID: sid, Balancing: spec.Balancing}
+	backends := map[uint32]loader.Backend{}
+	var active []maglev.Backend
+	for _, bs := range spec.Backends {
+		bid, err := r.ids.backend(BackendRef{spec.Key, bs.IP})
+		if err != nil {
+			return ServiceStatus{}, err
+		}
+		b := r.decide(spec, bs, bid)
+		st.Backends = append(st.Backends, b)
+		backends[bid] = loader.Backend{ServiceID: sid, IP: bs.IP, MAC: b.MAC, State: b.State}
+		if b.State == loader.BackendActive {
+			active = append(active, maglev.Backend{ID: bid, Name: bs.IP.String(), Weight: b.Weight})
+		}
+	}
+	table, err := r.table(spec.Balancing, active)
+	if err != nil {
+		return ServiceStatus{}, fmt.Errorf("service %s: %w", spec.Key, err)
+	}
+	svc := loader.Service{ID: sid}
+	if spec.Balancing == SourceHash {
+		svc.Flags |= loader.HashSource
+	}
+	p.services[spec.Key] = svc
+	maps.Copy(p.backends, backends)
+	p.tables[spec.Key] = table
+	return st, nil
 }
 
 // decide is a backend's state and the reason for it.
@@ -330,16 +386,46 @@ func (r *Reconciler) table(b Balancing, active []maglev.Backend) ([]uint32, erro
 }
 
 // write applies p, touching only what changed since the last write:
-//  1. services (so a new service's id has its owner before anything uses it),
-//  2. backends becoming active (before any table points at them),
-//  3. tables (each flipped atomically),
-//  4. removed services (their tables go with them),
+//  1. removed services (their tables go with them; first, because a new
+//     service may take a removed one's id and two keys must never share one),
+//  2. services (so a new service's id has its owner before anything uses it),
+//  3. backends becoming active (before any table points at them),
+//  4. tables (each flipped atomically),
 //  5. every other backend change (down, drained, removed: after the tables
 //     stopped choosing them, so new flows never meet a dead pick).
+//
+// A service that could not be programmed (p.failed) keeps what was written
+// for it.
 func (r *Reconciler) write(p *mapContents) error {
 	var errs []error
+	keep := map[uint32]bool{} // service ids whose backends stay as written
+	held := map[uint32]bool{} // ids a removed service still holds
+	for key, svc := range r.wroteSvc {
+		if _, ok := p.services[key]; ok {
+			continue
+		}
+		if p.failed[key] {
+			keep[svc.ID] = true
+			continue
+		}
+		if err := r.w.DeleteService(key); err != nil && !errors.Is(err, loader.ErrNoService) {
+			errs = append(errs, err)
+			held[svc.ID] = true
+			continue
+		}
+		delete(r.wroteSvc, key)
+		delete(r.wroteTable, key)
+		r.log.Info("service removed", "service", key)
+	}
+	tableFailed := map[uint32]bool{} // service ids whose table could not be written
 	for key, svc := range p.services {
 		if old, ok := r.wroteSvc[key]; ok && old == svc {
+			continue
+		}
+		if held[svc.ID] {
+			// Its id's previous owner is still in the map: retried next time.
+			errs = append(errs, fmt.Errorf("service %s: id %d still held by a removed service", key, svc.ID))
+			tableFailed[svc.ID] = true
 			continue
 		}
 		if err := r.w.SetService(key, svc); err != nil {
@@ -364,7 +450,6 @@ func (r *Reconciler) write(p *mapContents) error {
 			setBackend(id, b)
 		}
 	}
-	tableFailed := map[uint32]bool{} // service ids whose table could not be written
 	for key, t := range p.tables {
 		if old, ok := r.wroteTable[key]; ok && slices.Equal(old, t) {
 			continue
@@ -381,18 +466,6 @@ func (r *Reconciler) write(p *mapContents) error {
 		r.wroteTable[key] = t
 		r.log.Info("table updated", "service", key, "shares", shareSummary(t))
 	}
-	for key := range r.wroteSvc {
-		if _, ok := p.services[key]; ok {
-			continue
-		}
-		if err := r.w.DeleteService(key); err != nil && !errors.Is(err, loader.ErrNoService) {
-			errs = append(errs, err)
-			continue
-		}
-		delete(r.wroteSvc, key)
-		delete(r.wroteTable, key)
-		r.log.Info("service removed", "service", key)
-	}
 	// A backend leaves use only once its service's table no longer picks it:
 	// where the table write failed, the next Apply retries both.
 	for id, b := range p.backends {
@@ -404,7 +477,7 @@ func (r *Reconciler) write(p *mapContents) error {
 		if _, ok := p.backends[id]; ok {
 			continue
 		}
-		if tableFailed[b.ServiceID] {
+		if tableFailed[b.ServiceID] || keep[b.ServiceID] {
 			continue
 		}
 		if err := r.w.DeleteBackend(id); err != nil {

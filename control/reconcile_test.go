@@ -2,6 +2,7 @@ package control
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -29,6 +30,8 @@ type fakeMaps struct {
 	failNext error
 	// maxServices, when set, shrinks the services map.
 	maxServices uint32
+	// onSetService, when set, runs after every service write.
+	onSetService func()
 }
 
 func newFake(t *testing.T) *fakeMaps {
@@ -63,6 +66,9 @@ func (f *fakeMaps) SetService(k loader.ServiceKey, s loader.Service) error {
 		return err
 	}
 	f.services[k] = s
+	if f.onSetService != nil {
+		f.onSetService()
+	}
 	return nil
 }
 
@@ -366,8 +372,99 @@ func TestReconcileIDsBoundedByMaps(t *testing.T) {
 	}
 	r.SetDesired(specs[:2])
 	mustApply(t, r)
+	if err := r.Fits(specs); !errors.Is(err, ErrCapacity) {
+		t.Fatalf("Fits(3 services in a map of 3 slots) = %v, want ErrCapacity", err)
+	}
+	// Applied anyway (a start-up with such maps): the third is reported, the
+	// first two stay programmed.
 	r.SetDesired(specs)
-	if err := r.Apply(); err == nil || !strings.Contains(err.Error(), "all 2 ids in use") {
-		t.Fatalf("a third service in a map of 3 slots: %v, want the ids exhausted", err)
+	mustApply(t, r)
+	st := r.Status()
+	if len(st) != 3 || st[0].Error != "" || st[1].Error != "" || !strings.Contains(st[2].Error, "all 2 ids in use") {
+		t.Fatalf("status %+v: want the third service reported with the ids exhausted", st)
+	}
+	if len(f.services) != 2 {
+		t.Fatalf("maps hold %d services, want the first two", len(f.services))
+	}
+}
+
+// At the limit, a reload that swaps one service for another fits: the old
+// one's id is freed before the new one needs it, and the old key is gone
+// from the maps before the new one takes the id.
+func TestReconcileSwapAtCapacity(t *testing.T) {
+	f := newFake(t)
+	f.maxServices = 3 // ids 1 and 2
+	r := New(f, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	key := func(port uint16) loader.ServiceKey {
+		return loader.ServiceKey{VIP: svcKey.VIP, Port: port, Proto: loader.TCP}
+	}
+	spec := func(port uint16) ServiceSpec {
+		return ServiceSpec{Key: key(port), Backends: []BackendSpec{{IP: db1, Weight: 1}}}
+	}
+	r.SetMAC(db1, macs[db1])
+	r.SetDesired([]ServiceSpec{spec(1), spec(2)})
+	r.SetHealth(key(1), db1, Health{Up: true})
+	r.SetHealth(key(2), db1, Health{Up: true})
+	mustApply(t, r)
+	swapped := []ServiceSpec{spec(1), spec(3)}
+	if err := r.Fits(swapped); err != nil {
+		t.Fatalf("a swap at the limit does not fit: %v", err)
+	}
+	f.onSetService = func() {
+		ids := map[uint32]loader.ServiceKey{}
+		for k, s := range f.services {
+			if other, dup := ids[s.ID]; dup {
+				t.Fatalf("services %s and %s share id %d", k, other, s.ID)
+			}
+			ids[s.ID] = k
+		}
+	}
+	r.SetDesired(swapped)
+	r.SetHealth(key(3), db1, Health{Up: true})
+	mustApply(t, r)
+	if _, ok := f.services[key(3)]; !ok || len(f.services) != 2 {
+		t.Fatalf("maps hold %v, want ports 1 and 3", f.services)
+	}
+	for _, st := range r.Status() {
+		if st.Error != "" {
+			t.Fatalf("%s not programmed: %s", st.Key, st.Error)
+		}
+	}
+	if sh := f.shares(key(3)); sh["192.168.1.10"] != tableSize {
+		t.Fatalf("new service's table: %v", sh)
+	}
+}
+
+// A service whose table cannot be built is reported, keeps what the maps
+// held for it, and the other services are still programmed.
+func TestReconcileOneBadServiceSparesTheOthers(t *testing.T) {
+	other := loader.ServiceKey{VIP: svcKey.VIP, Port: 80, Proto: loader.TCP}
+	r, f := newRec(t, pair(1, 1))
+	good := ServiceSpec{Key: other, Backends: []BackendSpec{{IP: db3, Weight: 1}}}
+	r.SetMAC(db3, macs[db3])
+	r.SetHealth(other, db3, Health{Up: true})
+	before := f.shares(svcKey)
+	// db1 listed twice: Maglev refuses the table.
+	bad := ServiceSpec{Key: svcKey, Backends: []BackendSpec{{IP: db1, Weight: 1}, {IP: db1, Weight: 2}, {IP: db2, Weight: 1}}}
+	r.SetDesired([]ServiceSpec{bad, good})
+	mustApply(t, r)
+	st := r.Status()
+	if len(st) != 2 || !strings.Contains(st[0].Error, "listed twice") || st[1].Error != "" {
+		t.Fatalf("status %+v: want the bad service reported, the good one programmed", st)
+	}
+	if sh := f.shares(other); sh["192.168.1.12"] != tableSize {
+		t.Fatalf("the good service's table: %v", sh)
+	}
+	if after := f.shares(svcKey); after["192.168.1.10"] != before["192.168.1.10"] || after["192.168.1.11"] != before["192.168.1.11"] {
+		t.Fatalf("the bad service's table changed from %v to %v: it should keep what it had", before, after)
+	}
+	if f.state(svcKey, "192.168.1.10") != loader.BackendActive || f.state(svcKey, "192.168.1.11") != loader.BackendActive {
+		t.Fatal("the bad service's backends were taken out")
+	}
+	// Fixed in the next config: programmed again.
+	r.SetDesired([]ServiceSpec{pair(1, 1), good})
+	mustApply(t, r)
+	if st := r.Status(); st[0].Error != "" {
+		t.Fatalf("fixed service still reported: %s", st[0].Error)
 	}
 }

@@ -45,6 +45,9 @@ type Service struct {
 	Scheduler string     `json:"scheduler"`
 	Balancing string     `json:"balancing"`
 	Backends  []Backend  `json:"backends"`
+	// Error says why the service could not be programmed (the maps keep
+	// what they held for it); empty when it is.
+	Error string `json:"error,omitempty"`
 }
 
 // Backend is a real server's decided state and its latest health verdict.

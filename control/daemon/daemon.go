@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -81,6 +82,8 @@ type Daemon struct {
 	// announcers make the network send the VIPs here (VRRP today).
 	announcers []announce.Announcer
 	kick       chan struct{}
+	// reloadsApplied and reloadsRefused count SIGHUPs by outcome (metrics).
+	reloadsApplied, reloadsRefused atomic.Uint64
 	// failedBefore holds the backends a previous run had taken out (down, or
 	// drained by inhibit_on_failure): after a restart they stay out until
 	// their first check passes, instead of starting up as fresh ones do.
@@ -339,31 +342,46 @@ func (d *Daemon) applyConfig(ctx context.Context, cfg *config.Config) {
 // reload applies a new config file on SIGHUP, or keeps the old one.
 func (d *Daemon) reload(ctx context.Context) {
 	d.reloadSyncKeys()
-	cfg, err := LoadConfig(d.opts.ConfigPath, config.Options{Format: d.opts.Format, ConfigID: d.opts.ConfigID}, d.log)
+	cfg, err := d.replaceConfig()
 	if err != nil {
+		d.reloadsRefused.Add(1)
 		d.log.Error("reload refused: the running config stays", "config", d.opts.ConfigPath, "error", err)
 		return
+	}
+	d.reloadsApplied.Add(1)
+	d.applyConfig(ctx, cfg)
+	d.trigger()
+	d.log.Info("config reloaded", "services", len(cfg.Services), "vrrp_instances", len(cfg.VRRP))
+}
+
+// replaceConfig reads the config file and makes it the running one, or
+// changes nothing and says why: a file that does not load or plan, another
+// set of interfaces, or more than the pinned maps hold.
+func (d *Daemon) replaceConfig() (*config.Config, error) {
+	cfg, err := LoadConfig(d.opts.ConfigPath, config.Options{Format: d.opts.Format, ConfigID: d.opts.ConfigID}, d.log)
+	if err != nil {
+		return nil, err
 	}
 	plans, err := planInterfaces(cfg, net.InterfaceByName, control.OnLink)
 	if err != nil {
-		d.log.Error("reload refused: the running config stays", "config", d.opts.ConfigPath, "error", err)
-		return
+		return nil, err
 	}
 	d.mu.Lock()
+	defer d.mu.Unlock()
 	if !sameInterfaces(d.planes, plans) {
-		d.mu.Unlock()
-		d.log.Error("reload refused: the set of interfaces changed; restart xlbd to attach or detach interfaces", "now", keys(d.planes), "wanted", cfg.Interfaces)
-		return
+		return nil, fmt.Errorf("the set of interfaces changed from %v to %v; restart xlbd to attach or detach interfaces", keys(d.planes), cfg.Interfaces)
+	}
+	for _, p := range plans {
+		if err := d.planes[p.name].rec.Fits(p.specs()); err != nil {
+			return nil, fmt.Errorf("interface %s: %w", p.name, err)
+		}
 	}
 	for _, p := range plans {
 		d.planes[p.name].plan = p
 	}
 	d.cfg = cfg
 	d.loadedAt = time.Now()
-	d.mu.Unlock()
-	d.applyConfig(ctx, cfg)
-	d.trigger()
-	d.log.Info("config reloaded", "services", len(cfg.Services), "vrrp_instances", len(cfg.VRRP))
+	return cfg, nil
 }
 
 // reloadSyncKeys re-reads the flow-sync key files: a rotation step is a
@@ -529,7 +547,7 @@ func (d *Daemon) Status() api.Status {
 		}
 		for _, st := range p.rec.Status() {
 			svc := api.Service{Interface: p.plan.name, VIP: st.Key.VIP, Port: st.Key.Port, Protocol: st.Key.Proto.String(), ID: st.ID,
-				Scheduler: sched[st.Key], Balancing: balancingName(st.Balancing)}
+				Scheduler: sched[st.Key], Balancing: balancingName(st.Balancing), Error: st.Error}
 			for _, b := range st.Backends {
 				kind, latency := d.checks.describe(control.BackendRef{Service: st.Key, IP: b.IP})
 				svc.Backends = append(svc.Backends, api.Backend{ID: b.ID, IP: b.IP, MAC: b.MAC.String(), Weight: b.Weight,

@@ -37,6 +37,7 @@ var (
 	descVRRPPrio   = prometheus.NewDesc("xlb_vrrp_priority", "Advertised VRRP priority.", []string{"instance", "interface"}, nil)
 	descSyncFlows  = prometheus.NewDesc("xlb_flow_sync_flows_total", "Flows sent to or received from the other directors; applied here (of those, replaced an entry), unchanged; sent in table dumps.", []string{"interface", "direction"}, nil)
 	descSyncDrops  = prometheus.NewDesc("xlb_flow_sync_dropped_total", "Flow-sync datagrams (auth, replay, ttl, not_peer, rate, ...) or entries (kept_local, unknown_service, ...) refused, by reason.", []string{"interface", "reason"}, nil)
+	descReloads    = prometheus.NewDesc("xlb_config_reloads_total", "SIGHUP reloads, by result: applied, or refused with the running config kept.", []string{"result"}, nil)
 	descVRRPDrops  = prometheus.NewDesc("xlb_vrrp_dropped_total", "VRRP packets dropped by receive check.", []string{"instance", "reason"}, nil)
 	descVRRPScript = prometheus.NewDesc("xlb_vrrp_track_script_failing", "1 while the instance's track_script is failing.", []string{"instance", "script"}, nil)
 	// Non-zero growth means a peer on the VRID is configured differently:
@@ -46,12 +47,14 @@ var (
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descSvcPackets, descSvcBytes, descBePackets, descBeBytes, descBeUp, descBeState,
-		descBeWeight, descBeLatency, descReasons, descFlows, descFlowsMax, descMACRefused, descMACEvents, descVRRPState, descVRRPPrio, descVRRPDrops, descVRRPMismatch, descVRRPScript, descSyncFlows, descSyncDrops} {
+		descBeWeight, descBeLatency, descReasons, descFlows, descFlowsMax, descMACRefused, descMACEvents, descVRRPState, descVRRPPrio, descVRRPDrops, descVRRPMismatch, descVRRPScript, descSyncFlows, descSyncDrops, descReloads} {
 		ch <- d
 	}
 }
 
 func (c collector) Collect(ch chan<- prometheus.Metric) {
+	ch <- prometheus.MustNewConstMetric(descReloads, prometheus.CounterValue, float64(c.d.reloadsApplied.Load()), "applied")
+	ch <- prometheus.MustNewConstMetric(descReloads, prometheus.CounterValue, float64(c.d.reloadsRefused.Load()), "refused")
 	c.d.mu.Lock()
 	planes := make(map[string]*plane, len(c.d.planes))
 	for k, v := range c.d.planes {

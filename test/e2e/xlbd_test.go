@@ -108,6 +108,43 @@ func (l *daemonLab) configured(t *testing.T, states map[string]string, reals ...
 	})
 }
 
+// metrics scrapes xlbd's Prometheus metrics on the director's own loopback.
+func (l *daemonLab) metrics(t *testing.T) string {
+	t.Helper()
+	// http.Client dials from its own goroutines: make the socket in the
+	// director's namespace explicitly.
+	scraper := http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (c net.Conn, err error) {
+		err = l.director.Do(func() (err error) {
+			c, err = (&net.Dialer{}).DialContext(ctx, network, addr)
+			return err
+		})
+		return c, err
+	}}}
+	resp, err := scraper.Get("http://127.0.0.1:9433/metrics")
+	if err != nil {
+		t.Fatalf("scrape metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(body)
+}
+
+// metric is the value of one series in the metrics text, -1 when absent.
+func metric(text, series string) float64 {
+	for _, line := range strings.Split(text, "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			var f float64
+			if _, err := fmt.Sscan(v, &f); err == nil {
+				return f
+			}
+		}
+	}
+	return -1
+}
+
 // TestDaemon runs xlbd on a director in front of TCP backends: a backend's
 // failure, a reload that adds one, and a restart under load, each checked
 // from the client's side and through xlbctl and the metrics.
@@ -212,9 +249,11 @@ func TestDaemon(t *testing.T) {
 	t.Run("invalid reload keeps the running config", func(t *testing.T) {
 		l.serving(t, "db2", "db3")
 		l.configured(t, map[string]string{"db2": "active", "db3": "active"}, "db1", "db2", "db3")
+		const refused = `xlb_config_reloads_total{result="refused"}`
+		before := metric(l.metrics(t), refused)
 		l.d.writeConfig("services:\n  - vip: not-an-address\n")
 		l.d.signal(syscall.SIGHUP)
-		time.Sleep(500 * time.Millisecond)
+		waitFor(t, "the reload counted as refused", 5*time.Second, func() bool { return metric(l.metrics(t), refused) == before+1 })
 		if b := l.d.backends(); b["192.168.1.12"].State != "active" || b["192.168.1.11"].State != "active" {
 			t.Fatalf("an invalid config changed the running state: %v", b)
 		}
@@ -290,26 +329,7 @@ func TestDaemon(t *testing.T) {
 		} else {
 			c.Close()
 		}
-		// Prometheus metrics, on the director's own loopback.
-		// http.Client dials from its own goroutines: make the socket in the
-		// director's namespace explicitly.
-		scraper := http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (c net.Conn, err error) {
-			err = l.director.Do(func() (err error) {
-				c, err = (&net.Dialer{}).DialContext(ctx, network, addr)
-				return err
-			})
-			return c, err
-		}}}
-		resp, err := scraper.Get("http://127.0.0.1:9433/metrics")
-		if err != nil {
-			t.Fatalf("scrape metrics: %v", err)
-		}
-		body, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		metrics := string(body)
+		metrics := l.metrics(t)
 		for _, want := range []string{
 			`xlb_service_packets_total{interface="eth0",service="192.168.1.30:3306/tcp"}`,
 			`xlb_backend_up{backend="192.168.1.10",interface="eth0",service="192.168.1.30:3306/tcp"} 0`,
