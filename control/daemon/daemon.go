@@ -576,20 +576,3 @@ func balancingName(b control.Balancing) string {
 	}
 	return "maglev"
 }
-
-// Detach removes xlb from the interfaces: the programs, links and every pin.
-func Detach(pinRoot string, ifaces []string) error {
-	if len(ifaces) == 0 {
-		var err error
-		if ifaces, err = loader.Pinned(pinRoot); err != nil {
-			return err
-		}
-	}
-	var errs []error
-	for _, name := range ifaces {
-		if err := loader.DetachPinned(name, pinRoot); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
-}
