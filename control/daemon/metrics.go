@@ -31,6 +31,7 @@ var (
 	descReasons    = prometheus.NewDesc("xlb_frames_total", "Frames the XDP program passed to the stack or dropped, by reason.", []string{"interface", "reason"}, nil)
 	descFlows      = prometheus.NewDesc("xlb_flows", "Entries in the flow table (counted at most every 10 s).", []string{"interface"}, nil)
 	descFlowsMax   = prometheus.NewDesc("xlb_flows_max", "Capacity of the flow table.", []string{"interface"}, nil)
+	descFlowEvents = prometheus.NewDesc("xlb_flow_table_packets_total", "Packets that opened, recorded, re-picked or were refused a flow-table entry (insert_limited), or took the Maglev pick with none (untracked).", []string{"interface", "event"}, nil)
 	descMACRefused = prometheus.NewDesc("xlb_backend_mac_refused_total", "MACs not taken for a real server or peer (broadcast, multicast, zero, vrrp_virtual_mac, own_interface, peer_director, malformed).", []string{"interface", "reason"}, nil)
 	descMACEvents  = prometheus.NewDesc("xlb_backend_mac_events_total", "MAC tracking: a known MAC replaced by another (changed), resolution attempts, attempts that found no acceptable MAC (failed).", []string{"interface", "event"}, nil)
 	descVRRPState  = prometheus.NewDesc("xlb_vrrp_master", "1 while the VRRP instance is master.", []string{"instance", "interface"}, nil)
@@ -47,7 +48,7 @@ var (
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descSvcPackets, descSvcBytes, descBePackets, descBeBytes, descBeUp, descBeState,
-		descBeWeight, descBeLatency, descReasons, descFlows, descFlowsMax, descMACRefused, descMACEvents, descVRRPState, descVRRPPrio, descVRRPDrops, descVRRPMismatch, descVRRPScript, descSyncFlows, descSyncDrops, descReloads} {
+		descBeWeight, descBeLatency, descReasons, descFlows, descFlowsMax, descFlowEvents, descMACRefused, descMACEvents, descVRRPState, descVRRPPrio, descVRRPDrops, descVRRPMismatch, descVRRPScript, descSyncFlows, descSyncDrops, descReloads} {
 		ch <- d
 	}
 }
@@ -87,6 +88,11 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		if reasons, err := p.dp.ReasonCounters(); err == nil {
 			for r, cnt := range reasons {
 				ch <- prometheus.MustNewConstMetric(descReasons, prometheus.CounterValue, float64(cnt.Packets), name, r.String())
+			}
+		}
+		if stats, err := p.dp.FlowCounters(); err == nil {
+			for st, cnt := range stats {
+				ch <- prometheus.MustNewConstMetric(descFlowEvents, prometheus.CounterValue, float64(cnt.Packets), name, st.String())
 			}
 		}
 		// A count walks the whole table: cached, so scrapes cannot make it a CPU sink.
