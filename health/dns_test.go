@@ -14,7 +14,7 @@ import (
 )
 
 // dnsServer runs a miekg/dns server on loopback UDP until the test ends.
-func dnsServer(t *testing.T, h dns.Handler) string {
+func dnsServer(t testing.TB, h dns.Handler) string {
 	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -37,7 +37,7 @@ func dnsServer(t *testing.T, h dns.Handler) string {
 
 // udpResponder answers every datagram on loopback with reply(query); nil
 // means stay silent.
-func udpResponder(t *testing.T, reply func(q []byte) [][]byte) string {
+func udpResponder(t testing.TB, reply func(q []byte) [][]byte) string {
 	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {

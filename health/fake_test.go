@@ -14,7 +14,7 @@ import (
 
 // fakeServer accepts on loopback and hands each connection to serve; it
 // closes every connection and the listener when the test ends.
-func fakeServer(t *testing.T, serve func(net.Conn)) string {
+func fakeServer(t testing.TB, serve func(net.Conn)) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -22,7 +22,7 @@ import (
 
 // selfSigned makes a certificate for "backend.test" signed by its own key, as
 // a real server behind keepalived's SSL_GET usually has.
-func selfSigned(t *testing.T) tls.Certificate {
+func selfSigned(t testing.TB) tls.Certificate {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
