@@ -278,14 +278,23 @@ func (d *Daemon) attach(p *ifacePlan, syncKeys *flowsync.Keyring) error {
 	}
 	pl := &plane{plan: p, dp: dp, rec: rec, neigh: neigh, macs: macs}
 	if syncKeys != nil {
-		peers := d.opts.FlowSyncPeers
-		if len(peers) == 0 {
-			for _, v := range d.cfg.VRRP {
+		// The VRRP instances of this interface name the other directors
+		// and the address to speak from, unless flags say otherwise.
+		var peers []netip.Addr
+		var src netip.Addr
+		for _, v := range d.cfg.VRRP {
+			if v.Interface == p.name {
 				peers = append(peers, v.UnicastPeers...)
+				if !src.IsValid() {
+					src = v.UnicastSrc
+				}
 			}
 		}
+		if len(d.opts.FlowSyncPeers) > 0 {
+			peers = d.opts.FlowSyncPeers
+		}
 		pl.sync, err = flowsync.New(dp, p.iface, flowsync.Options{Group: d.opts.FlowSyncGroup, Keys: syncKeys, Peers: peers,
-			Log: d.log.With("interface", p.name)})
+			Source: src, Log: d.log.With("interface", p.name)})
 		if err != nil {
 			neigh.Close()
 			dp.Close()
