@@ -162,8 +162,14 @@ func TestInspectPinned(t *testing.T) {
 		return api.Status{
 			Services: []api.Service{{VIP: key.VIP, Port: 3306, ID: 1, Backends: []api.Backend{
 				{ID: 1, IP: netip.MustParseAddr("192.168.1.10"), Weight: 3, Reason: "up"},
-				{ID: 2, IP: netip.MustParseAddr("192.168.1.11"), Weight: 1, Reason: "check failed: replication SQL thread stopped"},
+				{ID: 2, IP: netip.MustParseAddr("192.168.1.11"), Weight: 1, State: "unresolved", Reason: "check failed: replication SQL thread stopped"},
 			}}},
+			MACs: []api.MACTracking{{Interface: "eth0", Refused: map[string]uint64{"broadcast": 4, "peer_director": 1, "zero": 0}, Changes: 2, Attempts: 30, Failures: 5,
+				Addresses: []api.MACAddress{
+					{IP: netip.MustParseAddr("192.168.1.10"), MAC: "02:00:00:00:00:01", Source: "arp", Failures: 3, LastError: "no acceptable ARP reply from 192.168.1.10 within 1s"},
+					{IP: netip.MustParseAddr("192.168.1.11")},
+					{IP: netip.MustParseAddr("192.168.1.21"), Peer: true, MAC: "02:00:00:00:00:15", Source: "neighbour table"},
+				}}},
 			VRRP: []vrrp.Status{{Name: "VI_1", Interface: "eth0", VRID: 51, Version: 2, State: vrrp.StateMaster, Priority: 101, BasePriority: 101, MasterAddr: "192.168.1.20",
 				Counters:   vrrp.Counters{Drops: map[string]uint64{"ttl": 2, "dest": 3, "vrid": 0}},
 				Scripts:    []vrrp.ScriptStatus{{Name: "chk_mysql", State: vrrp.ScriptFailing, Weight: -50, Runs: 9, Fails: 4}},
@@ -176,6 +182,18 @@ func TestInspectPinned(t *testing.T) {
 	out, _, err = run(append(g, "backends")...)
 	if err != nil || !strings.Contains(out, "replication SQL thread stopped") {
 		t.Fatalf("backends with daemon: %v\n%s", err, out)
+	}
+	var rows []backendRow
+	out, _, err = run(append(g, "--json", "backends")...)
+	if err != nil || json.Unmarshal([]byte(out), &rows) != nil || len(rows) != 2 || rows[0].State != "active" || rows[1].State != "unresolved" {
+		t.Fatalf("backends: the daemon's unresolved should replace the map's state, and only it: %v\n%s", err, out)
+	}
+	out, _, err = run(append(g, "macs")...)
+	for _, want := range []string{"02:00:00:00:00:01", "no acceptable ARP reply", "peer director", "unresolved",
+		"eth0: refused 5 (broadcast 4, peer_director 1); changed 2; attempts 30, failed 5"} {
+		if err != nil || !strings.Contains(out, want) {
+			t.Fatalf("macs: %v: no %q in\n%s", err, want, out)
+		}
 	}
 	out, _, err = run(append(g, "vrrp")...)
 	if err != nil || !strings.Contains(out, "VI_1") || !strings.Contains(out, "MASTER") || !strings.Contains(out, "192.168.1.20") {

@@ -76,6 +76,11 @@ func backendsCommand() *cli.Command {
 							State: b.State.String(), Weight: "-", Reason: "-", Packets: cnt.Packets, Bytes: cnt.Bytes}
 						if l, ok := live[id]; ok && l.IP == b.IP {
 							row.Weight, row.Reason = strconv.Itoa(int(l.Weight)), l.Reason
+							// The map says down; the daemon knows it is
+							// only waiting for a first MAC.
+							if l.State == "unresolved" {
+								row.State = l.State
+							}
 						}
 						rows = append(rows, row)
 					}

@@ -33,6 +33,32 @@ type Status struct {
 	Services   []Service         `json:"services"`
 	VRRP       []vrrp.Status     `json:"vrrp"`
 	FlowSync   []flowsync.Status `json:"flow_sync"`
+	MACs       []MACTracking     `json:"macs"`
+}
+
+// MACTracking is one interface's backend-MAC tracker: every tracked address
+// (backends, then other directors) and the counters.
+type MACTracking struct {
+	Interface string            `json:"interface"`
+	Addresses []MACAddress      `json:"addresses"`
+	Refused   map[string]uint64 `json:"refused"`
+	Changes   uint64            `json:"changes"`
+	Attempts  uint64            `json:"attempts"`
+	Failures  uint64            `json:"failures"`
+}
+
+// MACAddress is one tracked address. MAC is empty while unresolved; a MAC
+// with Failures > 0 is the last known one, kept.
+type MACAddress struct {
+	IP        netip.Addr `json:"ip"`
+	Peer      bool       `json:"peer"`
+	MAC       string     `json:"mac"`
+	Source    string     `json:"source"`
+	Static    bool       `json:"static"`
+	Since     time.Time  `json:"since"`
+	Confirmed time.Time  `json:"confirmed"`
+	Failures  int        `json:"failures"`
+	LastError string     `json:"last_error,omitempty"`
 }
 
 // Service is a configured service and what the reconciler decided for it.

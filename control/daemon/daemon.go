@@ -569,11 +569,26 @@ func (d *Daemon) Status() api.Status {
 		if p.sync != nil {
 			s.FlowSync = append(s.FlowSync, p.sync.Status())
 		}
+		s.MACs = append(s.MACs, macTracking(p.plan.name, p.macs))
 	}
 	for _, a := range d.announcers {
 		a.Status(&s)
 	}
 	return s
+}
+
+func macTracking(iface string, t *control.MACTracker) api.MACTracking {
+	list, st := t.Status()
+	out := api.MACTracking{Interface: iface, Refused: st.Refused, Changes: st.Changes, Attempts: st.Attempts, Failures: st.Failures}
+	for _, a := range list {
+		mac := ""
+		if a.MAC != nil {
+			mac = a.MAC.String()
+		}
+		out.Addresses = append(out.Addresses, api.MACAddress{IP: a.IP, Peer: a.Peer, MAC: mac, Source: string(a.Source), Static: a.Static,
+			Since: a.Since, Confirmed: a.Confirmed, Failures: a.Failures, LastError: a.LastError})
+	}
+	return out
 }
 
 func balancingName(b control.Balancing) string {

@@ -337,6 +337,9 @@ func TestDaemon(t *testing.T) {
 			`xlb_frames_total{interface="eth0",reason="drop_no_backend"}`,
 			`xlb_flows{interface="eth0"}`,
 			`xlb_backend_check_latency_seconds{backend="192.168.1.12",check="tcp"`,
+			`xlb_backend_mac_refused_total{interface="eth0",reason="broadcast"} 0`,
+			`xlb_backend_mac_events_total{event="attempts",interface="eth0"}`,
+			`xlb_backend_state{backend="192.168.1.11",interface="eth0",service="192.168.1.30:3306/tcp",state="unresolved"} 0`,
 		} {
 			if !strings.Contains(metrics, want) {
 				t.Errorf("metrics lack %s", want)
@@ -350,6 +353,11 @@ func TestDaemon(t *testing.T) {
 		t.Logf("xlbctl services:\n%s", out)
 		out, _ = l.d.ctl("backends")
 		t.Logf("xlbctl backends:\n%s", out)
+		out, err = l.d.ctl("macs")
+		if err != nil || !strings.Contains(out, l.hosts["db2"].MAC.String()) || !strings.Contains(out, "eth0: refused 0;") {
+			t.Errorf("xlbctl macs: %v: want db2's MAC %s and no refusal\n%s", err, l.hosts["db2"].MAC, out)
+		}
+		t.Logf("xlbctl macs:\n%s", out)
 	})
 
 	t.Run("detach", func(t *testing.T) {
