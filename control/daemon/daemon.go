@@ -9,6 +9,7 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -30,6 +32,7 @@ import (
 	"xlb/control/flowsync"
 	"xlb/control/vrrp"
 	"xlb/loader"
+	"xlb/loader/bpffs"
 )
 
 // Options configure a daemon run.
@@ -132,6 +135,15 @@ func Run(ctx context.Context, opts Options) error {
 	if !opts.FlowSyncGroup.IsValid() {
 		opts.FlowSyncGroup = flowsync.DefaultGroup
 	}
+	// One xlbd per interface, decided before anything is touched.
+	if err := bpffs.Ensure(); err != nil {
+		return err
+	}
+	release, err := lockInterfaces(filepath.Dir(cmp.Or(opts.Socket, api.DefaultSocket)), cmp.Or(opts.PinRoot, loader.DefaultPinRoot), cfg.Interfaces)
+	if err != nil {
+		return err
+	}
+	defer release()
 	d := &Daemon{opts: opts, log: opts.Log, cfg: cfg, loadedAt: time.Now(), planes: map[string]*plane{}, kick: make(chan struct{}, 1),
 		failedBefore: map[control.BackendRef]bool{}}
 	d.announcers = []announce.Announcer{newVRRPAnnouncer(d.log)}

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -258,6 +259,43 @@ func TestDaemon(t *testing.T) {
 			t.Fatalf("an invalid config changed the running state: %v", b)
 		}
 		l.d.writeConfig(l.config)
+	})
+
+	t.Run("a second xlbd on the interface exits", func(t *testing.T) {
+		l.serving(t, "db2", "db3")
+		l.configured(t, map[string]string{"db2": "active", "db3": "active"}, "db1", "db2", "db3")
+		d := l.d
+		second := d.host.Cmd(filepath.Join(binaries(t), "xlbd"), "run", "--config", d.config, "--pin-root", d.pinRoot,
+			"--socket", d.socket, "--max-flows", "65536", "--metrics", "127.0.0.1:9434")
+		var out bytes.Buffer
+		second.Stdout, second.Stderr = &out, &out
+		if err := second.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- second.Wait() }()
+		select {
+		case err := <-done:
+			if err == nil {
+				t.Fatalf("the second xlbd exited 0:\n%s", out.String())
+			}
+		case <-time.After(10 * time.Second):
+			second.Process.Kill()
+			<-done
+			t.Fatalf("the second xlbd did not exit within 10s:\n%s", out.String())
+		}
+		if want := fmt.Sprintf("pid %d", d.cmd.Process.Pid); !strings.Contains(out.String(), want) {
+			t.Fatalf("the second xlbd's message does not name the holder (%s):\n%s", want, out.String())
+		}
+		t.Logf("second xlbd: %s", strings.TrimSpace(out.String()))
+		if b := d.backends(); b["192.168.1.11"].State != "active" || b["192.168.1.12"].State != "active" {
+			t.Fatalf("the first xlbd's state changed: %v", b)
+		}
+		c, err := testutil.Dial(client, svcAddr, 23900)
+		if err != nil {
+			t.Fatalf("forwarding after the second xlbd tried: %v", err)
+		}
+		c.Close()
 	})
 
 	t.Run("restart under load", func(t *testing.T) {
