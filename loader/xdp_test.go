@@ -27,14 +27,15 @@ func TestStructSizes(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, goSize := range map[string]uintptr{
-		"xlb_service_key": unsafe.Sizeof(xlbXlbServiceKey{}),
-		"xlb_service":     unsafe.Sizeof(xlbXlbService{}),
-		"xlb_backend":     unsafe.Sizeof(xlbXlbBackend{}),
-		"xlb_flow_key":    unsafe.Sizeof(xlbXlbFlowKey{}),
-		"xlb_flow":        unsafe.Sizeof(xlbXlbFlow{}),
-		"xlb_counter":     unsafe.Sizeof(xlbXlbCounter{}),
-		"xlb_config":      unsafe.Sizeof(xlbXlbConfig{}),
-		"xlb_flow_event":  unsafe.Sizeof(xlbXlbFlowEvent{}),
+		"xlb_service_key":   unsafe.Sizeof(xlbXlbServiceKey{}),
+		"xlb_service":       unsafe.Sizeof(xlbXlbService{}),
+		"xlb_backend":       unsafe.Sizeof(xlbXlbBackend{}),
+		"xlb_flow_key":      unsafe.Sizeof(xlbXlbFlowKey{}),
+		"xlb_flow":          unsafe.Sizeof(xlbXlbFlow{}),
+		"xlb_counter":       unsafe.Sizeof(xlbXlbCounter{}),
+		"xlb_config":        unsafe.Sizeof(xlbXlbConfig{}),
+		"xlb_flow_event":    unsafe.Sizeof(xlbXlbFlowEvent{}),
+		"xlb_insert_window": unsafe.Sizeof(xlbXlbInsertWindow{}),
 	} {
 		var s *btf.Struct
 		if err := spec.Types.TypeByName(name, &s); err != nil {
