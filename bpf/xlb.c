@@ -195,6 +195,30 @@ static __always_inline void promote(struct xlb_flow_key *fk, __u32 id, __u64 byt
 	count(&xlb_flow_stats, XLB_FLOW_RECORDED, bytes);
 }
 
+/* Opens flow fk on its pick (b, *id) and returns the backend to forward to.
+ * A fresh SYN costs one insert and no lookup; a retransmitted one finds its
+ * flow opened and follows it while that backend may take it, so a table
+ * change between a SYN and its retransmission splits no handshake. */
+static __always_inline struct xlb_backend *open_flow(struct xlb_flow_key *fk, struct xlb_backend *b,
+						     __u32 *id, __u64 bytes)
+{
+	struct xlb_flow nf = { .backend_id = *id };
+	struct xlb_backend *ob;
+	int found = 0;
+	__u32 oid;
+
+	if (bpf_map_update_elem(&xlb_new_flows, fk, &nf, BPF_NOEXIST)) {
+		ob = flow_backend(&xlb_new_flows, fk, &oid, &found);
+		if (ob) {
+			*id = oid;
+			return ob;
+		}
+		bpf_map_update_elem(&xlb_new_flows, fk, &nf, BPF_ANY);
+	}
+	count(&xlb_flow_stats, XLB_FLOW_OPENED, bytes);
+	return b;
+}
+
 /* Forwards a packet of flow fk: to its backend if it is a known flow that may
  * stay there, else to the backend its opening packet was given, else to the
  * Maglev pick of its service; role says what it may record on the way. Not a
@@ -226,11 +250,10 @@ static __always_inline int balance(struct ethhdr *eth, struct xlb_flow_key *fk, 
 	 * SYN must not move an established connection, and a client reusing
 	 * its ports reaches a backend that is still up. */
 	role = proto == IPPROTO_ICMP ? XLB_ROLE_NONE : flow_role(proto, l4, data_end);
-	if (!known && role != XLB_ROLE_NONE) {
+	if (!known && (role & XLB_ROLE_FOLLOWS)) {
 		b = flow_backend(&xlb_new_flows, fk, &id, &opened);
 		if (b) {
-			if (role & XLB_ROLE_FOLLOWS)
-				promote(fk, id, bytes);
+			promote(fk, id, bytes);
 			return forward(eth, b, id, bytes);
 		}
 	}
@@ -248,10 +271,7 @@ static __always_inline int balance(struct ethhdr *eth, struct xlb_flow_key *fk, 
 	} else if (opened && (role & XLB_ROLE_FOLLOWS)) {
 		promote(fk, id, bytes);
 	} else if (role & XLB_ROLE_OPENS) {
-		struct xlb_flow nf = { .backend_id = id };
-
-		bpf_map_update_elem(&xlb_new_flows, fk, &nf, BPF_ANY);
-		count(&xlb_flow_stats, XLB_FLOW_OPENED, bytes);
+		b = open_flow(fk, b, &id, bytes);
 	} else {
 		count(&xlb_flow_stats, XLB_FLOW_UNTRACKED, bytes);
 	}
