@@ -2,6 +2,7 @@ package control
 
 import (
 	"fmt"
+	"maps"
 
 	"xlb/loader"
 )
@@ -25,56 +26,42 @@ func (a *idAllocator) adoptService(k loader.ServiceKey, id uint32) { a.services[
 func (a *idAllocator) adoptBackend(r BackendRef, id uint32)        { a.backends[r] = id }
 
 func (a *idAllocator) service(k loader.ServiceKey) (uint32, error) {
-	if id, ok := a.services[k]; ok {
-		return id, nil
-	}
-	used := map[uint32]bool{}
-	for _, id := range a.services {
-		used[id] = true
-	}
-	id, err := lowestFree(used, a.maxService)
+	id, err := allocate(a.services, k, a.maxService)
 	if err != nil {
 		return 0, fmt.Errorf("service %s: %w", k, err)
 	}
-	a.services[k] = id
 	return id, nil
 }
 
 func (a *idAllocator) backend(r BackendRef) (uint32, error) {
-	if id, ok := a.backends[r]; ok {
-		return id, nil
-	}
-	used := map[uint32]bool{}
-	for _, id := range a.backends {
-		used[id] = true
-	}
-	id, err := lowestFree(used, a.maxBackend)
+	id, err := allocate(a.backends, r, a.maxBackend)
 	if err != nil {
 		return 0, fmt.Errorf("backend %s of %s: %w", r.IP, r.Service, err)
 	}
-	a.backends[r] = id
 	return id, nil
 }
 
-// release forgets ids of services and backends no longer configured.
-func (a *idAllocator) release(services map[loader.ServiceKey]bool, backends map[BackendRef]bool) {
-	for k := range a.services {
-		if !services[k] {
-			delete(a.services, k)
-		}
+// allocate is k's id in ids, or the lowest one (from 1 to max) no other key
+// holds, given to k.
+func allocate[K comparable](ids map[K]uint32, k K, max uint32) (uint32, error) {
+	if id, ok := ids[k]; ok {
+		return id, nil
 	}
-	for r := range a.backends {
-		if !backends[r] {
-			delete(a.backends, r)
-		}
+	used := map[uint32]bool{}
+	for _, id := range ids {
+		used[id] = true
 	}
-}
-
-func lowestFree(used map[uint32]bool, max uint32) (uint32, error) {
 	for id := uint32(1); id <= max; id++ {
 		if !used[id] {
+			ids[k] = id
 			return id, nil
 		}
 	}
 	return 0, fmt.Errorf("all %d ids in use", max)
+}
+
+// release forgets ids of services and backends no longer configured.
+func (a *idAllocator) release(services map[loader.ServiceKey]bool, backends map[BackendRef]bool) {
+	maps.DeleteFunc(a.services, func(k loader.ServiceKey, _ uint32) bool { return !services[k] })
+	maps.DeleteFunc(a.backends, func(r BackendRef, _ uint32) bool { return !backends[r] })
 }
