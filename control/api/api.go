@@ -34,6 +34,9 @@ type Status struct {
 	VRRP       []vrrp.Status     `json:"vrrp"`
 	FlowSync   []flowsync.Status `json:"flow_sync"`
 	MACs       []MACTracking     `json:"macs"`
+	Planes     []Plane           `json:"planes,omitempty"`
+	// Events are the latest state changes, oldest first.
+	Events []Event `json:"events,omitempty"`
 }
 
 // MACTracking is one interface's backend-MAC tracker: every tracked address
@@ -74,6 +77,12 @@ type Service struct {
 	// Error says why the service could not be programmed (the maps keep
 	// what they held for it); empty when it is.
 	Error string `json:"error,omitempty"`
+	Name  string `json:"name,omitempty"`
+	// Usable: the weight of the active backends reaches Quorum.
+	Usable       bool     `json:"usable"`
+	ActiveWeight uint32   `json:"active_weight"`
+	Quorum       uint32   `json:"quorum"`
+	Traffic      *Traffic `json:"traffic,omitempty"`
 }
 
 // Backend is a real server's decided state and its latest health verdict.
@@ -87,6 +96,9 @@ type Backend struct {
 	HealthUp    bool          `json:"health_up"`
 	Check       string        `json:"check"`
 	LastLatency time.Duration `json:"last_check_latency_ns"`
+	// Since is when the state last changed (or xlbd started watching).
+	Since   time.Time `json:"since"`
+	Traffic *Traffic  `json:"traffic,omitempty"`
 }
 
 // Serve answers GET /v1/status with status() on a unix socket at path,

@@ -16,14 +16,17 @@ import (
 // not change keeps running across a reload (no needless failover), though
 // what it tracks may change.
 type vrrpAnnouncer struct {
-	log  *slog.Logger
-	runs *supervisor[string, config.VRRPInstance, *vrrp.Instance]
+	log *slog.Logger
+	// onState hears every transition with its reason (the status page's
+	// event log).
+	onState func(vrrp.StateChange)
+	runs    *supervisor[string, config.VRRPInstance, *vrrp.Instance]
 }
 
 var _ announce.Announcer = (*vrrpAnnouncer)(nil)
 
-func newVRRPAnnouncer(log *slog.Logger) *vrrpAnnouncer {
-	a := &vrrpAnnouncer{log: log}
+func newVRRPAnnouncer(log *slog.Logger, onState func(vrrp.StateChange)) *vrrpAnnouncer {
+	a := &vrrpAnnouncer{log: log, onState: onState}
 	a.runs = newSupervisor(a.start, func(x, y config.VRRPInstance) bool {
 		return reflect.DeepEqual(x.Config, y.Config)
 	})
@@ -34,7 +37,7 @@ func (a *vrrpAnnouncer) start(name string, v config.VRRPInstance) (*vrrp.Instanc
 	// vrrp.New removes VIPs a killed predecessor left behind: a backup must
 	// not answer ARP for addresses the master owns. The instance logs its own
 	// state changes.
-	inst, err := vrrp.New(v.Config, vrrp.Options{Logger: a.log.With("vrrp", name)})
+	inst, err := vrrp.New(v.Config, vrrp.Options{Logger: a.log.With("vrrp", name), OnStateChange: a.onState})
 	if err != nil {
 		return nil, nil, err
 	}

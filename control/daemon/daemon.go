@@ -91,6 +91,8 @@ type Daemon struct {
 	// drained by inhibit_on_failure): after a restart they stay out until
 	// their first check passes, instead of starting up as fresh ones do.
 	failedBefore map[control.BackendRef]bool
+	// hist is what the status page shows beyond the current state.
+	hist *history
 }
 
 // plane is one attached interface.
@@ -145,8 +147,8 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	defer release()
 	d := &Daemon{opts: opts, log: opts.Log, cfg: cfg, loadedAt: time.Now(), planes: map[string]*plane{}, kick: make(chan struct{}, 1),
-		failedBefore: map[control.BackendRef]bool{}}
-	d.announcers = []announce.Announcer{newVRRPAnnouncer(d.log)}
+		failedBefore: map[control.BackendRef]bool{}, hist: newHistory()}
+	d.announcers = []announce.Announcer{newVRRPAnnouncer(d.log, d.hist.vrrpChanged)}
 	// Flow sync only matters where another director may take over.
 	flowSync := false
 	for _, a := range d.announcers {
@@ -198,6 +200,8 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	wg.Add(1)
 	go func() { defer wg.Done(); d.followPeers(ctx) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); d.sampleTraffic(ctx) }()
 	errc := make(chan error, 2)
 	if opts.Socket != "" {
 		wg.Add(1)
@@ -232,7 +236,7 @@ func Run(ctx context.Context, opts Options) error {
 			d.stopRuns()
 			return err
 		case <-hup:
-			d.reload(ctx)
+			d.hist.reloaded(time.Now(), opts.ConfigPath, d.reload(ctx))
 		}
 	}
 }
@@ -360,19 +364,21 @@ func (d *Daemon) applyConfig(ctx context.Context, cfg *config.Config) {
 	d.setPeers()
 }
 
-// reload applies a new config file on SIGHUP, or keeps the old one.
-func (d *Daemon) reload(ctx context.Context) {
+// reload applies a new config file on SIGHUP, or keeps the old one and
+// returns why.
+func (d *Daemon) reload(ctx context.Context) error {
 	d.reloadSyncKeys()
 	cfg, err := d.replaceConfig()
 	if err != nil {
 		d.reloadsRefused.Add(1)
 		d.log.Error("reload refused: the running config stays", "config", d.opts.ConfigPath, "error", err)
-		return
+		return err
 	}
 	d.reloadsApplied.Add(1)
 	d.applyConfig(ctx, cfg)
 	d.trigger()
 	d.log.Info("config reloaded", "services", len(cfg.Services), "vrrp_instances", len(cfg.VRRP))
+	return nil
 }
 
 // replaceConfig reads the config file and makes it the running one, or
@@ -464,6 +470,7 @@ func (d *Daemon) applyNow() error {
 		}
 	}
 	intent := d.intent()
+	d.hist.observeBackends(time.Now(), d.backendStates())
 	d.mu.Unlock()
 	for _, a := range d.announcers {
 		a.Announce(intent)
@@ -550,6 +557,7 @@ func (d *Daemon) setPeers() {
 // announced is what the announcers report of themselves.
 func (d *Daemon) announced() api.Status {
 	var s api.Status
+	d.fillHistory(&s)
 	for _, a := range d.announcers {
 		a.Status(&s)
 	}

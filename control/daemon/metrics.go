@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -43,12 +44,15 @@ var (
 	descVRRPScript = prometheus.NewDesc("xlb_vrrp_track_script_failing", "1 while the instance's track_script is failing.", []string{"instance", "script"}, nil)
 	// Non-zero growth means a peer on the VRID is configured differently:
 	// a split brain in the making (alert on it).
+	descSvcWeight    = prometheus.NewDesc("xlb_service_active_weight", "Sum of the weights of the service's active real servers.", []string{"interface", "service"}, nil)
+	descSvcQuorum    = prometheus.NewDesc("xlb_service_quorum", "Least active weight the service needs to be usable (its quorum, at least 1).", []string{"interface", "service"}, nil)
 	descVRRPMismatch = prometheus.NewDesc("xlb_vrrp_config_mismatch_total", "Adverts for the instance's VRID from a peer configured differently, by what differs.", []string{"instance", "reason"}, nil)
 )
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descSvcPackets, descSvcBytes, descBePackets, descBeBytes, descBeUp, descBeState,
-		descBeWeight, descBeLatency, descReasons, descFlows, descFlowsMax, descFlowEvents, descMACRefused, descMACEvents, descVRRPState, descVRRPPrio, descVRRPDrops, descVRRPMismatch, descVRRPScript, descSyncFlows, descSyncDrops, descReloads} {
+		descBeWeight, descBeLatency, descReasons, descFlows, descFlowsMax, descFlowEvents, descMACRefused, descMACEvents, descVRRPState, descVRRPPrio, descVRRPDrops, descVRRPMismatch, descVRRPScript, descSyncFlows, descSyncDrops, descReloads,
+		descSvcWeight, descSvcQuorum} {
 		ch <- d
 	}
 }
@@ -61,7 +65,13 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	for k, v := range c.d.planes {
 		planes[k] = v
 	}
+	usable := c.d.usableServices()
 	c.d.mu.Unlock()
+	for key, u := range usable {
+		iface, svc, _ := strings.Cut(key, " ")
+		ch <- prometheus.MustNewConstMetric(descSvcWeight, prometheus.GaugeValue, float64(u.Weight), iface, svc)
+		ch <- prometheus.MustNewConstMetric(descSvcQuorum, prometheus.GaugeValue, float64(u.Quorum), iface, svc)
+	}
 	for name, p := range planes {
 		for _, svc := range p.rec.Status() {
 			sname := svc.Key.String()
@@ -149,6 +159,7 @@ func serveMetrics(ctx context.Context, addr string, d *Daemon) error {
 	reg.MustRegister(collector{d})
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mountWeb(mux, d)
 	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		<-ctx.Done()

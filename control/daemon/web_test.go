@@ -1,0 +1,75 @@
+package daemon
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"xlb/control/api"
+	"xlb/control/vrrp"
+)
+
+// The page puts what is down, since when and why above everything else, and
+// renders with no script (the server-rendered body is the whole state).
+func TestStatusPageRendersProblemsFirst(t *testing.T) {
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.Local)
+	down := now.Add(-90 * time.Second)
+	s := api.Status{Version: "v1", Config: "/etc/xlb/xlb.yaml", LoadedAt: now.Add(-time.Hour), Interfaces: []string{"eth0"},
+		Services: []api.Service{{Interface: "eth0", VIP: netip.MustParseAddr("192.168.1.30"), Port: 3306, Protocol: "tcp", Name: "db",
+			Usable: true, ActiveWeight: 1, Quorum: 1,
+			Traffic: &api.Traffic{Interval: trafficInterval, End: now, Packets: []float64{1, 5, 3}, Bytes: []float64{60, 300, 180}},
+			Backends: []api.Backend{
+				{IP: netip.MustParseAddr("192.168.1.10"), State: "down", Reason: "check failed: connection refused", Since: down, Weight: 0, Check: "tcp"},
+				{IP: netip.MustParseAddr("192.168.1.11"), State: "active", Reason: "check passed", Since: now.Add(-time.Hour), Weight: 1, Check: "tcp", LastLatency: 1500 * time.Microsecond},
+			}}},
+		VRRP:   []vrrp.Status{{Name: "VI_1", Interface: "eth0", VRID: 51, Version: 2, State: vrrp.StateMaster, Since: now.Add(-time.Minute), Priority: 100, BasePriority: 100}},
+		Planes: []api.Plane{{Interface: "eth0", Flows: 950, MaxFlows: 1000}},
+		Events: []api.Event{{Time: down, Kind: api.EventBackend, Subject: "192.168.1.30:3306/tcp 192.168.1.10", From: "active", To: "down", Reason: "check failed: connection refused"}},
+	}
+	v := newPageView(s, now)
+	if v.Down != 1 || v.Backends != 2 {
+		t.Fatalf("down %d of %d backends, want 1 of 2", v.Down, v.Backends)
+	}
+	var b strings.Builder
+	if err := pageTmpl.ExecuteTemplate(&b, "page.html", v); err != nil {
+		t.Fatal(err)
+	}
+	page := b.String()
+	problems := page[strings.Index(page, `id="problems"`):strings.Index(page, "<h2>Services")]
+	for _, want := range []string{
+		"2 problems", "db 192.168.1.10 is down", "since 09:58:30 · 1m30s ago", "check failed: connection refused",
+		"flow table on eth0 is 950 of 1000 entries full",
+	} {
+		if !strings.Contains(problems, want) {
+			t.Errorf("problem banner lacks %q:\n%s", want, problems)
+		}
+	}
+	for _, want := range []string{
+		`<tr class="state-down" data-backend="192.168.1.10" data-state="down">`,
+		`<span class="pill vrrp-master">MASTER</span>`,
+		"1.5ms", `<svg class="spark"`, "width: 95.0%",
+		`<noscript><meta http-equiv="refresh"`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	if strings.Contains(page, "http://") || strings.Contains(page, "https://") {
+		t.Error("the page refers to something outside xlbd")
+	}
+}
+
+func TestAgo(t *testing.T) {
+	now := time.Unix(100000, 0)
+	for d, want := range map[time.Duration]string{
+		0: "now", 5 * time.Second: "5s ago", 125 * time.Second: "2m05s ago", 3*time.Hour + 4*time.Minute: "3h04m ago", 72 * time.Hour: "3d ago",
+	} {
+		if got := ago(now, now.Add(-d)); got != want {
+			t.Errorf("ago(%s) = %q, want %q", d, got, want)
+		}
+	}
+	if ago(now, time.Time{}) != "-" {
+		t.Error("a zero time is not a time")
+	}
+}
