@@ -9,6 +9,8 @@ pkgs=(
 	keepalived                                          # VRRP interoperability tests
 	sysbench haproxy                                    # make bench: MySQL load and the HAProxy baseline
 	vagrant                                             # `vagrant validate` of the VM lab
+	chromium                                            # the status page tested in a real browser
+	prometheus                                          # promtool: the alert rules checked and unit-tested
 	make git ca-certificates
 )
 missing=()

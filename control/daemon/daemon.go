@@ -557,7 +557,6 @@ func (d *Daemon) setPeers() {
 // announced is what the announcers report of themselves.
 func (d *Daemon) announced() api.Status {
 	var s api.Status
-	d.fillHistory(&s)
 	for _, a := range d.announcers {
 		a.Status(&s)
 	}
@@ -591,6 +590,7 @@ func (d *Daemon) Status() api.Status {
 		}
 		s.MACs = append(s.MACs, macTracking(p.plan.name, p.macs))
 	}
+	d.fillHistory(&s)
 	for _, a := range d.announcers {
 		a.Status(&s)
 	}
