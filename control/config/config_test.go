@@ -615,4 +615,19 @@ services:
 		_, _, err := Parse("m.yaml", []byte(strings.Replace(in, "52:54:00:AB:CD:EF", tc.mac, 1)), FormatAuto)
 		diffLines(t, "errors for mac "+tc.mac, errStrings(err), []string{tc.want})
 	}
+	second := in + `  - vip: 10.1.0.1
+    port: 80
+    reals:
+      - ip: 10.1.0.2
+        mac: 52:54:00:ab:cd:ef
+      - ip: 10.1.0.3
+        mac: 52:54:00:00:00:03
+`
+	if _, _, err := Parse("m.yaml", []byte(second), FormatAuto); err != nil {
+		t.Errorf("the same static MAC for one address in two services: %v", err)
+	}
+	_, _, err = Parse("m.yaml", []byte(strings.Replace(second, "52:54:00:ab:cd:ef", "52:54:00:ab:cd:00", 1)), FormatAuto)
+	diffLines(t, "two static MACs for one address", errStrings(err), []string{
+		"m.yaml:14: real 10.1.0.2: mac: 52:54:00:ab:cd:00 differs from 52:54:00:ab:cd:ef given for 10.1.0.2 at line 7: one address has one MAC",
+	})
 }

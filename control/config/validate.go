@@ -39,6 +39,32 @@ func validate(cfg *Config, src *srcMap, d *diags) {
 		validateVRRP(cfg, &cfg.VRRP[i], fmt.Sprintf("vrrp[%d]", i), src, d, vips, vrids, vnames)
 	}
 	checkFits(cfg, src, d) // addrcheck.go
+	validateStaticMACs(cfg, src, d)
+}
+
+// validateStaticMACs refuses two static MACs for one address: the data plane
+// keeps one MAC per backend address, whichever services list it.
+func validateStaticMACs(cfg *Config, src *srcMap, d *diags) {
+	type given struct {
+		mac  string
+		path string
+	}
+	first := map[netip.Addr]given{}
+	for i := range cfg.Services {
+		for j, r := range cfg.Services[i].Reals {
+			if r.MAC == nil {
+				continue
+			}
+			path := fmt.Sprintf("services[%d].reals[%d]", i, j)
+			g, ok := first[r.IP]
+			switch {
+			case !ok:
+				first[r.IP] = given{r.MAC.String(), path}
+			case g.mac != r.MAC.String():
+				d.errIn(src, path, "mac", ErrInvalid, "%s differs from %s given for %s at %s: one address has one MAC", r.MAC, g.mac, r.IP, where(src, g.path))
+			}
+		}
+	}
 }
 
 // where names the place of an earlier item for "duplicate" messages.
