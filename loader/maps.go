@@ -277,27 +277,27 @@ func (d *Dataplane) BackendCounter(id uint32) (Counter, error) {
 
 // ReasonCounters counts passed and dropped frames by reason.
 func (d *Dataplane) ReasonCounters() (map[Reason]Counter, error) {
-	out := make(map[Reason]Counter, numReasons)
-	for _, r := range Reasons() {
-		c, err := sumPerCPU(d.objs.XlbReasons, uint32(r))
-		if err != nil {
-			return nil, fmt.Errorf("read counter %s: %w", r, err)
-		}
-		out[r] = c
-	}
-	return out, nil
+	return sumAll(d.objs.XlbReasons, Reasons())
 }
 
 // FlowCounters counts, by FlowStat, what the program did to flows (over
 // all CPUs; Bytes are those of the packets that did it).
 func (d *Dataplane) FlowCounters() (map[FlowStat]Counter, error) {
-	out := make(map[FlowStat]Counter, numFlowStats)
-	for _, s := range FlowStats() {
-		c, err := sumPerCPU(d.objs.XlbFlowStats, uint32(s))
+	return sumAll(d.objs.XlbFlowStats, FlowStats())
+}
+
+// sumAll reads the per-CPU counters of every key of an enum-indexed array.
+func sumAll[T interface {
+	~uint32
+	fmt.Stringer
+}](m *ebpf.Map, keys []T) (map[T]Counter, error) {
+	out := make(map[T]Counter, len(keys))
+	for _, k := range keys {
+		c, err := sumPerCPU(m, uint32(k))
 		if err != nil {
-			return nil, fmt.Errorf("read flow counter %s: %w", s, err)
+			return nil, fmt.Errorf("read counter %s: %w", k, err)
 		}
-		out[s] = c
+		out[k] = c
 	}
 	return out, nil
 }

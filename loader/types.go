@@ -179,21 +179,10 @@ var reasonNames = [numReasons]string{
 	DropNoBackend: "drop_no_backend",
 }
 
-func (r Reason) String() string {
-	if int(r) < len(reasonNames) {
-		return reasonNames[r]
-	}
-	return fmt.Sprintf("reason-%d", uint32(r))
-}
+func (r Reason) String() string { return enumName(r, reasonNames[:], "reason") }
 
 // Reasons lists every reason, in order.
-func Reasons() []Reason {
-	rs := make([]Reason, numReasons)
-	for i := range rs {
-		rs[i] = Reason(i)
-	}
-	return rs
-}
+func Reasons() []Reason { return enumValues[Reason](numReasons) }
 
 // FlowStat names what happened to flows (see the README's data-plane
 // section): the program counts each per CPU.
@@ -218,18 +207,24 @@ var flowStatNames = [numFlowStats]string{
 	FlowRepicked:  "repicked",
 }
 
-func (s FlowStat) String() string {
-	if int(s) < len(flowStatNames) {
-		return flowStatNames[s]
-	}
-	return fmt.Sprintf("flow-stat-%d", uint32(s))
-}
+func (s FlowStat) String() string { return enumName(s, flowStatNames[:], "flow-stat") }
 
 // FlowStats lists every flow stat, in order.
-func FlowStats() []FlowStat {
-	out := make([]FlowStat, numFlowStats)
+func FlowStats() []FlowStat { return enumValues[FlowStat](numFlowStats) }
+
+// enumName and enumValues serve the C enums that index per-CPU counter
+// arrays (Reason, FlowStat): values 0..n-1, one name each.
+func enumName[T ~uint32](v T, names []string, kind string) string {
+	if int(v) < len(names) {
+		return names[v]
+	}
+	return fmt.Sprintf("%s-%d", kind, uint32(v))
+}
+
+func enumValues[T ~uint32](n int) []T {
+	out := make([]T, n)
 	for i := range out {
-		out[i] = FlowStat(i)
+		out[i] = T(i)
 	}
 	return out
 }
