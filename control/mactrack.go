@@ -240,8 +240,8 @@ func (t *MACTracker) CheckResult(ip netip.Addr, up bool) {
 	if up {
 		soon = e.mac == nil || e.failures > 0
 	} else {
-		// A failing check runs every retry; resolving once per
-		// RetryMin is enough.
+		// Verdicts come on changes only, but a flapping check must
+		// not turn into an ARP storm: at most one attempt per RetryMin.
 		soon = now.Sub(e.lastTry) >= t.opts.RetryMin
 	}
 	if soon && e.next.After(now) {
