@@ -85,6 +85,11 @@ type Service struct {
 	Traffic      *Traffic `json:"traffic,omitempty"`
 }
 
+// Key is the service as "VIP:port/protocol", as the metrics label it.
+func (s Service) Key() string {
+	return netip.AddrPortFrom(s.VIP, s.Port).String() + "/" + s.Protocol
+}
+
 // Backend is a real server's decided state and its latest health verdict.
 type Backend struct {
 	ID          uint32        `json:"id"`

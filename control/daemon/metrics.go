@@ -3,14 +3,13 @@ package daemon
 import (
 	"context"
 	"errors"
+	"maps"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"xlb/control"
 	"xlb/control/vrrp"
 	"xlb/loader"
 )
@@ -57,44 +56,41 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	}
 }
 
+// Collect renders the daemon's status (api.Status, what xlbctl prints too)
+// and the data plane's own counters.
 func (c collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descReloads, prometheus.CounterValue, float64(c.d.reloadsApplied.Load()), "applied")
 	ch <- prometheus.MustNewConstMetric(descReloads, prometheus.CounterValue, float64(c.d.reloadsRefused.Load()), "refused")
+	st := c.d.Status()
 	c.d.mu.Lock()
-	planes := make(map[string]*plane, len(c.d.planes))
-	for k, v := range c.d.planes {
-		planes[k] = v
-	}
-	usable := c.d.usableServices()
+	planes := maps.Clone(c.d.planes)
 	c.d.mu.Unlock()
-	for key, u := range usable {
-		iface, svc, _ := strings.Cut(key, " ")
-		ch <- prometheus.MustNewConstMetric(descSvcWeight, prometheus.GaugeValue, float64(u.Weight), iface, svc)
-		ch <- prometheus.MustNewConstMetric(descSvcQuorum, prometheus.GaugeValue, float64(u.Quorum), iface, svc)
-	}
-	for name, p := range planes {
-		for _, svc := range p.rec.Status() {
-			sname := svc.Key.String()
-			if cnt, err := p.dp.ServiceCounter(svc.ID); err == nil {
-				ch <- prometheus.MustNewConstMetric(descSvcPackets, prometheus.CounterValue, float64(cnt.Packets), name, sname)
-				ch <- prometheus.MustNewConstMetric(descSvcBytes, prometheus.CounterValue, float64(cnt.Bytes), name, sname)
+	for _, svc := range st.Services {
+		name, sname := svc.Interface, svc.Key()
+		dp := planes[name].dp
+		if cnt, err := dp.ServiceCounter(svc.ID); err == nil {
+			ch <- prometheus.MustNewConstMetric(descSvcPackets, prometheus.CounterValue, float64(cnt.Packets), name, sname)
+			ch <- prometheus.MustNewConstMetric(descSvcBytes, prometheus.CounterValue, float64(cnt.Bytes), name, sname)
+		}
+		ch <- prometheus.MustNewConstMetric(descSvcWeight, prometheus.GaugeValue, float64(svc.ActiveWeight), name, sname)
+		ch <- prometheus.MustNewConstMetric(descSvcQuorum, prometheus.GaugeValue, float64(svc.Quorum), name, sname)
+		for _, b := range svc.Backends {
+			bname := b.IP.String()
+			if cnt, err := dp.BackendCounter(b.ID); err == nil {
+				ch <- prometheus.MustNewConstMetric(descBePackets, prometheus.CounterValue, float64(cnt.Packets), name, sname, bname)
+				ch <- prometheus.MustNewConstMetric(descBeBytes, prometheus.CounterValue, float64(cnt.Bytes), name, sname, bname)
 			}
-			for _, b := range svc.Backends {
-				bname := b.IP.String()
-				if cnt, err := p.dp.BackendCounter(b.ID); err == nil {
-					ch <- prometheus.MustNewConstMetric(descBePackets, prometheus.CounterValue, float64(cnt.Packets), name, sname, bname)
-					ch <- prometheus.MustNewConstMetric(descBeBytes, prometheus.CounterValue, float64(cnt.Bytes), name, sname, bname)
-				}
-				ch <- prometheus.MustNewConstMetric(descBeUp, prometheus.GaugeValue, boolf(b.Health.Up), name, sname, bname)
-				for _, s := range []string{"active", "drained", "down", "unresolved"} {
-					ch <- prometheus.MustNewConstMetric(descBeState, prometheus.GaugeValue, boolf(b.StateName() == s), name, sname, bname, s)
-				}
-				ch <- prometheus.MustNewConstMetric(descBeWeight, prometheus.GaugeValue, float64(b.Weight), name, sname, bname)
-				if kind, latency := c.d.checks.describe(control.BackendRef{Service: svc.Key, IP: b.IP}); kind != "" {
-					ch <- prometheus.MustNewConstMetric(descBeLatency, prometheus.GaugeValue, latency.Seconds(), name, sname, bname, kind)
-				}
+			ch <- prometheus.MustNewConstMetric(descBeUp, prometheus.GaugeValue, boolf(b.HealthUp), name, sname, bname)
+			for _, s := range []string{"active", "drained", "down", "unresolved"} {
+				ch <- prometheus.MustNewConstMetric(descBeState, prometheus.GaugeValue, boolf(b.State == s), name, sname, bname, s)
+			}
+			ch <- prometheus.MustNewConstMetric(descBeWeight, prometheus.GaugeValue, float64(b.Weight), name, sname, bname)
+			if b.Check != "" {
+				ch <- prometheus.MustNewConstMetric(descBeLatency, prometheus.GaugeValue, b.LastLatency.Seconds(), name, sname, bname, b.Check)
 			}
 		}
+	}
+	for name, p := range planes {
 		if reasons, err := p.dp.ReasonCounters(); err == nil {
 			for r, cnt := range reasons {
 				ch <- prometheus.MustNewConstMetric(descReasons, prometheus.CounterValue, float64(cnt.Packets), name, r.String())
@@ -110,19 +106,16 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descFlows, prometheus.GaugeValue, float64(n), name)
 		}
 		ch <- prometheus.MustNewConstMetric(descFlowsMax, prometheus.GaugeValue, float64(p.dp.MaxFlows()), name)
-		_, macs := p.macs.Status()
-		for r, n := range macs.Refused {
-			ch <- prometheus.MustNewConstMetric(descMACRefused, prometheus.CounterValue, float64(n), name, r)
+	}
+	for _, m := range st.MACs {
+		for r, n := range m.Refused {
+			ch <- prometheus.MustNewConstMetric(descMACRefused, prometheus.CounterValue, float64(n), m.Interface, r)
 		}
-		for ev, n := range map[string]uint64{"changed": macs.Changes, "attempts": macs.Attempts, "failed": macs.Failures} {
-			ch <- prometheus.MustNewConstMetric(descMACEvents, prometheus.CounterValue, float64(n), name, ev)
+		for ev, n := range map[string]uint64{"changed": m.Changes, "attempts": m.Attempts, "failed": m.Failures} {
+			ch <- prometheus.MustNewConstMetric(descMACEvents, prometheus.CounterValue, float64(n), m.Interface, ev)
 		}
 	}
-	for _, p := range planes {
-		if p.sync == nil {
-			continue
-		}
-		fs := p.sync.Status()
+	for _, fs := range st.FlowSync {
 		for dir, n := range map[string]uint64{"sent": fs.Sent, "received": fs.Received, "applied": fs.Applied,
 			"replaced": fs.Replaced, "unchanged": fs.Unchanged, "bulk_sent": fs.BulkFlowsSent} {
 			ch <- prometheus.MustNewConstMetric(descSyncFlows, prometheus.CounterValue, float64(n), fs.Interface, dir)
@@ -131,7 +124,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descSyncDrops, prometheus.CounterValue, float64(n), fs.Interface, r)
 		}
 	}
-	for _, v := range c.d.announced().VRRP {
+	for _, v := range st.VRRP {
 		ch <- prometheus.MustNewConstMetric(descVRRPState, prometheus.GaugeValue, boolf(v.State.String() == "MASTER"), v.Name, v.Interface)
 		ch <- prometheus.MustNewConstMetric(descVRRPPrio, prometheus.GaugeValue, float64(v.Priority), v.Name, v.Interface)
 		for r, n := range v.Counters.Drops {
