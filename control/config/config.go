@@ -112,6 +112,31 @@ type Check struct {
 	MySQL       *MySQLCheck // set iff Kind == CheckMySQL
 	Exec        *ExecCheck  // set iff Kind == CheckExec
 	HTTP        *HTTPCheck  // set iff Kind == CheckHTTP
+	DNS         *DNSCheck   // set iff Kind == CheckDNS
+	SMTP        *SMTPCheck  // set iff Kind == CheckSMTP
+	UDP         *UDPCheck   // set iff Kind == CheckUDP
+}
+
+// DNSCheck is keepalived's DNS_CHECK: one UDP query, NOERROR passes.
+type DNSCheck struct {
+	Type string // A NS CNAME SOA MX TXT AAAA RRSIG DNSKEY; default SOA
+	Name string // default "" (the root), as keepalived
+}
+
+// SMTPCheck is keepalived's SMTP_CHECK: greeting 220, HELO 250, QUIT.
+type SMTPCheck struct {
+	HeloName string // default keepalived's smtpchecker.keepalived.org
+}
+
+// UDPCheck is keepalived's UDP_CHECK: send Payload; an ICMP unreachable is
+// down; with RequireReply silence is down too and Reply, when set, must
+// match the start of the answer (x in its hex text is a wildcard nibble).
+type UDPCheck struct {
+	Payload      string // hex, as keepalived's payload
+	RequireReply bool
+	Reply        string // hex with x wildcards, as keepalived's require_reply
+	MinReplyLen  int    // default 0
+	MaxReplyLen  int    // default 255
 }
 
 // MySQLCheck is a full handshake, login, cheap query and clean quit.
@@ -145,6 +170,12 @@ type HTTPCheck struct {
 	StatusCodes []StatusRange // any range matching passes
 	BodyRegex   string        // when set, the body must match (RE2 syntax)
 	Host        string        // Host header when set (keepalived's virtualhost)
+	// Digest is the MD5 of the body in hex (keepalived's digest, as genhash prints it).
+	Digest string
+	// SSL makes it keepalived's SSL_GET: HTTPS without certificate
+	// verification, as keepalived.
+	SSL bool
+	SNI string // server name sent in the TLS handshake (enable_sni, sni_name); none when empty
 }
 
 // StatusRange is an inclusive range of HTTP status codes.

@@ -28,6 +28,9 @@ const (
 	DefaultRise             = 1
 	DefaultFall             = 1
 	DefaultHTTPPath         = "/"
+	DefaultDNSType          = "SOA"                        // keepalived's DNS_DEFAULT_TYPE
+	DefaultHeloName         = "smtpchecker.keepalived.org" // keepalived's SMTP_DEFAULT_HELO
+	DefaultMaxReplyLen      = 255                          // keepalived's UDP_CHECK max_reply_length
 	// MySQLPort is where a check without a kind defaults to mysql: a bare
 	// TCP check there gets the director blocked (max_connect_errors).
 	MySQLPort = 3306
@@ -261,6 +264,27 @@ func checkDefaults(c *Check, rs *RealServer, svc *Service, g *Global, src *srcMa
 		if !src.has(cp, "exec.user") {
 			c.Exec.User = g.ScriptUser
 		}
+	case CheckDNS:
+		if c.DNS == nil {
+			c.DNS = &DNSCheck{}
+		}
+		if !src.has(cp, "dns.type") {
+			c.DNS.Type = DefaultDNSType
+		}
+	case CheckSMTP:
+		if c.SMTP == nil {
+			c.SMTP = &SMTPCheck{}
+		}
+		if !src.has(cp, "smtp.helo_name") {
+			c.SMTP.HeloName = DefaultHeloName
+		}
+	case CheckUDP:
+		if c.UDP == nil {
+			c.UDP = &UDPCheck{}
+		}
+		if !src.has(cp, "udp.max_reply_length") {
+			c.UDP.MaxReplyLen = DefaultMaxReplyLen
+		}
 	case CheckHTTP:
 		if c.HTTP == nil {
 			c.HTTP = &HTTPCheck{}
@@ -306,7 +330,11 @@ func checkDefaults(c *Check, rs *RealServer, svc *Service, g *Global, src *srcMa
 // kadefaults holds.
 var keepalivedChecker = map[CheckKind]string{
 	CheckTCP: "TCP_CHECK", CheckMySQL: "MYSQL_CHECK", CheckExec: "MISC_CHECK", CheckHTTP: "HTTP_GET",
+	CheckDNS: "DNS_CHECK", CheckSMTP: "SMTP_CHECK", CheckPing: "PING_CHECK", CheckUDP: "UDP_CHECK",
 }
+
+// Keepalived names the keepalived checker of kind k ("" for none).
+func (k CheckKind) Keepalived() string { return keepalivedChecker[k] }
 
 // checkTiming is keepalived's retry and delay_before_retry for a kind of
 // check with this interval: they differ per checker (HTTP_GET waits 3 s

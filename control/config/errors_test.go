@@ -79,7 +79,7 @@ virtual_server 10.0.0.1 80 {
     sorry_server 10.0.0.9 80
     persistence_granularity 255.255.255.0
     real_server 10.0.0.2 80 {
-        SSL_GET {
+        BFD_CHECK {
         }
         uthreshold 10
         TCP_CHECK {
@@ -100,7 +100,7 @@ virtual_sever 10.0.0.1 80 {
 				"t.conf:11: vrrp_instance VI_1: nopreemt: unknown keyword",
 				"t.conf:15: virtual_server 10.0.0.1 80: sorry_server: not supported: when no real server is usable xlb drops new flows",
 				`t.conf:16: virtual_server 10.0.0.1 80: persistence_granularity: "255.255.255.0" is not supported: affinity is per client address (255.255.255.255)`,
-				"t.conf:18: real_server 10.0.0.2 80: SSL_GET: not supported: use HTTP_GET, MISC_CHECK or TCP_CHECK",
+				"t.conf:18: real_server 10.0.0.2 80: BFD_CHECK: not supported: use TCP_CHECK or MISC_CHECK",
 				"t.conf:20: real_server 10.0.0.2 80: uthreshold: not supported: xlb keeps no per-server connection counts",
 				"t.conf:22: real_server 10.0.0.2 80: TCP_CHECK: connect_tmeout: unknown keyword",
 				"t.conf:24: real_server 10.0.0.2 80: MISC_CHECK: a second check: xlb runs one check per real server (first at line 21)",
@@ -269,6 +269,7 @@ virtual_server 2001:db8::1 80 {
 				`t.conf:21: real_server 10.0.0.4 3306: HTTP_GET: path: "health" does not start with /`,
 				"t.conf:22: real_server 10.0.0.4 3306: HTTP_GET: url: status_code: status code 700 is out of range 100..599",
 				"t.conf:23: real_server 10.0.0.4 3306: HTTP_GET: regex: error parsing regexp: missing closing ]: `[`",
+				"t.conf:24: real_server 10.0.0.4 3306: HTTP_GET: digest: \"1234\": want the 32 hex digits of an MD5 (as genhash prints it)",
 				"t.conf:26: real_server 10.0.0.4 3306: HTTP_GET: url: more than one url: xlb checks one",
 				"t.conf:28: real_server 10.0.0.4 3306: HTTP_GET: connect_timeout: must be more than 0",
 			},
@@ -363,7 +364,7 @@ services:
       - ip: 10.0.0.2
         weight: -1
         check:
-          kind: ping
+          kind: icmp
           retry: [1]
       - {ip: 10.0.0.3, check: {kind: tcp, mysql: {user: u}, exec: {command: []}}}
 vrrp:
@@ -385,7 +386,7 @@ unknown_top: 1
 				`t.yaml:7: service "web": method: nat is not supported: xlb does DR (direct routing) only`,
 				`t.yaml:8: service "web": delay_loop: "5 minutes" is not a duration (seconds, or e.g. 1.5s, 100ms)`,
 				`t.yaml:11: real 10.0.0.2: weight: -1 is out of range 0..65535`,
-				`t.yaml:13: real 10.0.0.2: check: kind: "ping" is not tcp, mysql, exec or http`,
+				`t.yaml:13: real 10.0.0.2: check: kind: "icmp" is not tcp, mysql, exec, http, dns, smtp, ping or udp`,
 				`t.yaml:14: real 10.0.0.2: check: retry: wants a single value`,
 				"t.yaml:15: real 10.0.0.3: check: exec: command: wants a command",
 				"t.yaml:15: real 10.0.0.3: check: mysql: settings given, but the check's kind is tcp",
@@ -552,7 +553,7 @@ vrrp_instance B {
         HTTP_GET {
             url {
                 path /
-                digest 0123
+                digest d41d8cd98f00b204e9800998ecf8427e
             }
             bindto 10.0.0.1
         }
@@ -576,7 +577,6 @@ virtual_server 10.0.0.1 3306 {
 				"t.conf:3: virtual_server 10.0.0.1 80: quorum_up: ignored: xlb runs no quorum scripts (quorum itself is used)",
 				"t.conf:4: real_server 10.0.0.2 8080: DR does not change ports: clients' packets reach 10.0.0.2 on port 80; port 8080 is only checked",
 				"t.conf:5: real_server 10.0.0.2 8080: notify_up: ignored: xlb runs no per-server notify scripts; see xlbctl backends and the metrics",
-				"t.conf:9: real_server 10.0.0.2 8080: HTTP_GET: url: digest: ignored: xlb does not compare body digests (use regex)",
 				"t.conf:11: real_server 10.0.0.2 8080: HTTP_GET: bindto: ignored: checks use the route's source address",
 				"t.conf:15: virtual_server 10.0.0.1 81: no real servers: new flows to this service are dropped",
 				"t.conf:23: real_server 10.0.0.5 3306: MYSQL_CHECK: max_replication_lag: also checks that replication runs (a NULL lag is down)",

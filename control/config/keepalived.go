@@ -88,11 +88,6 @@ var (
 		"warmup":      warnOnly("ignored: xlb staggers the first checks itself"),
 		"uthreshold":  fatal("not supported: xlb keeps no per-server connection counts"),
 		"lthreshold":  fatal("not supported: xlb keeps no per-server connection counts"),
-		"SSL_GET":     fatal("not supported: use HTTP_GET, MISC_CHECK or TCP_CHECK"),
-		"SMTP_CHECK":  fatal("not supported: use MISC_CHECK or TCP_CHECK"),
-		"DNS_CHECK":   fatal("not supported: use MISC_CHECK"),
-		"PING_CHECK":  fatal("not supported: use TCP_CHECK or MISC_CHECK"),
-		"UDP_CHECK":   fatal("not supported: use MISC_CHECK"),
 		"FILE_CHECK":  fatal("not supported: use MISC_CHECK"),
 		"BFD_CHECK":   fatal("not supported: use TCP_CHECK or MISC_CHECK"),
 	}
@@ -105,9 +100,7 @@ var (
 		"http_protocol": warnOnly("ignored: checks speak HTTP/1.1"),
 		"alpha":         warnOnly("ignored here: set alpha on the virtual_server"),
 	}
-	ignoredURL = map[string]disposition{
-		"digest": warnOnly("ignored: xlb does not compare body digests (use regex)"),
-	}
+	ignoredURL = map[string]disposition{}
 )
 
 // What xlb does with VRRP keywords it carries but does not act on as
@@ -793,6 +786,11 @@ var checkKinds = map[string]CheckKind{
 	"MYSQL_CHECK": CheckMySQL,
 	"MISC_CHECK":  CheckExec,
 	"HTTP_GET":    CheckHTTP,
+	"SSL_GET":     CheckHTTP, // HTTP_GET over TLS: HTTPCheck.SSL
+	"DNS_CHECK":   CheckDNS,
+	"SMTP_CHECK":  CheckSMTP,
+	"PING_CHECK":  CheckPing,
+	"UDP_CHECK":   CheckUDP,
 }
 
 func (k *kreader) check(s *stmt, path, ctx string, defaults []*stmt) *Check {
@@ -806,7 +804,16 @@ func (k *kreader) check(s *stmt, path, ctx string, defaults []*stmt) *Check {
 	case CheckExec:
 		c.Exec = &ExecCheck{}
 	case CheckHTTP:
-		c.HTTP = &HTTPCheck{}
+		c.HTTP = &HTTPCheck{SSL: s.key.text == "SSL_GET"}
+		if c.HTTP.SSL {
+			k.src.field(path, "http.ssl", s.line(), s.key.text)
+		}
+	case CheckDNS:
+		c.DNS = &DNSCheck{}
+	case CheckSMTP:
+		c.SMTP = &SMTPCheck{}
+	case CheckUDP:
+		c.UDP = &UDPCheck{}
 	}
 	// Defaults from above were reported where they stand: replay them quietly.
 	quiet := &kreader{d: &diags{}, src: k.src, cfg: k.cfg}
@@ -814,6 +821,7 @@ func (k *kreader) check(s *stmt, path, ctx string, defaults []*stmt) *Check {
 		quiet.checkField(c, d, path, ctx)
 	}
 	urls := 0
+	enableSNI := false
 	for _, x := range s.block {
 		if k.checkField(c, x, path, ctx) {
 			continue
@@ -830,9 +838,39 @@ func (k *kreader) check(s *stmt, path, ctx string, defaults []*stmt) *Check {
 			} else if k.wantBlock(x, ctx) && k.wantArgs(x, ctx, 0, "") {
 				k.url(c.HTTP, x, path, ctx+": url")
 			}
+		case kind == CheckHTTP && x.key.text == "sni_name":
+			if v, ok := k.one(x, ctx); ok {
+				c.HTTP.SNI = v
+				k.src.field(path, "http.sni", x.line(), x.key.text)
+			}
+		case kind == CheckHTTP && x.key.text == "enable_sni":
+			enableSNI = k.flag(x, ctx, path, "http.enable_sni")
+		case kind == CheckDNS && (x.key.text == "type" || x.key.text == "name"):
+			if v, ok := k.one(x, ctx); ok {
+				if x.key.text == "type" {
+					c.DNS.Type = v
+				} else {
+					c.DNS.Name = v
+				}
+				k.src.field(path, "dns."+x.key.text, x.line(), x.key.text)
+			}
+		case kind == CheckSMTP && x.key.text == "helo_name":
+			if v, ok := k.one(x, ctx); ok {
+				c.SMTP.HeloName = v
+				k.src.field(path, "smtp.helo_name", x.line(), x.key.text)
+			}
+		case kind == CheckSMTP && x.key.text == "host":
+			k.d.err(x.line(), ctx, "host", ErrUnsupported, "SMTP_CHECK host blocks (deprecated in keepalived) are not supported: write one SMTP_CHECK with connect_ip/connect_port")
+		case kind == CheckUDP:
+			k.udpField(c.UDP, x, path, ctx)
 		default:
 			k.other(x, ctx, ignoredCheck, false)
 		}
+	}
+	if enableSNI && c.HTTP.SNI == "" {
+		// ssl_connect (check_ssl.c): sni_name, else the virtualhost.
+		c.HTTP.SNI = c.HTTP.Host
+		k.src.field(path, "http.sni", s.line(), "enable_sni")
 	}
 	return c
 }
@@ -977,8 +1015,54 @@ func (k *kreader) url(h *HTTPCheck, s *stmt, path, ctx string) {
 				h.Host = x
 				k.src.field(path, "http.host", c.line(), c.key.text)
 			}
+		case "digest":
+			if x, ok := k.one(c, ctx); ok {
+				h.Digest = x
+				k.src.field(path, "http.digest", c.line(), c.key.text)
+			}
 		default:
 			k.other(c, ctx, ignoredURL, false)
 		}
+	}
+}
+
+// udpField reads UDP_CHECK's own keywords (check_udp.c).
+func (k *kreader) udpField(u *UDPCheck, s *stmt, path, ctx string) {
+	hexArg := func() (string, bool) {
+		if !k.noBlock(s, ctx) {
+			return "", false
+		}
+		parts := make([]string, len(s.args))
+		for i, a := range s.args {
+			parts[i] = a.text
+		}
+		return strings.Join(parts, " "), true
+	}
+	switch s.key.text {
+	case "payload":
+		if x, ok := hexArg(); ok && x != "" {
+			u.Payload = x
+			k.src.field(path, "udp.payload", s.line(), s.key.text)
+		} else if ok {
+			k.d.err(s.line(), ctx, s.key.text, ErrSyntax, "wants hex bytes")
+		}
+	case "require_reply":
+		if x, ok := hexArg(); ok {
+			u.RequireReply, u.Reply = true, x
+			k.src.field(path, "udp.require_reply", s.line(), s.key.text)
+			if x != "" {
+				k.src.field(path, "udp.reply", s.line(), s.key.text)
+			}
+		}
+	case "min_reply_length", "max_reply_length":
+		if x, ok := val(k, s, ctx, path, "udp."+s.key.text, intIn(0, 65535)); ok {
+			if s.key.text == "min_reply_length" {
+				u.MinReplyLen = int(x)
+			} else {
+				u.MaxReplyLen = int(x)
+			}
+		}
+	default:
+		k.other(s, ctx, ignoredCheck, false)
 	}
 }

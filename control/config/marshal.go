@@ -225,7 +225,43 @@ func checkNode(s *Service, r *RealServer, c *Check, scriptUser string) *yaml.Nod
 		if c.HTTP.Host != "" {
 			addStr(h, "host", c.HTTP.Host)
 		}
+		if c.HTTP.Digest != "" {
+			addStr(h, "digest", c.HTTP.Digest)
+		}
+		if c.HTTP.SSL {
+			addBool(h, "ssl", true)
+		}
+		if c.HTTP.SNI != "" {
+			addStr(h, "sni", c.HTTP.SNI)
+		}
 		addNode(m, "http", h)
+	case c.DNS != nil:
+		d := &yaml.Node{Kind: yaml.MappingNode}
+		addStr(d, "type", c.DNS.Type)
+		addStr(d, "name", c.DNS.Name)
+		addNode(m, "dns", d)
+	case c.SMTP != nil:
+		sm := &yaml.Node{Kind: yaml.MappingNode}
+		addStr(sm, "helo_name", c.SMTP.HeloName)
+		addNode(m, "smtp", sm)
+	case c.UDP != nil:
+		u := &yaml.Node{Kind: yaml.MappingNode}
+		if c.UDP.Payload != "" {
+			addStr(u, "payload", c.UDP.Payload)
+		}
+		if c.UDP.RequireReply {
+			addBool(u, "require_reply", true)
+		}
+		if c.UDP.Reply != "" {
+			addStr(u, "reply", c.UDP.Reply)
+		}
+		if c.UDP.MinReplyLen != 0 {
+			addInt(u, "min_reply_length", int64(c.UDP.MinReplyLen))
+		}
+		if c.UDP.MaxReplyLen != DefaultMaxReplyLen {
+			addInt(u, "max_reply_length", int64(c.UDP.MaxReplyLen))
+		}
+		addNode(m, "udp", u)
 	}
 	return m
 }

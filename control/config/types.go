@@ -113,6 +113,10 @@ const (
 	CheckMySQL CheckKind = "mysql"
 	CheckExec  CheckKind = "exec"
 	CheckHTTP  CheckKind = "http"
+	CheckDNS   CheckKind = "dns"
+	CheckSMTP  CheckKind = "smtp"
+	CheckPing  CheckKind = "ping"
+	CheckUDP   CheckKind = "udp"
 )
 
 // AuthType is VRRPv2 authentication.

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"crypto/md5"
+	"encoding/hex"
 	"fmt"
 	"net/netip"
 	"regexp"
@@ -200,7 +202,8 @@ func validateCheck(c *Check, path string, src *srcMap, d *diags) {
 	for _, sub := range []struct {
 		kind CheckKind
 		set  bool
-	}{{CheckMySQL, c.MySQL != nil}, {CheckExec, c.Exec != nil}, {CheckHTTP, c.HTTP != nil}} {
+	}{{CheckMySQL, c.MySQL != nil}, {CheckExec, c.Exec != nil}, {CheckHTTP, c.HTTP != nil},
+		{CheckDNS, c.DNS != nil}, {CheckSMTP, c.SMTP != nil}, {CheckUDP, c.UDP != nil}} {
 		if sub.set && sub.kind != c.Kind {
 			d.errIn(src, path, string(sub.kind), ErrInvalid, "settings given, but the check's kind is %s", c.Kind)
 		}
@@ -243,8 +246,43 @@ func validateCheck(c *Check, path string, src *srcMap, d *diags) {
 				d.errIn(src, path, "http.body_regex", ErrInvalid, "%v", err)
 			}
 		}
+		if b, err := hex.DecodeString(c.HTTP.Digest); c.HTTP.Digest != "" && (err != nil || len(b) != md5.Size) {
+			d.errIn(src, path, "http.digest", ErrInvalid, "%q: want the 32 hex digits of an MD5 (as genhash prints it)", c.HTTP.Digest)
+		}
+	case CheckDNS:
+		if !dnsTypes[strings.ToUpper(c.DNS.Type)] {
+			d.errIn(src, path, "dns.type", ErrInvalid, "%q: want one of A NS CNAME SOA MX TXT AAAA RRSIG DNSKEY", c.DNS.Type)
+		}
+		if n := c.DNS.Name; (strings.HasPrefix(n, ".") && n != ".") || strings.Contains(n, "..") {
+			d.errIn(src, path, "dns.name", ErrInvalid, "%q has an empty label", n)
+		}
+	case CheckSMTP:
+		if h := c.SMTP.HeloName; h == "" || strings.ContainsAny(h, " \t") {
+			d.errIn(src, path, "smtp.helo_name", ErrInvalid, "%q: want one word", h)
+		}
+	case CheckPing:
+		if !c.ConnectIP.Is4() {
+			d.errIn(src, path, "connect_ip", ErrUnsupported, "PING_CHECK pings IPv4 addresses only")
+		}
+	case CheckUDP:
+		u := c.UDP
+		if _, _, err := ParseHex(u.Payload, false); u.Payload != "" && err != nil {
+			d.errIn(src, path, "udp.payload", ErrInvalid, "%v", err)
+		}
+		if _, _, err := ParseHex(u.Reply, true); u.Reply != "" && err != nil {
+			d.errIn(src, path, "udp.reply", ErrInvalid, "%v", err)
+		}
+		if u.Reply != "" && !u.RequireReply {
+			d.errIn(src, path, "udp.reply", ErrInvalid, "reply data needs require_reply")
+		}
+		if u.MinReplyLen < 0 || u.MaxReplyLen > 65535 || u.MinReplyLen > u.MaxReplyLen {
+			d.errIn(src, path, "udp.min_reply_length", ErrInvalid, "%d-%d: want 0 <= min <= max <= 65535 (keepalived: a check that always fails)", u.MinReplyLen, u.MaxReplyLen)
+		}
 	}
 }
+
+// dnsTypes are the query types keepalived's DNS_CHECK knows (check_dns.c).
+var dnsTypes = map[string]bool{"A": true, "NS": true, "CNAME": true, "SOA": true, "MX": true, "TXT": true, "AAAA": true, "RRSIG": true, "DNSKEY": true}
 
 func validateVRRP(cfg *Config, v *VRRPInstance, path string, src *srcMap, d *diags, vips map[netip.Addr]string, vrids, names map[string]string) {
 	if v.Name == "" {

@@ -374,10 +374,10 @@ func (y *yreader) check(n *yaml.Node, path, ctx string) *Check {
 		"kind": func(f yfield) {
 			c.Kind, kindSet = yval(y, f, ctx, path, "kind", func(v string) (CheckKind, error) {
 				switch k := CheckKind(strings.ToLower(v)); k {
-				case CheckTCP, CheckMySQL, CheckExec, CheckHTTP:
+				case CheckTCP, CheckMySQL, CheckExec, CheckHTTP, CheckDNS, CheckSMTP, CheckPing, CheckUDP:
 					return k, nil
 				}
-				return "", fmt.Errorf("%q is not tcp, mysql, exec or http", v)
+				return "", fmt.Errorf("%q is not tcp, mysql, exec, http, dns, smtp, ping or udp", v)
 			})
 		},
 		"interval":           func(f yfield) { c.Interval, _ = yval(y, f, ctx, path, "interval", ydur) },
@@ -452,6 +452,47 @@ func (y *yreader) check(n *yaml.Node, path, ctx string) *Check {
 				},
 				"body_regex": func(g yfield) { h.BodyRegex, _ = y.str(g, hctx, path, "http.body_regex") },
 				"host":       func(g yfield) { h.Host, _ = y.str(g, hctx, path, "http.host") },
+				"digest":     func(g yfield) { h.Digest, _ = y.str(g, hctx, path, "http.digest") },
+				"ssl":        func(g yfield) { h.SSL, _ = yval(y, g, hctx, path, "http.ssl", parseBool) },
+				"sni":        func(g yfield) { h.SNI, _ = y.str(g, hctx, path, "http.sni") },
+			})
+		},
+		"dns": func(f yfield) {
+			d := &DNSCheck{}
+			c.DNS = d
+			y.src.field(path, "dns", y.p(f.key), "dns")
+			dctx := ctx + ": dns"
+			y.fields(f.val, dctx, map[string]func(yfield){
+				"type": func(g yfield) { d.Type, _ = y.str(g, dctx, path, "dns.type") },
+				"name": func(g yfield) { d.Name, _ = y.str(g, dctx, path, "dns.name") },
+			})
+		},
+		"smtp": func(f yfield) {
+			m := &SMTPCheck{}
+			c.SMTP = m
+			y.src.field(path, "smtp", y.p(f.key), "smtp")
+			sctx := ctx + ": smtp"
+			y.fields(f.val, sctx, map[string]func(yfield){
+				"helo_name": func(g yfield) { m.HeloName, _ = y.str(g, sctx, path, "smtp.helo_name") },
+			})
+		},
+		"udp": func(f yfield) {
+			u := &UDPCheck{}
+			c.UDP = u
+			y.src.field(path, "udp", y.p(f.key), "udp")
+			uctx := ctx + ": udp"
+			y.fields(f.val, uctx, map[string]func(yfield){
+				"payload":       func(g yfield) { u.Payload, _ = y.str(g, uctx, path, "udp.payload") },
+				"require_reply": func(g yfield) { u.RequireReply, _ = yval(y, g, uctx, path, "udp.require_reply", parseBool) },
+				"reply":         func(g yfield) { u.Reply, _ = y.str(g, uctx, path, "udp.reply") },
+				"min_reply_length": func(g yfield) {
+					v, _ := yval(y, g, uctx, path, "udp.min_reply_length", intIn(0, 65535))
+					u.MinReplyLen = int(v)
+				},
+				"max_reply_length": func(g yfield) {
+					v, _ := yval(y, g, uctx, path, "udp.max_reply_length", intIn(0, 65535))
+					u.MaxReplyLen = int(v)
+				},
 			})
 		},
 	})
@@ -460,13 +501,18 @@ func (y *yreader) check(n *yaml.Node, path, ctx string) *Check {
 	}
 	if !kindSet {
 		// A lone kind block says the kind.
-		switch {
-		case c.MySQL != nil && c.Exec == nil && c.HTTP == nil:
-			c.Kind = CheckMySQL
-		case c.Exec != nil && c.MySQL == nil && c.HTTP == nil:
-			c.Kind = CheckExec
-		case c.HTTP != nil && c.MySQL == nil && c.Exec == nil:
-			c.Kind = CheckHTTP
+		var only []CheckKind
+		for _, b := range []struct {
+			kind CheckKind
+			set  bool
+		}{{CheckMySQL, c.MySQL != nil}, {CheckExec, c.Exec != nil}, {CheckHTTP, c.HTTP != nil},
+			{CheckDNS, c.DNS != nil}, {CheckSMTP, c.SMTP != nil}, {CheckUDP, c.UDP != nil}} {
+			if b.set {
+				only = append(only, b.kind)
+			}
+		}
+		if len(only) == 1 {
+			c.Kind = only[0]
 		}
 	}
 	return c

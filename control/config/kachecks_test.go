@@ -1,0 +1,131 @@
+package config
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// The check kinds keepalived users write beyond TCP/HTTP/MISC: each keyword
+// lands in its field, keepalived's defaults fill the rest, and the converted
+// YAML reads back to the same checks.
+func TestKeepalivedCheckKinds(t *testing.T) {
+	const conf = `
+global_defs {
+    xlb_interface eth0
+}
+virtual_server 10.1.0.1 443 {
+    lvs_method DR
+    real_server 10.1.0.2 443 {
+        SSL_GET {
+            sni_name api.test
+            url {
+                path /health
+                digest 46B59657BFFF7A2A9A10B1FC45A3018F
+                virtualhost www.test
+            }
+        }
+    }
+    real_server 10.1.0.3 443 {
+        SSL_GET {
+            enable_sni
+            virtualhost www.test
+            url {
+                path /
+            }
+        }
+    }
+    real_server 10.1.0.4 443 {
+        DNS_CHECK {
+        }
+    }
+    real_server 10.1.0.5 443 {
+        DNS_CHECK {
+            type aaaa
+            name www.test.
+        }
+    }
+    real_server 10.1.0.6 443 {
+        SMTP_CHECK {
+        }
+    }
+    real_server 10.1.0.7 443 {
+        PING_CHECK {
+            retry 2
+        }
+    }
+    real_server 10.1.0.8 443 {
+        UDP_CHECK {
+            payload 01 02 ff
+            require_reply 0a xb
+            max_reply_length 512
+        }
+    }
+}
+`
+	cfg, warns, err := Parse("k.conf", []byte(conf), FormatKeepalived)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range warns {
+		if strings.Contains(w.String(), "CHECK") || strings.Contains(w.String(), "SSL_GET") {
+			t.Errorf("warning about a check: %v", w)
+		}
+	}
+	want := []*Check{
+		{Kind: CheckHTTP, Retry: 1, HTTP: &HTTPCheck{Path: "/health", StatusCodes: DefaultStatusCodes, Host: "www.test",
+			Digest: "46B59657BFFF7A2A9A10B1FC45A3018F", SSL: true, SNI: "api.test"}},
+		{Kind: CheckHTTP, Retry: 1, HTTP: &HTTPCheck{Path: "/", StatusCodes: DefaultStatusCodes, Host: "www.test", SSL: true, SNI: "www.test"}},
+		{Kind: CheckDNS, Retry: 3, DNS: &DNSCheck{Type: "SOA"}},
+		{Kind: CheckDNS, Retry: 3, DNS: &DNSCheck{Type: "aaaa", Name: "www.test."}},
+		{Kind: CheckSMTP, Retry: 1, SMTP: &SMTPCheck{HeloName: "smtpchecker.keepalived.org"}},
+		{Kind: CheckPing, Retry: 2},
+		{Kind: CheckUDP, Retry: 1, UDP: &UDPCheck{Payload: "01 02 ff", RequireReply: true, Reply: "0a xb", MaxReplyLen: 512}},
+	}
+	reals := cfg.Services[0].Reals
+	for i, w := range want {
+		got := *reals[i].Check
+		// Only what this test is about: kind, retry and the kind's block.
+		got.Interval, got.ConnectTimeout, got.DelayBeforeRetry, got.Rise, got.Fall = 0, 0, 0, 0, 0
+		got.ConnectIP, got.ConnectPort = w.ConnectIP, w.ConnectPort
+		if !reflect.DeepEqual(&got, w) {
+			t.Errorf("real %s: got %+v (http %+v), want %+v (http %+v)", reals[i].IP, got, got.HTTP, *w, w.HTTP)
+		}
+	}
+	if d := reals[2].Check.DelayBeforeRetry; d != cfg.Services[0].DelayLoop {
+		t.Errorf("DNS_CHECK delay_before_retry %v, keepalived's is the delay_loop %v", d, cfg.Services[0].DelayLoop)
+	}
+
+	out, err := MarshalNative(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, _, err := Parse("back.yaml", out, FormatYAML)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for i := range reals {
+		if a, b := reals[i].Check, back.Services[0].Reals[i].Check; !reflect.DeepEqual(a, b) {
+			t.Errorf("round trip of %s: %+v, want %+v\n%s", reals[i].IP, b, a, out)
+		}
+	}
+}
+
+func TestKeepalivedCheckKindErrors(t *testing.T) {
+	for name, tc := range map[string]struct{ block, want string }{
+		"dns type":         {"DNS_CHECK {\n type PTR\n }", `type: "PTR": want one of A NS`},
+		"dns empty label":  {"DNS_CHECK {\n name a..b\n }", "empty label"},
+		"payload not hex":  {"UDP_CHECK {\n payload zz\n }", "not a hex digit"},
+		"reply lengths":    {"UDP_CHECK {\n require_reply\n min_reply_length 9\n max_reply_length 3\n }", "min <= max"},
+		"digest length":    {"HTTP_GET {\n url {\n path /\n digest abc\n }\n }", "32 hex digits"},
+		"smtp host blocks": {"SMTP_CHECK {\n host {\n connect_ip 10.1.0.9\n }\n }", "host blocks"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			conf := "global_defs {\n xlb_interface eth0\n}\nvirtual_server 10.1.0.1 80 {\n lvs_method DR\n real_server 10.1.0.2 80 {\n" + tc.block + "\n }\n}\n"
+			_, _, err := Parse("k.conf", []byte(conf), FormatKeepalived)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "k.conf:") {
+				t.Fatalf("got %v, want an error with its line about %q", err, tc.want)
+			}
+		})
+	}
+}
