@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"xlb/control/config"
+	"xlb/health/kadefaults"
 )
 
 // A check kind is one file in this package: its Checker and, in that file's
@@ -62,9 +63,12 @@ func TimingOf(c *config.Check, alpha bool) Timing {
 	if c.Exec != nil && c.Exec.Timeout > 0 {
 		timeout = c.Exec.Timeout
 	}
+	// Whether retries go on while down is the checker's, not the file's.
+	kd, _ := kadefaults.For(c.Kind.Keepalived())
 	return Timing{
 		Interval: c.Interval, Timeout: timeout, Retry: c.Retry, DelayBeforeRetry: c.DelayBeforeRetry,
-		Rise: c.Rise, Fall: c.Fall, Alpha: alpha,
+		RetryWhileDown: kd.RetryWhileDown,
+		Rise:           c.Rise, Fall: c.Fall, Alpha: alpha,
 		// Spread the first checks over one interval (keepalived does too),
 		// so a director with many servers does not check them all at once.
 		Stagger: min(c.Interval, 5*time.Second),

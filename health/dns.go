@@ -3,12 +3,21 @@ package health
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"strings"
 	"time"
 
 	"github.com/miekg/dns"
+
+	"xlb/control/config"
 )
+
+func init() {
+	Register(config.CheckDNS, func(c *config.Check, target string, _ *slog.Logger) (Checker, error) {
+		return NewDNS(DNSConfig{Addr: target, Type: c.DNS.Type, Name: c.DNS.Name})
+	})
+}
 
 // DNSConfig is keepalived's DNS_CHECK: one query over UDP with recursion
 // desired; the server is up when a reply with the query's id, the response

@@ -30,15 +30,11 @@ func init() {
 				return nil, fmt.Errorf("http check body_regex: %w", err)
 			}
 		}
-		hc := HTTPConfig{URL: "http://" + target + c.HTTP.Path, Host: c.HTTP.Host, Body: body}
-		for i, sr := range c.HTTP.StatusCodes {
-			if i == 0 {
-				hc.StatusMin, hc.StatusMax = sr.Min, sr.Max
-				continue
-			}
-			hc.Also = append(hc.Also, StatusRange{Min: sr.Min, Max: sr.Max})
+		u := URLCheck{Path: c.HTTP.Path, Digest: c.HTTP.Digest, Body: body}
+		for _, sr := range c.HTTP.StatusCodes {
+			u.Status = append(u.Status, StatusRange{Min: sr.Min, Max: sr.Max})
 		}
-		return NewHTTP(hc)
+		return NewHTTPGet(HTTPGetConfig{Addr: target, SSL: c.HTTP.SSL, SNI: c.HTTP.SNI, Host: c.HTTP.Host, URLs: []URLCheck{u}})
 	})
 }
 

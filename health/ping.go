@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -14,7 +15,15 @@ import (
 
 	"golang.org/x/net/icmp"
 	"golang.org/x/net/ipv4"
+
+	"xlb/control/config"
 )
+
+func init() {
+	Register(config.CheckPing, func(_ *config.Check, target string, _ *slog.Logger) (Checker, error) {
+		return NewPing(PingConfig{Addr: target})
+	})
+}
 
 // PingConfig is keepalived's PING_CHECK: one ICMP echo request with a
 // 128-byte payload (check_ping.c ICMP_BUFSIZE); the server is up when the

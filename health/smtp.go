@@ -5,11 +5,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"strconv"
 	"strings"
 	"time"
+
+	"xlb/control/config"
 )
+
+func init() {
+	Register(config.CheckSMTP, func(c *config.Check, target string, _ *slog.Logger) (Checker, error) {
+		return NewSMTP(SMTPConfig{Addr: target, HeloName: c.SMTP.HeloName})
+	})
+}
 
 // SMTPConfig is keepalived's SMTP_CHECK: connect, read the greeting, which
 // must be 220, send HELO, whose reply must be 250, send QUIT and read one

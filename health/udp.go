@@ -4,11 +4,31 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
-	"strings"
 	"time"
+
+	"xlb/control/config"
 )
+
+func init() {
+	Register(config.CheckUDP, func(c *config.Check, target string, _ *slog.Logger) (Checker, error) {
+		u := UDPConfig{Addr: target, RequireReply: c.UDP.RequireReply, MinReplyLen: c.UDP.MinReplyLen, MaxReplyLen: c.UDP.MaxReplyLen}
+		var err error
+		if c.UDP.Payload != "" {
+			if u.Payload, _, err = config.ParseHex(c.UDP.Payload, false); err != nil {
+				return nil, fmt.Errorf("udp check payload: %w", err)
+			}
+		}
+		if c.UDP.Reply != "" {
+			if u.Reply, u.ReplyMask, err = config.ParseHex(c.UDP.Reply, true); err != nil {
+				return nil, fmt.Errorf("udp check reply: %w", err)
+			}
+		}
+		return NewUDP(u)
+	})
+}
 
 // UDPConfig is keepalived's UDP_CHECK: send Payload (possibly empty) in one
 // datagram and wait up to the timeout. An ICMP unreachable (a read error on
@@ -22,7 +42,7 @@ type UDPConfig struct {
 	Payload      []byte // [payload]
 	RequireReply bool   // [require_reply]
 	Reply        []byte // [require_reply HEX]
-	// ReplyMask marks wildcard bits of Reply (ParseHex's mask); nil: none.
+	// ReplyMask marks wildcard bits of Reply (config.ParseHex's mask); nil: none.
 	ReplyMask   []byte
 	MinReplyLen int // [min_reply_length], default 0
 	MaxReplyLen int // [max_reply_length], default 255 when zero
@@ -112,55 +132,4 @@ func (c *UDPChecker) judge(got []byte) error {
 		}
 	}
 	return nil
-}
-
-// ParseHex reads keepalived's hex strings (lib/parser.c read_hex_str), as in
-// payload and require_reply: hex digit pairs, spaces and tabs between bytes
-// allowed, a lone digit before a space is one byte. With wildcards, x or X
-// stands for any nibble and mask has those bits set; mask is nil when the
-// string has none.
-func ParseHex(s string, wildcards bool) (data, mask []byte, err error) {
-	used := false
-	nibble := func(c byte) (val, wild byte, ok bool) {
-		switch {
-		case c >= '0' && c <= '9':
-			return c - '0', 0, true
-		case c >= 'a' && c <= 'f':
-			return c - 'a' + 10, 0, true
-		case c >= 'A' && c <= 'F':
-			return c - 'A' + 10, 0, true
-		case wildcards && (c == 'x' || c == 'X'):
-			used = true
-			return 0, 0x0f, true
-		}
-		return 0, 0, false
-	}
-	for i := 0; i < len(s); {
-		if s[i] == ' ' || s[i] == '\t' {
-			i++
-			continue
-		}
-		v, w, ok := nibble(s[i])
-		if !ok {
-			return nil, nil, fmt.Errorf("hex string %q: %q at offset %d is not a hex digit", s, s[i], i)
-		}
-		i++
-		if i < len(s) && s[i] != ' ' {
-			v2, w2, ok := nibble(s[i])
-			if !ok {
-				return nil, nil, fmt.Errorf("hex string %q: %q at offset %d is not a hex digit", s, s[i], i)
-			}
-			v, w = v<<4|v2, w<<4|w2
-			i++
-		}
-		data = append(data, v)
-		mask = append(mask, w)
-	}
-	if len(data) == 0 {
-		return nil, nil, fmt.Errorf("hex string %q: no bytes", strings.TrimSpace(s))
-	}
-	if !used {
-		mask = nil
-	}
-	return data, mask, nil
 }
