@@ -34,18 +34,18 @@ var (
 	descFlowEvents = prometheus.NewDesc("xlb_flow_table_packets_total", "Packets that opened, recorded, re-picked or were refused a flow-table entry (insert_limited), or took the Maglev pick with none (untracked).", []string{"interface", "event"}, nil)
 	descMACRefused = prometheus.NewDesc("xlb_backend_mac_refused_total", "MACs not taken for a real server or peer (broadcast, multicast, zero, vrrp_virtual_mac, own_interface, peer_director, malformed).", []string{"interface", "reason"}, nil)
 	descMACEvents  = prometheus.NewDesc("xlb_backend_mac_events_total", "MAC tracking: a known MAC replaced by another (changed), resolution attempts, attempts that found no acceptable MAC (failed).", []string{"interface", "event"}, nil)
-	descVRRPState  = prometheus.NewDesc("xlb_vrrp_master", "1 while the VRRP instance is master.", []string{"instance", "interface"}, nil)
-	descVRRPPrio   = prometheus.NewDesc("xlb_vrrp_priority", "Advertised VRRP priority.", []string{"instance", "interface"}, nil)
+	descVRRPState  = prometheus.NewDesc("xlb_vrrp_master", "1 while the VRRP instance is master.", []string{"vrrp_instance", "interface"}, nil)
+	descVRRPPrio   = prometheus.NewDesc("xlb_vrrp_priority", "Advertised VRRP priority.", []string{"vrrp_instance", "interface"}, nil)
 	descSyncFlows  = prometheus.NewDesc("xlb_flow_sync_flows_total", "Flows sent to or received from the other directors; applied here (of those, replaced an entry), unchanged; sent in table dumps.", []string{"interface", "direction"}, nil)
 	descSyncDrops  = prometheus.NewDesc("xlb_flow_sync_dropped_total", "Flow-sync datagrams (auth, replay, ttl, not_peer, rate, ...) or entries (kept_local, unknown_service, ...) refused, by reason.", []string{"interface", "reason"}, nil)
 	descReloads    = prometheus.NewDesc("xlb_config_reloads_total", "SIGHUP reloads, by result: applied, or refused with the running config kept.", []string{"result"}, nil)
-	descVRRPDrops  = prometheus.NewDesc("xlb_vrrp_dropped_total", "VRRP packets dropped by receive check.", []string{"instance", "reason"}, nil)
-	descVRRPScript = prometheus.NewDesc("xlb_vrrp_track_script_failing", "1 while the instance's track_script is failing.", []string{"instance", "script"}, nil)
+	descVRRPDrops  = prometheus.NewDesc("xlb_vrrp_dropped_total", "VRRP packets dropped by receive check.", []string{"vrrp_instance", "reason"}, nil)
+	descVRRPScript = prometheus.NewDesc("xlb_vrrp_track_script_failing", "1 while the instance's track_script is failing.", []string{"vrrp_instance", "script"}, nil)
 	// Non-zero growth means a peer on the VRID is configured differently:
 	// a split brain in the making (alert on it).
 	descSvcWeight    = prometheus.NewDesc("xlb_service_active_weight", "Sum of the weights of the service's active real servers.", []string{"interface", "service"}, nil)
 	descSvcQuorum    = prometheus.NewDesc("xlb_service_quorum", "Least active weight the service needs to be usable (its quorum, at least 1).", []string{"interface", "service"}, nil)
-	descVRRPMismatch = prometheus.NewDesc("xlb_vrrp_config_mismatch_total", "Adverts for the instance's VRID from a peer configured differently, by what differs.", []string{"instance", "reason"}, nil)
+	descVRRPMismatch = prometheus.NewDesc("xlb_vrrp_config_mismatch_total", "Adverts for the instance's VRID from a peer configured differently, by what differs.", []string{"vrrp_instance", "reason"}, nil)
 )
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
