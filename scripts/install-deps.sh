@@ -7,6 +7,7 @@ pkgs=(
 	iproute2 iptables nftables ethtool tcpdump socat procps psmisc util-linux # namespaces and the lab
 	mariadb-server mariadb-client                       # MySQL backends and checks
 	keepalived                                          # VRRP interoperability tests
+	bird2                                               # the BGP router of the lab and of control/bgp tests
 	sysbench haproxy                                    # make bench: MySQL load and the HAProxy baseline
 	vagrant                                             # `vagrant validate` of the VM lab
 	chromium                                            # the status page tested in a real browser
