@@ -20,7 +20,10 @@ type vrrpAnnouncer struct {
 	// onState hears every transition with its reason (the status page's
 	// event log).
 	onState func(vrrp.StateChange)
-	runs    *supervisor[string, config.VRRPInstance, *vrrp.Instance]
+	// net, when set, replaces the instances' sockets, netlink and scripts
+	// (tests).
+	net  func(*vrrp.Options)
+	runs *supervisor[string, config.VRRPInstance, *vrrp.Instance]
 }
 
 var _ announce.Announcer = (*vrrpAnnouncer)(nil)
@@ -37,7 +40,11 @@ func (a *vrrpAnnouncer) start(name string, v config.VRRPInstance) (*vrrp.Instanc
 	// vrrp.New removes VIPs a killed predecessor left behind: a backup must
 	// not answer ARP for addresses the master owns. The instance logs its own
 	// state changes.
-	inst, err := vrrp.New(v.Config, vrrp.Options{Logger: a.log.With("vrrp", name), OnStateChange: a.onState})
+	opts := vrrp.Options{Logger: a.log.With("vrrp", name), OnStateChange: a.onState}
+	if a.net != nil {
+		a.net(&opts)
+	}
+	inst, err := vrrp.New(v.Config, opts)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -1,0 +1,79 @@
+package daemon
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+
+	"xlb/control/announce"
+	"xlb/control/api"
+	"xlb/control/vrrp"
+)
+
+// The VRRP announcer runs an instance per vrrp_instance, lowers the priority
+// of one whose tracked service this director cannot serve, keeps an instance
+// running when only its tracking changes, and restarts it when its VRRP
+// config does.
+func TestVRRPAnnouncer(t *testing.T) {
+	cfg := parse(t, `
+services:
+  - {name: db, vip: 192.168.1.30, port: 3306, reals: [{ip: 192.168.1.10}]}
+  - {name: web, vip: 192.168.1.31, port: 80, reals: [{ip: 192.168.1.11}]}
+vrrp:
+  - {name: A, interface: eth0, vrid: 51, priority: 100, track_services: [db], vips: [192.168.1.30]}
+  - {name: B, interface: eth0, vrid: 52, priority: 100, vips: [192.168.1.31]}
+`)
+	a := newVRRPAnnouncer(slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	a.net = func(o *vrrp.Options) { o.Transport, o.Actions, o.Links = stubNet{}, stubNet{}, stubNet{} }
+	defer a.Stop()
+	ctx := context.Background()
+	a.Configure(ctx, cfg)
+	if !a.SharesFlows(cfg) || a.SharesFlows(parse(t, "interfaces: [eth0]\nservices:\n  - {vip: 192.168.1.30, port: 80, reals: [{ip: 192.168.1.10}]}\n")) {
+		t.Fatal("flow sharing should follow the presence of VRRP instances")
+	}
+	adjust := func() map[string]int {
+		var s api.Status
+		a.Status(&s)
+		out := map[string]int{}
+		for _, v := range s.VRRP {
+			out[v.Name] = v.PriorityAdjust
+		}
+		return out
+	}
+	drop := -int(cfg.VRRP[0].NoBackendPriorityDrop)
+	if drop == 0 {
+		t.Fatal("no default priority drop for a service without backends")
+	}
+	a.Announce(announce.Intent{Services: []announce.Service{{Name: "db", Usable: false}}})
+	if got := adjust(); len(got) != 2 || got["A"] != drop || got["B"] != 0 {
+		t.Fatalf("db unusable: adjustments %v, want A %d and B 0", got, drop)
+	}
+	a.Announce(announce.Intent{Services: []announce.Service{{Name: "db", Usable: true}}})
+	if got := adjust(); got["A"] != 0 {
+		t.Fatalf("db usable again: adjustments %v", got)
+	}
+
+	instA, _, _ := a.runs.get("A")
+	instB, _, _ := a.runs.get("B")
+	// Tracking changed only: A keeps running, and follows the new tracking.
+	cfg2 := parse(t, `
+services:
+  - {name: db, vip: 192.168.1.30, port: 3306, reals: [{ip: 192.168.1.10}]}
+  - {name: web, vip: 192.168.1.31, port: 80, reals: [{ip: 192.168.1.11}]}
+vrrp:
+  - {name: A, interface: eth0, vrid: 51, priority: 100, track_services: [web], vips: [192.168.1.30]}
+  - {name: B, interface: eth0, vrid: 52, priority: 90, vips: [192.168.1.31]}
+`)
+	a.Configure(ctx, cfg2)
+	if got, _, _ := a.runs.get("A"); got != instA {
+		t.Fatal("A restarted though only what it tracks changed")
+	}
+	if got, _, _ := a.runs.get("B"); got == instB {
+		t.Fatal("B kept running with its old priority")
+	}
+	a.Announce(announce.Intent{Services: []announce.Service{{Name: "db", Usable: false}, {Name: "web", Usable: false}}})
+	if got := adjust(); got["A"] != drop {
+		t.Fatalf("A tracks web now: adjustments %v", got)
+	}
+}
