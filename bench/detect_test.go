@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"xlb/control/secret"
 	"xlb/health"
 	"xlb/test/mariadb"
 	"xlb/test/testutil"
@@ -27,7 +28,7 @@ func BenchmarkMySQLDetection(b *testing.B) {
 	trials := envInt("XLB_BENCH_DETECT_TRIALS", 5)
 	db := mariadb.Start(b, mariadb.Options{})
 	db.CreateUser(b, "xlbcheck", "checkpw")
-	checker, err := health.NewMySQL(health.MySQLConfig{Addr: db.Addr(), User: "xlbcheck", Password: health.NewPassword("checkpw")})
+	checker, err := health.NewMySQL(health.MySQLConfig{Addr: db.Addr(), User: "xlbcheck", Password: secret.New("checkpw")})
 	if err != nil {
 		b.Fatal(err)
 	}

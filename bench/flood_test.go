@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"xlb/control/maglev"
+	"xlb/lb"
 	"xlb/loader"
 	"xlb/test/testutil"
 )
@@ -48,7 +49,7 @@ func TestSYNFloodKeepsConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { dp.Close() })
-	svc := loader.ServiceKey{VIP: vip, Port: 3306, Proto: loader.TCP}
+	svc := loader.ServiceKey{VIP: vip, Port: 3306, Proto: lb.TCP}
 	if err := dp.SetService(svc, loader.Service{ID: 1}); err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +104,7 @@ func TestSYNFloodKeepsConnections(t *testing.T) {
 	setUp(1, 2) // db1 returns
 	offPick := 0
 	for i := range live {
-		flow := loader.FlowKey{Client: netip.AddrPortFrom(client.Addr.Addr(), uint16(32000+i)), VIP: netip.AddrPortFrom(vip, 3306), Proto: loader.TCP}
+		flow := loader.FlowKey{Client: netip.AddrPortFrom(client.Addr.Addr(), uint16(32000+i)), VIP: netip.AddrPortFrom(vip, 3306), Proto: lb.TCP}
 		slot, err := dp.TableSlot(flow, 0)
 		if err != nil {
 			t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"xlb/control"
+	"xlb/lb"
 	"xlb/loader"
 	"xlb/test/mariadb"
 	"xlb/test/testutil"
@@ -80,12 +81,12 @@ func newSQLLab(b *testing.B) *sqlLab {
 		os.Remove(root)
 	})
 	r := control.New(dp, slog.New(slog.DiscardHandler))
-	key := loader.ServiceKey{VIP: sqlVIP, Port: 3306, Proto: loader.TCP}
+	key := loader.ServiceKey{VIP: sqlVIP, Port: 3306, Proto: lb.TCP}
 	r.SetMAC(l.backend.Addr.Addr(), l.backend.MAC)
 	r.SetHealth(key, l.backend.Addr.Addr(), control.Health{Up: true, Reason: "benchmark"})
 	r.SetDesired([]control.ServiceSpec{{
 		Key:       key,
-		Balancing: control.Failover,
+		Balancing: lb.Failover,
 		Backends:  []control.BackendSpec{{IP: l.backend.Addr.Addr(), Weight: 1}},
 	}})
 	if err := r.Apply(); err != nil {

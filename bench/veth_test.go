@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"xlb/control/maglev"
+	"xlb/lb"
 	"xlb/loader"
 	"xlb/test/testutil"
 )
@@ -87,7 +88,7 @@ func newPPSLab(b *testing.B) *ppsLab {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { l.xlb.Close() })
-	svc := loader.ServiceKey{VIP: ppsVIP, Port: 3306, Proto: loader.TCP}
+	svc := loader.ServiceKey{VIP: ppsVIP, Port: 3306, Proto: lb.TCP}
 	if err := l.xlb.SetService(svc, loader.Service{ID: 1}); err != nil {
 		b.Fatal(err)
 	}
@@ -109,7 +110,7 @@ func newPPSLab(b *testing.B) *ppsLab {
 	// The generator's flows are established connections (its frames are
 	// ACKs): recorded as their handshakes would have, on their Maglev picks.
 	for port := uint16(20000); port < 20000+ppsFlows; port++ {
-		flow := loader.FlowKey{Client: netip.AddrPortFrom(l.client.Addr.Addr(), port), VIP: netip.AddrPortFrom(ppsVIP, 3306), Proto: loader.TCP}
+		flow := loader.FlowKey{Client: netip.AddrPortFrom(l.client.Addr.Addr(), port), VIP: netip.AddrPortFrom(ppsVIP, 3306), Proto: lb.TCP}
 		slot, err := l.xlb.TableSlot(flow, 0)
 		if err != nil {
 			b.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"xlb/lb"
 	"xlb/loader"
 	"xlb/test/testutil"
 )
@@ -28,7 +29,7 @@ func BenchmarkVerdictToKernel(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer dp.Close()
-			key := loader.ServiceKey{VIP: netip.MustParseAddr("10.0.0.100"), Port: 3306, Proto: loader.TCP}
+			key := loader.ServiceKey{VIP: netip.MustParseAddr("10.0.0.100"), Port: 3306, Proto: lb.TCP}
 			r := New(dp, slog.New(slog.DiscardHandler))
 			spec := ServiceSpec{Key: key}
 			for i := range n {

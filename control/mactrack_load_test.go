@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"xlb/lb"
 	"xlb/loader"
 	"xlb/test/testutil"
 )
@@ -26,7 +27,7 @@ import (
 func TestNeighbourFlushUnderLoad(t *testing.T) {
 	testutil.RequirePriv(t)
 	vip := netip.MustParseAddr("192.168.1.30")
-	key := loader.ServiceKey{VIP: vip, Port: 3306, Proto: loader.TCP}
+	key := loader.ServiceKey{VIP: vip, Port: 3306, Proto: lb.TCP}
 	seg := testutil.NewSegment(t, "fl")
 	client := seg.AddHost(t, "cl", "192.168.1.100/24")
 	director := seg.AddHost(t, "lvs", "192.168.1.20/24")

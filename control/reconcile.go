@@ -3,7 +3,7 @@
 // table say into the contents of the data plane's maps.
 //
 // One direction of flow: config -> Desired -> (+ health, + MACs) -> Apply ->
-// maps. Apply computes every service's backend states and Maglev table from
+// maps. Apply computes every service's backend states and lb.Maglev table from
 // scratch and writes only what differs from what it wrote last, in an order
 // that never lets a packet see a table pointing at a backend that is not yet
 // there, nor a backend marked down before the table stopped choosing it.
@@ -21,6 +21,7 @@ import (
 	"sync"
 
 	"xlb/control/maglev"
+	"xlb/lb"
 	"xlb/loader"
 )
 
@@ -37,24 +38,10 @@ type MapWriter interface {
 	MaxBackends() uint32
 }
 
-// Balancing is how a service picks a backend for a new flow.
-type Balancing int
-
-// Balancing modes.
-const (
-	// Maglev spreads new flows by weight over a 5-tuple hash.
-	Maglev Balancing = iota
-	// SourceHash is Maglev on the client address alone: source-IP affinity.
-	SourceHash
-	// Failover sends every new flow to the usable backend with the highest
-	// weight (ties: the first listed), like IPVS's fo.
-	Failover
-)
-
 // ServiceSpec is a service as configured.
 type ServiceSpec struct {
 	Key       loader.ServiceKey
-	Balancing Balancing
+	Balancing lb.Balancing
 	Backends  []BackendSpec
 }
 
@@ -104,7 +91,7 @@ func (b BackendStatus) StateName() string {
 type ServiceStatus struct {
 	Key       loader.ServiceKey
 	ID        uint32
-	Balancing Balancing
+	Balancing lb.Balancing
 	Backends  []BackendStatus
 	// Error says why the service could not be programmed; what the maps
 	// held for it stays, and every other service is programmed as usual.
@@ -326,7 +313,7 @@ func (r *Reconciler) service(spec ServiceSpec, p *mapContents) (ServiceStatus, e
 		return ServiceStatus{}, fmt.Errorf("service %s: %w", spec.Key, err)
 	}
 	svc := loader.Service{ID: sid}
-	if spec.Balancing == SourceHash {
+	if spec.Balancing == lb.SourceHash {
 		svc.Flags |= loader.HashSource
 	}
 	p.services[spec.Key] = svc
@@ -370,9 +357,9 @@ func (r *Reconciler) decide(spec ServiceSpec, bs BackendSpec, id uint32) Backend
 	return st
 }
 
-func (r *Reconciler) table(b Balancing, active []maglev.Backend) ([]uint32, error) {
+func (r *Reconciler) table(b lb.Balancing, active []maglev.Backend) ([]uint32, error) {
 	size := r.w.TableSize()
-	if b != Failover || len(active) == 0 {
+	if b != lb.Failover || len(active) == 0 {
 		return maglev.Build(active, size)
 	}
 	// Highest weight wins; SliceStable keeps the config order among equals.

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"xlb/control/maglev"
+	"xlb/lb"
 	"xlb/loader"
 )
 
@@ -138,7 +139,7 @@ func (f *fakeMaps) state(k loader.ServiceKey, ip string) loader.BackendState {
 }
 
 var (
-	svcKey = loader.ServiceKey{VIP: netip.MustParseAddr("192.168.1.30"), Port: 3306, Proto: loader.TCP}
+	svcKey = loader.ServiceKey{VIP: netip.MustParseAddr("192.168.1.30"), Port: 3306, Proto: lb.TCP}
 	db1    = netip.MustParseAddr("192.168.1.10")
 	db2    = netip.MustParseAddr("192.168.1.11")
 	db3    = netip.MustParseAddr("192.168.1.12")
@@ -272,7 +273,7 @@ func TestReconcileRemovalAndAddition(t *testing.T) {
 
 func TestReconcileFailover(t *testing.T) {
 	spec := pair(1, 1)
-	spec.Balancing = Failover
+	spec.Balancing = lb.Failover
 	r, f := newRec(t, spec)
 	if got := f.shares(svcKey); got["192.168.1.10"] != tableSize {
 		t.Fatalf("fo with equal weights: %v, want all on the first listed (db1)", got)
@@ -293,7 +294,7 @@ func TestReconcileFailover(t *testing.T) {
 
 func TestReconcileSourceHashFlag(t *testing.T) {
 	spec := pair(1, 1)
-	spec.Balancing = SourceHash
+	spec.Balancing = lb.SourceHash
 	_, f := newRec(t, spec)
 	if f.services[svcKey].Flags&loader.HashSource == 0 {
 		t.Fatalf("sh service written without the source-hash flag")
@@ -368,7 +369,7 @@ func TestReconcileIDsBoundedByMaps(t *testing.T) {
 	r := New(f, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	var specs []ServiceSpec
 	for port := uint16(1); port <= 3; port++ {
-		specs = append(specs, ServiceSpec{Key: loader.ServiceKey{VIP: svcKey.VIP, Port: port, Proto: loader.TCP}})
+		specs = append(specs, ServiceSpec{Key: loader.ServiceKey{VIP: svcKey.VIP, Port: port, Proto: lb.TCP}})
 	}
 	r.SetDesired(specs[:2])
 	mustApply(t, r)
@@ -396,7 +397,7 @@ func TestReconcileSwapAtCapacity(t *testing.T) {
 	f.maxServices = 3 // ids 1 and 2
 	r := New(f, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	key := func(port uint16) loader.ServiceKey {
-		return loader.ServiceKey{VIP: svcKey.VIP, Port: port, Proto: loader.TCP}
+		return loader.ServiceKey{VIP: svcKey.VIP, Port: port, Proto: lb.TCP}
 	}
 	spec := func(port uint16) ServiceSpec {
 		return ServiceSpec{Key: key(port), Backends: []BackendSpec{{IP: db1, Weight: 1}}}
@@ -438,7 +439,7 @@ func TestReconcileSwapAtCapacity(t *testing.T) {
 // A service whose table cannot be built is reported, keeps what the maps
 // held for it, and the other services are still programmed.
 func TestReconcileOneBadServiceSparesTheOthers(t *testing.T) {
-	other := loader.ServiceKey{VIP: svcKey.VIP, Port: 80, Proto: loader.TCP}
+	other := loader.ServiceKey{VIP: svcKey.VIP, Port: 80, Proto: lb.TCP}
 	r, f := newRec(t, pair(1, 1))
 	good := ServiceSpec{Key: other, Backends: []BackendSpec{{IP: db3, Weight: 1}}}
 	r.SetMAC(db3, macs[db3])

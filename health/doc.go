@@ -48,8 +48,8 @@
 //
 // # Credentials
 //
-// Passwords are held in a Password, which prints, formats, logs and marshals
+// Passwords are held in a secret.Secret, which prints, formats, logs and marshals
 // as "[redacted]". They come inline from the configuration or from a file
-// (LoadPassword). Errors from the MySQL driver never contain the password,
+// (config's password_file). Errors from the MySQL driver never contain the password,
 // and the checker never formats its configuration into a reason.
 package health

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	sec "xlb/control/secret"
 )
 
 // fakeServer accepts on loopback and hands each connection to serve; it
@@ -109,7 +111,7 @@ func TestMySQLAgainstBrokenServers(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			addr := fakeServer(t, tc.serve)
-			c, err := NewMySQL(MySQLConfig{Addr: addr, User: "check", Password: NewPassword(secret)})
+			c, err := NewMySQL(MySQLConfig{Addr: addr, User: "check", Password: sec.New(secret)})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	sec "xlb/control/secret"
 	"xlb/test/mariadb"
 	"xlb/test/testutil"
 )
@@ -50,7 +51,7 @@ func TestMaxConnectErrors(t *testing.T) {
 	})
 	s.CreateUser(t, "chk", secret)
 	dial := nsDial(cliNS)
-	mc := mustMySQL(t, MySQLConfig{Addr: s.Addr(), User: "chk", Password: NewPassword(secret), Dial: dial})
+	mc := mustMySQL(t, MySQLConfig{Addr: s.Addr(), User: "chk", Password: sec.New(secret), Dial: dial})
 	tc, err := NewTCP(TCPConfig{Addr: s.Addr(), Dial: dial})
 	if err != nil {
 		t.Fatal(err)

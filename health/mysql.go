@@ -16,6 +16,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"xlb/control/config"
+	sec "xlb/control/secret"
 )
 
 func init() {
@@ -54,7 +55,7 @@ func (m *mysqlFromConfig) Check(ctx context.Context) Result {
 type MySQLConfig struct {
 	Addr     string // host:port
 	User     string
-	Password Password
+	Password sec.Secret
 	// Replication requires every replication channel to run both threads
 	// (Slave_IO_Running and Slave_SQL_Running Yes) and to know its lag.
 	Replication bool

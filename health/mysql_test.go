@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	sec "xlb/control/secret"
 	"xlb/test/mariadb"
 	"xlb/test/testutil"
 )
@@ -146,7 +147,7 @@ func TestMySQLCheckRealServer(t *testing.T) {
 	s.CreateUser(t, "chk", secret)
 	s.CreateUser(t, "mon", secret, "SLAVE MONITOR")
 	s.CreateUser(t, "rc", secret, "REPLICATION CLIENT")
-	pw := NewPassword(secret)
+	pw := sec.New(secret)
 
 	abortedConnects, abortedClients := status(t, s, "Aborted_connects"), status(t, s, "Aborted_clients")
 	cases := []struct {
@@ -158,7 +159,7 @@ func TestMySQLCheckRealServer(t *testing.T) {
 		reason  string
 	}{
 		{name: "healthy server with a USAGE-only user", cfg: MySQLConfig{User: "chk", Password: pw}, ok: true, reason: "MariaDB-0+deb12u1 answered, read_only=OFF"},
-		{name: "wrong password", cfg: MySQLConfig{User: "chk", Password: NewPassword(secret + "-wrong")}, wantErr: ErrConnect, reason: "Access denied for user 'chk'"},
+		{name: "wrong password", cfg: MySQLConfig{User: "chk", Password: sec.New(secret + "-wrong")}, wantErr: ErrConnect, reason: "Access denied for user 'chk'"},
 		{name: "read_only as expected", cfg: MySQLConfig{User: "chk", Password: pw, ReadOnly: boolp(false)}, ok: true},
 		{name: "read_only mismatch", setup: "SET GLOBAL read_only=1", cfg: MySQLConfig{User: "chk", Password: pw, ReadOnly: boolp(false)},
 			wantErr: ErrReadOnly, reason: "read_only is ON, expected OFF"},
@@ -243,7 +244,7 @@ func TestMonitorMySQLKillAndRestart(t *testing.T) {
 	noLeak(t)
 	s := mariadb.Start(t, mariadb.Options{})
 	s.CreateUser(t, "chk", secret)
-	cc := &counting{Checker: mustMySQL(t, MySQLConfig{Addr: s.Addr(), User: "chk", Password: NewPassword(secret)})}
+	cc := &counting{Checker: mustMySQL(t, MySQLConfig{Addr: s.Addr(), User: "chk", Password: sec.New(secret)})}
 	tm := Timing{Interval: 200 * time.Millisecond, Timeout: time.Second, Retry: 2, DelayBeforeRetry: 200 * time.Millisecond,
 		Rise: 3, Fall: 1, Alpha: true}
 	m, err := NewMonitor("db1", cc, tm, 100, nil)

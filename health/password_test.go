@@ -3,24 +3,23 @@ package health
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
+
+	sec "xlb/control/secret"
 )
 
 const secret = "s3cr3t-Pa55"
 
 func TestPasswordNeverPrints(t *testing.T) {
-	cfg := MySQLConfig{Addr: "10.0.0.1:3306", User: "check", Password: NewPassword(secret)}
+	cfg := MySQLConfig{Addr: "10.0.0.1:3306", User: "check", Password: sec.New(secret)}
 	var logged bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&logged, nil))
 	log.Info("cfg", "password", cfg.Password, "cfg", cfg)
 	slog.New(slog.NewJSONHandler(&logged, nil)).Info("cfg", "password", cfg.Password)
-	js, err := json.Marshal(struct{ Password Password }{cfg.Password})
+	js, err := json.Marshal(struct{ Password sec.Secret }{cfg.Password})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,45 +39,5 @@ func TestPasswordNeverPrints(t *testing.T) {
 	}
 	if cfg.Password.Reveal() != secret {
 		t.Fatal("Reveal lost the secret")
-	}
-}
-
-func TestLoadPassword(t *testing.T) {
-	dir := t.TempDir()
-	write := func(name, content string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	cases := []struct {
-		name, inline, file, want string
-		wantErr                  bool
-	}{
-		{name: "inline", inline: secret, want: secret},
-		{name: "file with newline", file: write("nl", secret+"\n"), want: secret},
-		{name: "file with CRLF and more lines", file: write("crlf", secret+"\r\nignored\n"), want: secret},
-		{name: "empty file", file: write("empty", "\n"), wantErr: true},
-		{name: "missing file", file: filepath.Join(dir, "nope"), wantErr: true},
-		{name: "both set", inline: "x", file: write("both", secret), wantErr: true},
-		{name: "neither set is no password", want: ""},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			p, err := LoadPassword(tc.inline, tc.file)
-			if tc.wantErr {
-				if !errors.Is(err, ErrPasswordSource) {
-					t.Fatalf("got %v, want ErrPasswordSource", err)
-				}
-				if strings.Contains(err.Error(), secret) {
-					t.Fatalf("error shows the secret: %v", err)
-				}
-				return
-			}
-			if err != nil || p.Reveal() != tc.want {
-				t.Fatalf("got %q, %v; want %q", p.Reveal(), err, tc.want)
-			}
-		})
 	}
 }

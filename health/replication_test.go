@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	sec "xlb/control/secret"
 	"xlb/test/mariadb"
 	"xlb/test/testutil"
 )
@@ -21,7 +22,7 @@ func TestMySQLReplicationPair(t *testing.T) {
 	a.MustExec(t, "CREATE DATABASE d; CREATE TABLE d.t (id INT PRIMARY KEY)")
 	b.WaitFor(t, "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema='d'", "1", 10*time.Second)
 	checkB := func(maxLag time.Duration) Result {
-		return check(mustMySQL(t, MySQLConfig{Addr: b.Addr(), User: "mon", Password: NewPassword(secret), Replication: true, MaxLag: maxLag}))
+		return check(mustMySQL(t, MySQLConfig{Addr: b.Addr(), User: "mon", Password: sec.New(secret), Replication: true, MaxLag: maxLag}))
 	}
 	healthy := func(t *testing.T) {
 		t.Helper()
@@ -58,7 +59,7 @@ func TestMySQLReplicationPair(t *testing.T) {
 
 	t.Run("both sides healthy", func(t *testing.T) {
 		healthy(t)
-		if r := check(mustMySQL(t, MySQLConfig{Addr: a.Addr(), User: "mon", Password: NewPassword(secret), Replication: true})); !r.OK {
+		if r := check(mustMySQL(t, MySQLConfig{Addr: a.Addr(), User: "mon", Password: sec.New(secret), Replication: true})); !r.OK {
 			t.Fatalf("a: %s", r.Reason)
 		}
 	})
@@ -111,7 +112,7 @@ func TestMySQLReplicationPair(t *testing.T) {
 		healthy(t)
 	})
 	t.Run("monitor reports the break and the recovery", func(t *testing.T) {
-		c := mustMySQL(t, MySQLConfig{Addr: b.Addr(), User: "mon", Password: NewPassword(secret), Replication: true, MaxLag: 5 * time.Second})
+		c := mustMySQL(t, MySQLConfig{Addr: b.Addr(), User: "mon", Password: sec.New(secret), Replication: true, MaxLag: 5 * time.Second})
 		tm := Timing{Interval: 100 * time.Millisecond, Timeout: 2 * time.Second, Retry: 1, DelayBeforeRetry: 100 * time.Millisecond, Rise: 2, Fall: 2}
 		m, err := NewMonitor("b", c, tm, 50, nil)
 		if err != nil {

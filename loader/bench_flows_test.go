@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"testing"
+
+	"xlb/lb"
 )
 
 // flowFrames builds frames of one template that differ in client address and
@@ -30,7 +32,7 @@ func (ff flowFrames) frame(k FlowKey) []byte {
 func benchClient(i int) FlowKey {
 	return FlowKey{
 		Client: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), uint16(1024+i%50000)),
-		VIP:    netip.AddrPortFrom(vip, 3306), Proto: TCP,
+		VIP:    netip.AddrPortFrom(vip, 3306), Proto: lb.TCP,
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/cilium/ebpf"
 
 	"xlb/control/maglev"
+	"xlb/lb"
 	"xlb/test/testutil"
 )
 
@@ -86,7 +87,7 @@ func scaleDataplane(b testing.TB, services, backends int) *Dataplane {
 	// minutes to install; a packet of the measured service never reads them.
 	for i := 2; i <= services; i++ {
 		id := uint32(i)
-		key := ServiceKey{VIP: netip.AddrFrom4([4]byte{10, 200, byte(i >> 8), byte(i)}), Port: 3306, Proto: TCP}
+		key := ServiceKey{VIP: netip.AddrFrom4([4]byte{10, 200, byte(i >> 8), byte(i)}), Port: 3306, Proto: lb.TCP}
 		if err := d.SetService(key, Service{ID: id}); err != nil {
 			b.Fatal(err)
 		}

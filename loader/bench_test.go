@@ -13,6 +13,7 @@ import (
 	"github.com/google/gopacket/layers"
 
 	"xlb/control/maglev"
+	"xlb/lb"
 	"xlb/test/testutil"
 )
 
@@ -239,7 +240,7 @@ func BenchmarkFlowTable1M(b *testing.B) {
 	for i := range keys {
 		keys[i] = rawFlow(FlowKey{
 			Client: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), uint16(1024+i%50000)),
-			VIP:    netip.AddrPortFrom(vip, 3306), Proto: TCP,
+			VIP:    netip.AddrPortFrom(vip, 3306), Proto: lb.TCP,
 		})
 		vals[i] = xlbXlbFlow{BackendId: uint32(1 + i%2)}
 	}

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"xlb/control/maglev"
+	"xlb/lb"
 	"xlb/test/testutil"
 )
 
@@ -24,9 +25,9 @@ var (
 	otherMAC  = net.HardwareAddr{0x02, 0x00, 0x00, 0x00, 0x00, 0x99}
 	vip       = netip.MustParseAddr("192.168.1.30")
 	clientIP  = netip.MustParseAddr("192.168.1.100")
-	mysqlSvc  = ServiceKey{VIP: vip, Port: 3306, Proto: TCP}
-	dnsSvc    = ServiceKey{VIP: vip, Port: 53, Proto: UDP}
-	emptySvc  = ServiceKey{VIP: vip, Port: 9999, Proto: TCP}
+	mysqlSvc  = ServiceKey{VIP: vip, Port: 3306, Proto: lb.TCP}
+	dnsSvc    = ServiceKey{VIP: vip, Port: 53, Proto: lb.UDP}
+	emptySvc  = ServiceKey{VIP: vip, Port: 9999, Proto: lb.TCP}
 )
 
 type testBackend struct {
@@ -273,7 +274,7 @@ type pkt struct {
 	payload   []byte
 	icmp      *layers.ICMPv4
 	inner     *pkt // quoted packet of an ICMP error
-	// ack makes a TCP frame a segment of an established connection (ACK, no
+	// ack makes a lb.TCP frame a segment of an established connection (ACK, no
 	// SYN) instead of the SYN that opens one.
 	ack bool
 	rst bool // RST+ACK: the client aborts
@@ -291,9 +292,9 @@ func ackTo(port uint16, sport uint16) pkt {
 }
 
 func (p pkt) flow() FlowKey {
-	proto := TCP
+	proto := lb.TCP
 	if p.proto == layers.IPProtocolUDP {
-		proto = UDP
+		proto = lb.UDP
 	}
 	return FlowKey{Client: netip.AddrPortFrom(p.src, p.sport), VIP: netip.AddrPortFrom(p.dst, p.dport), Proto: proto}
 }

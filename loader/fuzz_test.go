@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/google/gopacket/layers"
+
+	"xlb/lb"
 )
 
 // vipOf is a reference reading of the frame, independent of the BPF parser:
@@ -36,7 +38,7 @@ func vipOf(frame []byte) (ServiceKey, bool) {
 	l4 := ip[ihl:]
 	switch ip[9] {
 	case 6, 17:
-		return ServiceKey{VIP: dst, Port: binary.BigEndian.Uint16(l4[2:4]), Proto: Proto(ip[9])}, true
+		return ServiceKey{VIP: dst, Port: binary.BigEndian.Uint16(l4[2:4]), Proto: lb.Protocol(ip[9])}, true
 	case 1:
 		if len(l4) < 8+20 {
 			return ServiceKey{}, false
@@ -47,7 +49,7 @@ func vipOf(frame []byte) (ServiceKey, bool) {
 			return ServiceKey{}, false
 		}
 		src := netip.AddrFrom4([4]byte(in[12:16]))
-		return ServiceKey{VIP: src, Port: binary.BigEndian.Uint16(in[iihl : iihl+2]), Proto: Proto(in[9])}, true
+		return ServiceKey{VIP: src, Port: binary.BigEndian.Uint16(in[iihl : iihl+2]), Proto: lb.Protocol(in[9])}, true
 	}
 	return ServiceKey{}, false
 }

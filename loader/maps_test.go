@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"xlb/lb"
 	"xlb/test/testutil"
 )
 
@@ -53,7 +54,7 @@ func TestIPv6Refused(t *testing.T) {
 	}
 	defer dp.Close()
 	v6 := netip.MustParseAddr("2001:db8::30")
-	v6Svc := ServiceKey{VIP: v6, Port: 3306, Proto: TCP}
+	v6Svc := ServiceKey{VIP: v6, Port: 3306, Proto: lb.TCP}
 	if err := dp.SetService(v6Svc, Service{ID: 1}); !errors.Is(err, ErrNotIPv4) {
 		t.Errorf("SetService with an IPv6 VIP: %v, want ErrNotIPv4", err)
 	}
@@ -64,7 +65,7 @@ func TestIPv6Refused(t *testing.T) {
 	if !errors.Is(err, ErrNotIPv4) {
 		t.Errorf("SetBackend with an IPv6 address: %v, want ErrNotIPv4", err)
 	}
-	flow := FlowKey{Client: netip.MustParseAddrPort("[2001:db8::100]:40000"), VIP: netip.AddrPortFrom(vip, 3306), Proto: TCP}
+	flow := FlowKey{Client: netip.MustParseAddrPort("[2001:db8::100]:40000"), VIP: netip.AddrPortFrom(vip, 3306), Proto: lb.TCP}
 	if err := dp.SetFlow(flow, 1); !errors.Is(err, ErrNotIPv4) {
 		t.Errorf("SetFlow with an IPv6 client: %v, want ErrNotIPv4", err)
 	}
@@ -86,7 +87,7 @@ func TestRecentFlowCount(t *testing.T) {
 	}
 	defer dp.Close()
 	flow := func(port uint16) FlowKey {
-		return FlowKey{Client: netip.AddrPortFrom(clientIP, port), VIP: netip.AddrPortFrom(vip, 3306), Proto: TCP}
+		return FlowKey{Client: netip.AddrPortFrom(clientIP, port), VIP: netip.AddrPortFrom(vip, 3306), Proto: lb.TCP}
 	}
 	if err := dp.SetFlow(flow(1), 1); err != nil {
 		t.Fatal(err)

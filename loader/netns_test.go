@@ -11,6 +11,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"xlb/control/maglev"
+	"xlb/lb"
 	"xlb/test/testutil"
 )
 
@@ -20,7 +21,7 @@ import (
 func TestDirectRoutingInNamespaces(t *testing.T) {
 	testutil.RequirePriv(t)
 	vip := netip.MustParseAddr("192.168.1.30")
-	service := ServiceKey{VIP: vip, Port: 3306, Proto: TCP}
+	service := ServiceKey{VIP: vip, Port: 3306, Proto: lb.TCP}
 	seg := testutil.NewSegment(t, "dr")
 	client := seg.AddHost(t, "cl", "192.168.1.100/24")
 	director := seg.AddHost(t, "lvs", "192.168.1.20/24")

@@ -6,32 +6,15 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+
+	"xlb/lb"
 )
-
-// Proto is an IP protocol number.
-type Proto uint8
-
-// The protocols a service can carry.
-const (
-	TCP Proto = 6
-	UDP Proto = 17
-)
-
-func (p Proto) String() string {
-	switch p {
-	case TCP:
-		return "tcp"
-	case UDP:
-		return "udp"
-	}
-	return fmt.Sprintf("proto-%d", uint8(p))
-}
 
 // ServiceKey names a virtual service.
 type ServiceKey struct {
 	VIP   netip.Addr
 	Port  uint16
-	Proto Proto
+	Proto lb.Protocol
 }
 
 func (k ServiceKey) String() string {
@@ -47,7 +30,7 @@ func (k ServiceKey) raw() (xlbXlbServiceKey, error) {
 }
 
 func serviceKeyFromRaw(r xlbXlbServiceKey) ServiceKey {
-	return ServiceKey{VIP: ipFromBE(r.Vip), Port: ntohs(r.Port), Proto: Proto(r.Proto)}
+	return ServiceKey{VIP: ipFromBE(r.Vip), Port: ntohs(r.Port), Proto: lb.Protocol(r.Proto)}
 }
 
 // ServiceFlags change how a service picks backends.
@@ -119,7 +102,7 @@ func backendFromRaw(r xlbXlbBackend) Backend {
 type FlowKey struct {
 	Client netip.AddrPort
 	VIP    netip.AddrPort
-	Proto  Proto
+	Proto  lb.Protocol
 }
 
 func (k FlowKey) String() string {
@@ -143,7 +126,7 @@ func flowKeyFromRaw(r xlbXlbFlowKey) FlowKey {
 	return FlowKey{
 		Client: netip.AddrPortFrom(ipFromBE(r.Saddr), ntohs(r.Sport)),
 		VIP:    netip.AddrPortFrom(ipFromBE(r.Daddr), ntohs(r.Dport)),
-		Proto:  Proto(r.Proto),
+		Proto:  lb.Protocol(r.Proto),
 	}
 }
 

@@ -11,6 +11,8 @@ import (
 	"github.com/cilium/ebpf/btf"
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
+
+	"xlb/lb"
 )
 
 const (
@@ -265,7 +267,7 @@ func TestXDP(t *testing.T) {
 				if err := f.dp.DeleteService(mysqlSvc); err != nil {
 					t.Fatal(err)
 				}
-				other := ServiceKey{VIP: vip, Port: 3307, Proto: TCP}
+				other := ServiceKey{VIP: vip, Port: 3307, Proto: lb.TCP}
 				f.services = map[ServiceKey]uint32{other: 1, dnsSvc: 2, emptySvc: 3}
 				for _, b := range f.backends {
 					if b.svc == mysqlSvc {

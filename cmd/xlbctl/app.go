@@ -14,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"xlb/control/api"
+	"xlb/lb"
 	"xlb/loader"
 )
 
@@ -133,11 +134,14 @@ func humanBytes(b uint64) string {
 	return fmt.Sprintf("%.1f%ciB", float64(b)/float64(div), "KMGTPE"[exp])
 }
 
-func balancingOf(s loader.Service) string {
+// balancingOf reads a service's balancing from the maps, which tell only
+// source-IP affinity from Maglev: failover is a Maglev table that names one
+// backend, so the daemon's status, when it answers, has the last word.
+func balancingOf(s loader.Service) lb.Balancing {
 	if s.Flags&loader.HashSource != 0 {
-		return "source-hash"
+		return lb.SourceHash
 	}
-	return "maglev"
+	return lb.Maglev
 }
 
 // sortedServices returns a data plane's services ordered by VIP, port, protocol.

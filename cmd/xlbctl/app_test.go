@@ -21,6 +21,7 @@ import (
 	"xlb/control/flowsync"
 	"xlb/control/maglev"
 	"xlb/control/vrrp"
+	"xlb/lb"
 	"xlb/loader"
 	"xlb/test/testutil"
 )
@@ -94,7 +95,7 @@ func TestInspectPinned(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { dp.Detach() })
-	key := loader.ServiceKey{VIP: netip.MustParseAddr("192.168.1.30"), Port: 3306, Proto: loader.TCP}
+	key := loader.ServiceKey{VIP: netip.MustParseAddr("192.168.1.30"), Port: 3306, Proto: lb.TCP}
 	if err := dp.SetService(key, loader.Service{ID: 1}); err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +108,7 @@ func TestInspectPinned(t *testing.T) {
 	if err := dp.WriteMaglev(key, table); err != nil {
 		t.Fatal(err)
 	}
-	flow := loader.FlowKey{Client: netip.MustParseAddrPort("192.168.1.100:40000"), VIP: netip.MustParseAddrPort("192.168.1.30:3306"), Proto: loader.TCP}
+	flow := loader.FlowKey{Client: netip.MustParseAddrPort("192.168.1.100:40000"), VIP: netip.MustParseAddrPort("192.168.1.30:3306"), Proto: lb.TCP}
 	// A SYN and the next segment through the program record a flow (a flow
 	// is recorded on its second packet) and count it.
 	for _, ack := range []bool{false, true} {
@@ -160,7 +161,7 @@ func TestInspectPinned(t *testing.T) {
 	defer cancel()
 	go api.Serve(ctx, sock, func() api.Status {
 		return api.Status{
-			Services: []api.Service{{VIP: key.VIP, Port: 3306, ID: 1, Backends: []api.Backend{
+			Services: []api.Service{{Interface: "eth0", VIP: key.VIP, Port: 3306, Protocol: "tcp", ID: 1, Balancing: "failover", Backends: []api.Backend{
 				{ID: 1, IP: netip.MustParseAddr("192.168.1.10"), Weight: 3, Reason: "up"},
 				{ID: 2, IP: netip.MustParseAddr("192.168.1.11"), Weight: 1, State: "unresolved", Reason: "check failed: replication SQL thread stopped"},
 			}}},
@@ -194,6 +195,11 @@ func TestInspectPinned(t *testing.T) {
 		if err != nil || !strings.Contains(out, want) {
 			t.Fatalf("macs: %v: no %q in\n%s", err, want, out)
 		}
+	}
+	// The maps cannot tell failover from Maglev; the daemon can.
+	out, _, err = run(append(g, "services")...)
+	if err != nil || !strings.Contains(out, "failover") {
+		t.Fatalf("services with daemon: %v\n%s", err, out)
 	}
 	out, _, err = run(append(g, "vrrp")...)
 	if err != nil || !strings.Contains(out, "VI_1") || !strings.Contains(out, "MASTER") || !strings.Contains(out, "192.168.1.20") {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"xlb/lb"
 	"xlb/loader"
 )
 
@@ -30,6 +31,20 @@ func servicesCommand() *cli.Command {
 				return err
 			}
 			defer done()
+			status, err := daemonStatus(c)
+			if err != nil {
+				return err
+			}
+			decided := map[string]string{} // interface + service -> the daemon's balancing
+			if status != nil {
+				for _, s := range status.Services {
+					k := loader.ServiceKey{VIP: s.VIP, Port: s.Port}
+					if p, ok := lb.ParseProtocol(s.Protocol); ok {
+						k.Proto = p
+					}
+					decided[s.Interface+" "+k.String()] = s.Balancing
+				}
+			}
 			var rows []serviceRow
 			for _, a := range planes {
 				keys, svcs, err := sortedServices(a.dp)
@@ -42,7 +57,10 @@ func servicesCommand() *cli.Command {
 				}
 				for _, k := range keys {
 					s := svcs[k]
-					row := serviceRow{Interface: a.ifname, Service: k.String(), ID: s.ID, Balancing: balancingOf(s)}
+					row := serviceRow{Interface: a.ifname, Service: k.String(), ID: s.ID, Balancing: balancingOf(s).String()}
+					if b, ok := decided[a.ifname+" "+k.String()]; ok {
+						row.Balancing = b
+					}
 					for _, b := range backends {
 						if b.ServiceID == s.ID {
 							row.Backends++

@@ -5,7 +5,9 @@ import (
 	"net/netip"
 	"time"
 
+	"xlb/control/secret"
 	"xlb/control/vrrp"
+	"xlb/lb"
 )
 
 // Config is a loaded, defaulted and validated configuration. Every field has
@@ -59,7 +61,7 @@ type Service struct {
 	Name     string // unique; default "VIP:PORT/proto", e.g. "192.168.1.30:3306/tcp"
 	VIP      netip.Addr
 	Port     uint16 // 1..65535
-	Protocol Protocol
+	Protocol lb.Protocol
 	// Scheduler is the IPVS name as written (rr, wrr, lc, wlc, sed, nq, sh, mh, fo);
 	// Balancing tells what the data plane does with it.
 	Scheduler Scheduler
@@ -142,7 +144,7 @@ type UDPCheck struct {
 // MySQLCheck is a full handshake, login, cheap query and clean quit.
 type MySQLCheck struct {
 	User     string
-	Password Secret
+	Password secret.Secret
 	// PasswordFile, when set, holds the password (first line); read at check
 	// time by Credentials so that rotating it needs no reload. Relative paths
 	// are resolved against the config file's directory at load time.

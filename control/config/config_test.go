@@ -9,8 +9,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
 	"xlb/control/secret"
 	"xlb/control/vrrp"
+	"xlb/lb"
 )
 
 func addr(s string) netip.Addr { return netip.MustParseAddr(s) }
@@ -28,7 +30,7 @@ func issueConfig(state vrrp.State, priority uint8, nopreempt bool) *Config {
 		Global:     Global{RouterID: "LVS_MYPROJECT", VRRP: keepalivedVRRPDefaults},
 		Interfaces: []string{"eth0"},
 		Services: []Service{{
-			Name: "192.168.1.30:3306/tcp", VIP: addr("192.168.1.30"), Port: 3306, Protocol: TCP,
+			Name: "192.168.1.30:3306/tcp", VIP: addr("192.168.1.30"), Port: 3306, Protocol: lb.TCP,
 			Scheduler: "rr", Method: MethodDR, DelayLoop: 3 * time.Second, Quorum: 1,
 			Reals: []RealServer{
 				{IP: addr("192.168.1.10"), Port: 3306, Weight: 1, Check: check("192.168.1.10")},
@@ -126,7 +128,7 @@ func TestIssueKeepalivedFiles(t *testing.T) {
 				t.Errorf("config:\ngot  %+v\nwant %+v", cfg, tc.want)
 			}
 			diffLines(t, "warnings", warnStrings(warns), tc.wantWarns)
-			if got := cfg.Services[0].Balancing(); got != BalanceMaglev {
+			if got := cfg.Services[0].Balancing(); got != lb.Maglev {
 				t.Errorf("rr balancing = %v, want maglev", got)
 			}
 		})
@@ -242,7 +244,7 @@ func TestKeepalivedFull(t *testing.T) {
 	}
 
 	mysql := cfg.Services[0]
-	if mysql.Balancing() != BalanceFailover || !mysql.Alpha || mysql.Quorum != 2 {
+	if mysql.Balancing() != lb.Failover || !mysql.Alpha || mysql.Quorum != 2 {
 		t.Errorf("mysql service: %+v", mysql)
 	}
 	c0 := mysql.Reals[0].Check
@@ -263,7 +265,7 @@ func TestKeepalivedFull(t *testing.T) {
 	}
 
 	web80 := cfg.Services[1]
-	if web80.Balancing() != BalanceSourceHash || web80.PersistenceTimeout != 10*time.Minute {
+	if web80.Balancing() != lb.SourceHash || web80.PersistenceTimeout != 10*time.Minute {
 		t.Errorf("web service: %+v", web80)
 	}
 	h := web80.Reals[0].Check
@@ -279,7 +281,7 @@ func TestKeepalivedFull(t *testing.T) {
 	if t3 := web80.Reals[2]; t3.Weight != 1 || !t3.InhibitOnFailure || t3.Check.Kind != CheckTCP || t3.Check.ConnectPort != 8080 {
 		t.Errorf("tcp real %+v check %+v", t3, t3.Check)
 	}
-	if dns := cfg.Services[2]; dns.Protocol != UDP || dns.Name != "10.0.1.100:53/udp" || dns.Reals[0].Check != nil {
+	if dns := cfg.Services[2]; dns.Protocol != lb.UDP || dns.Name != "10.0.1.100:53/udp" || dns.Reals[0].Check != nil {
 		t.Errorf("udp service: %+v", dns)
 	}
 }
@@ -370,13 +372,13 @@ func TestBalancing(t *testing.T) {
 	for _, tc := range []struct {
 		sched   Scheduler
 		persist time.Duration
-		want    Balancing
+		want    lb.Balancing
 	}{
-		{"rr", 0, BalanceMaglev}, {"wrr", 0, BalanceMaglev}, {"lc", 0, BalanceMaglev}, {"wlc", 0, BalanceMaglev},
-		{"sed", 0, BalanceMaglev}, {"nq", 0, BalanceMaglev},
-		{"sh", 0, BalanceSourceHash}, {"mh", 0, BalanceSourceHash},
-		{"wrr", time.Minute, BalanceSourceHash},
-		{"fo", 0, BalanceFailover}, {"fo", time.Minute, BalanceFailover},
+		{"rr", 0, lb.Maglev}, {"wrr", 0, lb.Maglev}, {"lc", 0, lb.Maglev}, {"wlc", 0, lb.Maglev},
+		{"sed", 0, lb.Maglev}, {"nq", 0, lb.Maglev},
+		{"sh", 0, lb.SourceHash}, {"mh", 0, lb.SourceHash},
+		{"wrr", time.Minute, lb.SourceHash},
+		{"fo", 0, lb.Failover}, {"fo", time.Minute, lb.Failover},
 	} {
 		s := Service{Scheduler: tc.sched, PersistenceTimeout: tc.persist}
 		if got := s.Balancing(); got != tc.want {
@@ -426,7 +428,7 @@ vrrp:
 		Interfaces: []string{"eth9"},
 		Services: []Service{
 			{
-				Name: "10.1.0.1:3306/tcp", VIP: addr("10.1.0.1"), Port: 3306, Protocol: TCP, Scheduler: "wlc", Method: MethodDR,
+				Name: "10.1.0.1:3306/tcp", VIP: addr("10.1.0.1"), Port: 3306, Protocol: lb.TCP, Scheduler: "wlc", Method: MethodDR,
 				DelayLoop: 60 * time.Second, Quorum: 1,
 				Reals: []RealServer{
 					{IP: addr("10.1.0.2"), Port: 3306, Weight: 1, Check: &Check{
@@ -440,7 +442,7 @@ vrrp:
 				},
 			},
 			{
-				Name: "10.1.0.1:80/tcp", VIP: addr("10.1.0.1"), Port: 80, Protocol: TCP, Scheduler: "wlc", Method: MethodDR,
+				Name: "10.1.0.1:80/tcp", VIP: addr("10.1.0.1"), Port: 80, Protocol: lb.TCP, Scheduler: "wlc", Method: MethodDR,
 				DelayLoop: 60 * time.Second, Quorum: 1,
 				Reals: []RealServer{
 					{IP: addr("10.1.0.4"), Port: 80, Weight: 1, Check: &Check{
@@ -478,7 +480,7 @@ func TestCredentials(t *testing.T) {
 	if err != nil || user != "u" || pass.Reveal() != "s3cr3t" {
 		t.Errorf("from file: %q %q %v", user, pass.Reveal(), err)
 	}
-	_, pass, err = (&MySQLCheck{User: "u", Password: NewSecret("inline")}).Credentials()
+	_, pass, err = (&MySQLCheck{User: "u", Password: secret.New("inline")}).Credentials()
 	if err != nil || pass.Reveal() != "inline" {
 		t.Errorf("inline: %q %v", pass.Reveal(), err)
 	}

@@ -7,18 +7,26 @@ import (
 
 	"xlb/control/vrrp"
 	"xlb/health/kadefaults"
+	"xlb/lb"
 )
 
-// Every default of the configuration, in one place; README.md repeats this
-// table for users. keepalived's value is used wherever keepalived has one, so
-// a keepalived.conf means the same to xlb as to keepalived.
+// Every default of the configuration, in one place (this file: the constants
+// below, the defaults that depend on other fields listed after them, and
+// applyDefaults, the one code that fills them in); README.md repeats them for
+// users. keepalived's value is used wherever keepalived has one, so a
+// keepalived.conf means the same to xlb as to keepalived. The retry timing
+// keepalived varies per checker comes from health/kadefaults (checkTiming),
+// the table the health monitor's tests hold to keepalived's.
 const (
-	DefaultProtocol  = TCP
+	DefaultProtocol  = lb.TCP
 	DefaultScheduler = Scheduler("wlc") // ipvsadm's default
 	DefaultMethod    = MethodDR
 	DefaultDelayLoop = 60 * time.Second // keepalived
-	DefaultQuorum    = 1                // keepalived
-	DefaultWeight    = 1                // keepalived
+	// DefaultBarePersistenceTimeout is what persistence_timeout without a
+	// value means (keepalived).
+	DefaultBarePersistenceTimeout = 360 * time.Second
+	DefaultQuorum                 = 1 // keepalived
+	DefaultWeight                 = 1 // keepalived
 
 	// TCP_CHECK's; retry and delay_before_retry differ per checker in
 	// keepalived: see checkTiming.
@@ -63,8 +71,9 @@ var DefaultStatusCodes = []StatusRange{{Min: 200, Max: 299}}
 //   - VRRPInstance.AuthType: pass when auth_pass is set, else none
 //   - VIP.Dev: the instance's interface
 //   - VRRPInstance.Interface: global default_interface
-//   - VRRPInstance.Version, GARP*, McastGroup4, StartupDelay,
-//     CheckUnicastSrc, SkipCheckAdvAddr, Strict: global_defs' vrrp_* value
+//   - VRRPInstance.Version, GARP*, McastGroup, StartupDelay,
+//     CheckUnicastSrc, SkipCheckAdvAddr, Strict, HigherPrioSendAdvert:
+//     global_defs' vrrp_* value
 //     (keepalived's defaults above when global_defs has none)
 //   - Global.VRRP.GARPLowerPrioDelay, GARPLowerPrioRepeat: the global
 //     garp_master delay and repeat (keepalived); 0 in a strict instance

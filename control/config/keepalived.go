@@ -4,7 +4,10 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"xlb/control/secret"
 	"xlb/control/vrrp"
+	"xlb/lb"
 )
 
 // disposition says what happens to a keepalived keyword xlb does not implement.
@@ -531,7 +534,7 @@ func (k *kreader) authentication(s *stmt, v *VRRPInstance, path, ctx string) {
 			}
 		case "auth_pass":
 			if x, ok := k.one(c, ctx); ok {
-				v.AuthPass = NewSecret(x)
+				v.AuthPass = secret.New(x)
 				k.src.field(path, "auth_pass", c.line(), c.key.text)
 			} else {
 				k.src.badField(path, "auth_pass", c.line(), c.key.text)
@@ -672,7 +675,7 @@ func (k *kreader) virtualServer(s *stmt) {
 			}
 		case key == "protocol":
 			if x, ok := k.one(c, ctx); ok {
-				if p, ok := parseProtocol(x); ok {
+				if p, ok := lb.ParseProtocol(x); ok {
 					svc.Protocol = p
 					k.src.field(path, "protocol", c.line(), key)
 				} else {
@@ -681,7 +684,7 @@ func (k *kreader) virtualServer(s *stmt) {
 			}
 		case key == "persistence_timeout":
 			if len(c.args) == 0 && k.noBlock(c, ctx) {
-				svc.PersistenceTimeout = keepalivedPersistenceTimeout
+				svc.PersistenceTimeout = DefaultBarePersistenceTimeout
 				k.src.field(path, "persistence_timeout", c.line(), key)
 			} else if x, ok := val(k, c, ctx, path, "persistence_timeout", secs); ok {
 				svc.PersistenceTimeout = x
@@ -712,9 +715,6 @@ func (k *kreader) virtualServer(s *stmt) {
 	}
 	k.cfg.Services = append(k.cfg.Services, svc)
 }
-
-// keepalivedPersistenceTimeout is what a bare persistence_timeout means.
-const keepalivedPersistenceTimeout = 360 * time.Second
 
 // checkDefault validates a check keyword given on a virtual_server or
 // real_server, where it is a default for the checks below.
@@ -925,7 +925,7 @@ func (k *kreader) mysqlField(c *Check, s *stmt, path, ctx string) {
 		}
 	case "password":
 		if x, ok := val(k, s, ctx, path, "mysql.password", ident); ok {
-			m.Password = NewSecret(x)
+			m.Password = secret.New(x)
 		}
 	case "password_file":
 		if x, ok := val(k, s, ctx, path, "mysql.password_file", ident); ok {

@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	"gopkg.in/yaml.v3"
+
+	"xlb/control/secret"
 )
 
 // No ordinary way of printing a config shows its passwords; MarshalNative,
@@ -50,7 +52,7 @@ func TestSecretsRedacted(t *testing.T) {
 			}
 		}
 	}
-	if !strings.Contains(string(j), redacted) || !strings.Contains(logs.String(), redacted) {
+	if !strings.Contains(string(j), secret.Redacted) || !strings.Contains(logs.String(), secret.Redacted) {
 		t.Errorf("redaction marker missing from JSON or logs")
 	}
 	native, err := MarshalNative(cfg)
@@ -62,7 +64,7 @@ func TestSecretsRedacted(t *testing.T) {
 			t.Errorf("MarshalNative lost secret %q", s)
 		}
 	}
-	if pass.Reveal() != "s3cret" || (Secret{}).String() != "" || !(Secret{}).IsZero() {
+	if pass.Reveal() != "s3cret" || (secret.Secret{}).String() != "" || !(secret.Secret{}).IsZero() {
 		t.Errorf("Reveal/String/IsZero wrong")
 	}
 }

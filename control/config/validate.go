@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"xlb/control/secret"
 	"xlb/control/vrrp"
 )
 
@@ -396,7 +398,7 @@ func hasService(cfg *Config, name string) bool {
 func strictCorrections(v *VRRPInstance, path string, src *srcMap, d *diags) {
 	if v.AuthType != AuthNone || !v.AuthPass.IsZero() {
 		d.warnIn(src, path, "auth_type", "Strict mode does not support authentication. Ignoring. (as keepalived)")
-		v.AuthType, v.AuthPass = AuthNone, Secret{}
+		v.AuthType, v.AuthPass = AuthNone, secret.Secret{}
 	}
 	if len(v.UnicastPeers) > 0 {
 		d.errIn(src, path, "unicast_peers", ErrInvalid, "Unicast peers are not supported in strict mode (as keepalived, which refuses the instance)")

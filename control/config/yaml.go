@@ -4,9 +4,12 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"xlb/control/vrrp"
 
 	"gopkg.in/yaml.v3"
+
+	"xlb/control/secret"
+	"xlb/control/vrrp"
+	"xlb/lb"
 )
 
 // The native format is read through yaml.v3's Node API rather than Unmarshal
@@ -284,8 +287,8 @@ func (y *yreader) service(n *yaml.Node, path string) Service {
 		"vip":  func(f yfield) { s.VIP, _ = yval(y, f, ctx, path, "vip", parseAddr) },
 		"port": func(f yfield) { s.Port, _ = yval(y, f, ctx, path, "port", parsePort) },
 		"protocol": func(f yfield) {
-			s.Protocol, _ = yval(y, f, ctx, path, "protocol", func(v string) (Protocol, error) {
-				if p, ok := parseProtocol(v); ok {
+			s.Protocol, _ = yval(y, f, ctx, path, "protocol", func(v string) (lb.Protocol, error) {
+				if p, ok := lb.ParseProtocol(v); ok {
 					return p, nil
 				}
 				return 0, fmt.Errorf("%q is not tcp or udp", v)
@@ -406,7 +409,7 @@ func (y *yreader) check(n *yaml.Node, path, ctx string) *Check {
 				"user": func(g yfield) { m.User, _ = y.str(g, mctx, path, "mysql.user") },
 				"password": func(g yfield) {
 					p, _ := y.str(g, mctx, path, "mysql.password")
-					m.Password = NewSecret(p)
+					m.Password = secret.New(p)
 				},
 				"password_file":       func(g yfield) { m.PasswordFile, _ = y.str(g, mctx, path, "mysql.password_file") },
 				"check_replication":   func(g yfield) { m.ReplicationCheck, _ = yval(y, g, mctx, path, "mysql.check_replication", parseBool) },
@@ -566,7 +569,7 @@ func (y *yreader) vrrp(n *yaml.Node, path string) VRRPInstance {
 		},
 		"auth_pass": func(f yfield) {
 			p, _ := y.str(f, ctx, path, "auth_pass")
-			v.AuthPass = NewSecret(p)
+			v.AuthPass = secret.New(p)
 		},
 		"vips": func(f yfield) {
 			y.src.field(path, "vips", y.p(f.key), f.key.Value)

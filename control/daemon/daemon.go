@@ -575,7 +575,7 @@ func (d *Daemon) Status() api.Status {
 		}
 		for _, st := range p.rec.Status() {
 			svc := api.Service{Interface: p.plan.name, VIP: st.Key.VIP, Port: st.Key.Port, Protocol: st.Key.Proto.String(), ID: st.ID,
-				Scheduler: sched[st.Key], Balancing: balancingName(st.Balancing), Error: st.Error}
+				Scheduler: sched[st.Key], Balancing: st.Balancing.String(), Error: st.Error}
 			for _, b := range st.Backends {
 				kind, latency := d.checks.describe(control.BackendRef{Service: st.Key, IP: b.IP})
 				svc.Backends = append(svc.Backends, api.Backend{ID: b.ID, IP: b.IP, MAC: b.MAC.String(), Weight: b.Weight,
@@ -609,14 +609,4 @@ func macTracking(iface string, t *control.MACTracker) api.MACTracking {
 			Since: a.Since, Confirmed: a.Confirmed, Failures: a.Failures, LastError: a.LastError})
 	}
 	return out
-}
-
-func balancingName(b control.Balancing) string {
-	switch b {
-	case control.SourceHash:
-		return "source-hash"
-	case control.Failover:
-		return "failover"
-	}
-	return "maglev"
 }

@@ -9,12 +9,13 @@ import (
 	"xlb/control/announce"
 	"xlb/control/config"
 	"xlb/control/vrrp"
+	"xlb/lb"
 	"xlb/loader"
 )
 
 var (
-	svcA = loader.ServiceKey{VIP: netip.MustParseAddr("192.168.1.30"), Port: 3306, Proto: loader.TCP}
-	svcB = loader.ServiceKey{VIP: netip.MustParseAddr("192.168.1.31"), Port: 80, Proto: loader.TCP}
+	svcA = loader.ServiceKey{VIP: netip.MustParseAddr("192.168.1.30"), Port: 3306, Proto: lb.TCP}
+	svcB = loader.ServiceKey{VIP: netip.MustParseAddr("192.168.1.31"), Port: 80, Proto: lb.TCP}
 	db1  = netip.MustParseAddr("192.168.1.10")
 	db2  = netip.MustParseAddr("192.168.1.11")
 )

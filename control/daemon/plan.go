@@ -8,6 +8,7 @@ import (
 
 	"xlb/control"
 	"xlb/control/config"
+	"xlb/lb"
 	"xlb/loader"
 )
 
@@ -71,30 +72,20 @@ func planInterfaces(cfg *config.Config, lookup func(string) (*net.Interface, err
 }
 
 func serviceKey(s *config.Service) loader.ServiceKey {
-	return loader.ServiceKey{VIP: s.VIP, Port: s.Port, Proto: loader.Proto(s.Protocol)}
+	return loader.ServiceKey{VIP: s.VIP, Port: s.Port, Proto: lb.Protocol(s.Protocol)}
 }
 
 // specs turns an interface's services into the reconciler's input.
 func (p *ifacePlan) specs() []control.ServiceSpec {
 	var out []control.ServiceSpec
 	for _, ref := range p.services {
-		spec := control.ServiceSpec{Key: ref.key, Balancing: balancing(ref.cfg)}
+		spec := control.ServiceSpec{Key: ref.key, Balancing: ref.cfg.Balancing()}
 		for _, r := range ref.cfg.Reals {
 			spec.Backends = append(spec.Backends, control.BackendSpec{IP: r.IP, Weight: uint32(r.Weight), InhibitOnFailure: r.InhibitOnFailure})
 		}
 		out = append(out, spec)
 	}
 	return out
-}
-
-func balancing(s *config.Service) control.Balancing {
-	switch s.Balancing() {
-	case config.BalanceSourceHash:
-		return control.SourceHash
-	case config.BalanceFailover:
-		return control.Failover
-	}
-	return control.Maglev
 }
 
 // macTargets are the distinct real-server addresses of a plan, each with its

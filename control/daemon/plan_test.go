@@ -13,6 +13,7 @@ import (
 	"xlb/control"
 	"xlb/control/config"
 	"xlb/control/vrrp"
+	"xlb/lb"
 )
 
 func parse(t *testing.T, yaml string) *config.Config {
@@ -67,7 +68,7 @@ services:
 		t.Fatalf("plans: %+v", plans)
 	}
 	specs := plans[0].specs()
-	if len(specs) != 1 || specs[0].Balancing != control.Failover || len(specs[0].Backends) != 2 ||
+	if len(specs) != 1 || specs[0].Balancing != lb.Failover || len(specs[0].Backends) != 2 ||
 		specs[0].Backends[0] != (control.BackendSpec{IP: netip.MustParseAddr("192.168.1.10"), Weight: 3, InhibitOnFailure: true}) {
 		t.Errorf("eth0 specs: %+v", specs)
 	}

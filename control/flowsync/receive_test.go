@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"xlb/lb"
 	"xlb/loader"
 )
 
@@ -134,7 +135,7 @@ func (p *peerSender) seal(t *testing.T, now time.Time, es ...Entry) []byte {
 
 func flowTo(port uint16, backend netip.Addr) Entry {
 	return Entry{Flow: loader.FlowKey{Client: netip.AddrPortFrom(netip.MustParseAddr("192.168.1.100"), port),
-		VIP: netip.AddrPortFrom(vip, 3306), Proto: loader.TCP}, Backend: backend}
+		VIP: netip.AddrPortFrom(vip, 3306), Proto: lb.TCP}, Backend: backend}
 }
 
 var fromLVS1 = meta{src: lvs1, dst: group, ifindex: 2, ttl: 255}
@@ -300,7 +301,7 @@ func TestReceiveReplaceRule(t *testing.T) {
 	s.handle(context.Background(), p.seal(t, now,
 		flowTo(40001, db1), // db1 is down here
 		flowTo(40002, netip.MustParseAddr("192.168.1.99")),
-		Entry{Flow: loader.FlowKey{Client: e.Flow.Client, VIP: netip.MustParseAddrPort("192.168.1.31:3306"), Proto: loader.TCP}, Backend: db2},
+		Entry{Flow: loader.FlowKey{Client: e.Flow.Client, VIP: netip.MustParseAddrPort("192.168.1.31:3306"), Proto: lb.TCP}, Backend: db2},
 	), fromLVS1, now)
 	st := s.Status()
 	if !maps.Equal(before, dp.snapshot()) || st.Dropped[ReasonNotUsable] != 1 || st.Dropped[ReasonUnknownBackend] != 1 || st.Dropped[ReasonUnknownService] != 1 {

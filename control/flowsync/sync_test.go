@@ -19,13 +19,14 @@ import (
 	"golang.org/x/net/ipv4"
 	"golang.org/x/sys/unix"
 
+	"xlb/lb"
 	"xlb/loader"
 	"xlb/test/testutil"
 )
 
 var (
 	vip     = netip.MustParseAddr("192.168.1.30")
-	service = loader.ServiceKey{VIP: vip, Port: 3306, Proto: loader.TCP}
+	service = loader.ServiceKey{VIP: vip, Port: 3306, Proto: lb.TCP}
 	db1     = netip.MustParseAddr("192.168.1.10")
 	db2     = netip.MustParseAddr("192.168.1.11")
 	dbMAC   = []net.HardwareAddr{{2, 0, 0, 0, 0, 10}, {2, 0, 0, 0, 0, 11}}
@@ -91,7 +92,7 @@ func forward(t *testing.T, dp *loader.Dataplane, mac net.HardwareAddr, client ne
 }
 
 func clientFlow(c netip.AddrPort) loader.FlowKey {
-	return loader.FlowKey{Client: c, VIP: netip.AddrPortFrom(vip, 3306), Proto: loader.TCP}
+	return loader.FlowKey{Client: c, VIP: netip.AddrPortFrom(vip, 3306), Proto: lb.TCP}
 }
 
 // writeKey writes a key file the way an operator must: 0600, root's.

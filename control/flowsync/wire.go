@@ -29,6 +29,7 @@ import (
 	"hash"
 	"net/netip"
 
+	"xlb/lb"
 	"xlb/loader"
 )
 
@@ -170,8 +171,8 @@ func Open(ring *Keyring, b []byte) (Message, error) {
 	m.Entries = make([]Entry, n)
 	for i := range m.Entries {
 		p := b[headerLen+i*entryLen:]
-		proto := loader.Proto(p[12])
-		if proto != loader.TCP && proto != loader.UDP {
+		proto := lb.Protocol(p[12])
+		if proto != lb.TCP && proto != lb.UDP {
 			return Message{}, fmt.Errorf("%w: protocol %d", ErrEntry, p[12])
 		}
 		m.Entries[i] = Entry{

@@ -5,13 +5,14 @@ import (
 	"net/netip"
 	"testing"
 
+	"xlb/lb"
 	"xlb/loader"
 )
 
 func entry(i int) Entry {
 	return Entry{
 		Flow: loader.FlowKey{Client: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), uint16(1024+i)),
-			VIP: netip.MustParseAddrPort("192.168.1.30:3306"), Proto: loader.TCP},
+			VIP: netip.MustParseAddrPort("192.168.1.30:3306"), Proto: lb.TCP},
 		Backend: netip.MustParseAddr("192.168.1.11"),
 	}
 }
