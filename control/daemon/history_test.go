@@ -9,11 +9,12 @@ import (
 	"xlb/control"
 	"xlb/control/api"
 	"xlb/control/vrrp"
+	"xlb/lb"
 	"xlb/loader"
 )
 
 func TestHistoryBackendEvents(t *testing.T) {
-	svc := loader.ServiceKey{VIP: netip.MustParseAddr("10.0.0.1"), Port: 80, Proto: loader.TCP}
+	svc := loader.ServiceKey{VIP: netip.MustParseAddr("10.0.0.1"), Port: 80, Proto: lb.TCP}
 	ip := netip.MustParseAddr("10.0.1.1")
 	status := func(state loader.BackendState, reason string) map[string][]control.ServiceStatus {
 		return map[string][]control.ServiceStatus{"eth0": {{Key: svc, Backends: []control.BackendStatus{{IP: ip, State: state, Reason: reason}}}}}
