@@ -34,7 +34,21 @@ func init() {
 		for _, sr := range c.HTTP.StatusCodes {
 			u.Status = append(u.Status, StatusRange{Min: sr.Min, Max: sr.Max})
 		}
-		return NewHTTPGet(HTTPGetConfig{Addr: target, SSL: c.HTTP.SSL, SNI: c.HTTP.SNI, Host: c.HTTP.Host, URLs: []URLCheck{u}})
+		urls := []URLCheck{u}
+		for _, m := range c.HTTP.More {
+			u := URLCheck{Path: m.Path, Digest: m.Digest, Host: m.Host}
+			if m.BodyRegex != "" {
+				var err error
+				if u.Body, err = regexp.Compile(m.BodyRegex); err != nil {
+					return nil, fmt.Errorf("http check url %s regex: %w", m.Path, err)
+				}
+			}
+			for _, sr := range m.StatusCodes {
+				u.Status = append(u.Status, StatusRange{Min: sr.Min, Max: sr.Max})
+			}
+			urls = append(urls, u)
+		}
+		return NewHTTPGet(HTTPGetConfig{Addr: target, SSL: c.HTTP.SSL, SNI: c.HTTP.SNI, Host: c.HTTP.Host, URLs: urls})
 	})
 }
 

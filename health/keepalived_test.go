@@ -61,12 +61,40 @@ virtual_server 10.9.0.1 443 {
     real_server 10.9.0.2 443 {
         SSL_GET {
             connect_ip 127.0.0.1
-            connect_port %s
+            connect_port %[1]s
             enable_sni
             virtualhost backend.test
             url {
                 path /ok
                 digest 46b59657bfff7a2a9a10b1fc45a3018f
+            }
+        }
+    }
+}
+virtual_server 10.9.0.1 80 {
+    lvs_method DR
+    real_server 10.9.0.7 80 {
+        SSL_GET {
+            connect_ip 127.0.0.1
+            connect_port %[1]s
+            url {
+                path /ok
+            }
+            url {
+                path /fail
+                status_code 500
+            }
+        }
+    }
+    real_server 10.9.0.8 80 {
+        SSL_GET {
+            connect_ip 127.0.0.1
+            connect_port %[1]s
+            url {
+                path /ok
+            }
+            url {
+                path /fail
             }
         }
     }
@@ -77,7 +105,7 @@ virtual_server 10.9.0.1 53 {
     real_server 10.9.0.3 53 {
         DNS_CHECK {
             connect_ip 127.0.0.1
-            connect_port %s
+            connect_port %[2]s
             type A
             name www.test
         }
@@ -85,7 +113,7 @@ virtual_server 10.9.0.1 53 {
     real_server 10.9.0.4 53 {
         UDP_CHECK {
             connect_ip 127.0.0.1
-            connect_port %s
+            connect_port %[3]s
             payload 50 49 4e 47
             require_reply 50 49 xx 47
             min_reply_length 4
@@ -97,7 +125,7 @@ virtual_server 10.9.0.1 25 {
     real_server 10.9.0.5 25 {
         SMTP_CHECK {
             connect_ip 127.0.0.1
-            connect_port %s
+            connect_port %[4]s
             helo_name lb1.test
         }
     }
@@ -132,6 +160,12 @@ virtual_server 10.9.0.1 25 {
 	if r := run("10.9.0.2"); !r.OK || !strings.Contains(r.Reason, "digest matches") {
 		t.Errorf("SSL_GET: %+v", r)
 	}
+	if r := run("10.9.0.7"); !r.OK || r.Reason != "2 urls pass" {
+		t.Errorf("two url blocks, the second expecting 500: %+v", r)
+	}
+	if r := run("10.9.0.8"); r.OK || !strings.Contains(r.Reason, "url /fail: unexpected HTTP status: 500") {
+		t.Errorf("two url blocks, the second failing: %+v", r)
+	}
 	if r := run("10.9.0.3"); !r.OK {
 		t.Errorf("DNS_CHECK: %+v", r)
 	}
@@ -142,8 +176,8 @@ virtual_server 10.9.0.1 25 {
 		t.Errorf("SMTP_CHECK: %+v", r)
 	}
 	mu.Lock()
-	if len(sni) == 0 || sni[len(sni)-1] != "backend.test" {
-		t.Errorf("SNI %q, want the virtualhost (enable_sni)", sni)
+	if len(sni) == 0 || sni[0] != "backend.test" {
+		t.Errorf("SNI %q, want the virtualhost first (enable_sni), then none", sni)
 	}
 	if asked.Name != "www.test." || asked.Qtype != dns.TypeA {
 		t.Errorf("DNS server was asked %v", asked)

@@ -178,6 +178,18 @@ type HTTPCheck struct {
 	// verification, as keepalived.
 	SSL bool
 	SNI string // server name sent in the TLS handshake (enable_sni, sni_name); none when empty
+	// More are the url blocks after the first, fetched in order after it;
+	// every one must pass (keepalived's HTTP_GET with several urls).
+	More []HTTPURL
+}
+
+// HTTPURL is a further url block of an HTTP check.
+type HTTPURL struct {
+	Path        string
+	StatusCodes []StatusRange // default 200-299
+	BodyRegex   string
+	Host        string // the url's virtualhost; the check's Host when empty
+	Digest      string
 }
 
 // StatusRange is an inclusive range of HTTP status codes.

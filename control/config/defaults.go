@@ -304,6 +304,11 @@ func checkDefaults(c *Check, rs *RealServer, svc *Service, g *Global, src *srcMa
 		if !src.has(cp, "http.status_codes") {
 			c.HTTP.StatusCodes = append([]StatusRange(nil), DefaultStatusCodes...)
 		}
+		for i := range c.HTTP.More {
+			if u := &c.HTTP.More[i]; len(u.StatusCodes) == 0 {
+				u.StatusCodes = append([]StatusRange(nil), DefaultStatusCodes...)
+			}
+		}
 	}
 	if !src.has(cp, "interval") {
 		c.Interval = svc.DelayLoop

@@ -270,7 +270,7 @@ virtual_server 2001:db8::1 80 {
 				"t.conf:22: real_server 10.0.0.4 3306: HTTP_GET: url: status_code: status code 700 is out of range 100..599",
 				"t.conf:23: real_server 10.0.0.4 3306: HTTP_GET: regex: error parsing regexp: missing closing ]: `[`",
 				"t.conf:24: real_server 10.0.0.4 3306: HTTP_GET: digest: \"1234\": want the 32 hex digits of an MD5 (as genhash prints it)",
-				"t.conf:26: real_server 10.0.0.4 3306: HTTP_GET: url: more than one url: xlb checks one",
+				"t.conf:26: real_server 10.0.0.4 3306: HTTP_GET: url: path: required (keepalived drops a url without a path)",
 				"t.conf:28: real_server 10.0.0.4 3306: HTTP_GET: connect_timeout: must be more than 0",
 			},
 		},

@@ -61,6 +61,23 @@ virtual_server 10.1.0.1 443 {
             max_reply_length 512
         }
     }
+    real_server 10.1.0.9 443 {
+        HTTP_GET {
+            url {
+                path /a
+            }
+            url {
+                path /b
+                status_code 200 503
+                virtualhost b.test
+                digest d41d8cd98f00b204e9800998ecf8427e
+            }
+            url {
+                path /c
+                regex ^ok
+            }
+        }
+    }
 }
 `
 	cfg, warns, err := Parse("k.conf", []byte(conf), FormatKeepalived)
@@ -81,6 +98,10 @@ virtual_server 10.1.0.1 443 {
 		{Kind: CheckSMTP, Retry: 1, SMTP: &SMTPCheck{HeloName: "smtpchecker.keepalived.org"}},
 		{Kind: CheckPing, Retry: 2},
 		{Kind: CheckUDP, Retry: 1, UDP: &UDPCheck{Payload: "01 02 ff", RequireReply: true, Reply: "0a xb", MaxReplyLen: 512}},
+		{Kind: CheckHTTP, Retry: 1, HTTP: &HTTPCheck{Path: "/a", StatusCodes: DefaultStatusCodes, More: []HTTPURL{
+			{Path: "/b", StatusCodes: []StatusRange{{200, 200}, {503, 503}}, Host: "b.test", Digest: "d41d8cd98f00b204e9800998ecf8427e"},
+			{Path: "/c", StatusCodes: DefaultStatusCodes, BodyRegex: "^ok"},
+		}}},
 	}
 	reals := cfg.Services[0].Reals
 	for i, w := range want {
@@ -118,6 +139,7 @@ func TestKeepalivedCheckKindErrors(t *testing.T) {
 		"payload not hex":  {"UDP_CHECK {\n payload zz\n }", "not a hex digit"},
 		"reply lengths":    {"UDP_CHECK {\n require_reply\n min_reply_length 9\n max_reply_length 3\n }", "min <= max"},
 		"digest length":    {"HTTP_GET {\n url {\n path /\n digest abc\n }\n }", "32 hex digits"},
+		"second url path":  {"HTTP_GET {\n url {\n path /\n }\n url {\n path b\n }\n }", `url: path: "b" does not start with /`},
 		"smtp host blocks": {"SMTP_CHECK {\n host {\n connect_ip 10.1.0.9\n }\n }", "host blocks"},
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -832,12 +832,15 @@ func (k *kreader) check(s *stmt, path, ctx string, defaults []*stmt) *Check {
 		case kind == CheckExec:
 			k.execField(c.Exec, x, path, ctx)
 		case kind == CheckHTTP && x.key.text == "url":
-			urls++
-			if urls > 1 {
-				k.d.err(x.line(), ctx, "url", ErrUnsupported, "more than one url: xlb checks one")
-			} else if k.wantBlock(x, ctx) && k.wantArgs(x, ctx, 0, "") {
-				k.url(c.HTTP, x, path, ctx+": url")
+			if !k.wantBlock(x, ctx) || !k.wantArgs(x, ctx, 0, "") {
+				continue
 			}
+			if urls == 0 {
+				k.url(c.HTTP, x, path, ctx+": url")
+			} else {
+				k.moreURL(c.HTTP, x, path, ctx+": url")
+			}
+			urls++
 		case kind == CheckHTTP && x.key.text == "sni_name":
 			if v, ok := k.one(x, ctx); ok {
 				c.HTTP.SNI = v
@@ -1024,6 +1027,24 @@ func (k *kreader) url(h *HTTPCheck, s *stmt, path, ctx string) {
 			k.other(c, ctx, ignoredURL, false)
 		}
 	}
+}
+
+// moreURL reads a url block after the first into HTTPCheck.More, through
+// url on a scratch check so both read the same keywords.
+func (k *kreader) moreURL(h *HTTPCheck, s *stmt, path, ctx string) {
+	i := len(h.More)
+	upath := fmt.Sprintf("%s.http.urls[%d]", path, i)
+	k.src.object(upath, s.line(), ctx)
+	var scratch HTTPCheck
+	k.url(&scratch, s, upath, ctx)
+	for _, f := range []string{"path", "status_codes", "body_regex", "host", "digest"} {
+		if p, ok := k.src.m[upath+".http."+f]; ok {
+			k.src.m[upath+"."+f] = p
+			delete(k.src.m, upath+".http."+f)
+		}
+	}
+	h.More = append(h.More, HTTPURL{Path: scratch.Path, StatusCodes: scratch.StatusCodes, BodyRegex: scratch.BodyRegex,
+		Host: scratch.Host, Digest: scratch.Digest})
 }
 
 // udpField reads UDP_CHECK's own keywords (check_udp.c).

@@ -234,6 +234,31 @@ func checkNode(s *Service, r *RealServer, c *Check, scriptUser string) *yaml.Nod
 		if c.HTTP.SNI != "" {
 			addStr(h, "sni", c.HTTP.SNI)
 		}
+		if len(c.HTTP.More) > 0 {
+			urls := &yaml.Node{Kind: yaml.SequenceNode}
+			for _, u := range c.HTTP.More {
+				un := &yaml.Node{Kind: yaml.MappingNode}
+				addStr(un, "path", u.Path)
+				if !slices.Equal(u.StatusCodes, DefaultStatusCodes) {
+					codes := make([]string, len(u.StatusCodes))
+					for i, sc := range u.StatusCodes {
+						codes[i] = sc.String()
+					}
+					addNode(un, "status_codes", strSeq(codes))
+				}
+				if u.BodyRegex != "" {
+					addStr(un, "body_regex", u.BodyRegex)
+				}
+				if u.Host != "" {
+					addStr(un, "host", u.Host)
+				}
+				if u.Digest != "" {
+					addStr(un, "digest", u.Digest)
+				}
+				urls.Content = append(urls.Content, un)
+			}
+			addNode(h, "urls", urls)
+		}
 		addNode(m, "http", h)
 	case c.DNS != nil:
 		d := &yaml.Node{Kind: yaml.MappingNode}

@@ -240,16 +240,9 @@ func validateCheck(c *Check, path string, src *srcMap, d *diags) {
 			d.errIn(src, path, "exec.timeout", ErrInvalid, "must be more than 0")
 		}
 	case CheckHTTP:
-		if !strings.HasPrefix(c.HTTP.Path, "/") {
-			d.errIn(src, path, "http.path", ErrInvalid, "%q does not start with /", c.HTTP.Path)
-		}
-		if c.HTTP.BodyRegex != "" {
-			if _, err := regexp.Compile(c.HTTP.BodyRegex); err != nil {
-				d.errIn(src, path, "http.body_regex", ErrInvalid, "%v", err)
-			}
-		}
-		if b, err := hex.DecodeString(c.HTTP.Digest); c.HTTP.Digest != "" && (err != nil || len(b) != md5.Size) {
-			d.errIn(src, path, "http.digest", ErrInvalid, "%q: want the 32 hex digits of an MD5 (as genhash prints it)", c.HTTP.Digest)
+		validateURL(c.HTTP.Path, c.HTTP.BodyRegex, c.HTTP.Digest, path, "http.", src, d)
+		for i, u := range c.HTTP.More {
+			validateURL(u.Path, u.BodyRegex, u.Digest, fmt.Sprintf("%s.http.urls[%d]", path, i), "", src, d)
 		}
 	case CheckDNS:
 		if !dnsTypes[strings.ToUpper(c.DNS.Type)] {
@@ -280,6 +273,24 @@ func validateCheck(c *Check, path string, src *srcMap, d *diags) {
 		if u.MinReplyLen < 0 || u.MaxReplyLen > 65535 || u.MinReplyLen > u.MaxReplyLen {
 			d.errIn(src, path, "udp.min_reply_length", ErrInvalid, "%d-%d: want 0 <= min <= max <= 65535 (keepalived: a check that always fails)", u.MinReplyLen, u.MaxReplyLen)
 		}
+	}
+}
+
+// validateURL checks one url block; fields are named prefix+"path" etc.
+func validateURL(p, re, digest, path, prefix string, src *srcMap, d *diags) {
+	switch {
+	case p == "":
+		d.errIn(src, path, prefix+"path", ErrInvalid, "required (keepalived drops a url without a path)")
+	case !strings.HasPrefix(p, "/"):
+		d.errIn(src, path, prefix+"path", ErrInvalid, "%q does not start with /", p)
+	}
+	if re != "" {
+		if _, err := regexp.Compile(re); err != nil {
+			d.errIn(src, path, prefix+"body_regex", ErrInvalid, "%v", err)
+		}
+	}
+	if b, err := hex.DecodeString(digest); digest != "" && (err != nil || len(b) != md5.Size) {
+		d.errIn(src, path, prefix+"digest", ErrInvalid, "%q: want the 32 hex digits of an MD5 (as genhash prints it)", digest)
 	}
 }
 

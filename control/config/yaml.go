@@ -439,25 +439,29 @@ func (y *yreader) check(n *yaml.Node, path, ctx string) *Check {
 			y.src.field(path, "http", y.p(f.key), "http")
 			hctx := ctx + ": http"
 			y.fields(f.val, hctx, map[string]func(yfield){
-				"path": func(g yfield) { h.Path, _ = y.str(g, hctx, path, "http.path") },
-				"status_codes": func(g yfield) {
-					for _, sn := range y.seq(g, hctx) {
-						if s, ok := y.scalar(sn, hctx, g.key.Value); ok {
-							r, err := parseStatusRange(s)
-							if err != nil {
-								y.d.err(y.p(sn), hctx, g.key.Value, ErrInvalid, "%v", err)
-								continue
-							}
-							h.StatusCodes = append(h.StatusCodes, r)
-						}
+				"path":         func(g yfield) { h.Path, _ = y.str(g, hctx, path, "http.path") },
+				"status_codes": func(g yfield) { h.StatusCodes = y.statusCodes(g, hctx, path, "http.status_codes") },
+				"body_regex":   func(g yfield) { h.BodyRegex, _ = y.str(g, hctx, path, "http.body_regex") },
+				"host":         func(g yfield) { h.Host, _ = y.str(g, hctx, path, "http.host") },
+				"digest":       func(g yfield) { h.Digest, _ = y.str(g, hctx, path, "http.digest") },
+				"ssl":          func(g yfield) { h.SSL, _ = yval(y, g, hctx, path, "http.ssl", parseBool) },
+				"sni":          func(g yfield) { h.SNI, _ = y.str(g, hctx, path, "http.sni") },
+				"urls": func(g yfield) {
+					for i, un := range y.seq(g, hctx) {
+						upath := fmt.Sprintf("%s.http.urls[%d]", path, i)
+						uctx := fmt.Sprintf("%s: urls[%d]", hctx, i)
+						y.src.object(upath, y.p(un), uctx)
+						var u HTTPURL
+						y.fields(un, uctx, map[string]func(yfield){
+							"path":         func(f yfield) { u.Path, _ = y.str(f, uctx, upath, "path") },
+							"status_codes": func(f yfield) { u.StatusCodes = y.statusCodes(f, uctx, upath, "status_codes") },
+							"body_regex":   func(f yfield) { u.BodyRegex, _ = y.str(f, uctx, upath, "body_regex") },
+							"host":         func(f yfield) { u.Host, _ = y.str(f, uctx, upath, "host") },
+							"digest":       func(f yfield) { u.Digest, _ = y.str(f, uctx, upath, "digest") },
+						})
+						h.More = append(h.More, u)
 					}
-					y.src.field(path, "http.status_codes", y.p(g.key), g.key.Value)
 				},
-				"body_regex": func(g yfield) { h.BodyRegex, _ = y.str(g, hctx, path, "http.body_regex") },
-				"host":       func(g yfield) { h.Host, _ = y.str(g, hctx, path, "http.host") },
-				"digest":     func(g yfield) { h.Digest, _ = y.str(g, hctx, path, "http.digest") },
-				"ssl":        func(g yfield) { h.SSL, _ = yval(y, g, hctx, path, "http.ssl", parseBool) },
-				"sni":        func(g yfield) { h.SNI, _ = y.str(g, hctx, path, "http.sni") },
 			})
 		},
 		"dns": func(f yfield) {
@@ -519,6 +523,23 @@ func (y *yreader) check(n *yaml.Node, path, ctx string) *Check {
 		}
 	}
 	return c
+}
+
+// statusCodes reads a list of HTTP status codes and ranges ("200", "200-299").
+func (y *yreader) statusCodes(g yfield, ctx, path, field string) []StatusRange {
+	var out []StatusRange
+	for _, sn := range y.seq(g, ctx) {
+		if s, ok := y.scalar(sn, ctx, g.key.Value); ok {
+			r, err := parseStatusRange(s)
+			if err != nil {
+				y.d.err(y.p(sn), ctx, g.key.Value, ErrInvalid, "%v", err)
+				continue
+			}
+			out = append(out, r)
+		}
+	}
+	y.src.field(path, field, y.p(g.key), g.key.Value)
+	return out
 }
 
 func (y *yreader) vrrp(n *yaml.Node, path string) VRRPInstance {
