@@ -1,30 +1,21 @@
 package health
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"os/exec"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 
 	"xlb/control/config"
+	scripts "xlb/control/script"
 )
 
 func init() {
 	Register(config.CheckExec, func(c *config.Check, _ string, _ *slog.Logger) (Checker, error) {
-		argv := c.Exec.Command
-		if c.Exec.User != "" {
-			// keepalived's MISC_CHECK "user": runuser drops to the user; the
-			// whole process group is still killed on timeout.
-			argv = append([]string{"runuser", "-u", c.Exec.User, "--"}, argv...)
-		}
-		return NewExec(ExecConfig{Command: argv, Dynamic: c.Exec.Dynamic})
+		return NewExec(ExecConfig{Command: c.Exec.Command, Dynamic: c.Exec.Dynamic,
+			User: c.Exec.User, Policy: scripts.Policy{Security: c.Exec.Secure}})
 	})
 }
 
@@ -39,6 +30,11 @@ type ExecConfig struct {
 	Command []string // program and arguments [misc_path], not run through a shell
 	Dynamic bool     // [misc_dynamic]
 	Env     []string // extra KEY=VALUE pairs on top of the daemon's environment
+	// User runs the command (MISC_CHECK's user, else script_user); Policy
+	// says who runs it when User is "" and whether an insecure script is
+	// refused (enable_script_security).
+	User   string
+	Policy scripts.Policy
 }
 
 // ExecChecker implements ExecConfig.
@@ -52,31 +48,26 @@ func NewExec(cfg ExecConfig) (*ExecChecker, error) {
 	return &ExecChecker{cfg: cfg}, nil
 }
 
-// outputLimit bounds how much of the command's output is kept for the reason.
-const outputLimit = 512
-
 // Check runs the command once.
 func (c *ExecChecker) Check(ctx context.Context) Result {
 	start := time.Now()
-	out := &limitedBuffer{max: outputLimit}
-	cmd, err := runGroup(ctx, c.cfg.Command, c.cfg.Env, out)
 	name := c.cfg.Command[0]
-	output := out.String()
+	cmd, _, err := c.cfg.Policy.Prepare(scripts.Cmd{Argv: c.cfg.Command, Env: c.cfg.Env, KillLeftovers: true}, c.cfg.User, "")
+	if err != nil {
+		return failResult(fmt.Errorf("%w: %s not run: %w", ErrExitStatus, name, err))
+	}
+	r := scripts.Run(ctx, cmd)
+	output := r.Output
 	if ctx.Err() != nil {
 		return failResult(fmt.Errorf("%w: %s: %w", ErrExitStatus, name,
 			timeoutOr(ctx, start, errors.New("process group killed"+withOutput(output)))))
 	}
-	code := -1
-	if cmd.ProcessState != nil {
-		code = cmd.ProcessState.ExitCode()
-	}
+	code := r.Exit
 	switch {
 	case code == 0:
 		return okResult(name + " exited 0" + withOutput(output))
-	case code == -1 && cmd.ProcessState == nil:
-		return failResult(fmt.Errorf("%w: %s: %w", ErrExitStatus, name, err))
 	case code == -1:
-		return failResult(fmt.Errorf("%w: %s: %s%s", ErrExitStatus, name, cmd.ProcessState, withOutput(output)))
+		return failResult(fmt.Errorf("%w: %w%s", ErrExitStatus, r.Err, withOutput(output)))
 	case code >= 2 && c.cfg.Dynamic:
 		r := okResult(fmt.Sprintf("%s exited %d: weight %d%s", name, code, code-2, withOutput(output)))
 		r.Weight, r.WeightSet = code-2, true
@@ -85,56 +76,10 @@ func (c *ExecChecker) Check(ctx context.Context) Result {
 	return failResult(fmt.Errorf("%w: %s exited %d%s", ErrExitStatus, name, code, withOutput(output)))
 }
 
-// runGroup runs argv in a process group of its own with env added to the
-// daemon's environment, output to out. When ctx ends the whole group is
-// killed, and whatever the command leaves running after it exits is killed
-// too, so nothing it started outlives the call.
-func runGroup(ctx context.Context, argv, env []string, out io.Writer) (*exec.Cmd, error) {
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	if len(env) > 0 {
-		cmd.Env = append(cmd.Environ(), env...)
-	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	// A child that inherited stdout would otherwise hold Wait until it exits.
-	cmd.WaitDelay = 200 * time.Millisecond
-	err := cmd.Run()
-	if cmd.Process != nil {
-		// The group id stays reserved while any member lives, so this reaches
-		// only what the command left behind (ESRCH when nothing is left).
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	}
-	return cmd, err
-}
-
 func withOutput(s string) string {
 	s = strings.Join(strings.Fields(s), " ")
 	if s == "" {
 		return ""
 	}
 	return ": " + s
-}
-
-// limitedBuffer keeps the first max bytes written and discards the rest
-// without failing the writer.
-type limitedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-	max int
-}
-
-func (b *limitedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if room := b.max - b.buf.Len(); room > 0 {
-		b.buf.Write(p[:min(room, len(p))])
-	}
-	return len(p), nil
-}
-
-func (b *limitedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -2,11 +2,12 @@ package health
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"strconv"
 	"sync"
 	"time"
+
+	scripts "xlb/control/script"
 )
 
 // Notify runs a real server's notify_up / notify_down scripts when its state
@@ -20,6 +21,7 @@ type Notify struct {
 	Up, Down []string      // argv [notify_up, notify_down]; nil: none
 	Timeout  time.Duration // default DefaultNotifyTimeout
 	Log      *slog.Logger
+	Policy   scripts.Policy // script_user, enable_script_security
 
 	mu    sync.Mutex
 	known bool
@@ -57,21 +59,22 @@ func (n *Notify) Verdict(ctx context.Context, v Verdict) {
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
-		sctx, cancel := context.WithTimeout(ctx, timeout)
-		defer cancel()
-		out := &limitedBuffer{max: outputLimit}
-		cmd, err := runGroup(sctx, argv, env, out)
-		code := -1
-		if cmd.ProcessState != nil {
-			code = cmd.ProcessState.ExitCode()
+		log := log.With("server", v.Server, "state", state, "script", argv[0])
+		cmd, warning, err := n.Policy.Prepare(scripts.Cmd{Argv: argv, Env: env, Timeout: timeout}, "", "")
+		if err != nil {
+			log.Error("notify script not run", "error", err)
+			return
 		}
-		switch {
-		case sctx.Err() != nil && errors.Is(sctx.Err(), context.DeadlineExceeded):
-			log.Warn("notify script killed after its timeout", "server", v.Server, "state", state, "script", argv[0], "timeout", timeout, "output", out.String())
-		case err != nil:
-			log.Warn("notify script failed", "server", v.Server, "state", state, "script", argv[0], "exit", strconv.Itoa(code), "error", err, "output", out.String())
+		if warning != nil {
+			log.Warn("notify script runs though insecure (enable_script_security is off)", "reason", warning)
+		}
+		switch r := scripts.Run(ctx, cmd); {
+		case r.TimedOut && ctx.Err() == nil:
+			log.Warn("notify script killed after its timeout", "timeout", timeout, "output", r.Summary())
+		case r.Err != nil:
+			log.Warn("notify script failed", "exit", strconv.Itoa(r.Exit), "error", r.Err, "output", r.Summary())
 		default:
-			log.Info("notify script ran", "server", v.Server, "state", state, "script", argv[0])
+			log.Info("notify script ran")
 		}
 	}()
 }

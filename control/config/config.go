@@ -30,11 +30,12 @@ type Global struct {
 	// VRRP holds global_defs' defaults for every VRRP instance; an
 	// instance's own keyword wins, as in keepalived.
 	VRRP VRRPDefaults
-	// EnableScriptSecurity is keepalived's enable_script_security: carried
-	// and reported; xlb does not inspect the scripts' permissions.
+	// EnableScriptSecurity is keepalived's enable_script_security: a script
+	// run as root that a non-root user could change is refused.
 	EnableScriptSecurity bool
-	// ScriptUser runs MISC_CHECK scripts that name no user (keepalived's
-	// script_user); empty: as xlbd's own user.
+	// ScriptUser runs every script that names no user (keepalived's
+	// script_user); empty: keepalived_script if that user exists, else
+	// xlbd's own user.
 	ScriptUser string
 }
 
@@ -164,6 +165,9 @@ type ExecCheck struct {
 	// Dynamic: exit 0 up, 1 down, 2..255 up with weight code-2 (misc_dynamic).
 	Dynamic bool
 	User    string // run as this user when set
+	// Secure refuses a script a non-root user could change when it runs as
+	// root (global enable_script_security).
+	Secure bool
 }
 
 // HTTPCheck is an HTTP GET whose status and body decide.

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
-
+	"xlb/control/script"
 	"xlb/control/secret"
 	"xlb/control/vrrp"
 	"xlb/lb"
@@ -213,7 +213,6 @@ func TestKeepalivedFull(t *testing.T) {
 	diffLines(t, "warnings", warnStrings(warns), []string{
 		"testdata/keepalived-full.conf:5: global_defs: notification_email: ignored: not used by xlb",
 		"testdata/keepalived-full.conf:8: global_defs: smtp_server: ignored: not used by xlb",
-		"testdata/keepalived-full.conf:9: global_defs: enable_script_security: carried, not enforced: xlb does not check who can write the scripts it runs; keep them in root-only directories",
 	})
 	if got, want := cfg.Interfaces, []string{"eth1", "eth0"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("interfaces %v, want %v", got, want)
@@ -274,7 +273,7 @@ func TestKeepalivedFull(t *testing.T) {
 		t.Errorf("http check %+v %+v", h, h.HTTP)
 	}
 	e := web80.Reals[1]
-	wantExec := &ExecCheck{Command: []string{"/usr/local/bin/check-web", "--host", "10.0.1.12"}, Timeout: 4 * time.Second, Dynamic: true, User: "nobody"}
+	wantExec := &ExecCheck{Command: []string{"/usr/local/bin/check-web", "--host", "10.0.1.12"}, Timeout: 4 * time.Second, Dynamic: true, User: "nobody", Secure: true}
 	if !reflect.DeepEqual(e.Check.Exec, wantExec) || e.Port != 80 || e.InhibitOnFailure {
 		t.Errorf("exec real %+v check %+v", e, e.Check.Exec)
 	}
@@ -513,7 +512,6 @@ func TestKeepalivedGlobalDefaults(t *testing.T) {
 	}
 	const f = "testdata/keepalived-globals.conf"
 	diffLines(t, "warnings", warnStrings(warns), []string{
-		f + ":6: global_defs: script_user: MISC_CHECK scripts that name no user run as nobody (group ignored); VRRP notify scripts run as xlbd's user",
 		f + ":13: global_defs: vrrp_garp_lower_prio_repeat: " + lowerPrioWhy,
 		f + ":14: global_defs: vrrp_startup_delay: " + startupDelayWhy,
 		f + ":16: global_defs: vrrp_skip_check_adv_addr: " + skipCheckAdvAddrWhy,
@@ -537,7 +535,7 @@ func TestKeepalivedGlobalDefaults(t *testing.T) {
 		VIPs:            []vrrp.VIP{{Prefix: netip.MustParsePrefix("10.0.2.100/24"), Dev: "eth2", Label: "eth2:vip"}},
 		GARPMasterDelay: 2 * time.Second, GARPMasterRepeat: 3, GARPMasterRefresh: time.Minute, GARPMasterRefreshRepeat: 2,
 		GARPLowerPrioDelay: 2 * time.Second, GARPLowerPrioRepeat: 1, McastGroup: group, StartupDelay: 1500 * time.Millisecond,
-		CheckUnicastSrc: true, SkipCheckAdvAddr: true,
+		CheckUnicastSrc: true, SkipCheckAdvAddr: true, ScriptPolicy: script.Policy{User: "nobody"},
 	}}
 	if !reflect.DeepEqual(cfg.VRRP[0], inherit) {
 		t.Errorf("VI_GLOBAL:\ngot  %+v\nwant %+v", cfg.VRRP[0], inherit)
@@ -548,7 +546,7 @@ func TestKeepalivedGlobalDefaults(t *testing.T) {
 		VIPs:            []vrrp.VIP{{Prefix: netip.MustParsePrefix("10.0.2.101/32"), Dev: "eth2"}},
 		GARPMasterDelay: 2 * time.Second, GARPMasterRepeat: 1, GARPMasterRefreshRepeat: 2,
 		McastGroup: group, StartupDelay: 1500 * time.Millisecond,
-		CheckUnicastSrc: true, SkipCheckAdvAddr: true, Strict: true,
+		CheckUnicastSrc: true, SkipCheckAdvAddr: true, Strict: true, ScriptPolicy: script.Policy{User: "nobody"},
 	}}
 	if !reflect.DeepEqual(cfg.VRRP[1], own) {
 		t.Errorf("VI_OWN:\ngot  %+v\nwant %+v", cfg.VRRP[1], own)

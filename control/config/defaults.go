@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"xlb/control/script"
 	"xlb/control/vrrp"
 	"xlb/health/kadefaults"
 	"xlb/lb"
@@ -240,6 +241,7 @@ func vrrpDefaults(v *VRRPInstance, g *Global, src *srcMap, vp string) {
 	}
 	v.McastGroup = gv.McastGroup4
 	v.StartupDelay = gv.StartupDelay
+	v.ScriptPolicy = script.Policy{User: g.ScriptUser, Security: g.EnableScriptSecurity}
 }
 
 func checkDefaults(c *Check, rs *RealServer, svc *Service, g *Global, src *srcMap, cp, baseDir string) {
@@ -273,6 +275,7 @@ func checkDefaults(c *Check, rs *RealServer, svc *Service, g *Global, src *srcMa
 		if !src.has(cp, "exec.user") {
 			c.Exec.User = g.ScriptUser
 		}
+		c.Exec.Secure = g.EnableScriptSecurity
 	case CheckDNS:
 		if c.DNS == nil {
 			c.DNS = &DNSCheck{}

@@ -271,17 +271,19 @@ func (k *kreader) global(s *stmt) {
 				k.src.field("global", "default_interface", c.line(), c.key.text)
 			}
 		case "script_user":
-			// keepalived's "script_user USER [GROUP]", read as MISC_CHECK's user.
+			// keepalived's "script_user USER [GROUP]": every script that names
+			// no user runs as USER (control/script).
 			if !k.noBlock(c, ctx) || len(c.args) < 1 || len(c.args) > 2 {
 				k.d.err(c.line(), ctx, c.key.text, ErrSyntax, "wants USER [GROUP]")
 				continue
 			}
 			k.cfg.Global.ScriptUser = c.args[0].text
 			k.src.field("global", "script_user", c.line(), c.key.text)
-			k.d.warn(c.line(), ctx, c.key.text, "MISC_CHECK scripts that name no user run as %s (group ignored); VRRP notify scripts run as xlbd's user", c.args[0].text)
+			if len(c.args) == 2 {
+				k.d.warn(c.line(), ctx, c.key.text, "group %s ignored: scripts run with %s's own groups", c.args[1].text, c.args[0].text)
+			}
 		case "enable_script_security":
 			k.cfg.Global.EnableScriptSecurity = k.flag(c, ctx, "global", "enable_script_security")
-			k.d.warn(c.line(), ctx, c.key.text, "carried, not enforced: xlb does not check who can write the scripts it runs; keep them in root-only directories")
 		case "vrrp_version":
 			if x, ok := val(k, c, ctx, "global", "vrrp_version", intIn(2, 3)); ok {
 				k.cfg.Global.VRRP.Version = uint8(x)

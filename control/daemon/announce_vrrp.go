@@ -8,6 +8,7 @@ import (
 	"xlb/control/announce"
 	"xlb/control/api"
 	"xlb/control/config"
+	"xlb/control/script"
 	"xlb/control/vrrp"
 )
 
@@ -24,12 +25,15 @@ type vrrpAnnouncer struct {
 	// (tests).
 	net  func(*vrrp.Options)
 	runs *supervisor[string, config.VRRPInstance, *vrrp.Instance]
+	// notify runs every instance's notify scripts, in order per instance
+	// across restarts; stopping an instance never waits for its scripts.
+	notify *script.Queue
 }
 
 var _ announce.Announcer = (*vrrpAnnouncer)(nil)
 
 func newVRRPAnnouncer(log *slog.Logger, onState func(vrrp.StateChange)) *vrrpAnnouncer {
-	a := &vrrpAnnouncer{log: log, onState: onState}
+	a := &vrrpAnnouncer{log: log, onState: onState, notify: script.NewQueue(log.With("scripts", "vrrp notify"))}
 	a.runs = newSupervisor(a.start, func(x, y config.VRRPInstance) bool {
 		return reflect.DeepEqual(x.Config, y.Config)
 	})
@@ -40,7 +44,7 @@ func (a *vrrpAnnouncer) start(name string, v config.VRRPInstance) (*vrrp.Instanc
 	// vrrp.New removes VIPs a killed predecessor left behind: a backup must
 	// not answer ARP for addresses the master owns. The instance logs its own
 	// state changes.
-	opts := vrrp.Options{Logger: a.log.With("vrrp", name), OnStateChange: a.onState}
+	opts := vrrp.Options{Logger: a.log.With("vrrp", name), OnStateChange: a.onState, NotifyQueue: a.notify}
 	if a.net != nil {
 		a.net(&opts)
 	}

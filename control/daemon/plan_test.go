@@ -122,6 +122,7 @@ func TestEveryVRRPFieldReachesInstance(t *testing.T) {
 global:
   vrrp_mcast_group4: 224.0.0.99
   vrrp_startup_delay: 2
+  script_user: nobody
 vrrp:
   - name: A
     interface: eth1

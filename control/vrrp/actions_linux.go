@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os/exec"
 	"strconv"
 	"sync"
 	"time"
@@ -15,29 +14,32 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"xlb/control/script"
 )
 
 // notifyTimeout bounds one notify script, so a hung script cannot hold back
-// the ones queued after it.
+// the ones queued after it for long.
 const notifyTimeout = 30 * time.Second
 
 var broadcastMAC = net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
 
 // NetActions adds and removes VIPs with netlink, sends gratuitous ARP with
-// mdlayher/arp and runs notify scripts one after another in the background.
+// mdlayher/arp and queues notify scripts on a script.Queue keyed by the
+// instance's name: they run in order, in the background, and outlive the
+// NetActions (closing it never waits for a script).
 type NetActions struct {
 	cfg    Config
 	log    *slog.Logger
 	nl     *netlink.Handle
 	arp    map[string]*arp.Client // by device
-	notify chan Notification
-	wg     sync.WaitGroup
+	notify *script.Queue
 	once   sync.Once
 }
 
 // NewNetActions opens its netlink and packet sockets in the calling thread's
-// network namespace.
-func NewNetActions(cfg Config, log *slog.Logger) (*NetActions, error) {
+// network namespace. Notify scripts go to q (nil: a queue of its own).
+func NewNetActions(cfg Config, q *script.Queue, log *slog.Logger) (*NetActions, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -49,7 +51,10 @@ func NewNetActions(cfg Config, log *slog.Logger) (*NetActions, error) {
 	if err != nil {
 		return nil, fmt.Errorf("vrrp %s: netlink: %w", c.Name, err)
 	}
-	a := &NetActions{cfg: c, log: log, nl: nl, arp: map[string]*arp.Client{}, notify: make(chan Notification, 64)}
+	if q == nil {
+		q = script.NewQueue(log)
+	}
+	a := &NetActions{cfg: c, log: log, nl: nl, arp: map[string]*arp.Client{}, notify: q}
 	for _, v := range c.VIPs {
 		if a.arp[v.Dev] != nil {
 			continue
@@ -66,8 +71,6 @@ func NewNetActions(cfg Config, log *slog.Logger) (*NetActions, error) {
 		}
 		a.arp[v.Dev] = cl
 	}
-	a.wg.Add(1)
-	go a.runNotify()
 	return a, nil
 }
 
@@ -127,27 +130,28 @@ func (a *NetActions) SendGARP(vips []VIP) error {
 	return errors.Join(errs...)
 }
 
-// Notify implements Actions: queues the scripts; if the queue is full the
-// notification is logged and dropped rather than stalling VRRP.
+// Notify implements Actions: queues the scripts behind the instance's
+// earlier ones and returns at once.
 func (a *NetActions) Notify(n Notification) {
-	select {
-	case a.notify <- n:
-	default:
-		a.log.Error("notify queue full, dropping", "state", n.State)
+	for _, argv := range notifyCommands(a.cfg, n) {
+		a.notify.Add(a.cfg.Name, n.State.String()+" "+argv[0], func() {
+			runNotify(a.cfg.ScriptPolicy, argv, a.log.With("state", n.State, "script", argv))
+		})
 	}
 }
 
-func (a *NetActions) runNotify() {
-	defer a.wg.Done()
-	for n := range a.notify {
-		for _, argv := range notifyCommands(a.cfg, n) {
-			ctx, cancel := context.WithTimeout(context.Background(), notifyTimeout)
-			out, err := exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput()
-			cancel()
-			if err != nil {
-				a.log.Warn("notify script failed", "script", argv, "err", err, "output", string(out))
-			}
-		}
+// runNotify runs one notify script to its end or its timeout.
+func runNotify(p script.Policy, argv []string, log *slog.Logger) {
+	cmd, warning, err := p.Prepare(script.Cmd{Argv: argv, Timeout: notifyTimeout}, "", "")
+	if err != nil {
+		log.Error("notify script not run", "error", err)
+		return
+	}
+	if warning != nil {
+		log.Warn("notify script runs though insecure (enable_script_security is off)", "reason", warning)
+	}
+	if r := script.Run(context.Background(), cmd); r.Err != nil {
+		log.Warn("notify script failed", "exit", r.Exit, "error", r.Err, "output", r.Summary())
 	}
 }
 
@@ -183,13 +187,10 @@ func (a *NetActions) closeSockets() {
 	a.nl.Close()
 }
 
-// Close waits for queued notify scripts, then closes the sockets.
+// Close closes the sockets. Queued notify scripts still run, in order: a
+// reload or shutdown never waits on a script.
 func (a *NetActions) Close() error {
-	a.once.Do(func() {
-		close(a.notify)
-		a.wg.Wait()
-		a.closeSockets()
-	})
+	a.once.Do(a.closeSockets)
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"xlb/control/script"
 	"xlb/control/secret"
 )
 
@@ -115,6 +116,9 @@ type Config struct {
 	NotifyFault  []string
 	NotifyStop   []string
 	Notify       []string
+	// ScriptPolicy is who runs notify and track scripts and whether an
+	// insecure one is refused (script_user, enable_script_security).
+	ScriptPolicy script.Policy
 	// GARPMasterDelay is the pause before the second gratuitous ARP burst
 	// after becoming master: 0 means no second burst (keepalived's
 	// garp_master_delay 0).

@@ -17,6 +17,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"xlb/control/script"
 )
 
 // StateChange is reported through Options.OnStateChange.
@@ -41,6 +43,10 @@ type Options struct {
 	OnStateChange func(StateChange)
 	// Scripts runs the track scripts; nil means executing them.
 	Scripts ScriptRunner
+	// NotifyQueue runs the notify scripts of the default Actions in order
+	// per instance; nil: a queue of the instance's own. A daemon shares one
+	// so an instance restarted by a reload keeps the order of its scripts.
+	NotifyQueue *script.Queue
 }
 
 // Instance runs one VRRP virtual router.
@@ -122,7 +128,7 @@ func New(cfg Config, opt Options) (*Instance, error) {
 		in.clock = realClock{}
 	}
 	if in.scripts == nil {
-		in.scripts = execRunner{}
+		in.scripts = execRunner{policy: c.ScriptPolicy}
 	}
 	for _, s := range c.TrackScripts {
 		in.tracks = append(in.tracks, newScriptTracker(s))
@@ -147,7 +153,7 @@ func New(cfg Config, opt Options) (*Instance, error) {
 		opened = append(opened, tr.Close)
 	}
 	if in.act == nil {
-		act, err := NewNetActions(c, log)
+		act, err := NewNetActions(c, opt.NotifyQueue, log)
 		if err != nil {
 			closeAll()
 			return nil, err

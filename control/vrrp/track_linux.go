@@ -2,20 +2,21 @@ package vrrp
 
 import (
 	"context"
-	"os/exec"
-	"syscall"
-	"time"
+	"fmt"
+
+	"xlb/control/script"
 )
 
-// execRunner runs a track script as a child process, output discarded.
-type execRunner struct{}
+// execRunner runs a track script through the shared script runner: its own
+// process group, killed with everything it started when ctx (the script's
+// timeout) ends; output capped and discarded. It runs as the policy's
+// script_user, and under enable_script_security an insecure script fails.
+type execRunner struct{ policy script.Policy }
 
-func (execRunner) RunScript(ctx context.Context, argv []string) error {
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	// Its own process group, so a timeout kills whatever the script started
-	// too, as keepalived does (kill(-pid, SIGKILL)).
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = time.Second
-	return cmd.Run()
+func (r execRunner) RunScript(ctx context.Context, argv []string) error {
+	cmd, _, err := r.policy.Prepare(script.Cmd{Argv: argv, KillLeftovers: true}, "", "")
+	if err != nil {
+		return fmt.Errorf("track script not run: %w", err)
+	}
+	return script.Run(ctx, cmd).Err
 }
