@@ -2,9 +2,11 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -17,6 +19,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"xlb/control/api"
 	"xlb/test/testutil"
 )
 
@@ -124,6 +127,8 @@ func TestStatusPage(t *testing.T) {
 		t.Errorf("db2 not shown up after db1's kill: %v", err)
 	}
 
+	checkWithoutScript(t, page, labIP["db1"])
+
 	attr, err := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.CSS(`tr[data-vrrp="VI_1"]`), "data-state"))
 	if err != nil {
 		t.Fatal(err)
@@ -195,4 +200,52 @@ func forwardInto(t *testing.T, host *testutil.Host, addr string) string {
 		}
 	}()
 	return ln.Addr().String()
+}
+
+// checkWithoutScript reads the page as a client without JavaScript does (the
+// server's HTML alone) and /status.json as a script does: both say the
+// backend is down, and the JSON's event log says why.
+func checkWithoutScript(t *testing.T, page, downIP string) {
+	t.Helper()
+	get := func(path string) []byte {
+		resp, err := http.Get(page + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %s %v", path, resp.Status, err)
+		}
+		return b
+	}
+	if html := string(get("")); !strings.Contains(html, fmt.Sprintf(`data-backend=%q data-state="down"`, downIP)) ||
+		!strings.Contains(html, `<noscript><meta http-equiv="refresh"`) {
+		t.Errorf("the server-rendered page does not show %s down, or does not refresh itself without JavaScript", downIP)
+	}
+	var st api.Status
+	if err := json.Unmarshal(get("status.json"), &st); err != nil {
+		t.Fatalf("status.json: %v", err)
+	}
+	var state string
+	for _, svc := range st.Services {
+		for _, b := range svc.Backends {
+			if b.IP.String() == downIP {
+				state = b.State
+				if b.Since.IsZero() {
+					t.Errorf("status.json: %s has no since", downIP)
+				}
+			}
+		}
+	}
+	if state != "down" {
+		t.Errorf("status.json: %s is %q, want down", downIP, state)
+	}
+	found := false
+	for _, e := range st.Events {
+		found = found || (e.Kind == api.EventBackend && strings.HasSuffix(e.Subject, " "+downIP) && e.To == "down" && strings.Contains(e.Reason, "check failed"))
+	}
+	if !found {
+		t.Errorf("status.json: no event says %s went down and why: %+v", downIP, st.Events)
+	}
 }
