@@ -259,17 +259,11 @@ func (k *kreader) global(s *stmt) {
 	const ctx = "global_defs"
 	k.src.object("global", s.line(), ctx)
 	for _, c := range s.block {
+		if r := rowFor(globalFields, c.key.text); r != nil {
+			readKA(k, r, c, ctx, "global", &k.cfg.Global)
+			continue
+		}
 		switch c.key.text {
-		case "router_id", "lvs_id":
-			if v, ok := k.one(c, ctx); ok {
-				k.cfg.Global.RouterID = v
-				k.src.field("global", "router_id", c.line(), c.key.text)
-			}
-		case "default_interface":
-			if x, ok := k.one(c, ctx); ok {
-				k.cfg.Global.DefaultInterface = x
-				k.src.field("global", "default_interface", c.line(), c.key.text)
-			}
 		case "script_user":
 			// keepalived's "script_user USER [GROUP]": every script that names
 			// no user runs as USER (control/script).
@@ -282,57 +276,6 @@ func (k *kreader) global(s *stmt) {
 			if len(c.args) == 2 {
 				k.d.warn(c.line(), ctx, c.key.text, "group %s ignored: scripts run with %s's own groups", c.args[1].text, c.args[0].text)
 			}
-		case "enable_script_security":
-			k.cfg.Global.EnableScriptSecurity = k.flag(c, ctx, "global", "enable_script_security")
-		case "vrrp_version":
-			if x, ok := val(k, c, ctx, "global", "vrrp_version", intIn(2, 3)); ok {
-				k.cfg.Global.VRRP.Version = uint8(x)
-			}
-		case "vrrp_mcast_group4":
-			if x, ok := val(k, c, ctx, "global", "vrrp_mcast_group4", parseMcast4); ok {
-				k.cfg.Global.VRRP.McastGroup4 = x
-			}
-		case "vrrp_garp_master_delay":
-			if x, ok := val(k, c, ctx, "global", "vrrp_garp_master_delay", secs); ok {
-				k.cfg.Global.VRRP.GARPMasterDelay = x
-			}
-		case "vrrp_garp_master_repeat":
-			if x, ok := val(k, c, ctx, "global", "vrrp_garp_master_repeat", intIn(1, 255)); ok {
-				k.cfg.Global.VRRP.GARPMasterRepeat = int(x)
-			}
-		case "vrrp_garp_master_refresh":
-			if x, ok := val(k, c, ctx, "global", "vrrp_garp_master_refresh", secs); ok {
-				k.cfg.Global.VRRP.GARPMasterRefresh = x
-			}
-		case "vrrp_garp_master_refresh_repeat":
-			if x, ok := val(k, c, ctx, "global", "vrrp_garp_master_refresh_repeat", intIn(1, 255)); ok {
-				k.cfg.Global.VRRP.GARPMasterRefreshRepeat = int(x)
-			}
-		case "vrrp_garp_lower_prio_delay":
-			if x, ok := val(k, c, ctx, "global", "vrrp_garp_lower_prio_delay", secs); ok {
-				k.cfg.Global.VRRP.GARPLowerPrioDelay = x
-				k.d.warn(c.line(), ctx, c.key.text, "%s", lowerPrioWhy)
-			}
-		case "vrrp_garp_lower_prio_repeat":
-			if x, ok := val(k, c, ctx, "global", "vrrp_garp_lower_prio_repeat", intIn(0, 255)); ok {
-				k.cfg.Global.VRRP.GARPLowerPrioRepeat = int(x)
-				k.d.warn(c.line(), ctx, c.key.text, "%s", lowerPrioWhy)
-			}
-		case "vrrp_startup_delay":
-			if x, ok := val(k, c, ctx, "global", "vrrp_startup_delay", secs); ok {
-				k.cfg.Global.VRRP.StartupDelay = x
-				k.d.warn(c.line(), ctx, c.key.text, "%s", startupDelayWhy)
-			}
-		case "vrrp_check_unicast_src":
-			k.cfg.Global.VRRP.CheckUnicastSrc = k.flag(c, ctx, "global", "vrrp_check_unicast_src")
-		case "vrrp_skip_check_adv_addr":
-			k.cfg.Global.VRRP.SkipCheckAdvAddr = k.flag(c, ctx, "global", "vrrp_skip_check_adv_addr")
-			k.d.warn(c.line(), ctx, c.key.text, "%s", skipCheckAdvAddrWhy)
-		case "vrrp_higher_prio_send_advert":
-			k.cfg.Global.VRRP.HigherPrioSendAdvert = k.flag(c, ctx, "global", "vrrp_higher_prio_send_advert")
-		case "vrrp_strict":
-			k.cfg.Global.VRRP.Strict = k.flag(c, ctx, "global", "vrrp_strict")
-			k.d.warn(c.line(), ctx, c.key.text, "%s", strictWhy)
 		case "xlb_interface":
 			// xlb's own keyword: keepalived warns about it and carries on.
 			if !k.noBlock(c, ctx) {

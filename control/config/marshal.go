@@ -293,57 +293,13 @@ func checkNode(s *Service, r *RealServer, c *Check, scriptUser string) *yaml.Nod
 
 func globalNode(g *Global) *yaml.Node {
 	m := &yaml.Node{Kind: yaml.MappingNode}
-	if g.RouterID != "" {
-		addStr(m, "router_id", g.RouterID)
-	}
-	if g.DefaultInterface != "" {
-		addStr(m, "default_interface", g.DefaultInterface)
-	}
+	var def Global
+	globalVRRPDefaults(&def.VRRP, newSrcMap(""))
+	// The lower-priority GARPs default to this file's master ones.
+	def.VRRP.GARPLowerPrioDelay, def.VRRP.GARPLowerPrioRepeat = g.VRRP.GARPMasterDelay, g.VRRP.GARPMasterRepeat
+	marshalRows(m, globalFields, g, &def)
 	if g.ScriptUser != "" {
 		addStr(m, "script_user", g.ScriptUser)
-	}
-	if g.EnableScriptSecurity {
-		addBool(m, "enable_script_security", true)
-	}
-	v := &g.VRRP
-	if v.Version != DefaultVRRPVersion {
-		addInt(m, "vrrp_version", int64(v.Version))
-	}
-	if v.McastGroup4 != DefaultMcastGroup4 {
-		addStr(m, "vrrp_mcast_group4", v.McastGroup4.String())
-	}
-	if v.GARPMasterDelay != DefaultGARPMasterDelay {
-		addDur(m, "vrrp_garp_master_delay", v.GARPMasterDelay)
-	}
-	if v.GARPMasterRepeat != DefaultGARPMasterRepeat {
-		addInt(m, "vrrp_garp_master_repeat", int64(v.GARPMasterRepeat))
-	}
-	if v.GARPMasterRefresh != 0 {
-		addDur(m, "vrrp_garp_master_refresh", v.GARPMasterRefresh)
-	}
-	if v.GARPMasterRefreshRepeat != DefaultGARPMasterRefreshRepeat {
-		addInt(m, "vrrp_garp_master_refresh_repeat", int64(v.GARPMasterRefreshRepeat))
-	}
-	if v.GARPLowerPrioDelay != v.GARPMasterDelay {
-		addDur(m, "vrrp_garp_lower_prio_delay", v.GARPLowerPrioDelay)
-	}
-	if v.GARPLowerPrioRepeat != v.GARPMasterRepeat {
-		addInt(m, "vrrp_garp_lower_prio_repeat", int64(v.GARPLowerPrioRepeat))
-	}
-	if v.StartupDelay != 0 {
-		addDur(m, "vrrp_startup_delay", v.StartupDelay)
-	}
-	if v.CheckUnicastSrc {
-		addBool(m, "vrrp_check_unicast_src", true)
-	}
-	if v.SkipCheckAdvAddr {
-		addBool(m, "vrrp_skip_check_adv_addr", true)
-	}
-	if v.Strict {
-		addBool(m, "vrrp_strict", true)
-	}
-	if v.HigherPrioSendAdvert {
-		addBool(m, "vrrp_higher_prio_send_advert", true)
 	}
 	return m
 }

@@ -40,53 +40,12 @@ func readYAML(file string, data []byte, d *diags, src *srcMap) *Config {
 		return cfg
 	}
 	root := deref(doc.Content[0])
-	gv := &cfg.Global.VRRP
 	y.fields(root, "", map[string]func(yfield){
 		"global": func(f yfield) {
 			src.object("global", y.p(f.key), "global")
-			y.fields(f.val, "global", map[string]func(yfield){
-				"router_id":         func(g yfield) { cfg.Global.RouterID, _ = y.str(g, "global", "global", "router_id") },
-				"default_interface": func(g yfield) { cfg.Global.DefaultInterface, _ = y.str(g, "global", "global", "default_interface") },
-				"script_user":       func(g yfield) { cfg.Global.ScriptUser, _ = y.str(g, "global", "global", "script_user") },
-				"enable_script_security": func(g yfield) {
-					cfg.Global.EnableScriptSecurity, _ = yval(y, g, "global", "global", "enable_script_security", parseBool)
-				},
-				"vrrp_version": func(g yfield) {
-					x, _ := yval(y, g, "global", "global", "vrrp_version", intIn(2, 3))
-					gv.Version = uint8(x)
-				},
-				"vrrp_mcast_group4":      func(g yfield) { gv.McastGroup4, _ = yval(y, g, "global", "global", "vrrp_mcast_group4", parseMcast4) },
-				"vrrp_garp_master_delay": func(g yfield) { gv.GARPMasterDelay, _ = yval(y, g, "global", "global", "vrrp_garp_master_delay", ydur) },
-				"vrrp_garp_master_repeat": func(g yfield) {
-					x, _ := yval(y, g, "global", "global", "vrrp_garp_master_repeat", intIn(1, 255))
-					gv.GARPMasterRepeat = int(x)
-				},
-				"vrrp_garp_master_refresh": func(g yfield) {
-					gv.GARPMasterRefresh, _ = yval(y, g, "global", "global", "vrrp_garp_master_refresh", ydur)
-				},
-				"vrrp_garp_master_refresh_repeat": func(g yfield) {
-					x, _ := yval(y, g, "global", "global", "vrrp_garp_master_refresh_repeat", intIn(1, 255))
-					gv.GARPMasterRefreshRepeat = int(x)
-				},
-				"vrrp_garp_lower_prio_delay": func(g yfield) {
-					gv.GARPLowerPrioDelay, _ = yval(y, g, "global", "global", "vrrp_garp_lower_prio_delay", ydur)
-				},
-				"vrrp_garp_lower_prio_repeat": func(g yfield) {
-					x, _ := yval(y, g, "global", "global", "vrrp_garp_lower_prio_repeat", intIn(0, 255))
-					gv.GARPLowerPrioRepeat = int(x)
-				},
-				"vrrp_startup_delay": func(g yfield) { gv.StartupDelay, _ = yval(y, g, "global", "global", "vrrp_startup_delay", ydur) },
-				"vrrp_check_unicast_src": func(g yfield) {
-					gv.CheckUnicastSrc, _ = yval(y, g, "global", "global", "vrrp_check_unicast_src", parseBool)
-				},
-				"vrrp_skip_check_adv_addr": func(g yfield) {
-					gv.SkipCheckAdvAddr, _ = yval(y, g, "global", "global", "vrrp_skip_check_adv_addr", parseBool)
-				},
-				"vrrp_higher_prio_send_advert": func(g yfield) {
-					gv.HigherPrioSendAdvert, _ = yval(y, g, "global", "global", "vrrp_higher_prio_send_advert", parseBool)
-				},
-				"vrrp_strict": func(g yfield) { gv.Strict, _ = yval(y, g, "global", "global", "vrrp_strict", parseBool) },
-			})
+			y.fields(f.val, "global", yamlHandlers(y, globalFields, "global", "global", &cfg.Global, map[string]func(yfield){
+				"script_user": func(g yfield) { cfg.Global.ScriptUser, _ = y.str(g, "global", "global", "script_user") },
+			}))
 		},
 		"interfaces": func(f yfield) {
 			for i, n := range y.seq(f, "") {
