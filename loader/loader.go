@@ -105,6 +105,7 @@ type Dataplane struct {
 	link   link.Link
 	ifname string
 	dir    string
+	opts   Options // what Relink loads a program with
 }
 
 // Load loads the program and fresh, unpinned maps without attaching them:
@@ -131,7 +132,7 @@ func load(mac net.HardwareAddr, opts Options, pinDir string) (*Dataplane, error)
 		return nil, errors.New("BPF object has no Maglev inner map spec")
 	}
 
-	d := &Dataplane{innerSpec: inner.Copy(), tableSize: int(inner.MaxEntries), mac: mac, hashSeed: cfg.HashSeed}
+	d := &Dataplane{innerSpec: inner.Copy(), tableSize: int(inner.MaxEntries), mac: mac, hashSeed: cfg.HashSeed, opts: opts}
 	var collOpts ebpf.CollectionOptions
 	if pinDir != "" {
 		collOpts.Maps.PinPath = pinDir
@@ -207,7 +208,14 @@ func Open(ifname string, opts Options) (*Dataplane, error) {
 
 func (d *Dataplane) attach(iface *net.Interface, mode AttachMode) error {
 	linkPath := filepath.Join(d.dir, "link")
-	if l, err := link.LoadPinnedLink(linkPath, nil); err == nil {
+	if l, err := link.LoadPinnedLink(linkPath, nil); err == nil && !linkAlive(l) {
+		// The netdev this link attached to was deleted: a new one of the
+		// same name gets a new link; the pinned maps carry the flows over.
+		l.Close()
+		if err := d.replaceDeadLink(iface, mode, d.objs.XlbXdp); err != nil {
+			return err
+		}
+	} else if err == nil {
 		if err := l.Update(d.objs.XlbXdp); err != nil {
 			l.Close()
 			return fmt.Errorf("replace the program in pinned link %s: %w", linkPath, err)
