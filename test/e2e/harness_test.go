@@ -51,6 +51,9 @@ type daemon struct {
 	pinRoot string
 	socket  string
 	logPath string
+	// metrics is --metrics when set (xlbd's default, the director's
+	// loopback, otherwise).
+	metrics string
 	cmd     *exec.Cmd
 }
 
@@ -94,8 +97,11 @@ func (d *daemon) start() {
 	if err != nil {
 		d.t.Fatal(err)
 	}
-	d.cmd = d.host.Cmd(filepath.Join(binaries(d.t), "xlbd"), "run", "--config", d.config, "--pin-root", d.pinRoot,
-		"--socket", d.socket, "--max-flows", "65536", "--log-level", "debug")
+	args := []string{"run", "--config", d.config, "--pin-root", d.pinRoot, "--socket", d.socket, "--max-flows", "65536", "--log-level", "debug"}
+	if d.metrics != "" {
+		args = append(args, "--metrics", d.metrics)
+	}
+	d.cmd = d.host.Cmd(filepath.Join(binaries(d.t), "xlbd"), args...)
 	d.cmd.Stdout, d.cmd.Stderr = log, log
 	if err := d.cmd.Start(); err != nil {
 		d.t.Fatalf("start xlbd: %v", err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,10 +20,11 @@ import (
 )
 
 // TestPrometheusAlert runs a real Prometheus, with dist/prometheus/xlb-rules.yml,
-// scraping xlbd on a director in front of two backends: XlbBackendDown fires
-// for the killed backend (and only for it) and resolves once it serves again.
-// The rule's `for` is cut from 30s to 2s so the test takes seconds; promtool's
-// unit tests cover the shipped durations.
+// scraping the xlbd of two VRRP directors in front of two backends:
+// XlbBackendDown fires on both directors for the killed backend (and only for
+// it) and resolves once it serves again; exactly one director is master, so
+// neither VRRP master alert fires. The rule's `for` is cut from 30s to 2s so
+// the test takes seconds; promtool's unit tests cover the shipped durations.
 func TestPrometheusAlert(t *testing.T) {
 	testutil.RequirePriv(t)
 	prom, err := exec.LookPath("prometheus")
@@ -34,23 +36,33 @@ func TestPrometheusAlert(t *testing.T) {
 	}
 	binaries(t)
 	seg := testutil.NewSegment(t, "pm")
-	director := seg.AddHost(t, "lvs", "192.168.1.20/24")
+	// Prometheus runs on the monitoring host and scrapes the directors over the segment.
+	mon := seg.AddHost(t, "mon", "192.168.1.100/24")
 	db1 := seg.AddHost(t, "db1", labIP["db1"]+"/24")
 	db2 := seg.AddHost(t, "db2", labIP["db2"]+"/24")
-	seg.AttachPassToPort(t, director)
 	srv1 := testutil.Serve(t, db1, 3306, "db1")
 	testutil.Serve(t, db2, 3306, "db2")
-	d := newDaemon(t, director, tcpConfig(labIP["db1"], labIP["db2"]))
-	d.start()
-	waitFor(t, "both backends active", 15*time.Second, func() bool {
-		b := d.backends()
-		return b[labIP["db1"]].State == "active" && b[labIP["db2"]].State == "active"
-	})
+	var ds []*daemon
+	for i, addr := range []string{"192.168.1.20", "192.168.1.21"} {
+		director := seg.AddHost(t, fmt.Sprintf("lvs%d", i+1), addr+"/24")
+		seg.AttachPassToPort(t, director)
+		d := newDaemon(t, director, tcpConfig(labIP["db1"], labIP["db2"])+
+			fmt.Sprintf("vrrp:\n  - {name: VI_1, interface: eth0, vrid: 52, priority: %d, advert_int: 1, vips: [192.168.1.30/24]}\n", 150-50*i))
+		d.metrics = addr + ":9433"
+		d.start()
+		ds = append(ds, d)
+	}
+	for _, d := range ds {
+		waitFor(t, "both backends active", 15*time.Second, func() bool {
+			b := d.backends()
+			return b[labIP["db1"]].State == "active" && b[labIP["db2"]].State == "active"
+		})
+	}
 
 	dir := t.TempDir()
 	writeRules(t, filepath.Join(dir, "rules.yml"), map[string]string{"XlbBackendDown": "2s"})
 	cfg := "global: {scrape_interval: 1s, evaluation_interval: 1s}\nrule_files: [rules.yml]\n" +
-		"scrape_configs: [{job_name: xlb, static_configs: [{targets: ['127.0.0.1:9433']}]}]\n"
+		"scrape_configs: [{job_name: xlb, static_configs: [{targets: ['192.168.1.20:9433', '192.168.1.21:9433']}]}]\n"
 	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +70,7 @@ func TestPrometheusAlert(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := director.Cmd(prom, "--config.file="+filepath.Join(dir, "prometheus.yml"), "--storage.tsdb.path="+filepath.Join(dir, "data"),
+	cmd := mon.Cmd(prom, "--config.file="+filepath.Join(dir, "prometheus.yml"), "--storage.tsdb.path="+filepath.Join(dir, "data"),
 		"--web.listen-address=127.0.0.1:9090")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
@@ -81,12 +93,10 @@ func TestPrometheusAlert(t *testing.T) {
 			}
 		}
 	})
-	api := promAPI{host: director}
-	waitFor(t, "prometheus scraping xlbd", 30*time.Second, func() bool {
-		var r struct {
-			Result []any `json:"result"`
-		}
-		return api.get("/api/v1/query?query=xlb_backend_up", &r) == nil && len(r.Result) == 2
+	api := promAPI{host: mon}
+	waitFor(t, "prometheus scraping both directors", 30*time.Second, func() bool { return api.count("xlb_backend_up") == 4 })
+	waitFor(t, "one VRRP master over both directors", 15*time.Second, func() bool {
+		return api.count("sum by (vrrp_instance) (xlb_vrrp_master) == 1") == 1
 	})
 	if a := api.backendDown(); a == nil || len(a) != 0 {
 		t.Fatalf("XlbBackendDown with both backends up: %v (nil: no answer)", a)
@@ -94,10 +104,16 @@ func TestPrometheusAlert(t *testing.T) {
 
 	srv1.Kill()
 	killed := time.Now()
-	waitFor(t, "XlbBackendDown firing for db1", 30*time.Second, func() bool { return api.backendDown()[labIP["db1"]] == "firing" })
+	firing := func(a map[string]string) bool {
+		return a[labIP["db1"]+" 192.168.1.20:9433"] == "firing" && a[labIP["db1"]+" 192.168.1.21:9433"] == "firing"
+	}
+	waitFor(t, "XlbBackendDown firing for db1 on both directors", 30*time.Second, func() bool { return firing(api.backendDown()) })
 	t.Logf("XlbBackendDown fired %s after the kill (for: 2s, scrape and evaluation every 1s)", time.Since(killed).Round(100*time.Millisecond))
-	if a := api.backendDown(); len(a) != 1 {
-		t.Errorf("XlbBackendDown alerts %v: only db1 is down", a)
+	if a := api.backendDown(); len(a) != 2 {
+		t.Errorf("XlbBackendDown alerts %v: only db1 is down, seen by two directors", a)
+	}
+	if a := api.alerts(); a == nil || a["XlbVRRPNoMaster"] || a["XlbVRRPMultipleMasters"] {
+		t.Errorf("a VRRP master alert with one master: %v", a)
 	}
 
 	testutil.Serve(t, db1, 3306, "db1")
@@ -144,7 +160,7 @@ func writeRules(t *testing.T, path string, durations map[string]string) {
 	}
 }
 
-// promAPI queries the Prometheus listening on the director's loopback.
+// promAPI queries the Prometheus listening on host's loopback.
 type promAPI struct{ host *testutil.Host }
 
 func (p promAPI) get(path string, data any) error {
@@ -173,8 +189,8 @@ func (p promAPI) get(path string, data any) error {
 	return json.Unmarshal(r.Data, data)
 }
 
-// backendDown is the XlbBackendDown alerts by backend (pending or firing);
-// nil when Prometheus did not answer.
+// backendDown is the XlbBackendDown alerts, pending or firing, by "backend
+// instance"; nil when Prometheus did not answer.
 func (p promAPI) backendDown() map[string]string {
 	var r struct {
 		Alerts []struct {
@@ -188,8 +204,37 @@ func (p promAPI) backendDown() map[string]string {
 	out := map[string]string{}
 	for _, a := range r.Alerts {
 		if a.Labels["alertname"] == "XlbBackendDown" {
-			out[a.Labels["backend"]] = a.State
+			out[a.Labels["backend"]+" "+a.Labels["instance"]] = a.State
 		}
 	}
 	return out
+}
+
+// alerts is the names of every pending or firing alert; nil when Prometheus
+// did not answer.
+func (p promAPI) alerts() map[string]bool {
+	var r struct {
+		Alerts []struct {
+			Labels map[string]string `json:"labels"`
+		} `json:"alerts"`
+	}
+	if err := p.get("/api/v1/alerts", &r); err != nil {
+		return nil
+	}
+	out := map[string]bool{}
+	for _, a := range r.Alerts {
+		out[a.Labels["alertname"]] = true
+	}
+	return out
+}
+
+// count is the number of series an instant query returns (-1: no answer).
+func (p promAPI) count(query string) int {
+	var r struct {
+		Result []any `json:"result"`
+	}
+	if err := p.get("/api/v1/query?query="+url.QueryEscape(query), &r); err != nil {
+		return -1
+	}
+	return len(r.Result)
 }
