@@ -89,6 +89,10 @@ type RealServer struct {
 	// instead of removed (its flows re-pick).
 	InhibitOnFailure bool
 	Check            *Check // nil: always up, as keepalived does without a checker
+	// NotifyUp and NotifyDown run (argv, no shell) when the check marks the
+	// server up or down, as keepalived's notify_up/notify_down.
+	NotifyUp   []string
+	NotifyDown []string
 	// MAC, when set, is the server's MAC address: used as is, never
 	// resolved nor replaced by what the network answers.
 	MAC net.HardwareAddr

@@ -576,7 +576,6 @@ virtual_server 10.0.0.1 3306 {
 				"t.conf:2: virtual_server 10.0.0.1 80: lvs_method: not set: keepalived would use NAT; xlb forwards by DR (direct routing)",
 				"t.conf:3: virtual_server 10.0.0.1 80: quorum_up: ignored: xlb runs no quorum scripts (quorum itself is used)",
 				"t.conf:4: real_server 10.0.0.2 8080: DR does not change ports: clients' packets reach 10.0.0.2 on port 80; port 8080 is only checked",
-				"t.conf:5: real_server 10.0.0.2 8080: notify_up: ignored: xlb runs no per-server notify scripts; see xlbctl backends and the metrics",
 				"t.conf:11: real_server 10.0.0.2 8080: HTTP_GET: bindto: ignored: checks use the route's source address",
 				"t.conf:15: virtual_server 10.0.0.1 81: no real servers: new flows to this service are dropped",
 				"t.conf:23: real_server 10.0.0.5 3306: MYSQL_CHECK: max_replication_lag: also checks that replication runs (a NULL lag is down)",

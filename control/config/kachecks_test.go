@@ -62,6 +62,8 @@ virtual_server 10.1.0.1 443 {
         }
     }
     real_server 10.1.0.9 443 {
+        notify_up "/usr/local/bin/rs-up 10.1.0.9"
+        notify_down /usr/local/bin/rs-down
         HTTP_GET {
             url {
                 path /a
@@ -113,6 +115,10 @@ virtual_server 10.1.0.1 443 {
 			t.Errorf("real %s: got %+v (http %+v), want %+v (http %+v)", reals[i].IP, got, got.HTTP, *w, w.HTTP)
 		}
 	}
+	if up, down := reals[7].NotifyUp, reals[7].NotifyDown; !reflect.DeepEqual(up, []string{"/usr/local/bin/rs-up", "10.1.0.9"}) ||
+		!reflect.DeepEqual(down, []string{"/usr/local/bin/rs-down"}) {
+		t.Errorf("notify_up %q notify_down %q", up, down)
+	}
 	if d := reals[2].Check.DelayBeforeRetry; d != cfg.Services[0].DelayLoop {
 		t.Errorf("DNS_CHECK delay_before_retry %v, keepalived's is the delay_loop %v", d, cfg.Services[0].DelayLoop)
 	}
@@ -126,6 +132,9 @@ virtual_server 10.1.0.1 443 {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	for i := range reals {
+		if a, b := reals[i], back.Services[0].Reals[i]; !reflect.DeepEqual(a.NotifyUp, b.NotifyUp) || !reflect.DeepEqual(a.NotifyDown, b.NotifyDown) {
+			t.Errorf("round trip of %s's notify scripts: %q %q", a.IP, b.NotifyUp, b.NotifyDown)
+		}
 		if a, b := reals[i].Check, back.Services[0].Reals[i].Check; !reflect.DeepEqual(a, b) {
 			t.Errorf("round trip of %s: %+v, want %+v\n%s", reals[i].IP, b, a, out)
 		}

@@ -85,14 +85,12 @@ var (
 		"retry_before_failover": fatal("not supported"),
 	}
 	ignoredRS = map[string]disposition{
-		"notify_up":   warnOnly("ignored: xlb runs no per-server notify scripts; see xlbctl backends and the metrics"),
-		"notify_down": warnOnly("ignored: xlb runs no per-server notify scripts; see xlbctl backends and the metrics"),
-		"smtp_alert":  warnOnly("ignored: xlb sends no mail"),
-		"warmup":      warnOnly("ignored: xlb staggers the first checks itself"),
-		"uthreshold":  fatal("not supported: xlb keeps no per-server connection counts"),
-		"lthreshold":  fatal("not supported: xlb keeps no per-server connection counts"),
-		"FILE_CHECK":  fatal("not supported: use MISC_CHECK"),
-		"BFD_CHECK":   fatal("not supported: use TCP_CHECK or MISC_CHECK"),
+		"smtp_alert": warnOnly("ignored: xlb sends no mail"),
+		"warmup":     warnOnly("ignored: xlb staggers the first checks itself"),
+		"uthreshold": fatal("not supported: xlb keeps no per-server connection counts"),
+		"lthreshold": fatal("not supported: xlb keeps no per-server connection counts"),
+		"FILE_CHECK": fatal("not supported: use MISC_CHECK"),
+		"BFD_CHECK":  fatal("not supported: use TCP_CHECK or MISC_CHECK"),
 	}
 	ignoredCheck = map[string]disposition{
 		"warmup":        warnOnly("ignored: xlb staggers the first checks itself"),
@@ -708,6 +706,10 @@ func (k *kreader) realServer(s *stmt, svc *Service, svcPath string, vsDefaults [
 			}
 		case key == "inhibit_on_failure":
 			rs.InhibitOnFailure = k.flag(c, ctx, path, "inhibit_on_failure")
+		case key == "notify_up":
+			rs.NotifyUp = k.command(c, ctx, path, "notify_up")
+		case key == "notify_down":
+			rs.NotifyDown = k.command(c, ctx, path, "notify_down")
 		case checkKinds[key] != "":
 			checks = append(checks, c)
 		default:

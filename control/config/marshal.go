@@ -142,6 +142,12 @@ func realNode(s *Service, r *RealServer, scriptUser string) *yaml.Node {
 	if r.MAC != nil {
 		addStr(m, "mac", r.MAC.String())
 	}
+	if len(r.NotifyUp) > 0 {
+		addNode(m, "notify_up", strSeq(r.NotifyUp))
+	}
+	if len(r.NotifyDown) > 0 {
+		addNode(m, "notify_down", strSeq(r.NotifyDown))
+	}
 	if r.Check != nil {
 		addNode(m, "check", checkNode(s, r, r.Check, scriptUser))
 	}

@@ -317,6 +317,8 @@ func (y *yreader) real(n *yaml.Node, path string) RealServer {
 			r.Weight = uint16(w)
 		},
 		"inhibit_on_failure": func(f yfield) { r.InhibitOnFailure, _ = yval(y, f, ctx, path, "inhibit_on_failure", parseBool) },
+		"notify_up":          func(f yfield) { r.NotifyUp = y.argv(f, ctx, path, "notify_up") },
+		"notify_down":        func(f yfield) { r.NotifyDown = y.argv(f, ctx, path, "notify_down") },
 		"mac":                func(f yfield) { r.MAC, _ = yval(y, f, ctx, path, "mac", parseUnicastMAC) },
 		"check": func(f yfield) {
 			y.src.object(path+".check", y.p(f.key), ctx+": check")

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"reflect"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -31,12 +32,13 @@ type checkConfig struct {
 	real  config.RealServer
 }
 
-// sameCheck: a monitor keeps running while its interface, check, weight and
-// the service's alpha stay; anything else about the service does not matter
-// to it.
+// sameCheck: a monitor keeps running while its interface, check, weight,
+// notify scripts and the service's alpha stay; anything else about the
+// service does not matter to it.
 func sameCheck(a, b checkConfig) bool {
 	return a.plane == b.plane && reflect.DeepEqual(*a.real.Check, *b.real.Check) &&
-		a.real.Weight == b.real.Weight && a.svc.Alpha == b.svc.Alpha
+		a.real.Weight == b.real.Weight && a.svc.Alpha == b.svc.Alpha &&
+		slices.Equal(a.real.NotifyUp, b.real.NotifyUp) && slices.Equal(a.real.NotifyDown, b.real.NotifyDown)
 }
 
 type monitorRun struct {
@@ -102,9 +104,12 @@ func (s *checkSet) start(ref control.BackendRef, c checkConfig) (*monitorRun, fu
 	run := &monitorRun{kind: r.Check.Kind}
 	dynamic := r.Check.Exec != nil && r.Check.Exec.Dynamic
 	failedBefore := stillFailed(r, s.d.failedBefore[ref])
+	notify := &health.Notify{Up: r.NotifyUp, Down: r.NotifyDown, Log: s.log}
 	return run, func(ctx context.Context) {
+		defer notify.Wait()
 		mon.Run(ctx, func(v health.Verdict) {
 			run.latency.Store(int64(v.Latency))
+			notify.Verdict(ctx, v)
 			if v.Initial && v.Up && failedBefore {
 				return // keep the seeded "down" until a real check says up
 			}

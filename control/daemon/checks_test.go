@@ -1,0 +1,26 @@
+package daemon
+
+import (
+	"net/netip"
+	"testing"
+
+	"xlb/control/config"
+)
+
+// A reload that changes a real server's notify scripts restarts its monitor
+// (the running one holds the old scripts); an identical one keeps it.
+func TestSameCheckNotifyScripts(t *testing.T) {
+	svc := &config.Service{}
+	p := &plane{}
+	real := func(down ...string) config.RealServer {
+		return config.RealServer{IP: netip.MustParseAddr("10.0.0.2"), Weight: 1,
+			Check: &config.Check{Kind: config.CheckTCP}, NotifyUp: []string{"/bin/up"}, NotifyDown: down}
+	}
+	a := checkConfig{plane: p, svc: svc, real: real("/bin/down", "x")}
+	if !sameCheck(a, checkConfig{plane: p, svc: svc, real: real("/bin/down", "x")}) {
+		t.Error("identical config restarts the monitor")
+	}
+	if sameCheck(a, checkConfig{plane: p, svc: svc, real: real("/bin/down", "y")}) {
+		t.Error("a changed notify_down keeps the monitor with the old script")
+	}
+}
