@@ -93,6 +93,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 						c.Args().First(), len(cfg.Services), len(cfg.VRRP), strings.Join(cfg.Interfaces, ", "))
 					summary, err := flowSyncSummary(cfg, c.StringSlice("flow-sync-key"), c.StringSlice("flow-sync-peer"))
 					fmt.Fprintln(c.App.Writer, summary)
+					fmt.Fprintln(c.App.Writer, bgpSummary(cfg))
 					return err
 				},
 			},
@@ -171,8 +172,8 @@ func parsePeers(args []string) ([]netip.Addr, error) {
 // flags, and how to turn it on when it will not; a key file xlbd would
 // refuse is an error.
 func flowSyncSummary(cfg *config.Config, keys, peerArgs []string) (string, error) {
-	if len(cfg.VRRP) == 0 {
-		return "flow sync: not used (no VRRP instance: no other director shares a VIP)", nil
+	if len(cfg.VRRP) == 0 && cfg.BGP == nil {
+		return "flow sync: not used (no VRRP instance, no BGP: no other director shares a VIP)", nil
 	}
 	peers, err := parsePeers(peerArgs)
 	if err != nil {
@@ -211,4 +212,25 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}
+
+// bgpSummary says what BGP announces, or how to add it.
+func bgpSummary(cfg *config.Config) string {
+	b := cfg.BGP
+	if b == nil {
+		return "bgp: not configured (" + config.BGPHowTo + ")"
+	}
+	var peers []string
+	for _, n := range b.Neighbors {
+		bfd := "no BFD"
+		if n.BFD.Enabled {
+			bfd = fmt.Sprintf("BFD %v x %d", n.BFD.MinTx, n.BFD.Multiplier)
+		}
+		peers = append(peers, fmt.Sprintf("%s AS %d (%s)", n.Address, n.PeerAS, bfd))
+	}
+	vips := "every service's VIP"
+	if len(b.VIPs) > 0 {
+		vips = fmt.Sprintf("%d VIPs", len(b.VIPs))
+	}
+	return fmt.Sprintf("bgp: AS %d, router id %s, announcing %s to %s", b.LocalAS, b.RouterID, vips, strings.Join(peers, ", "))
 }

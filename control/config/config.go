@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"time"
 
+	"xlb/control/bgp"
 	"xlb/control/secret"
 	"xlb/control/vrrp"
 	"xlb/lb"
@@ -17,6 +18,8 @@ type Config struct {
 	Interfaces []string // interfaces the XDP program attaches to, in order, no duplicates
 	Services   []Service
 	VRRP       []VRRPInstance
+	// BGP announces the VIPs to routers (xlb.yaml only; nil without).
+	BGP *bgp.Config
 }
 
 // Global holds settings that apply to the whole director.

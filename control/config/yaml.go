@@ -40,6 +40,7 @@ func readYAML(file string, data []byte, d *diags, src *srcMap) *Config {
 		return cfg
 	}
 	root := deref(doc.Content[0])
+	var bgpCheck func()
 	y.fields(root, "", map[string]func(yfield){
 		"global": func(f yfield) {
 			src.object("global", y.p(f.key), "global")
@@ -65,7 +66,11 @@ func readYAML(file string, data []byte, d *diags, src *srcMap) *Config {
 				cfg.VRRP = append(cfg.VRRP, y.vrrp(n, fmt.Sprintf("vrrp[%d]", i)))
 			}
 		},
+		"bgp": func(f yfield) { bgpCheck = y.bgpBlock(f, cfg) }, // bgp.go
 	})
+	if bgpCheck != nil {
+		bgpCheck()
+	}
 	return cfg
 }
 

@@ -1,0 +1,232 @@
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+
+	"xlb/control/bgp"
+	"xlb/control/secret"
+
+	"gopkg.in/yaml.v3"
+)
+
+// BGPHowTo tells a keepalived.conf user how to announce VIPs by BGP:
+// keepalived has no BGP, so the block exists in xlb's YAML only.
+const BGPHowTo = "keepalived.conf has no BGP; to announce the VIPs by BGP, convert the file " +
+	"(xlbctl convert keepalived.conf > xlb.yaml), add a bgp: block (local_as, router_id, neighbors; " +
+	"README, \"Active-active with BGP\") and run xlbd with --format yaml"
+
+// bgpBlock reads the bgp block of xlb.yaml into cfg.BGP, with defaults, and
+// returns the check to run once the services are read (an announced VIP
+// must be a service's).
+func (y *yreader) bgpBlock(f yfield, cfg *Config) func() {
+	const ctx = "bgp"
+	b := &bgp.Config{}
+	cfg.BGP = b
+	y.src.object("bgp", y.p(f.key), ctx)
+	var localAS, routerID *yaml.Node
+	vipLines := map[netip.Addr]int{}
+	y.fields(f.val, ctx, map[string]func(yfield){
+		"local_as": func(g yfield) { localAS = g.key; b.LocalAS = y.asn(g, ctx, "bgp") },
+		"router_id": func(g yfield) {
+			routerID = g.key
+			b.RouterID, _ = yval(y, g, ctx, "bgp", "router_id", parseIPv4)
+		},
+		"withdraw_wait": func(g yfield) { b.WithdrawWait, _ = yval(y, g, ctx, "bgp", "withdraw_wait", ydur) },
+		"communities":   func(g yfield) { b.Communities = y.communities(g, ctx) },
+		"neighbors": func(g yfield) {
+			seen := map[netip.Addr]int{}
+			for i, n := range y.seq(g, ctx) {
+				nb, ok := y.neighbor(n, fmt.Sprintf("bgp.neighbors[%d]", i))
+				if !ok {
+					continue
+				}
+				if first, dup := seen[nb.Address]; dup {
+					y.d.err(y.p(n), "bgp neighbor", "address", ErrInvalid, "%s given twice (first at line %d)", nb.Address, first)
+					continue
+				}
+				seen[nb.Address] = n.Line
+				b.Neighbors = append(b.Neighbors, nb)
+			}
+		},
+		"vips": func(g yfield) {
+			for _, n := range y.seq(g, ctx) {
+				v, ok := y.bgpVIP(n)
+				if !ok {
+					continue
+				}
+				if first, dup := vipLines[v.Address]; dup {
+					y.d.err(y.p(n), "bgp vip", "address", ErrInvalid, "%s given twice (first at line %d)", v.Address, first)
+					continue
+				}
+				vipLines[v.Address] = n.Line
+				b.VIPs = append(b.VIPs, v)
+			}
+		},
+	})
+	if localAS == nil {
+		y.d.err(y.p(f.key), ctx, "local_as", ErrInvalid, "required (this director's AS number)")
+	}
+	if routerID == nil {
+		y.d.err(y.p(f.key), ctx, "router_id", ErrInvalid, "required (an IPv4 address of this director)")
+	}
+	if len(b.Neighbors) == 0 {
+		y.d.err(y.p(f.key), ctx, "neighbors", ErrInvalid, "at least one neighbor (router) is required")
+	}
+	b.Defaults()
+	return func() {
+		vips := map[netip.Addr]bool{}
+		for _, s := range cfg.Services {
+			vips[s.VIP] = true
+		}
+		for _, v := range b.VIPs {
+			if !vips[v.Address] {
+				y.d.err(pos{file: y.file, line: vipLines[v.Address]}, "bgp vip", "address", ErrInvalid,
+					"%s is no service's VIP: a director must not attract traffic it does not balance", v.Address)
+			}
+		}
+	}
+}
+
+func parseIPv4(s string) (netip.Addr, error) {
+	a, err := netip.ParseAddr(s)
+	if err != nil || !a.Is4() {
+		return netip.Addr{}, fmt.Errorf("%q is not an IPv4 address", s)
+	}
+	return a, nil
+}
+
+// asn reads an AS number: 1-4294967295 (RFC 6793 four-octet).
+func (y *yreader) asn(f yfield, ctx, path string) uint32 {
+	x, _ := yval(y, f, ctx, path, f.key.Value, intIn(1, 1<<32-1))
+	return uint32(x)
+}
+
+func (y *yreader) communities(f yfield, ctx string) []bgp.Community {
+	var out []bgp.Community
+	for _, n := range y.seq(f, ctx) {
+		s, ok := y.scalar(n, ctx, f.key.Value)
+		if !ok {
+			continue
+		}
+		c, err := bgp.ParseCommunity(s)
+		if err != nil {
+			y.d.err(y.p(n), ctx, f.key.Value, ErrInvalid, "%v", err)
+			continue
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+func (y *yreader) neighbor(n *yaml.Node, path string) (bgp.Neighbor, bool) {
+	const ctx = "bgp neighbor"
+	var nb bgp.Neighbor
+	y.src.object(path, y.p(n), ctx)
+	var pw *yaml.Node
+	ok := y.fields(n, ctx, map[string]func(yfield){
+		"address":       func(g yfield) { nb.Address, _ = yval(y, g, ctx, path, "address", parseIPv4) },
+		"peer_as":       func(g yfield) { nb.PeerAS = y.asn(g, ctx, path) },
+		"local_address": func(g yfield) { nb.LocalAddress, _ = yval(y, g, ctx, path, "local_address", parseIPv4) },
+		"hold_time":     func(g yfield) { nb.HoldTime, _ = yval(y, g, ctx, path, "hold_time", ydur) },
+		"keepalive":     func(g yfield) { nb.Keepalive, _ = yval(y, g, ctx, path, "keepalive", ydur) },
+		"password_file": func(g yfield) { pw = g.val; nb.PasswordFile, _ = y.str(g, ctx, path, "password_file") },
+		"multihop": func(g yfield) {
+			x, _ := yval(y, g, ctx, path, "multihop", intIn(1, 255))
+			nb.MultihopTTL = uint8(x)
+		},
+		"bfd": func(g yfield) { nb.BFD = y.bfd(g, path+".bfd") },
+	})
+	if !ok {
+		return nb, false
+	}
+	if !nb.Address.IsValid() {
+		y.d.err(y.p(n), ctx, "address", ErrInvalid, "required (the router's address)")
+		return nb, false
+	}
+	if nb.PeerAS == 0 {
+		y.d.err(y.p(n), ctx, "peer_as", ErrInvalid, "required (the router's AS number)")
+	}
+	if pw != nil && nb.PasswordFile != "" {
+		// Read at load, so check-config and a reload report an unreadable
+		// file, and the password never sits in the config file itself.
+		s, err := secret.FromFile(nb.PasswordFile)
+		if err != nil {
+			y.d.err(y.p(pw), ctx, "password_file", ErrInvalid, "%v", err)
+		} else if len(s.Reveal()) > 80 {
+			// TCP_MD5SIG_MAXKEYLEN in linux/tcp.h.
+			y.d.err(y.p(pw), ctx, "password_file", ErrInvalid, "the TCP MD5 password is longer than the kernel's 80 bytes")
+		}
+		nb.Password = s
+	}
+	switch {
+	case nb.HoldTime != 0 && nb.HoldTime < 3*time.Second:
+		y.d.err(y.p(n), ctx, "hold_time", ErrInvalid, "0 or at least 3 s (RFC 4271 4.2)")
+	case nb.Keepalive != 0 && nb.HoldTime != 0 && nb.Keepalive >= nb.HoldTime:
+		y.d.err(y.p(n), ctx, "keepalive", ErrInvalid, "must be shorter than hold_time")
+	case nb.Keepalive != 0 && nb.HoldTime == 0 && nb.Keepalive >= bgp.DefaultHoldTime:
+		y.d.err(y.p(n), ctx, "keepalive", ErrInvalid, "must be shorter than the default hold_time (%v)", bgp.DefaultHoldTime)
+	}
+	return nb, true
+}
+
+// bfd reads "bfd: true" or a mapping (enabled, min_tx, min_rx, multiplier);
+// a mapping without enabled: false turns BFD on.
+func (y *yreader) bfd(f yfield, path string) bgp.BFD {
+	const ctx = "bgp neighbor bfd"
+	if f.val.Kind == yaml.ScalarNode {
+		on, _ := yval(y, f, ctx, path, "bfd", parseBool)
+		return bgp.BFD{Enabled: on}
+	}
+	b := bgp.BFD{Enabled: true}
+	ms := func(s string) (time.Duration, error) {
+		d, err := parseSeconds(s, true)
+		if err == nil && d < time.Millisecond {
+			err = fmt.Errorf("at least 0.001 (1 ms)")
+		}
+		return d, err
+	}
+	y.fields(f.val, ctx, map[string]func(yfield){
+		"enabled": func(g yfield) { b.Enabled, _ = yval(y, g, ctx, path, "enabled", parseBool) },
+		"min_tx":  func(g yfield) { b.MinTx, _ = yval(y, g, ctx, path, "min_tx", ms) },
+		"min_rx":  func(g yfield) { b.MinRx, _ = yval(y, g, ctx, path, "min_rx", ms) },
+		"multiplier": func(g yfield) {
+			x, _ := yval(y, g, ctx, path, "multiplier", intIn(1, 255))
+			b.Multiplier = uint32(x)
+		},
+	})
+	return b
+}
+
+func (y *yreader) bgpVIP(n *yaml.Node) (bgp.VIP, bool) {
+	const ctx = "bgp vip"
+	var v bgp.VIP
+	if n.Kind == yaml.ScalarNode {
+		a, err := parseIPv4(n.Value)
+		if err != nil {
+			y.d.err(y.p(n), ctx, "address", ErrInvalid, "%v", err)
+			return v, false
+		}
+		return bgp.VIP{Address: a}, true
+	}
+	u32 := func(g yfield) *uint32 {
+		x, ok := yval(y, g, ctx, "bgp.vips", g.key.Value, intIn(0, 1<<32-1))
+		if !ok {
+			return nil
+		}
+		u := uint32(x)
+		return &u
+	}
+	y.fields(n, ctx, map[string]func(yfield){
+		"address":     func(g yfield) { v.Address, _ = yval(y, g, ctx, "bgp.vips", "address", parseIPv4) },
+		"med":         func(g yfield) { v.MED = u32(g) },
+		"local_pref":  func(g yfield) { v.LocalPref = u32(g) },
+		"communities": func(g yfield) { v.Communities = y.communities(g, ctx) },
+	})
+	if !v.Address.IsValid() {
+		y.d.err(y.p(n), ctx, "address", ErrInvalid, "required")
+		return v, false
+	}
+	return v, true
+}

@@ -1,0 +1,89 @@
+package config
+
+import (
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"xlb/control/bgp"
+)
+
+const bgpServices = `interfaces: [eth0]
+services:
+  - vip: 10.0.0.100
+    port: 80
+    reals: [{ip: 192.168.1.10}]
+`
+
+func TestBGPBlock(t *testing.T) {
+	pw := filepath.Join(t.TempDir(), "bgp.pass")
+	if err := os.WriteFile(pw, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, _, err := Parse("xlb.yaml", []byte(bgpServices+`bgp:
+  local_as: 65001
+  router_id: 10.0.1.11
+  withdraw_wait: 5
+  communities: ["65001:100"]
+  neighbors:
+    - address: 10.0.1.1
+      peer_as: 65000
+      hold_time: 9
+      password_file: `+pw+`
+      multihop: 2
+      bfd: {min_tx: 0.05, multiplier: 5}
+    - {address: 10.0.1.2, peer_as: 65000, bfd: true}
+  vips:
+    - {address: 10.0.0.100, med: 10, local_pref: 200, communities: ["65001:200"]}
+`), FormatYAML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := cfg.BGP
+	if b == nil || b.LocalAS != 65001 || b.RouterID != netip.MustParseAddr("10.0.1.11") || b.WithdrawWait != 5*time.Second ||
+		len(b.Communities) != 1 || b.Communities[0].String() != "65001:100" {
+		t.Fatalf("bgp = %+v", b)
+	}
+	n := b.Neighbors[0]
+	if n.PeerAS != 65000 || n.HoldTime != 9*time.Second || n.Keepalive != 3*time.Second || n.Password.Reveal() != "s3cret" ||
+		n.MultihopTTL != 2 || n.BFD != (bgp.BFD{Enabled: true, MinTx: 50 * time.Millisecond, MinRx: 100 * time.Millisecond, Multiplier: 5}) {
+		t.Errorf("neighbor 0 = %+v", n)
+	}
+	if n := b.Neighbors[1]; !n.BFD.Enabled || n.BFD.Multiplier != 3 || n.HoldTime != 90*time.Second {
+		t.Errorf("neighbor 1 = %+v", n)
+	}
+	v := b.VIPs[0]
+	if v.MED == nil || *v.MED != 10 || v.LocalPref == nil || *v.LocalPref != 200 || len(v.Communities) != 1 {
+		t.Errorf("vip = %+v", v)
+	}
+	if err := b.Check(); err != nil {
+		t.Errorf("a config the reader accepted fails the speaker's invariants: %v", err)
+	}
+}
+
+func TestBGPErrors(t *testing.T) {
+	for name, tc := range map[string]struct{ block, want string }{
+		"no local_as":       {"bgp:\n  router_id: 10.0.1.11\n  neighbors: [{address: 10.0.1.1, peer_as: 1}]\n", "xlb.yaml:6: bgp: local_as"},
+		"bad router_id":     {"bgp:\n  local_as: 1\n  router_id: ::1\n  neighbors: [{address: 10.0.1.1, peer_as: 1}]\n", "xlb.yaml:8: bgp: router_id"},
+		"no neighbours":     {"bgp:\n  local_as: 1\n  router_id: 10.0.1.11\n", "xlb.yaml:6: bgp: neighbors"},
+		"as 0":              {"bgp:\n  local_as: 0\n  router_id: 10.0.1.11\n  neighbors: [{address: 10.0.1.1, peer_as: 1}]\n", "xlb.yaml:7: bgp: local_as"},
+		"unknown field":     {"bgp:\n  local_as: 1\n  router_id: 10.0.1.11\n  neighbours: []\n", "xlb.yaml:9: bgp: neighbours"},
+		"no peer_as":        {"bgp:\n  local_as: 1\n  router_id: 10.0.1.11\n  neighbors:\n    - address: 10.0.1.1\n", "xlb.yaml:10: bgp neighbor: peer_as"},
+		"short hold":        {"bgp:\n  local_as: 1\n  router_id: 10.0.1.11\n  neighbors:\n    - {address: 10.0.1.1, peer_as: 1, hold_time: 2}\n", "xlb.yaml:10: bgp neighbor: hold_time"},
+		"password missing":  {"bgp:\n  local_as: 1\n  router_id: 10.0.1.11\n  neighbors:\n    - address: 10.0.1.1\n      peer_as: 1\n      password_file: /nonexistent/pw\n", "xlb.yaml:12: bgp neighbor: password_file"},
+		"bad community":     {"bgp:\n  local_as: 1\n  router_id: 10.0.1.11\n  communities: [\"1:70000\"]\n  neighbors: [{address: 10.0.1.1, peer_as: 1}]\n", "xlb.yaml:9: bgp: communities"},
+		"bfd multiplier":    {"bgp:\n  local_as: 1\n  router_id: 10.0.1.11\n  neighbors:\n    - address: 10.0.1.1\n      peer_as: 1\n      bfd: {multiplier: 0}\n", "xlb.yaml:12: bgp neighbor bfd: multiplier"},
+		"vip of no service": {"bgp:\n  local_as: 1\n  router_id: 10.0.1.11\n  neighbors: [{address: 10.0.1.1, peer_as: 1}]\n  vips: [{address: 10.0.0.101}]\n", "xlb.yaml:10: bgp vip: address: 10.0.0.101 is no service's VIP"},
+		"neighbour twice":   {"bgp:\n  local_as: 1\n  router_id: 10.0.1.11\n  neighbors:\n    - {address: 10.0.1.1, peer_as: 1}\n    - {address: 10.0.1.1, peer_as: 2}\n", "xlb.yaml:11: bgp neighbor: address"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, _, err := Parse("xlb.yaml", []byte(bgpServices+tc.block), FormatYAML)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error:\n%v\nwant one containing %q", err, tc.want)
+			}
+		})
+	}
+}
