@@ -194,9 +194,10 @@ func Run(ctx context.Context, opts Options) error {
 	wg.Add(1)
 	go func() { defer wg.Done(); d.applier(ctx) }()
 	for _, p := range d.planes {
-		wg.Add(2)
+		wg.Add(3)
 		go func() { defer wg.Done(); p.macs.Run(ctx) }()
 		go func() { defer wg.Done(); p.neigh.Watch(ctx, p.macs.Observe) }()
+		go func() { defer wg.Done(); d.followLink(ctx, p) }()
 	}
 	wg.Add(1)
 	go func() { defer wg.Done(); d.followPeers(ctx) }()

@@ -1,0 +1,123 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"xlb/lb"
+	"xlb/loader"
+	"xlb/test/testutil"
+)
+
+// syncBuffer is a log sink read while the daemon writes to it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// followLink, as xlbd runs it, follows a MAC change, a link down/up and a
+// netdev deleted and re-created, from netlink events alone; the flow table
+// (a flow written before) is there after all of them.
+func TestFollowLink(t *testing.T) {
+	testutil.RequirePriv(t)
+	ns := testutil.NewNetNS(t, "follow")
+	ns.MustRun(t, "ip", "link", "add", "eth0", "type", "veth", "peer", "name", "peer0")
+	ns.MustRun(t, "ip", "link", "set", "peer0", "up")
+	ns.MustRun(t, "ip", "link", "set", "eth0", "address", "02:00:00:00:00:01", "up")
+	pinRoot := filepath.Join(testutil.BPFFS, fmt.Sprintf("xlbtest-follow-%d", os.Getpid()))
+	t.Cleanup(func() { os.RemoveAll(pinRoot) })
+	var dp *loader.Dataplane
+	if err := ns.Do(func() (err error) {
+		dp, err = loader.Open("eth0", loader.Options{PinRoot: pinRoot, MaxFlows: 1024})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer dp.Close()
+	key := loader.FlowKey{Client: netip.MustParseAddrPort("192.0.2.9:40000"), VIP: netip.MustParseAddrPort("192.0.2.30:3306"), Proto: lb.TCP}
+	if err := dp.SetFlow(key, 7); err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	d := &Daemon{log: slog.New(slog.NewTextHandler(logs, nil))}
+	p := &plane{plan: &ifacePlan{name: "eth0"}, dp: dp}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = ns.Do(func() error { d.followLink(ctx, p); return nil })
+	}()
+	defer func() { cancel(); <-done }()
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if ok() {
+				return
+			}
+		}
+		t.Fatalf("%s: not seen in 5 s; log:\n%s", what, logs.String())
+	}
+	attachedID := func() uint32 {
+		out := ns.MustRun(t, "ip", "-o", "link", "show", "eth0")
+		var id uint32
+		if i := strings.Index(out, "prog/xdp id "); i >= 0 {
+			fmt.Sscan(out[i+len("prog/xdp id "):], &id)
+		}
+		return id
+	}
+	flowKept := func() bool {
+		found := false
+		_ = dp.Flows(func(k loader.FlowKey, b uint32) bool { found = found || k == key && b == 7; return true })
+		return found
+	}
+	// Let the subscription start before the first change.
+	time.Sleep(200 * time.Millisecond)
+
+	ns.MustRun(t, "ip", "link", "set", "eth0", "address", "02:00:00:00:00:02")
+	waitFor("program reloaded with the new MAC", func() bool {
+		return bytes.Equal(dp.MAC(), net.HardwareAddr{2, 0, 0, 0, 0, 2})
+	})
+	id := attachedID()
+	if id == 0 || !flowKept() {
+		t.Fatalf("after the MAC change: attached prog %d, flow kept %v", id, flowKept())
+	}
+
+	ns.MustRun(t, "ip", "link", "set", "eth0", "down")
+	ns.MustRun(t, "ip", "link", "set", "eth0", "up")
+	time.Sleep(300 * time.Millisecond)
+	if got := attachedID(); got != id || !flowKept() {
+		t.Errorf("link down/up changed the program (%d -> %d) or lost the flow (%v)", id, got, flowKept())
+	}
+
+	ns.MustRun(t, "ip", "link", "del", "eth0")
+	waitFor("the interface reported gone", func() bool { return strings.Contains(logs.String(), "interface gone") })
+	ns.MustRun(t, "ip", "link", "add", "eth0", "type", "veth", "peer", "name", "peer0")
+	ns.MustRun(t, "ip", "link", "set", "peer0", "up")
+	ns.MustRun(t, "ip", "link", "set", "eth0", "address", "02:00:00:00:00:02", "up")
+	waitFor("program attached to the new netdev", func() bool { return attachedID() != 0 })
+	if !flowKept() {
+		t.Error("flow lost with the netdev")
+	}
+}
