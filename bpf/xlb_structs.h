@@ -35,6 +35,18 @@ enum xlb_backend_state {
 	XLB_BACKEND_DOWN = 3, /* failed: its flows are re-picked */
 };
 
+/* XLB_TEST_PREV_ABI builds a test-only object with another layout of the
+ * same structs (same sizes, fields moved; a longer flow value; reasons
+ * renumbered): loader/upgrade_test.go upgrades from it to this layout, live. */
+#ifdef XLB_TEST_PREV_ABI
+struct xlb_backend {
+	__u32 service_id;
+	__u8 mac[6];
+	__u8 state;
+	__u8 pad;
+	__be32 ip;
+};
+#else
 struct xlb_backend {
 	__be32 ip;
 	__u8 mac[6];
@@ -44,6 +56,7 @@ struct xlb_backend {
 	 * backend of its own service, so a reused id never mis-forwards. */
 	__u32 service_id;
 };
+#endif
 
 /* A connection as the client sent it. */
 struct xlb_flow_key {
@@ -56,6 +69,9 @@ struct xlb_flow_key {
 };
 
 struct xlb_flow {
+#ifdef XLB_TEST_PREV_ABI
+	__u32 prev_only;
+#endif
 	__u32 backend_id;
 };
 
@@ -74,8 +90,13 @@ struct xlb_counter {
 
 /* Why a frame was not forwarded. XLB_REASON_MAX must stay last. */
 enum xlb_reason {
+#ifdef XLB_TEST_PREV_ABI
+	XLB_PASS_OTHER_MAC = 1,
+	XLB_PASS_NOT_IPV4 = 0,
+#else
 	XLB_PASS_OTHER_MAC = 0,  /* not addressed to our interface's MAC */
 	XLB_PASS_NOT_IPV4 = 1,   /* ARP, IPv6, double VLAN tags, ... */
+#endif
 	XLB_PASS_MALFORMED = 2,  /* truncated or invalid headers: the stack decides */
 	XLB_PASS_FRAGMENT = 3,   /* IPv4 fragment: left to the stack, see README */
 	XLB_PASS_NO_SERVICE = 4, /* not a VIP:port/proto of ours */

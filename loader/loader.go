@@ -12,6 +12,7 @@ package loader
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -50,7 +51,8 @@ type Options struct {
 	// Default DefaultPinRoot. Ignored by Load, which pins nothing.
 	PinRoot string
 	// MaxFlows overrides the flow table's size (default: XLB_MAX_FLOWS,
-	// 1048576). A pinned table of another size is an error: detach first.
+	// 1048576). A pinned table of another size is copied into one of this
+	// size (an upgrade, see Open).
 	MaxFlows uint32
 	// Mode selects native (default) or generic XDP.
 	Mode AttachMode
@@ -67,6 +69,8 @@ type Options struct {
 	// entry, so a flood cannot evict established flows faster. Default:
 	// the flow table's size / 64 (16384 for 1M flows).
 	FlowInsertsPerCPU uint32
+	// Log receives what an upgrade of pinned maps did. Default slog.Default().
+	Log *slog.Logger
 }
 
 // DefaultHashSeed is the flow hash's seed when Options.HashSeed is 0. It is
@@ -100,7 +104,11 @@ type Dataplane struct {
 	tableSize int
 	mac       net.HardwareAddr
 	hashSeed  uint32
+	abi       ABIHash
+	spec      *ebpf.CollectionSpec // as loaded: what the pinned ABI describes
 	flowCount flowCountCache
+
+	lastUpgrade *UpgradeReport
 
 	link   link.Link
 	ifname string
@@ -112,16 +120,18 @@ type Dataplane struct {
 // what tests and benchmarks feed through BPF_PROG_TEST_RUN. mac plays the
 // attached interface's own address.
 func Load(mac net.HardwareAddr, opts Options) (*Dataplane, error) {
-	return load(mac, opts, "")
-}
-
-func load(mac net.HardwareAddr, opts Options, pinDir string) (*Dataplane, error) {
-	if len(mac) != 6 {
-		return nil, fmt.Errorf("interface MAC %q is not a 6-byte Ethernet address", mac)
-	}
 	spec, err := loadXlb()
 	if err != nil {
 		return nil, fmt.Errorf("read embedded BPF object: %w", err)
+	}
+	return load(spec, abiOf(spec), mac, opts, "")
+}
+
+// load loads spec (as built: load configures it) with the maps pinned in
+// pinDir, or fresh unpinned maps when pinDir is "".
+func load(spec *ebpf.CollectionSpec, abi ABIHash, mac net.HardwareAddr, opts Options, pinDir string) (*Dataplane, error) {
+	if len(mac) != 6 {
+		return nil, fmt.Errorf("interface MAC %q is not a 6-byte Ethernet address", mac)
 	}
 	cfg, err := configure(spec, mac, opts)
 	if err != nil {
@@ -132,7 +142,7 @@ func load(mac net.HardwareAddr, opts Options, pinDir string) (*Dataplane, error)
 		return nil, errors.New("BPF object has no Maglev inner map spec")
 	}
 
-	d := &Dataplane{innerSpec: inner.Copy(), tableSize: int(inner.MaxEntries), mac: mac, hashSeed: cfg.HashSeed, opts: opts}
+	d := &Dataplane{innerSpec: inner.Copy(), tableSize: int(inner.MaxEntries), mac: mac, hashSeed: cfg.HashSeed, opts: opts, abi: abi, spec: spec}
 	var collOpts ebpf.CollectionOptions
 	if pinDir != "" {
 		collOpts.Maps.PinPath = pinDir
@@ -145,9 +155,6 @@ func load(mac net.HardwareAddr, opts Options, pinDir string) (*Dataplane, error)
 		var verr *ebpf.VerifierError
 		if errors.As(err, &verr) {
 			return nil, fmt.Errorf("load xlb program: %+v", verr)
-		}
-		if errors.Is(err, ebpf.ErrMapIncompatible) {
-			return nil, fmt.Errorf("load xlb maps: the maps pinned in %s were made by another xlb build or with other sizes (run `xlbd detach` first): %w", pinDir, err)
 		}
 		return nil, fmt.Errorf("load xlb objects: %w", err)
 	}
@@ -182,7 +189,20 @@ func configure(spec *ebpf.CollectionSpec, mac net.HardwareAddr, opts Options) (x
 // Open loads xlb for ifname and makes it forward: pinned maps under
 // PinRoot/ifname are reused, and a pinned XDP link gets the new program
 // atomically; without one the program is attached and the link pinned.
+//
+// Maps pinned by a build of another ABI (or with another flow-table size)
+// are upgraded in place without a pause in forwarding: see upgrade. What
+// cannot be carried over is refused with ErrUpgradeRefused, which says what
+// to do; nothing pinned changes then.
 func Open(ifname string, opts Options) (*Dataplane, error) {
+	spec, err := loadXlb()
+	if err != nil {
+		return nil, fmt.Errorf("read embedded BPF object: %w", err)
+	}
+	return openSpec(ifname, opts, spec)
+}
+
+func openSpec(ifname string, opts Options, spec *ebpf.CollectionSpec) (*Dataplane, error) {
 	iface, err := net.InterfaceByName(ifname)
 	if err != nil {
 		return nil, fmt.Errorf("interface %q: %w", ifname, err)
@@ -194,17 +214,63 @@ func Open(ifname string, opts Options) (*Dataplane, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create pin directory: %w", err)
 	}
-	d, err := load(iface.HardwareAddr, opts, dir)
+	if err := finishUpgrade(dir); err != nil {
+		return nil, fmt.Errorf("finish an interrupted upgrade in %s: %w", dir, err)
+	}
+	abi := abiOf(spec)
+	pinned, known, err := readPinnedABI(dir)
 	if err != nil {
 		return nil, err
 	}
-	d.ifname, d.dir = ifname, dir
+	_, statErr := os.Stat(filepath.Join(dir, "xlb_flows"))
+	hasMaps := statErr == nil
+	if !hasMaps || (known && pinned == abi) {
+		d, err := load(spec, abi, iface.HardwareAddr, opts, dir)
+		if err == nil {
+			return d.finishOpen(iface, opts, dir)
+		}
+		if !errors.Is(err, ebpf.ErrMapIncompatible) {
+			return nil, err
+		}
+		// Same ABI, other sizes (MaxFlows): carried over like an ABI change.
+	}
+	d, err := load(spec, abi, iface.HardwareAddr, opts, "")
+	if err != nil {
+		return nil, err
+	}
+	rep, err := d.upgrade(spec, dir, pinned, known)
+	if err != nil {
+		d.Close()
+		return nil, fmt.Errorf("upgrade the data plane pinned in %s from abi %s to %s: %w", dir, pinned, abi, err)
+	}
+	log := opts.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	logUpgrade(log, ifname, rep)
+	d.lastUpgrade = &rep
+	return d.finishOpen(iface, opts, dir)
+}
+
+func (d *Dataplane) finishOpen(iface *net.Interface, opts Options, dir string) (*Dataplane, error) {
+	d.ifname, d.dir = iface.Name, dir
 	if err := d.attach(iface, opts.Mode); err != nil {
+		d.Close()
+		return nil, err
+	}
+	if err := pinABI(filepath.Join(dir, abiPin), d.abi, d.spec); err != nil {
 		d.Close()
 		return nil, err
 	}
 	return d, nil
 }
+
+// ABI is the ABI of this data plane's maps.
+func (d *Dataplane) ABI() ABIHash { return d.abi }
+
+// LastUpgrade is what Open carried over from maps of another build, or nil
+// when it adopted or created the pins.
+func (d *Dataplane) LastUpgrade() *UpgradeReport { return d.lastUpgrade }
 
 func (d *Dataplane) attach(iface *net.Interface, mode AttachMode) error {
 	linkPath := filepath.Join(d.dir, "link")
@@ -287,6 +353,9 @@ func (d *Dataplane) Detach() error {
 	for _, nm := range d.maps() {
 		errs = append(errs, (*nm.m).Unpin())
 	}
+	if err := os.Remove(filepath.Join(d.dir, abiPin)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		errs = append(errs, err)
+	}
 	errs = append(errs, d.Close())
 	if err := os.Remove(d.dir); err != nil && !errors.Is(err, os.ErrNotExist) {
 		errs = append(errs, err)
@@ -332,7 +401,11 @@ func OpenPinned(ifname string, root string) (*Dataplane, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read embedded BPF object: %w", err)
 	}
-	d := &Dataplane{ifname: ifname, dir: dir, tableSize: int(spec.Maps["xlb_maglev"].InnerMap.MaxEntries)}
+	abi := abiOf(spec)
+	if err := checkPinnedABI(dir, abi); err != nil {
+		return nil, err
+	}
+	d := &Dataplane{ifname: ifname, dir: dir, abi: abi, tableSize: int(spec.Maps["xlb_maglev"].InnerMap.MaxEntries)}
 	for _, nm := range d.maps() {
 		mp, err := ebpf.LoadPinnedMap(filepath.Join(dir, nm.name), nil)
 		if err != nil {

@@ -1,0 +1,308 @@
+package loader
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf"
+
+	"xlb/control/maglev"
+	"xlb/test/testutil"
+)
+
+// prevFlow is xlb_flow in the XLB_TEST_PREV_ABI layout.
+type prevFlow struct {
+	PrevOnly  uint32
+	BackendID uint32
+}
+
+// TestUpgradeAcrossABI: a director running the previous layout (backend
+// fields moved, a longer flow value, reasons renumbered, a 4099-slot Maglev)
+// forwards live connections and 100k more flows; the current build opens
+// the same pins. Every connection survives (with two backends, a flow not
+// carried or carried wrong lands on the other one, which resets it), the
+// flows, backends and counters are carried, and the pins are of the new ABI.
+func TestUpgradeAcrossABI(t *testing.T) {
+	testutil.RequirePriv(t)
+	vip := netip.MustParseAddr("192.168.1.30")
+	service := ServiceKey{VIP: vip, Port: 3306, Proto: TCP}
+	seg := testutil.NewSegment(t, "up")
+	client := seg.AddHost(t, "cl", "192.168.1.100/24")
+	director := seg.AddHost(t, "lvs", "192.168.1.20/24")
+	db1 := seg.AddHost(t, "db1", "192.168.1.10/24")
+	db2 := seg.AddHost(t, "db2", "192.168.1.11/24")
+	seg.AttachPassToPort(t, director)
+	director.MustRun(t, "ip", "addr", "add", vip.String()+"/32", "dev", "eth0")
+	db1.AcceptVIPOnLoopback(t, vip)
+	db2.AcceptVIPOnLoopback(t, vip)
+	testutil.Serve(t, db1, 3306, "db1")
+	testutil.Serve(t, db2, 3306, "db2")
+
+	pinRoot := filepath.Join(testutil.BPFFS, fmt.Sprintf("xlbtest-up-%d", os.Getpid()))
+	t.Cleanup(func() { DetachPinned("eth0", pinRoot); os.RemoveAll(pinRoot) })
+	opts := Options{PinRoot: pinRoot, MaxFlows: 1 << 18}
+	open := func(spec *ebpf.CollectionSpec) (*Dataplane, error) {
+		var dp *Dataplane
+		err := director.Do(func() (err error) {
+			dp, err = openSpec("eth0", opts, spec)
+			return err
+		})
+		return dp, err
+	}
+
+	// The previous build, configured through its own layout.
+	prev := prevSpec(t)
+	prevABI := abiOf(prev)
+	old, err := open(prev)
+	if err != nil {
+		t.Fatalf("open the previous build: %v", err)
+	}
+	defer old.Close()
+	if err := old.SetService(service, Service{ID: 1}); err != nil {
+		t.Fatal(err)
+	}
+	table, err := maglev.Build([]maglev.Backend{{ID: 1, Name: "db1", Weight: 1}, {ID: 2, Name: "db2", Weight: 1}}, old.TableSize())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if old.TableSize() != 4099 {
+		t.Fatalf("previous build has %d Maglev slots, want 4099", old.TableSize())
+	}
+	if err := old.WriteMaglev(service, table); err != nil {
+		t.Fatal(err)
+	}
+	// A spec per Open, as the daemon has: Open configures the one it gets.
+	current := func() *ebpf.CollectionSpec {
+		spec, err := loadXlb()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return spec
+	}
+	cur := current()
+	curABI := abiOf(cur)
+	toPrev, err := translatorFor(cur.Types, 16, prev.Maps["xlb_backends"].Value, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hosts := map[uint32]*testutil.Host{1: db1, 2: db2}
+	for id, h := range hosts {
+		raw, err := Backend{ServiceID: 1, IP: h.Addr.Addr(), MAC: h.MAC, State: BackendActive}.raw()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b bytes.Buffer
+		binary.Write(&b, binary.LittleEndian, raw)
+		pb := make([]byte, 16)
+		if err := toPrev(pb, b.Bytes()); err != nil {
+			t.Fatal(err)
+		}
+		if err := old.objs.XlbBackends.Update(id, pb, ebpf.UpdateAny); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	const nConns = 100
+	conns := make([]*testutil.Conn, 0, nConns)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	perBackend := map[string]int{}
+	for i := 0; i < nConns; i++ {
+		c, err := testutil.Dial(client, netip.AddrPortFrom(vip, 3306), 21000+i)
+		if err != nil {
+			t.Fatalf("connection %d through the previous build: %v", i, err)
+		}
+		conns = append(conns, c)
+		perBackend[c.Backend]++
+		if err := c.Echo("hello"); err != nil {
+			t.Fatalf("connection %d through the previous build: %v", i, err)
+		}
+	}
+	if len(perBackend) != 2 {
+		t.Fatalf("connections landed on %v, want both backends (else a wrong re-pick goes unseen)", perBackend)
+	}
+
+	// 100k more flows, as the previous build stores them.
+	const nSynth = 100000
+	keys := make([]xlbXlbFlowKey, nSynth)
+	vals := make([]prevFlow, nSynth)
+	for i := range keys {
+		k, err := FlowKey{Client: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), 40000), VIP: netip.AddrPortFrom(vip, 3306), Proto: TCP}.raw()
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys[i], vals[i] = k, prevFlow{PrevOnly: 0xdead, BackendID: uint32(1 + i%2)}
+	}
+	if _, err := old.objs.XlbFlows.BatchUpdate(keys, vals, nil); err != nil {
+		t.Fatal(err)
+	}
+	oldSvc, err := old.ServiceCounter(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The previous layout swapped these two reasons' numbers.
+	oldReasons := map[Reason]Counter{}
+	for r, prevIndex := range map[Reason]uint32{PassNotIPv4: 0, PassOtherMAC: 1} {
+		if oldReasons[r], err = sumPerCPU(old.objs.XlbReasons, prevIndex); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if oldReasons[PassOtherMAC].Packets == 0 {
+		t.Fatal("previous build passed no frame for another MAC (broadcast ARP): the reason translation would go unseen")
+	}
+	oldFlows := 0
+	var k, v []byte
+	for it := old.objs.XlbFlows.Iterate(); it.Next(&k, &v); {
+		oldFlows++
+	}
+	if oldFlows < nSynth+nConns {
+		t.Fatalf("previous build's flow table holds %d flows, want >= %d", oldFlows, nSynth+nConns)
+	}
+	old.Close() // the old daemon exits; its pins keep forwarding
+
+	// xlbctl of the new build refuses the old pins by name, not by a missing map.
+	if _, err := OpenPinned("eth0", pinRoot); !errors.Is(err, ErrOtherABI) || !strings.Contains(err.Error(), prevABI.String()) {
+		t.Fatalf("OpenPinned of the previous build's pins: %v, want ErrOtherABI naming abi %s", err, prevABI)
+	}
+
+	// Traffic on every connection while the new build takes over.
+	var broken atomic.Int32
+	var echoes atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for round := 0; ; round++ {
+			for i, c := range conns {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if err := c.Echo(fmt.Sprintf("r%d", round)); err != nil {
+					t.Errorf("connection %d broken during the upgrade: %v", i, err)
+					broken.Add(1)
+					return
+				}
+				echoes.Add(1)
+			}
+		}
+	}()
+	time.Sleep(100 * time.Millisecond)
+	start := time.Now()
+	dp, err := open(current())
+	took := time.Since(start)
+	time.Sleep(200 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	if err != nil {
+		t.Fatalf("upgrade: %v", err)
+	}
+	defer dp.Close()
+	rep := dp.LastUpgrade()
+	if rep == nil {
+		t.Fatal("Open adopted the previous build's pins instead of upgrading them")
+	}
+	t.Logf("upgrade of %d flows took %v (Open %v); carried %v, dropped %v; %d echoes during it", oldFlows, rep.Took, took, rep.Carried, rep.Dropped, echoes.Load())
+	if broken.Load() != 0 {
+		t.Fatalf("%d connections broken by the upgrade", broken.Load())
+	}
+	for i, c := range conns {
+		if err := c.Echo("after"); err != nil {
+			t.Fatalf("connection %d (on %s) broken after the upgrade: %v", i, c.Backend, err)
+		}
+	}
+	if !rep.Resampled || rep.From != prevABI || rep.To != curABI {
+		t.Errorf("report %+v: want the Maglev tables resampled, from %s to %s", rep, prevABI, curABI)
+	}
+	if pinned, ok, err := readPinnedABI(dp.PinDir()); err != nil || !ok || pinned != dp.ABI() {
+		t.Fatalf("pinned ABI %s (%t, %v), want %s", pinned, ok, err, dp.ABI())
+	}
+	if _, err := os.Stat(filepath.Join(dp.PinDir(), stagingDir)); !os.IsNotExist(err) {
+		t.Fatalf("staging directory left behind: %v", err)
+	}
+
+	if n, err := dp.FlowCount(); err != nil || n < oldFlows {
+		t.Fatalf("flow table holds %d flows (%v), want >= %d", n, err, oldFlows)
+	}
+	for _, i := range []int{0, 1, nSynth - 1} {
+		got, ok, err := dp.Flow(flowKeyFromRaw(keys[i]))
+		if err != nil || !ok || got != vals[i].BackendID {
+			t.Errorf("flow %d: backend %d (%t, %v), want %d", i, got, ok, err, vals[i].BackendID)
+		}
+	}
+	backends, err := dp.Backends()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, h := range hosts {
+		b := backends[id]
+		if b.IP != h.Addr.Addr() || b.ServiceID != 1 || b.State != BackendActive || b.MAC.String() != h.MAC.String() {
+			t.Errorf("backend %d carried as %+v, want %s %s service 1 active", id, b, h.Addr.Addr(), h.MAC)
+		}
+	}
+	if svc, err := dp.ServiceCounter(1); err != nil || svc.Packets < oldSvc.Packets {
+		t.Errorf("service counter %+v (%v), want >= %+v", svc, err, oldSvc)
+	}
+	reasons, err := dp.ReasonCounters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for r, c := range oldReasons {
+		if reasons[r].Packets < c.Packets {
+			t.Errorf("%s: %d after the upgrade, %d before (a renumbered reason not carried by name)", r, reasons[r].Packets, c.Packets)
+		}
+	}
+	// New connections use the resampled table and the translated backends.
+	for i := 0; i < 10; i++ {
+		c, err := testutil.Dial(client, netip.AddrPortFrom(vip, 3306), 22000+i)
+		if err != nil {
+			t.Fatalf("new connection %d after the upgrade: %v", i, err)
+		}
+		c.Close()
+	}
+	// The daemon's first reconcile writes tables of the new size.
+	full, err := maglev.Build([]maglev.Backend{{ID: 1, Name: "db1", Weight: 1}, {ID: 2, Name: "db2", Weight: 1}}, dp.TableSize())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dp.WriteMaglev(service, full); err != nil {
+		t.Fatalf("write a Maglev table after the upgrade: %v", err)
+	}
+	view, err := OpenPinned("eth0", pinRoot)
+	if err != nil {
+		t.Fatalf("OpenPinned after the upgrade: %v", err)
+	}
+	view.Close()
+
+	// A restart of the same build adopts: no second upgrade.
+	dp.Close()
+	again, err := open(current())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	if again.LastUpgrade() != nil {
+		t.Fatalf("same-ABI restart upgraded: %+v", again.LastUpgrade())
+	}
+	if err := conns[0].Echo("adopted"); err != nil {
+		t.Fatal(err)
+	}
+	if err := again.Detach(); err != nil {
+		t.Fatalf("detach after an upgrade: %v", err)
+	}
+}
