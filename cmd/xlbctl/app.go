@@ -20,8 +20,9 @@ import (
 
 func newApp(stdout, stderr io.Writer) *cli.App {
 	return &cli.App{
-		Name:  "xlbctl",
-		Usage: "inspect the xlb XDP load balancer",
+		Name:    "xlbctl",
+		Usage:   "inspect the xlb XDP load balancer",
+		Version: versionString(),
 		Description: "xlbctl reads the BPF maps xlbd pinned under --pin-root (one directory per interface), so it\n" +
 			"works whether or not xlbd is running, and asks xlbd's control socket for what the maps do not\n" +
 			"hold: health-check reasons and VRRP state. Reading pinned maps needs root.",

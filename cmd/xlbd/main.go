@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -23,11 +24,31 @@ import (
 
 var version = "dev"
 
+// exitUpgradeRefused is the exit status when the pinned data plane cannot be
+// upgraded: xlbd.service lists it in RestartPreventExitStatus, so systemd
+// does not restart into the same refusal forever while the old program
+// forwards frozen state (EX_CONFIG: an operator has to decide).
+const exitUpgradeRefused = 78
+
 func main() {
 	if err := newApp(os.Stdout, os.Stderr).Run(os.Args); err != nil {
 		fmt.Fprintln(os.Stderr, "xlbd:", err)
+		if errors.Is(err, loader.ErrUpgradeRefused) {
+			fmt.Fprintf(os.Stderr, "xlbd: not restarting (exit %d): the previous build's program keeps forwarding its pinned state; run that build again, or `xlbd detach -i IF` and start this one (connections through this director reset)\n", exitUpgradeRefused)
+			os.Exit(exitUpgradeRefused)
+		}
 		os.Exit(1)
 	}
+}
+
+// versionString is the release and the data-plane ABI: two builds with the
+// same ABI share pinned maps as they are, others upgrade them in place.
+func versionString() string {
+	abi, err := loader.ABI()
+	if err != nil {
+		return version + " (data-plane abi unknown: " + err.Error() + ")"
+	}
+	return version + " (data-plane abi " + abi.String() + ")"
 }
 
 func newApp(stdout, stderr io.Writer) *cli.App {
@@ -38,7 +59,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	return &cli.App{
 		Name:    "xlbd",
 		Usage:   "XDP direct-routing load balancer daemon with VRRP and MySQL-aware health checks",
-		Version: version,
+		Version: versionString(),
 		Description: "xlbd reads a native YAML config or a keepalived.conf as is. It attaches an XDP program to\n" +
 			"each configured interface and pins it under --pin-root, so restarting xlbd never stops\n" +
 			"forwarding: the new process adopts the pinned program, maps and flows. SIGHUP reloads the\n" +

@@ -253,7 +253,7 @@ func (d *Daemon) stopRuns() {
 // adopts what it holds.
 func (d *Daemon) attach(p *ifacePlan, syncKeys *flowsync.Keyring) error {
 	dp, err := loader.Open(p.name, loader.Options{PinRoot: d.opts.PinRoot, Mode: d.opts.Mode, MaxFlows: d.opts.MaxFlows,
-		FlowEvents: syncKeys != nil, HashSeed: d.opts.HashSeed})
+		FlowEvents: syncKeys != nil, HashSeed: d.opts.HashSeed, Log: d.log})
 	if err != nil {
 		return err
 	}
