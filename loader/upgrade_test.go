@@ -17,6 +17,7 @@ import (
 	"github.com/cilium/ebpf"
 
 	"xlb/control/maglev"
+	"xlb/lb"
 	"xlb/test/testutil"
 )
 
@@ -35,7 +36,7 @@ type prevFlow struct {
 func TestUpgradeAcrossABI(t *testing.T) {
 	testutil.RequirePriv(t)
 	vip := netip.MustParseAddr("192.168.1.30")
-	service := ServiceKey{VIP: vip, Port: 3306, Proto: TCP}
+	service := ServiceKey{VIP: vip, Port: 3306, Proto: lb.TCP}
 	seg := testutil.NewSegment(t, "up")
 	client := seg.AddHost(t, "cl", "192.168.1.100/24")
 	director := seg.AddHost(t, "lvs", "192.168.1.20/24")
@@ -140,7 +141,7 @@ func TestUpgradeAcrossABI(t *testing.T) {
 	keys := make([]xlbXlbFlowKey, nSynth)
 	vals := make([]prevFlow, nSynth)
 	for i := range keys {
-		k, err := FlowKey{Client: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), 40000), VIP: netip.AddrPortFrom(vip, 3306), Proto: TCP}.raw()
+		k, err := FlowKey{Client: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), 40000), VIP: netip.AddrPortFrom(vip, 3306), Proto: lb.TCP}.raw()
 		if err != nil {
 			t.Fatal(err)
 		}
