@@ -16,10 +16,11 @@ import (
 // configured check. The daemon knows no kind by name: it calls NewChecker and
 // TimingOf.
 
-// Builder makes the Checker of one kind. target is the host:port the check
-// connects to (connect_ip and connect_port already applied); log is the
-// daemon's logger.
-type Builder func(c *config.Check, target string, log *slog.Logger) (Checker, error)
+// Builder makes the Checker of one kind for a real server (r.Check is its
+// check; r.Weight matters to checks that set weights). target is the
+// host:port the check connects to (connect_ip and connect_port already
+// applied); log is the daemon's logger.
+type Builder func(r config.RealServer, target string, log *slog.Logger) (Checker, error)
 
 var builders = map[config.CheckKind]Builder{}
 
@@ -41,7 +42,7 @@ func NewChecker(r config.RealServer, log *slog.Logger) (Checker, error) {
 	if !ok {
 		return nil, fmt.Errorf("check kind %q is not supported", r.Check.Kind)
 	}
-	return b(r.Check, Target(r), log)
+	return b(r, Target(r), log)
 }
 
 // Target is where r's check connects: connect_ip and connect_port when set,

@@ -14,7 +14,8 @@ import (
 )
 
 func init() {
-	Register(config.CheckDNS, func(c *config.Check, target string, _ *slog.Logger) (Checker, error) {
+	Register(config.CheckDNS, func(r config.RealServer, target string, _ *slog.Logger) (Checker, error) {
+		c := r.Check
 		return NewDNS(DNSConfig{Addr: target, Type: c.DNS.Type, Name: c.DNS.Name})
 	})
 }

@@ -13,7 +13,8 @@ import (
 )
 
 func init() {
-	Register(config.CheckExec, func(c *config.Check, _ string, _ *slog.Logger) (Checker, error) {
+	Register(config.CheckExec, func(r config.RealServer, _ string, _ *slog.Logger) (Checker, error) {
+		c := r.Check
 		return NewExec(ExecConfig{Command: c.Exec.Command, Dynamic: c.Exec.Dynamic,
 			User: c.Exec.User, Policy: scripts.Policy{Security: c.Exec.Secure}})
 	})

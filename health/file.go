@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
@@ -14,7 +15,16 @@ import (
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"xlb/control/config"
 )
+
+func init() {
+	Register(config.CheckFile, func(r config.RealServer, _ string, _ *slog.Logger) (Checker, error) {
+		f := r.Check.File
+		return NewFile(FileConfig{Path: f.Path, Weight: f.Weight, Reverse: f.Reverse, BaseWeight: int(r.Weight)})
+	})
+}
 
 // FileConfig is keepalived's FILE_CHECK: a track_file applied to a real
 // server. The file holds a number (keepalived reads its first 127 bytes with

@@ -22,7 +22,8 @@ import (
 )
 
 func init() {
-	Register(config.CheckHTTP, func(c *config.Check, target string, _ *slog.Logger) (Checker, error) {
+	Register(config.CheckHTTP, func(r config.RealServer, target string, _ *slog.Logger) (Checker, error) {
+		c := r.Check
 		var body *regexp.Regexp
 		if c.HTTP.BodyRegex != "" {
 			var err error

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -203,5 +205,46 @@ virtual_server 10.9.0.1 25 {
 	}
 	if _, err := NewChecker(checks["10.9.0.6"], nil); err != nil {
 		t.Errorf("PING_CHECK does not build: %v", err)
+	}
+}
+
+// A FILE_CHECK from a keepalived.conf, built through the registry: the file's
+// value times the weight is added to the real server's own weight.
+func TestKeepalivedConfFileCheck(t *testing.T) {
+	dir := t.TempDir()
+	conf := fmt.Sprintf(`
+global_defs {
+    xlb_interface eth0
+}
+track_file load {
+    file %s/load
+    weight 2
+}
+virtual_server 10.9.0.1 80 {
+    lvs_method DR
+    real_server 10.9.0.2 80 {
+        weight 10
+        FILE_CHECK {
+            track_file load
+        }
+    }
+}
+`, dir)
+	cfg, _, err := config.Parse("k.conf", []byte(conf), config.FormatKeepalived)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewChecker(cfg.Services[0].Reals[0], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "load"), []byte("3\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := c.Check(context.Background()); !r.OK || !r.WeightSet || r.Weight != 16 {
+		t.Fatalf("got %+v, want up with weight 10+3x2 = 16", r)
+	}
+	if tm := TimingOf(cfg.Services[0].Reals[0].Check, false); tm.Retry != 0 {
+		t.Fatalf("FILE_CHECK retries %d times, keepalived never", tm.Retry)
 	}
 }

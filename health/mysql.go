@@ -20,7 +20,8 @@ import (
 )
 
 func init() {
-	Register(config.CheckMySQL, func(c *config.Check, target string, log *slog.Logger) (Checker, error) {
+	Register(config.CheckMySQL, func(r config.RealServer, target string, log *slog.Logger) (Checker, error) {
+		c := r.Check
 		return &mysqlFromConfig{addr: target, cfg: c.MySQL, log: log}, nil
 	})
 }

@@ -20,7 +20,7 @@ import (
 )
 
 func init() {
-	Register(config.CheckPing, func(_ *config.Check, target string, _ *slog.Logger) (Checker, error) {
+	Register(config.CheckPing, func(_ config.RealServer, target string, _ *slog.Logger) (Checker, error) {
 		return NewPing(PingConfig{Addr: target})
 	})
 }

@@ -15,7 +15,8 @@ import (
 )
 
 func init() {
-	Register(config.CheckSMTP, func(c *config.Check, target string, _ *slog.Logger) (Checker, error) {
+	Register(config.CheckSMTP, func(r config.RealServer, target string, _ *slog.Logger) (Checker, error) {
+		c := r.Check
 		return NewSMTP(SMTPConfig{Addr: target, HeloName: c.SMTP.HeloName})
 	})
 }

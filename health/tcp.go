@@ -11,7 +11,7 @@ import (
 )
 
 func init() {
-	Register(config.CheckTCP, func(_ *config.Check, target string, _ *slog.Logger) (Checker, error) {
+	Register(config.CheckTCP, func(_ config.RealServer, target string, _ *slog.Logger) (Checker, error) {
 		return NewTCP(TCPConfig{Addr: target})
 	})
 }

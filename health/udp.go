@@ -13,7 +13,8 @@ import (
 )
 
 func init() {
-	Register(config.CheckUDP, func(c *config.Check, target string, _ *slog.Logger) (Checker, error) {
+	Register(config.CheckUDP, func(r config.RealServer, target string, _ *slog.Logger) (Checker, error) {
+		c := r.Check
 		u := UDPConfig{Addr: target, RequireReply: c.UDP.RequireReply, MinReplyLen: c.UDP.MinReplyLen, MaxReplyLen: c.UDP.MaxReplyLen}
 		var err error
 		if c.UDP.Payload != "" {

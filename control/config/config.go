@@ -125,6 +125,16 @@ type Check struct {
 	DNS         *DNSCheck   // set iff Kind == CheckDNS
 	SMTP        *SMTPCheck  // set iff Kind == CheckSMTP
 	UDP         *UDPCheck   // set iff Kind == CheckUDP
+	File        *FileCheck  // set iff Kind == CheckFile
+}
+
+// FileCheck is keepalived's FILE_CHECK: a track_file's number decides (with
+// Weight 0, non-zero is down; otherwise value x Weight is added to the real
+// server's weight). Path is absolute.
+type FileCheck struct {
+	Path    string
+	Weight  int  // the FILE_CHECK's weight, else the track_file's (default 1)
+	Reverse bool // weight W reverse
 }
 
 // DNSCheck is keepalived's DNS_CHECK: one UDP query, NOERROR passes.

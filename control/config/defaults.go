@@ -290,6 +290,18 @@ func checkDefaults(c *Check, rs *RealServer, svc *Service, g *Global, src *srcMa
 		if !src.has(cp, "smtp.helo_name") {
 			c.SMTP.HeloName = DefaultHeloName
 		}
+	case CheckFile:
+		if c.File == nil {
+			c.File = &FileCheck{}
+		}
+		if !src.has(cp, "file.weight") {
+			c.File.Weight = 1 // keepalived's track_file default
+		}
+		if p := c.File.Path; p != "" && !filepath.IsAbs(p) {
+			if abs, err := filepath.Abs(filepath.Join(baseDir, p)); err == nil {
+				c.File.Path = abs
+			}
+		}
 	case CheckUDP:
 		if c.UDP == nil {
 			c.UDP = &UDPCheck{}
@@ -348,6 +360,7 @@ func checkDefaults(c *Check, rs *RealServer, svc *Service, g *Global, src *srcMa
 var keepalivedChecker = map[CheckKind]string{
 	CheckTCP: "TCP_CHECK", CheckMySQL: "MYSQL_CHECK", CheckExec: "MISC_CHECK", CheckHTTP: "HTTP_GET",
 	CheckDNS: "DNS_CHECK", CheckSMTP: "SMTP_CHECK", CheckPing: "PING_CHECK", CheckUDP: "UDP_CHECK",
+	CheckFile: "FILE_CHECK",
 }
 
 // Keepalived names the keepalived checker of kind k ("" for none).

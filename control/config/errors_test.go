@@ -386,7 +386,7 @@ unknown_top: 1
 				`t.yaml:7: service "web": method: nat is not supported: xlb does DR (direct routing) only`,
 				`t.yaml:8: service "web": delay_loop: "5 minutes" is not a duration (seconds, or e.g. 1.5s, 100ms)`,
 				`t.yaml:11: real 10.0.0.2: weight: -1 is out of range 0..65535`,
-				`t.yaml:13: real 10.0.0.2: check: kind: "icmp" is not tcp, mysql, exec, http, dns, smtp, ping or udp`,
+				`t.yaml:13: real 10.0.0.2: check: kind: "icmp" is not tcp, mysql, exec, http, dns, smtp, ping, udp or file`,
 				`t.yaml:14: real 10.0.0.2: check: retry: wants a single value`,
 				"t.yaml:15: real 10.0.0.3: check: exec: command: wants a command",
 				"t.yaml:15: real 10.0.0.3: check: mysql: settings given, but the check's kind is tcp",

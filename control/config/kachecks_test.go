@@ -160,3 +160,77 @@ func TestKeepalivedCheckKindErrors(t *testing.T) {
 		})
 	}
 }
+
+// FILE_CHECK takes its file and weight from a track_file defined above it;
+// its own weight wins; the YAML form reads back the same.
+func TestFileCheckFromTrackFile(t *testing.T) {
+	const conf = `
+global_defs {
+    xlb_interface eth0
+}
+track_file maint {
+    file /run/xlb/maint
+    weight 0
+}
+track_file drain {
+    file state/drain
+}
+virtual_server 10.1.0.1 80 {
+    lvs_method DR
+    real_server 10.1.0.2 80 {
+        FILE_CHECK {
+            track_file maint
+        }
+    }
+    real_server 10.1.0.3 80 {
+        FILE_CHECK {
+            weight -5 reverse
+            track_file drain
+        }
+    }
+    real_server 10.1.0.4 80 {
+        FILE_CHECK {
+            track_file drain
+        }
+    }
+}
+`
+	cfg, _, err := ParseWith("/etc/keepalived/k.conf", []byte(conf), Options{Format: FormatKeepalived})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []FileCheck{
+		{Path: "/run/xlb/maint", Weight: 0},
+		{Path: "/etc/keepalived/state/drain", Weight: -5, Reverse: true},
+		{Path: "/etc/keepalived/state/drain", Weight: 1},
+	}
+	for i, w := range want {
+		r := cfg.Services[0].Reals[i]
+		if r.Check.Kind != CheckFile || *r.Check.File != w || r.Check.Retry != 0 {
+			t.Errorf("real %s: kind %s file %+v retry %d, want %+v retry 0", r.IP, r.Check.Kind, r.Check.File, r.Check.Retry, w)
+		}
+	}
+	out, err := MarshalNative(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, _, err := Parse("back.yaml", out, FormatYAML)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for i := range want {
+		if a, b := cfg.Services[0].Reals[i].Check, back.Services[0].Reals[i].Check; !reflect.DeepEqual(a, b) {
+			t.Errorf("round trip: %+v, want %+v", b.File, a.File)
+		}
+	}
+	for name, tc := range map[string]struct{ conf, want string }{
+		"undefined": {"virtual_server 10.1.0.1 80 {\n lvs_method DR\n real_server 10.1.0.2 80 {\n FILE_CHECK {\n track_file nope\n }\n }\n}\n", `track_file "nope" is not defined above`},
+		"no file":   {"track_file x {\n weight 2\n}\n", "file: required"},
+		"weight":    {"track_file x {\n file /f\n weight 300\n}\n", "out of range -254..254"},
+	} {
+		_, _, err := Parse("k.conf", []byte("global_defs {\n xlb_interface eth0\n}\n"+tc.conf), FormatKeepalived)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: got %v, want ~%q", name, err, tc.want)
+		}
+	}
+}

@@ -135,6 +135,9 @@ type kreader struct {
 	d   *diags
 	src *srcMap
 	cfg *Config
+	// trackFiles are the top-level track_file blocks read so far: a
+	// FILE_CHECK names one defined above it, as in keepalived.
+	trackFiles map[string]FileCheck
 }
 
 // readKeepalived turns parsed keepalived.conf statements into a config whose
@@ -155,6 +158,10 @@ func readKeepalived(stmts []*stmt, d *diags, src *srcMap) *Config {
 		case "virtual_server":
 			if k.wantBlock(s, "") {
 				k.virtualServer(s)
+			}
+		case "track_file":
+			if k.wantBlock(s, "") && k.wantArgs(s, "", 1, "NAME") {
+				k.trackFile(s)
 			}
 		default:
 			k.other(s, "", ignoredTop, false)
@@ -738,6 +745,7 @@ var checkKinds = map[string]CheckKind{
 	"SMTP_CHECK":  CheckSMTP,
 	"PING_CHECK":  CheckPing,
 	"UDP_CHECK":   CheckUDP,
+	"FILE_CHECK":  CheckFile,
 }
 
 func (k *kreader) check(s *stmt, path, ctx string, defaults []*stmt) *Check {
@@ -761,6 +769,8 @@ func (k *kreader) check(s *stmt, path, ctx string, defaults []*stmt) *Check {
 		c.SMTP = &SMTPCheck{}
 	case CheckUDP:
 		c.UDP = &UDPCheck{}
+	case CheckFile:
+		c.File = &FileCheck{}
 	}
 	// Defaults from above were reported where they stand: replay them quietly.
 	quiet := &kreader{d: &diags{}, src: k.src, cfg: k.cfg}
@@ -813,6 +823,25 @@ func (k *kreader) check(s *stmt, path, ctx string, defaults []*stmt) *Check {
 			k.d.err(x.line(), ctx, "host", ErrUnsupported, "SMTP_CHECK host blocks (deprecated in keepalived) are not supported: write one SMTP_CHECK with connect_ip/connect_port")
 		case kind == CheckUDP:
 			k.udpField(c.UDP, x, path, ctx)
+		case kind == CheckFile && x.key.text == "track_file":
+			if name, ok := k.one(x, ctx); ok {
+				tf, found := k.trackFiles[name]
+				if !found {
+					k.d.err(x.line(), ctx, x.key.text, ErrInvalid, "track_file %q is not defined above", name)
+					continue
+				}
+				if k.src.has(path, "file.weight") {
+					tf.Weight, tf.Reverse = c.File.Weight, c.File.Reverse
+				}
+				*c.File = tf
+				k.src.field(path, "file.path", x.line(), x.key.text)
+				k.src.field(path, "file.weight", x.line(), x.key.text)
+			}
+		case kind == CheckFile && x.key.text == "weight":
+			if w, rev, ok := k.fileWeight(x, ctx); ok {
+				c.File.Weight, c.File.Reverse = w, rev
+				k.src.field(path, "file.weight", x.line(), x.key.text)
+			}
 		default:
 			k.other(x, ctx, ignoredCheck, false)
 		}
@@ -992,6 +1021,57 @@ func (k *kreader) moreURL(h *HTTPCheck, s *stmt, path, ctx string) {
 	}
 	h.More = append(h.More, HTTPURL{Path: scratch.Path, StatusCodes: scratch.StatusCodes, BodyRegex: scratch.BodyRegex,
 		Host: scratch.Host, Digest: scratch.Digest})
+}
+
+// trackFile reads a top-level track_file block (trackers/track_file.c):
+// file PATH, weight W [reverse] (-254..254, default 1); init_file is warned
+// about, since xlb does not create the file.
+func (k *kreader) trackFile(s *stmt) {
+	name := s.args[0].text
+	ctx := "track_file " + name
+	tf := FileCheck{Weight: 1}
+	for _, c := range s.block {
+		switch c.key.text {
+		case "file":
+			if x, ok := k.one(c, ctx); ok {
+				tf.Path = x
+			}
+		case "weight":
+			if w, rev, ok := k.fileWeight(c, ctx); ok {
+				if w < -254 || w > 254 {
+					k.d.err(c.line(), ctx, c.key.text, ErrInvalid, "%d is out of range -254..254", w)
+					continue
+				}
+				tf.Weight, tf.Reverse = w, rev
+			}
+		case "init_file":
+			k.d.warn(c.line(), ctx, c.key.text, "ignored: xlb does not create the file; a missing file reads as 0")
+		default:
+			k.d.err(c.line(), ctx, c.key.text, ErrInvalid, "unknown keyword")
+		}
+	}
+	if tf.Path == "" {
+		k.d.err(s.line(), ctx, "file", ErrInvalid, "required")
+		return
+	}
+	if k.trackFiles == nil {
+		k.trackFiles = map[string]FileCheck{}
+	}
+	k.trackFiles[name] = tf
+}
+
+// fileWeight reads "weight W [reverse]".
+func (k *kreader) fileWeight(s *stmt, ctx string) (int, bool, bool) {
+	if !k.noBlock(s, ctx) || len(s.args) < 1 || len(s.args) > 2 || len(s.args) == 2 && s.args[1].text != "reverse" && s.args[1].text != "noreverse" {
+		k.d.err(s.line(), ctx, s.key.text, ErrSyntax, "wants W [reverse]")
+		return 0, false, false
+	}
+	w, err := intIn(-(1<<31 - 1), 1<<31-1)(s.args[0].text)
+	if err != nil {
+		k.d.err(s.line(), ctx, s.key.text, ErrInvalid, "%v", err)
+		return 0, false, false
+	}
+	return int(w), len(s.args) == 2 && s.args[1].text == "reverse", true
 }
 
 // udpField reads UDP_CHECK's own keywords (check_udp.c).

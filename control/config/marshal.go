@@ -275,6 +275,14 @@ func checkNode(s *Service, r *RealServer, c *Check, scriptUser string) *yaml.Nod
 		sm := &yaml.Node{Kind: yaml.MappingNode}
 		addStr(sm, "helo_name", c.SMTP.HeloName)
 		addNode(m, "smtp", sm)
+	case c.File != nil:
+		fn := &yaml.Node{Kind: yaml.MappingNode}
+		addStr(fn, "path", c.File.Path)
+		addInt(fn, "weight", int64(c.File.Weight))
+		if c.File.Reverse {
+			addBool(fn, "reverse", true)
+		}
+		addNode(m, "file", fn)
 	case c.UDP != nil:
 		u := &yaml.Node{Kind: yaml.MappingNode}
 		if c.UDP.Payload != "" {

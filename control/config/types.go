@@ -58,6 +58,7 @@ const (
 	CheckSMTP  CheckKind = "smtp"
 	CheckPing  CheckKind = "ping"
 	CheckUDP   CheckKind = "udp"
+	CheckFile  CheckKind = "file"
 )
 
 // AuthType is VRRPv2 authentication.

@@ -205,7 +205,7 @@ func validateCheck(c *Check, path string, src *srcMap, d *diags) {
 		kind CheckKind
 		set  bool
 	}{{CheckMySQL, c.MySQL != nil}, {CheckExec, c.Exec != nil}, {CheckHTTP, c.HTTP != nil},
-		{CheckDNS, c.DNS != nil}, {CheckSMTP, c.SMTP != nil}, {CheckUDP, c.UDP != nil}} {
+		{CheckDNS, c.DNS != nil}, {CheckSMTP, c.SMTP != nil}, {CheckUDP, c.UDP != nil}, {CheckFile, c.File != nil}} {
 		if sub.set && sub.kind != c.Kind {
 			d.errIn(src, path, string(sub.kind), ErrInvalid, "settings given, but the check's kind is %s", c.Kind)
 		}
@@ -258,6 +258,10 @@ func validateCheck(c *Check, path string, src *srcMap, d *diags) {
 	case CheckPing:
 		if !c.ConnectIP.Is4() {
 			d.errIn(src, path, "connect_ip", ErrUnsupported, "PING_CHECK pings IPv4 addresses only")
+		}
+	case CheckFile:
+		if c.File.Path == "" {
+			d.errIn(src, path, "file.path", ErrInvalid, "required (FILE_CHECK's track_file)")
 		}
 	case CheckUDP:
 		u := c.UDP

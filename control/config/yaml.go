@@ -343,10 +343,10 @@ func (y *yreader) check(n *yaml.Node, path, ctx string) *Check {
 		"kind": func(f yfield) {
 			c.Kind, kindSet = yval(y, f, ctx, path, "kind", func(v string) (CheckKind, error) {
 				switch k := CheckKind(strings.ToLower(v)); k {
-				case CheckTCP, CheckMySQL, CheckExec, CheckHTTP, CheckDNS, CheckSMTP, CheckPing, CheckUDP:
+				case CheckTCP, CheckMySQL, CheckExec, CheckHTTP, CheckDNS, CheckSMTP, CheckPing, CheckUDP, CheckFile:
 					return k, nil
 				}
-				return "", fmt.Errorf("%q is not tcp, mysql, exec, http, dns, smtp, ping or udp", v)
+				return "", fmt.Errorf("%q is not tcp, mysql, exec, http, dns, smtp, ping, udp or file", v)
 			})
 		},
 		"interval":           func(f yfield) { c.Interval, _ = yval(y, f, ctx, path, "interval", ydur) },
@@ -449,6 +449,20 @@ func (y *yreader) check(n *yaml.Node, path, ctx string) *Check {
 				"helo_name": func(g yfield) { m.HeloName, _ = y.str(g, sctx, path, "smtp.helo_name") },
 			})
 		},
+		"file": func(f yfield) {
+			fc := &FileCheck{}
+			c.File = fc
+			y.src.field(path, "file", y.p(f.key), "file")
+			fctx := ctx + ": file"
+			y.fields(f.val, fctx, map[string]func(yfield){
+				"path": func(g yfield) { fc.Path, _ = y.str(g, fctx, path, "file.path") },
+				"weight": func(g yfield) {
+					v, _ := yval(y, g, fctx, path, "file.weight", intIn(-(1<<31-1), 1<<31-1))
+					fc.Weight = int(v)
+				},
+				"reverse": func(g yfield) { fc.Reverse, _ = yval(y, g, fctx, path, "file.reverse", parseBool) },
+			})
+		},
 		"udp": func(f yfield) {
 			u := &UDPCheck{}
 			c.UDP = u
@@ -479,7 +493,7 @@ func (y *yreader) check(n *yaml.Node, path, ctx string) *Check {
 			kind CheckKind
 			set  bool
 		}{{CheckMySQL, c.MySQL != nil}, {CheckExec, c.Exec != nil}, {CheckHTTP, c.HTTP != nil},
-			{CheckDNS, c.DNS != nil}, {CheckSMTP, c.SMTP != nil}, {CheckUDP, c.UDP != nil}} {
+			{CheckDNS, c.DNS != nil}, {CheckSMTP, c.SMTP != nil}, {CheckUDP, c.UDP != nil}, {CheckFile, c.File != nil}} {
 			if b.set {
 				only = append(only, b.kind)
 			}

@@ -102,7 +102,9 @@ func (s *checkSet) start(ref control.BackendRef, c checkConfig) (*monitorRun, fu
 		return nil, nil, err
 	}
 	run := &monitorRun{kind: r.Check.Kind}
-	dynamic := r.Check.Exec != nil && r.Check.Exec.Dynamic
+	// Kinds whose verdicts carry a weight: misc_dynamic, and a FILE_CHECK
+	// whose file's value is added to the weight.
+	dynamic := r.Check.Exec != nil && r.Check.Exec.Dynamic || r.Check.File != nil && r.Check.File.Weight != 0
 	failedBefore := stillFailed(r, s.d.failedBefore[ref])
 	notify := &health.Notify{Up: r.NotifyUp, Down: r.NotifyDown, Log: s.log}
 	return run, func(ctx context.Context) {
