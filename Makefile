@@ -13,7 +13,7 @@ BENCH_VRRP_TRIALS ?= 5
 
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: all deps generate build test bench lint clean demo lab-up lab-down
+.PHONY: all deps generate build test bench soak lint clean demo lab-up lab-down
 
 all: build
 
@@ -44,6 +44,11 @@ lab-down: build
 ## test: every test, kernel-level ones included (run as root; XLB_REQUIRE_PRIV=1 forbids skips)
 test:
 	$(GO) test $(GOFLAGS) $(TESTFLAGS) ./...
+
+## soak: the lab under sysbench with backend kills, reloads, failovers and restarts for DURATION in minutes, e.g. 30m (root; not in test)
+DURATION ?= 30m
+soak:
+	XLB_SOAK_DURATION=$(DURATION) XLB_REQUIRE_PRIV=1 $(GO) test -count=1 -timeout $$(( $$(echo $(DURATION) | sed 's/m$$//') + 15 ))m -run '^TestSoak$$' -v ./test/e2e/
 
 ## bench: every benchmark side by side (root; ~15 min): prints the report, writes BENCHMARKS.md and bench/mysql.png
 bench:

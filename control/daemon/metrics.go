@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"xlb/control/vrrp"
@@ -149,7 +150,8 @@ func boolf(b bool) float64 {
 // serveMetrics serves /metrics on addr until ctx ends.
 func serveMetrics(ctx context.Context, addr string, d *Daemon) error {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collector{d})
+	// Goroutines, RSS and open fds: what a soak watches for leaks.
+	reg.MustRegister(collector{d}, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mountWeb(mux, d)
