@@ -307,3 +307,121 @@ func TestUpgradeAcrossABI(t *testing.T) {
 		t.Fatalf("detach after an upgrade: %v", err)
 	}
 }
+
+func pinnedID(t *testing.T, path string) ebpf.MapID {
+	t.Helper()
+	m, err := ebpf.LoadPinnedMap(path, nil)
+	if err != nil {
+		t.Fatalf("open %s: %v", path, err)
+	}
+	defer m.Close()
+	info, err := m.Info()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := info.ID()
+	return id
+}
+
+func pinNewMap(t *testing.T, path string, typ ebpf.MapType) ebpf.MapID {
+	t.Helper()
+	m, err := ebpf.NewMap(&ebpf.MapSpec{Type: typ, KeySize: 4, ValueSize: 4, MaxEntries: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if err := m.Pin(path); err != nil {
+		t.Fatal(err)
+	}
+	return pinnedID(t, path)
+}
+
+// TestFinishUpgrade: a crash during an upgrade leaves one consistent set.
+// Staged but not committed (no ABI in the staging directory): the old pins
+// stay and the stage goes. Committed: the staged pins replace the old ones,
+// the ABI last, and a map the new build dropped is unpinned.
+func TestFinishUpgrade(t *testing.T) {
+	testutil.RequirePriv(t)
+	spec, err := loadXlb()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, committed := range []bool{false, true} {
+		t.Run(fmt.Sprintf("committed=%t", committed), func(t *testing.T) {
+			dir := filepath.Join(testutil.BPFFS, fmt.Sprintf("xlbtest-finish-%d-%t", os.Getpid(), committed))
+			stage := filepath.Join(dir, stagingDir)
+			if err := os.MkdirAll(stage, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { os.RemoveAll(dir) })
+			oldID := pinNewMap(t, filepath.Join(dir, "xlb_flows"), ebpf.Hash)
+			goneID := pinNewMap(t, filepath.Join(dir, "xlb_gone"), ebpf.Hash)
+			newID := pinNewMap(t, filepath.Join(stage, "xlb_flows"), ebpf.Hash)
+			if committed {
+				if err := pinABI(filepath.Join(stage, abiPin), abiOf(spec), spec); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := finishUpgrade(dir); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := os.Stat(stage); !os.IsNotExist(err) {
+				t.Fatalf("staging directory left: %v", err)
+			}
+			want := oldID
+			if committed {
+				want = newID
+			}
+			if got := pinnedID(t, filepath.Join(dir, "xlb_flows")); got != want {
+				t.Fatalf("xlb_flows pinned is map %d, want %d (old %d, staged %d)", got, want, oldID, newID)
+			}
+			_, statErr := os.Stat(filepath.Join(dir, "xlb_gone"))
+			if committed && !os.IsNotExist(statErr) {
+				t.Fatalf("a map the new build dropped is still pinned: %v", statErr)
+			}
+			if !committed && pinnedID(t, filepath.Join(dir, "xlb_gone")) != goneID {
+				t.Fatal("an uncommitted upgrade touched the old pins")
+			}
+			h, ok, err := readPinnedABI(dir)
+			if err != nil || ok != committed || (committed && h != abiOf(spec)) {
+				t.Fatalf("pinned ABI %s, %t, %v; want present=%t", h, ok, err, committed)
+			}
+		})
+	}
+}
+
+// TestUpgradeRefused: pins that cannot be carried (here a flow table that
+// is an array) are refused with ErrUpgradeRefused and what to do, and
+// nothing pinned changes, nothing is attached.
+func TestUpgradeRefused(t *testing.T) {
+	testutil.RequirePriv(t)
+	seg := testutil.NewSegment(t, "uref")
+	director := seg.AddHost(t, "lvs", "192.168.1.20/24")
+	pinRoot := filepath.Join(testutil.BPFFS, fmt.Sprintf("xlbtest-refuse-%d", os.Getpid()))
+	dir := filepath.Join(pinRoot, "eth0")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(pinRoot) })
+	oldID := pinNewMap(t, filepath.Join(dir, "xlb_flows"), ebpf.Array)
+	err := director.Do(func() error {
+		dp, err := Open("eth0", Options{PinRoot: pinRoot, MaxFlows: 1024})
+		if err == nil {
+			dp.Close()
+		}
+		return err
+	})
+	if !errors.Is(err, ErrUpgradeRefused) || !strings.Contains(err.Error(), "xlbd detach") || !strings.Contains(err.Error(), "xlb_flows") {
+		t.Fatalf("Open over an array flow table: %v; want ErrUpgradeRefused naming the map and `xlbd detach`", err)
+	}
+	if got := pinnedID(t, filepath.Join(dir, "xlb_flows")); got != oldID {
+		t.Fatalf("refused upgrade replaced the pinned map (%d, was %d)", got, oldID)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Fatalf("refused upgrade left pins behind: %v", entries)
+	}
+	if id := xdpProgID(t, director); id != 0 {
+		t.Fatalf("refused upgrade attached program %d", id)
+	}
+}
