@@ -38,7 +38,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		},
 		Commands: []*cli.Command{
 			servicesCommand(), backendsCommand(), flowsCommand(), statsCommand(),
-			maglevCommand(), vrrpCommand(), flowSyncCommand(), macsCommand(), convertCommand(), completionCommand(),
+			maglevCommand(), vrrpCommand(), bgpCommand(), drainCommand("drain"), drainCommand("undrain"), flowSyncCommand(), macsCommand(), convertCommand(), completionCommand(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // main prints the error once
 	}

@@ -41,6 +41,9 @@ type Announcer interface {
 // Intent is what the daemon wants this director to attract.
 type Intent struct {
 	Services []Service
+	// Drained: the operator took this director out (xlbctl drain); an
+	// announcer that can withdraw without a failover (BGP) does.
+	Drained bool
 }
 
 // Service is one configured service, as the announcers see it.

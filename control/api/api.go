@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"xlb/control/bgp"
 	"xlb/control/flowsync"
 	"xlb/control/vrrp"
 )
@@ -32,11 +33,14 @@ type Status struct {
 	Interfaces []string          `json:"interfaces"`
 	Services   []Service         `json:"services"`
 	VRRP       []vrrp.Status     `json:"vrrp"`
+	BGP        *bgp.Status       `json:"bgp,omitempty"`
 	FlowSync   []flowsync.Status `json:"flow_sync"`
 	MACs       []MACTracking     `json:"macs"`
 	Planes     []Plane           `json:"planes,omitempty"`
 	// Events are the latest state changes, oldest first.
 	Events []Event `json:"events,omitempty"`
+	// Drained: the operator took this director out (xlbctl drain).
+	Drained bool `json:"drained,omitempty"`
 }
 
 // MACTracking is one interface's backend-MAC tracker: every tracked address
@@ -109,6 +113,21 @@ type Backend struct {
 // Serve answers GET /v1/status with status() on a unix socket at path,
 // readable by root only, until ctx ends.
 func Serve(ctx context.Context, path string, status func() Status) error {
+	return ServeControl(ctx, path, Control{Status: status})
+}
+
+// Control is what the control socket serves: the status, and the
+// operator's commands (nil: refused).
+type Control struct {
+	Status func() Status
+	// Drain takes this director out of (true) or back into (false) the
+	// set that attracts traffic.
+	Drain func(on bool)
+}
+
+// ServeControl is Serve with commands: POST /v1/drain and /v1/undrain.
+func ServeControl(ctx context.Context, path string, ctl Control) error {
+	status := ctl.Status
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("control socket directory: %w", err)
 	}
@@ -134,6 +153,10 @@ func Serve(ctx context.Context, path string, status func() Status) error {
 		enc.SetIndent("", "  ")
 		enc.Encode(status())
 	})
+	if ctl.Drain != nil {
+		mux.HandleFunc("POST /v1/drain", func(w http.ResponseWriter, _ *http.Request) { ctl.Drain(true) })
+		mux.HandleFunc("POST /v1/undrain", func(w http.ResponseWriter, _ *http.Request) { ctl.Drain(false) })
+	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		<-ctx.Done()
@@ -145,6 +168,37 @@ func Serve(ctx context.Context, path string, status func() Status) error {
 		return nil
 	}
 	return err
+}
+
+// Command sends a command (drain, undrain) to the daemon listening on path.
+func Command(ctx context.Context, path, cmd string) error {
+	c := client(path)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://xlbd/v1/"+cmd, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		var ne *net.OpError
+		if errors.As(err, &ne) || errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("%s: %w", path, ErrNoDaemon)
+		}
+		return fmt.Errorf("%s to xlbd at %s: %w", cmd, path, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s to xlbd at %s: %s", cmd, path, resp.Status)
+	}
+	return nil
+}
+
+func client(path string) *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", path)
+		},
+	}, Timeout: 5 * time.Second}
 }
 
 // ErrNoDaemon is returned by Get when nothing listens on the socket.

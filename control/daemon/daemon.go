@@ -76,6 +76,9 @@ type Daemon struct {
 	opts Options
 	log  *slog.Logger
 
+	// drained: the operator took this director out (xlbctl drain).
+	drained atomic.Bool
+
 	mu       sync.Mutex
 	cfg      *config.Config
 	loadedAt time.Time
@@ -148,7 +151,7 @@ func Run(ctx context.Context, opts Options) error {
 	defer release()
 	d := &Daemon{opts: opts, log: opts.Log, cfg: cfg, loadedAt: time.Now(), planes: map[string]*plane{}, kick: make(chan struct{}, 1),
 		failedBefore: map[control.BackendRef]bool{}, hist: newHistory()}
-	d.announcers = []announce.Announcer{newVRRPAnnouncer(d.log, d.hist.vrrpChanged)}
+	d.announcers = []announce.Announcer{newVRRPAnnouncer(d.log, d.hist.vrrpChanged), newBGPAnnouncer(d.log, d.flowsSynced)}
 	// Flow sync only matters where another director may take over.
 	flowSync := false
 	for _, a := range d.announcers {
@@ -191,8 +194,9 @@ func Run(ctx context.Context, opts Options) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); wait() }()
 	}
-	wg.Add(1)
+	wg.Add(2)
 	go func() { defer wg.Done(); d.applier(ctx) }()
+	go func() { defer wg.Done(); d.announceWhenSynced(ctx) }() // announce_bgp.go
 	for _, p := range d.planes {
 		wg.Add(3)
 		go func() { defer wg.Done(); p.macs.Run(ctx) }()
@@ -208,7 +212,7 @@ func Run(ctx context.Context, opts Options) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := api.Serve(ctx, opts.Socket, d.Status); err != nil {
+			if err := api.ServeControl(ctx, opts.Socket, api.Control{Status: d.Status, Drain: d.setDrained}); err != nil {
 				errc <- fmt.Errorf("control socket: %w", err)
 			}
 		}()
@@ -482,7 +486,7 @@ func (d *Daemon) applyNow() error {
 // intent is every programmed service and whether this director can serve
 // it; d.mu is held.
 func (d *Daemon) intent() announce.Intent {
-	var in announce.Intent
+	in := announce.Intent{Drained: d.drained.Load()}
 	for _, p := range d.planes {
 		byKey := map[loader.ServiceKey]*config.Service{}
 		for _, ref := range p.plan.services {
@@ -568,7 +572,8 @@ func (d *Daemon) announced() api.Status {
 func (d *Daemon) Status() api.Status {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	s := api.Status{Version: d.opts.Version, Config: d.opts.ConfigPath, LoadedAt: d.loadedAt, Interfaces: d.cfg.Interfaces}
+	s := api.Status{Version: d.opts.Version, Config: d.opts.ConfigPath, LoadedAt: d.loadedAt, Interfaces: d.cfg.Interfaces,
+		Drained: d.drained.Load()}
 	for _, p := range d.planes {
 		sched := map[loader.ServiceKey]string{}
 		for _, ref := range p.plan.services {
