@@ -132,15 +132,6 @@ func applyDefaults(cfg *Config, src *srcMap, baseDir string) {
 		v := &cfg.VRRP[i]
 		vp := fmt.Sprintf("vrrp[%d]", i)
 		vrrpDefaults(v, &cfg.Global, src, vp)
-		if !src.has(vp, "priority") {
-			v.Priority = DefaultPriority
-		}
-		if !src.has(vp, "advert_int") {
-			v.AdvertInterval = DefaultAdvertInterval
-		}
-		if !src.has(vp, "state") {
-			v.InitialState = DefaultState
-		}
 		if !src.has(vp, "auth_type") {
 			v.AuthType = AuthNone
 			if !v.AuthPass.IsZero() {
@@ -203,6 +194,15 @@ func globalVRRPDefaults(g *VRRPDefaults, src *srcMap) {
 // keyword wins. A strict instance sends no lower-priority GARPs (vrrp.c).
 func vrrpDefaults(v *VRRPInstance, g *Global, src *srcMap, vp string) {
 	gv := &g.VRRP
+	if !src.has(vp, "priority") {
+		v.Priority = DefaultPriority
+	}
+	if !src.has(vp, "advert_int") {
+		v.AdvertInterval = DefaultAdvertInterval
+	}
+	if !src.has(vp, "state") {
+		v.InitialState = DefaultState
+	}
 	if !src.has(vp, "interface") && v.Interface == "" {
 		v.Interface = g.DefaultInterface
 	}

@@ -2,8 +2,10 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -164,8 +166,9 @@ func marshalRows[S any](m *yaml.Node, rows []field[S], obj, def *S) {
 	}
 }
 
-// keywordTable is README.md's table of a block's rows.
-func keywordTable[S any](rows []field[S]) string {
+// keywordTable is README.md's table of a block's rows, then of the
+// keywords the block takes without implementing them, or refuses.
+func keywordTable[S any](rows []field[S], other map[string]disposition) string {
 	var b strings.Builder
 	b.WriteString("| keepalived.conf | YAML | default | status | notes |\n| --- | --- | --- | --- | --- |\n")
 	for _, r := range rows {
@@ -178,6 +181,13 @@ func keywordTable[S any](rows []field[S]) string {
 			status = "accepted, warns: " + r.warn
 		}
 		fmt.Fprintf(&b, "| %s | `%s` | %s | %s | %s |\n", strings.Join(kws, ", "), r.key, r.def, status, r.doc)
+	}
+	for _, kw := range slices.Sorted(maps.Keys(other)) {
+		status := "accepted, warns: "
+		if other[kw].fatal {
+			status = "refused, error: "
+		}
+		fmt.Fprintf(&b, "| `%s` | | | %s%s | |\n", kw, status, other[kw].why)
 	}
 	return b.String()
 }

@@ -356,38 +356,11 @@ func (k *kreader) vrrpInstance(s *stmt) {
 	k.src.object(path, s.line(), ctx)
 	k.src.field(path, "name", s.line(), "vrrp_instance")
 	for _, c := range s.block {
+		if r := rowFor(vrrpFields, c.key.text); r != nil {
+			readKA(k, r, c, ctx, path, &v)
+			continue
+		}
 		switch c.key.text {
-		case "state":
-			if x, ok := val(k, c, ctx, path, "state", parseState); ok {
-				v.InitialState = x
-			}
-		case "interface":
-			if x, ok := k.one(c, ctx); ok {
-				v.Interface = x
-				k.src.field(path, "interface", c.line(), c.key.text)
-			}
-		case "virtual_router_id":
-			if x, ok := val(k, c, ctx, path, "vrid", intIn(1, 255)); ok {
-				v.VRID = uint8(x)
-			}
-		case "priority":
-			if x, ok := val(k, c, ctx, path, "priority", intIn(1, 255)); ok {
-				v.Priority = uint8(x)
-			}
-		case "version":
-			if x, ok := val(k, c, ctx, path, "version", intIn(2, 3)); ok {
-				v.Version = uint8(x)
-			}
-		case "advert_int":
-			if x, ok := val(k, c, ctx, path, "advert_int", secs); ok {
-				v.AdvertInterval = x
-			}
-		case "nopreempt":
-			v.NoPreempt = k.flag(c, ctx, path, "nopreempt")
-		case "preempt_delay":
-			if x, ok := val(k, c, ctx, path, "preempt_delay", secs); ok {
-				v.PreemptDelay = x
-			}
 		case "authentication":
 			if k.wantBlock(c, ctx) && k.wantArgs(c, ctx, 0, "") {
 				k.authentication(c, &v, path, ctx)
@@ -395,10 +368,6 @@ func (k *kreader) vrrpInstance(s *stmt) {
 		case "virtual_ipaddress":
 			if k.wantBlock(c, ctx) && k.wantArgs(c, ctx, 0, "") {
 				k.vips(c, &v, path, ctx+": "+c.key.text)
-			}
-		case "unicast_src_ip", "mcast_src_ip":
-			if x, ok := val(k, c, ctx, path, "unicast_src_ip", parseAddr); ok {
-				v.UnicastSrc = x
 			}
 		case "unicast_peer":
 			if k.wantBlock(c, ctx) && k.wantArgs(c, ctx, 0, "") {
@@ -418,42 +387,7 @@ func (k *kreader) vrrpInstance(s *stmt) {
 			v.NotifyStop = k.command(c, ctx, path, "notify_stop")
 		case "notify":
 			v.Notify = k.command(c, ctx, path, "notify")
-		case "garp_master_delay":
-			if x, ok := val(k, c, ctx, path, "garp_master_delay", secs); ok {
-				v.GARPMasterDelay = x
-			}
-		case "garp_master_repeat":
-			if x, ok := val(k, c, ctx, path, "garp_master_repeat", intIn(1, 255)); ok {
-				v.GARPMasterRepeat = int(x)
-			}
-		case "garp_master_refresh":
-			if x, ok := val(k, c, ctx, path, "garp_master_refresh", secs); ok {
-				v.GARPMasterRefresh = x
-			}
-		case "garp_master_refresh_repeat":
-			if x, ok := val(k, c, ctx, path, "garp_master_refresh_repeat", intIn(1, 255)); ok {
-				v.GARPMasterRefreshRepeat = int(x)
-			}
-		case "garp_lower_prio_delay":
-			if x, ok := val(k, c, ctx, path, "garp_lower_prio_delay", secs); ok {
-				v.GARPLowerPrioDelay = x
-				k.d.warn(c.line(), ctx, c.key.text, "%s", lowerPrioWhy)
-			}
-		case "garp_lower_prio_repeat":
-			if x, ok := val(k, c, ctx, path, "garp_lower_prio_repeat", intIn(0, 255)); ok {
-				v.GARPLowerPrioRepeat = int(x)
-				k.d.warn(c.line(), ctx, c.key.text, "%s", lowerPrioWhy)
-			}
-		case "check_unicast_src":
-			v.CheckUnicastSrc = k.flag(c, ctx, path, "check_unicast_src")
-		case "skip_check_adv_addr":
-			v.SkipCheckAdvAddr = k.flag(c, ctx, path, "skip_check_adv_addr")
-			k.d.warn(c.line(), ctx, c.key.text, "%s", skipCheckAdvAddrWhy)
-		case "higher_prio_send_advert":
-			v.HigherPrioSendAdvert = k.flag(c, ctx, path, "higher_prio_send_advert")
-		case "strict_mode":
-			v.Strict = k.flag(c, ctx, path, "strict_mode")
-			k.d.warn(c.line(), ctx, c.key.text, "%s", strictWhy)
+
 		default:
 			k.other(c, ctx, ignoredVRRP, false)
 		}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -319,25 +318,12 @@ func globalNode(g *Global) *yaml.Node {
 }
 
 func vrrpNode(v *VRRPInstance, g *Global) *yaml.Node {
-	gv := &g.VRRP
 	m := &yaml.Node{Kind: yaml.MappingNode}
 	addStr(m, "name", v.Name)
-	if v.Interface != g.DefaultInterface {
-		addStr(m, "interface", v.Interface)
-	}
-	addInt(m, "vrid", int64(v.VRID))
-	addInt(m, "priority", int64(v.Priority))
-	if v.Version != gv.Version {
-		addInt(m, "version", int64(v.Version))
-	}
-	addDur(m, "advert_int", v.AdvertInterval)
-	addStr(m, "state", strings.ToLower(v.InitialState.String()))
-	if v.NoPreempt {
-		addBool(m, "nopreempt", true)
-	}
-	if v.PreemptDelay != 0 {
-		addDur(m, "preempt_delay", v.PreemptDelay)
-	}
+	// What the defaults alone give an instance under this global_defs.
+	var def VRRPInstance
+	vrrpDefaults(&def, g, newSrcMap(""), "")
+	marshalRows(m, vrrpFields, v, &def)
 	if v.AuthType == AuthPass {
 		addStr(m, "auth_type", string(v.AuthType))
 		addStr(m, "auth_pass", v.AuthPass.Reveal())
@@ -350,9 +336,6 @@ func vrrpNode(v *VRRPInstance, g *Global) *yaml.Node {
 		vips.Content = append(vips.Content, scalar("!!str", vip.String()))
 	}
 	addNode(m, "vips", vips)
-	if v.UnicastSrc.IsValid() {
-		addStr(m, "unicast_src_ip", v.UnicastSrc.String())
-	}
 	if len(v.UnicastPeers) > 0 {
 		peers := make([]string, len(v.UnicastPeers))
 		for i, p := range v.UnicastPeers {
@@ -370,40 +353,6 @@ func vrrpNode(v *VRRPInstance, g *Global) *yaml.Node {
 		if len(n.argv) > 0 {
 			addNode(m, n.key, strSeq(n.argv))
 		}
-	}
-	if v.Strict != gv.Strict {
-		addBool(m, "strict_mode", v.Strict)
-	}
-	if v.GARPMasterDelay != gv.GARPMasterDelay {
-		addDur(m, "garp_master_delay", v.GARPMasterDelay)
-	}
-	if v.GARPMasterRepeat != gv.GARPMasterRepeat {
-		addInt(m, "garp_master_repeat", int64(v.GARPMasterRepeat))
-	}
-	if v.GARPMasterRefresh != gv.GARPMasterRefresh {
-		addDur(m, "garp_master_refresh", v.GARPMasterRefresh)
-	}
-	if v.GARPMasterRefreshRepeat != gv.GARPMasterRefreshRepeat {
-		addInt(m, "garp_master_refresh_repeat", int64(v.GARPMasterRefreshRepeat))
-	}
-	lowerDelay, lowerRepeat := gv.GARPLowerPrioDelay, gv.GARPLowerPrioRepeat
-	if v.Strict {
-		lowerDelay, lowerRepeat = 0, 0
-	}
-	if v.GARPLowerPrioDelay != lowerDelay {
-		addDur(m, "garp_lower_prio_delay", v.GARPLowerPrioDelay)
-	}
-	if v.GARPLowerPrioRepeat != lowerRepeat {
-		addInt(m, "garp_lower_prio_repeat", int64(v.GARPLowerPrioRepeat))
-	}
-	if v.CheckUnicastSrc != gv.CheckUnicastSrc {
-		addBool(m, "check_unicast_src", v.CheckUnicastSrc)
-	}
-	if v.SkipCheckAdvAddr != gv.SkipCheckAdvAddr {
-		addBool(m, "skip_check_adv_addr", v.SkipCheckAdvAddr)
-	}
-	if v.HigherPrioSendAdvert != (gv.HigherPrioSendAdvert && !v.Strict) {
-		addBool(m, "higher_prio_send_advert", v.HigherPrioSendAdvert)
 	}
 	if len(v.TrackServices) > 0 {
 		addNode(m, "track_services", strSeq(v.TrackServices))

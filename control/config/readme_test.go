@@ -18,7 +18,8 @@ func TestREADMEKeywordTables(t *testing.T) {
 	}
 	readme := string(b)
 	for block, table := range map[string]string{
-		"global_defs": keywordTable(globalFields),
+		"global_defs":   keywordTable(globalFields, nil),
+		"vrrp_instance": keywordTable(vrrpFields, ignoredVRRP),
 	} {
 		begin, end := "<!-- generated: "+block+" -->\n", "<!-- end generated -->"
 		i := strings.Index(readme, begin)

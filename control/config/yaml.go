@@ -544,21 +544,8 @@ func (y *yreader) vrrp(n *yaml.Node, path string) VRRPInstance {
 			each(e, p)
 		}
 	}
-	ok := y.fields(n, ctx, map[string]func(yfield){
-		"name":      func(f yfield) { v.Name, _ = y.str(f, ctx, path, "name") },
-		"interface": func(f yfield) { v.Interface, _ = y.str(f, ctx, path, "interface") },
-		"vrid":      func(f yfield) { v.VRID = u8(f, "vrid", 1) },
-		"priority":  func(f yfield) { v.Priority = u8(f, "priority", 1) },
-		"version": func(f yfield) {
-			x, _ := yval(y, f, ctx, path, "version", intIn(2, 3))
-			v.Version = uint8(x)
-		},
-		"advert_int": func(f yfield) { v.AdvertInterval, _ = yval(y, f, ctx, path, "advert_int", ydur) },
-		"state":      func(f yfield) { v.InitialState, _ = yval(y, f, ctx, path, "state", parseState) },
-		"nopreempt":  func(f yfield) { v.NoPreempt, _ = yval(y, f, ctx, path, "nopreempt", parseBool) },
-		"preempt_delay": func(f yfield) {
-			v.PreemptDelay, _ = yval(y, f, ctx, path, "preempt_delay", ydur)
-		},
+	ok := y.fields(n, ctx, yamlHandlers(y, vrrpFields, ctx, path, &v, map[string]func(yfield){
+		"name": func(f yfield) { v.Name, _ = y.str(f, ctx, path, "name") },
 		"auth_type": func(f yfield) {
 			v.AuthType, _ = yval(y, f, ctx, path, "auth_type", func(s string) (AuthType, error) {
 				switch t := AuthType(strings.ToLower(s)); t {
@@ -582,7 +569,6 @@ func (y *yreader) vrrp(n *yaml.Node, path string) VRRPInstance {
 				}
 			})
 		},
-		"unicast_src_ip": func(f yfield) { v.UnicastSrc, _ = yval(y, f, ctx, path, "unicast_src_ip", parseAddr) },
 		"unicast_peers": func(f yfield) {
 			list(f, "unicast_peers", func(e *yaml.Node, p string) {
 				if s, ok := y.scalar(e, ctx, f.key.Value); ok {
@@ -607,24 +593,6 @@ func (y *yreader) vrrp(n *yaml.Node, path string) VRRPInstance {
 		"notify_fault":  func(f yfield) { v.NotifyFault = y.argv(f, ctx, path, "notify_fault") },
 		"notify_stop":   func(f yfield) { v.NotifyStop = y.argv(f, ctx, path, "notify_stop") },
 		"notify":        func(f yfield) { v.Notify = y.argv(f, ctx, path, "notify") },
-		"garp_master_delay": func(f yfield) {
-			v.GARPMasterDelay, _ = yval(y, f, ctx, path, "garp_master_delay", ydur)
-		},
-		"garp_master_repeat": func(f yfield) { v.GARPMasterRepeat = int(u8(f, "garp_master_repeat", 1)) },
-		"garp_master_refresh": func(f yfield) {
-			v.GARPMasterRefresh, _ = yval(y, f, ctx, path, "garp_master_refresh", ydur)
-		},
-		"garp_master_refresh_repeat": func(f yfield) { v.GARPMasterRefreshRepeat = int(u8(f, "garp_master_refresh_repeat", 1)) },
-		"garp_lower_prio_delay": func(f yfield) {
-			v.GARPLowerPrioDelay, _ = yval(y, f, ctx, path, "garp_lower_prio_delay", ydur)
-		},
-		"garp_lower_prio_repeat": func(f yfield) { v.GARPLowerPrioRepeat = int(u8(f, "garp_lower_prio_repeat", 0)) },
-		"check_unicast_src":      func(f yfield) { v.CheckUnicastSrc, _ = yval(y, f, ctx, path, "check_unicast_src", parseBool) },
-		"skip_check_adv_addr":    func(f yfield) { v.SkipCheckAdvAddr, _ = yval(y, f, ctx, path, "skip_check_adv_addr", parseBool) },
-		"higher_prio_send_advert": func(f yfield) {
-			v.HigherPrioSendAdvert, _ = yval(y, f, ctx, path, "higher_prio_send_advert", parseBool)
-		},
-		"strict_mode": func(f yfield) { v.Strict, _ = yval(y, f, ctx, path, "strict_mode", parseBool) },
 		"track_services": func(f yfield) {
 			list(f, "track_services", func(e *yaml.Node, p string) {
 				if s, ok := y.scalar(e, ctx, f.key.Value); ok {
@@ -633,7 +601,7 @@ func (y *yreader) vrrp(n *yaml.Node, path string) VRRPInstance {
 			})
 		},
 		"no_backend_priority_drop": func(f yfield) { v.NoBackendPriorityDrop = u8(f, "no_backend_priority_drop", 1) },
-	})
+	}))
 	if !ok {
 		y.src.badObject(path, y.p(n))
 	}
