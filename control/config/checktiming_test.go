@@ -42,6 +42,19 @@ virtual_server 10.1.0.1 80 {
             delay_before_retry 2
         }
     }
+    real_server 10.1.0.6 80 {
+        HTTP_GET {
+            url {
+                path /
+            }
+            nb_get_retry 5
+        }
+    }
+    real_server 10.1.0.7 80 {
+        TCP_CHECK {
+            nb_get_retry 5
+        }
+    }
 }
 `
 	cfg, _, err := Parse("t.conf", []byte(conf), FormatKeepalived)
@@ -51,7 +64,9 @@ virtual_server 10.1.0.1 80 {
 	want := []struct {
 		retry int
 		delay time.Duration
-	}{{1, time.Second}, {1, 3 * time.Second}, {0, time.Second}, {4, 2 * time.Second}}
+	}{{1, time.Second}, {1, 3 * time.Second}, {0, time.Second}, {4, 2 * time.Second},
+		// nb_get_retry counts in HTTP_GET only, as in keepalived.
+		{5, 3 * time.Second}, {1, time.Second}}
 	for i, w := range want {
 		c := cfg.Services[0].Reals[i].Check
 		if c.Retry != w.retry || c.DelayBeforeRetry != w.delay {

@@ -21,8 +21,10 @@ func addr(s string) netip.Addr { return netip.MustParseAddr(s) }
 func issueConfig(state vrrp.State, priority uint8, nopreempt bool) *Config {
 	check := func(ip string) *Check {
 		return &Check{
+			// nb_get_retry 3 in TCP_CHECK: keepalived ignores it (only
+			// HTTP_GET and SSL_GET read it), so TCP_CHECK's retry 1 stays.
 			Kind: CheckTCP, Interval: 3 * time.Second, ConnectTimeout: 10 * time.Second,
-			Retry: 3, DelayBeforeRetry: 3 * time.Second, Rise: 1, Fall: 1,
+			Retry: 1, DelayBeforeRetry: 3 * time.Second, Rise: 1, Fall: 1,
 			ConnectIP: addr(ip), ConnectPort: 3306,
 		}
 	}
@@ -92,6 +94,8 @@ const tcp3306Warning = "a TCP check on port 3306: MySQL/MariaDB counts every bar
 
 // The two files of the setup xlb replaces load unchanged, mean what keepalived
 // means (nopreempt cleared with state MASTER), and warn like keepalived.
+const nbGetRetryWarning = "nb_get_retry: ignored, as keepalived ignores it outside HTTP_GET and SSL_GET: use retry"
+
 func TestIssueKeepalivedFiles(t *testing.T) {
 	for _, tc := range []struct {
 		file      string
@@ -106,7 +110,9 @@ func TestIssueKeepalivedFiles(t *testing.T) {
 					"(as keepalived: this director takes the VIP back whenever its priority is higher; use state BACKUP on both for nopreempt)",
 				"testdata/keepalived-master.conf:19: vrrp_instance VI_1: auth_pass: longer than 8 characters: only the first 8 are used, as keepalived does",
 				"testdata/keepalived-master.conf:39: real_server 192.168.1.10 3306: TCP_CHECK: " + tcp3306Warning,
+				"testdata/keepalived-master.conf:41: real_server 192.168.1.10 3306: TCP_CHECK: " + nbGetRetryWarning,
 				"testdata/keepalived-master.conf:50: real_server 192.168.1.11 3306: TCP_CHECK: " + tcp3306Warning,
+				"testdata/keepalived-master.conf:52: real_server 192.168.1.11 3306: TCP_CHECK: " + nbGetRetryWarning,
 			},
 		},
 		{
@@ -115,7 +121,9 @@ func TestIssueKeepalivedFiles(t *testing.T) {
 			wantWarns: []string{
 				"testdata/keepalived-backup.conf:19: vrrp_instance VI_1: auth_pass: longer than 8 characters: only the first 8 are used, as keepalived does",
 				"testdata/keepalived-backup.conf:39: real_server 192.168.1.10 3306: TCP_CHECK: " + tcp3306Warning,
+				"testdata/keepalived-backup.conf:41: real_server 192.168.1.10 3306: TCP_CHECK: " + nbGetRetryWarning,
 				"testdata/keepalived-backup.conf:50: real_server 192.168.1.11 3306: TCP_CHECK: " + tcp3306Warning,
+				"testdata/keepalived-backup.conf:52: real_server 192.168.1.11 3306: TCP_CHECK: " + nbGetRetryWarning,
 			},
 		},
 	} {
@@ -213,6 +221,7 @@ func TestKeepalivedFull(t *testing.T) {
 	diffLines(t, "warnings", warnStrings(warns), []string{
 		"testdata/keepalived-full.conf:5: global_defs: notification_email: ignored: not used by xlb",
 		"testdata/keepalived-full.conf:8: global_defs: smtp_server: ignored: not used by xlb",
+		"testdata/keepalived-full.conf:65: virtual_server 10.0.0.100 3306: " + nbGetRetryWarning,
 	})
 	if got, want := cfg.Interfaces, []string{"eth1", "eth0"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("interfaces %v, want %v", got, want)
@@ -247,7 +256,8 @@ func TestKeepalivedFull(t *testing.T) {
 		t.Errorf("mysql service: %+v", mysql)
 	}
 	c0 := mysql.Reals[0].Check
-	if c0.Kind != CheckMySQL || c0.ConnectTimeout != 3*time.Second || c0.Retry != 2 || c0.DelayBeforeRetry != 500*time.Millisecond ||
+	// The virtual_server's nb_get_retry 2 is not inherited: keepalived does not read it there.
+	if c0.Kind != CheckMySQL || c0.ConnectTimeout != 3*time.Second || c0.Retry != 1 || c0.DelayBeforeRetry != 500*time.Millisecond ||
 		c0.Rise != 2 || c0.Fall != 3 || c0.Interval != 2*time.Second {
 		t.Errorf("check inherited from virtual_server: %+v", c0)
 	}

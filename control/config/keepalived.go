@@ -709,6 +709,9 @@ func (k *kreader) check(s *stmt, path, ctx string, defaults []*stmt) *Check {
 	// Defaults from above were reported where they stand: replay them quietly.
 	quiet := &kreader{d: &diags{}, src: k.src, cfg: k.cfg}
 	for _, d := range defaults {
+		if d.key.text == "nb_get_retry" {
+			continue // not read above the check by keepalived (see checkField)
+		}
 		quiet.checkField(c, d, path, ctx)
 	}
 	urls := 0
@@ -795,7 +798,17 @@ func (k *kreader) checkField(c *Check, s *stmt, path, ctx string) bool {
 		if x, ok := val(k, s, ctx, path, "connect_timeout", secs); ok {
 			c.ConnectTimeout = x
 		}
-	case "retry", "nb_get_retry":
+	case "retry":
+		if x, ok := val(k, s, ctx, path, "retry", intIn(0, 1000)); ok {
+			c.Retry = int(x)
+		}
+	case "nb_get_retry":
+		// keepalived installs nb_get_retry only inside HTTP_GET and SSL_GET
+		// (check_http.c); anywhere else it is an unknown keyword it skips.
+		if c.Kind != CheckHTTP {
+			k.d.warn(s.line(), ctx, s.key.text, "ignored, as keepalived ignores it outside HTTP_GET and SSL_GET: use retry")
+			return true
+		}
 		if x, ok := val(k, s, ctx, path, "retry", intIn(0, 1000)); ok {
 			c.Retry = int(x)
 		}
