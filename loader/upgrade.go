@@ -6,7 +6,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"time"
+	"unsafe"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
@@ -131,12 +133,15 @@ func (d *Dataplane) upgrade(spec *ebpf.CollectionSpec, dir string, from ABIHash,
 	}
 	defer closeMaps(old)
 	oldProg := pinnedABITypes(dir)
+	// The flow tables are read twice: before the swap, then for flows the
+	// old program recorded in between.
+	seen := map[string]map[string]struct{}{"xlb_flows": {}, "xlb_new_flows": {}}
 	for _, nm := range d.maps() {
 		om := old[nm.name]
 		if om == nil {
 			continue
 		}
-		if err := d.carry(&rep, nm.name, om, *nm.m, spec, oldProg); err != nil {
+		if err := d.carry(&rep, nm.name, om, *nm.m, spec, oldProg, seen); err != nil {
 			return rep, fmt.Errorf("%w: map %s: %w", ErrUpgradeRefused, nm.name, err)
 		}
 	}
@@ -155,7 +160,7 @@ func (d *Dataplane) upgrade(spec *ebpf.CollectionSpec, dir string, from ABIHash,
 	// program's own entries win.
 	for _, name := range []string{"xlb_flows", "xlb_new_flows"} {
 		if om, nm := old[name], d.mapByName(name); om != nil && nm != nil {
-			if err := d.copyEntries(&rep, name, om, nm, spec.Maps[name], ebpf.UpdateNoExist); err != nil {
+			if err := d.copyEntries(&rep, name, om, nm, spec.Maps[name], seen[name], true); err != nil {
 				return rep, fmt.Errorf("copy flows recorded during the swap: %w", err)
 			}
 		}
@@ -206,7 +211,7 @@ func (d *Dataplane) mapByName(name string) *ebpf.Map {
 }
 
 // carry copies what the old map holds that the new one can mean the same way.
-func (d *Dataplane) carry(rep *UpgradeReport, name string, om, nm *ebpf.Map, spec *ebpf.CollectionSpec, oldProg *btf.Spec) error {
+func (d *Dataplane) carry(rep *UpgradeReport, name string, om, nm *ebpf.Map, spec *ebpf.CollectionSpec, oldProg *btf.Spec, seen map[string]map[string]struct{}) error {
 	switch nm.Type() {
 	case ebpf.RingBuf:
 		return nil // events in flight are the reader's; the new ring starts empty
@@ -224,7 +229,7 @@ func (d *Dataplane) carry(rep *UpgradeReport, name string, om, nm *ebpf.Map, spe
 		if om.Type() != nm.Type() && !(isHash(om.Type()) && isHash(nm.Type())) {
 			return fmt.Errorf("was a %s, now a %s: run `xlbd detach` to start afresh", om.Type(), nm.Type())
 		}
-		return d.copyEntries(rep, name, om, nm, spec.Maps[name], ebpf.UpdateAny)
+		return d.copyEntries(rep, name, om, nm, spec.Maps[name], seen[name], false)
 	}
 	return fmt.Errorf("no way to carry a %s over: run `xlbd detach` to start afresh", nm.Type())
 }
@@ -232,8 +237,11 @@ func (d *Dataplane) carry(rep *UpgradeReport, name string, om, nm *ebpf.Map, spe
 func isHash(t ebpf.MapType) bool { return t == ebpf.Hash || t == ebpf.LRUHash }
 
 // copyEntries copies every entry of om into nm, translating key and value
-// field by field (by name) where the layout changed.
-func (d *Dataplane) copyEntries(rep *UpgradeReport, name string, om, nm *ebpf.Map, spec *ebpf.MapSpec, flags ebpf.MapUpdateFlags) error {
+// field by field (by name) where the layout changed. It reads and writes in
+// batches. seen, when not nil, collects the old keys copied; a later pass
+// given the same seen copies only keys added since, and never over an entry
+// the new program made.
+func (d *Dataplane) copyEntries(rep *UpgradeReport, name string, om, nm *ebpf.Map, spec *ebpf.MapSpec, seen map[string]struct{}, again bool) error {
 	oldTypes, err := mapTypes(om)
 	if err != nil {
 		return err
@@ -246,30 +254,61 @@ func (d *Dataplane) copyEntries(rep *UpgradeReport, name string, om, nm *ebpf.Ma
 	if err != nil {
 		return fmt.Errorf("value: %w", err)
 	}
-	k2 := make([]byte, nm.KeySize())
-	v2 := make([]byte, nm.ValueSize())
-	var k, v []byte
-	it := om.Iterate()
-	for it.Next(&k, &v) {
-		clear(k2)
-		clear(v2)
-		if tk(k2, k) != nil || tv(v2, v) != nil {
-			rep.Dropped[name]++
-			continue
+	const batch = 4096
+	oks, ovs, nks, nvs := int(om.KeySize()), int(om.ValueSize()), int(nm.KeySize()), int(nm.ValueSize())
+	oldKeys, okb := rawBatch(oks, batch)
+	oldVals, ovb := rawBatch(ovs, batch)
+	newKeys, nkb := rawBatch(nks, batch)
+	newVals, nvb := rawBatch(nvs, batch)
+	var cursor ebpf.MapBatchCursor
+	for {
+		n, lerr := om.BatchLookup(&cursor, oldKeys.Interface(), oldVals.Interface(), nil)
+		if lerr != nil && !errors.Is(lerr, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("read old entries: %w", lerr)
 		}
-		err := nm.Update(k2, v2, flags)
-		if errors.Is(err, ebpf.ErrKeyExist) {
-			continue
+		m := 0
+		for i := 0; i < n; i++ {
+			k, v := okb[i*oks:(i+1)*oks], ovb[i*ovs:(i+1)*ovs]
+			if seen != nil {
+				if _, done := seen[string(k)]; done && again {
+					continue
+				}
+				seen[string(k)] = struct{}{}
+			}
+			dk, dv := nkb[m*nks:(m+1)*nks], nvb[m*nvs:(m+1)*nvs]
+			clear(dk)
+			clear(dv)
+			if tk(dk, k) != nil || tv(dv, v) != nil {
+				rep.Dropped[name]++
+				continue
+			}
+			if again {
+				// Few, and each must not overwrite the new program's entry.
+				if err := nm.Update(dk, dv, ebpf.UpdateNoExist); err != nil && !errors.Is(err, ebpf.ErrKeyExist) {
+					return fmt.Errorf("write entry: %w", err)
+				}
+				rep.Carried[name]++
+				continue
+			}
+			m++
 		}
-		if err != nil {
-			return fmt.Errorf("write entry: %w (the new map is smaller than the old one holds?)", err)
+		if m > 0 {
+			if _, err := nm.BatchUpdate(newKeys.Slice(0, m).Interface(), newVals.Slice(0, m).Interface(), nil); err != nil {
+				return fmt.Errorf("write entries: %w (the new map is smaller than the old one holds?)", err)
+			}
+			rep.Carried[name] += m
 		}
-		rep.Carried[name]++
+		if lerr != nil {
+			return nil
+		}
 	}
-	if err := it.Err(); err != nil {
-		return fmt.Errorf("read old entries: %w", err)
-	}
-	return nil
+}
+
+// rawBatch is n elements of size bytes in the form the batch calls take (a
+// slice of byte arrays), and the bytes behind it.
+func rawBatch(size, n int) (reflect.Value, []byte) {
+	s := reflect.MakeSlice(reflect.SliceOf(reflect.ArrayOf(size, reflect.TypeFor[byte]())), n, n)
+	return s, unsafe.Slice((*byte)(s.UnsafePointer()), size*n)
 }
 
 // carryPerCPU copies per-CPU counters and windows whose layout is unchanged.
