@@ -303,6 +303,28 @@ func TestUpgradeAcrossABI(t *testing.T) {
 	if err := conns[0].Echo("adopted"); err != nil {
 		t.Fatal(err)
 	}
+
+	// Same ABI, another --max-flows: the flows move to a table of the new
+	// size (this used to refuse to start).
+	again.Close()
+	opts.MaxFlows = 1 << 19
+	resized, err := open(current())
+	if err != nil {
+		t.Fatalf("open with another flow-table size: %v", err)
+	}
+	defer resized.Close()
+	if r := resized.LastUpgrade(); r == nil || r.From != curABI || r.Carried["xlb_flows"] < oldFlows {
+		t.Fatalf("resize report %+v, want an upgrade within abi %s carrying >= %d flows", r, curABI, oldFlows)
+	}
+	if resized.MaxFlows() != 1<<19 {
+		t.Fatalf("flow table holds %d, want %d", resized.MaxFlows(), 1<<19)
+	}
+	for i, c := range conns {
+		if err := c.Echo("resized"); err != nil {
+			t.Fatalf("connection %d broken by the resize: %v", i, err)
+		}
+	}
+	again = resized
 	if err := again.Detach(); err != nil {
 		t.Fatalf("detach after an upgrade: %v", err)
 	}
