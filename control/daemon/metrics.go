@@ -55,6 +55,9 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 		descSvcWeight, descSvcQuorum} {
 		ch <- d
 	}
+	for _, d := range bgpDescs { // metrics_bgp.go
+		ch <- d
+	}
 }
 
 // Collect renders the daemon's status (api.Status, what xlbctl prints too)
@@ -63,6 +66,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descReloads, prometheus.CounterValue, float64(c.d.reloadsApplied.Load()), "applied")
 	ch <- prometheus.MustNewConstMetric(descReloads, prometheus.CounterValue, float64(c.d.reloadsRefused.Load()), "refused")
 	st := c.d.Status()
+	collectBGP(ch, &st)
 	c.d.mu.Lock()
 	planes := maps.Clone(c.d.planes)
 	c.d.mu.Unlock()
