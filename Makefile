@@ -13,6 +13,12 @@ BENCH_VRRP_TRIALS ?= 5
 
 export PATH := $(PATH):/usr/local/go/bin
 
+# --version of a `make build` binary: git describe and the commit; a plain
+# `go build` says "dev" and the revision Go records in the binary.
+VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+COMMIT    ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS   := -X xlb/internal/buildinfo.Version=$(VERSION) -X xlb/internal/buildinfo.Commit=$(COMMIT)
+
 .PHONY: all deps generate build test bench soak lint clean demo lab-up lab-down
 
 all: build
@@ -28,7 +34,7 @@ generate:
 ## build: compile xlbd, xlbctl and xlblab into bin/ (static: they also run in the Vagrant VMs)
 build:
 	@mkdir -p bin
-	CGO_ENABLED=0 $(GO) build $(GOFLAGS) -o bin/ ./cmd/...
+	CGO_ENABLED=0 $(GO) build $(GOFLAGS) -ldflags "$(LDFLAGS)" -o bin/ ./cmd/...
 
 ## demo: the lab in network namespaces, a live MySQL workload through failures, a summary (root)
 demo: deps build

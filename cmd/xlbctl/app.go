@@ -14,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"xlb/control/api"
+	"xlb/internal/buildinfo"
 	"xlb/lb"
 	"xlb/loader"
 )
@@ -22,7 +23,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	return &cli.App{
 		Name:    "xlbctl",
 		Usage:   "inspect the xlb XDP load balancer",
-		Version: versionString(),
+		Version: buildinfo.String(),
 		Description: "xlbctl reads the BPF maps xlbd pinned under --pin-root (one directory per interface), so it\n" +
 			"works whether or not xlbd is running, and asks xlbd's control socket for what the maps do not\n" +
 			"hold: health-check reasons and VRRP state. Reading pinned maps needs root.",

@@ -5,8 +5,6 @@ package main
 
 import (
 	"os"
-
-	"xlb/loader"
 )
 
 func main() {
@@ -14,16 +12,4 @@ func main() {
 		os.Stderr.WriteString("xlbctl: " + err.Error() + "\n")
 		os.Exit(1)
 	}
-}
-
-var version = "dev"
-
-// versionString is the release and the data-plane ABI this xlbctl reads:
-// pins of another ABI are refused with both named.
-func versionString() string {
-	abi, err := loader.ABI()
-	if err != nil {
-		return version + " (data-plane abi unknown: " + err.Error() + ")"
-	}
-	return version + " (data-plane abi " + abi.String() + ")"
 }

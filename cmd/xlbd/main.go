@@ -19,10 +19,9 @@ import (
 	"xlb/control/config"
 	"xlb/control/daemon"
 	"xlb/control/flowsync"
+	"xlb/internal/buildinfo"
 	"xlb/loader"
 )
-
-var version = "dev"
 
 // exitUpgradeRefused is the exit status when the pinned data plane cannot be
 // upgraded: xlbd.service lists it in RestartPreventExitStatus, so systemd
@@ -41,16 +40,6 @@ func main() {
 	}
 }
 
-// versionString is the release and the data-plane ABI: two builds with the
-// same ABI share pinned maps as they are, others upgrade them in place.
-func versionString() string {
-	abi, err := loader.ABI()
-	if err != nil {
-		return version + " (data-plane abi unknown: " + err.Error() + ")"
-	}
-	return version + " (data-plane abi " + abi.String() + ")"
-}
-
 func newApp(stdout, stderr io.Writer) *cli.App {
 	formatFlag := &cli.StringFlag{Name: "format", Value: "auto", Usage: "config format: auto (detect by content), yaml or keepalived"}
 	configIDFlag := &cli.StringFlag{Name: "config-id", Aliases: []string{"i"}, Usage: "keepalived.conf config `ID`, as keepalived's -i: a line starting @ID is read only when ID is this id, one starting @^ID only when it is not (default: the host name up to its first dot)"}
@@ -59,7 +48,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	return &cli.App{
 		Name:    "xlbd",
 		Usage:   "XDP direct-routing load balancer daemon with VRRP and MySQL-aware health checks",
-		Version: versionString(),
+		Version: buildinfo.String(),
 		Description: "xlbd reads a native YAML config or a keepalived.conf as is. It attaches an XDP program to\n" +
 			"each configured interface and pins it under --pin-root, so restarting xlbd never stops\n" +
 			"forwarding: the new process adopts the pinned program, maps and flows. SIGHUP reloads the\n" +
@@ -173,7 +162,7 @@ func run(c *cli.Context) error {
 		MetricsAddr:   c.String("metrics"),
 		Socket:        c.String("socket"),
 		Log:           log,
-		Version:       version,
+		Version:       buildinfo.String(),
 	})
 }
 
