@@ -198,6 +198,9 @@ func (a *NetActions) Close() error {
 // namespace that was current when it was made.
 type NetlinkWatcher struct {
 	ns netns.NsHandle
+	// sub subscribes to link updates (nil: netlink in ns); it closes the
+	// channel when the subscription ends. Tests end it early.
+	sub func(chan<- netlink.LinkUpdate, <-chan struct{}) error
 }
 
 // NewNetlinkWatcher remembers the calling thread's network namespace.
@@ -217,38 +220,89 @@ func linkUp(l netlink.Link) bool {
 	return at.Flags&net.FlagUp != 0 && (at.OperState == netlink.OperUp || at.OperState == netlink.OperUnknown)
 }
 
-// Watch implements LinkWatcher. A link that does not exist is down.
+// resubscribeDelay paces link subscriptions after one failed.
+const resubscribeDelay = time.Second
+
+// Watch implements LinkWatcher. A link that does not exist is down. A
+// subscription that fails (ENOBUFS after a burst of events) is replaced and
+// every link re-read, so no change is missed for good.
 func (w *NetlinkWatcher) Watch(names []string, done <-chan struct{}) (<-chan LinkEvent, error) {
-	updates := make(chan netlink.LinkUpdate, 64)
-	if err := netlink.LinkSubscribeWithOptions(updates, done, netlink.LinkSubscribeOptions{Namespace: &w.ns}); err != nil {
-		return nil, fmt.Errorf("subscribe to links: %w", err)
-	}
-	h, err := netlink.NewHandleAt(w.ns)
+	sub, err := w.subscribe(done)
 	if err != nil {
-		return nil, fmt.Errorf("netlink handle: %w", err)
+		return nil, err
 	}
-	defer h.Close()
 	out := make(chan LinkEvent, len(names)+64)
+	if err := w.readAll(names, out, done); err != nil {
+		return nil, err
+	}
 	want := map[string]bool{}
 	for _, n := range names {
 		want[n] = true
-		l, err := h.LinkByName(n)
-		out <- LinkEvent{Name: n, Up: err == nil && linkUp(l)}
 	}
 	go func() {
 		defer close(out)
-		for u := range updates {
-			name := u.Attrs().Name
-			if !want[name] {
-				continue
+		for {
+			for u := range sub.updates {
+				name := u.Attrs().Name
+				if !want[name] {
+					continue
+				}
+				ev := LinkEvent{Name: name, Up: u.Header.Type != unix.RTM_DELLINK && linkUp(u.Link)}
+				select {
+				case out <- ev:
+				case <-done:
+					return
+				}
 			}
-			ev := LinkEvent{Name: name, Up: u.Header.Type != unix.RTM_DELLINK && linkUp(u.Link)}
-			select {
-			case out <- ev:
-			case <-done:
-				return
+			// The subscription ended: done, or an error.
+			for {
+				select {
+				case <-done:
+					return
+				case <-time.After(resubscribeDelay):
+				}
+				if sub, err = w.subscribe(done); err == nil {
+					if err = w.readAll(names, out, done); err == nil {
+						break
+					}
+				}
 			}
 		}
 	}()
 	return out, nil
+}
+
+type subscription struct{ updates chan netlink.LinkUpdate }
+
+func (w *NetlinkWatcher) subscribe(done <-chan struct{}) (*subscription, error) {
+	s := &subscription{updates: make(chan netlink.LinkUpdate, 64)}
+	sub := w.sub
+	if sub == nil {
+		sub = func(ch chan<- netlink.LinkUpdate, done <-chan struct{}) error {
+			return netlink.LinkSubscribeWithOptions(ch, done, netlink.LinkSubscribeOptions{Namespace: &w.ns})
+		}
+	}
+	if err := sub(s.updates, done); err != nil {
+		return nil, fmt.Errorf("subscribe to links: %w", err)
+	}
+	return s, nil
+}
+
+// readAll reports the current state of every named link.
+func (w *NetlinkWatcher) readAll(names []string, out chan<- LinkEvent, done <-chan struct{}) error {
+	h, err := netlink.NewHandleAt(w.ns)
+	if err != nil {
+		return fmt.Errorf("netlink handle: %w", err)
+	}
+	defer h.Close()
+	for _, n := range names {
+		l, err := h.LinkByName(n)
+		ev := LinkEvent{Name: n, Up: err == nil && linkUp(l)}
+		select {
+		case out <- ev:
+		case <-done:
+			return nil
+		}
+	}
+	return nil
 }

@@ -6,9 +6,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vishvananda/netlink"
 
 	"xlb/control/script"
 	"xlb/test/testutil"
@@ -80,5 +83,43 @@ func TestNotifyNeverBlocksCloseAndKeepsOrder(t *testing.T) {
 	}
 	if q.Dropped() != 0 || !strings.Contains(string(got), "STOP") {
 		t.Errorf("dropped %d", q.Dropped())
+	}
+}
+
+// A link subscription that ends (ENOBUFS after a burst of events) is
+// replaced and every tracked link re-read: tracking never stops silently.
+func TestNetlinkWatcherResubscribes(t *testing.T) {
+	w, err := NewNetlinkWatcher()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	var calls atomic.Int32
+	w.sub = func(ch chan<- netlink.LinkUpdate, done <-chan struct{}) error {
+		if calls.Add(1) == 1 {
+			close(ch) // the first subscription fails at once
+			return nil
+		}
+		go func() { <-done; close(ch) }()
+		return nil
+	}
+	done := make(chan struct{})
+	defer close(done)
+	events, err := w.Watch([]string{"lo"}, done)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, what := range []string{"initial state", "state re-read after resubscribing"} {
+		select {
+		case ev, ok := <-events:
+			if !ok || ev.Name != "lo" || !ev.Up {
+				t.Fatalf("%s: event %+v open %v", what, ev, ok)
+			}
+		case <-time.After(3 * resubscribeDelay):
+			t.Fatalf("%s (event %d): none within %v", what, i+1, 3*resubscribeDelay)
+		}
+	}
+	if calls.Load() < 2 {
+		t.Errorf("subscribed %d times, want a second subscription", calls.Load())
 	}
 }
