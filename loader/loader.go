@@ -225,6 +225,12 @@ func openSpec(ifname string, opts Options, spec *ebpf.CollectionSpec) (*Dataplan
 	_, statErr := os.Stat(filepath.Join(dir, "xlb_flows"))
 	hasMaps := statErr == nil
 	if !hasMaps || (known && pinned == abi) {
+		if !hasMaps {
+			// The ABI before the maps: an xlbctl that finds them finds it too.
+			if err := pinABI(filepath.Join(dir, abiPin), abi, spec); err != nil {
+				return nil, err
+			}
+		}
 		d, err := load(spec, abi, iface.HardwareAddr, opts, dir)
 		if err == nil {
 			return d.finishOpen(iface, opts, dir)
