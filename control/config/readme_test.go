@@ -18,8 +18,13 @@ func TestREADMEKeywordTables(t *testing.T) {
 	}
 	readme := string(b)
 	for block, table := range map[string]string{
-		"global_defs":   keywordTable(globalFields, nil),
-		"vrrp_instance": keywordTable(vrrpFields, ignoredVRRP),
+		"global_defs":    keywordTable(globalFields, nil),
+		"vrrp_instance":  keywordTable(vrrpFields, ignoredVRRP),
+		"top":            keywordTable[Config](nil, ignoredTop),
+		"virtual_server": keywordTable[Service](nil, ignoredVS),
+		"real_server":    keywordTable[RealServer](nil, ignoredRS),
+		"check":          keywordTable[Check](nil, ignoredCheck),
+		"url":            keywordTable[HTTPCheck](nil, ignoredURL),
 	} {
 		begin, end := "<!-- generated: "+block+" -->\n", "<!-- end generated -->"
 		i := strings.Index(readme, begin)
