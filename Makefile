@@ -19,7 +19,7 @@ VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 COMMIT    ?= $(shell git rev-parse HEAD 2>/dev/null)
 LDFLAGS   := -X xlb/internal/buildinfo.Version=$(VERSION) -X xlb/internal/buildinfo.Commit=$(COMMIT)
 
-.PHONY: all deps generate build test bench soak lint clean demo lab-up lab-down
+.PHONY: all deps generate build man test bench soak lint clean demo lab-up lab-down
 
 all: build
 
@@ -35,6 +35,10 @@ generate:
 build:
 	@mkdir -p bin
 	CGO_ENABLED=0 $(GO) build $(GOFLAGS) -ldflags "$(LDFLAGS)" -o bin/ ./cmd/...
+
+## man: regenerate dist/man/xlbd.8 and xlbctl.8 from the CLI definitions (a test fails while they are stale)
+man:
+	XLB_UPDATE_MAN=1 $(GO) test -count=1 -run TestManPageCurrent ./cmd/xlbd ./cmd/xlbctl
 
 ## demo: the lab in network namespaces, a live MySQL workload through failures, a summary (root)
 demo: deps build
