@@ -317,15 +317,13 @@ func TestNeighbourWatchResubscribesOnOverflow(t *testing.T) {
 	tr := NewMACTracker(n, MACTrackerOptions{Log: slog.New(slog.DiscardHandler)})
 	tr.Track(map[netip.Addr]net.HardwareAddr{dbIP: nil})
 	// Slow consumer: the socket overflows while the events wait.
-	var gate sync.Mutex
-	gate.Lock()
+	gate := make(chan struct{}) // closed once the socket has overflowed
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		n.Watch(ctx, func(ev NeighEvent) {
-			gate.Lock()
-			gate.Unlock()
+			<-gate
 			tr.Observe(ev)
 		})
 	}()
@@ -345,7 +343,7 @@ func TestNeighbourWatchResubscribesOnOverflow(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("ip -batch: %v: %s", err, out)
 	}
-	gate.Unlock()
+	close(gate)
 	waitFor(t, 10*time.Second, "the entry changed during the overflow followed", func() bool { return slices.Equal(tr.MAC(dbIP), moved) })
 	if _, resub := n.Counters(); resub == 0 {
 		t.Errorf("3000 events on a 4 KiB socket did not overflow it: the test proves nothing")

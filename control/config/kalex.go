@@ -81,14 +81,6 @@ func realPath(name string) (string, error) {
 	return filepath.EvalSymlinks(abs)
 }
 
-// kparse carries what one keepalived.conf load needs: the line source
-// (files, parameters, config id) and the block stack of the parser.
-type kparse struct {
-	d   *diags
-	inc *includer
-	lr  lineReader
-}
-
 // parseKeepalived reads a keepalived.conf (name, already read as data) and
 // every file it includes into statements. The parser is a loop over a stack,
 // never a recursion, so no input can overflow the stack.
