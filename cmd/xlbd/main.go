@@ -74,6 +74,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 					&cli.StringFlag{Name: "flow-sync-group", Value: "224.0.0.81:8848", Usage: "multicast group:port of flow sync (sent with TTL 255, accepted only with 255: never routed)"},
 					syncKeyFlag,
 					syncPeerFlag,
+					&cli.StringFlag{Name: "hash-seed-file", Usage: hashSeedUsage},
 					&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text or json"},
 					&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
 				},
@@ -123,13 +124,22 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 }
 
 func run(c *cli.Context) error {
-	log, err := newLogger(c.App.ErrWriter, c.String("log-format"), c.String("log-level"))
+	opts, err := runOptions(c)
 	if err != nil {
 		return err
 	}
+	return daemon.Run(context.Background(), opts)
+}
+
+// runOptions turns run's flags into the daemon's options.
+func runOptions(c *cli.Context) (daemon.Options, error) {
+	log, err := newLogger(c.App.ErrWriter, c.String("log-format"), c.String("log-level"))
+	if err != nil {
+		return daemon.Options{}, err
+	}
 	format, err := config.ParseFormat(c.String("format"))
 	if err != nil {
-		return err
+		return daemon.Options{}, err
 	}
 	var mode loader.AttachMode
 	switch c.String("xdp-mode") {
@@ -138,17 +148,24 @@ func run(c *cli.Context) error {
 	case "generic":
 		mode = loader.Generic
 	default:
-		return fmt.Errorf("--xdp-mode %q: want native or generic", c.String("xdp-mode"))
+		return daemon.Options{}, fmt.Errorf("--xdp-mode %q: want native or generic", c.String("xdp-mode"))
 	}
 	group, err := netip.ParseAddrPort(c.String("flow-sync-group"))
 	if err != nil || !group.Addr().IsMulticast() {
-		return fmt.Errorf("--flow-sync-group %q: want a multicast IPv4 group:port", c.String("flow-sync-group"))
+		return daemon.Options{}, fmt.Errorf("--flow-sync-group %q: want a multicast IPv4 group:port", c.String("flow-sync-group"))
 	}
 	peers, err := parsePeers(c.StringSlice("flow-sync-peer"))
 	if err != nil {
-		return err
+		return daemon.Options{}, err
 	}
-	return daemon.Run(context.Background(), daemon.Options{
+	var seed uint32
+	if f := c.String("hash-seed-file"); f != "" {
+		if seed, err = readHashSeed(f); err != nil {
+			return daemon.Options{}, err
+		}
+	}
+	return daemon.Options{
+		HashSeed:      seed,
 		FlowSync:      c.Bool("flow-sync"),
 		FlowSyncGroup: group,
 		FlowSyncKeys:  c.StringSlice("flow-sync-key"),
@@ -163,7 +180,7 @@ func run(c *cli.Context) error {
 		Socket:        c.String("socket"),
 		Log:           log,
 		Version:       buildinfo.String(),
-	})
+	}, nil
 }
 
 func parsePeers(args []string) ([]netip.Addr, error) {

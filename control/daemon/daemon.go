@@ -253,11 +253,17 @@ func (d *Daemon) stopRuns() {
 	}
 }
 
+// loaderOptions are the data plane's options; flowEvents: flow sync needs
+// the program to report the flows it records.
+func (o Options) loaderOptions(flowEvents bool) loader.Options {
+	return loader.Options{PinRoot: o.PinRoot, Mode: o.Mode, MaxFlows: o.MaxFlows,
+		FlowEvents: flowEvents, HashSeed: o.HashSeed, Log: o.Log}
+}
+
 // attach opens (or re-opens, after a restart) the interface's data plane and
 // adopts what it holds.
 func (d *Daemon) attach(p *ifacePlan, syncKeys *flowsync.Keyring) error {
-	dp, err := loader.Open(p.name, loader.Options{PinRoot: d.opts.PinRoot, Mode: d.opts.Mode, MaxFlows: d.opts.MaxFlows,
-		FlowEvents: syncKeys != nil, HashSeed: d.opts.HashSeed, Log: d.log})
+	dp, err := loader.Open(p.name, d.opts.loaderOptions(syncKeys != nil))
 	if err != nil {
 		return err
 	}

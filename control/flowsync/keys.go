@@ -1,16 +1,14 @@
 package flowsync
 
 import (
-	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"errors"
 	"fmt"
 	"hash"
-	"io"
-	"os"
 	"sync"
-	"syscall"
+
+	"xlb/internal/secretfile"
 )
 
 // MinKeyLen is the shortest key accepted: 128 bits even when written as text.
@@ -42,33 +40,11 @@ func NewKey(secret []byte, path string) (*Key, error) {
 // readable or writable by group or others: whoever can read it can move any
 // connection of the segment to another backend.
 func ReadKey(path string) (*Key, error) {
-	f, err := os.Open(path)
+	b, err := secretfile.Read("flow sync key", path)
 	if err != nil {
-		return nil, fmt.Errorf("flow sync key: %w", err)
+		return nil, err
 	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("flow sync key: %w", err)
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("flow sync key %s: not a regular file", path)
-	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return nil, fmt.Errorf("flow sync key %s: mode %04o lets group or others read it: chmod 600 %s", path, perm, path)
-	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid != 0 && int(st.Uid) != os.Geteuid() {
-		return nil, fmt.Errorf("flow sync key %s: owned by uid %d, want root: chown root %s", path, st.Uid, path)
-	}
-	const maxLen = 4096
-	b, err := io.ReadAll(io.LimitReader(f, maxLen+1))
-	if err != nil {
-		return nil, fmt.Errorf("flow sync key %s: %w", path, err)
-	}
-	if len(b) > maxLen {
-		return nil, fmt.Errorf("flow sync key %s: longer than %d bytes", path, maxLen)
-	}
-	return NewKey(bytes.TrimSpace(b), path)
+	return NewKey(b, path)
 }
 
 func (k *Key) sum(body []byte) []byte {

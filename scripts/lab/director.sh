@@ -44,6 +44,16 @@ fi
 [ -s "$shared_key" ] || od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$shared_key"
 install -m 0600 "$shared_key" "$dir/flowsync.key"
 
+# The flow hash seed must be the same on both directors too (a failover
+# would otherwise move connections to other backends): made the same way.
+if [ "$mode" = netns ]; then
+	shared_seed=$LAB_DIR/hashseed
+else
+	shared_seed=/vagrant/.hashseed
+fi
+[ -s "$shared_seed" ] || od -An -tx1 -N16 /dev/urandom | tr -d ' \n' >"$shared_seed"
+install -m 0600 "$shared_seed" "$dir/hashseed"
+
 # The MySQL check logs in and runs a query (a bare TCP check would get the
 # director blocked by max_connect_errors). It does not check replication: in
 # a two-node master-master pair the survivor's replication breaks whenever
@@ -99,7 +109,7 @@ if [ "$mode" = vm ]; then
 	install -m 0755 /vagrant/bin/xlbd /vagrant/bin/xlbctl /usr/local/bin/
 	install -m 0644 /vagrant/dist/xlbd.service /etc/systemd/system/xlbd.service
 	mkdir -p /etc/systemd/system/xlbd.service.d
-	printf '[Service]\nEnvironment="XLBD_ARGS=%s --flow-sync-key %s"\n' "${LAB_XLBD_ARGS:-}" "$dir/flowsync.key" >/etc/systemd/system/xlbd.service.d/lab.conf
+	printf '[Service]\nEnvironment="XLBD_ARGS=%s --flow-sync-key %s --hash-seed-file %s"\n' "${LAB_XLBD_ARGS:-}" "$dir/flowsync.key" "$dir/hashseed" >/etc/systemd/system/xlbd.service.d/lab.conf
 	systemctl daemon-reload
 	systemctl enable --now xlbd
 fi

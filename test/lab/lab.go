@@ -354,7 +354,8 @@ func (l *Lab) StartXlbd(role string) error {
 	defer log.Close()
 	cmd := exec.Command("nsenter", "--net=/run/netns/"+l.Hosts[role].NS, "--", filepath.Join(l.opts.BinDir, "xlbd"), "run",
 		"--config", filepath.Join(dir, "xlb.yaml"), "--pin-root", filepath.Join(pinRoot(l.opts.Prefix), role),
-		"--socket", l.Socket(role), "--max-flows", "262144", "--flow-sync-key", filepath.Join(dir, "flowsync.key"))
+		"--socket", l.Socket(role), "--max-flows", "262144", "--flow-sync-key", filepath.Join(dir, "flowsync.key"),
+		"--hash-seed-file", filepath.Join(dir, "hashseed"))
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
