@@ -19,7 +19,7 @@ VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 COMMIT    ?= $(shell git rev-parse HEAD 2>/dev/null)
 LDFLAGS   := -X xlb/internal/buildinfo.Version=$(VERSION) -X xlb/internal/buildinfo.Commit=$(COMMIT)
 
-.PHONY: all deps generate build man test bench soak lint clean demo lab-up lab-down
+.PHONY: all deps generate build man deb test bench soak lint clean demo lab-up lab-down
 
 all: build
 
@@ -39,6 +39,14 @@ build:
 ## man: regenerate dist/man/xlbd.8 and xlbctl.8 from the CLI definitions (a test fails while they are stale)
 man:
 	XLB_UPDATE_MAN=1 $(GO) test -count=1 -run TestManPageCurrent ./cmd/xlbd ./cmd/xlbctl
+
+## deb: bin/xlb_VERSION_ARCH.deb (binaries stripped, unit, example config, man pages, completion, rules, dashboard)
+DEB_VERSION ?= $(shell git describe --tags --always 2>/dev/null | sed 's/^v//; s/^\([^0-9]\)/0~\1/' || echo 0)
+DEB_ARCH    ?= $(shell $(GO) env GOARCH)
+deb:
+	@mkdir -p bin/deb
+	CGO_ENABLED=0 $(GO) build $(GOFLAGS) -ldflags "-s -w $(LDFLAGS)" -o bin/deb/ ./cmd/xlbd ./cmd/xlbctl
+	$(GO) run ./dist/cmd/mkdeb -bin bin/deb -dist dist -version $(DEB_VERSION) -arch $(DEB_ARCH) -o bin/xlb_$(DEB_VERSION)_$(DEB_ARCH).deb
 
 ## demo: the lab in network namespaces, a live MySQL workload through failures, a summary (root)
 demo: deps build

@@ -12,6 +12,7 @@ pkgs=(
 	vagrant                                             # `vagrant validate` of the VM lab
 	chromium                                            # the status page tested in a real browser
 	prometheus                                          # promtool: the alert rules checked and unit-tested
+	lintian                                             # make deb: the package checked
 	make git ca-certificates
 )
 missing=()
