@@ -119,9 +119,10 @@ func scrape(l *lab.Lab, role string) (sample, error) {
 		return sample{}, err
 	}
 	defer d.Close()
-	c := http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
-		return d.DialContext(ctx, addr)
-	}}}
+	// No keep-alive: an idle connection left per scrape would show in the
+	// very fds and goroutines being measured.
+	c := http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true,
+		DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) { return d.DialContext(ctx, addr) }}}
 	resp, err := c.Get("http://127.0.0.1:9433/metrics")
 	if err != nil {
 		return sample{}, err
