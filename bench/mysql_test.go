@@ -22,6 +22,11 @@ import (
 
 var sqlVIP = netip.MustParseAddr("10.78.0.100")
 
+// fwdVIP is the address the baseline forwarder carries: a second VIP of the
+// backend, so the client reaches it through traffic_fwd as it reaches
+// sqlVIP through xlb.
+var fwdVIP = netip.MustParseAddr("10.78.0.101")
+
 // envInt reads a tuning knob of the lab benchmarks (set by `make bench`).
 func envInt(name string, def int) int {
 	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
@@ -30,12 +35,15 @@ func envInt(name string, def int) int {
 	return def
 }
 
-// sqlLab is a client, a director and one MariaDB backend on one segment. The
-// director runs xlb natively on eth0 (VIP:3306, fo scheduler, the backend)
-// and HAProxy in mode tcp on its own address; the backend holds the VIP on lo.
+// sqlLab is a client, a director, a baseline forwarder and one MariaDB
+// backend on one segment. The director runs xlb natively on eth0 (VIP:3306,
+// fo scheduler, the backend) and HAProxy in mode tcp on its own address; the
+// forwarder runs traffic_fwd natively on its eth0 (every frame to its MAC
+// goes to the backend: the same extra hop with none of xlb's work); the
+// backend holds both VIPs on lo.
 type sqlLab struct {
-	client, director, backend *testutil.Host
-	targets                   map[string]string // name -> host:port sysbench connects to
+	client, director, fwd, backend *testutil.Host
+	targets                        map[string]string // name -> host:port sysbench connects to
 }
 
 func newSQLLab(b *testing.B) *sqlLab {
@@ -50,12 +58,19 @@ func newSQLLab(b *testing.B) *sqlLab {
 	l := &sqlLab{
 		client:   seg.AddHost(b, "sqlc", "10.78.0.1/24"),
 		director: seg.AddHost(b, "sqld", "10.78.0.2/24"),
+		fwd:      seg.AddHost(b, "sqlf", "10.78.0.3/24"),
 		backend:  seg.AddHost(b, "sqlb", "10.78.0.11/24"),
 	}
+	// Both forwarders send by XDP_TX, which a veth drops unless its peer
+	// runs XDP too.
 	seg.AttachPassToPort(b, l.director)
+	seg.AttachPassToPort(b, l.fwd)
 	l.backend.AcceptVIPOnLoopback(b, sqlVIP)
+	l.backend.AcceptVIPOnLoopback(b, fwdVIP)
 	// The VRRP master would answer ARP for the VIP; here the client is told.
 	l.client.MustRun(b, "ip", "neigh", "replace", sqlVIP.String(), "lladdr", l.director.MAC.String(), "dev", "eth0", "nud", "permanent")
+	l.client.MustRun(b, "ip", "neigh", "replace", fwdVIP.String(), "lladdr", l.fwd.MAC.String(), "dev", "eth0", "nud", "permanent")
+	l.startFwd(b)
 
 	// The test helper's tiny InnoDB sizes (for fast tests) would make the
 	// benchmark measure checkpoint stalls, and a commit's fsync would make it
@@ -96,6 +111,7 @@ func newSQLLab(b *testing.B) *sqlLab {
 	l.startHAProxy(b)
 	l.targets = map[string]string{
 		"xlb":     net.JoinHostPort(sqlVIP.String(), "3306"),
+		"fwd":     net.JoinHostPort(fwdVIP.String(), "3306"),
 		"direct":  net.JoinHostPort(l.backend.Addr.Addr().String(), "3306"),
 		"haproxy": net.JoinHostPort(l.director.Addr.Addr().String(), "3306"),
 	}
@@ -104,6 +120,28 @@ func newSQLLab(b *testing.B) *sqlLab {
 	}
 	l.sysbench(b, "oltp_read_write", l.targets["direct"], 4, 0, "prepare")
 	return l
+}
+
+// startFwd attaches traffic_fwd (bench/bpf/traffic.c, the veth benchmark's
+// baseline) to the forwarder's eth0, sending every frame to its MAC on to
+// the backend.
+func (l *sqlLab) startFwd(b *testing.B) {
+	b.Helper()
+	spec, err := loadTraffic()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for name, v := range map[string]any{"fwd_own_mac": [6]byte(l.fwd.MAC), "fwd_backend_mac": [6]byte(l.backend.MAC)} {
+		if err := spec.Variables[name].Set(v); err != nil {
+			b.Fatalf("set %s: %v", name, err)
+		}
+	}
+	var objs trafficObjects
+	if err := spec.LoadAndAssign(&objs, nil); err != nil {
+		b.Fatalf("load traffic programs: %v", err)
+	}
+	b.Cleanup(func() { objs.Close() })
+	attachXDP(b, l.fwd.NetNS, "eth0", objs.TrafficFwd)
 }
 
 // startHAProxy runs HAProxy in mode tcp on the director's own address, the
@@ -184,15 +222,16 @@ func (l *sqlLab) sysbench(b *testing.B, test, addr string, threads, seconds int,
 	return out
 }
 
-// BenchmarkMySQL runs sysbench through xlb, direct to the backend and through
-// HAProxy, rotating the order every round so a noisy neighbour hits all
-// three alike. Each sub-benchmark reports medians over the rounds, the
+// BenchmarkMySQL runs sysbench through xlb, through the bare forwarder
+// (traffic_fwd: the extra hop without xlb's work), direct to the backend and
+// through HAProxy, rotating the order every round so a noisy neighbour hits
+// all four alike. Each sub-benchmark reports medians over the rounds, the
 // spread of the throughputs and of the ratios.
 func BenchmarkMySQL(b *testing.B) {
 	l := newSQLLab(b)
 	seconds := envInt("XLB_BENCH_SECONDS", 4)
 	rounds := envInt("XLB_BENCH_ROUNDS", 3)
-	order := []string{"xlb", "direct", "haproxy"}
+	order := []string{"xlb", "fwd", "direct", "haproxy"}
 	// Warm the buffer pool and every path once, untimed.
 	for _, name := range order {
 		l.sysbench(b, "oltp_read_only", l.targets[name], 4, 1, "run")
@@ -201,7 +240,7 @@ func BenchmarkMySQL(b *testing.B) {
 		for _, threads := range []int{1, 4, 16, 64} {
 			b.Run(fmt.Sprintf("%s/threads=%d", test, threads), func(b *testing.B) {
 				got := map[string][]SysbenchResult{}
-				var vsDirect, vsHAProxy []float64
+				var vsFwd, vsDirect, vsHAProxy []float64
 				for r := range rounds {
 					res := map[string]SysbenchResult{}
 					for i := range order {
@@ -214,6 +253,7 @@ func BenchmarkMySQL(b *testing.B) {
 						res[name] = sr
 						got[name] = append(got[name], sr)
 					}
+					vsFwd = append(vsFwd, res["xlb"].TPS/res["fwd"].TPS)
 					vsDirect = append(vsDirect, res["xlb"].TPS/res["direct"].TPS)
 					vsHAProxy = append(vsHAProxy, res["xlb"].TPS/res["haproxy"].TPS)
 				}
@@ -226,6 +266,7 @@ func BenchmarkMySQL(b *testing.B) {
 					b.ReportMetric(Median(p95), name+"-p95-ms")
 					b.ReportMetric(Median(p99), name+"-p99-ms")
 				}
+				reportSpread(b, vsFwd, "xlb/fwd")
 				reportSpread(b, vsDirect, "xlb/direct")
 				reportSpread(b, vsHAProxy, "xlb/haproxy")
 			})

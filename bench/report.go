@@ -114,13 +114,13 @@ func (r *Report) Write(w io.Writer) error {
 
 	// 3. MySQL.
 	b.WriteString("\n## 3. MySQL through the VIP (sysbench 1.0.20, MariaDB 10.11, 4 tables × 10k rows)\n\n")
-	b.WriteString("One MariaDB backend holding the VIP on lo (DR); the client in its own namespace. **xlb**: xlb attached natively on the director (`loader.Open`, fo scheduler), replies go straight back (DSR). **direct**: the client to the backend's address. **HAProxy** 2.6 `mode tcp` on the director's address (default threads), xlb still attached there passing non-VIP traffic. The three alternate within each cell, rotating which goes first; per-run ratios.\n\n")
+	b.WriteString("One MariaDB backend holding the VIP on lo (DR); the client in its own namespace. **xlb**: xlb attached natively on the director (`loader.Open`, fo scheduler), replies go straight back (DSR). **fwd**: the veth benchmark's baseline forwarder `traffic_fwd` attached natively on a host of its own in the same place on the segment, carrying a second VIP of the backend: the same extra hop and DSR path with none of xlb's work, so xlb/fwd is the cost of xlb itself and fwd/direct that of the hop. **direct**: the client to the backend's address. **HAProxy** 2.6 `mode tcp` on the director's address (default threads), xlb still attached there passing non-VIP traffic. The four alternate within each cell, rotating which goes first; per-run ratios.\n\n")
 	b.WriteString("MariaDB runs with a 256 MB buffer pool and redo log and `innodb_flush_log_at_trx_commit=2`, so that a commit does not wait for the shared VM's disk: the benchmark compares network paths, not fsync latency. Run length and rounds per cell are in the notes at the top; each path gets an untimed warm-up first. Client, director and backend share the VM's 2 cores: the director's per-packet work (XDP for xlb, two TCP stacks for HAProxy) is taken from the same CPUs MariaDB and sysbench need, which a separate director host would not do.\n\n")
 	var worstDirect, worstHAProxy Stat
 	haveSQL := false
 	cells, metDirect, metHAProxy := 0, 0, 0
 	for _, test := range SysbenchTests {
-		fmt.Fprintf(&b, "### %s\n\n| threads | xlb tps | direct tps | HAProxy tps | xlb/direct | xlb/HAProxy | p95 ms xlb / direct / HAProxy | p99 ms xlb / direct / HAProxy |\n|---|---|---|---|---|---|---|---|\n", test)
+		fmt.Fprintf(&b, "### %s\n\n| threads | xlb tps | fwd tps | direct tps | HAProxy tps | xlb/fwd | xlb/direct | xlb/HAProxy | p95 ms xlb / direct / HAProxy | p99 ms xlb / direct / HAProxy |\n|---|---|---|---|---|---|---|---|---|---|\n", test)
 		for _, th := range ChartThreads {
 			name := fmt.Sprintf("BenchmarkMySQL/%s/threads=%d", test, th)
 			xd, ok := r.Res.Get(name, "xlb/direct")
@@ -128,6 +128,14 @@ func (r *Report) Write(w io.Writer) error {
 				continue
 			}
 			xh, _ := r.Res.Get(name, "xlb/haproxy")
+			// Results from before the forwarder was measured have no fwd.
+			fwdTPS, xf := "–", "–"
+			if s, ok := r.Res.Get(name, "fwd-tps"); ok {
+				fwdTPS = s.Format()
+			}
+			if s, ok := r.Res.Get(name, "xlb/fwd"); ok {
+				xf = s.Format()
+			}
 			if !haveSQL || xd.Median < worstDirect.Median {
 				worstDirect = xd
 			}
@@ -149,7 +157,7 @@ func (r *Report) Write(w io.Writer) error {
 				p9, _ := r.Res.Get(name, t+"-p99-ms")
 				tps, p95, p99 = append(tps, s.Format()), append(p95, num(p5.Median)), append(p99, num(p9.Median))
 			}
-			fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %s | %s | %s |\n", th, tps[0], tps[1], tps[2], xd.Format(), xh.Format(),
+			fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", th, tps[0], fwdTPS, tps[1], tps[2], xf, xd.Format(), xh.Format(),
 				strings.Join(p95, " / "), strings.Join(p99, " / "))
 		}
 		b.WriteString("\n")
