@@ -20,6 +20,7 @@ import (
 	"xlb/control/daemon"
 	"xlb/control/flowsync"
 	"xlb/internal/buildinfo"
+	"xlb/internal/hashseed"
 	"xlb/loader"
 )
 
@@ -160,7 +161,7 @@ func runOptions(c *cli.Context) (daemon.Options, error) {
 	}
 	var seed uint32
 	if f := c.String("hash-seed-file"); f != "" {
-		if seed, err = readHashSeed(f); err != nil {
+		if seed, err = hashseed.Read(f); err != nil {
 			return daemon.Options{}, err
 		}
 	}

@@ -30,6 +30,9 @@ type Global struct {
 	// DefaultInterface is the interface of a vrrp_instance that names none
 	// (keepalived's default_interface).
 	DefaultInterface string
+	// HashSeedFile holds the flow hash seed (xlb's own keyword; xlbd run
+	// --hash-seed-file wins over it): the same content on both directors.
+	HashSeedFile string
 	// VRRP holds global_defs' defaults for every VRRP instance; an
 	// instance's own keyword wins, as in keepalived.
 	VRRP VRRPDefaults

@@ -9,6 +9,8 @@ var globalFields = []field[Global]{
 		def: "empty (the daemon uses the host name)", doc: "names this director"},
 	{ka: []string{"default_interface"}, key: "default_interface", val: func(g *Global) value { return strValue{&g.DefaultInterface} },
 		def: "empty", doc: "the interface of a vrrp_instance that names none"},
+	{ka: []string{"xlb_hash_seed_file"}, key: "hash_seed_file", val: func(g *Global) value { return strValue{&g.HashSeedFile} },
+		def: "empty (xlbd run --hash-seed-file, else the public default seed, with a warning)", doc: "file (mode 0600, owner root) whose content (8 or more characters) is hashed to the flow hash seed; the same on both directors, read at start"},
 	{ka: []string{"enable_script_security"}, key: "enable_script_security", val: func(g *Global) value { return boolValue{&g.EnableScriptSecurity} },
 		def: "off", doc: "a script run as root that a non-root user could change (it or a directory on its path) is refused with the reason; off: it runs with a warning"},
 	{ka: []string{"vrrp_version"}, key: "vrrp_version", val: func(g *Global) value { return intRange(&g.VRRP.Version, 2, 3) },

@@ -31,6 +31,7 @@ import (
 	"xlb/control/config"
 	"xlb/control/flowsync"
 	"xlb/control/vrrp"
+	"xlb/internal/hashseed"
 	"xlb/loader"
 	"xlb/loader/bpffs"
 )
@@ -135,6 +136,9 @@ func Run(ctx context.Context, opts Options) error {
 	plans, err := planInterfaces(cfg, net.InterfaceByName, control.OnLink)
 	if err != nil {
 		return fmt.Errorf("%s: %w", opts.ConfigPath, err)
+	}
+	if opts.HashSeed, err = hashSeed(opts, cfg); err != nil {
+		return fmt.Errorf("%s: hash_seed_file: %w", opts.ConfigPath, err)
 	}
 
 	if !opts.FlowSyncGroup.IsValid() {
@@ -253,6 +257,17 @@ func (d *Daemon) stopRuns() {
 	}
 }
 
+// hashSeed is the flow hash seed: the one xlbd run was given
+// (--hash-seed-file), else the config's hash_seed_file's, else 0 (the
+// public default). It is read once, at start: the program holds it as a
+// constant, so a new seed takes a restart (which keeps the flow table).
+func hashSeed(opts Options, cfg *config.Config) (uint32, error) {
+	if opts.HashSeed != 0 || cfg.Global.HashSeedFile == "" {
+		return opts.HashSeed, nil
+	}
+	return hashseed.Read(cfg.Global.HashSeedFile)
+}
+
 // loaderOptions are the data plane's options; flowEvents: flow sync needs
 // the program to report the flows it records.
 func (o Options) loaderOptions(flowEvents bool) loader.Options {
@@ -268,7 +283,7 @@ func (d *Daemon) attach(p *ifacePlan, syncKeys *flowsync.Keyring) error {
 		return err
 	}
 	if d.opts.HashSeed == 0 {
-		d.log.Warn("flow hash seed not set: the public default lets anyone compute which backend a connection reaches; set the same seed on both directors",
+		d.log.Warn("flow hash seed not set: the public default lets anyone compute which backend a connection reaches; set the same seed on both directors (xlbd run --hash-seed-file FILE, or the config's global hash_seed_file)",
 			"interface", p.name)
 	}
 	svcs, err := dp.Services()
