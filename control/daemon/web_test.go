@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"xlb/control/api"
+	"xlb/control/bgp"
 	"xlb/control/vrrp"
 )
 
@@ -71,5 +72,38 @@ func TestAgo(t *testing.T) {
 	}
 	if ago(now, time.Time{}) != "-" {
 		t.Error("a zero time is not a time")
+	}
+}
+
+// A BGP director's page shows each session with its BFD state and each VIP
+// with whether it is announced and why.
+func TestStatusPageShowsBGP(t *testing.T) {
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.Local)
+	s := api.Status{Version: "v1", Interfaces: []string{"eth0"},
+		BGP: &bgp.Status{LocalAS: 65001, Sessions: []bgp.Session{
+			{Neighbor: netip.MustParseAddr("10.0.0.1"), PeerAS: 65000, State: "established", Since: now.Add(-2 * time.Minute), BFD: "up", Sent: 1},
+			{Neighbor: netip.MustParseAddr("10.0.0.2"), PeerAS: 65000, State: "active", BFD: "down", Flops: 3},
+		}, Routes: []bgp.RouteStatus{
+			{Route: bgp.Route{VIP: netip.MustParseAddr("192.168.1.30"), Announce: true, Reason: "usable"}, Announced: true},
+			{Route: bgp.Route{VIP: netip.MustParseAddr("192.168.1.31"), Reason: "db2: no usable backend"}},
+		}},
+	}
+	var b strings.Builder
+	if err := pageTmpl.ExecuteTemplate(&b, "page.html", newPageView(s, now)); err != nil {
+		t.Fatal(err)
+	}
+	page := b.String()
+	for _, want := range []string{
+		`<tr data-neighbor="10.0.0.1" data-state="established">`, "AS 65000", `<span class="pill active">up</span>`, "2m00s ago",
+		`<tr data-neighbor="10.0.0.2" data-state="active">`, "3 flaps", `<span class="pill down">down</span>`,
+		`<tr data-vip="192.168.1.30" data-announced="true">`, `<span class="pill active">announced</span>`,
+		`<tr data-vip="192.168.1.31" data-announced="false">`, "db2: no usable backend",
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	if strings.Contains(page, "announces nothing") {
+		t.Error("a BGP director's page says it announces nothing")
 	}
 }
