@@ -96,7 +96,6 @@ virtual_sever 10.0.0.1 80 {
 }
 `),
 			want: []string{
-				"t.conf:8: vrrp_instance VI_1: track_script: not supported: xlb runs no VRRP track scripts (see track_services in the native format)",
 				"t.conf:11: vrrp_instance VI_1: nopreemt: unknown keyword",
 				"t.conf:15: virtual_server 10.0.0.1 80: sorry_server: not supported: when no real server is usable xlb drops new flows",
 				`t.conf:16: virtual_server 10.0.0.1 80: persistence_granularity: "255.255.255.0" is not supported: affinity is per client address (255.255.255.255)`,
@@ -497,7 +496,6 @@ static_ipaddress {
 				"t.conf:6: global_defs: vrrp_strict: strict RFC mode, as keepalived: PASS authentication is dropped, unicast peers are refused, " +
 					"state MASTER needs priority 255, preempt_delay and lower-priority gratuitous ARPs are off",
 				"t.conf:7: global_defs: some_future_keyword: ignored: not used by xlb",
-				"t.conf:9: vrrp_script: ignored: track_script is not supported, so scripts are never run",
 				"t.conf:12: static_ipaddress: ignored: xlb does not manage static addresses; configure them with the system",
 			},
 		},

@@ -68,3 +68,23 @@ func (v stateValue) node() *yaml.Node {
 	return scalar("!!str", strings.ToLower(v.p.String()))
 }
 func (v stateValue) get() any { return *v.p }
+
+// scriptFields are vrrp_script's one-value keywords (native: an item of a
+// vrrp instance's track_scripts). script, weight (which takes "reverse") and
+// user are read by hand; keepalived's handlers and ranges are in
+// keepalived/vrrp/vrrp_parser.c (vrrp_vscript_*_handler, acassen/keepalived
+// 9cbce3e).
+var scriptFields = []field[vrrp.Script]{
+	{ka: []string{"interval"}, key: "interval", val: func(s *vrrp.Script) value { return durValue{&s.Interval} },
+		def: "1s", doc: "between runs"},
+	{ka: []string{"timeout"}, key: "timeout", val: func(s *vrrp.Script) value { return durValue{&s.Timeout} },
+		def: "interval", doc: "a run taking longer is killed and fails"},
+	{ka: []string{"weight"}, key: "weight", val: func(s *vrrp.Script) value { return intRange(&s.Weight, -253, 253) },
+		def: "0", doc: "-253..253: added while succeeding if > 0, while failing if < 0; 0: FAULT while failing; a track_script's own weight wins"},
+	{ka: []string{"rise"}, key: "rise", val: func(s *vrrp.Script) value { return intRange(&s.Rise, 1, 1<<31-1) },
+		def: "1", doc: "successes that make a failing script good"},
+	{ka: []string{"fall"}, key: "fall", val: func(s *vrrp.Script) value { return intRange(&s.Fall, 1, 1<<31-1) },
+		def: "1", doc: "failures that make a good script fail"},
+	{ka: []string{"init_fail"}, key: "init_fail", val: func(s *vrrp.Script) value { return boolValue{&s.InitFail} },
+		def: "off", doc: "start failing, so rise successes are needed first"},
+}

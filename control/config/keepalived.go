@@ -25,7 +25,6 @@ func fatal(why string) disposition    { return disposition{fatal: true, why: why
 // which changes how traffic is balanced), where it is a warning.
 var (
 	ignoredTop = map[string]disposition{
-		"vrrp_script":          warnOnly("ignored: track_script is not supported, so scripts are never run"),
 		"static_ipaddress":     warnOnly("ignored: xlb does not manage static addresses; configure them with the system"),
 		"static_routes":        warnOnly("ignored: xlb does not manage static routes; configure them with the system"),
 		"static_rules":         warnOnly("ignored: xlb does not manage static rules; configure them with the system"),
@@ -46,7 +45,6 @@ var (
 		"notify_deleted":             warnOnly("ignored"),
 		"version_force":              warnOnly("ignored"),
 		"virtual_ipaddress_excluded": fatal("not supported: those addresses would never be added; list them in virtual_ipaddress"),
-		"track_script":               fatal("not supported: xlb runs no VRRP track scripts (see track_services in the native format)"),
 		"track_file":                 fatal("not supported"),
 		"track_process":              fatal("not supported"),
 		"track_bfd":                  fatal("not supported"),
@@ -138,6 +136,10 @@ type kreader struct {
 	// trackFiles are the top-level track_file blocks read so far: a
 	// FILE_CHECK names one defined above it, as in keepalived.
 	trackFiles map[string]FileCheck
+	// scripts are the vrrp_script blocks read so far: keepalived resolves
+	// a track_script while parsing the instance (alloc_track_script in
+	// vrrp_track.c), so only a script defined above it counts.
+	scripts map[string]vrrp.Script
 }
 
 // readKeepalived turns parsed keepalived.conf statements into a config whose
@@ -162,6 +164,10 @@ func readKeepalived(stmts []*stmt, d *diags, src *srcMap) *Config {
 		case "track_file":
 			if k.wantBlock(s, "") && k.wantArgs(s, "", 1, "NAME") {
 				k.trackFile(s)
+			}
+		case "vrrp_script":
+			if k.wantBlock(s, "") && k.wantArgs(s, "", 1, "NAME") {
+				k.vrrpScript(s)
 			}
 		default:
 			k.other(s, "", ignoredTop, false)
@@ -376,6 +382,10 @@ func (k *kreader) vrrpInstance(s *stmt) {
 		case "track_interface":
 			if k.wantBlock(c, ctx) && k.wantArgs(c, ctx, 0, "") {
 				k.trackInterfaces(c, &v, path, ctx+": "+c.key.text)
+			}
+		case "track_script":
+			if k.wantBlock(c, ctx) && k.wantArgs(c, ctx, 0, "") {
+				k.trackScripts(c, &v, path, ctx+": "+c.key.text)
 			}
 		case "notify_master":
 			v.NotifyMaster = k.command(c, ctx, path, "notify_master")

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"xlb/control/vrrp"
 )
 
 // MarshalNative writes cfg as native YAML that loads back to an equal Config
@@ -353,6 +355,18 @@ func vrrpNode(v *VRRPInstance, g *Global) *yaml.Node {
 		if len(n.argv) > 0 {
 			addNode(m, n.key, strSeq(n.argv))
 		}
+	}
+	if len(v.TrackScripts) > 0 {
+		seq := &yaml.Node{Kind: yaml.SequenceNode}
+		for i := range v.TrackScripts {
+			sc := &v.TrackScripts[i]
+			n := &yaml.Node{Kind: yaml.MappingNode}
+			addStr(n, "name", sc.Name)
+			addNode(n, "command", strSeq(sc.Command))
+			marshalRows(n, scriptFields, sc, &vrrp.Script{})
+			seq.Content = append(seq.Content, n)
+		}
+		addNode(m, "track_scripts", seq)
 	}
 	if len(v.TrackServices) > 0 {
 		addNode(m, "track_services", strSeq(v.TrackServices))

@@ -588,6 +588,13 @@ func (y *yreader) vrrp(n *yaml.Node, path string) VRRPInstance {
 				}
 			})
 		},
+		"track_scripts": func(f yfield) {
+			list(f, "track_scripts", func(e *yaml.Node, p string) {
+				if sc, ok := y.trackScript(e, ctx+": track_scripts", p); ok {
+					v.TrackScripts = append(v.TrackScripts, sc)
+				}
+			})
+		},
 		"notify_master": func(f yfield) { v.NotifyMaster = y.argv(f, ctx, path, "notify_master") },
 		"notify_backup": func(f yfield) { v.NotifyBackup = y.argv(f, ctx, path, "notify_backup") },
 		"notify_fault":  func(f yfield) { v.NotifyFault = y.argv(f, ctx, path, "notify_fault") },
@@ -645,4 +652,23 @@ func (y *yreader) vip(n *yaml.Node, ctx string) (vrrp.VIP, bool) {
 		return v, false
 	}
 	return v, true
+}
+
+// trackScript reads one item of track_scripts: a whole vrrp_script with the
+// instance's weight already in it, {name, command, interval, timeout,
+// weight, rise, fall, init_fail}.
+func (y *yreader) trackScript(n *yaml.Node, ctx, path string) (vrrp.Script, bool) {
+	var sc vrrp.Script
+	ok := y.fields(n, ctx, yamlHandlers(y, scriptFields, ctx, path, &sc, map[string]func(yfield){
+		"name":    func(f yfield) { sc.Name, _ = y.str(f, ctx, path, "name") },
+		"command": func(f yfield) { sc.Command = y.argv(f, ctx, path, "command") },
+	}))
+	if !ok {
+		return sc, false
+	}
+	if sc.Name == "" || len(sc.Command) == 0 {
+		y.d.err(y.p(n), ctx, "", ErrInvalid, "wants a name and a command")
+		return sc, false
+	}
+	return sc, true
 }

@@ -149,6 +149,7 @@ vrrp:
     check_unicast_src: true
     skip_check_adv_addr: true
     higher_prio_send_advert: true
+    track_scripts: [{name: chk, command: [/bin/true], interval: 3, timeout: 2, weight: -20, rise: 2, fall: 4, init_fail: true}]
   - {name: B, interface: eth1, vrid: 52, priority: 50, version: 3, advert_int: 0.5, nopreempt: true, strict_mode: true, vips: [192.168.1.31]}
   - {name: C, interface: eth1, vrid: 53, preempt_delay: 7, vips: [192.168.1.32]}
 `)
@@ -161,7 +162,7 @@ vrrp:
 		}
 	}
 	// Fields the vrrp package has that no config keyword sets yet.
-	notReadYet := map[string]string{"TrackScripts": "vrrp_script/track_script are not read by the config package yet"}
+	notReadYet := map[string]string{}
 	dv := reflect.ValueOf(def)
 	for f := range dv.NumField() {
 		name := dv.Type().Field(f).Name

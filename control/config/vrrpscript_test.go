@@ -1,0 +1,156 @@
+package config
+
+import (
+	"reflect"
+	"testing"
+	"time"
+
+	"xlb/control/vrrp"
+)
+
+// vrrp_script blocks reach each tracking instance as keepalived reads them
+// (vrrp_parser.c, vrrp_track.c alloc_track_script): the instance's weight
+// wins, an undefined or repeated name is ignored with a warning, and the
+// result converts to native YAML and back unchanged.
+func TestVRRPScriptTrackScript(t *testing.T) {
+	in := ka(`vrrp_script chk_mysql {
+    script "/usr/local/bin/chk mysql --port 3306"
+    interval 2
+    timeout 1.5
+    weight -30
+    rise 3
+    fall 2
+    init_fail
+    user nobody
+}
+vrrp_script chk_web {
+    script /bin/true
+    weight 10
+}
+` + vrrpOK + `    track_script {
+        chk_mysql
+        chk_web weight 0
+        chk_gone
+        chk_mysql weight 5
+    }
+}
+vrrp_instance VI_2 {
+    interface eth0
+    virtual_router_id 52
+    virtual_ipaddress {
+        10.0.0.101
+    }
+    track_script {
+        chk_late
+    }
+}
+vrrp_script chk_late {
+    script /bin/false
+}
+`)
+	cfg, warns, err := Parse("t.conf", []byte(in), FormatAuto)
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	want := []vrrp.Script{
+		{Name: "chk_mysql", Command: []string{"/usr/local/bin/chk", "mysql", "--port", "3306"}, Interval: 2 * time.Second,
+			Timeout: 1500 * time.Millisecond, Weight: -30, Rise: 3, Fall: 2, InitFail: true},
+		{Name: "chk_web", Command: []string{"/bin/true"}, Weight: 0},
+	}
+	if got := cfg.VRRP[0].TrackScripts; !reflect.DeepEqual(got, want) {
+		t.Errorf("VI_1 track scripts\n got %+v\nwant %+v", got, want)
+	}
+	if got := cfg.VRRP[1].TrackScripts; len(got) != 0 {
+		t.Errorf("VI_2 tracks %+v: a script defined below the instance must be ignored, as keepalived does", got)
+	}
+	diffLines(t, "warnings", warnStrings(warns), []string{
+		"t.conf:10: vrrp_script chk_mysql: user: ignored: xlb runs track scripts as global_defs script_user (or keepalived_script), as it runs notify scripts",
+		"t.conf:25: vrrp_instance VI_1: track_script: chk_gone: ignored: no vrrp_script chk_gone is defined above, as keepalived ignores it",
+		"t.conf:26: vrrp_instance VI_1: track_script: chk_mysql: ignored: duplicate track_script, as keepalived ignores it",
+		"t.conf:36: vrrp_instance VI_2: track_script: chk_late: ignored: no vrrp_script chk_late is defined above, as keepalived ignores it",
+	})
+
+	out, err := MarshalNative(cfg)
+	if err != nil {
+		t.Fatalf("MarshalNative: %v", err)
+	}
+	back, _, err := Parse("converted.yaml", out, FormatYAML)
+	if err != nil {
+		t.Fatalf("re-parse:\n%s\nerror: %v", out, err)
+	}
+	if !reflect.DeepEqual(back, cfg) {
+		t.Errorf("round trip differs\nfirst  %+v\nsecond %+v\nyaml:\n%s", cfg.VRRP[0].TrackScripts, back.VRRP[0].TrackScripts, out)
+	}
+}
+
+func TestVRRPScriptErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		in   string
+		want []string
+	}{
+		{
+			name: "vrrp_script values",
+			in: ka(`vrrp_script a {
+    script /bin/true
+    weight 254
+    interval x
+    rise 0
+    frobnicate 1
+}
+vrrp_script b {
+    script /bin/true
+    weight 10 reverse
+}
+vrrp_script c {
+    interval 1
+}
+`),
+			want: []string{
+				"t.conf:4: vrrp_script a: weight: 254 is out of range -253..253",
+				`t.conf:5: vrrp_script a: interval: "x" is not a number of seconds`,
+				"t.conf:6: vrrp_script a: rise: 0 is out of range 1..2147483647",
+				"t.conf:7: vrrp_script a: frobnicate: unknown keyword",
+				"t.conf:11: vrrp_script b: weight: reverse is not supported: write the opposite weight, or invert the script's exit status",
+				"t.conf:13: vrrp_script c: script: required",
+			},
+		},
+		{
+			name: "track_script weight",
+			in: ka("vrrp_script s {\n    script /bin/true\n}\n" + vrrpOK + `    track_script {
+        s weight 300
+        s wait 3
+    }
+}
+`),
+			want: []string{
+				"t.conf:12: vrrp_instance VI_1: track_script: s: weight: 300 is out of range -253..253",
+				"t.conf:13: vrrp_instance VI_1: track_script: s: wants NAME [weight W]",
+			},
+		},
+		{
+			name: "native track_scripts",
+			in: `vrrp:
+  - name: V
+    interface: eth0
+    vrid: 1
+    vips: [10.0.0.1]
+    track_scripts:
+      - {name: s, weight: -254, command: /bin/true}
+      - {command: /bin/true}
+`,
+			want: []string{
+				"t.conf:7: vrrp \"V\": track_scripts: weight: -254 is out of range -253..253",
+				"t.conf:8: vrrp \"V\": track_scripts: wants a name and a command",
+			},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, _, err := Parse("t.conf", []byte(tc.in), FormatAuto)
+			if err == nil {
+				t.Fatalf("no error; config %+v", cfg)
+			}
+			diffLines(t, "errors", errStrings(err), tc.want)
+		})
+	}
+}
