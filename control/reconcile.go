@@ -43,6 +43,20 @@ type ServiceSpec struct {
 	Key       loader.ServiceKey
 	Balancing lb.Balancing
 	Backends  []BackendSpec
+	// Quorum is the least weight of active real servers for them to take
+	// new flows while Sorry is set (at least 1).
+	Quorum uint32
+	// Sorry, when set, takes every new flow while the quorum is not met.
+	Sorry *SorrySpec
+}
+
+// SorrySpec is a service's sorry server. It has no check (keepalived runs
+// none on it), so only its MAC decides whether it can take traffic.
+type SorrySpec struct {
+	IP netip.Addr
+	// Inhibit drains it while the quorum is met (its flows stay) instead of
+	// taking it out.
+	Inhibit bool
 }
 
 // BackendSpec is a real server as configured. In direct routing the real
@@ -76,6 +90,8 @@ type BackendStatus struct {
 	// Unresolved: no MAC has been known for the backend yet. It is down in
 	// the data plane (nowhere to send to), but nothing says it failed.
 	Unresolved bool
+	// Sorry: the service's sorry server, not one of its real servers.
+	Sorry bool
 }
 
 // StateName is the state shown to operators: the data plane's, or
@@ -253,6 +269,9 @@ func desiredIDs(specs []ServiceSpec) (map[loader.ServiceKey]bool, map[BackendRef
 		for _, b := range s.Backends {
 			refs[BackendRef{s.Key, b.IP}] = true
 		}
+		if s.Sorry != nil {
+			refs[BackendRef{s.Key, s.Sorry.IP}] = true
+		}
 	}
 	return svcs, refs
 }
@@ -308,6 +327,32 @@ func (r *Reconciler) service(spec ServiceSpec, p *mapContents) (ServiceStatus, e
 			active = append(active, maglev.Backend{ID: bid, Name: bs.IP.String(), Weight: b.Weight})
 		}
 	}
+	if spec.Sorry != nil {
+		sbid, err := r.ids.backend(BackendRef{spec.Key, spec.Sorry.IP})
+		if err != nil {
+			return ServiceStatus{}, err
+		}
+		var weight uint32
+		for _, a := range active {
+			weight += a.Weight
+		}
+		q := max(spec.Quorum, 1)
+		sb := r.sorry(spec.Sorry, sbid, weight, q)
+		if sb.State == loader.BackendActive {
+			// keepalived takes the remaining live real servers out while the
+			// sorry server is in (check/ipwrapper.c, update_quorum_state:
+			// "Remove remaining alive real servers"): new flows go to the sorry
+			// server only. Their flows already under way stay with them.
+			active = []maglev.Backend{{ID: sbid, Name: spec.Sorry.IP.String(), Weight: sb.Weight}}
+			for i := range st.Backends {
+				if st.Backends[i].State == loader.BackendActive {
+					st.Backends[i].Reason = "up, no new flows: quorum lost, the sorry server takes them"
+				}
+			}
+		}
+		st.Backends = append(st.Backends, sb)
+		backends[sbid] = loader.Backend{ServiceID: sid, IP: spec.Sorry.IP, MAC: sb.MAC, State: sb.State}
+	}
 	table, err := r.table(spec.Balancing, active)
 	if err != nil {
 		return ServiceStatus{}, fmt.Errorf("service %s: %w", spec.Key, err)
@@ -353,6 +398,32 @@ func (r *Reconciler) decide(spec ServiceSpec, bs BackendSpec, id uint32) Backend
 	}
 	if st.State != loader.BackendActive {
 		st.Weight = 0
+	}
+	return st
+}
+
+// sorry is the sorry server's state: in use exactly while the weight of the
+// active real servers is below the quorum, as keepalived adds it when the
+// quorum is lost and removes it when the quorum is back (check/ipwrapper.c,
+// update_quorum_state).
+func (r *Reconciler) sorry(ss *SorrySpec, id, weight, quorum uint32) BackendStatus {
+	mac := r.macs[ss.IP]
+	st := BackendStatus{ID: id, IP: ss.IP, MAC: mac, Sorry: true, Health: Health{Up: true, Reason: "sorry server: not checked"}}
+	if mac == nil {
+		st.MAC = net.HardwareAddr{0, 0, 0, 0, 0, 0}
+	}
+	switch {
+	case mac == nil:
+		// Nowhere to send to: the real servers keep whatever they can take.
+		st.State, st.Unresolved = loader.BackendDown, true
+		st.Reason = fmt.Sprintf("sorry server unresolved: no MAC address for %s yet", ss.IP)
+	case weight < quorum:
+		st.State, st.Weight = loader.BackendActive, 1
+		st.Reason = fmt.Sprintf("sorry server in use: active weight %d below quorum %d", weight, quorum)
+	case ss.Inhibit:
+		st.State, st.Reason = loader.BackendDrained, "sorry server drained (sorry_server_inhibit): quorum met"
+	default:
+		st.State, st.Reason = loader.BackendDown, "sorry server out: quorum met"
 	}
 	return st
 }

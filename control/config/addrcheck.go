@@ -21,6 +21,11 @@ func checkFits(cfg *Config, src *srcMap, d *diags) {
 		if i == limits.MaxServices {
 			d.errIn(src, path, "", ErrInvalid, "%d services: the data plane holds %d; %s", len(cfg.Services), limits.MaxServices, limits.HowToRaise)
 		}
+		if ss := s.SorryServer; ss != nil && ss.IP.IsValid() {
+			if why := unusable(ss.IP); why != "" {
+				d.errIn(src, path+".sorry_server", "ip", ErrInvalid, "%s is %s: no packet can be forwarded to it", ss.IP, why)
+			}
+		}
 		for j, r := range s.Reals {
 			if why := unusable(r.IP); why != "" {
 				d.errIn(src, fmt.Sprintf("%s.reals[%d]", path, j), "ip", ErrInvalid, "%s is %s: no packet can be forwarded to it", r.IP, why)

@@ -83,7 +83,20 @@ type Service struct {
 	// Quorum is the minimum sum of the weights of usable real servers for the
 	// service to count as having a backend (VRRPInstance.TrackServices).
 	Quorum uint32
-	Reals  []RealServer
+	// SorryServer, when set, takes every new flow while the service's quorum
+	// is lost (keepalived's sorry_server); nil: new flows are dropped then.
+	SorryServer *SorryServer
+	Reals       []RealServer
+}
+
+// SorryServer is a Service's backend of last resort. It is not checked (as in
+// keepalived) and, in DR, must be on the segment like a real server.
+type SorryServer struct {
+	IP   netip.Addr
+	Port uint16 // kept for display: DR does not change ports
+	// Inhibit (sorry_server_inhibit): while quorum holds the sorry server is
+	// drained (weight 0, its flows stay) instead of removed (they re-pick).
+	Inhibit bool
 }
 
 // RealServer is one backend of a Service.

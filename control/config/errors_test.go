@@ -76,7 +76,6 @@ virtual_server 10.0.0.1 82 {
 }
 virtual_server 10.0.0.1 80 {
     lvs_method DR
-    sorry_server 10.0.0.9 80
     persistence_granularity 255.255.255.0
     real_server 10.0.0.2 80 {
         BFD_CHECK {
@@ -97,14 +96,13 @@ virtual_sever 10.0.0.1 80 {
 `),
 			want: []string{
 				"t.conf:11: vrrp_instance VI_1: nopreemt: unknown keyword",
-				"t.conf:15: virtual_server 10.0.0.1 80: sorry_server: not supported: when no real server is usable xlb drops new flows",
-				`t.conf:16: virtual_server 10.0.0.1 80: persistence_granularity: "255.255.255.0" is not supported: affinity is per client address (255.255.255.255)`,
-				"t.conf:18: real_server 10.0.0.2 80: BFD_CHECK: not supported: use TCP_CHECK or MISC_CHECK",
-				"t.conf:20: real_server 10.0.0.2 80: uthreshold: not supported: xlb keeps no per-server connection counts",
-				"t.conf:22: real_server 10.0.0.2 80: TCP_CHECK: connect_tmeout: unknown keyword",
-				"t.conf:24: real_server 10.0.0.2 80: MISC_CHECK: a second check: xlb runs one check per real server (first at line 21)",
-				"t.conf:29: vrrp_sync_group: not supported: instances of a sync group would not fail over together",
-				"t.conf:31: virtual_sever: unknown keyword",
+				`t.conf:15: virtual_server 10.0.0.1 80: persistence_granularity: "255.255.255.0" is not supported: affinity is per client address (255.255.255.255)`,
+				"t.conf:17: real_server 10.0.0.2 80: BFD_CHECK: not supported: use TCP_CHECK or MISC_CHECK",
+				"t.conf:19: real_server 10.0.0.2 80: uthreshold: not supported: xlb keeps no per-server connection counts",
+				"t.conf:21: real_server 10.0.0.2 80: TCP_CHECK: connect_tmeout: unknown keyword",
+				"t.conf:23: real_server 10.0.0.2 80: MISC_CHECK: a second check: xlb runs one check per real server (first at line 20)",
+				"t.conf:28: vrrp_sync_group: not supported: instances of a sync group would not fail over together",
+				"t.conf:30: virtual_sever: unknown keyword",
 			},
 		},
 		{

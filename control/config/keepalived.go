@@ -64,8 +64,6 @@ var (
 		"smtp_alert":            warnOnly("ignored: xlb sends no mail"),
 		"warmup":                warnOnly("ignored: xlb staggers the first checks itself"),
 		"ip_family":             warnOnly("ignored: taken from the VIP"),
-		"sorry_server":          fatal("not supported: when no real server is usable xlb drops new flows"),
-		"sorry_server_inhibit":  fatal("not supported: sorry_server is not supported"),
 		"persistence_engine":    fatal("not supported"),
 		"ops":                   fatal("not supported: one-packet scheduling"),
 		"lvs_flags":             fatal("not supported"),
@@ -535,6 +533,7 @@ func (k *kreader) virtualServer(s *stmt) {
 		k.src.field(path, "port", s.line(), "virtual_server")
 	}
 	methodSeen := false
+	var inhibitLine *stmt
 	var defaults []*stmt
 	var reals []*stmt
 	for _, c := range s.block {
@@ -591,6 +590,12 @@ func (k *kreader) virtualServer(s *stmt) {
 			if x, ok := val(k, c, ctx, path, "quorum", intIn(1, 1<<32-1)); ok {
 				svc.Quorum = uint32(x)
 			}
+		case key == "sorry_server":
+			if ss := k.sorryServer(c, ctx, path); ss != nil {
+				svc.SorryServer = ss
+			}
+		case key == "sorry_server_inhibit":
+			inhibitLine = c
 		case key == "inhibit_on_failure":
 			svc.InhibitOnFailure = k.flag(c, ctx, path, "inhibit_on_failure")
 		case key == "alpha":
@@ -601,6 +606,15 @@ func (k *kreader) virtualServer(s *stmt) {
 	}
 	if !methodSeen {
 		k.d.warn(s.line(), ctx, "lvs_method", "not set: keepalived would use NAT; xlb forwards by DR (direct routing)")
+	}
+	if inhibitLine != nil {
+		// keepalived reads sorry_server_inhibit in any order and applies it
+		// to the sorry server, so without one it does nothing.
+		if svc.SorryServer == nil {
+			k.d.warn(inhibitLine.line(), ctx, "sorry_server_inhibit", "ignored: no sorry_server in this virtual_server")
+		} else {
+			svc.SorryServer.Inhibit = k.flag(inhibitLine, ctx, path+".sorry_server", "inhibit")
+		}
 	}
 	for _, c := range reals {
 		if k.wantBlock(c, ctx) {
@@ -617,6 +631,29 @@ func (k *kreader) checkDefault(s *stmt, ctx string) bool {
 	scratch := &kreader{d: k.d, src: newSrcMap(""), cfg: k.cfg}
 	scratch.checkField(&Check{HTTP: &HTTPCheck{}}, s, "scratch", ctx)
 	return len(k.d.errs) == n
+}
+
+// sorryServer reads `sorry_server IP PORT`.
+func (k *kreader) sorryServer(s *stmt, ctx, svcPath string) *SorryServer {
+	path := svcPath + ".sorry_server"
+	if len(s.args) != 2 || len(s.block) > 0 {
+		k.d.err(s.line(), ctx, "sorry_server", ErrSyntax, "wants IP PORT")
+		return nil
+	}
+	var ss SorryServer
+	var err error
+	if ss.IP, err = parseAddr(s.args[0].text); err != nil {
+		k.d.err(s.line(), ctx, "sorry_server", ErrInvalid, "%v", err)
+		return nil
+	}
+	if ss.Port, err = parsePort(s.args[1].text); err != nil {
+		k.d.err(s.line(), ctx, "sorry_server", ErrInvalid, "port %v", err)
+		return nil
+	}
+	k.src.object(path, s.line(), ctx)
+	k.src.field(path, "ip", s.line(), "sorry_server")
+	k.src.field(path, "port", s.line(), "sorry_server")
+	return &ss
 }
 
 func (k *kreader) realServer(s *stmt, svc *Service, svcPath string, vsDefaults []*stmt) {

@@ -122,6 +122,15 @@ func serviceNode(s *Service, scriptUser string) *yaml.Node {
 	if s.Quorum != DefaultQuorum {
 		addInt(m, "quorum", int64(s.Quorum))
 	}
+	if ss := s.SorryServer; ss != nil {
+		sm := &yaml.Node{Kind: yaml.MappingNode}
+		addStr(sm, "ip", ss.IP.String())
+		addInt(sm, "port", int64(ss.Port))
+		if ss.Inhibit {
+			addBool(sm, "inhibit", true)
+		}
+		addNode(m, "sorry_server", sm)
+	}
 	reals := &yaml.Node{Kind: yaml.SequenceNode}
 	for i := range s.Reals {
 		reals.Content = append(reals.Content, realNode(s, &s.Reals[i], scriptUser))

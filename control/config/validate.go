@@ -161,6 +161,37 @@ func validateService(s *Service, path string, src *srcMap, d *diags, names, keys
 	for j := range s.Reals {
 		validateReal(s, &s.Reals[j], fmt.Sprintf("%s.reals[%d]", path, j), src, d, reals)
 	}
+	if ss := s.SorryServer; ss != nil {
+		validateSorry(s, ss, path+".sorry_server", src, d)
+	}
+}
+
+// validateSorry: the sorry server is a backend of the service, so it is an
+// IPv4 address that is not the VIP and, because the data plane keys backends
+// by address within a service, not one of the real servers.
+func validateSorry(s *Service, ss *SorryServer, path string, src *srcMap, d *diags) {
+	switch {
+	case !ss.IP.IsValid():
+		if !src.has(path, "ip") {
+			d.errIn(src, path, "ip", ErrInvalid, "required")
+		}
+		return
+	case !ss.IP.Is4():
+		d.errIn(src, path, "ip", ErrUnsupported, "%s: only IPv4 sorry servers are supported", ss.IP)
+		return
+	case ss.IP == s.VIP:
+		d.errIn(src, path, "ip", ErrInvalid, "%s is the VIP itself", ss.IP)
+		return
+	}
+	if ss.Port == 0 && !src.has(path, "port") {
+		d.errIn(src, path, "port", ErrInvalid, "required")
+	}
+	for _, r := range s.Reals {
+		if r.IP == ss.IP {
+			d.errIn(src, path, "ip", ErrInvalid, "%s is also a real server of this service: a sorry server must be another host", ss.IP)
+			return
+		}
+	}
 }
 
 func validateReal(s *Service, r *RealServer, path string, src *srcMap, d *diags, seen map[string]string) {

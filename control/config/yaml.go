@@ -281,6 +281,7 @@ func (y *yreader) service(n *yaml.Node, path string) Service {
 			q, _ := yval(y, f, ctx, path, "quorum", intIn(1, 1<<32-1))
 			s.Quorum = uint32(q)
 		},
+		"sorry_server": func(f yfield) { s.SorryServer = y.sorry(f.val, path+".sorry_server", ctx+": sorry_server") },
 		"reals": func(f yfield) {
 			for i, rn := range y.seq(f, ctx) {
 				s.Reals = append(s.Reals, y.real(rn, fmt.Sprintf("%s.reals[%d]", path, i)))
@@ -291,6 +292,20 @@ func (y *yreader) service(n *yaml.Node, path string) Service {
 		y.src.badObject(path, y.p(n))
 	}
 	return s
+}
+
+func (y *yreader) sorry(n *yaml.Node, path, ctx string) *SorryServer {
+	var ss SorryServer
+	y.src.object(path, y.p(n), ctx)
+	ok := y.fields(n, ctx, map[string]func(yfield){
+		"ip":      func(f yfield) { ss.IP, _ = yval(y, f, ctx, path, "ip", parseAddr) },
+		"port":    func(f yfield) { ss.Port, _ = yval(y, f, ctx, path, "port", parsePort) },
+		"inhibit": func(f yfield) { ss.Inhibit, _ = yval(y, f, ctx, path, "inhibit", parseBool) },
+	})
+	if !ok {
+		y.src.badObject(path, y.p(n))
+	}
+	return &ss
 }
 
 func (y *yreader) real(n *yaml.Node, path string) RealServer {

@@ -60,7 +60,9 @@ func initialHealth(r config.RealServer, alpha, failedBefore bool) control.Health
 func usability(svc *config.Service, st control.ServiceStatus) announce.Service {
 	var weight uint32
 	for _, b := range st.Backends {
-		if b.State == loader.BackendActive {
+		// The sorry server stands in for a service without quorum; it does
+		// not make the service usable.
+		if b.State == loader.BackendActive && !b.Sorry {
 			weight += b.Weight
 		}
 	}

@@ -66,6 +66,11 @@ func planInterfaces(cfg *config.Config, lookup func(string) (*net.Interface, err
 				errs = append(errs, fmt.Errorf("service %s: %w", svc.Name, err))
 			}
 		}
+		if ss := svc.SorryServer; ss != nil {
+			if err := onLink(home.iface, ss.IP); err != nil {
+				errs = append(errs, fmt.Errorf("service %s: sorry server: %w", svc.Name, err))
+			}
+		}
 		home.services = append(home.services, serviceRef{key: key, cfg: svc})
 	}
 	return plans, errors.Join(errs...)
@@ -79,7 +84,10 @@ func serviceKey(s *config.Service) loader.ServiceKey {
 func (p *ifacePlan) specs() []control.ServiceSpec {
 	var out []control.ServiceSpec
 	for _, ref := range p.services {
-		spec := control.ServiceSpec{Key: ref.key, Balancing: ref.cfg.Balancing()}
+		spec := control.ServiceSpec{Key: ref.key, Balancing: ref.cfg.Balancing(), Quorum: ref.cfg.Quorum}
+		if ss := ref.cfg.SorryServer; ss != nil {
+			spec.Sorry = &control.SorrySpec{IP: ss.IP, Inhibit: ss.Inhibit}
+		}
 		for _, r := range ref.cfg.Reals {
 			spec.Backends = append(spec.Backends, control.BackendSpec{IP: r.IP, Weight: uint32(r.Weight), InhibitOnFailure: r.InhibitOnFailure})
 		}
@@ -96,6 +104,11 @@ func (p *ifacePlan) macTargets() map[netip.Addr]net.HardwareAddr {
 		for _, r := range ref.cfg.Reals {
 			if out[r.IP] == nil {
 				out[r.IP] = r.MAC
+			}
+		}
+		if ss := ref.cfg.SorryServer; ss != nil {
+			if _, ok := out[ss.IP]; !ok {
+				out[ss.IP] = nil
 			}
 		}
 	}
