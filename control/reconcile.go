@@ -46,6 +46,8 @@ type ServiceSpec struct {
 	// Quorum is the least weight of active real servers for them to take
 	// new flows while Sorry is set (at least 1).
 	Quorum uint32
+	// Hysteresis: see QuorumUp.
+	Hysteresis uint32
 	// Sorry, when set, takes every new flow while the quorum is not met.
 	Sorry *SorrySpec
 }
@@ -109,6 +111,10 @@ type ServiceStatus struct {
 	ID        uint32
 	Balancing lb.Balancing
 	Backends  []BackendStatus
+	// QuorumUp: the weight of its active real servers met the quorum, with
+	// hysteresis (QuorumUp); while it is false the sorry server, if any,
+	// takes the new flows.
+	QuorumUp bool
 	// Error says why the service could not be programmed; what the maps
 	// held for it stays, and every other service is programmed as usual.
 	Error string
@@ -130,6 +136,8 @@ type Reconciler struct {
 	wroteBackend map[uint32]loader.Backend
 	wroteTable   map[loader.ServiceKey][]uint32
 	status       []ServiceStatus
+	// quorumUp is each service's quorum state: hysteresis needs the last one.
+	quorumUp map[loader.ServiceKey]bool
 }
 
 // BackendRef names one real server of one service: the key of its health
@@ -150,6 +158,7 @@ func New(w MapWriter, log *slog.Logger) *Reconciler {
 		wroteSvc:     map[loader.ServiceKey]loader.Service{},
 		wroteBackend: map[uint32]loader.Backend{},
 		wroteTable:   map[loader.ServiceKey][]uint32{},
+		quorumUp:     map[loader.ServiceKey]bool{},
 	}
 }
 
@@ -240,6 +249,16 @@ func (r *Reconciler) Apply() error {
 	p := r.contents()
 	err := r.write(p)
 	r.status = p.status
+	for k := range r.quorumUp {
+		if !slices.ContainsFunc(r.desired, func(s ServiceSpec) bool { return s.Key == k }) {
+			delete(r.quorumUp, k)
+		}
+	}
+	for _, st := range p.status {
+		if st.Error == "" {
+			r.quorumUp[st.Key] = st.QuorumUp
+		}
+	}
 	return err
 }
 
@@ -327,17 +346,22 @@ func (r *Reconciler) service(spec ServiceSpec, p *mapContents) (ServiceStatus, e
 			active = append(active, maglev.Backend{ID: bid, Name: bs.IP.String(), Weight: b.Weight})
 		}
 	}
+	var weight uint32
+	for _, a := range active {
+		weight += a.Weight
+	}
+	q := max(spec.Quorum, 1)
+	was, seen := r.quorumUp[spec.Key]
+	if !seen {
+		was = weight >= q // no history: nothing to be hysteretic about
+	}
+	st.QuorumUp = QuorumUp(was, weight, q, spec.Hysteresis)
 	if spec.Sorry != nil {
 		sbid, err := r.ids.backend(BackendRef{spec.Key, spec.Sorry.IP})
 		if err != nil {
 			return ServiceStatus{}, err
 		}
-		var weight uint32
-		for _, a := range active {
-			weight += a.Weight
-		}
-		q := max(spec.Quorum, 1)
-		sb := r.sorry(spec.Sorry, sbid, weight, q)
+		sb := r.sorry(spec.Sorry, sbid, weight, q, st.QuorumUp)
 		if sb.State == loader.BackendActive {
 			// keepalived takes the remaining live real servers out while the
 			// sorry server is in (check/ipwrapper.c, update_quorum_state:
@@ -402,11 +426,25 @@ func (r *Reconciler) decide(spec ServiceSpec, bs BackendSpec, id uint32) Backend
 	return st
 }
 
+// QuorumUp is a service's quorum state given the last one (wasUp) and the
+// weight of its active real servers, as keepalived decides it
+// (check/ipwrapper.c, update_quorum_state): the threshold is
+// quorum+hysteresis while the quorum is down and quorum-hysteresis while it is
+// up; it is gained at weight >= threshold and lost below it, and always lost
+// at weight 0.
+func QuorumUp(wasUp bool, weight, quorum, hysteresis uint32) bool {
+	threshold := int64(quorum) + int64(hysteresis)
+	if wasUp {
+		threshold = int64(quorum) - int64(hysteresis)
+	}
+	return weight > 0 && int64(weight) >= threshold
+}
+
 // sorry is the sorry server's state: in use exactly while the weight of the
 // active real servers is below the quorum, as keepalived adds it when the
 // quorum is lost and removes it when the quorum is back (check/ipwrapper.c,
 // update_quorum_state).
-func (r *Reconciler) sorry(ss *SorrySpec, id, weight, quorum uint32) BackendStatus {
+func (r *Reconciler) sorry(ss *SorrySpec, id, weight, quorum uint32, quorumUp bool) BackendStatus {
 	mac := r.macs[ss.IP]
 	st := BackendStatus{ID: id, IP: ss.IP, MAC: mac, Sorry: true, Health: Health{Up: true, Reason: "sorry server: not checked"}}
 	if mac == nil {
@@ -417,9 +455,9 @@ func (r *Reconciler) sorry(ss *SorrySpec, id, weight, quorum uint32) BackendStat
 		// Nowhere to send to: the real servers keep whatever they can take.
 		st.State, st.Unresolved = loader.BackendDown, true
 		st.Reason = fmt.Sprintf("sorry server unresolved: no MAC address for %s yet", ss.IP)
-	case weight < quorum:
+	case !quorumUp:
 		st.State, st.Weight = loader.BackendActive, 1
-		st.Reason = fmt.Sprintf("sorry server in use: active weight %d below quorum %d", weight, quorum)
+		st.Reason = fmt.Sprintf("sorry server in use: quorum lost (active weight %d, quorum %d)", weight, quorum)
 	case ss.Inhibit:
 		st.State, st.Reason = loader.BackendDrained, "sorry server drained (sorry_server_inhibit): quorum met"
 	default:

@@ -82,3 +82,51 @@ func TestReconcileSorryServerUnresolved(t *testing.T) {
 		t.Fatalf("sorry server unresolved: table %v, want db2", got)
 	}
 }
+
+// keepalived's thresholds (check/ipwrapper.c, update_quorum_state), quorum 4
+// hysteresis 1: lost below 3 while up, regained at 5 while down.
+func TestQuorumUpHysteresis(t *testing.T) {
+	for _, tc := range []struct {
+		was    bool
+		weight uint32
+		want   bool
+	}{
+		{true, 4, true}, {true, 3, true}, {true, 2, false},
+		{false, 3, false}, {false, 4, false}, {false, 5, true},
+	} {
+		if got := QuorumUp(tc.was, tc.weight, 4, 1); got != tc.want {
+			t.Errorf("was up %v, weight %d: %v, want %v", tc.was, tc.weight, got, tc.want)
+		}
+	}
+	// Hysteresis above the quorum cannot keep a service with no weight up.
+	if QuorumUp(true, 0, 1, 5) {
+		t.Error("weight 0 kept the quorum")
+	}
+}
+
+// The sorry server follows the hysteretic quorum state, not the raw weight.
+func TestReconcileSorryServerHysteresis(t *testing.T) {
+	spec := ServiceSpec{Key: svcKey, Quorum: 2, Hysteresis: 1, Sorry: &SorrySpec{IP: sorryIP},
+		Backends: []BackendSpec{{IP: db1, Weight: 1}, {IP: db2, Weight: 1}, {IP: db3, Weight: 1}}}
+	r, f := newRec(t, spec)
+	r.SetMAC(sorryIP, net.HardwareAddr{2, 0, 0, 0, 0, 99})
+	mustApply(t, r)
+	step := func(what string, ip netip.Addr, up bool, wantSorry bool) {
+		t.Helper()
+		r.SetHealth(svcKey, ip, Health{Up: up, Reason: "test"})
+		mustApply(t, r)
+		if got := f.shares(svcKey)["192.168.1.99"] == tableSize; got != wantSorry {
+			t.Fatalf("%s: sorry server takes the table %v, want %v (%v)", what, got, wantSorry, f.shares(svcKey))
+		}
+		if r.Status()[0].QuorumUp == wantSorry {
+			t.Fatalf("%s: status QuorumUp %v", what, r.Status()[0].QuorumUp)
+		}
+	}
+	step("weight 3", db3, true, false)
+	step("weight 2, quorum 2", db3, false, false)
+	step("weight 1, kept down to 2-1", db2, false, false)
+	step("weight 0", db1, false, true)
+	step("weight 1", db1, true, true)
+	step("weight 2, regained only at 2+1", db2, true, true)
+	step("weight 3", db3, true, false)
+}

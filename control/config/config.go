@@ -83,6 +83,10 @@ type Service struct {
 	// Quorum is the minimum sum of the weights of usable real servers for the
 	// service to count as having a backend (VRRPInstance.TrackServices).
 	Quorum uint32
+	// Hysteresis widens the quorum both ways (keepalived's hysteresis): a
+	// service keeps its quorum down to Quorum-Hysteresis and regains it at
+	// Quorum+Hysteresis, so a weight hovering at the quorum does not flap.
+	Hysteresis uint32
 	// SorryServer, when set, takes every new flow while the service's quorum
 	// is lost (keepalived's sorry_server); nil: new flows are dropped then.
 	SorryServer *SorryServer

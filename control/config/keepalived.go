@@ -58,7 +58,6 @@ var (
 	ignoredVS = map[string]disposition{
 		"quorum_up":             warnOnly("ignored: xlb runs no quorum scripts (quorum itself is used)"),
 		"quorum_down":           warnOnly("ignored: xlb runs no quorum scripts (quorum itself is used)"),
-		"hysteresis":            warnOnly("ignored"),
 		"omega":                 warnOnly("ignored: xlb runs no quorum scripts"),
 		"ha_suspend":            warnOnly("ignored: checks run on both directors"),
 		"smtp_alert":            warnOnly("ignored: xlb sends no mail"),
@@ -589,6 +588,10 @@ func (k *kreader) virtualServer(s *stmt) {
 		case key == "quorum":
 			if x, ok := val(k, c, ctx, path, "quorum", intIn(1, 1<<32-1)); ok {
 				svc.Quorum = uint32(x)
+			}
+		case key == "hysteresis":
+			if x, ok := val(k, c, ctx, path, "hysteresis", intIn(0, 1<<32-1)); ok {
+				svc.Hysteresis = uint32(x)
 			}
 		case key == "sorry_server":
 			if ss := k.sorryServer(c, ctx, path); ss != nil {

@@ -122,6 +122,9 @@ func serviceNode(s *Service, scriptUser string) *yaml.Node {
 	if s.Quorum != DefaultQuorum {
 		addInt(m, "quorum", int64(s.Quorum))
 	}
+	if s.Hysteresis != 0 {
+		addInt(m, "hysteresis", int64(s.Hysteresis))
+	}
 	if ss := s.SorryServer; ss != nil {
 		sm := &yaml.Node{Kind: yaml.MappingNode}
 		addStr(sm, "ip", ss.IP.String())

@@ -82,3 +82,31 @@ func TestSorryServerErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestHysteresis(t *testing.T) {
+	in := strings.Replace(sorryKA, "    lvs_method DR\n", "    lvs_method DR\n    quorum 3\n    hysteresis 1\n", 1)
+	cfg, warns, err := Parse("t.conf", []byte(in), FormatKeepalived)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range warns {
+		if strings.Contains(w.String(), "hysteresis") {
+			t.Fatalf("hysteresis warned: %v", w)
+		}
+	}
+	if s := cfg.Services[0]; s.Quorum != 3 || s.Hysteresis != 1 {
+		t.Fatalf("quorum %d hysteresis %d, want 3 and 1", s.Quorum, s.Hysteresis)
+	}
+	out, err := MarshalNative(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, _, err := Parse("out.yaml", out, FormatYAML)
+	if err != nil || back.Services[0].Hysteresis != 1 {
+		t.Fatalf("round trip: %v %+v\n%s", err, back, out)
+	}
+	bad := strings.Replace(sorryKA, "    lvs_method DR\n", "    lvs_method DR\n    hysteresis -1\n", 1)
+	if _, _, err := Parse("t.conf", []byte(bad), FormatKeepalived); err == nil || !strings.Contains(err.Error(), "t.conf:4: virtual_server 10.0.0.1 80: hysteresis: -1 is out of range") {
+		t.Fatalf("hysteresis -1: %v", err)
+	}
+}

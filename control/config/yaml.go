@@ -281,6 +281,10 @@ func (y *yreader) service(n *yaml.Node, path string) Service {
 			q, _ := yval(y, f, ctx, path, "quorum", intIn(1, 1<<32-1))
 			s.Quorum = uint32(q)
 		},
+		"hysteresis": func(f yfield) {
+			h, _ := yval(y, f, ctx, path, "hysteresis", intIn(0, 1<<32-1))
+			s.Hysteresis = uint32(h)
+		},
 		"sorry_server": func(f yfield) { s.SorryServer = y.sorry(f.val, path+".sorry_server", ctx+": sorry_server") },
 		"reals": func(f yfield) {
 			for i, rn := range y.seq(f, ctx) {

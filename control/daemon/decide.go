@@ -55,8 +55,8 @@ func initialHealth(r config.RealServer, alpha, failedBefore bool) control.Health
 }
 
 // usability is whether this director can serve a service, from what the
-// reconciler decided for its backends: the weight of the active ones must
-// reach the quorum (at least 1).
+// reconciler decided: its quorum state (the weight of the active real servers
+// against the quorum, at least 1, with hysteresis).
 func usability(svc *config.Service, st control.ServiceStatus) announce.Service {
 	var weight uint32
 	for _, b := range st.Backends {
@@ -67,7 +67,7 @@ func usability(svc *config.Service, st control.ServiceStatus) announce.Service {
 		}
 	}
 	q := max(svc.Quorum, 1)
-	return announce.Service{Name: svc.Name, VIP: svc.VIP, Usable: weight >= q, Weight: weight, Quorum: q}
+	return announce.Service{Name: svc.Name, VIP: svc.VIP, Usable: st.QuorumUp, Weight: weight, Quorum: q}
 }
 
 // trackAdjust is the priority change of a VRRP instance for the services it

@@ -77,11 +77,12 @@ func TestUsability(t *testing.T) {
 		{State: loader.BackendActive, Weight: 2},
 		{State: loader.BackendDrained, Weight: 0},
 		{State: loader.BackendActive, Weight: 1},
-	}}
+	}, QuorumUp: true}
 	if got := usability(svc, st); !got.Usable || got.Weight != 3 || got.Quorum != 3 || got.Name != "db" || got.VIP != svcA.VIP {
 		t.Fatalf("weight 3 against quorum 3: %+v, want usable", got)
 	}
 	st.Backends[2].State, st.Backends[2].Weight = loader.BackendDown, 0
+	st.QuorumUp = false
 	if got := usability(svc, st); got.Usable || got.Weight != 2 {
 		t.Fatalf("weight 2 against quorum 3: %+v, want unusable", got)
 	}

@@ -84,7 +84,7 @@ func serviceKey(s *config.Service) loader.ServiceKey {
 func (p *ifacePlan) specs() []control.ServiceSpec {
 	var out []control.ServiceSpec
 	for _, ref := range p.services {
-		spec := control.ServiceSpec{Key: ref.key, Balancing: ref.cfg.Balancing(), Quorum: ref.cfg.Quorum}
+		spec := control.ServiceSpec{Key: ref.key, Balancing: ref.cfg.Balancing(), Quorum: ref.cfg.Quorum, Hysteresis: ref.cfg.Hysteresis}
 		if ss := ref.cfg.SorryServer; ss != nil {
 			spec.Sorry = &control.SorrySpec{IP: ss.IP, Inhibit: ss.Inhibit}
 		}
