@@ -9,11 +9,13 @@ import (
 	"log"
 	"net"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+	"github.com/vishvananda/netns"
 )
 
 var registerOnce sync.Map
@@ -21,11 +23,28 @@ var registerOnce sync.Map
 // OpenDB opens a MySQL handle from the client host to the VIP as the
 // application user. Its connections are made inside the client's namespace.
 func (l *Lab) OpenDB(extra string) (*sql.DB, error) {
-	d, err := NewNSDialer(l.Hosts["client"].NS)
+	ns := l.Hosts["client"].NS
+	// The driver's dialer is registered once per namespace and lives on: key
+	// it by the namespace's identity, not its name, so a lab built again under
+	// the same prefix in one process (a test after another) never reuses the
+	// dialer of a deleted namespace ("network is unreachable").
+	h, err := netns.GetFromName(ns)
+	if err != nil {
+		return nil, fmt.Errorf("client namespace %s: %w", ns, err)
+	}
+	// UniqueId is "NS(dev:inode)": keep the digits, a DSN's network name
+	// may not hold parentheses or colons.
+	name := "lab-" + ns + "-" + strings.Map(func(r rune) rune {
+		if r >= '0' && r <= '9' {
+			return r
+		}
+		return -1
+	}, h.UniqueId())
+	h.Close()
+	d, err := NewNSDialer(ns)
 	if err != nil {
 		return nil, err
 	}
-	name := "lab-" + l.Hosts["client"].NS
 	if _, loaded := registerOnce.LoadOrStore(name, d); loaded {
 		d.Close()
 		v, _ := registerOnce.Load(name)
