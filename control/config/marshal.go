@@ -376,6 +376,12 @@ func vrrpNode(v *VRRPInstance, g *Global) *yaml.Node {
 			addStr(n, "name", sc.Name)
 			addNode(n, "command", strSeq(sc.Command))
 			marshalRows(n, scriptFields, sc, &vrrp.Script{})
+			if sc.User != "" {
+				addStr(n, "user", sc.User)
+			}
+			if sc.Group != "" {
+				addStr(n, "group", sc.Group)
+			}
 			seq.Content = append(seq.Content, n)
 		}
 		addNode(m, "track_scripts", seq)

@@ -20,7 +20,7 @@ func TestREADMEKeywordTables(t *testing.T) {
 	for block, table := range map[string]string{
 		"global_defs":    keywordTable(globalFields, nil),
 		"vrrp_instance":  keywordTable(vrrpFields, ignoredVRRP),
-		"vrrp_script":    keywordTable(scriptFields, ignoredScript),
+		"vrrp_script":    keywordTable(scriptFields, nil),
 		"top":            keywordTable[Config](nil, ignoredTop),
 		"virtual_server": keywordTable[Service](nil, ignoredVS),
 		"real_server":    keywordTable[RealServer](nil, ignoredRS),

@@ -6,11 +6,6 @@ import (
 	"xlb/control/vrrp"
 )
 
-// ignoredScript are vrrp_script keywords xlb reads without implementing.
-var ignoredScript = map[string]disposition{
-	"user": warnOnly("ignored: xlb runs track scripts as global_defs script_user (or keepalived_script), as it runs notify scripts"),
-}
-
 // vrrpScript reads a top-level vrrp_script block (keepalived.conf(5);
 // vrrp_parser.c vrrp_vscript_*_handler). The script string is split into an
 // argv as notify scripts are.
@@ -44,10 +39,22 @@ func (k *kreader) vrrpScript(s *stmt) {
 			}
 			sc.Weight = w
 			continue
+		case "user":
+			// vrrp_vscript_user_handler: USER [GROUP]; without it the
+			// script runs as global_defs script_user.
+			if !k.noBlock(c, ctx) || len(c.args) < 1 || len(c.args) > 2 {
+				k.d.err(c.line(), ctx, c.key.text, ErrSyntax, "wants USER [GROUP]")
+				continue
+			}
+			sc.User = c.args[0].text
+			if len(c.args) == 2 {
+				sc.Group = c.args[1].text
+			}
+			continue
 		}
 		r := rowFor(scriptFields, c.key.text)
 		if r == nil {
-			k.other(c, ctx, ignoredScript, false)
+			k.other(c, ctx, nil, false)
 			continue
 		}
 		readKA(k, r, c, ctx, "vrrp_script."+sc.Name, &sc)

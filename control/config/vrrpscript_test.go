@@ -21,7 +21,7 @@ func TestVRRPScriptTrackScript(t *testing.T) {
     rise 3
     fall 2
     init_fail
-    user nobody
+    user nobody nogroup
 }
 vrrp_script chk_web {
     script /bin/true
@@ -54,7 +54,7 @@ vrrp_script chk_late {
 	}
 	want := []vrrp.Script{
 		{Name: "chk_mysql", Command: []string{"/usr/local/bin/chk", "mysql", "--port", "3306"}, Interval: 2 * time.Second,
-			Timeout: 1500 * time.Millisecond, Weight: -30, Rise: 3, Fall: 2, InitFail: true},
+			Timeout: 1500 * time.Millisecond, Weight: -30, Rise: 3, Fall: 2, InitFail: true, User: "nobody", Group: "nogroup"},
 		{Name: "chk_web", Command: []string{"/bin/true"}, Weight: 0},
 	}
 	if got := cfg.VRRP[0].TrackScripts; !reflect.DeepEqual(got, want) {
@@ -64,7 +64,6 @@ vrrp_script chk_late {
 		t.Errorf("VI_2 tracks %+v: a script defined below the instance must be ignored, as keepalived does", got)
 	}
 	diffLines(t, "warnings", warnStrings(warns), []string{
-		"t.conf:10: vrrp_script chk_mysql: user: ignored: xlb runs track scripts as global_defs script_user (or keepalived_script), as it runs notify scripts",
 		"t.conf:25: vrrp_instance VI_1: track_script: chk_gone: ignored: no vrrp_script chk_gone is defined above, as keepalived ignores it",
 		"t.conf:26: vrrp_instance VI_1: track_script: chk_mysql: ignored: duplicate track_script, as keepalived ignores it",
 		"t.conf:36: vrrp_instance VI_2: track_script: chk_late: ignored: no vrrp_script chk_late is defined above, as keepalived ignores it",
@@ -97,6 +96,7 @@ func TestVRRPScriptErrors(t *testing.T) {
     interval x
     rise 0
     frobnicate 1
+    user
 }
 vrrp_script b {
     script /bin/true
@@ -111,8 +111,9 @@ vrrp_script c {
 				`t.conf:5: vrrp_script a: interval: "x" is not a number of seconds`,
 				"t.conf:6: vrrp_script a: rise: 0 is out of range 1..2147483647",
 				"t.conf:7: vrrp_script a: frobnicate: unknown keyword",
-				"t.conf:11: vrrp_script b: weight: reverse is not supported: write the opposite weight, or invert the script's exit status",
-				"t.conf:13: vrrp_script c: script: required",
+				"t.conf:8: vrrp_script a: user: wants USER [GROUP]",
+				"t.conf:12: vrrp_script b: weight: reverse is not supported: write the opposite weight, or invert the script's exit status",
+				"t.conf:14: vrrp_script c: script: required",
 			},
 		},
 		{

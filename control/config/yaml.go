@@ -675,12 +675,14 @@ func (y *yreader) vip(n *yaml.Node, ctx string) (vrrp.VIP, bool) {
 
 // trackScript reads one item of track_scripts: a whole vrrp_script with the
 // instance's weight already in it, {name, command, interval, timeout,
-// weight, rise, fall, init_fail}.
+// weight, rise, fall, init_fail, user, group}.
 func (y *yreader) trackScript(n *yaml.Node, ctx, path string) (vrrp.Script, bool) {
 	var sc vrrp.Script
 	ok := y.fields(n, ctx, yamlHandlers(y, scriptFields, ctx, path, &sc, map[string]func(yfield){
 		"name":    func(f yfield) { sc.Name, _ = y.str(f, ctx, path, "name") },
 		"command": func(f yfield) { sc.Command = y.argv(f, ctx, path, "command") },
+		"user":    func(f yfield) { sc.User, _ = y.str(f, ctx, path, "user") },
+		"group":   func(f yfield) { sc.Group, _ = y.str(f, ctx, path, "group") },
 	}))
 	if !ok {
 		return sc, false

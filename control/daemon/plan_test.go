@@ -149,7 +149,7 @@ vrrp:
     check_unicast_src: true
     skip_check_adv_addr: true
     higher_prio_send_advert: true
-    track_scripts: [{name: chk, command: [/bin/true], interval: 3, timeout: 2, weight: -20, rise: 2, fall: 4, init_fail: true}]
+    track_scripts: [{name: chk, command: [/bin/true], interval: 3, timeout: 2, weight: -20, rise: 2, fall: 4, init_fail: true, user: nobody, group: nogroup}]
   - {name: B, interface: eth1, vrid: 52, priority: 50, version: 3, advert_int: 0.5, nopreempt: true, strict_mode: true, vips: [192.168.1.31]}
   - {name: C, interface: eth1, vrid: 53, preempt_delay: 7, vips: [192.168.1.32]}
 `)

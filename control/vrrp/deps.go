@@ -63,10 +63,11 @@ type LinkWatcher interface {
 	Watch(names []string, done <-chan struct{}) (<-chan LinkEvent, error)
 }
 
-// ScriptRunner runs a track script once; a nil error is success. It must
-// give up when ctx is done (the script's timeout), killing what it started.
+// ScriptRunner runs a track script's Command once, as its User and Group; a
+// nil error is success. It must give up when ctx is done (the script's
+// timeout), killing what it started.
 type ScriptRunner interface {
-	RunScript(ctx context.Context, argv []string) error
+	RunScript(ctx context.Context, s Script) error
 }
 
 // Clock is time for Run; tests inject a fake one.

@@ -29,6 +29,9 @@ type Script struct {
 	// Rise successes make a failing script good, Fall failures make a good
 	// one fail: 0 means 1.
 	Rise, Fall int
+	// User and Group run the script (vrrp_script's "user USER [GROUP]");
+	// "" is the ScriptPolicy's script_user, as keepalived.
+	User, Group string
 	// InitFail starts the script failing, so it needs Rise successes;
 	// without it the first result decides ("one success is enough").
 	InitFail bool
@@ -198,7 +201,7 @@ func (in *Instance) runScripts(ctx context.Context, wg *sync.WaitGroup, out chan
 func (in *Instance) runScript(ctx context.Context, s Script) bool {
 	ctx, cancel := context.WithTimeout(ctx, s.Timeout)
 	defer cancel()
-	err := in.scripts.RunScript(ctx, s.Command)
+	err := in.scripts.RunScript(ctx, s)
 	if err != nil {
 		in.log.Debug("track_script failed", "script", s.Name, "err", err)
 	}

@@ -174,7 +174,8 @@ type countingRunner struct {
 	ok   func(argv []string) bool
 }
 
-func (r *countingRunner) RunScript(ctx context.Context, argv []string) error {
+func (r *countingRunner) RunScript(ctx context.Context, s Script) error {
+	argv := s.Command
 	r.mu.Lock()
 	r.runs[argv[0]]++
 	r.mu.Unlock()
@@ -227,20 +228,20 @@ func TestExecRunnerTimeout(t *testing.T) {
 	dir := t.TempDir()
 	flag := filepath.Join(dir, "ok")
 	r := execRunner{}
-	if err := r.RunScript(t.Context(), []string{"/bin/sh", "-c", "test -f " + flag}); err == nil {
+	if err := r.RunScript(t.Context(), Script{Command: []string{"/bin/sh", "-c", "test -f " + flag}}); err == nil {
 		t.Fatal("test -f on a missing file succeeded")
 	}
 	if err := os.WriteFile(flag, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.RunScript(t.Context(), []string{"/bin/sh", "-c", "test -f " + flag}); err != nil {
+	if err := r.RunScript(t.Context(), Script{Command: []string{"/bin/sh", "-c", "test -f " + flag}}); err != nil {
 		t.Fatalf("test -f on a present file: %v", err)
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 	defer cancel()
 	pidFile := filepath.Join(dir, "pid")
 	start := time.Now()
-	err := r.RunScript(ctx, []string{"/bin/sh", "-c", "sleep 30 & echo $! > " + pidFile + "; wait"})
+	err := r.RunScript(ctx, Script{Command: []string{"/bin/sh", "-c", "sleep 30 & echo $! > " + pidFile + "; wait"}})
 	if err == nil || time.Since(start) > 900*time.Millisecond {
 		t.Fatalf("a 30s script under a 200ms timeout: err %v after %v", err, time.Since(start))
 	}
