@@ -87,6 +87,9 @@ type Service struct {
 	// service keeps its quorum down to Quorum-Hysteresis and regains it at
 	// Quorum+Hysteresis, so a weight hovering at the quorum does not flap.
 	Hysteresis uint32
+	// QuorumUp and QuorumDown run (argv, no shell) when the service gains or
+	// loses its quorum, as keepalived's quorum_up/quorum_down.
+	QuorumUp, QuorumDown []string
 	// SorryServer, when set, takes every new flow while the service's quorum
 	// is lost (keepalived's sorry_server); nil: new flows are dropped then.
 	SorryServer *SorryServer

@@ -570,7 +570,6 @@ virtual_server 10.0.0.1 3306 {
 `),
 			want: []string{
 				"t.conf:2: virtual_server 10.0.0.1 80: lvs_method: not set: keepalived would use NAT; xlb forwards by DR (direct routing)",
-				"t.conf:3: virtual_server 10.0.0.1 80: quorum_up: ignored: xlb runs no quorum scripts (quorum itself is used)",
 				"t.conf:4: real_server 10.0.0.2 8080: DR does not change ports: clients' packets reach 10.0.0.2 on port 80; port 8080 is only checked",
 				"t.conf:11: real_server 10.0.0.2 8080: HTTP_GET: bindto: ignored: checks use the route's source address",
 				"t.conf:15: virtual_server 10.0.0.1 81: no real servers: new flows to this service are dropped",

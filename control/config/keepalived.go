@@ -56,8 +56,6 @@ var (
 		"sync_group_tracking_weight": fatal("not supported"),
 	}
 	ignoredVS = map[string]disposition{
-		"quorum_up":             warnOnly("ignored: xlb runs no quorum scripts (quorum itself is used)"),
-		"quorum_down":           warnOnly("ignored: xlb runs no quorum scripts (quorum itself is used)"),
 		"omega":                 warnOnly("ignored: xlb runs no quorum scripts"),
 		"ha_suspend":            warnOnly("ignored: checks run on both directors"),
 		"smtp_alert":            warnOnly("ignored: xlb sends no mail"),
@@ -589,6 +587,10 @@ func (k *kreader) virtualServer(s *stmt) {
 			if x, ok := val(k, c, ctx, path, "quorum", intIn(1, 1<<32-1)); ok {
 				svc.Quorum = uint32(x)
 			}
+		case key == "quorum_up":
+			svc.QuorumUp = k.command(c, ctx, path, "quorum_up")
+		case key == "quorum_down":
+			svc.QuorumDown = k.command(c, ctx, path, "quorum_down")
 		case key == "hysteresis":
 			if x, ok := val(k, c, ctx, path, "hysteresis", intIn(0, 1<<32-1)); ok {
 				svc.Hysteresis = uint32(x)

@@ -122,6 +122,12 @@ func serviceNode(s *Service, scriptUser string) *yaml.Node {
 	if s.Quorum != DefaultQuorum {
 		addInt(m, "quorum", int64(s.Quorum))
 	}
+	if len(s.QuorumUp) > 0 {
+		addNode(m, "quorum_up", strSeq(s.QuorumUp))
+	}
+	if len(s.QuorumDown) > 0 {
+		addNode(m, "quorum_down", strSeq(s.QuorumDown))
+	}
 	if s.Hysteresis != 0 {
 		addInt(m, "hysteresis", int64(s.Hysteresis))
 	}

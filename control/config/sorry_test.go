@@ -110,3 +110,23 @@ func TestHysteresis(t *testing.T) {
 		t.Fatalf("hysteresis -1: %v", err)
 	}
 }
+
+func TestQuorumScripts(t *testing.T) {
+	in := strings.Replace(sorryKA, "    lvs_method DR\n", "    lvs_method DR\n    quorum_up \"/bin/echo up\"\n    quorum_down /bin/true\n", 1)
+	cfg, _, err := Parse("t.conf", []byte(in), FormatKeepalived)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := cfg.Services[0]
+	if !reflect.DeepEqual(s.QuorumUp, []string{"/bin/echo", "up"}) || !reflect.DeepEqual(s.QuorumDown, []string{"/bin/true"}) {
+		t.Fatalf("quorum_up %q quorum_down %q", s.QuorumUp, s.QuorumDown)
+	}
+	out, err := MarshalNative(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, _, err := Parse("out.yaml", out, FormatYAML)
+	if err != nil || !reflect.DeepEqual(back.Services[0].QuorumUp, s.QuorumUp) || !reflect.DeepEqual(back.Services[0].QuorumDown, s.QuorumDown) {
+		t.Fatalf("round trip: %v\n%s", err, out)
+	}
+}

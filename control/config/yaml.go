@@ -281,6 +281,8 @@ func (y *yreader) service(n *yaml.Node, path string) Service {
 			q, _ := yval(y, f, ctx, path, "quorum", intIn(1, 1<<32-1))
 			s.Quorum = uint32(q)
 		},
+		"quorum_up":   func(f yfield) { s.QuorumUp = y.argv(f, ctx, path, "quorum_up") },
+		"quorum_down": func(f yfield) { s.QuorumDown = y.argv(f, ctx, path, "quorum_down") },
 		"hysteresis": func(f yfield) {
 			h, _ := yval(y, f, ctx, path, "hysteresis", intIn(0, 1<<32-1))
 			s.Hysteresis = uint32(h)

@@ -79,6 +79,8 @@ type Daemon struct {
 
 	// drained: the operator took this director out (xlbctl drain).
 	drained atomic.Bool
+	// quorum runs the services' quorum_up/quorum_down scripts.
+	quorum quorumNotifier
 
 	mu       sync.Mutex
 	cfg      *config.Config
@@ -153,7 +155,7 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	defer release()
-	d := &Daemon{opts: opts, log: opts.Log, cfg: cfg, loadedAt: time.Now(), planes: map[string]*plane{}, kick: make(chan struct{}, 1),
+	d := &Daemon{opts: opts, log: opts.Log, quorum: quorumNotifier{log: opts.Log}, cfg: cfg, loadedAt: time.Now(), planes: map[string]*plane{}, kick: make(chan struct{}, 1),
 		failedBefore: map[control.BackendRef]bool{}, hist: newHistory()}
 	d.announcers = []announce.Announcer{newVRRPAnnouncer(d.log, d.hist.vrrpChanged), newBGPAnnouncer(d.log, d.flowsSynced)}
 	// Flow sync only matters where another director may take over.
@@ -542,6 +544,7 @@ func (d *Daemon) applier(ctx context.Context) {
 			d.log.Error("apply to the data plane failed; retrying", "error", err)
 		}
 		failed = err != nil
+		d.quorumScripts(ctx)
 	}
 }
 

@@ -1,0 +1,69 @@
+package daemon
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"sync"
+
+	"xlb/control/announce"
+	"xlb/control/config"
+	"xlb/health"
+)
+
+// quorumNotifier runs a service's quorum_up/quorum_down scripts when its
+// quorum state changes, as keepalived does on the transitions of
+// update_quorum_state (check/ipwrapper.c). The first state seen is the
+// starting one and runs nothing.
+type quorumNotifier struct {
+	log    *slog.Logger
+	mu     sync.Mutex
+	byName map[string]*quorumScripts
+}
+
+type quorumScripts struct {
+	up, down []string
+	n        *health.Notify
+}
+
+// observe feeds every service's current quorum state; a service whose
+// scripts changed (reload) starts afresh.
+func (q *quorumNotifier) observe(ctx context.Context, svcs map[string]*config.Service, states []announce.Service) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.byName == nil {
+		q.byName = map[string]*quorumScripts{}
+	}
+	for name := range q.byName {
+		if svcs[name] == nil {
+			delete(q.byName, name)
+		}
+	}
+	for _, s := range states {
+		svc := svcs[s.Name]
+		if svc == nil || (len(svc.QuorumUp) == 0 && len(svc.QuorumDown) == 0) {
+			delete(q.byName, s.Name)
+			continue
+		}
+		qs := q.byName[s.Name]
+		if qs == nil || !slices.Equal(qs.up, svc.QuorumUp) || !slices.Equal(qs.down, svc.QuorumDown) {
+			qs = &quorumScripts{up: svc.QuorumUp, down: svc.QuorumDown, n: &health.Notify{Up: svc.QuorumUp, Down: svc.QuorumDown, Log: q.log}}
+			q.byName[s.Name] = qs
+		}
+		qs.n.Verdict(ctx, health.Verdict{Server: s.Name, Up: s.Usable})
+	}
+}
+
+// quorumScripts runs the quorum scripts the last apply calls for.
+func (d *Daemon) quorumScripts(ctx context.Context) {
+	d.mu.Lock()
+	svcs := map[string]*config.Service{}
+	for _, p := range d.planes {
+		for _, ref := range p.plan.services {
+			svcs[ref.cfg.Name] = ref.cfg
+		}
+	}
+	intent := d.intent()
+	d.mu.Unlock()
+	d.quorum.observe(ctx, svcs, intent.Services)
+}
