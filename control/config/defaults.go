@@ -69,6 +69,8 @@ var DefaultStatusCodes = []StatusRange{{Min: 200, Max: 299}}
 //   - Check.Interval: the service's delay_loop
 //   - Check.ConnectIP, Check.ConnectPort: the real server's
 //   - ExecCheck.Timeout: the check's interval (keepalived's misc_timeout)
+//   - VRRPInstance.Priority: 255 with state MASTER, else 100 (keepalived)
+//   - VRRPInstance.InitialState: MASTER with priority 255, else BACKUP
 //   - VRRPInstance.AuthType: pass when auth_pass is set, else none
 //   - VIP.Dev: the instance's interface
 //   - VRRPInstance.Interface: global default_interface
@@ -194,14 +196,23 @@ func globalVRRPDefaults(g *VRRPDefaults, src *srcMap) {
 // keyword wins. A strict instance sends no lower-priority GARPs (vrrp.c).
 func vrrpDefaults(v *VRRPInstance, g *Global, src *srcMap, vp string) {
 	gv := &g.VRRP
+	// keepalived's vrrp_complete_instance derives each of priority and
+	// state from the other when only one is given: state MASTER alone is
+	// the address owner (255), priority 255 alone starts as MASTER.
 	if !src.has(vp, "priority") {
 		v.Priority = DefaultPriority
+		if src.has(vp, "state") && v.InitialState == vrrp.StateMaster {
+			v.Priority = vrrp.PriorityOwner
+		}
 	}
 	if !src.has(vp, "advert_int") {
 		v.AdvertInterval = DefaultAdvertInterval
 	}
 	if !src.has(vp, "state") {
 		v.InitialState = DefaultState
+		if v.Priority == vrrp.PriorityOwner {
+			v.InitialState = vrrp.StateMaster
+		}
 	}
 	if !src.has(vp, "interface") && v.Interface == "" {
 		v.Interface = g.DefaultInterface

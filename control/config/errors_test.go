@@ -535,6 +535,7 @@ vrrp_instance B {
 				"t.conf:5: vrrp_instance OWNER: nopreempt: nopreempt is incompatible with priority 255 - resetting nopreempt (as keepalived: the address owner always takes the VIP)",
 				"t.conf:7: vrrp_instance OWNER: virtual_ipaddress: brd: ignored: changes nothing for a VIP",
 				"t.conf:9: vrrp_instance OWNER: smtp_alert: ignored: xlb sends no mail; use notify scripts",
+				"t.conf:12: vrrp_instance M: state: state MASTER without priority: priority 255, the address owner, as keepalived (it takes the VIPs at once and always preempts; set a priority below 255 to have it elected)",
 				"t.conf:15: vrrp_instance M: preempt_delay: Warning - preempt delay will not work with initial state MASTER - clearing (as keepalived)",
 				"t.conf:24: vrrp_instance B: preempt_delay: preempt_delay is incompatible with nopreempt mode - resetting (as keepalived)",
 				"t.conf:29: vrrp_instance B: unicast_peer: min_ttl: ignored: xlb checks TTL 255 on every advert",

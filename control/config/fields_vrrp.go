@@ -14,13 +14,13 @@ import (
 // and yaml.go; what xlb does not implement is in ignoredVRRP.
 var vrrpFields = []field[VRRPInstance]{
 	{ka: []string{"state"}, key: "state", val: func(v *VRRPInstance) value { return stateValue{&v.InitialState} },
-		def: "BACKUP", doc: "initial state"},
+		def: "MASTER with priority 255, else BACKUP", doc: "initial state"},
 	{ka: []string{"interface"}, key: "interface", val: func(v *VRRPInstance) value { return strValue{&v.Interface} },
 		def: "global default_interface; required", doc: ""},
 	{ka: []string{"virtual_router_id"}, key: "vrid", val: func(v *VRRPInstance) value { return intRange(&v.VRID, 1, 255) },
 		def: "required", doc: "1..255, unique per interface"},
 	{ka: []string{"priority"}, key: "priority", val: func(v *VRRPInstance) value { return intRange(&v.Priority, 1, 255) },
-		def: "100", doc: "1..255 (255 = address owner)"},
+		def: "255 with state MASTER, else 100 (keepalived)", doc: "1..255 (255 = address owner)"},
 	{ka: []string{"version"}, key: "version", val: func(v *VRRPInstance) value { return intRange(&v.Version, 2, 3) },
 		def: "global vrrp_version (2)", doc: "the instance's own wins over global_defs, as in keepalived"},
 	{ka: []string{"advert_int"}, key: "advert_int", val: func(v *VRRPInstance) value { return durValue{&v.AdvertInterval} },

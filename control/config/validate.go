@@ -473,6 +473,10 @@ func strictCorrections(v *VRRPInstance, path string, src *srcMap, d *diags) {
 // keepalivedTraps applies keepalived's corrections with keepalived's own
 // warnings (vrrp.c), so the same file behaves the same under both.
 func keepalivedTraps(v *VRRPInstance, path string, src *srcMap, d *diags) {
+	if !src.has(path, "priority") && v.Priority == vrrp.PriorityOwner {
+		d.warnIn(src, path, "state", "state MASTER without priority: priority 255, the address owner, as keepalived "+
+			"(it takes the VIPs at once and always preempts; set a priority below 255 to have it elected)")
+	}
 	if v.Priority == 255 && v.NoPreempt {
 		d.warnIn(src, path, "nopreempt", "nopreempt is incompatible with priority 255 - resetting nopreempt (as keepalived: the address owner always takes the VIP)")
 		v.NoPreempt = false

@@ -2,6 +2,7 @@ package config
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -152,6 +153,45 @@ vrrp_script c {
 				t.Fatalf("no error; config %+v", cfg)
 			}
 			diffLines(t, "errors", errStrings(err), tc.want)
+		})
+	}
+}
+
+// keepalived derives priority from state and state from priority when only
+// one is given (vrrp_complete_instance in keepalived/vrrp/vrrp.c: "If no
+// priority has been set, derive it from the initial state"): state MASTER
+// alone is the address owner, priority 255 alone starts as MASTER.
+func TestStatePriorityDerivation(t *testing.T) {
+	for _, tc := range []struct {
+		name, lines string
+		prio        uint8
+		state       vrrp.State
+		warn        bool
+	}{
+		{"master without priority", "state MASTER", 255, vrrp.StateMaster, true},
+		{"backup without priority", "state BACKUP", 100, vrrp.StateBackup, false},
+		{"neither", "", 100, vrrp.StateBackup, false},
+		{"priority 255 without state", "priority 255", 255, vrrp.StateMaster, false},
+		{"master with priority", "state MASTER\n    priority 150", 150, vrrp.StateMaster, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := "vrrp_instance V {\n    interface eth0\n    virtual_router_id 5\n    " + tc.lines +
+				"\n    virtual_ipaddress {\n        10.0.0.100\n    }\n}\n"
+			cfg, warns, err := Parse("p.conf", []byte(in), FormatKeepalived)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v := cfg.VRRP[0]
+			if v.Priority != tc.prio || v.InitialState != tc.state {
+				t.Errorf("priority %d state %v, want %d %v", v.Priority, v.InitialState, tc.prio, tc.state)
+			}
+			var warned bool
+			for _, w := range warnStrings(warns) {
+				warned = warned || strings.Contains(w, "state MASTER without priority: priority 255")
+			}
+			if warned != tc.warn {
+				t.Errorf("warnings %q: want the address-owner warning %v", warnStrings(warns), tc.warn)
+			}
 		})
 	}
 }
