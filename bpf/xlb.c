@@ -3,8 +3,8 @@
 
 /* xlb's XDP entry point: direct-routing (DSR) load balancing by MAC rewrite.
  *
- * A frame addressed to this interface's MAC whose IPv4 destination, port and
- * protocol form a configured service is sent back out (XDP_TX) to a backend on
+ * A frame addressed to this interface's MAC whose IPv4 or IPv6 destination,
+ * port and protocol form a configured service is sent back out (XDP_TX) to a backend on
  * the same L2 segment, with only its Ethernet addresses changed. The backend
  * holds the VIP locally and answers the client directly. Everything else is
  * passed to the stack untouched and counted by reason. */
@@ -30,6 +30,7 @@ struct xlb_types {
 	enum xlb_backend_state backend_state;
 	enum xlb_service_flags service_flags;
 	enum xlb_flow_stat flow_stat;
+	enum xlb_family family;
 	struct xlb_flow_event flow_event;
 	struct xlb_insert_window insert_window;
 };
@@ -58,6 +59,12 @@ static __always_inline int mac_is_ours(const __u8 *mac)
 	       *(const __u16 *)(mac + 4) == *(const volatile __u16 *)(xlb_cfg.mac + 4);
 }
 
+static __always_inline int addr_eq(const union xlb_addr *a, const union xlb_addr *b)
+{
+	return a->v6[0] == b->v6[0] && a->v6[1] == b->v6[1] && a->v6[2] == b->v6[2] &&
+	       a->v6[3] == b->v6[3];
+}
+
 /* The backend an entry of a flow table (xlb_flows or xlb_new_flows) puts a
  * flow on, if it may stay there: the backend is up or drained (drained
  * backends keep their flows) and still belongs to the service the flow is
@@ -77,7 +84,8 @@ flow_backend(void *table, const struct xlb_flow_key *fk, __u32 *id, int *found)
 	if (!b || (b->state != XLB_BACKEND_ACTIVE && b->state != XLB_BACKEND_DRAINED))
 		return NULL;
 	owner = bpf_map_lookup_elem(&xlb_service_keys, &b->service_id);
-	if (!owner || owner->vip != fk->daddr || owner->port != fk->dport || owner->proto != fk->proto)
+	if (!owner || owner->port != fk->dport || owner->proto != fk->proto ||
+	    owner->family != fk->family || !addr_eq(&owner->vip, &fk->daddr))
 		return NULL;
 	*id = flow->backend_id;
 	return b;
@@ -221,10 +229,11 @@ static __always_inline struct xlb_backend *open_flow(struct xlb_flow_key *fk, st
 
 /* Forwards a packet of flow fk: to its backend if it is a known flow that may
  * stay there, else to the backend its opening packet was given, else to the
- * Maglev pick of its service; role says what it may record on the way. Not a
- * service: pass. No usable backend: drop. */
-static __always_inline int balance(struct ethhdr *eth, struct xlb_flow_key *fk, __u8 proto,
-				   void *l4, void *data_end, enum xlb_reason not_ours, __u64 bytes)
+ * Maglev pick of its service; its L4 header l4 says what it may record on the
+ * way (NULL: an ICMP error about the flow, which records nothing). Not a
+ * service: pass, counted as not_ours. No usable backend: drop. */
+static __always_inline int balance(struct ethhdr *eth, struct xlb_flow_key *fk, void *l4,
+				   void *data_end, enum xlb_reason not_ours, __u64 bytes)
 {
 	struct xlb_service_key sk = {};
 	struct xlb_service *svc;
@@ -242,6 +251,7 @@ static __always_inline int balance(struct ethhdr *eth, struct xlb_flow_key *fk, 
 	sk.vip = fk->daddr;
 	sk.port = fk->dport;
 	sk.proto = fk->proto;
+	sk.family = fk->family;
 	svc = bpf_map_lookup_elem(&xlb_services, &sk);
 	if (!svc)
 		return verdict(not_ours, XDP_PASS, bytes);
@@ -249,7 +259,7 @@ static __always_inline int balance(struct ethhdr *eth, struct xlb_flow_key *fk, 
 	/* A SYN to a known flow follows it (above) and changes nothing: a forged
 	 * SYN must not move an established connection, and a client reusing
 	 * its ports reaches a backend that is still up. */
-	role = proto == IPPROTO_ICMP ? XLB_ROLE_NONE : flow_role(proto, l4, data_end);
+	role = l4 ? flow_role(fk->proto, l4, data_end) : XLB_ROLE_NONE;
 	if (!known && (role & XLB_ROLE_FOLLOWS)) {
 		b = flow_backend(&xlb_new_flows, fk, &id, &opened);
 		if (b) {
@@ -278,47 +288,163 @@ static __always_inline int balance(struct ethhdr *eth, struct xlb_flow_key *fk, 
 	return forward(eth, b, id, bytes);
 }
 
+/* What the parsers below conclude: a frame to pass, by reason, or one to
+ * balance (fk filled, l4 its L4 header or NULL for an ICMP error). */
+#define XLB_BALANCE XLB_REASON_MAX
+
 /* ICMP "fragmentation needed" sent to a VIP quotes a packet the backend sent
  * from VIP:port to the client. It belongs to the backend that owns that flow,
  * so path-MTU discovery keeps working through the director. */
-static __always_inline int handle_icmp(struct ethhdr *eth, struct iphdr *ip, void *l4,
-				       void *data_end, __u64 bytes)
+static __always_inline enum xlb_reason icmp4_key(struct iphdr *ip, void *l4, void *data_end,
+						 struct xlb_flow_key *fk)
 {
 	struct xlb_icmphdr *icmp = l4;
-	struct xlb_flow_key fk = {};
 	struct xlb_ports ports;
 	struct iphdr *inner;
 
 	if ((void *)(icmp + 1) > data_end)
-		return verdict(XLB_PASS_MALFORMED, XDP_PASS, bytes);
+		return XLB_PASS_MALFORMED;
 	if (icmp->type != XLB_ICMP_DEST_UNREACH || icmp->code != XLB_ICMP_FRAG_NEEDED)
-		return verdict(XLB_PASS_ICMP, XDP_PASS, bytes);
+		return XLB_PASS_ICMP;
 	inner = (void *)(icmp + 1);
 	if ((void *)(inner + 1) > data_end)
-		return verdict(XLB_PASS_MALFORMED, XDP_PASS, bytes);
+		return XLB_PASS_MALFORMED;
 	{
 		__u32 ihl_bytes = inner->ihl * 4;
 		void *inner_l4 = (void *)inner + ihl_bytes;
 
 		if (inner->version != 4 || ihl_bytes < sizeof(*inner))
-			return verdict(XLB_PASS_MALFORMED, XDP_PASS, bytes);
+			return XLB_PASS_MALFORMED;
 		/* Routers quote at least 8 bytes of L4: the ports are all we need. */
 		if (inner_l4 + sizeof(ports) > data_end)
-			return verdict(XLB_PASS_MALFORMED, XDP_PASS, bytes);
+			return XLB_PASS_MALFORMED;
 		ports = *(struct xlb_ports *)inner_l4;
 	}
 	if (inner->saddr != ip->daddr ||
 	    (inner->protocol != IPPROTO_TCP && inner->protocol != IPPROTO_UDP))
-		return verdict(XLB_PASS_ICMP, XDP_PASS, bytes);
+		return XLB_PASS_ICMP;
 
 	/* The quoted packet flows backend -> client: reverse it into the key the
 	 * client's packets use. An ICMP error never creates a flow entry. */
-	fk.saddr = inner->daddr;
-	fk.daddr = inner->saddr;
-	fk.sport = ports.dst;
-	fk.dport = ports.src;
-	fk.proto = inner->protocol;
-	return balance(eth, &fk, IPPROTO_ICMP, NULL, data_end, XLB_PASS_ICMP, bytes);
+	fk->saddr.v4 = inner->daddr;
+	fk->daddr.v4 = inner->saddr;
+	fk->sport = ports.dst;
+	fk->dport = ports.src;
+	fk->proto = inner->protocol;
+	return XLB_BALANCE;
+}
+
+/* An IPv4 frame: its flow key, or why it passes. */
+static __always_inline enum xlb_reason ipv4_key(struct iphdr *ip, void *data_end,
+						struct xlb_flow_key *fk, void **l4_out)
+{
+	enum xlb_parse_result res;
+	struct xlb_ports ports;
+	void *l4;
+
+	l4 = parse_ipv4(ip, data_end, &res);
+	if (!l4)
+		return res == XLB_PARSE_FRAGMENT ? XLB_PASS_FRAGMENT : XLB_PASS_MALFORMED;
+	if (ip->protocol == IPPROTO_ICMP)
+		return icmp4_key(ip, l4, data_end, fk);
+
+	res = parse_ports(ip->protocol, l4, data_end, &ports);
+	if (res == XLB_PARSE_OTHER_L4)
+		return XLB_PASS_NO_SERVICE;
+	if (res != XLB_PARSE_OK)
+		return XLB_PASS_MALFORMED;
+
+	fk->saddr.v4 = ip->saddr;
+	fk->daddr.v4 = ip->daddr;
+	fk->sport = ports.src;
+	fk->dport = ports.dst;
+	fk->proto = ip->protocol;
+	*l4_out = l4;
+	return XLB_BALANCE;
+}
+
+static __always_inline void copy_addr6(union xlb_addr *dst, const struct in6_addr *src)
+{
+	__builtin_memcpy(dst->v6, src->in6_u.u6_addr32, sizeof(dst->v6));
+}
+
+static __always_inline int addr6_eq(const struct in6_addr *a, const struct in6_addr *b)
+{
+	return a->in6_u.u6_addr32[0] == b->in6_u.u6_addr32[0] &&
+	       a->in6_u.u6_addr32[1] == b->in6_u.u6_addr32[1] &&
+	       a->in6_u.u6_addr32[2] == b->in6_u.u6_addr32[2] &&
+	       a->in6_u.u6_addr32[3] == b->in6_u.u6_addr32[3];
+}
+
+/* ICMPv6 "packet too big" sent to a VIP: IPv6's frag-needed (path-MTU
+ * discovery, RFC 8201), handled alike. The quoted packet's L4 header must
+ * follow its IPv6 header directly (a backend's reply carries no extension
+ * headers); anything else, and every other ICMPv6 message (neighbour
+ * discovery, echo, ...), is the stack's. */
+static __always_inline enum xlb_reason icmp6_key(struct ipv6hdr *ip6, void *l4, void *data_end,
+						 struct xlb_flow_key *fk)
+{
+	struct xlb_icmphdr *icmp = l4;
+	struct xlb_ports ports;
+	struct ipv6hdr *inner;
+
+	if ((void *)(icmp + 1) > data_end)
+		return XLB_PASS_MALFORMED;
+	if (icmp->type != XLB_ICMPV6_PKT_TOOBIG || icmp->code != 0)
+		return XLB_PASS_ICMP;
+	inner = (void *)(icmp + 1);
+	if ((void *)(inner + 1) + sizeof(ports) > data_end)
+		return XLB_PASS_MALFORMED;
+	if (inner->version != 6)
+		return XLB_PASS_MALFORMED;
+	if (!addr6_eq(&inner->saddr, &ip6->daddr) ||
+	    (inner->nexthdr != IPPROTO_TCP && inner->nexthdr != IPPROTO_UDP))
+		return XLB_PASS_ICMP;
+	ports = *(struct xlb_ports *)(inner + 1);
+
+	copy_addr6(&fk->saddr, &inner->daddr);
+	copy_addr6(&fk->daddr, &inner->saddr);
+	fk->sport = ports.dst;
+	fk->dport = ports.src;
+	fk->proto = inner->nexthdr;
+	fk->family = XLB_FAMILY_IPV6;
+	return XLB_BALANCE;
+}
+
+/* An IPv6 frame: its flow key, or why it passes. */
+static __always_inline enum xlb_reason ipv6_key(struct ipv6hdr *ip6, void *data_end,
+						struct xlb_flow_key *fk, void **l4_out)
+{
+	enum xlb_parse_result res;
+	struct xlb_ports ports;
+	__u8 proto = 0;
+	void *l4;
+
+	l4 = parse_ipv6(ip6, data_end, &proto, &res);
+	if (!l4) {
+		if (res == XLB_PARSE_FRAGMENT)
+			return XLB_PASS_FRAGMENT;
+		if (res == XLB_PARSE_IPV6_EXT)
+			return XLB_PASS_IPV6_EXT;
+		return XLB_PASS_MALFORMED;
+	}
+	if (proto == IPPROTO_ICMPV6)
+		return icmp6_key(ip6, l4, data_end, fk);
+
+	res = parse_ports(proto, l4, data_end, &ports);
+	if (res == XLB_PARSE_OTHER_L4)
+		return XLB_PASS_NO_SERVICE;
+	if (res != XLB_PARSE_OK)
+		return XLB_PASS_MALFORMED;
+
+	copy_addr6(&fk->saddr, &ip6->saddr);
+	copy_addr6(&fk->daddr, &ip6->daddr);
+	fk->sport = ports.src;
+	fk->dport = ports.dst;
+	fk->proto = proto;
+	fk->family = XLB_FAMILY_IPV6;
+	*l4_out = l4;
+	return XLB_BALANCE;
 }
 
 SEC("xdp")
@@ -330,9 +456,9 @@ int xlb_xdp(struct xdp_md *ctx)
 	struct ethhdr *eth = data;
 	enum xlb_parse_result res;
 	struct xlb_flow_key fk = {};
-	struct xlb_ports ports;
-	struct iphdr *ip;
-	void *l4;
+	enum xlb_reason reason;
+	void *l3, *l4 = NULL;
+	__be16 proto = 0;
 
 	if ((void *)(eth + 1) > data_end)
 		return verdict(XLB_PASS_MALFORMED, XDP_PASS, bytes);
@@ -341,28 +467,16 @@ int xlb_xdp(struct xdp_md *ctx)
 	if (!mac_is_ours(eth->h_dest))
 		return verdict(XLB_PASS_OTHER_MAC, XDP_PASS, bytes);
 
-	ip = parse_l2(data, data_end, &res);
-	if (!ip)
-		return verdict(res == XLB_PARSE_NOT_IPV4 ? XLB_PASS_NOT_IPV4 : XLB_PASS_MALFORMED,
+	l3 = parse_l2(data, data_end, &proto, &res);
+	if (!l3)
+		return verdict(res == XLB_PARSE_NOT_IP ? XLB_PASS_NOT_IP : XLB_PASS_MALFORMED,
 			       XDP_PASS, bytes);
-	l4 = parse_ipv4(ip, data_end, &res);
-	if (!l4)
-		return verdict(res == XLB_PARSE_FRAGMENT ? XLB_PASS_FRAGMENT : XLB_PASS_MALFORMED,
-			       XDP_PASS, bytes);
-
-	if (ip->protocol == IPPROTO_ICMP)
-		return handle_icmp(eth, ip, l4, data_end, bytes);
-
-	res = parse_ports(ip->protocol, l4, data_end, &ports);
-	if (res == XLB_PARSE_OTHER_L4)
-		return verdict(XLB_PASS_NO_SERVICE, XDP_PASS, bytes);
-	if (res != XLB_PARSE_OK)
-		return verdict(XLB_PASS_MALFORMED, XDP_PASS, bytes);
-
-	fk.saddr = ip->saddr;
-	fk.daddr = ip->daddr;
-	fk.sport = ports.src;
-	fk.dport = ports.dst;
-	fk.proto = ip->protocol;
-	return balance(eth, &fk, ip->protocol, l4, data_end, XLB_PASS_NO_SERVICE, bytes);
+	if (proto == bpf_htons(ETH_P_IP))
+		reason = ipv4_key(l3, data_end, &fk, &l4);
+	else
+		reason = ipv6_key(l3, data_end, &fk, &l4);
+	if (reason != XLB_BALANCE)
+		return verdict(reason, XDP_PASS, bytes);
+	/* An ICMP error (l4 NULL) that is about no service is counted as ICMP. */
+	return balance(eth, &fk, l4, data_end, l4 ? XLB_PASS_NO_SERVICE : XLB_PASS_ICMP, bytes);
 }

@@ -55,3 +55,16 @@
 /* IPv4 fragment bits (in the kernel's net/ip.h, not in the uapi headers). */
 #define XLB_IP_MF     0x2000
 #define XLB_IP_OFFSET 0x1FFF
+
+/* ICMPv6 "packet too big" (RFC 4443 3.2): the IPv6 path-MTU message. */
+#define XLB_ICMPV6_PKT_TOOBIG 2
+
+/* IPv6 extension headers walked before the L4 header (hop-by-hop, routing,
+ * destination options; a fragment header ends the walk). RFC 8200 4.1's
+ * recommended order holds at most hop-by-hop, destination options, routing,
+ * fragment, authentication, destination options: four walked headers cover
+ * every chain a client sends in practice; a longer one is passed and counted
+ * (XLB_PASS_IPV6_EXT), never guessed at. */
+#ifndef XLB_IPV6_MAX_EXT_HDRS
+#define XLB_IPV6_MAX_EXT_HDRS 4
+#endif

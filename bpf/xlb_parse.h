@@ -6,7 +6,9 @@
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/ip.h>
+#include <linux/ipv6.h>
 #include <linux/in.h>
+#include <linux/in6.h>
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 #include "xlb_consts.h"
@@ -17,7 +19,8 @@ struct xlb_vlan_hdr {
 	__be16 proto;
 };
 
-/* ICMP header up to the quoted packet (linux/icmp.h drags in libc headers). */
+/* ICMP and ICMPv6 header up to the quoted packet (linux/icmp.h drags in
+ * libc headers); the two share this layout. */
 struct xlb_icmphdr {
 	__u8 type;
 	__u8 code;
@@ -31,18 +34,29 @@ struct xlb_ports {
 	__be16 dst;
 };
 
+/* The opening of every IPv6 extension header the walk follows (RFC 8200
+ * 4.3-4.6): the next header, then the length in 8-byte units beyond the
+ * first 8 (the fragment header has a reserved byte there: it is 8 bytes). */
+struct xlb_ipv6_ext {
+	__u8 nexthdr;
+	__u8 len;
+	__u8 routing_type;  /* routing header only */
+	__u8 segments_left; /* routing header only */
+};
+
 enum xlb_parse_result {
 	XLB_PARSE_OK = 0,
-	XLB_PARSE_NOT_IPV4,
+	XLB_PARSE_NOT_IP,
 	XLB_PARSE_MALFORMED,
 	XLB_PARSE_FRAGMENT,
 	XLB_PARSE_OTHER_L4,
+	XLB_PARSE_IPV6_EXT,
 };
 
-/* Ethernet, then at most one 802.1Q/802.1ad tag. Returns the IPv4 header or
- * NULL with *res saying why. */
-static __always_inline struct iphdr *parse_l2(void *data, void *data_end,
-					      enum xlb_parse_result *res)
+/* Ethernet, then at most one 802.1Q/802.1ad tag. Returns the IPv4 or IPv6
+ * header with *proto its EtherType, or NULL with *res saying why. */
+static __always_inline void *parse_l2(void *data, void *data_end, __be16 *proto_out,
+				      enum xlb_parse_result *res)
 {
 	struct ethhdr *eth = data;
 	void *l3 = eth + 1;
@@ -63,10 +77,11 @@ static __always_inline struct iphdr *parse_l2(void *data, void *data_end,
 		proto = vlan->proto;
 		l3 = vlan + 1;
 	}
-	if (proto != bpf_htons(ETH_P_IP)) {
-		*res = XLB_PARSE_NOT_IPV4;
+	if (proto != bpf_htons(ETH_P_IP) && proto != bpf_htons(ETH_P_IPV6)) {
+		*res = XLB_PARSE_NOT_IP;
 		return NULL;
 	}
+	*proto_out = proto;
 	return l3;
 }
 
@@ -99,6 +114,61 @@ static __always_inline void *parse_ipv4(struct iphdr *ip, void *data_end,
 	}
 	*res = XLB_PARSE_OK;
 	return l4;
+}
+
+/* Validates an IPv6 header and walks its extension headers, at most
+ * XLB_IPV6_MAX_EXT_HDRS of them, to the L4 header: returns it with *l4proto
+ * its protocol. A fragment header ends the walk (XLB_PARSE_FRAGMENT: only
+ * the first fragment carries ports, the stack reassembles), as does a
+ * routing header with segments left (the destination address is not the
+ * final one) or a chain longer than the bound (XLB_PARSE_IPV6_EXT). Every
+ * header must be whole within the frame. */
+static __always_inline void *parse_ipv6(struct ipv6hdr *ip6, void *data_end, __u8 *l4proto,
+					enum xlb_parse_result *res)
+{
+	struct xlb_ipv6_ext *ext;
+	void *p = ip6 + 1;
+	__u8 next;
+	int i;
+
+	if (p > data_end || ip6->version != 6) {
+		*res = XLB_PARSE_MALFORMED;
+		return NULL;
+	}
+	next = ip6->nexthdr;
+#pragma unroll
+	for (i = 0; i < XLB_IPV6_MAX_EXT_HDRS; i++) {
+		if (next != IPPROTO_HOPOPTS && next != IPPROTO_ROUTING && next != IPPROTO_DSTOPTS &&
+		    next != IPPROTO_FRAGMENT)
+			break;
+		ext = p;
+		if ((void *)(ext + 1) > data_end) {
+			*res = XLB_PARSE_MALFORMED;
+			return NULL;
+		}
+		if (next == IPPROTO_FRAGMENT) {
+			*res = XLB_PARSE_FRAGMENT;
+			return NULL;
+		}
+		if (next == IPPROTO_ROUTING && ext->segments_left) {
+			*res = XLB_PARSE_IPV6_EXT;
+			return NULL;
+		}
+		next = ext->nexthdr;
+		p += (ext->len + 1) * 8;
+		if (p > data_end) {
+			*res = XLB_PARSE_MALFORMED;
+			return NULL;
+		}
+	}
+	if (next == IPPROTO_HOPOPTS || next == IPPROTO_ROUTING || next == IPPROTO_DSTOPTS ||
+	    next == IPPROTO_FRAGMENT) {
+		*res = XLB_PARSE_IPV6_EXT;
+		return NULL;
+	}
+	*l4proto = next;
+	*res = XLB_PARSE_OK;
+	return p;
 }
 
 /* Fills the ports of a TCP or UDP header, requiring the whole fixed header

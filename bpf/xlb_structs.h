@@ -1,17 +1,51 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /* Structs shared with Go. bpf2go generates their Go twins (-type), so this
  * file is the single definition; loader tests assert the sizes. Addresses and
- * ports are kept in network byte order, exactly as they sit in the packet. */
+ * ports are kept in network byte order, exactly as they sit in the packet.
+ *
+ * Both address families, one layout (Katran's): an address is a union of
+ * one IPv4 word and four IPv6 words, and every struct that holds one says
+ * which family it is (enum xlb_family). Why this and not two sets of maps
+ * (Cilium's lb4_/lb6_) or xvs's bare 16-byte addresses:
+ * - one program path and one set of maps: services, backends and flows of
+ *   both families share the tables, the counters, the flow events and the
+ *   flow sync, and the control plane has one key per concept;
+ * - an IPv4 address sits in the first word with the other three zero, so
+ *   IPv4 flows hash exactly as they did before IPv6 (the Maglev picks, and
+ *   thus a director running the previous build, agree), and an upgrade
+ *   carries an old __be32 address into the union by its member's type
+ *   (loader/translate.go);
+ * - the family field tells an IPv4 address from the IPv6 address that has
+ *   the same first word and zeros after it, which bare 16-byte addresses
+ *   cannot (IPv4-mapped addresses would, at the price of rewriting every
+ *   IPv4 address on the fast path).
+ * The cost: IPv4 flow keys grow from 16 to 40 bytes (the flow tables hash
+ * and compare more bytes); loader/bench_test.go measures it. */
 #pragma once
 
 #include <linux/types.h>
 
+/* An address of either family: IPv4 in v4 (== v6[0]), v6[1..3] zero.
+ * v6 comes first so that Go's twin (which keeps a union's first member)
+ * can hold both. */
+union xlb_addr {
+	__be32 v6[4];
+	__be32 v4;
+};
+
+/* The family of the address(es) of a service key, backend or flow key.
+ * IPv4 is 0: entries carried from the IPv4-only layout are IPv4. */
+enum xlb_family {
+	XLB_FAMILY_IPV4 = 0,
+	XLB_FAMILY_IPV6 = 1,
+};
+
 /* A virtual service: VIP, port and IP protocol. */
 struct xlb_service_key {
-	__be32 vip;
+	union xlb_addr vip;
 	__be16 port;
 	__u8 proto;
-	__u8 pad;
+	__u8 family; /* enum xlb_family */
 };
 
 enum xlb_service_flags {
@@ -35,43 +69,29 @@ enum xlb_backend_state {
 	XLB_BACKEND_DOWN = 3, /* failed: its flows are re-picked */
 };
 
-/* XLB_TEST_PREV_ABI builds a test-only object with another layout of the
- * same structs (same sizes, fields moved; a longer flow value; reasons
- * renumbered): loader/upgrade_test.go upgrades from it to this layout, live. */
-#ifdef XLB_TEST_PREV_ABI
+/* A real server of one service; it is of the service's family. */
 struct xlb_backend {
-	__u32 service_id;
-	__u8 mac[6];
-	__u8 state;
-	__u8 pad;
-	__be32 ip;
-};
-#else
-struct xlb_backend {
-	__be32 ip;
+	union xlb_addr ip;
 	__u8 mac[6];
 	__u8 state; /* enum xlb_backend_state */
-	__u8 pad;
+	__u8 family; /* enum xlb_family, the service's */
 	/* The service this backend id belongs to: a flow is only kept on a
 	 * backend of its own service, so a reused id never mis-forwards. */
 	__u32 service_id;
 };
-#endif
 
 /* A connection as the client sent it. */
 struct xlb_flow_key {
-	__be32 saddr;
-	__be32 daddr;
+	union xlb_addr saddr;
+	union xlb_addr daddr;
 	__be16 sport;
 	__be16 dport;
 	__u8 proto;
-	__u8 pad[3];
+	__u8 family; /* enum xlb_family */
+	__u8 pad[2];
 };
 
 struct xlb_flow {
-#ifdef XLB_TEST_PREV_ABI
-	__u32 prev_only;
-#endif
 	__u32 backend_id;
 };
 
@@ -90,19 +110,20 @@ struct xlb_counter {
 
 /* Why a frame was not forwarded. XLB_REASON_MAX must stay last. */
 enum xlb_reason {
-#ifdef XLB_TEST_PREV_ABI
-	XLB_PASS_OTHER_MAC = 1,
-	XLB_PASS_NOT_IPV4 = 0,
-#else
 	XLB_PASS_OTHER_MAC = 0,  /* not addressed to our interface's MAC */
-	XLB_PASS_NOT_IPV4 = 1,   /* ARP, IPv6, double VLAN tags, ... */
-#endif
+	XLB_PASS_NOT_IP = 1,     /* neither IPv4 nor IPv6: ARP, double VLAN tags, ... */
 	XLB_PASS_MALFORMED = 2,  /* truncated or invalid headers: the stack decides */
-	XLB_PASS_FRAGMENT = 3,   /* IPv4 fragment: left to the stack, see README */
+	XLB_PASS_FRAGMENT = 3,   /* IPv4 fragment or IPv6 fragment header: the stack's, see README */
 	XLB_PASS_NO_SERVICE = 4, /* not a VIP:port/proto of ours */
-	XLB_PASS_ICMP = 5,       /* ICMP that is not frag-needed about a service flow */
+	/* ICMP or ICMPv6 that is not frag-needed / packet-too-big about a
+	 * service flow: echo, neighbour discovery, ... */
+	XLB_PASS_ICMP = 5,
 	XLB_DROP_NO_BACKEND = 6, /* a service packet with no usable backend */
-	XLB_REASON_MAX = 7,
+	/* IPv6 extension headers not walked: a chain longer than
+	 * XLB_IPV6_MAX_EXT_HDRS, or a routing header with segments left (the
+	 * destination is not the final one) */
+	XLB_PASS_IPV6_EXT = 7,
+	XLB_REASON_MAX = 8,
 };
 
 /* What happened to flows, counted per CPU (packets; bytes of the packet

@@ -82,7 +82,7 @@ func TestABIHash(t *testing.T) {
 	t.Run("previous layout object differs", func(t *testing.T) {
 		prev := prevSpec(t)
 		if got := abiOf(prev); got == want {
-			t.Fatalf("the XLB_TEST_PREV_ABI object hashes like the current one: %s", got)
+			t.Fatalf("the previous build's object hashes like the current one: %s", got)
 		}
 	})
 }

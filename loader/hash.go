@@ -14,14 +14,26 @@ func mix32(h uint32) uint32 {
 	return h
 }
 
+// addrHash mixes an address in: one word for IPv4, four for IPv6, so IPv4
+// flows hash as they did before IPv6.
+func addrHash(h uint32, a xlbXlbAddr, family uint8) uint32 {
+	h = mix32(h ^ a.V6[0])
+	if family == familyIPv6 {
+		h = mix32(h ^ a.V6[1])
+		h = mix32(h ^ a.V6[2])
+		h = mix32(h ^ a.V6[3])
+	}
+	return h
+}
+
 func flowHash(k xlbXlbFlowKey, seed uint32) uint32 {
 	h := seed ^ uint32(k.Proto)
-	h = mix32(h ^ k.Saddr)
-	h = mix32(h ^ k.Daddr)
+	h = addrHash(h, k.Saddr, k.Family)
+	h = addrHash(h, k.Daddr, k.Family)
 	return mix32(h ^ (uint32(k.Sport) | uint32(k.Dport)<<16))
 }
 
-func srcHash(k xlbXlbFlowKey, seed uint32) uint32 { return mix32(seed ^ k.Saddr) }
+func srcHash(k xlbXlbFlowKey, seed uint32) uint32 { return addrHash(seed, k.Saddr, k.Family) }
 
 // TableSlot is the slot of the service's Maglev table a flow hashes to, as
 // the program computes it with the seed it was loaded with. A data plane

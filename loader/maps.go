@@ -131,6 +131,14 @@ func (d *Dataplane) SetBackend(id uint32, b Backend) error {
 	if err != nil {
 		return err
 	}
+	// A service and its backends are one family: the backend receives the
+	// client's packet as it was sent.
+	var owner xlbXlbServiceKey
+	if err := d.objs.XlbServiceKeys.Lookup(b.ServiceID, &owner); err == nil && owner != (xlbXlbServiceKey{}) {
+		if err := SameFamily(serviceKeyFromRaw(owner), b.IP); err != nil {
+			return fmt.Errorf("backend id %d: %w", id, err)
+		}
+	}
 	if err := d.objs.XlbBackends.Update(&id, &r, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("write backend %d (%s): %w", id, b.IP, err)
 	}

@@ -2,6 +2,7 @@ package loader
 
 import (
 	"errors"
+	"maps"
 	"net"
 	"net/netip"
 	"slices"
@@ -44,36 +45,85 @@ func TestMapTable(t *testing.T) {
 	}
 }
 
-// TestIPv6Refused: the maps hold IPv4 only; an IPv6 address is a clear error
-// at the loader's boundary, never a panic nor a truncated address.
-func TestIPv6Refused(t *testing.T) {
+// TestIPv6Addresses: IPv6 services, backends and flows round-trip through
+// the maps beside IPv4 ones with the same first word; a backend of the
+// other family than its service, a flow of two families and a zoned or
+// zero address are clear errors, never a truncated address.
+func TestIPv6Addresses(t *testing.T) {
 	testutil.RequirePriv(t)
 	dp, err := Load(ourMAC, Options{MaxFlows: 1024})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer dp.Close()
-	v6 := netip.MustParseAddr("2001:db8::30")
+	mac := net.HardwareAddr{2, 0, 0, 0, 0, 1}
+	// 192.168.1.30 is c0a8:011e: the IPv4 VIP's word opens this IPv6 address.
+	v6 := netip.MustParseAddr("c0a8:11e::")
 	v6Svc := ServiceKey{VIP: v6, Port: 3306, Proto: lb.TCP}
-	if err := dp.SetService(v6Svc, Service{ID: 1}); !errors.Is(err, ErrNotIPv4) {
-		t.Errorf("SetService with an IPv6 VIP: %v, want ErrNotIPv4", err)
+	v4Svc := ServiceKey{VIP: vip, Port: 3306, Proto: lb.TCP}
+	if err := dp.SetService(v6Svc, Service{ID: 1}); err != nil {
+		t.Fatal(err)
 	}
-	if _, err := dp.Service(v6Svc); !errors.Is(err, ErrNotIPv4) {
-		t.Errorf("Service with an IPv6 VIP: %v, want ErrNotIPv4", err)
+	if err := dp.SetService(v4Svc, Service{ID: 2}); err != nil {
+		t.Fatal(err)
 	}
-	err = dp.SetBackend(1, Backend{ServiceID: 1, IP: v6, MAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, State: BackendActive})
-	if !errors.Is(err, ErrNotIPv4) {
-		t.Errorf("SetBackend with an IPv6 address: %v, want ErrNotIPv4", err)
+	svcs, err := dp.Services()
+	if err != nil {
+		t.Fatal(err)
 	}
-	flow := FlowKey{Client: netip.MustParseAddrPort("[2001:db8::100]:40000"), VIP: netip.AddrPortFrom(vip, 3306), Proto: lb.TCP}
-	if err := dp.SetFlow(flow, 1); !errors.Is(err, ErrNotIPv4) {
-		t.Errorf("SetFlow with an IPv6 client: %v, want ErrNotIPv4", err)
+	if want := (map[ServiceKey]Service{v6Svc: {ID: 1}, v4Svc: {ID: 2}}); !maps.Equal(svcs, want) {
+		t.Fatalf("services %v, want %v", svcs, want)
 	}
-	if _, _, err := dp.Flow(flow); !errors.Is(err, ErrNotIPv4) {
-		t.Errorf("Flow with an IPv6 client: %v, want ErrNotIPv4", err)
+	b6 := Backend{ServiceID: 1, IP: netip.MustParseAddr("fd00:1::10"), MAC: mac, State: BackendActive}
+	if err := dp.SetBackend(1, b6); err != nil {
+		t.Fatal(err)
 	}
-	if _, err := dp.TableSlot(flow, 0); !errors.Is(err, ErrNotIPv4) {
-		t.Errorf("TableSlot with an IPv6 client: %v, want ErrNotIPv4", err)
+	// An IPv4-mapped address is the IPv4 address its packets carry.
+	if err := dp.SetBackend(2, Backend{ServiceID: 2, IP: netip.MustParseAddr("::ffff:192.168.1.10"), MAC: mac, State: BackendActive}); err != nil {
+		t.Fatal(err)
+	}
+	bs, err := dp.Backends()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bs[1].IP != b6.IP || bs[2].IP != netip.MustParseAddr("192.168.1.10") {
+		t.Fatalf("backends read back as %v and %v", bs[1].IP, bs[2].IP)
+	}
+	for _, c := range []struct {
+		svc uint32
+		ip  string
+	}{{1, "192.168.1.10"}, {2, "fd00:1::10"}} {
+		err := dp.SetBackend(3, Backend{ServiceID: c.svc, IP: netip.MustParseAddr(c.ip), MAC: mac, State: BackendActive})
+		if !errors.Is(err, ErrFamilyMix) || !strings.Contains(err.Error(), c.ip) {
+			t.Errorf("backend %s for service %d: %v, want ErrFamilyMix naming it", c.ip, c.svc, err)
+		}
+	}
+	flow6 := FlowKey{Client: netip.MustParseAddrPort("[2001:db8::100]:40000"), VIP: netip.AddrPortFrom(v6, 3306), Proto: lb.TCP}
+	flow4 := FlowKey{Client: netip.AddrPortFrom(clientIP, 40000), VIP: netip.AddrPortFrom(vip, 3306), Proto: lb.TCP}
+	if err := dp.SetFlow(flow6, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := dp.SetFlow(flow4, 2); err != nil {
+		t.Fatal(err)
+	}
+	got := map[FlowKey]uint32{}
+	if err := dp.Flows(func(k FlowKey, id uint32) bool { got[k] = id; return true }); err != nil {
+		t.Fatal(err)
+	}
+	if want := (map[FlowKey]uint32{flow6: 1, flow4: 2}); !maps.Equal(got, want) {
+		t.Fatalf("flows %v, want %v", got, want)
+	}
+	mixed := FlowKey{Client: netip.MustParseAddrPort("[2001:db8::100]:40000"), VIP: netip.AddrPortFrom(vip, 3306), Proto: lb.TCP}
+	if err := dp.SetFlow(mixed, 1); !errors.Is(err, ErrFamilyMix) {
+		t.Errorf("SetFlow of an IPv6 client to an IPv4 VIP: %v, want ErrFamilyMix", err)
+	}
+	for _, a := range []netip.Addr{{}, netip.MustParseAddr("fe80::1%eth0")} {
+		if err := dp.SetService(ServiceKey{VIP: a, Port: 1, Proto: lb.TCP}, Service{ID: 3}); !errors.Is(err, ErrBadAddr) {
+			t.Errorf("SetService with VIP %q: %v, want ErrBadAddr", a, err)
+		}
+	}
+	if _, err := dp.TableSlot(flow6, 0); err != nil {
+		t.Errorf("TableSlot of an IPv6 flow: %v", err)
 	}
 }
 

@@ -8,10 +8,11 @@ import (
 	"github.com/cilium/ebpf"
 )
 
-// xlbprevObject is the program built with XLB_TEST_PREV_ABI (see gen.go): the
-// "previous build" the upgrade tests start from.
+// xlbprevObject is the data plane of the last IPv4-only build (commit
+// 31e949c, with a 4099-slot Maglev table; testdata/mkprev.sh rebuilds it):
+// the "previous build" the upgrade tests start from, the upgrade users make.
 //
-//go:embed xlbprev_bpfel.o
+//go:embed testdata/prev_bpfel.o
 var xlbprevObject []byte
 
 func prevSpec(t testing.TB) *ebpf.CollectionSpec {

@@ -81,6 +81,21 @@ func translate(from, to btf.Type) (translator, error) {
 	if describe(from) == describe(to) {
 		return copyBytes(uint32(toSize)), nil
 	}
+	if fu, ok := from.(*btf.Union); ok {
+		// Back: the union narrows to its member of the new type when the
+		// value is in that member alone (an IPv4 address, not an IPv6 one).
+		if off, ok := unionMember(fu, to); ok {
+			return func(dst, src []byte) error {
+				for i, b := range src[:fromSize] {
+					if (i < off || i >= off+toSize) && b != 0 {
+						return errNoFit
+					}
+				}
+				copy(dst[:toSize], src[off:off+toSize])
+				return nil
+			}, nil
+		}
+	}
 	switch to := to.(type) {
 	case *btf.Int:
 		if !isIntLike(from) {
@@ -105,8 +120,28 @@ func translate(from, to btf.Type) (translator, error) {
 			return nil, fmt.Errorf("%s became a struct", from.TypeName())
 		}
 		return structOf(fs, to)
+	case *btf.Union:
+		// An IPv4-only address (__be32) that became union xlb_addr.
+		if off, ok := unionMember(to, from); ok {
+			return func(dst, src []byte) error {
+				copy(dst[off:off+fromSize], src[:fromSize])
+				return nil
+			}, nil
+		}
+		return nil, fmt.Errorf("%s became a union without a member of its type", from.TypeName())
 	}
 	return nil, fmt.Errorf("%s changed in a way not carried over (%T)", to.TypeName(), to)
+}
+
+// unionMember is the byte offset of u's member whose layout is t's.
+func unionMember(u *btf.Union, t btf.Type) (int, bool) {
+	want := describe(btf.UnderlyingType(t))
+	for _, m := range u.Members {
+		if m.BitfieldSize == 0 && m.Offset%8 == 0 && describe(btf.UnderlyingType(m.Type)) == want {
+			return int(m.Offset / 8), true
+		}
+	}
+	return 0, false
 }
 
 func isIntLike(t btf.Type) bool {
@@ -138,6 +173,19 @@ func readUint(b []byte) uint64 {
 	return binary.LittleEndian.Uint64(buf[:])
 }
 
+// enumRenames maps an enumerator's old name to its new one, so a value
+// (a counter's index) is carried over a rename.
+var enumRenames = map[string]string{
+	"XLB_PASS_NOT_IPV4": "XLB_PASS_NOT_IP", // "not IPv4" became "neither IPv4 nor IPv6"
+}
+
+func newEnumName(old string) string {
+	if n, ok := enumRenames[old]; ok {
+		return n
+	}
+	return old
+}
+
 func enumByName(from, to *btf.Enum, fromSize, toSize int) translator {
 	byName := map[string]uint64{}
 	for _, v := range to.Values {
@@ -145,7 +193,7 @@ func enumByName(from, to *btf.Enum, fromSize, toSize int) translator {
 	}
 	m := map[uint64]uint64{}
 	for _, v := range from.Values {
-		if nv, ok := byName[v.Name]; ok {
+		if nv, ok := byName[newEnumName(v.Name)]; ok {
 			m[v.Value] = nv
 		}
 	}

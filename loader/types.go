@@ -22,15 +22,15 @@ func (k ServiceKey) String() string {
 }
 
 func (k ServiceKey) raw() (xlbXlbServiceKey, error) {
-	vip, err := addr4(k.VIP)
+	vip, family, err := rawAddr(k.VIP)
 	if err != nil {
 		return xlbXlbServiceKey{}, fmt.Errorf("service %s: VIP: %w", k, err)
 	}
-	return xlbXlbServiceKey{Vip: vip, Port: htons(k.Port), Proto: uint8(k.Proto)}, nil
+	return xlbXlbServiceKey{Vip: vip, Port: htons(k.Port), Proto: uint8(k.Proto), Family: family}, nil
 }
 
 func serviceKeyFromRaw(r xlbXlbServiceKey) ServiceKey {
-	return ServiceKey{VIP: ipFromBE(r.Vip), Port: ntohs(r.Port), Proto: lb.Protocol(r.Proto)}
+	return ServiceKey{VIP: addrFromRaw(r.Vip, r.Family), Port: ntohs(r.Port), Proto: lb.Protocol(r.Proto)}
 }
 
 // ServiceFlags change how a service picks backends.
@@ -82,20 +82,35 @@ type Backend struct {
 }
 
 func (b Backend) raw() (xlbXlbBackend, error) {
-	ip, err := addr4(b.IP)
+	ip, family, err := rawAddr(b.IP)
 	if err != nil {
 		return xlbXlbBackend{}, fmt.Errorf("backend %s: %w", b.IP, err)
 	}
 	if len(b.MAC) != 6 {
 		return xlbXlbBackend{}, fmt.Errorf("backend %s: MAC %q is not a 6-byte Ethernet address", b.IP, b.MAC)
 	}
-	r := xlbXlbBackend{Ip: ip, State: uint8(b.State), ServiceId: b.ServiceID}
+	r := xlbXlbBackend{Ip: ip, State: uint8(b.State), Family: family, ServiceId: b.ServiceID}
 	copy(r.Mac[:], b.MAC)
 	return r, nil
 }
 
 func backendFromRaw(r xlbXlbBackend) Backend {
-	return Backend{ServiceID: r.ServiceId, IP: ipFromBE(r.Ip), MAC: net.HardwareAddr(append([]byte(nil), r.Mac[:]...)), State: BackendState(r.State)}
+	return Backend{ServiceID: r.ServiceId, IP: addrFromRaw(r.Ip, r.Family), MAC: net.HardwareAddr(append([]byte(nil), r.Mac[:]...)), State: BackendState(r.State)}
+}
+
+// ErrFamilyMix is returned for a backend or a flow whose addresses are not
+// of one family (IPv4 and IPv6): a service and its backends are one family,
+// as in IPVS direct routing, where the backend receives the client's packet
+// as it was sent.
+var ErrFamilyMix = errors.New("IPv4 and IPv6 mixed")
+
+// SameFamily says whether a service's backend may have address ip: both
+// IPv4 or both IPv6, else an error wrapping ErrFamilyMix that names them.
+func SameFamily(svc ServiceKey, ip netip.Addr) error {
+	if svc.VIP.Unmap().Is4() != ip.Unmap().Is4() {
+		return fmt.Errorf("backend %s of service %s: %w: a service's backends must be of its VIP's family", ip, svc, ErrFamilyMix)
+	}
+	return nil
 }
 
 // FlowKey is a connection as the client sends it.
@@ -110,22 +125,25 @@ func (k FlowKey) String() string {
 }
 
 func (k FlowKey) raw() (xlbXlbFlowKey, error) {
-	client, err := addr4(k.Client.Addr())
+	client, cf, err := rawAddr(k.Client.Addr())
 	if err != nil {
 		return xlbXlbFlowKey{}, fmt.Errorf("flow %s: client: %w", k, err)
 	}
-	vip, err := addr4(k.VIP.Addr())
+	vip, vf, err := rawAddr(k.VIP.Addr())
 	if err != nil {
 		return xlbXlbFlowKey{}, fmt.Errorf("flow %s: VIP: %w", k, err)
 	}
+	if cf != vf {
+		return xlbXlbFlowKey{}, fmt.Errorf("flow %s: %w: a packet has one family", k, ErrFamilyMix)
+	}
 	return xlbXlbFlowKey{Saddr: client, Daddr: vip,
-		Sport: htons(k.Client.Port()), Dport: htons(k.VIP.Port()), Proto: uint8(k.Proto)}, nil
+		Sport: htons(k.Client.Port()), Dport: htons(k.VIP.Port()), Proto: uint8(k.Proto), Family: vf}, nil
 }
 
 func flowKeyFromRaw(r xlbXlbFlowKey) FlowKey {
 	return FlowKey{
-		Client: netip.AddrPortFrom(ipFromBE(r.Saddr), ntohs(r.Sport)),
-		VIP:    netip.AddrPortFrom(ipFromBE(r.Daddr), ntohs(r.Dport)),
+		Client: netip.AddrPortFrom(addrFromRaw(r.Saddr, r.Family), ntohs(r.Sport)),
+		VIP:    netip.AddrPortFrom(addrFromRaw(r.Daddr, r.Family), ntohs(r.Dport)),
 		Proto:  lb.Protocol(r.Proto),
 	}
 }
@@ -142,24 +160,26 @@ type Reason uint32
 // Pass and drop reasons; the values are the C enum's.
 const (
 	PassOtherMAC  = Reason(xlbXlbReasonXLB_PASS_OTHER_MAC)
-	PassNotIPv4   = Reason(xlbXlbReasonXLB_PASS_NOT_IPV4)
+	PassNotIP     = Reason(xlbXlbReasonXLB_PASS_NOT_IP)
 	PassMalformed = Reason(xlbXlbReasonXLB_PASS_MALFORMED)
 	PassFragment  = Reason(xlbXlbReasonXLB_PASS_FRAGMENT)
 	PassNoService = Reason(xlbXlbReasonXLB_PASS_NO_SERVICE)
 	PassICMP      = Reason(xlbXlbReasonXLB_PASS_ICMP)
 	DropNoBackend = Reason(xlbXlbReasonXLB_DROP_NO_BACKEND)
+	PassIPv6Ext   = Reason(xlbXlbReasonXLB_PASS_IPV6EXT)
 
 	numReasons = int(xlbXlbReasonXLB_REASON_MAX)
 )
 
 var reasonNames = [numReasons]string{
 	PassOtherMAC:  "pass_other_mac",
-	PassNotIPv4:   "pass_not_ipv4",
+	PassNotIP:     "pass_not_ip",
 	PassMalformed: "pass_malformed",
 	PassFragment:  "pass_fragment",
 	PassNoService: "pass_no_service",
 	PassICMP:      "pass_icmp",
 	DropNoBackend: "drop_no_backend",
+	PassIPv6Ext:   "pass_ipv6_ext",
 }
 
 func (r Reason) String() string { return enumName(r, reasonNames[:], "reason") }
@@ -212,26 +232,52 @@ func enumValues[T ~uint32](n int) []T {
 	return out
 }
 
-// ErrNotIPv4 is returned for an address the data plane cannot hold yet.
-var ErrNotIPv4 = errors.New("address is not IPv4")
+// ErrBadAddr is returned for an address the data plane cannot hold: the
+// zero netip.Addr, or one with an IPv6 zone (fe80::1%eth0: the maps hold no
+// zones).
+var ErrBadAddr = errors.New("not an IPv4 or unzoned IPv6 address")
 
-// addr4 and ipFromBE are the loader's only IPv4-only spot: the C structs hold
-// an address as one __be32 (network byte order, as in packets; bpf2go's
-// structs hold it as a host-endian integer of the same bytes). Every netip.Addr
-// enters and leaves the maps through these two, so IPv6 changes here and in
-// the C structs, nowhere else above them.
-func addr4(a netip.Addr) (uint32, error) {
-	if !a.Is4() {
-		return 0, fmt.Errorf("%s: %w", a, ErrNotIPv4)
+// Address families in the maps; the values are the C enum's.
+const (
+	familyIPv4 = uint8(xlbXlbFamilyXLB_FAMILY_IPV4)
+	familyIPv6 = uint8(xlbXlbFamilyXLB_FAMILY_IPV6)
+)
+
+// rawAddr and addrFromRaw are the loader's one conversion of addresses:
+// every netip.Addr enters and leaves the maps through them. The C union
+// holds IPv4 in its first word (network byte order, as in packets; bpf2go's
+// struct holds each word as a host-endian integer of the same bytes) and
+// IPv6 in all four; the family travels beside it. An IPv4-mapped IPv6
+// address (::ffff:a.b.c.d) is the IPv4 address: that is what its packets
+// carry.
+func rawAddr(a netip.Addr) (xlbXlbAddr, uint8, error) {
+	var r xlbXlbAddr
+	switch {
+	case !a.IsValid() || a.Zone() != "":
+		return r, 0, fmt.Errorf("%q: %w", a, ErrBadAddr)
+	case a.Unmap().Is4():
+		b := a.Unmap().As4()
+		r.V6[0] = binary.NativeEndian.Uint32(b[:])
+		return r, familyIPv4, nil
 	}
-	b := a.As4()
-	return binary.NativeEndian.Uint32(b[:]), nil
+	b := a.As16()
+	for i := range r.V6 {
+		r.V6[i] = binary.NativeEndian.Uint32(b[4*i:])
+	}
+	return r, familyIPv6, nil
 }
 
-func ipFromBE(v uint32) netip.Addr {
-	var b [4]byte
-	binary.NativeEndian.PutUint32(b[:], v)
-	return netip.AddrFrom4(b)
+func addrFromRaw(r xlbXlbAddr, family uint8) netip.Addr {
+	if family != familyIPv6 {
+		var b [4]byte
+		binary.NativeEndian.PutUint32(b[:], r.V6[0])
+		return netip.AddrFrom4(b)
+	}
+	var b [16]byte
+	for i, w := range r.V6 {
+		binary.NativeEndian.PutUint32(b[4*i:], w)
+	}
+	return netip.AddrFrom16(b)
 }
 
 func htons(v uint16) uint16 {

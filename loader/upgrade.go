@@ -383,7 +383,7 @@ func enumIndex(newTypes, oldTypes *btf.Spec, enum string) (func(uint32) (uint32,
 	}
 	m := map[uint32]uint32{}
 	for _, v := range oe.Values {
-		if j, ok := byName[v.Name]; ok {
+		if j, ok := byName[newEnumName(v.Name)]; ok {
 			m[uint32(v.Value)] = j
 		}
 	}

@@ -15,24 +15,47 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
 
 	"xlb/control/maglev"
 	"xlb/lb"
 	"xlb/test/testutil"
 )
 
-// prevFlow is xlb_flow in the XLB_TEST_PREV_ABI layout.
-type prevFlow struct {
-	PrevOnly  uint32
-	BackendID uint32
+// prevBytes is v, a value of the current layout's type typ, in the previous
+// build's layout of that type: what the previous build's daemon wrote.
+func prevBytes(t *testing.T, cur, prev *ebpf.CollectionSpec, typ string, v any) []byte {
+	t.Helper()
+	var from, to *btf.Struct
+	if err := cur.Types.TypeByName(typ, &from); err != nil {
+		t.Fatal(err)
+	}
+	if err := prev.Types.TypeByName(typ, &to); err != nil {
+		t.Fatal(err)
+	}
+	tr, err := translate(from, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := binary.Write(&b, binary.LittleEndian, v); err != nil {
+		t.Fatal(err)
+	}
+	out := make([]byte, to.Size)
+	if err := tr(out, b.Bytes()); err != nil {
+		t.Fatalf("%s %+v in the previous layout: %v", typ, v, err)
+	}
+	return out
 }
 
-// TestUpgradeAcrossABI: a director running the previous layout (backend
-// fields moved, a longer flow value, reasons renumbered, a 4099-slot Maglev)
-// forwards live connections and 100k more flows; the current build opens
-// the same pins. Every connection survives (with two backends, a flow not
-// carried or carried wrong lands on the other one, which resets it), the
-// flows, backends and counters are carried, and the pins are of the new ABI.
+// TestUpgradeAcrossABI: a director running the previous build (the last
+// IPv4-only layout, see prev_test.go: 4-byte addresses where the union now
+// is, backend fields moved, a renamed reason, a 4099-slot Maglev) forwards
+// live connections and 100k more flows; the current build opens the same
+// pins. Every connection survives (with two backends, a flow not carried or
+// carried wrong lands on the other one, which resets it), the services,
+// flows, backends and counters are carried as IPv4, and the pins are of the
+// new ABI.
 func TestUpgradeAcrossABI(t *testing.T) {
 	testutil.RequirePriv(t)
 	vip := netip.MustParseAddr("192.168.1.30")
@@ -69,19 +92,6 @@ func TestUpgradeAcrossABI(t *testing.T) {
 		t.Fatalf("open the previous build: %v", err)
 	}
 	defer old.Close()
-	if err := old.SetService(service, Service{ID: 1}); err != nil {
-		t.Fatal(err)
-	}
-	table, err := maglev.Build([]maglev.Backend{{ID: 1, Name: "db1", Weight: 1}, {ID: 2, Name: "db2", Weight: 1}}, old.TableSize())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if old.TableSize() != 4099 {
-		t.Fatalf("previous build has %d Maglev slots, want 4099", old.TableSize())
-	}
-	if err := old.WriteMaglev(service, table); err != nil {
-		t.Fatal(err)
-	}
 	// A spec per Open, as the daemon has: Open configures the one it gets.
 	current := func() *ebpf.CollectionSpec {
 		spec, err := loadXlb()
@@ -92,8 +102,40 @@ func TestUpgradeAcrossABI(t *testing.T) {
 	}
 	cur := current()
 	curABI := abiOf(cur)
-	toPrev, err := translatorFor(cur.Types, 16, prev.Maps["xlb_backends"].Value, 16)
+	// The service as the previous daemon wrote it: owner, entry, then the
+	// table in slot 1 and the flip to it.
+	rawSvc, err := service.raw()
 	if err != nil {
+		t.Fatal(err)
+	}
+	prevSvc := prevBytes(t, cur, prev, "xlb_service_key", rawSvc)
+	if len(prevSvc) != 8 {
+		t.Fatalf("the previous build's service key is %d bytes, want its IPv4-only 8", len(prevSvc))
+	}
+	if err := old.objs.XlbServiceKeys.Update(uint32(1), prevSvc, ebpf.UpdateAny); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.objs.XlbServices.Update(prevSvc, xlbXlbService{Id: 1}, ebpf.UpdateAny); err != nil {
+		t.Fatal(err)
+	}
+	table, err := maglev.Build([]maglev.Backend{{ID: 1, Name: "db1", Weight: 1}, {ID: 2, Name: "db2", Weight: 1}}, old.TableSize())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if old.TableSize() != 4099 {
+		t.Fatalf("previous build has %d Maglev slots, want 4099", old.TableSize())
+	}
+	inner, err := old.innerTable(1*2 + 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for slot, id := range table {
+		if err := inner.Update(uint32(slot), id, ebpf.UpdateAny); err != nil {
+			t.Fatal(err)
+		}
+	}
+	inner.Close()
+	if err := old.objs.XlbServices.Update(prevSvc, xlbXlbService{Id: 1, Slot: 1}, ebpf.UpdateAny); err != nil {
 		t.Fatal(err)
 	}
 	hosts := map[uint32]*testutil.Host{1: db1, 2: db2}
@@ -102,13 +144,7 @@ func TestUpgradeAcrossABI(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var b bytes.Buffer
-		binary.Write(&b, binary.LittleEndian, raw)
-		pb := make([]byte, 16)
-		if err := toPrev(pb, b.Bytes()); err != nil {
-			t.Fatal(err)
-		}
-		if err := old.objs.XlbBackends.Update(id, pb, ebpf.UpdateAny); err != nil {
+		if err := old.objs.XlbBackends.Update(id, prevBytes(t, cur, prev, "xlb_backend", raw), ebpf.UpdateAny); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -138,14 +174,16 @@ func TestUpgradeAcrossABI(t *testing.T) {
 
 	// 100k more flows, as the previous build stores them.
 	const nSynth = 100000
-	keys := make([]xlbXlbFlowKey, nSynth)
-	vals := make([]prevFlow, nSynth)
+	flows := make([]FlowKey, nSynth)
+	keys := make([][16]byte, nSynth)
+	vals := make([]xlbXlbFlow, nSynth)
 	for i := range keys {
-		k, err := FlowKey{Client: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), 40000), VIP: netip.AddrPortFrom(vip, 3306), Proto: lb.TCP}.raw()
+		flows[i] = FlowKey{Client: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), 40000), VIP: netip.AddrPortFrom(vip, 3306), Proto: lb.TCP}
+		k, err := flows[i].raw()
 		if err != nil {
 			t.Fatal(err)
 		}
-		keys[i], vals[i] = k, prevFlow{PrevOnly: 0xdead, BackendID: uint32(1 + i%2)}
+		keys[i], vals[i] = [16]byte(prevBytes(t, cur, prev, "xlb_flow_key", k)), xlbXlbFlow{BackendId: uint32(1 + i%2)}
 	}
 	if _, err := old.objs.XlbFlows.BatchUpdate(keys, vals, nil); err != nil {
 		t.Fatal(err)
@@ -154,9 +192,9 @@ func TestUpgradeAcrossABI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The previous layout swapped these two reasons' numbers.
+	// The previous build's XLB_PASS_NOT_IPV4 is now XLB_PASS_NOT_IP.
 	oldReasons := map[Reason]Counter{}
-	for r, prevIndex := range map[Reason]uint32{PassNotIPv4: 0, PassOtherMAC: 1} {
+	for r, prevIndex := range map[Reason]uint32{PassNotIP: 1, PassOtherMAC: 0} {
 		if oldReasons[r], err = sumPerCPU(old.objs.XlbReasons, prevIndex); err != nil {
 			t.Fatal(err)
 		}
@@ -241,10 +279,17 @@ func TestUpgradeAcrossABI(t *testing.T) {
 		t.Fatalf("flow table holds %d flows (%v), want >= %d", n, err, oldFlows)
 	}
 	for _, i := range []int{0, 1, nSynth - 1} {
-		got, ok, err := dp.Flow(flowKeyFromRaw(keys[i]))
-		if err != nil || !ok || got != vals[i].BackendID {
-			t.Errorf("flow %d: backend %d (%t, %v), want %d", i, got, ok, err, vals[i].BackendID)
+		got, ok, err := dp.Flow(flows[i])
+		if err != nil || !ok || got != vals[i].BackendId {
+			t.Errorf("flow %d: backend %d (%t, %v), want %d", i, got, ok, err, vals[i].BackendId)
 		}
+	}
+	svcs, err := dp.Services()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(svcs) != 1 || svcs[service] != (Service{ID: 1, Flags: 0}) {
+		t.Errorf("services carried as %v, want %s id 1", svcs, service)
 	}
 	backends, err := dp.Backends()
 	if err != nil {

@@ -229,7 +229,7 @@ func TestXDP(t *testing.T) {
 			return serialize([]gopacket.SerializableLayer{&layers.Ethernet{SrcMAC: clientMAC, DstMAC: ourMAC, EthernetType: layers.EthernetTypeARP},
 				&layers.ARP{AddrType: layers.LinkTypeEthernet, Protocol: layers.EthernetTypeIPv4, HwAddressSize: 6, ProtAddressSize: 4,
 					Operation: 1, SourceHwAddress: clientMAC, SourceProtAddress: clientIP.AsSlice(), DstHwAddress: make([]byte, 6), DstProtAddress: vip.AsSlice()}})
-		}, want: xdpPass, reason: PassNotIPv4},
+		}, want: xdpPass, reason: PassNotIP},
 		{name: "frame for another mac passes", frame: frame(with(synTo(3306, 40014), func(p *pkt) { p.dstMAC = otherMAC })),
 			want: xdpPass, reason: PassOtherMAC, flow: notRecorded(synTo(3306, 40014))},
 		{name: "broadcast frame passes", frame: frame(with(synTo(3306, 40015), func(p *pkt) { p.dstMAC = layers.EthernetBroadcast })),

@@ -13,12 +13,17 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type xlbXlbAddr struct {
+	_  structs.HostLayout
+	V6 [4]uint32
+}
+
 type xlbXlbBackend struct {
 	_         structs.HostLayout
-	Ip        uint32
+	Ip        xlbXlbAddr
 	Mac       [6]uint8
 	State     uint8
-	Pad       uint8
+	Family    uint8
 	ServiceId uint32
 }
 
@@ -46,6 +51,13 @@ type xlbXlbCounter struct {
 	Bytes   uint64
 }
 
+type xlbXlbFamily uint32
+
+const (
+	xlbXlbFamilyXLB_FAMILY_IPV4 xlbXlbFamily = 0
+	xlbXlbFamilyXLB_FAMILY_IPV6 xlbXlbFamily = 1
+)
+
 type xlbXlbFlow struct {
 	_         structs.HostLayout
 	BackendId uint32
@@ -58,13 +70,14 @@ type xlbXlbFlowEvent struct {
 }
 
 type xlbXlbFlowKey struct {
-	_     structs.HostLayout
-	Saddr uint32
-	Daddr uint32
-	Sport uint16
-	Dport uint16
-	Proto uint8
-	Pad   [3]uint8
+	_      structs.HostLayout
+	Saddr  xlbXlbAddr
+	Daddr  xlbXlbAddr
+	Sport  uint16
+	Dport  uint16
+	Proto  uint8
+	Family uint8
+	Pad    [2]uint8
 }
 
 type xlbXlbFlowStat uint32
@@ -89,13 +102,14 @@ type xlbXlbReason uint32
 
 const (
 	xlbXlbReasonXLB_PASS_OTHER_MAC  xlbXlbReason = 0
-	xlbXlbReasonXLB_PASS_NOT_IPV4   xlbXlbReason = 1
+	xlbXlbReasonXLB_PASS_NOT_IP     xlbXlbReason = 1
 	xlbXlbReasonXLB_PASS_MALFORMED  xlbXlbReason = 2
 	xlbXlbReasonXLB_PASS_FRAGMENT   xlbXlbReason = 3
 	xlbXlbReasonXLB_PASS_NO_SERVICE xlbXlbReason = 4
 	xlbXlbReasonXLB_PASS_ICMP       xlbXlbReason = 5
 	xlbXlbReasonXLB_DROP_NO_BACKEND xlbXlbReason = 6
-	xlbXlbReasonXLB_REASON_MAX      xlbXlbReason = 7
+	xlbXlbReasonXLB_PASS_IPV6EXT    xlbXlbReason = 7
+	xlbXlbReasonXLB_REASON_MAX      xlbXlbReason = 8
 )
 
 type xlbXlbService struct {
@@ -112,11 +126,11 @@ const (
 )
 
 type xlbXlbServiceKey struct {
-	_     structs.HostLayout
-	Vip   uint32
-	Port  uint16
-	Proto uint8
-	Pad   uint8
+	_      structs.HostLayout
+	Vip    xlbXlbAddr
+	Port   uint16
+	Proto  uint8
+	Family uint8
 }
 
 type xlbXlbTypes struct {
@@ -125,20 +139,27 @@ type xlbXlbTypes struct {
 	BackendState uint32
 	ServiceFlags uint32
 	FlowStat     uint32
+	Family       uint32
 	FlowEvent    struct {
 		_   structs.HostLayout
 		Key struct {
 			_     structs.HostLayout
-			Saddr uint32
-			Daddr uint32
-			Sport uint16
-			Dport uint16
-			Proto uint8
-			Pad   [3]uint8
+			Saddr struct {
+				_  structs.HostLayout
+				V6 [4]uint32
+			}
+			Daddr struct {
+				_  structs.HostLayout
+				V6 [4]uint32
+			}
+			Sport  uint16
+			Dport  uint16
+			Proto  uint8
+			Family uint8
+			Pad    [2]uint8
 		}
 		BackendId uint32
 	}
-	_            [4]byte
 	InsertWindow struct {
 		_       structs.HostLayout
 		StartNs uint64
