@@ -28,21 +28,10 @@ func TestSYNFloodKeepsConnections(t *testing.T) {
 		perRound  = 100_000
 		floodPort = 3306
 	)
-	vip := netip.MustParseAddr("192.168.1.30")
-	seg := testutil.NewSegment(t, "syn")
-	client := seg.AddHost(t, "sfc", "192.168.1.100/24")
-	director := seg.AddHost(t, "sfd", "192.168.1.20/24")
-	db1 := seg.AddHost(t, "sf1", "192.168.1.10/24")
-	db2 := seg.AddHost(t, "sf2", "192.168.1.11/24")
-	// The generator and the director both transmit by XDP_TX.
-	seg.AttachPassToPort(t, client)
-	seg.AttachPassToPort(t, director)
-	director.MustRun(t, "ip", "addr", "add", vip.String()+"/32", "dev", "eth0")
-	for _, h := range []*testutil.Host{db1, db2} {
-		h.AcceptVIPOnLoopback(t, vip)
-	}
-	testutil.Serve(t, db1, 3306, "db1")
-	testutil.Serve(t, db2, 3306, "db2")
+	lab := testutil.NewDRLab(t, "syn", testutil.DRSpec{})
+	vip, client, director, db1, db2 := lab.VIP, lab.Client, lab.Director, lab.Backends[0], lab.Backends[1]
+	// The generator transmits by XDP_TX too.
+	lab.AttachPassToPort(t, client)
 
 	dp, err := loader.Load(director.MAC, loader.Options{MaxFlows: 65536, HashSeed: 0x5eed5eed})
 	if err != nil {

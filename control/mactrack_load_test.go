@@ -6,8 +6,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -26,22 +24,10 @@ import (
 // taken out.
 func TestNeighbourFlushUnderLoad(t *testing.T) {
 	testutil.RequirePriv(t)
-	vip := netip.MustParseAddr("192.168.1.30")
-	key := loader.ServiceKey{VIP: vip, Port: 3306, Proto: lb.TCP}
-	seg := testutil.NewSegment(t, "fl")
-	client := seg.AddHost(t, "cl", "192.168.1.100/24")
-	director := seg.AddHost(t, "lvs", "192.168.1.20/24")
-	db1 := seg.AddHost(t, "db1", "192.168.1.10/24")
-	db2 := seg.AddHost(t, "db2", "192.168.1.11/24")
-	seg.AttachPassToPort(t, director)
-	director.MustRun(t, "ip", "addr", "add", vip.String()+"/32", "dev", "eth0")
-	db1.AcceptVIPOnLoopback(t, vip)
-	db2.AcceptVIPOnLoopback(t, vip)
-	testutil.Serve(t, db1, 3306, "db1")
-	testutil.Serve(t, db2, 3306, "db2")
-
-	pinRoot := filepath.Join(testutil.BPFFS, fmt.Sprintf("xlbtest-fl-%d", os.Getpid()))
-	t.Cleanup(func() { os.RemoveAll(pinRoot) })
+	lab := testutil.NewDRLab(t, "fl", testutil.DRSpec{})
+	client, director, db1, db2 := lab.Client, lab.Director, lab.Backends[0], lab.Backends[1]
+	key := loader.ServiceKey{VIP: lab.VIP, Port: testutil.DRPort, Proto: lb.TCP}
+	pinRoot := testutil.PinRoot(t, "fl")
 	var dp *loader.Dataplane
 	if err := director.Do(func() (err error) {
 		dp, err = loader.Open("eth0", loader.Options{PinRoot: pinRoot, MaxFlows: 4096})
@@ -91,7 +77,7 @@ func TestNeighbourFlushUnderLoad(t *testing.T) {
 	perBackend := map[string]int{}
 	var pbMu sync.Mutex
 	for i := range conns {
-		c, err := testutil.Dial(client, netip.AddrPortFrom(vip, 3306), 41000+i)
+		c, err := testutil.Dial(client, lab.Service(), 41000+i)
 		if err != nil {
 			t.Fatalf("connection %d through the VIP: %v", i, err)
 		}

@@ -2,8 +2,6 @@ package loader
 
 import (
 	"errors"
-	"fmt"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"testing"
@@ -20,30 +18,14 @@ import (
 // that accept the VIP in the two ways LVS-DR users do, on one bridge.
 func TestDirectRoutingInNamespaces(t *testing.T) {
 	testutil.RequirePriv(t)
-	vip := netip.MustParseAddr("192.168.1.30")
-	service := ServiceKey{VIP: vip, Port: 3306, Proto: lb.TCP}
-	seg := testutil.NewSegment(t, "dr")
-	client := seg.AddHost(t, "cl", "192.168.1.100/24")
-	director := seg.AddHost(t, "lvs", "192.168.1.20/24")
-	db1 := seg.AddHost(t, "db1", "192.168.1.10/24")
-	db2 := seg.AddHost(t, "db2", "192.168.1.11/24")
-	seg.AttachPassToPort(t, director)
-	// The director answers ARP for the VIP, as a VRRP master does.
-	director.MustRun(t, "ip", "addr", "add", vip.String()+"/32", "dev", "eth0")
-	db1.AcceptVIPOnLoopback(t, vip)
-	db2.AcceptVIPByRedirect(t, vip)
-	testutil.Serve(t, db1, 3306, "db1")
-	testutil.Serve(t, db2, 3306, "db2")
-
-	pinRoot := filepath.Join(testutil.BPFFS, fmt.Sprintf("xlbtest-%d", os.Getpid()))
-	t.Cleanup(func() { os.RemoveAll(pinRoot) })
+	lab := testutil.NewDRLab(t, "dr", testutil.DRSpec{Backends: testutil.DRBackends(testutil.AcceptOnLoopback, testutil.AcceptByRedirect)})
+	vip, client, director := lab.VIP, lab.Client, lab.Director
+	db1, db2 := lab.Backends[0], lab.Backends[1]
+	service := ServiceKey{VIP: vip, Port: testutil.DRPort, Proto: lb.TCP}
+	pinRoot := testutil.PinRoot(t, "dr")
 	open := func() *Dataplane {
 		t.Helper()
-		var dp *Dataplane
-		err := director.Do(func() (err error) {
-			dp, err = Open("eth0", Options{PinRoot: pinRoot, MaxFlows: 65536})
-			return err
-		})
+		dp, err := openIn(director, Options{PinRoot: pinRoot, MaxFlows: 65536})
 		if err != nil {
 			t.Fatalf("open data plane: %v", err)
 		}
@@ -73,7 +55,7 @@ func TestDirectRoutingInNamespaces(t *testing.T) {
 	const n = 200
 	got := map[string]int{}
 	for i := 0; i < n; i++ {
-		c, err := testutil.Dial(client, netip.AddrPortFrom(vip, 3306), 20000+i)
+		c, err := testutil.Dial(client, lab.Service(), 20000+i)
 		if err != nil {
 			t.Fatalf("connection %d of %d through the VIP: %v", i+1, n, err)
 		}
@@ -104,7 +86,7 @@ func TestDirectRoutingInNamespaces(t *testing.T) {
 	}
 
 	t.Run("restart keeps established flows", func(t *testing.T) {
-		long, err := testutil.Dial(client, netip.AddrPortFrom(vip, 3306), 30000)
+		long, err := testutil.Dial(client, lab.Service(), 30000)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -157,10 +139,20 @@ func TestDirectRoutingInNamespaces(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(pinRoot, "eth0")); !os.IsNotExist(err) {
 			t.Fatalf("pin directory left behind: %v", err)
 		}
-		if _, err := testutil.Dial(client, netip.AddrPortFrom(vip, 3306), 30001); err == nil {
+		if _, err := testutil.Dial(client, lab.Service(), 30001); err == nil {
 			t.Fatalf("VIP still reachable through a detached director")
 		}
 	})
+}
+
+// openIn opens the data plane on eth0 in h's namespace.
+func openIn(h *testutil.Host, opts Options) (*Dataplane, error) {
+	var dp *Dataplane
+	err := h.Do(func() (err error) {
+		dp, err = Open("eth0", opts)
+		return err
+	})
+	return dp, err
 }
 
 func xdpProgID(t *testing.T, h *testutil.Host) uint32 {

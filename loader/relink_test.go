@@ -2,11 +2,7 @@ package loader
 
 import (
 	"errors"
-	"fmt"
 	"net"
-	"net/netip"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"xlb/control/maglev"
@@ -21,26 +17,14 @@ import (
 // backend, new connections are forwarded, and the flow entries stay.
 func TestRelinkFollowsLinkChanges(t *testing.T) {
 	testutil.RequirePriv(t)
-	vip := netip.MustParseAddr("192.168.1.30")
-	service := ServiceKey{VIP: vip, Port: 3306, Proto: lb.TCP}
-	seg := testutil.NewSegment(t, "rl")
-	client := seg.AddHost(t, "cl", "192.168.1.100/24")
-	director := seg.AddHost(t, "lvs", "192.168.1.20/24")
-	db1 := seg.AddHost(t, "db1", "192.168.1.10/24")
-	seg.AttachPassToPort(t, director)
-	director.MustRun(t, "ip", "addr", "add", vip.String()+"/32", "dev", "eth0")
-	db1.AcceptVIPOnLoopback(t, vip)
-	testutil.Serve(t, db1, 3306, "db1")
-
-	pinRoot := filepath.Join(testutil.BPFFS, fmt.Sprintf("xlbtest-relink-%d", os.Getpid()))
-	t.Cleanup(func() { os.RemoveAll(pinRoot) })
+	lab := testutil.NewDRLab(t, "rl", testutil.DRSpec{Backends: testutil.DRBackends(testutil.AcceptOnLoopback)})
+	vip, client, director, db1 := lab.VIP, lab.Client, lab.Director, lab.Backends[0]
+	service := ServiceKey{VIP: vip, Port: testutil.DRPort, Proto: lb.TCP}
+	pinRoot := testutil.PinRoot(t, "rl")
 	open := func() *Dataplane {
 		t.Helper()
-		var dp *Dataplane
-		if err := director.Do(func() (err error) {
-			dp, err = Open("eth0", Options{PinRoot: pinRoot, MaxFlows: 4096})
-			return err
-		}); err != nil {
+		dp, err := openIn(director, Options{PinRoot: pinRoot, MaxFlows: 4096})
+		if err != nil {
 			t.Fatalf("open data plane: %v", err)
 		}
 		return dp
@@ -71,7 +55,7 @@ func TestRelinkFollowsLinkChanges(t *testing.T) {
 		}
 		return n
 	}
-	live, err := testutil.Dial(client, netip.AddrPortFrom(vip, 3306), 40000)
+	live, err := testutil.Dial(client, lab.Service(), 40000)
 	if err != nil || live.Backend != "db1" {
 		t.Fatalf("first connection: %v %+v", err, live)
 	}
@@ -90,7 +74,7 @@ func TestRelinkFollowsLinkChanges(t *testing.T) {
 		client.MustRun(t, "ip", "neigh", "flush", "all")
 		// The program still matches the old MAC: the stack gets the VIP's
 		// frames and, with no listener, refuses them.
-		if c, err := testutil.Dial(client, netip.AddrPortFrom(vip, 3306), 40001); err == nil {
+		if c, err := testutil.Dial(client, lab.Service(), 40001); err == nil {
 			c.Close()
 			t.Fatal("forwarded with a stale MAC: the test does not reach the fault")
 		}
@@ -103,7 +87,7 @@ func TestRelinkFollowsLinkChanges(t *testing.T) {
 		if err := live.Echo("after mac change"); err != nil {
 			t.Errorf("live connection after the MAC change: %v", err)
 		}
-		c, err := testutil.Dial(client, netip.AddrPortFrom(vip, 3306), 40002)
+		c, err := testutil.Dial(client, lab.Service(), 40002)
 		if err != nil {
 			t.Fatalf("new connection after relink: %v", err)
 		}
@@ -111,18 +95,12 @@ func TestRelinkFollowsLinkChanges(t *testing.T) {
 	})
 
 	t.Run("netdev re-created", func(t *testing.T) {
-		mac := dp.MAC()
-		seg.Bridge.MustRun(t, "ip", "link", "del", director.Port)
+		director.MAC = dp.MAC() // the netdev comes back with the MAC the program has
+		lab.Unplug(t, director)
 		if _, err := relink(); !errors.Is(err, ErrLinkGone) {
 			t.Fatalf("relink with the netdev gone: %v, want ErrLinkGone", err)
 		}
-		seg.Bridge.MustRun(t, "ip", "link", "add", director.Port, "type", "veth", "peer", "name", "eth0", "netns", director.Name)
-		seg.Bridge.MustRun(t, "ip", "link", "set", director.Port, "master", "br0", "up")
-		director.MustRun(t, "ip", "link", "set", "eth0", "address", mac.String(), "up")
-		director.MustRun(t, "ip", "addr", "add", director.Addr.String(), "dev", "eth0")
-		director.MustRun(t, "ip", "addr", "add", vip.String()+"/32", "dev", "eth0")
-		director.MustRun(t, "ethtool", "-K", "eth0", "tx", "off")
-		seg.AttachPassToPort(t, director)
+		lab.ReplugDirector(t)
 		if changed, err := relink(); !changed || err != nil {
 			t.Fatalf("relink on the new netdev: changed=%v err=%v", changed, err)
 		}
@@ -137,15 +115,9 @@ func TestRelinkFollowsLinkChanges(t *testing.T) {
 	t.Run("restart on a dead pinned link", func(t *testing.T) {
 		// xlbd stops; the netdev is re-created; a new xlbd opens the pins.
 		dp.Close()
-		mac := dp.MAC()
-		seg.Bridge.MustRun(t, "ip", "link", "del", director.Port)
-		seg.Bridge.MustRun(t, "ip", "link", "add", director.Port, "type", "veth", "peer", "name", "eth0", "netns", director.Name)
-		seg.Bridge.MustRun(t, "ip", "link", "set", director.Port, "master", "br0", "up")
-		director.MustRun(t, "ip", "link", "set", "eth0", "address", mac.String(), "up")
-		director.MustRun(t, "ip", "addr", "add", director.Addr.String(), "dev", "eth0")
-		director.MustRun(t, "ip", "addr", "add", vip.String()+"/32", "dev", "eth0")
-		director.MustRun(t, "ethtool", "-K", "eth0", "tx", "off")
-		seg.AttachPassToPort(t, director)
+		director.MAC = dp.MAC()
+		lab.Unplug(t, director)
+		lab.ReplugDirector(t)
 		dp = open()
 		if err := live.Echo("after restart"); err != nil {
 			t.Errorf("live connection after the restart: %v", err)

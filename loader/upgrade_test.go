@@ -58,22 +58,11 @@ func prevBytes(t *testing.T, cur, prev *ebpf.CollectionSpec, typ string, v any) 
 // new ABI.
 func TestUpgradeAcrossABI(t *testing.T) {
 	testutil.RequirePriv(t)
-	vip := netip.MustParseAddr("192.168.1.30")
-	service := ServiceKey{VIP: vip, Port: 3306, Proto: lb.TCP}
-	seg := testutil.NewSegment(t, "up")
-	client := seg.AddHost(t, "cl", "192.168.1.100/24")
-	director := seg.AddHost(t, "lvs", "192.168.1.20/24")
-	db1 := seg.AddHost(t, "db1", "192.168.1.10/24")
-	db2 := seg.AddHost(t, "db2", "192.168.1.11/24")
-	seg.AttachPassToPort(t, director)
-	director.MustRun(t, "ip", "addr", "add", vip.String()+"/32", "dev", "eth0")
-	db1.AcceptVIPOnLoopback(t, vip)
-	db2.AcceptVIPOnLoopback(t, vip)
-	testutil.Serve(t, db1, 3306, "db1")
-	testutil.Serve(t, db2, 3306, "db2")
-
-	pinRoot := filepath.Join(testutil.BPFFS, fmt.Sprintf("xlbtest-up-%d", os.Getpid()))
-	t.Cleanup(func() { DetachPinned("eth0", pinRoot); os.RemoveAll(pinRoot) })
+	lab := testutil.NewDRLab(t, "up", testutil.DRSpec{})
+	vip, client, director := lab.VIP, lab.Client, lab.Director
+	service := ServiceKey{VIP: vip, Port: testutil.DRPort, Proto: lb.TCP}
+	pinRoot := testutil.PinRoot(t, "up")
+	t.Cleanup(func() { DetachPinned("eth0", pinRoot) })
 	opts := Options{PinRoot: pinRoot, MaxFlows: 1 << 18}
 	open := func(spec *ebpf.CollectionSpec) (*Dataplane, error) {
 		var dp *Dataplane
@@ -138,7 +127,7 @@ func TestUpgradeAcrossABI(t *testing.T) {
 	if err := old.objs.XlbServices.Update(prevSvc, xlbXlbService{Id: 1, Slot: 1}, ebpf.UpdateAny); err != nil {
 		t.Fatal(err)
 	}
-	hosts := map[uint32]*testutil.Host{1: db1, 2: db2}
+	hosts := map[uint32]*testutil.Host{1: lab.Backends[0], 2: lab.Backends[1]}
 	for id, h := range hosts {
 		raw, err := Backend{ServiceID: 1, IP: h.Addr.Addr(), MAC: h.MAC, State: BackendActive}.raw()
 		if err != nil {
@@ -158,7 +147,7 @@ func TestUpgradeAcrossABI(t *testing.T) {
 	}()
 	perBackend := map[string]int{}
 	for i := 0; i < nConns; i++ {
-		c, err := testutil.Dial(client, netip.AddrPortFrom(vip, 3306), 21000+i)
+		c, err := testutil.Dial(client, lab.Service(), 21000+i)
 		if err != nil {
 			t.Fatalf("connection %d through the previous build: %v", i, err)
 		}
@@ -178,7 +167,7 @@ func TestUpgradeAcrossABI(t *testing.T) {
 	keys := make([][16]byte, nSynth)
 	vals := make([]xlbXlbFlow, nSynth)
 	for i := range keys {
-		flows[i] = FlowKey{Client: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), 40000), VIP: netip.AddrPortFrom(vip, 3306), Proto: lb.TCP}
+		flows[i] = FlowKey{Client: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), 40000), VIP: lab.Service(), Proto: lb.TCP}
 		k, err := flows[i].raw()
 		if err != nil {
 			t.Fatal(err)
@@ -315,7 +304,7 @@ func TestUpgradeAcrossABI(t *testing.T) {
 	}
 	// New connections use the resampled table and the translated backends.
 	for i := 0; i < 10; i++ {
-		c, err := testutil.Dial(client, netip.AddrPortFrom(vip, 3306), 22000+i)
+		c, err := testutil.Dial(client, lab.Service(), 22000+i)
 		if err != nil {
 			t.Fatalf("new connection %d after the upgrade: %v", i, err)
 		}
@@ -415,12 +404,11 @@ func TestFinishUpgrade(t *testing.T) {
 	}
 	for _, committed := range []bool{false, true} {
 		t.Run(fmt.Sprintf("committed=%t", committed), func(t *testing.T) {
-			dir := filepath.Join(testutil.BPFFS, fmt.Sprintf("xlbtest-finish-%d-%t", os.Getpid(), committed))
+			dir := testutil.PinRoot(t, "finish")
 			stage := filepath.Join(dir, stagingDir)
 			if err := os.MkdirAll(stage, 0o700); err != nil {
 				t.Fatal(err)
 			}
-			t.Cleanup(func() { os.RemoveAll(dir) })
 			oldID := pinNewMap(t, filepath.Join(dir, "xlb_flows"), ebpf.Hash)
 			goneID := pinNewMap(t, filepath.Join(dir, "xlb_gone"), ebpf.Hash)
 			newID := pinNewMap(t, filepath.Join(stage, "xlb_flows"), ebpf.Hash)
@@ -464,20 +452,16 @@ func TestUpgradeRefused(t *testing.T) {
 	testutil.RequirePriv(t)
 	seg := testutil.NewSegment(t, "uref")
 	director := seg.AddHost(t, "lvs", "192.168.1.20/24")
-	pinRoot := filepath.Join(testutil.BPFFS, fmt.Sprintf("xlbtest-refuse-%d", os.Getpid()))
+	pinRoot := testutil.PinRoot(t, "refuse")
 	dir := filepath.Join(pinRoot, "eth0")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(pinRoot) })
 	oldID := pinNewMap(t, filepath.Join(dir, "xlb_flows"), ebpf.Array)
-	err := director.Do(func() error {
-		dp, err := Open("eth0", Options{PinRoot: pinRoot, MaxFlows: 1024})
-		if err == nil {
-			dp.Close()
-		}
-		return err
-	})
+	dp, err := openIn(director, Options{PinRoot: pinRoot, MaxFlows: 1024})
+	if err == nil {
+		dp.Close()
+	}
 	if !errors.Is(err, ErrUpgradeRefused) || !strings.Contains(err.Error(), "xlbd detach") || !strings.Contains(err.Error(), "xlb_flows") {
 		t.Fatalf("Open over an array flow table: %v; want ErrUpgradeRefused naming the map and `xlbd detach`", err)
 	}

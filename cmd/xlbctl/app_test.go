@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -85,8 +84,7 @@ func TestInspectPinned(t *testing.T) {
 	testutil.RequirePriv(t)
 	seg := testutil.NewSegment(t, "ctl")
 	director := seg.AddHost(t, "lvs", "192.168.1.20/24")
-	root := filepath.Join(testutil.BPFFS, fmt.Sprintf("xlbctltest-%d", os.Getpid()))
-	t.Cleanup(func() { os.RemoveAll(root) })
+	root := testutil.PinRoot(t, "ctl")
 	var dp *loader.Dataplane
 	if err := director.Do(func() (err error) {
 		dp, err = loader.Open("eth0", loader.Options{PinRoot: root, MaxFlows: 4096})

@@ -7,8 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -46,8 +44,7 @@ func TestFollowLink(t *testing.T) {
 	ns.MustRun(t, "ip", "link", "add", "eth0", "type", "veth", "peer", "name", "peer0")
 	ns.MustRun(t, "ip", "link", "set", "peer0", "up")
 	ns.MustRun(t, "ip", "link", "set", "eth0", "address", "02:00:00:00:00:01", "up")
-	pinRoot := filepath.Join(testutil.BPFFS, fmt.Sprintf("xlbtest-follow-%d", os.Getpid()))
-	t.Cleanup(func() { os.RemoveAll(pinRoot) })
+	pinRoot := testutil.PinRoot(t, "follow")
 	var dp *loader.Dataplane
 	if err := ns.Do(func() (err error) {
 		dp, err = loader.Open("eth0", loader.Options{PinRoot: pinRoot, MaxFlows: 1024})

@@ -61,13 +61,12 @@ func newDaemon(t *testing.T, host *testutil.Host, config string) *daemon {
 	t.Helper()
 	dir := t.TempDir()
 	d := &daemon{t: t, host: host, config: filepath.Join(dir, "xlb.yaml"),
-		pinRoot: filepath.Join(testutil.BPFFS, fmt.Sprintf("xlbe2e-%d-%s", os.Getpid(), host.Name)),
+		pinRoot: testutil.PinRoot(t, "e2e"),
 		socket:  filepath.Join(dir, "xlbd.sock"), logPath: filepath.Join(dir, "xlbd.log")}
 	d.writeConfig(config)
 	t.Cleanup(func() {
 		d.stop(syscall.SIGKILL)
 		exec.Command(filepath.Join(binaries(t), "xlbd"), "detach", "--pin-root", d.pinRoot).Run()
-		os.RemoveAll(d.pinRoot)
 		if t.Failed() {
 			if log, err := os.ReadFile(d.logPath); err == nil {
 				t.Logf("xlbd log:\n%s", lastLines(string(log), 60))

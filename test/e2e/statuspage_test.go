@@ -38,16 +38,9 @@ func TestStatusPage(t *testing.T) {
 		t.Skip("skipping: chromium not installed (scripts/install-deps.sh installs it)")
 	}
 	binaries(t)
-	seg := testutil.NewSegment(t, "sp")
-	client := seg.AddHost(t, "cl", "192.168.1.100/24")
-	director := seg.AddHost(t, "lvs", "192.168.1.20/24")
-	db1 := seg.AddHost(t, "db1", labIP["db1"]+"/24")
-	db1.AcceptVIPOnLoopback(t, vip)
-	db2 := seg.AddHost(t, "db2", labIP["db2"]+"/24")
-	db2.AcceptVIPByRedirect(t, vip)
-	seg.AttachPassToPort(t, director)
-	srv1 := testutil.Serve(t, db1, 3306, "db1")
-	testutil.Serve(t, db2, 3306, "db2")
+	lab := testutil.NewDRLab(t, "sp", testutil.DRSpec{VIP: vip, NoDirectorVIP: true, // VRRP adds it
+		Backends: testutil.DRBackends(testutil.AcceptOnLoopback, testutil.AcceptByRedirect)})
+	client, director, srv1 := lab.Client, lab.Director, lab.Servers[0]
 	d := newDaemon(t, director, tcpConfig(labIP["db1"], labIP["db2"])+
 		"vrrp:\n  - {name: VI_1, interface: eth0, vrid: 51, priority: 100, advert_int: 1, vips: [192.168.1.30/24]}\n")
 	d.start()

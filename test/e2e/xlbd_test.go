@@ -152,22 +152,13 @@ func metric(text, series string) float64 {
 func TestDaemon(t *testing.T) {
 	testutil.RequirePriv(t)
 	binaries(t)
-	seg := testutil.NewSegment(t, "e2")
-	l := &daemonLab{t: t, hosts: map[string]*testutil.Host{}, servers: map[string]*testutil.Server{}}
-	l.client = seg.AddHost(t, "cl", "192.168.1.100/24")
-	l.director = seg.AddHost(t, "lvs", "192.168.1.20/24")
-	for i, name := range []string{"db1", "db2", "db3"} {
-		h := seg.AddHost(t, name, labIP[name]+"/24")
-		if i == 0 {
-			h.AcceptVIPOnLoopback(t, vip)
-		} else {
-			h.AcceptVIPByRedirect(t, vip)
-		}
-		l.hosts[name] = h
-	}
-	seg.AttachPassToPort(t, l.director)
 	// The director answers ARP for the VIP (VRRP's job, tested elsewhere).
-	l.director.MustRun(t, "ip", "addr", "add", vip.String()+"/32", "dev", "eth0")
+	lab := testutil.NewDRLab(t, "e2", testutil.DRSpec{VIP: vip, NoServers: true,
+		Backends: testutil.DRBackends(testutil.AcceptOnLoopback, testutil.AcceptByRedirect, testutil.AcceptByRedirect)})
+	l := &daemonLab{t: t, client: lab.Client, director: lab.Director, hosts: map[string]*testutil.Host{}, servers: map[string]*testutil.Server{}}
+	for name := range labIP {
+		l.hosts[name] = lab.Backend(name)
+	}
 	l.d = newDaemon(t, l.director, tcpConfig())
 	client := l.client
 	svcAddr := netip.AddrPortFrom(vip, 3306)

@@ -9,7 +9,9 @@ package testutil
 
 import (
 	"errors"
+	"fmt"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"xlb/loader/bpffs"
@@ -20,6 +22,15 @@ const EnvRequirePriv = "XLB_REQUIRE_PRIV"
 
 // BPFFS is where pinned objects live.
 const BPFFS = bpffs.Path
+
+// PinRoot is a pin root under BPFFS, unique in this process like NewNetNS's
+// names, removed when t ends (after cleanups registered later, such as a
+// detach).
+func PinRoot(t testing.TB, tag string) string {
+	root := filepath.Join(BPFFS, fmt.Sprintf("xlbt%d-%d-%s", os.Getpid(), nsSeq.Add(1), tag))
+	t.Cleanup(func() { os.RemoveAll(root) })
+	return root
+}
 
 // Strict reports whether privileged tests must run (XLB_REQUIRE_PRIV=1).
 func Strict() bool { return os.Getenv(EnvRequirePriv) == "1" }

@@ -45,19 +45,33 @@ func NewSegment(t testing.TB, tag string) *Segment {
 func (s *Segment) AddHost(t testing.TB, tag string, addr string) *Host {
 	t.Helper()
 	p := netip.MustParsePrefix(addr)
-	b := p.Addr().As4()
-	mac := net.HardwareAddr{0x02, 0, 0, 0, 0, b[3]}
+	b := p.Addr().AsSlice()
+	mac := net.HardwareAddr{0x02, 0, 0, 0, 0, b[len(b)-1]}
 	s.hosts++
 	h := &Host{NetNS: NewNetNS(t, tag), Addr: p, MAC: mac, Port: fmt.Sprintf("p%d", s.hosts)}
 	for _, k := range []string{"net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"} {
 		h.MustRun(t, "sysctl", "-qw", k)
 	}
+	s.Plug(t, h)
+	return h
+}
+
+// Plug creates h's veth: eth0 with h.MAC and h.Addr, its peer h.Port on the
+// bridge. AddHost plugs each host; a test that deletes the netdev
+// (Unplug) plugs it again.
+func (s *Segment) Plug(t testing.TB, h *Host) {
+	t.Helper()
 	s.Bridge.MustRun(t, "ip", "link", "add", h.Port, "type", "veth", "peer", "name", "eth0", "netns", h.Name)
 	s.Bridge.MustRun(t, "ip", "link", "set", h.Port, "master", "br0", "up")
-	h.MustRun(t, "ip", "link", "set", "eth0", "address", mac.String(), "up")
-	h.MustRun(t, "ip", "addr", "add", addr, "dev", "eth0")
+	h.MustRun(t, "ip", "link", "set", "eth0", "address", h.MAC.String(), "up")
+	h.MustRun(t, "ip", "addr", "add", h.Addr.String(), "dev", "eth0")
 	h.MustRun(t, "ethtool", "-K", "eth0", "tx", "off")
-	return h
+}
+
+// Unplug deletes h's veth, both ends.
+func (s *Segment) Unplug(t testing.TB, h *Host) {
+	t.Helper()
+	s.Bridge.MustRun(t, "ip", "link", "del", h.Port)
 }
 
 // NewXDPPass loads a program that passes every frame. A veth drops frames
@@ -105,7 +119,12 @@ func (h *Host) AcceptVIPOnLoopback(t testing.TB, vip netip.Addr) {
 		"net.ipv4.conf.eth0.arp_ignore=1", "net.ipv4.conf.eth0.arp_announce=2"} {
 		h.MustRun(t, "sysctl", "-qw", k)
 	}
-	h.MustRun(t, "ip", "addr", "add", vip.String()+"/32", "dev", "lo")
+	h.MustRun(t, "ip", "addr", "add", hostPrefix(vip), "dev", "lo")
+}
+
+// hostPrefix is vip as a one-address prefix (/32, or /128 for IPv6).
+func hostPrefix(vip netip.Addr) string {
+	return netip.PrefixFrom(vip, vip.BitLen()).String()
 }
 
 // AcceptVIPByRedirect makes h accept traffic for vip with the iptables rule
@@ -133,3 +152,147 @@ func (h *Host) Stats(t testing.TB) netlink.LinkStatistics {
 	}
 	return st
 }
+
+// Accept is how a direct-routing backend accepts traffic for a VIP it does
+// not own.
+type Accept int
+
+const (
+	// AcceptOnLoopback: the VIP on lo, ARP tuned (Host.AcceptVIPOnLoopback).
+	AcceptOnLoopback Accept = iota
+	// AcceptByRedirect: an iptables REDIRECT rule (Host.AcceptVIPByRedirect).
+	AcceptByRedirect
+)
+
+// DRBackend is one backend of a DRLab.
+type DRBackend struct {
+	// Name tags the backend's namespace and is what its Server greets with.
+	Name   string
+	Addr   netip.Prefix
+	Accept Accept
+}
+
+// DRSpec describes a DRLab. The zero value is the usual lab: VIP
+// 192.168.1.30, client 192.168.1.100/24, director 192.168.1.20/24, and
+// backends db1 (192.168.1.10/24) and db2 (192.168.1.11/24) accepting the
+// VIP on loopback (DRBackends). Every address carries its family, so a lab
+// of another family is a spec of other addresses (IPv6 also needs AddHost
+// to stop disabling it and AcceptVIPOnLoopback to tune NDP, not ARP).
+type DRSpec struct {
+	VIP      netip.Addr
+	Client   netip.Prefix
+	Director netip.Prefix
+	Backends []DRBackend
+	// NoDirectorVIP leaves the VIP off the director, for a test whose
+	// announcer (VRRP) adds it.
+	NoDirectorVIP bool
+	// NoServers starts no Server, for a test that starts and kills them
+	// itself.
+	NoServers bool
+}
+
+// DRPort is the port each backend's Server listens on: MySQL's.
+const DRPort = 3306
+
+// DRLab is the direct-routing setup most data-path tests need, on one
+// Segment: a client, a director ready for xlb (the VIP on its eth0, so it
+// answers ARP for it as a VRRP master does, and XDP_PASS on its bridge port,
+// so xlb can run natively on its eth0), and backends that accept the VIP,
+// each serving a Server named after it on DRPort.
+type DRLab struct {
+	*Segment
+	VIP      netip.Addr
+	Client   *Host
+	Director *Host
+	Backends []*Host
+	// Servers are the backends' Servers, in the order of Backends (nil
+	// with NoServers).
+	Servers []*Server
+	spec    DRSpec
+}
+
+// NewDRLab builds the lab of spec; tag names its namespaces.
+func NewDRLab(t testing.TB, tag string, spec DRSpec) *DRLab {
+	t.Helper()
+	spec = spec.withDefaults()
+	l := &DRLab{Segment: NewSegment(t, tag), VIP: spec.VIP, spec: spec}
+	l.Client = l.AddHost(t, "cl", spec.Client.String())
+	l.Director = l.AddHost(t, "lvs", spec.Director.String())
+	for _, b := range spec.Backends {
+		h := l.AddHost(t, b.Name, b.Addr.String())
+		switch b.Accept {
+		case AcceptOnLoopback:
+			h.AcceptVIPOnLoopback(t, spec.VIP)
+		case AcceptByRedirect:
+			h.AcceptVIPByRedirect(t, spec.VIP)
+		default:
+			t.Fatalf("backend %s: unknown Accept %d", b.Name, b.Accept)
+		}
+		l.Backends = append(l.Backends, h)
+	}
+	l.readyDirector(t)
+	if !spec.NoServers {
+		for i, h := range l.Backends {
+			l.Servers = append(l.Servers, Serve(t, h, DRPort, spec.Backends[i].Name))
+		}
+	}
+	return l
+}
+
+func (s DRSpec) withDefaults() DRSpec {
+	if !s.VIP.IsValid() {
+		s.VIP = netip.MustParseAddr("192.168.1.30")
+	}
+	if !s.Client.IsValid() {
+		s.Client = netip.MustParsePrefix("192.168.1.100/24")
+	}
+	if !s.Director.IsValid() {
+		s.Director = netip.MustParsePrefix("192.168.1.20/24")
+	}
+	if s.Backends == nil {
+		s.Backends = DRBackends(AcceptOnLoopback, AcceptOnLoopback)
+	}
+	return s
+}
+
+// DRBackends is one backend per accept: db1 at 192.168.1.10/24, db2 at
+// 192.168.1.11/24, and so on.
+func DRBackends(accept ...Accept) []DRBackend {
+	var bs []DRBackend
+	addr := netip.MustParseAddr("192.168.1.10")
+	for i, a := range accept {
+		bs = append(bs, DRBackend{Name: fmt.Sprintf("db%d", i+1), Addr: netip.PrefixFrom(addr, 24), Accept: a})
+		addr = addr.Next()
+	}
+	return bs
+}
+
+// readyDirector gives the director's netdev what NewDRLab promises.
+func (l *DRLab) readyDirector(t testing.TB) {
+	t.Helper()
+	l.AttachPassToPort(t, l.Director)
+	if !l.spec.NoDirectorVIP {
+		l.Director.MustRun(t, "ip", "addr", "add", hostPrefix(l.VIP), "dev", "eth0")
+	}
+}
+
+// ReplugDirector creates the director's netdev again after Unplug, set up
+// as NewDRLab set it up, with the MAC in Director.MAC.
+func (l *DRLab) ReplugDirector(t testing.TB) {
+	t.Helper()
+	l.Plug(t, l.Director)
+	l.readyDirector(t)
+}
+
+// Backend is the backend of that DRBackend.Name, nil if none.
+func (l *DRLab) Backend(name string) *Host {
+	for i, b := range l.spec.Backends {
+		if b.Name == name {
+			return l.Backends[i]
+		}
+	}
+	return nil
+}
+
+// Service is the VIP at DRPort.
+func (l *DRLab) Service() netip.AddrPort { return netip.AddrPortFrom(l.VIP, DRPort) }
