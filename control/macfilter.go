@@ -48,10 +48,14 @@ func (r Refusal) String() string {
 	return "unknown"
 }
 
-// vrrpVMACPrefix is the IPv4 VRRP virtual router MAC 00-00-5E-00-01-{VRID}
-// (RFC 5798 section 7.3): only a director (keepalived with use_vmac, or a
-// router) answers with it, never a real server.
-var vrrpVMACPrefix = []byte{0x00, 0x00, 0x5e, 0x00, 0x01}
+// vrrpVMACPrefix4 and vrrpVMACPrefix6 are the VRRP virtual router MACs
+// 00-00-5E-00-01-{VRID} (IPv4) and 00-00-5E-00-02-{VRID} (IPv6) (RFC 5798
+// section 7.3): only a director (keepalived with use_vmac, or a router)
+// answers with one, never a real server.
+var (
+	vrrpVMACPrefix4 = []byte{0x00, 0x00, 0x5e, 0x00, 0x01}
+	vrrpVMACPrefix6 = []byte{0x00, 0x00, 0x5e, 0x00, 0x02}
+)
 
 // CheckMAC decides whether mac may be a backend's. own holds the director's
 // interface MACs, peers the other directors' MACs.
@@ -65,7 +69,7 @@ func CheckMAC(mac net.HardwareAddr, own, peers []net.HardwareAddr) Refusal {
 		return RefusedBroadcast
 	case mac[0]&1 != 0: // the I/G bit
 		return RefusedMulticast
-	case bytes.HasPrefix(mac, vrrpVMACPrefix):
+	case bytes.HasPrefix(mac, vrrpVMACPrefix4), bytes.HasPrefix(mac, vrrpVMACPrefix6):
 		return RefusedVRRP
 	case containsMAC(own, mac):
 		return RefusedOwn

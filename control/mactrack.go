@@ -17,7 +17,8 @@ import (
 type MACResolver interface {
 	// Lookup reads ip's entry in the kernel's neighbour table (no traffic).
 	Lookup(ip netip.Addr) (net.HardwareAddr, bool)
-	// Probe asks by ARP until a reply that accept takes arrives or ctx ends.
+	// Probe asks by ARP (IPv4) or neighbour solicitation (IPv6) until a
+	// reply that accept takes arrives or ctx ends.
 	Probe(ctx context.Context, ip netip.Addr, accept func(net.HardwareAddr) bool) (net.HardwareAddr, error)
 	// OwnMACs are the director's own interface MACs.
 	OwnMACs() []net.HardwareAddr
@@ -31,6 +32,7 @@ const (
 	SourceStatic  MACSource = "static"
 	SourceTable   MACSource = "neighbour table"
 	SourceARP     MACSource = "arp"
+	SourceNDP     MACSource = "ndp"
 	SourceEvent   MACSource = "RTM_NEWNEIGH"
 	SourceAdopted MACSource = "pinned data plane"
 )
@@ -47,7 +49,7 @@ type NeighEvent struct {
 type MACTrackerOptions struct {
 	// Refresh is how often a resolved MAC is confirmed (30 s).
 	Refresh time.Duration
-	// ProbeTimeout bounds one ARP attempt (1 s).
+	// ProbeTimeout bounds one ARP or NDP attempt (1 s).
 	ProbeTimeout time.Duration
 	// RetryMin and RetryMax bound the backoff after failed attempts: the
 	// wait doubles from RetryMin up to RetryMax (250 ms, 8 s).
@@ -115,7 +117,7 @@ type MACStats struct {
 	// Refused counts MACs not taken, by Refusal.String().
 	Refused  map[string]uint64
 	Changes  uint64 // a backend's known MAC replaced by another
-	Attempts uint64 // table lookups and ARP probes
+	Attempts uint64 // table lookups and ARP or NDP probes
 	Failures uint64 // attempts that found no acceptable MAC
 }
 
@@ -396,7 +398,7 @@ func (t *MACTracker) startDue(ctx context.Context) (wait func()) {
 	return all.Wait
 }
 
-// attempt resolves one address: the neighbour table first, then ARP.
+// attempt resolves one address: the neighbour table first, then ARP or NDP.
 func (t *MACTracker) attempt(ctx context.Context, ip netip.Addr, e *macEntry, peer bool) {
 	t.mu.Lock()
 	t.attempts++
@@ -457,10 +459,14 @@ func (t *MACTracker) resolve(ctx context.Context, ip netip.Addr, peer bool) (net
 		defer t.mu.Unlock()
 		return t.refuseLocked(ip, m, peer) == RefusedNone
 	})
-	if err != nil {
-		return nil, "", fmt.Errorf("no acceptable ARP reply from %s within %s: %w", ip, t.opts.ProbeTimeout, err)
+	source := SourceARP
+	if !ip.Is4() {
+		source = SourceNDP
 	}
-	return mac, SourceARP, nil
+	if err != nil {
+		return nil, "", fmt.Errorf("no acceptable %s reply from %s within %s: %w", source, ip, t.opts.ProbeTimeout, err)
+	}
+	return mac, source, nil
 }
 
 func (t *MACTracker) backoff(failures int) time.Duration {

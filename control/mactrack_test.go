@@ -18,6 +18,8 @@ var (
 	macPeer = net.HardwareAddr{0x02, 0, 0, 0, 0, 0x15}
 	db1IP   = netip.MustParseAddr("192.168.1.10")
 	peer1IP = netip.MustParseAddr("192.168.1.21")
+	db6IP   = netip.MustParseAddr("fd00:1::10")
+	peer6IP = netip.MustParseAddr("fd00:1::21")
 )
 
 // fakeResolver answers from a table and a list of ARP replies per address;
@@ -170,6 +172,8 @@ func TestCheckMAC(t *testing.T) {
 		{"any group bit", "03:00:00:00:00:01", RefusedMulticast},
 		{"zero", "00:00:00:00:00:00", RefusedZero},
 		{"vrrp virtual router", "00:00:5e:00:01:63", RefusedVRRP},
+		{"ipv6 multicast", "33:33:ff:00:00:10", RefusedMulticast},
+		{"vrrp ipv6 virtual router", "00:00:5e:00:02:63", RefusedVRRP},
 		{"own interface", macOwn.String(), RefusedOwn},
 		{"peer director", macPeer.String(), RefusedPeer},
 		{"eui-64", "02:00:00:00:00:00:00:0a", RefusedMalformed},
@@ -268,55 +272,67 @@ func TestMACTrackerUnresolvedUntilAnswered(t *testing.T) {
 // Replies with a MAC no backend may have are ignored and counted, and the
 // acceptable reply that follows is taken; when nothing acceptable answers
 // the backend stays unresolved.
+// The same rules hold for both families: a backend's MAC from the IPv6
+// neighbour table or a neighbour advertisement is refused for what an ARP
+// answer would be.
 func TestMACTrackerRefusesBadMACs(t *testing.T) {
-	for _, tc := range []struct {
-		name   string
-		bad    string
-		reason Refusal
-	}{
-		{"broadcast", "ff:ff:ff:ff:ff:ff", RefusedBroadcast},
-		{"multicast", "01:00:5e:7f:00:01", RefusedMulticast},
-		{"zero", "00:00:00:00:00:00", RefusedZero},
-		{"vrrp vmac", "00:00:5e:00:01:63", RefusedVRRP},
-		{"own", macOwn.String(), RefusedOwn},
-		{"resolved peer", macPeer.String(), RefusedPeer},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			bad, _ := net.ParseMAC(tc.bad)
-			r := newTrackerRig(t)
-			r.SetPeers([]netip.Addr{peer1IP})
-			r.res.set(peer1IP, macPeer)
-			// The neighbour table holds the bad MAC too: refused there
-			// as well, then ARP is asked.
-			r.res.set(db1IP, bad, bad, bad, macA)
-			r.Track(map[netip.Addr]net.HardwareAddr{db1IP: nil})
-			r.step(0)
-			if got := r.MAC(db1IP); !slices.Equal(got, macA) {
-				t.Fatalf("MAC = %s, want %s (the acceptable reply after the %s ones)", got, macA, tc.name)
-			}
-			_, st := r.Status()
-			if got := st.Refused[tc.reason.String()]; got != 3 {
-				t.Errorf("refused[%s] = %d, want 3 (one table entry, two replies): %v", tc.reason, got, st.Refused)
-			}
-			if n := len(r.logs.find("MAC refused")); n != 1 {
-				t.Errorf("logged %d refusals of one MAC, want 1", n)
-			}
+	for _, fam := range []struct {
+		name    string
+		db1IP   netip.Addr
+		peer1IP netip.Addr
+	}{{"ipv4", db1IP, peer1IP}, {"ipv6", db6IP, peer6IP}} {
+		db1IP, peer1IP := fam.db1IP, fam.peer1IP
+		for _, tc := range []struct {
+			name   string
+			bad    string
+			reason Refusal
+		}{
+			{"broadcast", "ff:ff:ff:ff:ff:ff", RefusedBroadcast},
+			{"multicast", "01:00:5e:7f:00:01", RefusedMulticast},
+			{"ipv6 multicast", "33:33:00:00:00:01", RefusedMulticast},
+			{"zero", "00:00:00:00:00:00", RefusedZero},
+			{"vrrp vmac", "00:00:5e:00:01:63", RefusedVRRP},
+			{"vrrp ipv6 vmac", "00:00:5e:00:02:63", RefusedVRRP},
+			{"own", macOwn.String(), RefusedOwn},
+			{"resolved peer", macPeer.String(), RefusedPeer},
+		} {
+			t.Run(fam.name+"/"+tc.name, func(t *testing.T) {
+				bad, _ := net.ParseMAC(tc.bad)
+				r := newTrackerRig(t)
+				r.SetPeers([]netip.Addr{peer1IP})
+				r.res.set(peer1IP, macPeer)
+				// The neighbour table holds the bad MAC too: refused there
+				// as well, then ARP is asked.
+				r.res.set(db1IP, bad, bad, bad, macA)
+				r.Track(map[netip.Addr]net.HardwareAddr{db1IP: nil})
+				r.step(0)
+				if got := r.MAC(db1IP); !slices.Equal(got, macA) {
+					t.Fatalf("MAC = %s, want %s (the acceptable reply after the %s ones)", got, macA, tc.name)
+				}
+				_, st := r.Status()
+				if got := st.Refused[tc.reason.String()]; got != 3 {
+					t.Errorf("refused[%s] = %d, want 3 (one table entry, two replies): %v", tc.reason, got, st.Refused)
+				}
+				if n := len(r.logs.find("MAC refused")); n != 1 {
+					t.Errorf("logged %d refusals of one MAC, want 1", n)
+				}
 
-			r.res.set(db1IP, nil, bad)
-			r.step(30 * time.Second)
-			if got := r.MAC(db1IP); !slices.Equal(got, macA) {
-				t.Errorf("a %s-only answer replaced the MAC: %s", tc.name, got)
-			}
-			r2 := newTrackerRig(t)
-			r2.SetPeers([]netip.Addr{peer1IP})
-			r2.res.set(peer1IP, macPeer)
-			r2.res.set(db1IP, nil, bad)
-			r2.Track(map[netip.Addr]net.HardwareAddr{db1IP: nil})
-			r2.step(0)
-			if s := r2.status(t, db1IP); s.MAC != nil {
-				t.Errorf("only a %s reply: resolved to %s, want unresolved", tc.name, s.MAC)
-			}
-		})
+				r.res.set(db1IP, nil, bad)
+				r.step(30 * time.Second)
+				if got := r.MAC(db1IP); !slices.Equal(got, macA) {
+					t.Errorf("a %s-only answer replaced the MAC: %s", tc.name, got)
+				}
+				r2 := newTrackerRig(t)
+				r2.SetPeers([]netip.Addr{peer1IP})
+				r2.res.set(peer1IP, macPeer)
+				r2.res.set(db1IP, nil, bad)
+				r2.Track(map[netip.Addr]net.HardwareAddr{db1IP: nil})
+				r2.step(0)
+				if s := r2.status(t, db1IP); s.MAC != nil {
+					t.Errorf("only a %s reply: resolved to %s, want unresolved", tc.name, s.MAC)
+				}
+			})
+		}
 	}
 }
 

@@ -15,14 +15,15 @@ import (
 	"github.com/mdlayher/arp"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
 )
 
 // ErrNoReply is a Probe that heard no acceptable reply.
-var ErrNoReply = errors.New("no acceptable ARP reply")
+var ErrNoReply = errors.New("no acceptable reply")
 
-// arpResend is the gap between ARP requests within one Probe: a single lost
-// request or reply must not fail the attempt.
+// arpResend is the gap between ARP requests (or neighbour solicitations)
+// within one Probe: a single lost request or reply must not fail the attempt.
 const arpResend = 300 * time.Millisecond
 
 // usableNUD are the neighbour states whose link-layer address the kernel
@@ -30,9 +31,10 @@ const arpResend = 300 * time.Millisecond
 const usableNUD = netlink.NUD_REACHABLE | netlink.NUD_STALE | netlink.NUD_DELAY | netlink.NUD_PROBE | netlink.NUD_PERMANENT
 
 // Neighbours finds MAC addresses on one interface: in the kernel's
-// neighbour table, by ARP, and by following the table's changes. It holds
-// its sockets from OpenNeighbours to Close, in the network namespace that
-// was current when it was opened.
+// neighbour tables (IPv4 and IPv6), by ARP or by IPv6 neighbour
+// solicitation, and by following the tables' changes. It holds its sockets
+// from OpenNeighbours to Close, in the network namespace that was current
+// when it was opened.
 type Neighbours struct {
 	iface *net.Interface
 	log   *slog.Logger
@@ -41,6 +43,11 @@ type Neighbours struct {
 	arp   *arp.Client
 	done  chan struct{}
 	read  sync.WaitGroup
+
+	// ndp is the ICMPv6 socket for neighbour solicitations and
+	// advertisements; nil (and ndpErr) on a host without IPv6.
+	ndp    *ipv6.PacketConn
+	ndpErr error
 
 	writeMu sync.Mutex
 	mu      sync.Mutex
@@ -73,15 +80,23 @@ func OpenNeighbours(iface *net.Interface, log *slog.Logger) (*Neighbours, error)
 		return nil, fmt.Errorf("arp on %s: %w", iface.Name, err)
 	}
 	n := &Neighbours{iface: iface, log: log, ns: ns, nl: nl, arp: c, done: make(chan struct{}), waiters: map[netip.Addr][]chan net.HardwareAddr{}}
+	n.ndp, n.ndpErr = listenNDP(iface)
 	n.read.Add(1)
 	go n.readARP()
+	if n.ndp != nil {
+		n.read.Add(1)
+		go n.readNDP()
+	}
 	return n, nil
 }
 
-// Close stops Probe, Watch and the ARP reader.
+// Close stops Probe, Watch and the ARP and NDP readers.
 func (n *Neighbours) Close() error {
 	close(n.done)
 	err := n.arp.Close()
+	if n.ndp != nil {
+		n.ndp.Close()
+	}
 	n.read.Wait()
 	n.nl.Close()
 	n.ns.Close()
@@ -92,23 +107,25 @@ func (n *Neighbours) Close() error {
 // direct routing can only reach backends on the same L2 segment.
 var ErrNotOnLink = errors.New("not on a subnet of the interface")
 
-// OnLink checks that ip is inside one of iface's IPv4 subnets.
+// OnLink checks that ip is inside one of iface's subnets of its family
+// (not counting host routes: a /32 or /128 says nothing about the segment).
 func OnLink(iface *net.Interface, ip netip.Addr) error {
 	addrs, err := iface.Addrs()
 	if err != nil {
 		return fmt.Errorf("addresses of %s: %w", iface.Name, err)
 	}
+	ip = ip.Unmap()
 	var subnets []string
 	for _, a := range addrs {
 		n, ok := a.(*net.IPNet)
-		if !ok || n.IP.To4() == nil {
+		if !ok {
 			continue
 		}
 		p, err := netip.ParsePrefix(n.String())
-		if err != nil {
+		if err != nil || p.Addr().Is4() != ip.Is4() || p.Addr().IsLinkLocalUnicast() {
 			continue
 		}
-		if p.Masked().Contains(ip) && p.Bits() < 32 {
+		if p.Masked().Contains(ip) && p.Bits() < p.Addr().BitLen() {
 			return nil
 		}
 		subnets = append(subnets, p.Masked().String())
@@ -116,9 +133,31 @@ func OnLink(iface *net.Interface, ip netip.Addr) error {
 	return fmt.Errorf("backend %s: %w %s (%v)", ip, ErrNotOnLink, iface.Name, subnets)
 }
 
-// Lookup reads ip's usable entry from the kernel's neighbour table.
+// neighFamily is the netlink family of ip's neighbour table.
+func neighFamily(ip netip.Addr) int {
+	if ip.Is4() {
+		return netlink.FAMILY_V4
+	}
+	return netlink.FAMILY_V6
+}
+
+// neighAddr reads a neighbour entry's address as its family writes it.
+func neighAddr(family int, ip net.IP) (netip.Addr, bool) {
+	switch family {
+	case netlink.FAMILY_V4:
+		return netip.AddrFromSlice(ip.To4())
+	case netlink.FAMILY_V6:
+		a, ok := netip.AddrFromSlice(ip.To16())
+		return a, ok && !a.Is4In6()
+	}
+	return netip.Addr{}, false
+}
+
+// Lookup reads ip's usable entry from the kernel's neighbour table of ip's
+// family.
 func (n *Neighbours) Lookup(ip netip.Addr) (net.HardwareAddr, bool) {
-	neighs, err := n.nl.NeighList(n.iface.Index, netlink.FAMILY_V4)
+	family := neighFamily(ip)
+	neighs, err := n.nl.NeighList(n.iface.Index, family)
 	if err != nil {
 		return nil, false
 	}
@@ -126,17 +165,25 @@ func (n *Neighbours) Lookup(ip netip.Addr) (net.HardwareAddr, bool) {
 		if e.State&usableNUD == 0 || len(e.HardwareAddr) != 6 {
 			continue
 		}
-		if a, ok := netip.AddrFromSlice(e.IP.To4()); ok && a == ip {
+		if a, ok := neighAddr(family, e.IP); ok && a == ip {
 			return e.HardwareAddr, true
 		}
 	}
 	return nil, false
 }
 
-// Probe sends ARP requests for ip every arpResend until accept takes a
-// reply or ctx ends. Refused replies do not end the wait: a forged reply
-// racing the real one must not win, nor make the attempt fail.
+// Probe asks for ip every arpResend (an ARP request for IPv4, a neighbour
+// solicitation for IPv6) until accept takes a reply or ctx ends. Refused
+// replies do not end the wait: a forged reply racing the real one must not
+// win, nor make the attempt fail.
 func (n *Neighbours) Probe(ctx context.Context, ip netip.Addr, accept func(net.HardwareAddr) bool) (net.HardwareAddr, error) {
+	request := n.arp.Request
+	if !ip.Is4() {
+		if n.ndp == nil {
+			return nil, fmt.Errorf("%w: %w", ErrNoReply, n.ndpErr)
+		}
+		request = n.solicit
+	}
 	ch := make(chan net.HardwareAddr, 16)
 	n.mu.Lock()
 	n.waiters[ip] = append(n.waiters[ip], ch)
@@ -154,7 +201,7 @@ func (n *Neighbours) Probe(ctx context.Context, ip netip.Addr, accept func(net.H
 	var sendErr error
 	for {
 		n.writeMu.Lock()
-		sendErr = n.arp.Request(ip)
+		sendErr = request(ip)
 		n.writeMu.Unlock()
 	wait:
 		for {
@@ -199,14 +246,19 @@ func (n *Neighbours) readARP() {
 		if p.Operation != arp.OperationReply {
 			continue
 		}
-		n.mu.Lock()
-		for _, ch := range n.waiters[p.SenderIP] {
-			select {
-			case ch <- slices.Clone(p.SenderHardwareAddr):
-			default: // a flood of replies: the probe has enough to read
-			}
+		n.hand(p.SenderIP, p.SenderHardwareAddr)
+	}
+}
+
+// hand gives a reply's MAC to every probe waiting for ip.
+func (n *Neighbours) hand(ip netip.Addr, mac net.HardwareAddr) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, ch := range n.waiters[ip] {
+		select {
+		case ch <- slices.Clone(mac):
+		default: // a flood of replies: the probe has enough to read
 		}
-		n.mu.Unlock()
 	}
 }
 
@@ -233,7 +285,7 @@ func (n *Neighbours) OwnMACs() []net.HardwareAddr {
 	return own
 }
 
-// Watch calls fn for every change of the interface's IPv4 neighbour entries
+// Watch calls fn for every change of the interface's neighbour entries
 // until ctx ends. Each (re)subscription first lists the whole table, so
 // changes lost when the socket overflowed (ENOBUFS) or failed are read
 // again.
@@ -280,10 +332,10 @@ func (n *Neighbours) follow(ctx context.Context, ch <-chan netlink.NeighUpdate, 
 			if !ok {
 				return true
 			}
-			if u.LinkIndex != n.iface.Index || u.Family != netlink.FAMILY_V4 {
+			if u.LinkIndex != n.iface.Index {
 				continue
 			}
-			ip, ok := netip.AddrFromSlice(u.IP.To4())
+			ip, ok := neighAddr(u.Family, u.IP)
 			if !ok {
 				continue
 			}
@@ -296,7 +348,7 @@ func (n *Neighbours) follow(ctx context.Context, ch <-chan netlink.NeighUpdate, 
 	}
 }
 
-// Counters: ARP frames that did not parse, and watch resubscriptions.
+// Counters: ARP frames and neighbour advertisements that did not parse, and watch resubscriptions.
 func (n *Neighbours) Counters() (malformed, resubscribed uint64) {
 	return n.malformed.Load(), n.resubscribed.Load()
 }

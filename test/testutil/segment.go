@@ -74,6 +74,21 @@ func (s *Segment) Unplug(t testing.TB, h *Host) {
 	s.Bridge.MustRun(t, "ip", "link", "del", h.Port)
 }
 
+// EnableIPv6 turns IPv6 on for h's eth0 and lo and adds addr (an IPv6
+// prefix) to eth0. Duplicate address detection and router solicitations
+// stay off: the test's addresses are its own, and nothing on the segment
+// routes, so the addresses are usable at once and the segment stays quiet.
+func (h *Host) EnableIPv6(t testing.TB, addr string) netip.Prefix {
+	t.Helper()
+	p := netip.MustParsePrefix(addr)
+	for _, k := range []string{"net.ipv6.conf.eth0.accept_dad=0", "net.ipv6.conf.eth0.router_solicitations=0",
+		"net.ipv6.conf.eth0.disable_ipv6=0", "net.ipv6.conf.lo.disable_ipv6=0"} {
+		h.MustRun(t, "sysctl", "-qw", k)
+	}
+	h.MustRun(t, "ip", "-6", "addr", "add", addr, "dev", "eth0", "nodad")
+	return p
+}
+
 // NewXDPPass loads a program that passes every frame. A veth drops frames
 // that its peer sends with XDP_TX in native mode unless this end has an XDP
 // program too (lab-facts.md): bridge ports facing a director get this one.
