@@ -33,10 +33,12 @@ var (
 
 func newFakeDP() *fakeDP {
 	return &fakeDP{
-		services: map[loader.ServiceKey]loader.Service{service: {ID: 1}},
+		services: map[loader.ServiceKey]loader.Service{service: {ID: 1}, service6: {ID: 2}},
 		backends: map[uint32]loader.Backend{
 			1: {ServiceID: 1, IP: db1, State: loader.BackendActive},
 			2: {ServiceID: 1, IP: db2, State: loader.BackendActive},
+			3: {ServiceID: 2, IP: db61, State: loader.BackendActive},
+			4: {ServiceID: 2, IP: db62, State: loader.BackendActive},
 		},
 		flows: map[loader.FlowKey]uint32{},
 	}
@@ -138,14 +140,24 @@ func flowTo(port uint16, backend netip.Addr) Entry {
 		VIP: netip.AddrPortFrom(vip, 3306), Proto: lb.TCP}, Backend: backend}
 }
 
+// flow6To is an IPv6 flow of service6.
+func flow6To(port uint16, backend netip.Addr) Entry {
+	return Entry{Flow: loader.FlowKey{Client: netip.AddrPortFrom(netip.MustParseAddr("fd00:1::100"), port),
+		VIP: netip.AddrPortFrom(vip6, 3306), Proto: lb.TCP}, Backend: backend}
+}
+
 var fromLVS1 = meta{src: lvs1, dst: group, ifindex: 2, ttl: 255}
 
 // Each forged or misdirected datagram is refused, counted under its reason,
 // and leaves the flow table as it was; the genuine one (first case) is
 // applied, so the harness can tell the difference.
 func TestReceiveChecks(t *testing.T) {
+	t.Run("ipv4", func(t *testing.T) { testReceiveChecks(t, flowTo(40000, db2), 2) })
+	t.Run("ipv6", func(t *testing.T) { testReceiveChecks(t, flow6To(40000, db62), 4) })
+}
+
+func testReceiveChecks(t *testing.T, e Entry, wantID uint32) {
 	now := time.Now()
-	e := flowTo(40000, db2)
 	v1 := append([]byte("XLBS\x01\x01\x00\x00"), make([]byte, entryLen)...) // the old unauthenticated format
 	for _, tc := range []struct {
 		name  string
@@ -187,7 +199,7 @@ func TestReceiveChecks(t *testing.T) {
 			st := s.Status()
 			id, ok, _ := dp.Flow(e.Flow)
 			if tc.want == "" {
-				if !ok || id != 2 || st.Applied != 1 {
+				if !ok || id != wantID || st.Applied != 1 {
 					t.Fatalf("genuine datagram not applied: flow %d %v, %+v", id, ok, st)
 				}
 				return

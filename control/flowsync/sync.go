@@ -380,31 +380,65 @@ func (s *Syncer) write(m Message) error {
 	return err
 }
 
-// send batches the ring's events into datagrams: up to MaxEntries, or what
-// came within 20ms.
+// batches are a sender's pending entries, one batch per family (a datagram
+// carries one family).
+type batches struct {
+	b     [2][]Entry // IPv4, IPv6
+	flush func([]Entry) bool
+}
+
+// add queues e and sends its family's batch once full; false: a send failed
+// (flush said so), or e's addresses are not of one family (never from the
+// data plane, which keeps a service and its backends one family).
+func (q *batches) add(e Entry) bool {
+	is6, err := Family([]Entry{e})
+	if err != nil {
+		return false
+	}
+	i, limit := 0, MaxEntries
+	if is6 {
+		i, limit = 1, MaxEntries6
+	}
+	q.b[i] = append(q.b[i], e)
+	if len(q.b[i]) < limit {
+		return true
+	}
+	return q.flushOne(i)
+}
+
+func (q *batches) flushOne(i int) bool {
+	if len(q.b[i]) == 0 {
+		return true
+	}
+	ok := q.flush(q.b[i])
+	q.b[i] = q.b[i][:0]
+	return ok
+}
+
+// flushAll sends both batches.
+func (q *batches) flushAll() bool { return q.flushOne(0) && q.flushOne(1) }
+
+// send batches the ring's events into datagrams: up to MaxEntries (or
+// MaxEntries6), or what came within 20ms.
 func (s *Syncer) send(ctx context.Context, events *loader.FlowEventReader) {
-	var batch []Entry
-	flush := func() {
-		if len(batch) == 0 {
-			return
-		}
+	q := batches{flush: func(batch []Entry) bool {
 		if err := s.write(Message{Kind: KindFlows, Entries: batch}); err != nil {
 			s.log.Warn("flow sync send", "error", err, "flows", len(batch))
 			s.drop(ReasonSend)
 		} else {
 			s.sent.Add(uint64(len(batch)))
 		}
-		batch = batch[:0]
-	}
+		return true
+	}}
 	deadline := time.Now().Add(20 * time.Millisecond)
 	for ctx.Err() == nil {
 		ev, err := events.Read(time.Until(deadline))
 		switch {
 		case errors.Is(err, loader.ErrReaderClosed):
-			flush()
+			q.flushAll()
 			return
 		case errors.Is(err, os.ErrDeadlineExceeded):
-			flush()
+			q.flushAll()
 			deadline = time.Now().Add(20 * time.Millisecond)
 			continue
 		case err != nil:
@@ -416,12 +450,11 @@ func (s *Syncer) send(ctx context.Context, events *loader.FlowEventReader) {
 			s.drop(ReasonLocalBackend)
 			continue
 		}
-		batch = append(batch, Entry{Flow: ev.Flow, Backend: ip})
-		if len(batch) == MaxEntries {
-			flush()
+		if !q.add(Entry{Flow: ev.Flow, Backend: ip}) {
+			s.drop(ReasonSend)
 		}
 		if time.Now().After(deadline) {
-			flush()
+			q.flushAll()
 			deadline = time.Now().Add(20 * time.Millisecond)
 		}
 	}
@@ -763,13 +796,9 @@ func (s *Syncer) dump(ctx context.Context, perSecond float64) (int, error) {
 	pace := rate.NewLimiter(rate.Limit(perSecond), 16)
 	datagrams := uint32(0)
 	limit := int(s.dp.MaxFlows())
-	var batch []Entry
-	n := 0
+	n, queued := 0, 0
 	var werr error
-	flush := func() bool {
-		if len(batch) == 0 {
-			return true
-		}
+	q := batches{flush: func(batch []Entry) bool {
 		if werr = pace.Wait(ctx); werr != nil {
 			return false
 		}
@@ -780,24 +809,20 @@ func (s *Syncer) dump(ctx context.Context, perSecond float64) (int, error) {
 		n += len(batch)
 		s.bulkFlows.Add(uint64(len(batch))) // counted before the end goes out
 		datagrams++
-		batch = batch[:0]
 		return true
-	}
+	}}
 	err := s.dp.Flows(func(k loader.FlowKey, id uint32) bool {
-		if n+len(batch) >= limit {
+		if queued >= limit {
 			return false
 		}
 		ip, ok := s.ids.backendIP(s.dp, id)
 		if !ok {
 			return true
 		}
-		batch = append(batch, Entry{Flow: k, Backend: ip})
-		if len(batch) == MaxEntries {
-			return flush()
-		}
-		return true
+		queued++
+		return q.add(Entry{Flow: k, Backend: ip}) || werr == nil
 	})
-	if err == nil && werr == nil && flush() {
+	if err == nil && werr == nil && q.flushAll() {
 		werr = s.write(Message{Kind: KindBulkEnd, Count: datagrams})
 	}
 	return n, errors.Join(err, werr)

@@ -30,6 +30,11 @@ var (
 	db1     = netip.MustParseAddr("192.168.1.10")
 	db2     = netip.MustParseAddr("192.168.1.11")
 	dbMAC   = []net.HardwareAddr{{2, 0, 0, 0, 0, 10}, {2, 0, 0, 0, 0, 11}}
+
+	vip6     = netip.MustParseAddr("fd00:1::30")
+	service6 = loader.ServiceKey{VIP: vip6, Port: 3306, Proto: lb.TCP}
+	db61     = netip.MustParseAddr("fd00:1::10")
+	db62     = netip.MustParseAddr("fd00:1::11")
 )
 
 // director loads a data plane whose backend ids start at base, so the

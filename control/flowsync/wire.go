@@ -18,6 +18,20 @@
 // address, start time (epoch), sequence number and send time against replay,
 // and is sent with TTL 255 so a receiver can require that it was not routed
 // (GTSM, RFC 5082), as VRRP does (RFC 5798 section 5.1.1.3).
+//
+// Wire versions. Version 2 carries IPv4 flows (20-byte entries). Version 3
+// adds a family byte after the version-2 header and carries the flows of
+// that family (IPv6: 56-byte entries, MaxEntries6 per datagram). A director
+// reads both and sends version 2 for every datagram version 2 can say (all
+// IPv4 flows, bulk requests, dump ends), version 3 only for IPv6 flows. So
+// during a rolling upgrade a director of the release before IPv6 still
+// reads everything the upgraded one sends about IPv4, and the upgraded one
+// reads everything the old one sends; a version-3 datagram reaching the old
+// director is dropped there as malformed (unsupported version) and counted.
+// That can only be IPv6 flows, which the old director could not hold anyway:
+// in practice none, since an older xlbd refuses a configuration with an IPv6
+// service, so a pair carries IPv6 services only once both are upgraded.
+// Version 1 (unauthenticated) is refused by both.
 package flowsync
 
 import (
@@ -59,7 +73,7 @@ const (
 // the receiver's replay check uses; all of it is authenticated.
 type Message struct {
 	Kind   Kind
-	Sender netip.Addr // the IPv4 source address the datagram must come from
+	Sender netip.Addr // the IPv4 source address the datagram must come from (flows may be IPv6)
 	Epoch  uint64     // the sender's start time (Unix ns): larger after a restart
 	Seq    uint64     // per epoch, from 1, one per datagram
 	SentAt int64      // Unix ms
@@ -71,14 +85,31 @@ type Message struct {
 }
 
 const (
-	magic     = "XLBS"
-	version   = 2
-	headerLen = 40 // magic 4, version 1, kind 1, key id 1, entries 1, sender 4, epoch 8, seq 8, sent-at 8, count 4
-	entryLen  = 20 // client ip, vip, client port, vip port, proto, 3 pad, backend ip
+	magic = "XLBS"
+	// version2 is IPv4 only; version3 adds the family byte.
+	version2 = 2
+	version3 = 3
+	// headerLen: magic 4, version 1, kind 1, key id 1, entries 1, sender 4,
+	// epoch 8, seq 8, sent-at 8, count 4; version 3 appends family 1 and
+	// 3 reserved (zero) bytes.
+	headerLen  = 40
+	header3Len = headerLen + 4
+	// entryLen and entry6Len: client ip, vip, client port, vip port, proto,
+	// 3 pad, backend ip.
+	entryLen  = 4 + 4 + 2 + 2 + 1 + 3 + 4
+	entry6Len = 16 + 16 + 2 + 2 + 1 + 3 + 16
 	macLen    = sha256.Size
-	// MaxEntries fits a datagram in 1400 bytes: no fragmentation on any
-	// Ethernet segment, also with a VLAN tag or a tunnel's overhead.
-	MaxEntries = (1400 - headerLen - macLen) / entryLen
+	// MaxEntries (IPv4) and MaxEntries6 fit a datagram in 1400 bytes: no
+	// fragmentation on any Ethernet segment, also with a VLAN tag or a
+	// tunnel's overhead.
+	MaxEntries  = (1400 - headerLen - macLen) / entryLen
+	MaxEntries6 = (1400 - header3Len - macLen) / entry6Len
+)
+
+// Address families of version 3 (the IP version numbers).
+const (
+	family4 = 4
+	family6 = 6
 )
 
 // Receive errors: each is a counted drop reason (see Reason).
@@ -93,17 +124,51 @@ var (
 	ErrMAC     = errors.New("authentication failed")
 )
 
-// Seal encodes m and appends its HMAC under k.
+// Seal encodes m and appends its HMAC under k: version 2 unless its entries
+// are IPv6 (see the package comment). All entries are of one family, each
+// entry's addresses too.
 func Seal(k *Key, m Message) ([]byte, error) {
-	if len(m.Entries) > MaxEntries {
-		return nil, fmt.Errorf("flowsync: %d entries, want at most %d", len(m.Entries), MaxEntries)
+	is6, err := Family(m.Entries)
+	if err != nil {
+		return nil, err
+	}
+	if is6 {
+		return seal(k, m, version3, family6)
+	}
+	return seal(k, m, version2, family4)
+}
+
+// Family says whether entries are IPv6 (false: IPv4, or none), or why they
+// cannot share a datagram.
+func Family(entries []Entry) (is6 bool, err error) {
+	for i, e := range entries {
+		addrs := []netip.Addr{e.Flow.Client.Addr(), e.Flow.VIP.Addr(), e.Backend}
+		v6 := addrs[0].Is6()
+		for _, a := range addrs {
+			if a.Is4() == v6 || a.Is4In6() {
+				return false, fmt.Errorf("flowsync: entry %d: client %s, VIP %s and backend %s are not one family", i, addrs[0], addrs[1], addrs[2])
+			}
+		}
+		if i > 0 && v6 != is6 {
+			return false, fmt.Errorf("flowsync: entry %d: IPv4 and IPv6 flows in one datagram", i)
+		}
+		is6 = v6
+	}
+	return is6, nil
+}
+
+// seal encodes m as version ver (family fam) and appends its HMAC under k.
+func seal(k *Key, m Message, ver, fam byte) ([]byte, error) {
+	hlen, elen, maxN := layout(ver, fam)
+	if len(m.Entries) > maxN {
+		return nil, fmt.Errorf("flowsync: %d entries, want at most %d", len(m.Entries), maxN)
 	}
 	if !m.Sender.Is4() {
 		return nil, fmt.Errorf("flowsync: sender %v is not IPv4", m.Sender)
 	}
-	b := make([]byte, headerLen+len(m.Entries)*entryLen, headerLen+len(m.Entries)*entryLen+macLen)
+	b := make([]byte, hlen+len(m.Entries)*elen, hlen+len(m.Entries)*elen+macLen)
 	copy(b, magic)
-	b[4] = version
+	b[4] = ver
 	b[5] = byte(m.Kind)
 	b[6] = k.ID
 	b[7] = byte(len(m.Entries))
@@ -113,20 +178,38 @@ func Seal(k *Key, m Message) ([]byte, error) {
 	binary.BigEndian.PutUint64(b[20:], m.Seq)
 	binary.BigEndian.PutUint64(b[28:], uint64(m.SentAt))
 	binary.BigEndian.PutUint32(b[36:], m.Count)
+	if ver == version3 {
+		b[40] = fam
+	}
+	alen := 4
+	if fam == family6 {
+		alen = 16
+	}
 	for i, e := range m.Entries {
-		if !e.Flow.Client.Addr().Is4() || !e.Flow.VIP.Addr().Is4() || !e.Backend.Is4() {
-			return nil, fmt.Errorf("flowsync: entry %d: addresses must be IPv4", i)
+		if (fam == family6) != e.Backend.Is6() {
+			return nil, fmt.Errorf("flowsync: entry %d: not of family %d", i, fam)
 		}
-		p := b[headerLen+i*entryLen:]
-		c, v, be := e.Flow.Client.Addr().As4(), e.Flow.VIP.Addr().As4(), e.Backend.As4()
-		copy(p[0:4], c[:])
-		copy(p[4:8], v[:])
-		binary.BigEndian.PutUint16(p[8:], e.Flow.Client.Port())
-		binary.BigEndian.PutUint16(p[10:], e.Flow.VIP.Port())
-		p[12] = byte(e.Flow.Proto)
-		copy(p[16:20], be[:])
+		p := b[hlen+i*elen:]
+		copy(p, e.Flow.Client.Addr().AsSlice())
+		copy(p[alen:], e.Flow.VIP.Addr().AsSlice())
+		p = p[2*alen:]
+		binary.BigEndian.PutUint16(p, e.Flow.Client.Port())
+		binary.BigEndian.PutUint16(p[2:], e.Flow.VIP.Port())
+		p[4] = byte(e.Flow.Proto)
+		copy(p[8:], e.Backend.AsSlice())
 	}
 	return k.sum(b), nil
+}
+
+// layout is a version's header and entry lengths and its entry limit.
+func layout(ver, fam byte) (hlen, elen, maxN int) {
+	switch {
+	case ver == version2:
+		return headerLen, entryLen, MaxEntries
+	case fam == family6:
+		return header3Len, entry6Len, MaxEntries6
+	}
+	return header3Len, entryLen, (1400 - header3Len - macLen) / entryLen
 }
 
 // Open checks a datagram's framing and HMAC (under whichever of ring's keys
@@ -139,11 +222,23 @@ func Open(ring *Keyring, b []byte) (Message, error) {
 	if string(b[:4]) != magic {
 		return Message{}, ErrMagic
 	}
-	if b[4] != version {
-		return Message{}, fmt.Errorf("%w: %d", ErrVersion, b[4])
+	ver, fam := b[4], byte(family4)
+	switch ver {
+	case version2:
+	case version3:
+		if len(b) < header3Len+macLen {
+			return Message{}, ErrShort
+		}
+		fam = b[40]
+		if fam != family4 && fam != family6 {
+			return Message{}, fmt.Errorf("%w: address family %d", ErrEntry, fam)
+		}
+	default:
+		return Message{}, fmt.Errorf("%w: %d", ErrVersion, ver)
 	}
+	hlen, elen, _ := layout(ver, fam)
 	n := int(b[7])
-	if len(b) != headerLen+n*entryLen+macLen {
+	if len(b) != hlen+n*elen+macLen {
 		return Message{}, fmt.Errorf("%w: %d entries in %d bytes", ErrCount, n, len(b))
 	}
 	k := ring.byID(b[6])
@@ -153,6 +248,9 @@ func Open(ring *Keyring, b []byte) (Message, error) {
 	body, mac := b[:len(b)-macLen], b[len(b)-macLen:]
 	if !k.verify(body, mac) {
 		return Message{}, ErrMAC
+	}
+	if ver == version3 && (b[41] != 0 || b[42] != 0 || b[43] != 0) {
+		return Message{}, fmt.Errorf("%w: reserved bytes set", ErrEntry)
 	}
 	m := Message{
 		Kind:   Kind(b[5]),
@@ -168,21 +266,39 @@ func Open(ring *Keyring, b []byte) (Message, error) {
 	if n > 0 && m.Kind != KindFlows && m.Kind != KindBulk {
 		return Message{}, fmt.Errorf("%w: %d entries in a kind %d datagram", ErrCount, n, m.Kind)
 	}
+	addr := func(p []byte) netip.Addr {
+		if fam == family6 {
+			return netip.AddrFrom16([16]byte(p))
+		}
+		return netip.AddrFrom4([4]byte(p))
+	}
+	alen := 4
+	if fam == family6 {
+		alen = 16
+	}
 	m.Entries = make([]Entry, n)
 	for i := range m.Entries {
-		p := b[headerLen+i*entryLen:]
-		proto := lb.Protocol(p[12])
+		p := b[hlen+i*elen:]
+		client, vip := addr(p), addr(p[alen:])
+		p = p[2*alen:]
+		proto := lb.Protocol(p[4])
 		if proto != lb.TCP && proto != lb.UDP {
-			return Message{}, fmt.Errorf("%w: protocol %d", ErrEntry, p[12])
+			return Message{}, fmt.Errorf("%w: protocol %d", ErrEntry, p[4])
 		}
-		m.Entries[i] = Entry{
+		e := Entry{
 			Flow: loader.FlowKey{
-				Client: netip.AddrPortFrom(netip.AddrFrom4([4]byte(p[0:4])), binary.BigEndian.Uint16(p[8:])),
-				VIP:    netip.AddrPortFrom(netip.AddrFrom4([4]byte(p[4:8])), binary.BigEndian.Uint16(p[10:])),
+				Client: netip.AddrPortFrom(client, binary.BigEndian.Uint16(p)),
+				VIP:    netip.AddrPortFrom(vip, binary.BigEndian.Uint16(p[2:])),
 				Proto:  proto,
 			},
-			Backend: netip.AddrFrom4([4]byte(p[16:20])),
+			Backend: addr(p[8:]),
 		}
+		// An IPv4-mapped IPv6 address names no flow the data plane keeps:
+		// IPv4 flows travel as IPv4.
+		if client.Is4In6() || vip.Is4In6() || e.Backend.Is4In6() {
+			return Message{}, fmt.Errorf("%w: IPv4-mapped address in an IPv6 entry", ErrEntry)
+		}
+		m.Entries[i] = e
 	}
 	return m, nil
 }
