@@ -172,7 +172,9 @@ func TestInspectPinned(t *testing.T) {
 			VRRP: []vrrp.Status{{Name: "VI_1", Interface: "eth0", VRID: 51, Version: 2, State: vrrp.StateMaster, Priority: 101, BasePriority: 101, MasterAddr: "192.168.1.20",
 				Counters:   vrrp.Counters{Drops: map[string]uint64{"ttl": 2, "dest": 3, "vrid": 0}},
 				Scripts:    []vrrp.ScriptStatus{{Name: "chk_mysql", State: vrrp.ScriptFailing, Weight: -50, Runs: 9, Fails: 4}},
-				Mismatches: []vrrp.Mismatch{{Reason: "version", Count: 7, LastFrom: "192.168.1.21", LastDetail: "sender speaks VRRPv3, this instance v2: neither sees the other's adverts", LastDropped: true}}}},
+				Mismatches: []vrrp.Mismatch{{Reason: "version", Count: 7, LastFrom: "192.168.1.21", LastDetail: "sender speaks VRRPv3, this instance v2: neither sees the other's adverts", LastDropped: true}}},
+				// FAULT must decode: xlbctl once failed on any state but INIT, BACKUP and MASTER.
+				{Name: "VI_2", Interface: "eth0", VRID: 52, Version: 2, State: vrrp.StateFault, Priority: 101, BasePriority: 101, SyncGroup: "G", SyncGroupState: vrrp.StateFault}},
 			FlowSync: []flowsync.Status{{Interface: "eth0", Group: "224.0.0.81:8848", Source: "192.168.1.20", KeyIDs: []uint8{7},
 				Applied: 12, Dropped: map[string]uint64{"auth": 3, "ttl": 1, "replay": 0}}},
 		}
@@ -209,6 +211,9 @@ func TestInspectPinned(t *testing.T) {
 	}
 	if !strings.Contains(out, "5 (dest 3, ttl 2)") || !strings.Contains(out, "VI_1 track_script chk_mysql: failing (weight -50, 9 runs, 4 failed)") {
 		t.Fatalf("vrrp: drops by reason or script state not shown:\n%s", out)
+	}
+	if !strings.Contains(out, "VI_2 sync group G: FAULT") {
+		t.Fatalf("vrrp: sync group not shown:\n%s", out)
 	}
 	out, _, err = run(append(g, "flowsync")...)
 	if err != nil || !strings.Contains(out, "auth=3 ttl=1") || strings.Contains(out, "replay") || !strings.Contains(out, "on-link") {

@@ -50,6 +50,9 @@ func vrrpCommand() *cli.Command {
 			// differently on the same VRID whose adverts are dropped means
 			// two masters.
 			for _, s := range status.VRRP {
+				if s.SyncGroup != "" {
+					fmt.Fprintf(c.App.Writer, "%s sync group %s: %s\n", s.Name, s.SyncGroup, s.SyncGroupState)
+				}
 				for _, sc := range s.Scripts {
 					fmt.Fprintf(c.App.Writer, "%s track_script %s: %s (weight %d, %d runs, %d failed)\n",
 						s.Name, sc.Name, sc.State, sc.Weight, sc.Runs, sc.Fails)

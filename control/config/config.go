@@ -18,6 +18,10 @@ type Config struct {
 	Interfaces []string // interfaces the XDP program attaches to, in order, no duplicates
 	Services   []Service
 	VRRP       []VRRPInstance
+	// SyncGroups are keepalived's vrrp_sync_groups: the members of each
+	// fail over together. The group's own tracking is already in each
+	// member's TrackInterfaces and TrackScripts.
+	SyncGroups []vrrp.SyncGroupConfig
 	// BGP announces the VIPs to routers (xlb.yaml only; nil without).
 	BGP *bgp.Config
 }

@@ -130,6 +130,9 @@ func applyDefaults(cfg *Config, src *srcMap, baseDir string) {
 			}
 		}
 	}
+	for i := range cfg.SyncGroups {
+		cfg.SyncGroups[i].ScriptPolicy = script.Policy{User: cfg.Global.ScriptUser, Security: cfg.Global.EnableScriptSecurity}
+	}
 	for i := range cfg.VRRP {
 		v := &cfg.VRRP[i]
 		vp := fmt.Sprintf("vrrp[%d]", i)

@@ -89,7 +89,7 @@ virtual_server 10.0.0.1 80 {
         }
     }
 }
-vrrp_sync_group G {
+garp_group {
 }
 virtual_sever 10.0.0.1 80 {
 }
@@ -101,7 +101,7 @@ virtual_sever 10.0.0.1 80 {
 				"t.conf:19: real_server 10.0.0.2 80: uthreshold: not supported: xlb keeps no per-server connection counts",
 				"t.conf:21: real_server 10.0.0.2 80: TCP_CHECK: connect_tmeout: unknown keyword",
 				"t.conf:23: real_server 10.0.0.2 80: MISC_CHECK: a second check: xlb runs one check per real server (first at line 20)",
-				"t.conf:28: vrrp_sync_group: not supported: instances of a sync group would not fail over together",
+				"t.conf:28: garp_group: not supported: use garp_master_* in the vrrp_instance",
 				"t.conf:30: virtual_sever: unknown keyword",
 			},
 		},

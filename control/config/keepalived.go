@@ -28,7 +28,6 @@ var (
 		"static_ipaddress":     warnOnly("ignored: xlb does not manage static addresses; configure them with the system"),
 		"static_routes":        warnOnly("ignored: xlb does not manage static routes; configure them with the system"),
 		"static_rules":         warnOnly("ignored: xlb does not manage static rules; configure them with the system"),
-		"vrrp_sync_group":      fatal("not supported: instances of a sync group would not fail over together"),
 		"virtual_server_group": fatal("not supported: write one virtual_server per VIP and port"),
 		"garp_group":           fatal("not supported: use garp_master_* in the vrrp_instance"),
 		"linkbeat_interfaces":  warnOnly("ignored: xlb watches links through netlink"),
@@ -53,7 +52,6 @@ var (
 		"native_ipv6":                fatal("not supported: xlb's VRRP is IPv4 only"),
 		"virtual_routes":             fatal("not supported: xlb does not manage routes"),
 		"virtual_rules":              fatal("not supported: xlb does not manage rules"),
-		"sync_group_tracking_weight": fatal("not supported"),
 	}
 	ignoredVS = map[string]disposition{
 		"omega":                 warnOnly("ignored: xlb runs no quorum scripts"),
@@ -135,6 +133,9 @@ type kreader struct {
 	// a track_script while parsing the instance (alloc_track_script in
 	// vrrp_track.c), so only a script defined above it counts.
 	scripts map[string]vrrp.Script
+	// groupTracks are the vrrp_sync_groups' tracking, added to their
+	// members once all are read (syncgroup.go).
+	groupTracks []groupTracking
 }
 
 // readKeepalived turns parsed keepalived.conf statements into a config whose
@@ -164,10 +165,15 @@ func readKeepalived(stmts []*stmt, d *diags, src *srcMap) *Config {
 			if k.wantBlock(s, "") && k.wantArgs(s, "", 1, "NAME") {
 				k.vrrpScript(s)
 			}
+		case "vrrp_sync_group":
+			if k.wantBlock(s, "") && k.wantArgs(s, "", 1, "NAME") {
+				k.syncGroup(s)
+			}
 		default:
 			k.other(s, "", ignoredTop, false)
 		}
 	}
+	k.resolveSyncGroups()
 	return k.cfg
 }
 

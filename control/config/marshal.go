@@ -40,6 +40,13 @@ func MarshalNative(cfg *Config) ([]byte, error) {
 		}
 		addNode(root, "vrrp", seq)
 	}
+	if len(cfg.SyncGroups) > 0 {
+		seq := &yaml.Node{Kind: yaml.SequenceNode}
+		for i := range cfg.SyncGroups {
+			seq.Content = append(seq.Content, syncGroupNode(&cfg.SyncGroups[i]))
+		}
+		addNode(root, "sync_groups", seq)
+	}
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)
@@ -337,6 +344,27 @@ func globalNode(g *Global) *yaml.Node {
 	return m
 }
 
+// syncGroupNode writes a sync group; its tracking is already on its members.
+func syncGroupNode(g *vrrp.SyncGroupConfig) *yaml.Node {
+	m := &yaml.Node{Kind: yaml.MappingNode}
+	addStr(m, "name", g.Name)
+	addNode(m, "members", strSeq(g.Members))
+	addNotifies(m, g.NotifyMaster, g.NotifyBackup, g.NotifyFault, g.NotifyStop, g.Notify)
+	return m
+}
+
+// addNotifies writes the notify commands of an instance or sync group.
+func addNotifies(m *yaml.Node, master, backup, fault, stop, any []string) {
+	for _, n := range []struct {
+		key  string
+		argv []string
+	}{{"notify_master", master}, {"notify_backup", backup}, {"notify_fault", fault}, {"notify_stop", stop}, {"notify", any}} {
+		if len(n.argv) > 0 {
+			addNode(m, n.key, strSeq(n.argv))
+		}
+	}
+}
+
 func vrrpNode(v *VRRPInstance, g *Global) *yaml.Node {
 	m := &yaml.Node{Kind: yaml.MappingNode}
 	addStr(m, "name", v.Name)
@@ -366,14 +394,7 @@ func vrrpNode(v *VRRPInstance, g *Global) *yaml.Node {
 	if len(v.TrackInterfaces) > 0 {
 		addNode(m, "track_interfaces", strSeq(v.TrackInterfaces))
 	}
-	for _, n := range []struct {
-		key  string
-		argv []string
-	}{{"notify_master", v.NotifyMaster}, {"notify_backup", v.NotifyBackup}, {"notify_fault", v.NotifyFault}, {"notify_stop", v.NotifyStop}, {"notify", v.Notify}} {
-		if len(n.argv) > 0 {
-			addNode(m, n.key, strSeq(n.argv))
-		}
-	}
+	addNotifies(m, v.NotifyMaster, v.NotifyBackup, v.NotifyFault, v.NotifyStop, v.Notify)
 	if len(v.TrackScripts) > 0 {
 		seq := &yaml.Node{Kind: yaml.SequenceNode}
 		for i := range v.TrackScripts {

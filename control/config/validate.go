@@ -42,6 +42,7 @@ func validate(cfg *Config, src *srcMap, d *diags) {
 	for i := range cfg.VRRP {
 		validateVRRP(cfg, &cfg.VRRP[i], fmt.Sprintf("vrrp[%d]", i), src, d, vips, vrids, vnames)
 	}
+	validateSyncGroups(cfg, src, d)
 	checkFits(cfg, src, d) // addrcheck.go
 	validateStaticMACs(cfg, src, d)
 }

@@ -66,6 +66,11 @@ func readYAML(file string, data []byte, d *diags, src *srcMap) *Config {
 				cfg.VRRP = append(cfg.VRRP, y.vrrp(n, fmt.Sprintf("vrrp[%d]", i)))
 			}
 		},
+		"sync_groups": func(f yfield) {
+			for i, n := range y.seq(f, "") {
+				cfg.SyncGroups = append(cfg.SyncGroups, y.syncGroup(n, fmt.Sprintf("sync_groups[%d]", i)))
+			}
+		},
 		"bgp": func(f yfield) { bgpCheck = y.bgpBlock(f, cfg) }, // bgp.go
 	})
 	if bgpCheck != nil {
@@ -634,6 +639,34 @@ func (y *yreader) vrrp(n *yaml.Node, path string) VRRPInstance {
 		y.src.badObject(path, y.p(n))
 	}
 	return v
+}
+
+// syncGroup reads one item of sync_groups: name, members and the group's
+// notify commands (its tracking is written on each member).
+func (y *yreader) syncGroup(n *yaml.Node, path string) vrrp.SyncGroupConfig {
+	var g vrrp.SyncGroupConfig
+	ctx := path
+	y.src.object(path, y.p(n), ctx)
+	ok := y.fields(n, ctx, map[string]func(yfield){
+		"name": func(f yfield) { g.Name, _ = y.str(f, ctx, path, "name") },
+		"members": func(f yfield) {
+			y.src.field(path, "members", y.p(f.key), f.key.Value)
+			for _, e := range y.seq(f, ctx) {
+				if s, ok := y.scalar(e, ctx, f.key.Value); ok {
+					g.Members = append(g.Members, s)
+				}
+			}
+		},
+		"notify_master": func(f yfield) { g.NotifyMaster = y.argv(f, ctx, path, "notify_master") },
+		"notify_backup": func(f yfield) { g.NotifyBackup = y.argv(f, ctx, path, "notify_backup") },
+		"notify_fault":  func(f yfield) { g.NotifyFault = y.argv(f, ctx, path, "notify_fault") },
+		"notify_stop":   func(f yfield) { g.NotifyStop = y.argv(f, ctx, path, "notify_stop") },
+		"notify":        func(f yfield) { g.Notify = y.argv(f, ctx, path, "notify") },
+	})
+	if !ok {
+		y.src.badObject(path, y.p(n))
+	}
+	return g
 }
 
 // vip reads "A.B.C.D[/len] [dev IF] [label X]" or {address, dev, label}.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"reflect"
+	"sync"
 
 	"xlb/control/announce"
 	"xlb/control/api"
@@ -24,27 +25,55 @@ type vrrpAnnouncer struct {
 	// net, when set, replaces the instances' sockets, netlink and scripts
 	// (tests).
 	net  func(*vrrp.Options)
-	runs *supervisor[string, config.VRRPInstance, *vrrp.Instance]
+	runs *supervisor[string, vrrpWant, *vrrp.Instance]
 	// notify runs every instance's notify scripts, in order per instance
 	// across restarts; stopping an instance never waits for its scripts.
 	notify *script.Queue
+	// groups are the running sync groups by name, each with what it was
+	// built from.
+	groupsMu sync.Mutex
+	groups   map[string]runningGroup
+}
+
+// vrrpWant is an instance as the announcer runs it: its config and, for a
+// member of a sync group, the whole group's. A change to the group or to any
+// of its members restarts every member with a new SyncGroup, so members never
+// straddle two generations of a group.
+type vrrpWant struct {
+	config.VRRPInstance
+	group *groupWant
+}
+
+type groupWant struct {
+	cfg     vrrp.SyncGroupConfig
+	members []vrrp.Config
+}
+
+type runningGroup struct {
+	want *groupWant
+	g    *vrrp.SyncGroup
 }
 
 var _ announce.Announcer = (*vrrpAnnouncer)(nil)
 
 func newVRRPAnnouncer(log *slog.Logger, onState func(vrrp.StateChange)) *vrrpAnnouncer {
-	a := &vrrpAnnouncer{log: log, onState: onState, notify: script.NewQueue(log.With("scripts", "vrrp notify"))}
-	a.runs = newSupervisor(a.start, func(x, y config.VRRPInstance) bool {
-		return reflect.DeepEqual(x.Config, y.Config)
+	a := &vrrpAnnouncer{log: log, onState: onState, notify: script.NewQueue(log.With("scripts", "vrrp notify")), groups: map[string]runningGroup{}}
+	a.runs = newSupervisor(a.start, func(x, y vrrpWant) bool {
+		return reflect.DeepEqual(x.Config, y.Config) && reflect.DeepEqual(x.group, y.group)
 	})
 	return a
 }
 
-func (a *vrrpAnnouncer) start(name string, v config.VRRPInstance) (*vrrp.Instance, func(context.Context), error) {
+func (a *vrrpAnnouncer) start(name string, v vrrpWant) (*vrrp.Instance, func(context.Context), error) {
 	// vrrp.New removes VIPs a killed predecessor left behind: a backup must
 	// not answer ARP for addresses the master owns. The instance logs its own
 	// state changes.
 	opts := vrrp.Options{Logger: a.log.With("vrrp", name), OnStateChange: a.onState, NotifyQueue: a.notify}
+	if v.group != nil {
+		a.groupsMu.Lock()
+		opts.SyncGroup = a.groups[v.group.cfg.Name].g
+		a.groupsMu.Unlock()
+	}
 	if a.net != nil {
 		a.net(&opts)
 	}
@@ -62,9 +91,39 @@ func (a *vrrpAnnouncer) start(name string, v config.VRRPInstance) (*vrrp.Instanc
 }
 
 func (a *vrrpAnnouncer) Configure(ctx context.Context, cfg *config.Config) {
-	want := map[string]config.VRRPInstance{}
+	byName := map[string]config.VRRPInstance{}
 	for _, v := range cfg.VRRP {
-		want[v.Name] = v
+		byName[v.Name] = v
+	}
+	memberOf := map[string]*groupWant{}
+	groups := map[string]runningGroup{}
+	a.groupsMu.Lock()
+	for _, gc := range cfg.SyncGroups {
+		gw := &groupWant{cfg: gc}
+		for _, m := range gc.Members {
+			gw.members = append(gw.members, byName[m].Config)
+			memberOf[m] = gw
+		}
+		if old, ok := a.groups[gc.Name]; ok && reflect.DeepEqual(old.want, gw) {
+			groups[gc.Name] = old
+			continue
+		}
+		g, err := vrrp.NewSyncGroup(gc, vrrp.SyncGroupOptions{Logger: a.log, NotifyQueue: a.notify})
+		if err != nil {
+			a.log.Error("vrrp sync group not started: its members run on their own", "sync_group", gc.Name, "error", err)
+			continue
+		}
+		groups[gc.Name] = runningGroup{want: gw, g: g}
+	}
+	a.groups = groups
+	a.groupsMu.Unlock()
+	want := map[string]vrrpWant{}
+	for _, v := range cfg.VRRP {
+		w := vrrpWant{VRRPInstance: v}
+		if gw := memberOf[v.Name]; gw != nil && groups[gw.cfg.Name].g != nil {
+			w.group = gw
+		}
+		want[v.Name] = w
 	}
 	for name, err := range a.runs.sync(ctx, want) {
 		a.log.Error("vrrp instance not started", "instance", name, "error", err)
@@ -75,8 +134,8 @@ func (a *vrrpAnnouncer) Configure(ctx context.Context, cfg *config.Config) {
 // director cannot serve (trackAdjust), and restores it when it can again.
 func (a *vrrpAnnouncer) Announce(in announce.Intent) {
 	byName := in.ByName()
-	a.runs.each(func(name string, v config.VRRPInstance, inst *vrrp.Instance) {
-		adjust, why := trackAdjust(v, byName)
+	a.runs.each(func(name string, v vrrpWant, inst *vrrp.Instance) {
+		adjust, why := trackAdjust(v.VRRPInstance, byName)
 		if inst.Status().PriorityAdjust != adjust {
 			a.log.Warn("vrrp priority adjusted for tracked services", "instance", name, "adjust", adjust, "reason", why)
 			inst.SetPriorityAdjust(adjust)
@@ -88,7 +147,7 @@ func (a *vrrpAnnouncer) Announce(in announce.Intent) {
 func (a *vrrpAnnouncer) SharesFlows(cfg *config.Config) bool { return len(cfg.VRRP) > 0 }
 
 func (a *vrrpAnnouncer) Status(s *api.Status) {
-	a.runs.each(func(_ string, _ config.VRRPInstance, inst *vrrp.Instance) {
+	a.runs.each(func(_ string, _ vrrpWant, inst *vrrp.Instance) {
 		s.VRRP = append(s.VRRP, inst.Status())
 	})
 }

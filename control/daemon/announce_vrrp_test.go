@@ -2,12 +2,14 @@ package daemon
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"testing"
 
 	"xlb/control/announce"
 	"xlb/control/api"
+	"xlb/control/config"
 	"xlb/control/vrrp"
 )
 
@@ -75,5 +77,54 @@ vrrp:
 	a.Announce(announce.Intent{Services: []announce.Service{{Name: "db", Usable: false}, {Name: "web", Usable: false}}})
 	if got := adjust(); got["A"] != drop {
 		t.Fatalf("A tracks web now: adjustments %v", got)
+	}
+}
+
+// Members of a sync group share one running group; a change to any member
+// restarts them all with a new group, and a reload that changes nothing
+// keeps them.
+func TestVRRPAnnouncerSyncGroup(t *testing.T) {
+	conf := func(prioB int) *config.Config {
+		return parse(t, fmt.Sprintf(`
+vrrp:
+  - {name: A, interface: eth0, vrid: 51, priority: 100, vips: [192.168.1.30]}
+  - {name: B, interface: eth0, vrid: 52, priority: %d, vips: [192.168.1.31]}
+  - {name: C, interface: eth0, vrid: 53, priority: 100, vips: [192.168.1.32]}
+sync_groups:
+  - {name: G, members: [A, B]}
+`, prioB))
+	}
+	a := newVRRPAnnouncer(slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	a.net = func(o *vrrp.Options) { o.Transport, o.Actions, o.Links = stubNet{}, stubNet{}, stubNet{} }
+	defer a.Stop()
+	ctx := context.Background()
+	a.Configure(ctx, conf(100))
+	groups := func() map[string]string {
+		var s api.Status
+		a.Status(&s)
+		out := map[string]string{}
+		for _, v := range s.VRRP {
+			out[v.Name] = v.SyncGroup
+		}
+		return out
+	}
+	if g := groups(); g["A"] != "G" || g["B"] != "G" || g["C"] != "" {
+		t.Fatalf("sync groups by instance %v, want A and B in G", g)
+	}
+	instA, _, _ := a.runs.get("A")
+	instC, _, _ := a.runs.get("C")
+	a.Configure(ctx, conf(100))
+	if got, _, _ := a.runs.get("A"); got != instA {
+		t.Fatal("A restarted by a reload that changed nothing")
+	}
+	a.Configure(ctx, conf(90))
+	if got, _, _ := a.runs.get("A"); got == instA {
+		t.Fatal("A kept running in the old group generation though its partner B changed")
+	}
+	if got, _, _ := a.runs.get("C"); got != instC {
+		t.Fatal("C, in no group, restarted")
+	}
+	if g := groups(); g["A"] != "G" || g["B"] != "G" {
+		t.Fatalf("after the reload: sync groups %v", g)
 	}
 }

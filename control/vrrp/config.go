@@ -264,18 +264,20 @@ func masterDownInterval(version, priority uint8, interval time.Duration) time.Du
 	return 3*interval + skewTime(version, priority, interval)
 }
 
-// UnmarshalText accepts the keepalived names MASTER and BACKUP (any case),
-// so a Config can come from JSON or YAML; "" and INIT mean the default.
+// UnmarshalText accepts every name String gives (any case), so a Config or
+// a Status can come from JSON or YAML; "" means INIT. A Config's
+// InitialState must still be MASTER or BACKUP (validate).
 func (s *State) UnmarshalText(b []byte) error {
-	switch strings.ToUpper(string(b)) {
-	case "", "INIT":
+	name := strings.ToUpper(string(b))
+	if name == "" {
 		*s = StateInit
-	case "MASTER":
-		*s = StateMaster
-	case "BACKUP":
-		*s = StateBackup
-	default:
-		return fmt.Errorf("%w: state %q: want MASTER or BACKUP", ErrConfig, b)
+		return nil
 	}
-	return nil
+	for st := StateInit; st <= StateStop; st++ {
+		if st.String() == name {
+			*s = st
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: state %q: want MASTER or BACKUP", ErrConfig, b)
 }

@@ -177,8 +177,10 @@ func waitFor(t *testing.T, cond func() bool) {
 	}
 }
 
+// Every state survives JSON, so xlbctl can read the status of an instance
+// in FAULT; FAULT is still no state to configure.
 func TestStateText(t *testing.T) {
-	for _, s := range []State{StateInit, StateBackup, StateMaster} {
+	for _, s := range []State{StateInit, StateBackup, StateMaster, StateFault, StateStop} {
 		b, _ := s.MarshalText()
 		var got State
 		if err := got.UnmarshalText(b); err != nil || got != s {
@@ -186,7 +188,12 @@ func TestStateText(t *testing.T) {
 		}
 	}
 	var s State
-	if err := s.UnmarshalText([]byte("FAULT")); !errors.Is(err, ErrConfig) {
+	if err := s.UnmarshalText([]byte("LEADER")); !errors.Is(err, ErrConfig) {
+		t.Fatalf("LEADER: %v", err)
+	}
+	cfg := baseConfig()
+	cfg.InitialState = StateFault
+	if err := cfg.validate(); !errors.Is(err, ErrConfig) {
 		t.Fatalf("FAULT as a configured state: %v", err)
 	}
 }

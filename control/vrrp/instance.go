@@ -47,6 +47,9 @@ type Options struct {
 	// per instance; nil: a queue of the instance's own. A daemon shares one
 	// so an instance restarted by a reload keeps the order of its scripts.
 	NotifyQueue *script.Queue
+	// SyncGroup is the vrrp_sync_group the instance is a member of; nil:
+	// none.
+	SyncGroup *SyncGroup
 }
 
 // Instance runs one VRRP virtual router.
@@ -60,6 +63,11 @@ type Instance struct {
 	onState func(StateChange)
 	wake    chan struct{}
 	scripts ScriptRunner
+	group   *SyncGroup
+	// groupWake says the group's state changed; following is set while
+	// the instance moves to it (see follow).
+	groupWake <-chan struct{}
+	following bool
 
 	mu           sync.Mutex
 	state        State
@@ -133,6 +141,13 @@ func New(cfg Config, opt Options) (*Instance, error) {
 	for _, s := range c.TrackScripts {
 		in.tracks = append(in.tracks, newScriptTracker(s))
 	}
+	if g := opt.SyncGroup; g != nil {
+		wake, err := g.join(in)
+		if err != nil {
+			return nil, err
+		}
+		in.group, in.groupWake = g, wake
+	}
 	if c.NoPreempt && c.InitialState == StateMaster {
 		// keepalived ignores nopreempt with "state MASTER" and preempts
 		// anyway (a known trap); we honour nopreempt.
@@ -193,6 +208,9 @@ func (in *Instance) SetPriorityAdjust(delta int) {
 // actions on return, so it can be called once.
 func (in *Instance) Run(ctx context.Context) error {
 	defer in.act.Close()
+	if in.group != nil {
+		defer in.group.leave(in)
+	}
 	if c, ok := in.links.(io.Closer); ok {
 		defer c.Close()
 	}
@@ -274,6 +292,8 @@ func (in *Instance) Run(ctx context.Context) error {
 			in.step(func(now time.Time) { in.handleScript(now, r) })
 		case <-in.wake:
 			in.step(func(now time.Time) { in.updatePriority(now) })
+		case <-in.groupWake:
+			in.step(func(now time.Time) { in.follow(now) })
 		case <-timer.C():
 			in.step(func(now time.Time) { in.fire(now) })
 		}
@@ -389,11 +409,27 @@ func (in *Instance) start(now time.Time) {
 	switch {
 	case in.faulty():
 		in.enterFault(now, "tracked interface down or track_script failing at start")
-	case in.prio == PriorityOwner:
+	case in.group != nil && in.group.othersFaulty(in):
+		// keepalived's vrrp_init_state: a member of a group in FAULT
+		// starts in FAULT.
+		in.following = true
+		in.enterFault(now, "sync group "+in.group.cfg.Name+" has a member in FAULT at start")
+		in.following = false
+	case in.prio == PriorityOwner && in.mayBecomeMaster():
 		in.becomeMaster(now, "address owner (priority 255)")
 	default:
 		in.becomeBackup(now, "start")
 	}
+}
+
+// mayBecomeMaster records that the instance wants to be master and asks its
+// sync group, if any, whether it may be.
+func (in *Instance) mayBecomeMaster() bool {
+	if in.group == nil {
+		return true
+	}
+	in.group.setWant(in, StateMaster)
+	return in.group.canGoMaster(in)
 }
 
 func (in *Instance) transition(now time.Time, to State, reason string) {
@@ -406,6 +442,9 @@ func (in *Instance) transition(now time.Time, to State, reason string) {
 	in.pending = append(in.pending, StateChange{
 		Instance: in.cfg.Name, From: from, To: to, Priority: in.prio, Reason: reason, At: now,
 	})
+	if in.group != nil && !in.following {
+		in.group.moved(in, to, in.faulty())
+	}
 }
 
 func (in *Instance) becomeMaster(now time.Time, reason string) {
@@ -468,6 +507,13 @@ func (in *Instance) shutdown(now time.Time) {
 
 func (in *Instance) fire(now time.Time) {
 	if in.state == StateBackup && !in.masterDownAt.IsZero() && !now.Before(in.masterDownAt) {
+		if !in.mayBecomeMaster() {
+			// vrrp_sync_can_goto_master: wait for the other members,
+			// another master-down interval at most.
+			in.log.Debug("vrrp master down, waiting for the sync group's other members", "sync_group", in.group.cfg.Name)
+			in.masterDownAt = now.Add(masterDownInterval(in.cfg.Version, in.prio, in.masterInt))
+			return
+		}
 		reason := "master down interval expired"
 		if in.masterPrio == 0 && in.masterAddr.IsValid() {
 			reason = "master sent priority 0"
@@ -680,6 +726,11 @@ func (in *Instance) backupRx(now time.Time, src netip.Addr, a Advert) {
 	}
 	in.masterAddr, in.masterPrio = src, a.Priority
 	in.masterDownAt = now.Add(masterDownInterval(in.cfg.Version, in.prio, in.masterInt))
+	if in.group != nil {
+		// vrrp_state_backup: "Now we have received a higher priority
+		// advert, we want to be in BACKUP state."
+		in.group.setWant(in, StateBackup)
+	}
 }
 
 func (in *Instance) masterRx(now time.Time, src netip.Addr, a Advert) {
@@ -719,12 +770,19 @@ func (in *Instance) handleLink(now time.Time, ev LinkEvent) {
 // reassessFault enters FAULT when a tracked link or weight-0 script says so,
 // and leaves it when none does any more.
 func (in *Instance) reassessFault(now time.Time, downReason, upReason string) {
+	if in.group != nil {
+		in.group.setFaulty(in, in.faulty())
+	}
 	switch {
 	case in.faulty() && in.state != StateFault && in.state != StateStop:
 		in.enterFault(now, downReason)
 	case !in.faulty() && in.state == StateFault:
+		if in.group != nil && in.group.othersFaulty(in) {
+			in.log.Info("vrrp "+upReason+", staying in FAULT: another member of the sync group is faulty", "sync_group", in.group.cfg.Name)
+			return
+		}
 		in.masterInt = in.cfg.AdvertInterval
-		if in.prio == PriorityOwner {
+		if in.prio == PriorityOwner && in.mayBecomeMaster() {
 			in.becomeMaster(now, upReason+", address owner")
 		} else {
 			in.becomeBackup(now, upReason)

@@ -76,11 +76,17 @@ type ours struct {
 
 func startOurs(t *testing.T, ns *testutil.NetNS, cfg vrrp.Config) *ours {
 	t.Helper()
+	return startMember(t, ns, cfg, nil)
+}
+
+// startMember starts an instance that is a member of group g (nil: none).
+func startMember(t *testing.T, ns *testutil.NetNS, cfg vrrp.Config, g *vrrp.SyncGroup) *ours {
+	t.Helper()
 	o := &ours{done: make(chan error, 1), logs: &bytes.Buffer{}}
 	log := slog.New(slog.NewTextHandler(&lockedWriter{w: o.logs, mu: &o.mu}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	err := ns.Do(func() error {
 		var err error
-		o.in, err = vrrp.New(cfg, vrrp.Options{Logger: log, OnStateChange: func(c vrrp.StateChange) {
+		o.in, err = vrrp.New(cfg, vrrp.Options{Logger: log, SyncGroup: g, OnStateChange: func(c vrrp.StateChange) {
 			o.mu.Lock()
 			defer o.mu.Unlock()
 			o.changes = append(o.changes, c)

@@ -46,6 +46,10 @@ type Status struct {
 	Mismatches []Mismatch `json:"mismatches,omitempty"`
 	// Scripts are the tracked scripts, in configuration order.
 	Scripts []ScriptStatus `json:"scripts,omitempty"`
+	// SyncGroup names the vrrp_sync_group the instance fails over with;
+	// SyncGroupState is that group's state.
+	SyncGroup      string `json:"sync_group,omitempty"`
+	SyncGroupState State  `json:"sync_group_state,omitempty"`
 }
 
 // Status returns a consistent snapshot.
@@ -81,6 +85,9 @@ func (in *Instance) Status() Status {
 	}
 	if in.masterAddr.IsValid() {
 		s.MasterAddr = in.masterAddr.String()
+	}
+	if in.group != nil {
+		s.SyncGroup, s.SyncGroupState = in.group.cfg.Name, in.group.State()
 	}
 	for _, v := range in.cfg.VIPs {
 		s.VIPs = append(s.VIPs, v.Prefix.String()+" dev "+v.Dev)

@@ -99,9 +99,16 @@ func (s *syncBuffer) String() string {
 // if the test fails.
 func Start(t testing.TB, ns *testutil.NetNS, in Instance) *Process {
 	t.Helper()
+	return StartConfig(t, ns, in.Name, Config(in))
+}
+
+// StartConfig is Start for a whole keepalived.conf text; name labels its
+// log.
+func StartConfig(t testing.TB, ns *testutil.NetNS, name, text string) *Process {
+	t.Helper()
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "keepalived.conf")
-	if err := os.WriteFile(conf, []byte(Config(in)), 0o600); err != nil {
+	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	p := &Process{t: t, out: &syncBuffer{}, done: make(chan struct{})}
@@ -121,7 +128,7 @@ func Start(t testing.TB, ns *testutil.NetNS, in Instance) *Process {
 		p.Signal(syscall.SIGKILL)
 		p.Wait(10 * time.Second)
 		if t.Failed() {
-			t.Logf("keepalived %s (%s) log:\n%s", in.Name, ns.Name, p.out.String())
+			t.Logf("keepalived %s (%s) log:\n%s", name, ns.Name, p.out.String())
 		}
 	})
 	return p
@@ -152,4 +159,9 @@ func (p *Process) Log() string { return p.out.String() }
 // ("MASTER", "BACKUP", "FAULT").
 func (p *Process) Entered(state string) int {
 	return strings.Count(p.out.String(), "Entering "+state+" STATE")
+}
+
+// EnteredBy is Entered for the one instance named in a config of several.
+func (p *Process) EnteredBy(instance, state string) int {
+	return strings.Count(p.out.String(), "("+instance+") Entering "+state+" STATE")
 }
