@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strings"
 	"time"
 
@@ -13,9 +14,9 @@ import (
 )
 
 func init() {
-	Register(config.CheckExec, func(r config.RealServer, _ string, _ *slog.Logger) (Checker, error) {
+	Register(config.CheckExec, func(r config.RealServer, target string, _ *slog.Logger) (Checker, error) {
 		c := r.Check
-		return NewExec(ExecConfig{Command: c.Exec.Command, Dynamic: c.Exec.Dynamic,
+		return NewExec(ExecConfig{Command: c.Exec.Command, Dynamic: c.Exec.Dynamic, Env: TargetEnv(target),
 			User: c.Exec.User, Policy: scripts.Policy{Security: c.Exec.Secure}})
 	})
 }
@@ -36,6 +37,18 @@ type ExecConfig struct {
 	// refused (enable_script_security).
 	User   string
 	Policy scripts.Policy
+}
+
+// TargetEnv tells a MISC_CHECK command what it checks, so one script serves
+// every real server: XLB_TARGET is host:port as a dialer takes it
+// ("[fd00::11]:3306" for IPv6), XLB_TARGET_ADDRESS and XLB_TARGET_PORT its
+// parts (connect_ip and connect_port applied, as for every check kind).
+func TargetEnv(target string) []string {
+	host, port, err := net.SplitHostPort(target)
+	if err != nil {
+		return nil
+	}
+	return []string{"XLB_TARGET=" + target, "XLB_TARGET_ADDRESS=" + host, "XLB_TARGET_PORT=" + port}
 }
 
 // ExecChecker implements ExecConfig.
