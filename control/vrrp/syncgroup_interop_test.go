@@ -37,29 +37,36 @@ func syncConf(prio int, track bool, notify string) string {
 	return b.String()
 }
 
-// director is an xlb director running a keepalived.conf's VRRP part, as
-// xlbd's VRRP announcer does: one SyncGroup per vrrp_sync_group, one
-// Instance per vrrp_instance.
+// director is an xlb director running the VRRP part of a keepalived.conf
+// loaded as xlbd loads it (config.Load), wired as xlbd's VRRP announcer
+// does: one SyncGroup per vrrp_sync_group, one Instance per vrrp_instance.
 type director struct {
 	members map[string]*ours
-	group   *vrrp.SyncGroup
 }
 
 func startDirector(t *testing.T, ns *testutil.NetNS, text string) *director {
 	t.Helper()
-	cfg, _, err := config.Parse("keepalived.conf", []byte(text), config.FormatKeepalived)
-	if err != nil {
-		t.Fatalf("parse:\n%s\n%v", text, err)
-	}
-	d := &director{members: map[string]*ours{}}
-	if len(cfg.SyncGroups) != 1 {
-		t.Fatalf("sync groups %+v, want one", cfg.SyncGroups)
-	}
-	if d.group, err = vrrp.NewSyncGroup(cfg.SyncGroups[0], vrrp.SyncGroupOptions{}); err != nil {
+	file := filepath.Join(t.TempDir(), "keepalived.conf")
+	if err := os.WriteFile(file, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	cfg, _, err := config.Load(file)
+	if err != nil {
+		t.Fatalf("load:\n%s\n%v", text, err)
+	}
+	d := &director{members: map[string]*ours{}}
+	groupOf := map[string]*vrrp.SyncGroup{}
+	for _, gc := range cfg.SyncGroups {
+		g, err := vrrp.NewSyncGroup(gc, vrrp.SyncGroupOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range gc.Members {
+			groupOf[m] = g
+		}
+	}
 	for _, v := range cfg.VRRP {
-		d.members[v.Name] = startMember(t, ns, v.Config, d.group)
+		d.members[v.Name] = startMember(t, ns, v.Config, groupOf[v.Name])
 	}
 	return d
 }

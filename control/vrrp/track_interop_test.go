@@ -1,8 +1,10 @@
 package vrrp_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -10,23 +12,49 @@ import (
 	"xlb/test/keepalived"
 )
 
-// TestInteropTrackScript: a failing track_script of weight -100 drops our
-// priority from 150 to 50 and keepalived (100) takes the VIP; when the
-// script succeeds again (rise 2) we preempt back.
+// TestInteropTrackScript: a keepalived.conf's vrrp_script (weight -100, fall
+// 2, rise 2), loaded as xlbd loads it, drops our priority from 150 to 50
+// when it fails, and keepalived (100) takes the VIP; when it succeeds again
+// we preempt back.
 func TestInteropTrackScript(t *testing.T) {
 	t.Parallel()
 	l := newLab(t)
-	healthy := filepath.Join(t.TempDir(), "healthy")
+	dir := t.TempDir()
+	healthy := filepath.Join(dir, "healthy")
+	chk := filepath.Join(dir, "chk.sh")
 	if err := os.WriteFile(healthy, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg := ourConfig(2, time.Second, 150)
-	interval := 200 * time.Millisecond
-	cfg.TrackScripts = []vrrp.Script{{
-		Name: "chk_file", Command: []string{"/bin/sh", "-c", "test -f " + healthy},
-		Interval: interval, Weight: -100, Fall: 2, Rise: 2,
-	}}
-	o := startOurs(t, l.ours, cfg)
+	if err := os.WriteFile(chk, []byte("#!/bin/sh\ntest -f "+healthy+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	const interval = 200 * time.Millisecond
+	d := startDirector(t, l.ours, fmt.Sprintf(`vrrp_script chk_file {
+    script %s
+    interval 0.2
+    fall 2
+    rise 2
+    weight -100
+}
+vrrp_instance VI_1 {
+    state BACKUP
+    interface eth0
+    virtual_router_id 51
+    priority 150
+    advert_int 1
+    authentication {
+        auth_type PASS
+        auth_pass %s
+    }
+    virtual_ipaddress {
+        %s
+    }
+    track_script {
+        chk_file
+    }
+}
+`, chk, password, vipLine))
+	o := d.members["VI_1"]
 	waitUntil(t, "we become master", 10*time.Second, func() bool { return o.state() == vrrp.StateMaster })
 	ka := keepalived.Start(t, l.ka, kaInstance(2, "1", 100, "BACKUP"))
 	waitUntil(t, "keepalived backup", 10*time.Second, func() bool { return ka.Entered("BACKUP") > 0 })
@@ -51,4 +79,55 @@ func TestInteropTrackScript(t *testing.T) {
 	waitUntil(t, "we preempt back", masterDown(2, 150, time.Second)+slack+time.Second, func() bool {
 		return o.state() == vrrp.StateMaster && hasVIP(t, l.ours) && !hasVIP(t, l.ka)
 	})
+}
+
+// TestInteropGlobalVersion3: one keepalived.conf with vrrp_version 3 in
+// global_defs (not in the instance) on both directors, at advert_int 1 and
+// 0.1: we speak v3 and follow keepalived's master with no split brain, and
+// take over within Master_Down_Interval when it dies. (Reading the global
+// version was once dropped, which left xlb on v2 and both directors master.)
+func TestInteropGlobalVersion3(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		advert   string
+		interval time.Duration
+	}{{"1", time.Second}, {"0.1", 100 * time.Millisecond}} {
+		t.Run("advert_int "+tc.advert, func(t *testing.T) {
+			t.Parallel()
+			l := newLab(t)
+			conf := func(state string, prio int) string {
+				return fmt.Sprintf("global_defs {\n    vrrp_version 3\n}\nvrrp_instance VI_1 {\n    state %s\n    interface eth0\n"+
+					"    virtual_router_id 51\n    priority %d\n    advert_int %s\n    virtual_ipaddress {\n        %s\n    }\n}\n",
+					state, prio, tc.advert, vipLine)
+			}
+			ka := keepalived.StartConfig(t, l.ka, "VI_1", conf("MASTER", 150))
+			waitUntil(t, "keepalived master", 10*time.Second, func() bool { return hasVIP(t, l.ka) })
+			o := startDirector(t, l.ours, conf("BACKUP", 100)).members["VI_1"]
+			if v := o.in.Config().Version; v != 3 {
+				t.Fatalf("instance runs VRRPv%d, want the global vrrp_version 3", v)
+			}
+			waitUntil(t, "we follow keepalived", 5*time.Second, func() bool {
+				st := o.in.Status()
+				return st.State == vrrp.StateBackup && st.MasterAddr == kaAddr && st.MasterPriority == 150
+			})
+			// Longer than a Master_Down_Interval: adverts we did not
+			// understand would have made us master by now.
+			backups := ka.Entered("BACKUP")
+			time.Sleep(masterDown(3, 100, tc.interval) + 2*tc.interval)
+			st := o.in.Status()
+			if st.State != vrrp.StateBackup || hasVIP(t, l.ours) || !hasVIP(t, l.ka) || ka.Entered("BACKUP") != backups {
+				t.Fatalf("two masters or a flap: ours %v, keepalived log:\n%s", st.State, ka.Log())
+			}
+			if len(st.Mismatches) != 0 || st.Counters.Drops["version"] != 0 || st.Counters.AdvertsReceived < 3 {
+				t.Fatalf("adverts not understood: %+v", st)
+			}
+
+			killed := time.Now()
+			ka.Signal(syscall.SIGKILL)
+			mdi := masterDown(3, 100, tc.interval)
+			waitUntil(t, "takeover", mdi+slack, func() bool { return o.state() == vrrp.StateMaster && hasVIP(t, l.ours) })
+			at, _ := o.enteredAt(vrrp.StateMaster, killed)
+			t.Logf("global v3, advert_int %s: takeover %v after SIGKILL (Master_Down_Interval %v)", tc.advert, at.Sub(killed), mdi)
+		})
+	}
 }
