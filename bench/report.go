@@ -9,6 +9,7 @@ import (
 // Aims the issue sets, as ratios measured in one run.
 const (
 	AimKnownVsReflector = 1.3  // known flow <= 1.3x the reflector
+	AimKnown6VsKnown    = 1.2  // IPv6 known flow <= 1.2x the IPv4 known flow
 	AimVethVsBaseline   = 0.9  // veth pps >= 0.9x the baseline forwarder
 	AimXLBVsDirect      = 0.95 // MySQL tps through xlb >= 0.95x direct
 	AimXLBVsHAProxy     = 1.5  // MySQL tps through xlb >= 1.5x HAProxy
@@ -71,9 +72,13 @@ func (r *Report) Write(w io.Writer) error {
 		fmt.Fprintf(&b, "| reflector (baseline) | %s | 1 |\n", s.Format())
 	}
 	row("known flow (forward, XDP_TX)", "known-ns/pkt", "known/reflector")
+	row("known flow, IPv6", "known6-ns/pkt", "known6/reflector")
 	row("new flow (SYN: Maglev pick + new-flow insert)", "new-ns/pkt", "new/reflector")
 	row("non-VIP (XDP_PASS)", "pass-ns/pkt", "pass/reflector")
 	row("ICMP frag-needed to the flow's backend", "icmp-ns/pkt", "icmp/reflector")
+	if k6, ok := r.Res.Get(pp, "known6/known"); ok {
+		aims = append(aims, aim{what: "IPv6 known flow vs IPv4 known flow (per packet)", want: fmt.Sprintf("≤ %.1f×", AimKnown6VsKnown), got: k6, met: k6.Median <= AimKnown6VsKnown, ok: ok})
+	}
 	known, ok := r.Res.Get(pp, "known/reflector")
 	aims = append(aims, aim{what: "known flow vs reflector (per packet)", want: fmt.Sprintf("≤ %.1f×", AimKnownVsReflector), got: known, met: known.Median <= AimKnownVsReflector, ok: ok})
 	if xi, ok := r.Res.Get("BenchmarkProgramSize", "xlb-bpf-insns"); ok {

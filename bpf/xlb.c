@@ -59,22 +59,45 @@ static __always_inline int mac_is_ours(const __u8 *mac)
 	       *(const __u16 *)(mac + 4) == *(const volatile __u16 *)(xlb_cfg.mac + 4);
 }
 
-static __always_inline int addr_eq(const union xlb_addr *a, const union xlb_addr *b)
+/* Both families go through the functions below: key is a struct
+ * xlb_flow_key (IPv4) or xlb_flow_key6 (IPv6) and v6 says which. Every call
+ * passes v6 as a constant, so after inlining each family has its own path
+ * with its own maps and nothing of the other (Katran's is_ipv6). */
+#define FLOWS(v6)     ((v6) ? (void *)&xlb_flows6 : (void *)&xlb_flows)
+#define NEW_FLOWS(v6) ((v6) ? (void *)&xlb_new_flows6 : (void *)&xlb_new_flows)
+
+static __always_inline int addr6_same(const union xlb_addr *a, const union xlb_addr *b)
 {
 	return a->v6[0] == b->v6[0] && a->v6[1] == b->v6[1] && a->v6[2] == b->v6[2] &&
 	       a->v6[3] == b->v6[3];
 }
 
-/* The backend an entry of a flow table (xlb_flows or xlb_new_flows) puts a
- * flow on, if it may stay there: the backend is up or drained (drained
- * backends keep their flows) and still belongs to the service the flow is
- * addressed to. *found is set when the table has an entry for the flow,
- * followed or not. The fast path: no service lookup, no clock read. */
-static __always_inline struct xlb_backend *
-flow_backend(void *table, const struct xlb_flow_key *fk, __u32 *id, int *found)
+/* Whether service id sid is (still) the service flow key is addressed to. */
+static __always_inline int owns(__u32 sid, const void *key, int v6)
 {
-	struct xlb_flow *flow = bpf_map_lookup_elem(table, fk);
-	struct xlb_service_key *owner;
+	if (v6) {
+		const struct xlb_flow_key6 *k = key;
+		struct xlb_service_key6 *o = bpf_map_lookup_elem(&xlb_service_keys6, &sid);
+
+		return o && o->port == k->dport && o->proto == k->proto && addr6_same(&o->vip, &k->daddr);
+	} else {
+		const struct xlb_flow_key *k = key;
+		struct xlb_service_key *o = bpf_map_lookup_elem(&xlb_service_keys, &sid);
+
+		return o && o->vip == k->daddr && o->port == k->dport && o->proto == k->proto;
+	}
+}
+
+/* The backend an entry of a flow table (xlb_flows or xlb_new_flows, or
+ * their IPv6 twins) puts a flow on, if it may stay there: the backend is up
+ * or drained (drained backends keep their flows) and still belongs to the
+ * service the flow is addressed to. *found is set when the table has an
+ * entry for the flow, followed or not. The fast path: no service lookup, no
+ * clock read. */
+static __always_inline struct xlb_backend *
+flow_backend(void *table, const void *key, int v6, __u32 *id, int *found)
+{
+	struct xlb_flow *flow = bpf_map_lookup_elem(table, key);
 	struct xlb_backend *b;
 
 	if (!flow)
@@ -83,9 +106,7 @@ flow_backend(void *table, const struct xlb_flow_key *fk, __u32 *id, int *found)
 	b = bpf_map_lookup_elem(&xlb_backends, &flow->backend_id);
 	if (!b || (b->state != XLB_BACKEND_ACTIVE && b->state != XLB_BACKEND_DRAINED))
 		return NULL;
-	owner = bpf_map_lookup_elem(&xlb_service_keys, &b->service_id);
-	if (!owner || owner->port != fk->dport || owner->proto != fk->proto ||
-	    owner->family != fk->family || !addr_eq(&owner->vip, &fk->daddr))
+	if (!owns(b->service_id, key, v6))
 		return NULL;
 	*id = flow->backend_id;
 	return b;
@@ -93,7 +114,7 @@ flow_backend(void *table, const struct xlb_flow_key *fk, __u32 *id, int *found)
 
 /* The Maglev pick for a flow from the service's live table. */
 static __always_inline struct xlb_backend *
-maglev_pick(const struct xlb_service *svc, const struct xlb_flow_key *fk, __u32 *id)
+maglev_pick(const struct xlb_service *svc, const void *key, int v6, __u32 *id)
 {
 	__u32 table_key = svc->id * 2 + (svc->slot & 1);
 	__u32 seed = xlb_cfg.hash_seed;
@@ -104,8 +125,11 @@ maglev_pick(const struct xlb_service *svc, const struct xlb_flow_key *fk, __u32 
 	table = bpf_map_lookup_elem(&xlb_maglev, &table_key);
 	if (!table)
 		return NULL;
-	slot = (svc->flags & XLB_SVC_HASH_SRC ? xlb_src_hash(fk, seed) : xlb_flow_hash(fk, seed)) %
-	       XLB_MAGLEV_SIZE;
+	if (v6)
+		slot = svc->flags & XLB_SVC_HASH_SRC ? xlb_src_hash6(key, seed) : xlb_flow_hash6(key, seed);
+	else
+		slot = svc->flags & XLB_SVC_HASH_SRC ? xlb_src_hash(key, seed) : xlb_flow_hash(key, seed);
+	slot %= XLB_MAGLEV_SIZE;
 	bid = bpf_map_lookup_elem(table, &slot);
 	if (!bid)
 		return NULL;
@@ -177,29 +201,54 @@ static __always_inline int take_insert(void)
 	return 1;
 }
 
-/* Writes flow fk -> backend id into xlb_flows and reports it for flow sync. */
-static __always_inline void record(struct xlb_flow_key *fk, __u32 id)
+/* The flow-sync record of a flow: both families in one layout. */
+static __always_inline void flow_event(struct xlb_flow_event *ev, const void *key, int v6)
+{
+	if (v6) {
+		const struct xlb_flow_key6 *k = key;
+
+		ev->saddr = k->saddr;
+		ev->daddr = k->daddr;
+		ev->sport = k->sport;
+		ev->dport = k->dport;
+		ev->proto = k->proto;
+		ev->family = XLB_FAMILY_IPV6;
+	} else {
+		const struct xlb_flow_key *k = key;
+
+		ev->saddr.v4 = k->saddr;
+		ev->daddr.v4 = k->daddr;
+		ev->sport = k->sport;
+		ev->dport = k->dport;
+		ev->proto = k->proto;
+	}
+}
+
+/* Writes flow key -> backend id into the flow table and reports it for flow
+ * sync. */
+static __always_inline void record(const void *key, int v6, __u32 id)
 {
 	struct xlb_flow nf = { .backend_id = id };
 
-	bpf_map_update_elem(&xlb_flows, fk, &nf, BPF_ANY);
+	bpf_map_update_elem(FLOWS(v6), key, &nf, BPF_ANY);
 	if (xlb_cfg.flow_events) {
-		struct xlb_flow_event ev = { .key = *fk, .backend_id = id };
+		struct xlb_flow_event ev = { .backend_id = id };
 
+		flow_event(&ev, key, v6);
 		if (bpf_ringbuf_output(&xlb_flow_events, &ev, sizeof(ev), 0))
 			count(&xlb_flow_events_lost, 0, 1);
 	}
 }
 
 /* Moves an opened flow into xlb_flows, within this CPU's insert budget. */
-static __always_inline void promote(struct xlb_flow_key *fk, __u32 id, __u64 bytes)
+static __always_inline void promote(const void *key, int v6, __u32 id, __u64 bytes)
 {
 	if (!take_insert()) {
 		count(&xlb_flow_stats, XLB_FLOW_LIMITED, bytes);
 		return;
 	}
-	record(fk, id);
-	bpf_map_delete_elem(&xlb_new_flows, fk);
+	record(key, v6, id);
+	bpf_map_delete_elem(NEW_FLOWS(v6), key);
 	count(&xlb_flow_stats, XLB_FLOW_RECORDED, bytes);
 }
 
@@ -207,7 +256,7 @@ static __always_inline void promote(struct xlb_flow_key *fk, __u32 id, __u64 byt
  * A fresh SYN costs one insert and no lookup; a retransmitted one finds its
  * flow opened and follows it while that backend may take it, so a table
  * change between a SYN and its retransmission splits no handshake. */
-static __always_inline struct xlb_backend *open_flow(struct xlb_flow_key *fk, struct xlb_backend *b,
+static __always_inline struct xlb_backend *open_flow(const void *key, int v6, struct xlb_backend *b,
 						     __u32 *id, __u64 bytes)
 {
 	struct xlb_flow nf = { .backend_id = *id };
@@ -215,60 +264,71 @@ static __always_inline struct xlb_backend *open_flow(struct xlb_flow_key *fk, st
 	int found = 0;
 	__u32 oid;
 
-	if (bpf_map_update_elem(&xlb_new_flows, fk, &nf, BPF_NOEXIST)) {
-		ob = flow_backend(&xlb_new_flows, fk, &oid, &found);
+	if (bpf_map_update_elem(NEW_FLOWS(v6), key, &nf, BPF_NOEXIST)) {
+		ob = flow_backend(NEW_FLOWS(v6), key, v6, &oid, &found);
 		if (ob) {
 			*id = oid;
 			return ob;
 		}
-		bpf_map_update_elem(&xlb_new_flows, fk, &nf, BPF_ANY);
+		bpf_map_update_elem(NEW_FLOWS(v6), key, &nf, BPF_ANY);
 	}
 	count(&xlb_flow_stats, XLB_FLOW_OPENED, bytes);
 	return b;
 }
 
-/* Forwards a packet of flow fk: to its backend if it is a known flow that may
+/* The service a flow is addressed to. */
+static __always_inline struct xlb_service *flow_service(const void *key, int v6)
+{
+	if (v6) {
+		const struct xlb_flow_key6 *k = key;
+		struct xlb_service_key6 sk = { .vip = k->daddr, .port = k->dport, .proto = k->proto };
+
+		return bpf_map_lookup_elem(&xlb_services6, &sk);
+	} else {
+		const struct xlb_flow_key *k = key;
+		struct xlb_service_key sk = { .vip = k->daddr, .port = k->dport, .proto = k->proto };
+
+		return bpf_map_lookup_elem(&xlb_services, &sk);
+	}
+}
+
+/* Forwards a packet of flow key: to its backend if it is a known flow that may
  * stay there, else to the backend its opening packet was given, else to the
  * Maglev pick of its service; its L4 header l4 says what it may record on the
  * way (NULL: an ICMP error about the flow, which records nothing). Not a
  * service: pass, counted as not_ours. No usable backend: drop. */
-static __always_inline int balance(struct ethhdr *eth, struct xlb_flow_key *fk, void *l4,
+static __always_inline int balance(struct ethhdr *eth, const void *key, int v6, __u8 proto, void *l4,
 				   void *data_end, enum xlb_reason not_ours, __u64 bytes)
 {
-	struct xlb_service_key sk = {};
 	struct xlb_service *svc;
 	int known = 0, opened = 0;
 	struct xlb_backend *b;
 	__u32 id, role;
 
-	b = flow_backend(&xlb_flows, fk, &id, &known);
+	b = flow_backend(FLOWS(v6), key, v6, &id, &known);
 	if (b)
 		return forward(eth, b, id, bytes);
 
 	/* The service first: traffic to the director itself (not a service)
 	 * then costs what it did before the new-flow table existed, and a
 	 * flow's second packet pays the lookup once per connection. */
-	sk.vip = fk->daddr;
-	sk.port = fk->dport;
-	sk.proto = fk->proto;
-	sk.family = fk->family;
-	svc = bpf_map_lookup_elem(&xlb_services, &sk);
+	svc = flow_service(key, v6);
 	if (!svc)
 		return verdict(not_ours, XDP_PASS, bytes);
 
 	/* A SYN to a known flow follows it (above) and changes nothing: a forged
 	 * SYN must not move an established connection, and a client reusing
 	 * its ports reaches a backend that is still up. */
-	role = l4 ? flow_role(fk->proto, l4, data_end) : XLB_ROLE_NONE;
+	role = l4 ? flow_role(proto, l4, data_end) : XLB_ROLE_NONE;
 	if (!known && (role & XLB_ROLE_FOLLOWS)) {
-		b = flow_backend(&xlb_new_flows, fk, &id, &opened);
+		b = flow_backend(NEW_FLOWS(v6), key, v6, &id, &opened);
 		if (b) {
-			promote(fk, id, bytes);
+			promote(key, v6, id, bytes);
 			return forward(eth, b, id, bytes);
 		}
 	}
 
-	b = maglev_pick(svc, fk, &id);
+	b = maglev_pick(svc, key, v6, &id);
 	if (!b)
 		return verdict(XLB_DROP_NO_BACKEND, XDP_DROP, bytes);
 	if (role == XLB_ROLE_NONE)
@@ -276,12 +336,12 @@ static __always_inline int balance(struct ethhdr *eth, struct xlb_flow_key *fk, 
 	if (known) {
 		/* An established flow whose backend went away: it stays on the
 		 * pick from now on. Its entry is rewritten, so nothing is evicted. */
-		record(fk, id);
+		record(key, v6, id);
 		count(&xlb_flow_stats, XLB_FLOW_REPICKED, bytes);
 	} else if (opened && (role & XLB_ROLE_FOLLOWS)) {
-		promote(fk, id, bytes);
+		promote(key, v6, id, bytes);
 	} else if (role & XLB_ROLE_OPENS) {
-		b = open_flow(fk, b, &id, bytes);
+		b = open_flow(key, v6, b, &id, bytes);
 	} else {
 		count(&xlb_flow_stats, XLB_FLOW_UNTRACKED, bytes);
 	}
@@ -326,11 +386,24 @@ static __always_inline enum xlb_reason icmp4_key(struct iphdr *ip, void *l4, voi
 
 	/* The quoted packet flows backend -> client: reverse it into the key the
 	 * client's packets use. An ICMP error never creates a flow entry. */
-	fk->saddr.v4 = inner->daddr;
-	fk->daddr.v4 = inner->saddr;
+	fk->saddr = inner->daddr;
+	fk->daddr = inner->saddr;
 	fk->sport = ports.dst;
 	fk->dport = ports.src;
 	fk->proto = inner->protocol;
+	return XLB_BALANCE;
+}
+
+/* The ports of the TCP or UDP header at l4, or why the frame passes. */
+static __always_inline enum xlb_reason l4_ports(__u8 proto, void *l4, void *data_end,
+						struct xlb_ports *ports)
+{
+	enum xlb_parse_result res = parse_ports(proto, l4, data_end, ports);
+
+	if (res == XLB_PARSE_OTHER_L4)
+		return XLB_PASS_NO_SERVICE;
+	if (res != XLB_PARSE_OK)
+		return XLB_PASS_MALFORMED;
 	return XLB_BALANCE;
 }
 
@@ -339,6 +412,7 @@ static __always_inline enum xlb_reason ipv4_key(struct iphdr *ip, void *data_end
 						struct xlb_flow_key *fk, void **l4_out)
 {
 	enum xlb_parse_result res;
+	enum xlb_reason reason;
 	struct xlb_ports ports;
 	void *l4;
 
@@ -347,15 +421,11 @@ static __always_inline enum xlb_reason ipv4_key(struct iphdr *ip, void *data_end
 		return res == XLB_PARSE_FRAGMENT ? XLB_PASS_FRAGMENT : XLB_PASS_MALFORMED;
 	if (ip->protocol == IPPROTO_ICMP)
 		return icmp4_key(ip, l4, data_end, fk);
-
-	res = parse_ports(ip->protocol, l4, data_end, &ports);
-	if (res == XLB_PARSE_OTHER_L4)
-		return XLB_PASS_NO_SERVICE;
-	if (res != XLB_PARSE_OK)
-		return XLB_PASS_MALFORMED;
-
-	fk->saddr.v4 = ip->saddr;
-	fk->daddr.v4 = ip->daddr;
+	reason = l4_ports(ip->protocol, l4, data_end, &ports);
+	if (reason != XLB_BALANCE)
+		return reason;
+	fk->saddr = ip->saddr;
+	fk->daddr = ip->daddr;
 	fk->sport = ports.src;
 	fk->dport = ports.dst;
 	fk->proto = ip->protocol;
@@ -382,7 +452,7 @@ static __always_inline int addr6_eq(const struct in6_addr *a, const struct in6_a
  * headers); anything else, and every other ICMPv6 message (neighbour
  * discovery, echo, ...), is the stack's. */
 static __always_inline enum xlb_reason icmp6_key(struct ipv6hdr *ip6, void *l4, void *data_end,
-						 struct xlb_flow_key *fk)
+						 struct xlb_flow_key6 *fk)
 {
 	struct xlb_icmphdr *icmp = l4;
 	struct xlb_ports ports;
@@ -407,15 +477,15 @@ static __always_inline enum xlb_reason icmp6_key(struct ipv6hdr *ip6, void *l4, 
 	fk->sport = ports.dst;
 	fk->dport = ports.src;
 	fk->proto = inner->nexthdr;
-	fk->family = XLB_FAMILY_IPV6;
 	return XLB_BALANCE;
 }
 
 /* An IPv6 frame: its flow key, or why it passes. */
 static __always_inline enum xlb_reason ipv6_key(struct ipv6hdr *ip6, void *data_end,
-						struct xlb_flow_key *fk, void **l4_out)
+						struct xlb_flow_key6 *fk, void **l4_out)
 {
 	enum xlb_parse_result res;
+	enum xlb_reason reason;
 	struct xlb_ports ports;
 	__u8 proto = 0;
 	void *l4;
@@ -430,19 +500,14 @@ static __always_inline enum xlb_reason ipv6_key(struct ipv6hdr *ip6, void *data_
 	}
 	if (proto == IPPROTO_ICMPV6)
 		return icmp6_key(ip6, l4, data_end, fk);
-
-	res = parse_ports(proto, l4, data_end, &ports);
-	if (res == XLB_PARSE_OTHER_L4)
-		return XLB_PASS_NO_SERVICE;
-	if (res != XLB_PARSE_OK)
-		return XLB_PASS_MALFORMED;
-
+	reason = l4_ports(proto, l4, data_end, &ports);
+	if (reason != XLB_BALANCE)
+		return reason;
 	copy_addr6(&fk->saddr, &ip6->saddr);
 	copy_addr6(&fk->daddr, &ip6->daddr);
 	fk->sport = ports.src;
 	fk->dport = ports.dst;
 	fk->proto = proto;
-	fk->family = XLB_FAMILY_IPV6;
 	*l4_out = l4;
 	return XLB_BALANCE;
 }
@@ -455,7 +520,6 @@ int xlb_xdp(struct xdp_md *ctx)
 	__u64 bytes = data_end - data;
 	struct ethhdr *eth = data;
 	enum xlb_parse_result res;
-	struct xlb_flow_key fk = {};
 	enum xlb_reason reason;
 	void *l3, *l4 = NULL;
 	__be16 proto = 0;
@@ -471,12 +535,22 @@ int xlb_xdp(struct xdp_md *ctx)
 	if (!l3)
 		return verdict(res == XLB_PARSE_NOT_IP ? XLB_PASS_NOT_IP : XLB_PASS_MALFORMED,
 			       XDP_PASS, bytes);
-	if (proto == bpf_htons(ETH_P_IP))
-		reason = ipv4_key(l3, data_end, &fk, &l4);
-	else
-		reason = ipv6_key(l3, data_end, &fk, &l4);
-	if (reason != XLB_BALANCE)
-		return verdict(reason, XDP_PASS, bytes);
 	/* An ICMP error (l4 NULL) that is about no service is counted as ICMP. */
-	return balance(eth, &fk, l4, data_end, l4 ? XLB_PASS_NO_SERVICE : XLB_PASS_ICMP, bytes);
+	if (proto == bpf_htons(ETH_P_IP)) {
+		struct xlb_flow_key fk = {};
+
+		reason = ipv4_key(l3, data_end, &fk, &l4);
+		if (reason != XLB_BALANCE)
+			return verdict(reason, XDP_PASS, bytes);
+		return balance(eth, &fk, 0, fk.proto, l4, data_end,
+			       l4 ? XLB_PASS_NO_SERVICE : XLB_PASS_ICMP, bytes);
+	} else {
+		struct xlb_flow_key6 fk = {};
+
+		reason = ipv6_key(l3, data_end, &fk, &l4);
+		if (reason != XLB_BALANCE)
+			return verdict(reason, XDP_PASS, bytes);
+		return balance(eth, &fk, 1, fk.proto, l4, data_end,
+			       l4 ? XLB_PASS_NO_SERVICE : XLB_PASS_ICMP, bytes);
+	}
 }

@@ -19,30 +19,42 @@ static __always_inline __u32 xlb_mix32(__u32 h)
 }
 
 /* Words are taken as they sit in memory (network byte order read as a
- * little-endian u32): the Go twin does the same. An IPv4 address is one
- * word, an IPv6 address four: IPv4 flows hash as they did before IPv6. */
-static __always_inline __u32 xlb_addr_hash(__u32 h, const union xlb_addr *a, __u8 family)
-{
-	h = xlb_mix32(h ^ a->v6[0]);
-	if (family == XLB_FAMILY_IPV6) {
-		h = xlb_mix32(h ^ a->v6[1]);
-		h = xlb_mix32(h ^ a->v6[2]);
-		h = xlb_mix32(h ^ a->v6[3]);
-	}
-	return h;
-}
-
+ * little-endian u32): the Go twin does the same. */
 static __always_inline __u32 xlb_flow_hash(const struct xlb_flow_key *k, __u32 seed)
 {
 	__u32 h = seed ^ k->proto;
 
-	h = xlb_addr_hash(h, &k->saddr, k->family);
-	h = xlb_addr_hash(h, &k->daddr, k->family);
+	h = xlb_mix32(h ^ k->saddr);
+	h = xlb_mix32(h ^ k->daddr);
 	h = xlb_mix32(h ^ ((__u32)k->sport | ((__u32)k->dport << 16)));
 	return h;
 }
 
 static __always_inline __u32 xlb_src_hash(const struct xlb_flow_key *k, __u32 seed)
 {
-	return xlb_addr_hash(seed, &k->saddr, k->family);
+	return xlb_mix32(seed ^ k->saddr);
+}
+
+/* IPv6: the same, over an address's four words. */
+static __always_inline __u32 xlb_addr6_hash(__u32 h, const union xlb_addr *a)
+{
+	h = xlb_mix32(h ^ a->v6[0]);
+	h = xlb_mix32(h ^ a->v6[1]);
+	h = xlb_mix32(h ^ a->v6[2]);
+	return xlb_mix32(h ^ a->v6[3]);
+}
+
+static __always_inline __u32 xlb_flow_hash6(const struct xlb_flow_key6 *k, __u32 seed)
+{
+	__u32 h = seed ^ k->proto;
+
+	h = xlb_addr6_hash(h, &k->saddr);
+	h = xlb_addr6_hash(h, &k->daddr);
+	h = xlb_mix32(h ^ ((__u32)k->sport | ((__u32)k->dport << 16)));
+	return h;
+}
+
+static __always_inline __u32 xlb_src_hash6(const struct xlb_flow_key6 *k, __u32 seed)
+{
+	return xlb_addr6_hash(seed, &k->saddr);
 }

@@ -8,6 +8,8 @@
 #include "xlb_consts.h"
 #include "xlb_structs.h"
 
+/* Services by key, one map per family (see xlb_structs.h). A service id
+ * belongs to one of them. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, XLB_MAX_SERVICES);
@@ -15,6 +17,14 @@ struct {
 	__type(value, struct xlb_service);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } xlb_services SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, XLB_MAX_SERVICES);
+	__type(key, struct xlb_service_key6);
+	__type(value, struct xlb_service);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xlb_services6 SEC(".maps");
 
 /* Service id -> the key that owns it (all zero when the id is free). Known
  * flows are matched by the flow table alone; this array lets them check, at
@@ -27,6 +37,16 @@ struct {
 	__type(value, struct xlb_service_key);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } xlb_service_keys SEC(".maps");
+
+/* The same for IPv6 services: an id's entry is all zero in the array of the
+ * other family. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XLB_MAX_SERVICES);
+	__type(key, __u32);
+	__type(value, struct xlb_service_key6);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xlb_service_keys6 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -67,6 +87,15 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } xlb_flows SEC(".maps");
 
+/* IPv6 flows, of the same size: the loader sizes both alike. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, XLB_MAX_FLOWS);
+	__type(key, struct xlb_flow_key6);
+	__type(value, struct xlb_flow);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xlb_flows6 SEC(".maps");
+
 /* Flows that sent their opening packet and nothing since. Kept apart from
  * xlb_flows so that a flood of openings from random sources (which never
  * send a second packet: the backend's answer goes to the forged address)
@@ -79,6 +108,14 @@ struct {
 	__type(value, struct xlb_flow);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } xlb_new_flows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, XLB_MAX_NEW_FLOWS);
+	__type(key, struct xlb_flow_key6);
+	__type(value, struct xlb_flow);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xlb_new_flows6 SEC(".maps");
 
 /* Per CPU: inserts into xlb_flows in the current window. Katran's idea: when
  * floods of two-packet flows exceed the budget, stop inserting rather than

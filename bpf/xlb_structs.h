@@ -3,24 +3,24 @@
  * file is the single definition; loader tests assert the sizes. Addresses and
  * ports are kept in network byte order, exactly as they sit in the packet.
  *
- * Both address families, one layout (Katran's): an address is a union of
- * one IPv4 word and four IPv6 words, and every struct that holds one says
- * which family it is (enum xlb_family). Why this and not two sets of maps
- * (Cilium's lb4_/lb6_) or xvs's bare 16-byte addresses:
- * - one program path and one set of maps: services, backends and flows of
- *   both families share the tables, the counters, the flow events and the
- *   flow sync, and the control plane has one key per concept;
- * - an IPv4 address sits in the first word with the other three zero, so
- *   IPv4 flows hash exactly as they did before IPv6 (the Maglev picks, and
- *   thus a director running the previous build, agree), and an upgrade
- *   carries an old __be32 address into the union by its member's type
- *   (loader/translate.go);
- * - the family field tells an IPv4 address from the IPv6 address that has
- *   the same first word and zeros after it, which bare 16-byte addresses
- *   cannot (IPv4-mapped addresses would, at the price of rewriting every
- *   IPv4 address on the fast path).
- * The cost: IPv4 flow keys grow from 16 to 40 bytes (the flow tables hash
- * and compare more bytes); loader/bench_test.go measures it. */
+ * Both address families, one program (Katran's is_ipv6 flag): every
+ * function that touches a flow takes the flow key of either family and a
+ * flag that is constant where it is inlined, so each family gets its own
+ * copy of the path with its own maps. The hash maps are per family, Cilium's
+ * lb4_/lb6_ split: an IPv4 flow key stays 16 bytes (xlb_flow_key) and an IPv6
+ * one is 40 (xlb_flow_key6). One 40-byte key for both families (Katran's
+ * flow_key, xvs's 16-byte addresses) made the IPv4 known-flow path 24%
+ * slower here (the flow table hashes and compares every key byte: 33 -> 41
+ * ns, loader/bench_test.go), and IPv4's cost must not rise. The per-family
+ * keys keep IPv4's layout exactly, so the upgrade from an IPv4-only build
+ * copies its services and flows as they are.
+ *
+ * Where an address of either family is stored beside others (a backend, a
+ * flow event for flow sync) it is Katran's union of one IPv4 word and four
+ * IPv6 words, with the family beside it: IPv4 sits in the first word with
+ * the other three zero, and the family tells it from the IPv6 address with
+ * the same first word and zeros after it. Service ids, backend ids, the
+ * Maglev tables and every counter are shared by both families. */
 #pragma once
 
 #include <linux/types.h>
@@ -33,19 +33,27 @@ union xlb_addr {
 	__be32 v4;
 };
 
-/* The family of the address(es) of a service key, backend or flow key.
- * IPv4 is 0: entries carried from the IPv4-only layout are IPv4. */
+/* The family of a backend's or a flow event's address. IPv4 is 0: backends
+ * carried from the IPv4-only layout are IPv4. */
 enum xlb_family {
 	XLB_FAMILY_IPV4 = 0,
 	XLB_FAMILY_IPV6 = 1,
 };
 
-/* A virtual service: VIP, port and IP protocol. */
+/* A virtual IPv4 service: VIP, port and IP protocol. */
 struct xlb_service_key {
+	__be32 vip;
+	__be16 port;
+	__u8 proto;
+	__u8 pad;
+};
+
+/* A virtual IPv6 service. */
+struct xlb_service_key6 {
 	union xlb_addr vip;
 	__be16 port;
 	__u8 proto;
-	__u8 family; /* enum xlb_family */
+	__u8 pad;
 };
 
 enum xlb_service_flags {
@@ -80,15 +88,24 @@ struct xlb_backend {
 	__u32 service_id;
 };
 
-/* A connection as the client sent it. */
+/* An IPv4 connection as the client sent it. */
 struct xlb_flow_key {
+	__be32 saddr;
+	__be32 daddr;
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;
+	__u8 pad[3];
+};
+
+/* An IPv6 connection as the client sent it. */
+struct xlb_flow_key6 {
 	union xlb_addr saddr;
 	union xlb_addr daddr;
 	__be16 sport;
 	__be16 dport;
 	__u8 proto;
-	__u8 family; /* enum xlb_family */
-	__u8 pad[2];
+	__u8 pad[3];
 };
 
 struct xlb_flow {
@@ -99,7 +116,13 @@ struct xlb_flow {
  * daemon sends these to the other director, so that after a failover it
  * forwards every established connection to the same backend. */
 struct xlb_flow_event {
-	struct xlb_flow_key key;
+	union xlb_addr saddr;
+	union xlb_addr daddr;
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;
+	__u8 family; /* enum xlb_family */
+	__u8 pad[2];
 	__u32 backend_id;
 };
 

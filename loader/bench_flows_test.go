@@ -42,7 +42,7 @@ func fillFlows(b *testing.B, d *Dataplane, n int) {
 	keys := make([]xlbXlbFlowKey, n)
 	vals := make([]xlbXlbFlow, n)
 	for i := range keys {
-		keys[i] = rawFlow(benchClient(i))
+		keys[i] = rawFlow(benchClient(i)).k4
 		vals[i] = xlbXlbFlow{BackendId: uint32(1 + i%2)}
 	}
 	if _, err := d.objs.XlbFlows.BatchUpdate(keys, vals, nil); err != nil {
@@ -74,7 +74,7 @@ func fillNewFlows(b *testing.B, d *Dataplane) {
 	for i := range keys {
 		k := benchClient(i)
 		k.Client = netip.AddrPortFrom(netip.AddrFrom4([4]byte{11, byte(i >> 16), byte(i >> 8), byte(i)}), k.Client.Port())
-		keys[i], vals[i] = rawFlow(k), xlbXlbFlow{BackendId: 1}
+		keys[i], vals[i] = rawFlow(k).k4, xlbXlbFlow{BackendId: 1}
 	}
 	if _, err := d.objs.XlbNewFlows.BatchUpdate(keys, vals, nil); err != nil {
 		b.Fatalf("fill new-flow table: %v", err)

@@ -45,23 +45,31 @@ func newBenchFixture(b *testing.B, maxFlows uint32) *benchFixture {
 	return &benchFixture{dp: dp, refl: objs.XlbReflect}
 }
 
-// setupBenchService configures mysqlSvc over two backends whose MAC is
-// benchMAC, so a forwarded frame is addressed to the program again.
+// setupBenchService configures mysqlSvc (id 1) over backends 1 and 2, and
+// mysql6Svc (id 2) over backends 3 and 4, all with MAC benchMAC, so a
+// forwarded frame is addressed to the program again.
 func setupBenchService(b *testing.B, dp *Dataplane) {
 	b.Helper()
-	if err := dp.SetService(mysqlSvc, Service{ID: 1}); err != nil {
-		b.Fatal(err)
-	}
-	table, err := maglev.Build([]maglev.Backend{{ID: 1, Name: "a", Weight: 1}, {ID: 2, Name: "b", Weight: 1}}, dp.TableSize())
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := dp.WriteMaglev(mysqlSvc, table); err != nil {
-		b.Fatal(err)
-	}
-	for id := uint32(1); id <= 2; id++ {
-		if err := dp.SetBackend(id, Backend{ServiceID: 1, IP: netip.MustParseAddr("192.168.1.10"), MAC: benchMAC, State: BackendActive}); err != nil {
+	for i, svc := range []ServiceKey{mysqlSvc, mysql6Svc} {
+		id, ip := uint32(i+1), netip.MustParseAddr("192.168.1.10")
+		if svc.VIP.Is6() {
+			ip = netip.MustParseAddr("fd00:1::10")
+		}
+		if err := dp.SetService(svc, Service{ID: id}); err != nil {
 			b.Fatal(err)
+		}
+		a, c := 2*id-1, 2*id
+		table, err := maglev.Build([]maglev.Backend{{ID: a, Name: "a", Weight: 1}, {ID: c, Name: "b", Weight: 1}}, dp.TableSize())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := dp.WriteMaglev(svc, table); err != nil {
+			b.Fatal(err)
+		}
+		for _, bid := range []uint32{a, c} {
+			if err := dp.SetBackend(bid, Backend{ServiceID: id, IP: ip, MAC: benchMAC, State: BackendActive}); err != nil {
+				b.Fatal(err)
+			}
 		}
 	}
 }
@@ -138,13 +146,34 @@ func (f *benchFixture) counters(b *testing.B) (svc Counter, reasons map[Reason]C
 	return svc, reasons
 }
 
+// counter6 is what the IPv6 service (id 2) forwarded.
+func (f *benchFixture) counter6(b *testing.B) Counter {
+	b.Helper()
+	c, err := f.dp.ServiceCounter(2)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return c
+}
+
 // knownFrame records a flow as its handshake would and returns a segment of
 // it: every run of it takes the known-flow path.
 func knownFrame(b *testing.B, dp *Dataplane) []byte {
 	b.Helper()
-	p := ackTo(3306, 50000)
+	return knownOf(b, dp, ackTo(3306, 50000), 1)
+}
+
+// knownFrame6 is knownFrame over IPv6: the same frame but for its IP header
+// (40 bytes instead of 20).
+func knownFrame6(b *testing.B, dp *Dataplane) []byte {
+	b.Helper()
+	return knownOf(b, dp, ack6(3306, 50000), 3)
+}
+
+func knownOf(b *testing.B, dp *Dataplane, p pkt, backend uint32) []byte {
+	b.Helper()
 	p.dstMAC = benchMAC
-	if err := dp.SetFlow(p.flow(), 1); err != nil {
+	if err := dp.SetFlow(p.flow(), backend); err != nil {
 		b.Fatal(err)
 	}
 	return p.build()
@@ -169,7 +198,8 @@ func newFlowFrame(i int) []byte {
 }
 
 // BenchmarkPerPacket reports the program's cost per packet on each path and
-// its ratio to the reflector (swap MACs, XDP_TX), all measured in one run.
+// its ratio to the reflector (swap MACs, XDP_TX), all measured in one run;
+// the IPv6 known flow also against the IPv4 one (known6/known).
 //
 // New flows cannot repeat inside the kernel (the first run makes the flow
 // known), so their cost is the known-flow cost plus the difference between
@@ -178,6 +208,7 @@ func BenchmarkPerPacket(b *testing.B) {
 	f := newBenchFixture(b, 1<<20)
 	n := max(b.N, 1000)
 	known := knownFrame(b, f.dp)
+	known6 := knownFrame6(b, f.dp)
 	pass := synTo(3307, 50000).build()
 	icmp := pkt{dstMAC: benchMAC, src: netipMust("192.168.1.1"), dst: vip, proto: layers.IPProtocolICMPv4,
 		icmp:  &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(3, 4)},
@@ -190,6 +221,11 @@ func BenchmarkPerPacket(b *testing.B) {
 	svc1, r1 := f.counters(b)
 	if got := svc1.Packets - svc0.Packets; got < uint64(n) {
 		b.Fatalf("known flow: %d of %d runs were forwarded", got, n)
+	}
+	svc6a := f.counter6(b)
+	known6Ns := kernelNs(b, f.dp.Program(), known6, n, xdpTX)
+	if got := f.counter6(b).Packets - svc6a.Packets; got < uint64(n) {
+		b.Fatalf("IPv6 known flow: %d of %d runs were forwarded", got, n)
 	}
 	passNs := kernelNs(b, f.dp.Program(), pass, n, xdpPass)
 	_, r2 := f.counters(b)
@@ -215,10 +251,13 @@ func BenchmarkPerPacket(b *testing.B) {
 
 	b.ReportMetric(refl, "reflector-ns/pkt")
 	b.ReportMetric(knownNs, "known-ns/pkt")
+	b.ReportMetric(known6Ns, "known6-ns/pkt")
 	b.ReportMetric(newNs, "new-ns/pkt")
 	b.ReportMetric(passNs, "pass-ns/pkt")
 	b.ReportMetric(icmpNs, "icmp-ns/pkt")
 	b.ReportMetric(knownNs/refl, "known/reflector")
+	b.ReportMetric(known6Ns/refl, "known6/reflector")
+	b.ReportMetric(known6Ns/knownNs, "known6/known")
 	b.ReportMetric(newNs/refl, "new/reflector")
 	b.ReportMetric(passNs/refl, "pass/reflector")
 	b.ReportMetric(icmpNs/refl, "icmp/reflector")
@@ -241,11 +280,11 @@ func BenchmarkFlowTable1M(b *testing.B) {
 		keys[i] = rawFlow(FlowKey{
 			Client: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), uint16(1024+i%50000)),
 			VIP:    netip.AddrPortFrom(vip, 3306), Proto: lb.TCP,
-		})
+		}).k4
 		vals[i] = xlbXlbFlow{BackendId: uint32(1 + i%2)}
 	}
 	// The benchmark's own flow replaces one of the million (an LRU at capacity).
-	keys[0] = rawFlow(ackTo(3306, 50000).flow())
+	keys[0] = rawFlow(ackTo(3306, 50000).flow()).k4
 	if _, err := full.dp.objs.XlbFlows.BatchUpdate(keys, vals, nil); err != nil {
 		b.Fatalf("fill flow table: %v", err)
 	}

@@ -56,7 +56,7 @@ func (f *FlowEventReader) Read(timeout time.Duration) (FlowEvent, error) {
 	// The record is the C struct as the program wrote it; bpf2go's twin has
 	// the same layout (TestStructSizes).
 	ev = *(*xlbXlbFlowEvent)(unsafe.Pointer(&rec.RawSample[0]))
-	return FlowEvent{Flow: flowKeyFromRaw(ev.Key), BackendID: ev.BackendId}, nil
+	return FlowEvent{Flow: flowKeyOf(ev.Saddr, ev.Daddr, ev.Family, ev.Sport, ev.Dport, ev.Proto), BackendID: ev.BackendId}, nil
 }
 
 // Close stops the reader; a blocked Read returns ErrReaderClosed.
@@ -75,7 +75,7 @@ func (d *Dataplane) SetFlow(k FlowKey, backendID uint32) error {
 	if err != nil {
 		return err
 	}
-	if err := d.objs.XlbFlows.Update(&rk, &xlbXlbFlow{BackendId: backendID}, ebpf.UpdateAny); err != nil {
+	if err := d.flowTable(rk.v6).Update(rk.key(), &xlbXlbFlow{BackendId: backendID}, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("write flow: %w", err)
 	}
 	return nil
@@ -89,7 +89,7 @@ func (d *Dataplane) AddFlow(k FlowKey, backendID uint32) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	err = d.objs.XlbFlows.Update(&rk, &xlbXlbFlow{BackendId: backendID}, ebpf.UpdateNoExist)
+	err = d.flowTable(rk.v6).Update(rk.key(), &xlbXlbFlow{BackendId: backendID}, ebpf.UpdateNoExist)
 	if errors.Is(err, ebpf.ErrKeyExist) {
 		return false, nil
 	}

@@ -2,6 +2,7 @@ package loader
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -28,6 +29,13 @@ var (
 	mysqlSvc  = ServiceKey{VIP: vip, Port: 3306, Proto: lb.TCP}
 	dnsSvc    = ServiceKey{VIP: vip, Port: 53, Proto: lb.UDP}
 	emptySvc  = ServiceKey{VIP: vip, Port: 9999, Proto: lb.TCP}
+	// The IPv6 service, and an IPv6 address whose first word is the IPv4
+	// VIP's (192.168.1.30 = c0a8:011e) with zeros after it: the maps tell
+	// them apart by family alone.
+	vip6      = netip.MustParseAddr("fd00:1::30")
+	clientIP6 = netip.MustParseAddr("fd00:1::100")
+	vip4Alias = netip.MustParseAddr("c0a8:11e::")
+	mysql6Svc = ServiceKey{VIP: vip6, Port: 3306, Proto: lb.TCP}
 )
 
 type testBackend struct {
@@ -39,8 +47,9 @@ type testBackend struct {
 	state  BackendState
 }
 
-// fixture is a loaded, unattached program with three services: MySQL over
-// db1/db2, DNS over one backend, and one without backends.
+// fixture is a loaded, unattached program with four services: MySQL over
+// db1/db2, DNS over one backend, one without backends, and MySQL over IPv6
+// over two IPv6 backends.
 type fixture struct {
 	t        *testing.T
 	dp       *Dataplane
@@ -63,7 +72,7 @@ func newFixtureWith(t *testing.T, opts Options) *fixture {
 		t.Fatalf("load: %v", err)
 	}
 	t.Cleanup(func() { dp.Close() })
-	f := &fixture{t: t, dp: dp, services: map[ServiceKey]uint32{mysqlSvc: 1, dnsSvc: 2, emptySvc: 3}, backends: map[uint32]*testBackend{}}
+	f := &fixture{t: t, dp: dp, services: map[ServiceKey]uint32{mysqlSvc: 1, dnsSvc: 2, emptySvc: 3, mysql6Svc: 4}, backends: map[uint32]*testBackend{}}
 	for key, id := range f.services {
 		if err := dp.SetService(key, Service{ID: id}); err != nil {
 			t.Fatal(err)
@@ -72,6 +81,8 @@ func newFixtureWith(t *testing.T, opts Options) *fixture {
 	f.addBackend(1, mysqlSvc, "192.168.1.10", 0x0a, 1)
 	f.addBackend(2, mysqlSvc, "192.168.1.11", 0x0b, 1)
 	f.addBackend(3, dnsSvc, "192.168.1.12", 0x0c, 1)
+	f.addBackend(4, mysql6Svc, "fd00:1::10", 0x0d, 1)
+	f.addBackend(5, mysql6Svc, "fd00:1::11", 0x0e, 1)
 	f.sync()
 	return f
 }
@@ -169,7 +180,8 @@ func (f *fixture) reasons() map[Reason]Counter {
 func (f *fixture) openedFlow(k FlowKey) (uint32, bool) {
 	f.t.Helper()
 	var v xlbXlbFlow
-	err := f.dp.objs.XlbNewFlows.Lookup(rawFlow(k), &v)
+	r := rawFlow(k)
+	err := f.dp.newFlowTable(r.v6).Lookup(r.key(), &v)
 	if errors.Is(err, ebpf.ErrKeyNotExist) {
 		return 0, false
 	}
@@ -182,7 +194,8 @@ func (f *fixture) openedFlow(k FlowKey) (uint32, bool) {
 // openFlow puts a flow in the new-flow table, as its opening packet would.
 func (f *fixture) openFlow(k FlowKey, id uint32) {
 	f.t.Helper()
-	if err := f.dp.objs.XlbNewFlows.Put(rawFlow(k), xlbXlbFlow{BackendId: id}); err != nil {
+	r := rawFlow(k)
+	if err := f.dp.newFlowTable(r.v6).Put(r.key(), xlbXlbFlow{BackendId: id}); err != nil {
 		f.t.Fatal(err)
 	}
 }
@@ -274,6 +287,12 @@ type pkt struct {
 	payload   []byte
 	icmp      *layers.ICMPv4
 	inner     *pkt // quoted packet of an ICMP error
+	// IPv6 (src and dst IPv6): extension headers between the IPv6 header and
+	// L4, and an ICMPv6 message (its body follows the 4-byte header: the MTU
+	// of a packet-too-big, then inner; the target of a neighbour solicitation).
+	ext   []ext6
+	icmp6 *layers.ICMPv6
+	body  []byte
 	// ack makes a lb.TCP frame a segment of an established connection (ACK, no
 	// SYN) instead of the SYN that opens one.
 	ack bool
@@ -291,6 +310,30 @@ func ackTo(port uint16, sport uint16) pkt {
 	return p
 }
 
+// syn6 and ack6 are synTo and ackTo over IPv6, to the IPv6 MySQL service's VIP.
+func syn6(port uint16, sport uint16) pkt {
+	return pkt{dstMAC: ourMAC, src: clientIP6, dst: vip6, proto: layers.IPProtocolTCP, sport: sport, dport: port}
+}
+
+func ack6(port uint16, sport uint16) pkt {
+	p := syn6(port, sport)
+	p.ack = true
+	return p
+}
+
+// reply6 is the reply half of an IPv6 client's flow, as the backend sends it.
+func reply6(sport uint16) pkt {
+	return pkt{src: vip6, dst: clientIP6, proto: layers.IPProtocolTCP, sport: 3306, dport: sport}
+}
+
+// tooBig is an ICMPv6 packet-too-big (MTU 1280) from a router to the VIP
+// that sent inner.
+func tooBig(inner pkt) pkt {
+	return pkt{dstMAC: ourMAC, src: netipMust("fd00:1::1"), dst: inner.src, proto: layers.IPProtocolICMPv6,
+		icmp6: &layers.ICMPv6{TypeCode: layers.CreateICMPv6TypeCode(layers.ICMPv6TypePacketTooBig, 0)},
+		body:  []byte{0, 0, 0x05, 0x00}, inner: &inner}
+}
+
 func (p pkt) flow() FlowKey {
 	proto := lb.TCP
 	if p.proto == layers.IPProtocolUDP {
@@ -299,7 +342,84 @@ func (p pkt) flow() FlowKey {
 	return FlowKey{Client: netip.AddrPortFrom(p.src, p.sport), VIP: netip.AddrPortFrom(p.dst, p.dport), Proto: proto}
 }
 
+// ext6 is an IPv6 extension header: hop-by-hop, routing, destination
+// options (len: 8-byte units after the first 8) or fragment.
+type ext6 struct {
+	typ     layers.IPProtocol
+	len     uint8
+	segLeft uint8  // routing
+	frag    uint16 // fragment: offset<<3 | M
+}
+
+func hopByHop() ext6          { return ext6{typ: layers.IPProtocolIPv6HopByHop} }
+func dstOpts(len uint8) ext6  { return ext6{typ: layers.IPProtocolIPv6Destination, len: len} }
+func routing(left uint8) ext6 { return ext6{typ: layers.IPProtocolIPv6Routing, len: 2, segLeft: left} }
+func fragment(f uint16) ext6  { return ext6{typ: layers.IPProtocolIPv6Fragment, frag: f} }
+
+// extBytes is the chain as it sits in the packet, each header naming the
+// next; the last names l4. Options are PadN (RFC 8200 4.2), a routing
+// header is type 4 (SRH-shaped) with zeroed segments.
+func extBytes(ext []ext6, l4 layers.IPProtocol) []byte {
+	var out []byte
+	for i, e := range ext {
+		next := l4
+		if i+1 < len(ext) {
+			next = ext[i+1].typ
+		}
+		h := make([]byte, 8*(int(e.len)+1))
+		h[0], h[1] = byte(next), e.len
+		switch e.typ {
+		case layers.IPProtocolIPv6Routing:
+			h[2], h[3] = 4, e.segLeft
+		case layers.IPProtocolIPv6Fragment:
+			h[1] = 0
+			binary.BigEndian.PutUint16(h[2:], e.frag)
+			binary.BigEndian.PutUint32(h[4:], 0x4242)
+		default:
+			h[2], h[3] = 1, byte(len(h)-4) // PadN over the rest
+		}
+		out = append(out, h...)
+	}
+	return out
+}
+
+func (p pkt) ip6Layers() []gopacket.SerializableLayer {
+	ip := &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: p.proto, SrcIP: p.src.AsSlice(), DstIP: p.dst.AsSlice()}
+	out := []gopacket.SerializableLayer{ip}
+	if len(p.ext) > 0 {
+		ip.NextHeader = p.ext[0].typ
+		out = append(out, gopacket.Payload(extBytes(p.ext, p.proto)))
+	}
+	switch p.proto {
+	case layers.IPProtocolTCP:
+		tcp := &layers.TCP{SrcPort: layers.TCPPort(p.sport), DstPort: layers.TCPPort(p.dport), SYN: !p.ack, ACK: p.ack, Seq: 1000, Window: 64240}
+		if tcp.ACK {
+			tcp.Ack = 5000
+		}
+		tcp.SetNetworkLayerForChecksum(ip)
+		out = append(out, tcp)
+	case layers.IPProtocolUDP:
+		udp := &layers.UDP{SrcPort: layers.UDPPort(p.sport), DstPort: layers.UDPPort(p.dport)}
+		udp.SetNetworkLayerForChecksum(ip)
+		out = append(out, udp)
+	case layers.IPProtocolICMPv6:
+		p.icmp6.SetNetworkLayerForChecksum(ip)
+		body := p.body
+		if p.inner != nil {
+			body = append(bytes.Clone(body), p.inner.ipBytes()...)
+		}
+		out = append(out, p.icmp6, gopacket.Payload(body))
+	}
+	if p.payload != nil {
+		out = append(out, gopacket.Payload(p.payload))
+	}
+	return out
+}
+
 func (p pkt) ipLayers() []gopacket.SerializableLayer {
+	if p.dst.Is6() {
+		return p.ip6Layers()
+	}
 	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: p.proto, SrcIP: p.src.AsSlice(), DstIP: p.dst.AsSlice(),
 		Flags: p.flags, FragOffset: p.fragOff, Id: 4242}
 	for i := 0; i < p.ipOptions; i++ {
@@ -346,11 +466,15 @@ func serialize(ls []gopacket.SerializableLayer) []byte {
 func (p pkt) ipBytes() []byte { return serialize(p.ipLayers()) }
 
 func (p pkt) build() []byte {
-	eth := &layers.Ethernet{SrcMAC: clientMAC, DstMAC: p.dstMAC, EthernetType: layers.EthernetTypeIPv4}
+	et := layers.EthernetTypeIPv4
+	if p.dst.Is6() {
+		et = layers.EthernetTypeIPv6
+	}
+	eth := &layers.Ethernet{SrcMAC: clientMAC, DstMAC: p.dstMAC, EthernetType: et}
 	ls := []gopacket.SerializableLayer{eth}
 	if p.vlan != 0 {
 		eth.EthernetType = layers.EthernetTypeDot1Q
-		ls = append(ls, &layers.Dot1Q{VLANIdentifier: p.vlan, Type: layers.EthernetTypeIPv4})
+		ls = append(ls, &layers.Dot1Q{VLANIdentifier: p.vlan, Type: et})
 	}
 	return serialize(append(ls, p.ipLayers()...))
 }
@@ -366,8 +490,8 @@ func forwarded(in []byte, mac net.HardwareAddr) []byte {
 
 func netipMust(s string) netip.Addr { return netip.MustParseAddr(s) }
 
-// rawFlow is the map key of a test flow; test flows are IPv4 by construction.
-func rawFlow(k FlowKey) xlbXlbFlowKey {
+// rawFlow is the map key of a test flow; test flows are of one family by construction.
+func rawFlow(k FlowKey) rawFlowKey {
 	r, err := k.raw()
 	if err != nil {
 		panic(err)

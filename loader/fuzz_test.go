@@ -14,7 +14,8 @@ import (
 
 // vipOf is a reference reading of the frame, independent of the BPF parser:
 // the service a forwarded frame must belong to (for an ICMP error, the
-// service of the quoted packet's source).
+// service of the quoted packet's source). false: the frame must not be
+// forwarded (not IP, cut short, a fragment, a routing header still routing).
 func vipOf(frame []byte) (ServiceKey, bool) {
 	if len(frame) < 14 {
 		return ServiceKey{}, false
@@ -25,6 +26,9 @@ func vipOf(frame []byte) (ServiceKey, bool) {
 			return ServiceKey{}, false
 		}
 		et, off = binary.BigEndian.Uint16(frame[16:18]), 18
+	}
+	if et == 0x86dd {
+		return vip6Of(frame[off:])
 	}
 	if et != 0x0800 || len(frame) < off+20 {
 		return ServiceKey{}, false
@@ -54,8 +58,44 @@ func vipOf(frame []byte) (ServiceKey, bool) {
 	return ServiceKey{}, false
 }
 
-// TestXDPRandomFrames feeds 100k random and mutated frames through the
-// program. Whatever it is given: a passed frame is byte-for-byte unchanged; a
+// vip6Of is vipOf's IPv6 half, from the IPv6 header on: RFC 8200's chain of
+// extension headers, walked to the end (the program's bound only makes it
+// pass more).
+func vip6Of(ip []byte) (ServiceKey, bool) {
+	if len(ip) < 40 || ip[0]>>4 != 6 {
+		return ServiceKey{}, false
+	}
+	dst := netip.AddrFrom16([16]byte(ip[24:40]))
+	next, l4 := ip[6], ip[40:]
+	for next == 0 || next == 43 || next == 60 {
+		if len(l4) < 8 || next == 43 && l4[3] != 0 {
+			return ServiceKey{}, false
+		}
+		n := 8 * (int(l4[1]) + 1)
+		if len(l4) < n {
+			return ServiceKey{}, false
+		}
+		next, l4 = l4[0], l4[n:]
+	}
+	switch next {
+	case 6, 17:
+		if len(l4) < 4 {
+			return ServiceKey{}, false
+		}
+		return ServiceKey{VIP: dst, Port: binary.BigEndian.Uint16(l4[2:4]), Proto: lb.Protocol(next)}, true
+	case 58:
+		// Packet too big quoting a TCP or UDP packet from the VIP.
+		if len(l4) < 8+40+4 || l4[0] != 2 {
+			return ServiceKey{}, false
+		}
+		in := l4[8:]
+		return ServiceKey{VIP: netip.AddrFrom16([16]byte(in[8:24])), Port: binary.BigEndian.Uint16(in[40:42]), Proto: lb.Protocol(in[6])}, true
+	}
+	return ServiceKey{}, false
+}
+
+// TestXDPRandomFrames feeds 100k random and mutated frames, IPv4 and IPv6,
+// through the program. Whatever it is given: a passed frame is byte-for-byte unchanged; a
 // forwarded frame was addressed to us, keeps every byte after the Ethernet
 // addresses, and goes to a backend in the live table of the frame's own
 // service; a dropped frame belongs to a service without usable backends.
@@ -75,17 +115,32 @@ func TestXDPRandomFrames(t *testing.T) {
 			}
 		}
 	}
-	seeds := [][]byte{
-		synTo(3306, 1234).build(),
-		func() pkt { p := synTo(3306, 1235); p.vlan = 3; p.ipOptions = 2; return p }().build(),
-		pkt{dstMAC: ourMAC, src: clientIP, dst: vip, proto: layers.IPProtocolUDP, sport: 999, dport: 53, payload: []byte("x")}.build(),
-		pkt{dstMAC: ourMAC, src: clientIP, dst: vip, proto: layers.IPProtocolICMPv4,
+	// Valid frames to mutate, each with the offset of two bytes of its client
+	// address (the quoted destination for an ICMP error), or 0.
+	type seed struct {
+		frame  []byte
+		client int
+	}
+	withExt := func(p pkt, ext ...ext6) pkt { p.ext = ext; return p }
+	seeds := []seed{
+		{synTo(3306, 1234).build(), 28},
+		{func() pkt { p := synTo(3306, 1235); p.vlan = 3; p.ipOptions = 2; return p }().build(), 32},
+		{pkt{dstMAC: ourMAC, src: clientIP, dst: vip, proto: layers.IPProtocolUDP, sport: 999, dport: 53, payload: []byte("x")}.build(), 28},
+		{pkt{dstMAC: ourMAC, src: clientIP, dst: vip, proto: layers.IPProtocolICMPv4,
 			icmp:  &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(3, 4)},
-			inner: &pkt{src: vip, dst: clientIP, proto: layers.IPProtocolTCP, sport: 3306, dport: 5555}}.build(),
-		synTo(9999, 1236).build(),
+			inner: &pkt{src: vip, dst: clientIP, proto: layers.IPProtocolTCP, sport: 3306, dport: 5555}}.build(), 14 + 20 + 8 + 18},
+		{synTo(9999, 1236).build(), 28},
+		{syn6(3306, 1237).build(), 36},
+		{withExt(ack6(3306, 1238), hopByHop(), dstOpts(1), routing(0)).build(), 36},
+		{func() pkt { p := syn6(3306, 1239); p.vlan = 5; p.ext = []ext6{fragment(1)}; return p }().build(), 40},
+		{pkt{dstMAC: ourMAC, src: clientIP6, dst: vip6, proto: layers.IPProtocolUDP, sport: 999, dport: 3306, payload: []byte("x")}.build(), 36},
+		{tooBig(reply6(1240)).build(), 14 + 40 + 8 + 38},
+		{with6(syn6(3306, 1241), func(p *pkt) { p.dst = vip4Alias }).build(), 36},
+		{withExt(syn6(3306, 1242), dstOpts(0), dstOpts(0), dstOpts(0), dstOpts(0), dstOpts(0)).build(), 36},
 	}
 	const n = 100_000
 	var counts [4]int
+	var v6 [4]int
 	for i := 0; i < n; i++ {
 		var in []byte
 		switch rng.IntN(4) {
@@ -98,10 +153,11 @@ func TestXDPRandomFrames(t *testing.T) {
 				copy(in, ourMAC)
 			}
 		default: // a valid frame with a few bytes changed and maybe cut short
-			in = bytes.Clone(seeds[rng.IntN(len(seeds))])
-			// Fresh client address and port, so new flows keep coming.
-			if len(in) > 40 && rng.IntN(2) == 0 {
-				binary.BigEndian.PutUint16(in[len(in)-26:], uint16(rng.Uint32()))
+			sd := seeds[rng.IntN(len(seeds))]
+			in = bytes.Clone(sd.frame)
+			// A fresh client address, so new flows keep coming.
+			if sd.client != 0 && rng.IntN(2) == 0 {
+				binary.BigEndian.PutUint16(in[sd.client:], uint16(rng.Uint32()))
 			}
 			for m := rng.IntN(4); m > 0; m-- {
 				in[rng.IntN(len(in))] = byte(rng.Uint32())
@@ -112,6 +168,9 @@ func TestXDPRandomFrames(t *testing.T) {
 		}
 		ret, out := f.run(in)
 		counts[ret]++
+		if len(in) >= 14 && (binary.BigEndian.Uint16(in[12:14]) == 0x86dd || len(in) >= 18 && binary.BigEndian.Uint16(in[16:18]) == 0x86dd) {
+			v6[ret]++
+		}
 		svc, parsed := vipOf(in)
 		switch ret {
 		case xdpPass:
@@ -136,8 +195,14 @@ func TestXDPRandomFrames(t *testing.T) {
 			t.Fatalf("frame %d: unexpected verdict %d", i, ret)
 		}
 	}
-	t.Logf("%d frames: %d passed, %d forwarded, %d dropped", n, counts[xdpPass], counts[xdpTX], counts[xdpDrop])
+	t.Logf("%d frames: %d passed, %d forwarded, %d dropped; of them IPv6: %d passed, %d forwarded", n,
+		counts[xdpPass], counts[xdpTX], counts[xdpDrop], v6[xdpPass], v6[xdpTX])
 	if counts[xdpTX] < n/10 || counts[xdpPass] < n/10 || counts[xdpDrop] == 0 {
 		t.Fatalf("the mix did not exercise every verdict enough: %v", counts)
 	}
+	if v6[xdpTX] < n/20 || v6[xdpPass] < n/20 {
+		t.Fatalf("the mix did not exercise IPv6 enough: %v", v6)
+	}
 }
+
+func with6(p pkt, change func(*pkt)) pkt { change(&p); return p }

@@ -4,5 +4,5 @@ package loader
 // committed, so building xlb needs no clang. Headers come from Debian's
 // libbpf-dev and linux-libc-dev. `make generate` reproduces them exactly.
 
-//go:generate go tool bpf2go -tags linux -target bpfel -type xlb_addr -type xlb_family -type xlb_service_key -type xlb_service -type xlb_backend -type xlb_flow_key -type xlb_flow -type xlb_counter -type xlb_flow_event -type xlb_reason -type xlb_backend_state -type xlb_service_flags -type xlb_flow_stat -type xlb_insert_window xlb ../bpf/xlb.c -- -I/usr/include/x86_64-linux-gnu -I../bpf -O2 -g -Wall -Werror
+//go:generate go tool bpf2go -tags linux -target bpfel -type xlb_addr -type xlb_family -type xlb_service_key -type xlb_service_key6 -type xlb_flow_key6 -type xlb_service -type xlb_backend -type xlb_flow_key -type xlb_flow -type xlb_counter -type xlb_flow_event -type xlb_reason -type xlb_backend_state -type xlb_service_flags -type xlb_flow_stat -type xlb_insert_window xlb ../bpf/xlb.c -- -I/usr/include/x86_64-linux-gnu -I../bpf -O2 -g -Wall -Werror
 //go:generate go tool bpf2go -tags linux -target bpfel reflector ../bpf/reflector.c -- -I/usr/include/x86_64-linux-gnu -O2 -g -Wall -Werror

@@ -14,26 +14,44 @@ func mix32(h uint32) uint32 {
 	return h
 }
 
-// addrHash mixes an address in: one word for IPv4, four for IPv6, so IPv4
-// flows hash as they did before IPv6.
-func addrHash(h uint32, a xlbXlbAddr, family uint8) uint32 {
-	h = mix32(h ^ a.V6[0])
-	if family == familyIPv6 {
-		h = mix32(h ^ a.V6[1])
-		h = mix32(h ^ a.V6[2])
-		h = mix32(h ^ a.V6[3])
+func flowHash(k xlbXlbFlowKey, seed uint32) uint32 {
+	h := seed ^ uint32(k.Proto)
+	h = mix32(h ^ k.Saddr)
+	h = mix32(h ^ k.Daddr)
+	return mix32(h ^ (uint32(k.Sport) | uint32(k.Dport)<<16))
+}
+
+func srcHash(k xlbXlbFlowKey, seed uint32) uint32 { return mix32(seed ^ k.Saddr) }
+
+// IPv6: the same over an address's four words.
+func addr6Hash(h uint32, a xlbXlbAddr) uint32 {
+	for _, w := range a.V6 {
+		h = mix32(h ^ w)
 	}
 	return h
 }
 
-func flowHash(k xlbXlbFlowKey, seed uint32) uint32 {
+func flowHash6(k xlbXlbFlowKey6, seed uint32) uint32 {
 	h := seed ^ uint32(k.Proto)
-	h = addrHash(h, k.Saddr, k.Family)
-	h = addrHash(h, k.Daddr, k.Family)
+	h = addr6Hash(h, k.Saddr)
+	h = addr6Hash(h, k.Daddr)
 	return mix32(h ^ (uint32(k.Sport) | uint32(k.Dport)<<16))
 }
 
-func srcHash(k xlbXlbFlowKey, seed uint32) uint32 { return addrHash(seed, k.Saddr, k.Family) }
+func srcHash6(k xlbXlbFlowKey6, seed uint32) uint32 { return addr6Hash(seed, k.Saddr) }
+
+// tableHash is the hash the program takes a flow's Maglev slot from.
+func tableHash(r rawFlowKey, flags ServiceFlags, seed uint32) uint32 {
+	switch {
+	case r.v6 && flags&HashSource != 0:
+		return srcHash6(r.k6, seed)
+	case r.v6:
+		return flowHash6(r.k6, seed)
+	case flags&HashSource != 0:
+		return srcHash(r.k4, seed)
+	}
+	return flowHash(r.k4, seed)
+}
 
 // TableSlot is the slot of the service's Maglev table a flow hashes to, as
 // the program computes it with the seed it was loaded with. A data plane
@@ -46,9 +64,5 @@ func (d *Dataplane) TableSlot(k FlowKey, flags ServiceFlags) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	h := flowHash(r, d.hashSeed)
-	if flags&HashSource != 0 {
-		h = srcHash(r, d.hashSeed)
-	}
-	return int(h % uint32(d.tableSize)), nil
+	return int(tableHash(r, flags, d.hashSeed) % uint32(d.tableSize)), nil
 }

@@ -164,13 +164,20 @@ func load(spec *ebpf.CollectionSpec, abi ABIHash, mac net.HardwareAddr, opts Opt
 // configure applies opts to the object before it is loaded: map sizes and
 // the load-time constants in .rodata.
 func configure(spec *ebpf.CollectionSpec, mac net.HardwareAddr, opts Options) (xlbXlbConfig, error) {
+	// Both families' tables alike (a test's previous build has no IPv6 ones).
 	if opts.MaxFlows != 0 {
-		spec.Maps["xlb_flows"].MaxEntries = opts.MaxFlows
+		for _, name := range []string{"xlb_flows", "xlb_flows6"} {
+			if m := spec.Maps[name]; m != nil {
+				m.MaxEntries = opts.MaxFlows
+			}
+		}
 	}
 	maxFlows := spec.Maps["xlb_flows"].MaxEntries
 	// A small flow table (tests) gets as small a new-flow table.
-	if nf := spec.Maps["xlb_new_flows"]; nf.MaxEntries > maxFlows {
-		nf.MaxEntries = maxFlows
+	for _, name := range []string{"xlb_new_flows", "xlb_new_flows6"} {
+		if nf := spec.Maps[name]; nf != nil && nf.MaxEntries > maxFlows {
+			nf.MaxEntries = maxFlows
+		}
 	}
 	cfg := xlbXlbConfig{HashSeed: opts.hashSeed(), InsertsPerWindow: opts.FlowInsertsPerCPU}
 	copy(cfg.Mac[:], mac)

@@ -18,6 +18,30 @@ func (d *Dataplane) MaxServices() uint32 { return d.objs.XlbServiceStats.MaxEntr
 // MaxBackends bounds backend ids: 1..MaxBackends()-1.
 func (d *Dataplane) MaxBackends() uint32 { return d.objs.XlbBackends.MaxEntries() }
 
+// serviceMaps are the services and the owner of each service id of a
+// family (bpf/xlb_maps.h).
+func (d *Dataplane) serviceMaps(v6 bool) (services, owners *ebpf.Map) {
+	if v6 {
+		return d.objs.XlbServices6, d.objs.XlbServiceKeys6
+	}
+	return d.objs.XlbServices, d.objs.XlbServiceKeys
+}
+
+// flowTable and newFlowTable are a family's flow tables.
+func (d *Dataplane) flowTable(v6 bool) *ebpf.Map {
+	if v6 {
+		return d.objs.XlbFlows6
+	}
+	return d.objs.XlbFlows
+}
+
+func (d *Dataplane) newFlowTable(v6 bool) *ebpf.Map {
+	if v6 {
+		return d.objs.XlbNewFlows6
+	}
+	return d.objs.XlbNewFlows
+}
+
 // SetService creates or updates a service. An update keeps the service's live
 // Maglev slot, so it never changes which table the program reads.
 func (d *Dataplane) SetService(key ServiceKey, svc Service) error {
@@ -34,11 +58,12 @@ func (d *Dataplane) SetService(key ServiceKey, svc Service) error {
 	}
 	// The id's owner first: known flows check it, and a flow of this service
 	// must find it before the service becomes visible.
-	if err := d.objs.XlbServiceKeys.Update(svc.ID, &rk, ebpf.UpdateAny); err != nil {
+	services, owners := d.serviceMaps(rk.v6)
+	if err := owners.Update(svc.ID, rk.key(), ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("write owner of service id %d: %w", svc.ID, err)
 	}
 	v := xlbXlbService{Id: svc.ID, Flags: uint32(svc.Flags), Slot: cur.Slot}
-	if err := d.objs.XlbServices.Update(&rk, &v, ebpf.UpdateAny); err != nil {
+	if err := services.Update(rk.key(), &v, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("write service %s: %w", key, err)
 	}
 	if oldID != 0 && oldID != svc.ID {
@@ -60,13 +85,14 @@ func (d *Dataplane) Service(key ServiceKey) (Service, error) {
 
 // lookupService reads a service's entry with its raw key: the one place a
 // missing service becomes ErrNoService.
-func (d *Dataplane) lookupService(key ServiceKey) (xlbXlbServiceKey, xlbXlbService, error) {
+func (d *Dataplane) lookupService(key ServiceKey) (rawServiceKey, xlbXlbService, error) {
 	var v xlbXlbService
 	rk, err := key.raw()
 	if err != nil {
 		return rk, v, err
 	}
-	if err := d.objs.XlbServices.Lookup(&rk, &v); err != nil {
+	services, _ := d.serviceMaps(rk.v6)
+	if err := services.Lookup(rk.key(), &v); err != nil {
 		if errors.Is(err, ebpf.ErrKeyNotExist) {
 			return rk, v, fmt.Errorf("service %s: %w", key, ErrNoService)
 		}
@@ -79,6 +105,7 @@ func (d *Dataplane) lookupService(key ServiceKey) (xlbXlbServiceKey, xlbXlbServi
 func (d *Dataplane) Services() (map[ServiceKey]Service, error) {
 	out := make(map[ServiceKey]Service)
 	var k xlbXlbServiceKey
+	var k6 xlbXlbServiceKey6
 	var v xlbXlbService
 	it := d.objs.XlbServices.Iterate()
 	for it.Next(&k, &v) {
@@ -86,6 +113,13 @@ func (d *Dataplane) Services() (map[ServiceKey]Service, error) {
 	}
 	if err := it.Err(); err != nil {
 		return nil, fmt.Errorf("list services: %w", err)
+	}
+	it = d.objs.XlbServices6.Iterate()
+	for it.Next(&k6, &v) {
+		out[serviceKey6FromRaw(k6)] = Service{ID: v.Id, Flags: ServiceFlags(v.Flags)}
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("list IPv6 services: %w", err)
 	}
 	return out, nil
 }
@@ -97,7 +131,8 @@ func (d *Dataplane) DeleteService(key ServiceKey) error {
 	if err != nil {
 		return err
 	}
-	if err := d.objs.XlbServices.Delete(&rk); err != nil {
+	services, _ := d.serviceMaps(rk.v6)
+	if err := services.Delete(rk.key()); err != nil {
 		return fmt.Errorf("delete service %s: %w", key, err)
 	}
 	if err := d.clearServiceID(v.Id); err != nil {
@@ -109,9 +144,11 @@ func (d *Dataplane) DeleteService(key ServiceKey) error {
 // clearServiceID frees a service id: its known flows stop matching and its
 // Maglev tables are released.
 func (d *Dataplane) clearServiceID(id uint32) error {
-	var zero xlbXlbServiceKey
-	if err := d.objs.XlbServiceKeys.Update(id, &zero, ebpf.UpdateAny); err != nil {
+	if err := d.objs.XlbServiceKeys.Update(id, &xlbXlbServiceKey{}, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("clear owner of service id %d: %w", id, err)
+	}
+	if err := d.objs.XlbServiceKeys6.Update(id, &xlbXlbServiceKey6{}, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("clear IPv6 owner of service id %d: %w", id, err)
 	}
 	for slot := uint32(0); slot < 2; slot++ {
 		k := id*2 + slot
@@ -134,8 +171,14 @@ func (d *Dataplane) SetBackend(id uint32, b Backend) error {
 	// A service and its backends are one family: the backend receives the
 	// client's packet as it was sent.
 	var owner xlbXlbServiceKey
+	var owner6 xlbXlbServiceKey6
 	if err := d.objs.XlbServiceKeys.Lookup(b.ServiceID, &owner); err == nil && owner != (xlbXlbServiceKey{}) {
 		if err := SameFamily(serviceKeyFromRaw(owner), b.IP); err != nil {
+			return fmt.Errorf("backend id %d: %w", id, err)
+		}
+	}
+	if err := d.objs.XlbServiceKeys6.Lookup(b.ServiceID, &owner6); err == nil && owner6 != (xlbXlbServiceKey6{}) {
+		if err := SameFamily(serviceKey6FromRaw(owner6), b.IP); err != nil {
 			return fmt.Errorf("backend id %d: %w", id, err)
 		}
 	}
@@ -196,7 +239,8 @@ func (d *Dataplane) WriteMaglev(key ServiceKey, table []uint32) error {
 		return fmt.Errorf("service %s: fill Maglev slot %d: %w", key, next, err)
 	}
 	svc.Slot = next
-	if err := d.objs.XlbServices.Update(&rk, &svc, ebpf.UpdateExist); err != nil {
+	services, _ := d.serviceMaps(rk.v6)
+	if err := services.Update(rk.key(), &svc, ebpf.UpdateExist); err != nil {
 		return fmt.Errorf("service %s: flip to Maglev slot %d: %w", key, next, err)
 	}
 	return nil
@@ -310,26 +354,37 @@ func sumAll[T interface {
 	return out, nil
 }
 
-// Flows calls fn for each flow in the table until fn returns false. It reads
-// the table in batches (a million flows take well under a second); the table
-// changes while it is read, so a flow may be missed or seen twice.
+// Flows calls fn for each flow in the tables (IPv4, then IPv6) until fn
+// returns false. It reads the tables in batches (a million flows take well
+// under a second); a table changes while it is read, so a flow may be
+// missed or seen twice.
 func (d *Dataplane) Flows(fn func(k FlowKey, backendID uint32) bool) error {
+	more, err := walkFlows(d.objs.XlbFlows, flowKeyFromRaw, fn)
+	if err != nil || !more {
+		return err
+	}
+	_, err = walkFlows(d.objs.XlbFlows6, flowKey6FromRaw, fn)
+	return err
+}
+
+// walkFlows calls fn for each flow of one table; false when fn stopped it.
+func walkFlows[K any](m *ebpf.Map, key func(K) FlowKey, fn func(FlowKey, uint32) bool) (bool, error) {
 	const batch = 4096
-	keys := make([]xlbXlbFlowKey, batch)
+	keys := make([]K, batch)
 	vals := make([]xlbXlbFlow, batch)
 	var cursor ebpf.MapBatchCursor
 	for {
-		n, err := d.objs.XlbFlows.BatchLookup(&cursor, keys, vals, nil)
+		n, err := m.BatchLookup(&cursor, keys, vals, nil)
 		for i := 0; i < n; i++ {
-			if !fn(flowKeyFromRaw(keys[i]), vals[i].BackendId) {
-				return nil
+			if !fn(key(keys[i]), vals[i].BackendId) {
+				return false, nil
 			}
 		}
 		if errors.Is(err, ebpf.ErrKeyNotExist) {
-			return nil
+			return true, nil
 		}
 		if err != nil {
-			return fmt.Errorf("walk flow table: %w", err)
+			return false, fmt.Errorf("walk flow table %s: %w", m, err)
 		}
 	}
 }
@@ -378,7 +433,7 @@ func (d *Dataplane) Flow(k FlowKey) (uint32, bool, error) {
 	if err != nil {
 		return 0, false, err
 	}
-	if err := d.objs.XlbFlows.Lookup(&rk, &v); err != nil {
+	if err := d.flowTable(rk.v6).Lookup(rk.key(), &v); err != nil {
 		if errors.Is(err, ebpf.ErrKeyNotExist) {
 			return 0, false, nil
 		}
@@ -387,5 +442,5 @@ func (d *Dataplane) Flow(k FlowKey) (uint32, bool, error) {
 	return v.BackendId, true, nil
 }
 
-// MaxFlows is the flow table's capacity.
+// MaxFlows is the flow table's capacity, per family.
 func (d *Dataplane) MaxFlows() uint32 { return d.objs.XlbFlows.MaxEntries() }

@@ -21,16 +21,39 @@ func (k ServiceKey) String() string {
 	return fmt.Sprintf("%s/%s", netip.AddrPortFrom(k.VIP, k.Port), k.Proto)
 }
 
-func (k ServiceKey) raw() (xlbXlbServiceKey, error) {
+// rawServiceKey is a service key as the maps hold it: an IPv4 service's in
+// xlb_services, an IPv6 service's in xlb_services6 (bpf/xlb_structs.h).
+type rawServiceKey struct {
+	v6 bool
+	k4 xlbXlbServiceKey
+	k6 xlbXlbServiceKey6
+}
+
+// key is the map key: a pointer to the struct of its family.
+func (r *rawServiceKey) key() any {
+	if r.v6 {
+		return &r.k6
+	}
+	return &r.k4
+}
+
+func (k ServiceKey) raw() (rawServiceKey, error) {
 	vip, family, err := rawAddr(k.VIP)
 	if err != nil {
-		return xlbXlbServiceKey{}, fmt.Errorf("service %s: VIP: %w", k, err)
+		return rawServiceKey{}, fmt.Errorf("service %s: VIP: %w", k, err)
 	}
-	return xlbXlbServiceKey{Vip: vip, Port: htons(k.Port), Proto: uint8(k.Proto), Family: family}, nil
+	if family == familyIPv6 {
+		return rawServiceKey{v6: true, k6: xlbXlbServiceKey6{Vip: vip, Port: htons(k.Port), Proto: uint8(k.Proto)}}, nil
+	}
+	return rawServiceKey{k4: xlbXlbServiceKey{Vip: vip.V6[0], Port: htons(k.Port), Proto: uint8(k.Proto)}}, nil
 }
 
 func serviceKeyFromRaw(r xlbXlbServiceKey) ServiceKey {
-	return ServiceKey{VIP: addrFromRaw(r.Vip, r.Family), Port: ntohs(r.Port), Proto: lb.Protocol(r.Proto)}
+	return ServiceKey{VIP: addrFromRaw(xlbXlbAddr{V6: [4]uint32{r.Vip}}, familyIPv4), Port: ntohs(r.Port), Proto: lb.Protocol(r.Proto)}
+}
+
+func serviceKey6FromRaw(r xlbXlbServiceKey6) ServiceKey {
+	return ServiceKey{VIP: addrFromRaw(r.Vip, familyIPv6), Port: ntohs(r.Port), Proto: lb.Protocol(r.Proto)}
 }
 
 // ServiceFlags change how a service picks backends.
@@ -124,28 +147,57 @@ func (k FlowKey) String() string {
 	return fmt.Sprintf("%s->%s/%s", k.Client, k.VIP, k.Proto)
 }
 
-func (k FlowKey) raw() (xlbXlbFlowKey, error) {
+// rawFlowKey is a flow key as the maps hold it: an IPv4 flow's in xlb_flows
+// and xlb_new_flows, an IPv6 flow's in xlb_flows6 and xlb_new_flows6.
+type rawFlowKey struct {
+	v6 bool
+	k4 xlbXlbFlowKey
+	k6 xlbXlbFlowKey6
+}
+
+// key is the map key: a pointer to the struct of its family.
+func (r *rawFlowKey) key() any {
+	if r.v6 {
+		return &r.k6
+	}
+	return &r.k4
+}
+
+func (k FlowKey) raw() (rawFlowKey, error) {
 	client, cf, err := rawAddr(k.Client.Addr())
 	if err != nil {
-		return xlbXlbFlowKey{}, fmt.Errorf("flow %s: client: %w", k, err)
+		return rawFlowKey{}, fmt.Errorf("flow %s: client: %w", k, err)
 	}
 	vip, vf, err := rawAddr(k.VIP.Addr())
 	if err != nil {
-		return xlbXlbFlowKey{}, fmt.Errorf("flow %s: VIP: %w", k, err)
+		return rawFlowKey{}, fmt.Errorf("flow %s: VIP: %w", k, err)
 	}
 	if cf != vf {
-		return xlbXlbFlowKey{}, fmt.Errorf("flow %s: %w: a packet has one family", k, ErrFamilyMix)
+		return rawFlowKey{}, fmt.Errorf("flow %s: %w: a packet has one family", k, ErrFamilyMix)
 	}
-	return xlbXlbFlowKey{Saddr: client, Daddr: vip,
-		Sport: htons(k.Client.Port()), Dport: htons(k.VIP.Port()), Proto: uint8(k.Proto), Family: vf}, nil
+	sport, dport, proto := htons(k.Client.Port()), htons(k.VIP.Port()), uint8(k.Proto)
+	if vf == familyIPv6 {
+		return rawFlowKey{v6: true, k6: xlbXlbFlowKey6{Saddr: client, Daddr: vip, Sport: sport, Dport: dport, Proto: proto}}, nil
+	}
+	return rawFlowKey{k4: xlbXlbFlowKey{Saddr: client.V6[0], Daddr: vip.V6[0], Sport: sport, Dport: dport, Proto: proto}}, nil
+}
+
+// flowKeyOf is the FlowKey of the addresses (of family), ports (network
+// byte order) and protocol of a map key or flow event.
+func flowKeyOf(saddr, daddr xlbXlbAddr, family uint8, sport, dport uint16, proto uint8) FlowKey {
+	return FlowKey{
+		Client: netip.AddrPortFrom(addrFromRaw(saddr, family), ntohs(sport)),
+		VIP:    netip.AddrPortFrom(addrFromRaw(daddr, family), ntohs(dport)),
+		Proto:  lb.Protocol(proto),
+	}
 }
 
 func flowKeyFromRaw(r xlbXlbFlowKey) FlowKey {
-	return FlowKey{
-		Client: netip.AddrPortFrom(addrFromRaw(r.Saddr, r.Family), ntohs(r.Sport)),
-		VIP:    netip.AddrPortFrom(addrFromRaw(r.Daddr, r.Family), ntohs(r.Dport)),
-		Proto:  lb.Protocol(r.Proto),
-	}
+	return flowKeyOf(xlbXlbAddr{V6: [4]uint32{r.Saddr}}, xlbXlbAddr{V6: [4]uint32{r.Daddr}}, familyIPv4, r.Sport, r.Dport, r.Proto)
+}
+
+func flowKey6FromRaw(r xlbXlbFlowKey6) FlowKey {
+	return flowKeyOf(r.Saddr, r.Daddr, familyIPv6, r.Sport, r.Dport, r.Proto)
 }
 
 // Counter is a packet and byte count, summed over CPUs.

@@ -135,7 +135,7 @@ func (d *Dataplane) upgrade(spec *ebpf.CollectionSpec, dir string, from ABIHash,
 	oldProg := pinnedABITypes(dir)
 	// The flow tables are read twice: before the swap, then for flows the
 	// old program recorded in between.
-	seen := map[string]map[string]struct{}{"xlb_flows": {}, "xlb_new_flows": {}}
+	seen := map[string]map[string]struct{}{"xlb_flows": {}, "xlb_new_flows": {}, "xlb_flows6": {}, "xlb_new_flows6": {}}
 	for _, nm := range d.maps() {
 		om := old[nm.name]
 		if om == nil {
@@ -158,7 +158,7 @@ func (d *Dataplane) upgrade(spec *ebpf.CollectionSpec, dir string, from ABIHash,
 	}
 	// Flows the old program recorded while the state was copied: the new
 	// program's own entries win.
-	for _, name := range []string{"xlb_flows", "xlb_new_flows"} {
+	for _, name := range []string{"xlb_flows", "xlb_new_flows", "xlb_flows6", "xlb_new_flows6"} {
 		if om, nm := old[name], d.mapByName(name); om != nil && nm != nil {
 			if err := d.copyEntries(&rep, name, om, nm, spec.Maps[name], seen[name], true); err != nil {
 				return rep, fmt.Errorf("copy flows recorded during the swap: %w", err)

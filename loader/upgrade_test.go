@@ -16,6 +16,8 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
 
 	"xlb/control/maglev"
 	"xlb/lb"
@@ -97,7 +99,7 @@ func TestUpgradeAcrossABI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	prevSvc := prevBytes(t, cur, prev, "xlb_service_key", rawSvc)
+	prevSvc := prevBytes(t, cur, prev, "xlb_service_key", rawSvc.k4)
 	if len(prevSvc) != 8 {
 		t.Fatalf("the previous build's service key is %d bytes, want its IPv4-only 8", len(prevSvc))
 	}
@@ -172,7 +174,7 @@ func TestUpgradeAcrossABI(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		keys[i], vals[i] = [16]byte(prevBytes(t, cur, prev, "xlb_flow_key", k)), xlbXlbFlow{BackendId: uint32(1 + i%2)}
+		keys[i], vals[i] = [16]byte(prevBytes(t, cur, prev, "xlb_flow_key", k.k4)), xlbXlbFlow{BackendId: uint32(1 + i%2)}
 	}
 	if _, err := old.objs.XlbFlows.BatchUpdate(keys, vals, nil); err != nil {
 		t.Fatal(err)
@@ -181,6 +183,14 @@ func TestUpgradeAcrossABI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// An ARP reply to the director: counted as XLB_PASS_NOT_IPV4 by the
+	// previous build, XLB_PASS_NOT_IP by this one.
+	arp := serialize([]gopacket.SerializableLayer{&layers.Ethernet{SrcMAC: lab.Backends[0].MAC, DstMAC: director.MAC, EthernetType: layers.EthernetTypeARP},
+		&layers.ARP{AddrType: layers.LinkTypeEthernet, Protocol: layers.EthernetTypeIPv4, HwAddressSize: 6, ProtAddressSize: 4,
+			Operation: 2, SourceHwAddress: lab.Backends[0].MAC, SourceProtAddress: lab.Backends[0].Addr.Addr().AsSlice(), DstHwAddress: director.MAC, DstProtAddress: director.Addr.Addr().AsSlice()}})
+	if ret, _, err := runXDP(old.Program(), arp); err != nil || ret != xdpPass {
+		t.Fatalf("ARP through the previous build: verdict %d, %v", ret, err)
+	}
 	// The previous build's XLB_PASS_NOT_IPV4 is now XLB_PASS_NOT_IP.
 	oldReasons := map[Reason]Counter{}
 	for r, prevIndex := range map[Reason]uint32{PassNotIP: 1, PassOtherMAC: 0} {
@@ -188,8 +198,8 @@ func TestUpgradeAcrossABI(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if oldReasons[PassOtherMAC].Packets == 0 {
-		t.Fatal("previous build passed no frame for another MAC (broadcast ARP): the reason translation would go unseen")
+	if oldReasons[PassOtherMAC].Packets == 0 || oldReasons[PassNotIP].Packets == 0 {
+		t.Fatalf("previous build counted %v: no frame for another MAC (broadcast ARP) or no unicast ARP: the reason translation would go unseen", oldReasons)
 	}
 	oldFlows := 0
 	var k, v []byte
@@ -309,6 +319,21 @@ func TestUpgradeAcrossABI(t *testing.T) {
 			t.Fatalf("new connection %d after the upgrade: %v", i, err)
 		}
 		c.Close()
+	}
+	// The IPv6 maps the upgrade created take IPv6 services and flows.
+	svc6 := ServiceKey{VIP: netip.MustParseAddr("fd00:1::30"), Port: 3306, Proto: lb.TCP}
+	flow6 := FlowKey{Client: netip.MustParseAddrPort("[fd00:1::100]:40000"), VIP: netip.AddrPortFrom(svc6.VIP, 3306), Proto: lb.TCP}
+	if err := dp.SetService(svc6, Service{ID: 2}); err != nil {
+		t.Fatalf("an IPv6 service after the upgrade: %v", err)
+	}
+	if err := dp.SetFlow(flow6, 3); err != nil {
+		t.Fatalf("an IPv6 flow after the upgrade: %v", err)
+	}
+	if got, ok, err := dp.Flow(flow6); err != nil || !ok || got != 3 {
+		t.Fatalf("IPv6 flow after the upgrade: backend %d (%t, %v), want 3", got, ok, err)
+	}
+	if err := dp.DeleteService(svc6); err != nil {
+		t.Fatal(err)
 	}
 	// The daemon's first reconcile writes tables of the new size.
 	full, err := maglev.Build([]maglev.Backend{{ID: 1, Name: "db1", Weight: 1}, {ID: 2, Name: "db2", Weight: 1}}, dp.TableSize())

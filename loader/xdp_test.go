@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"maps"
+	"net/netip"
 	"testing"
 	"time"
 	"unsafe"
@@ -33,6 +34,8 @@ func TestStructSizes(t *testing.T) {
 		"xlb_service":       unsafe.Sizeof(xlbXlbService{}),
 		"xlb_backend":       unsafe.Sizeof(xlbXlbBackend{}),
 		"xlb_flow_key":      unsafe.Sizeof(xlbXlbFlowKey{}),
+		"xlb_flow_key6":     unsafe.Sizeof(xlbXlbFlowKey6{}),
+		"xlb_service_key6":  unsafe.Sizeof(xlbXlbServiceKey6{}),
 		"xlb_flow":          unsafe.Sizeof(xlbXlbFlow{}),
 		"xlb_counter":       unsafe.Sizeof(xlbXlbCounter{}),
 		"xlb_config":        unsafe.Sizeof(xlbXlbConfig{}),
@@ -288,9 +291,104 @@ func TestXDP(t *testing.T) {
 				f.sync()
 			}, frame: frame(synTo(3306, 40024)), want: xdpDrop, reason: DropNoBackend, flow: notRecorded(synTo(3306, 40024))},
 	}
+	cases = append(cases, ipv6Cases()...)
 
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) { runXDPCase(t, tc) })
+	}
+}
+
+// otherBackend6 is the IPv6 MySQL backend a flow's Maglev pick is not.
+func otherBackend6(f *fixture, p pkt) uint32 {
+	if f.pick(p.flow()) == 4 {
+		return 5
+	}
+	return 4
+}
+
+// ipv6Cases are TestXDP's cases for IPv6 frames and for frames of one
+// family that look like another family's service or flow.
+func ipv6Cases() []xdpCase {
+	frame := func(p pkt) func(*fixture) []byte { return func(*fixture) []byte { return p.build() } }
+	with := func(p pkt, change func(*pkt)) pkt { change(&p); return p }
+	withExt := func(p pkt, ext ...ext6) pkt { p.ext = ext; return p }
+	icmp6 := func(typ uint8, body []byte) pkt {
+		return pkt{dstMAC: ourMAC, src: clientIP6, dst: vip6, proto: layers.IPProtocolICMPv6,
+			icmp6: &layers.ICMPv6{TypeCode: layers.CreateICMPv6TypeCode(typ, 0)}, body: body}
+	}
+	// A neighbour solicitation or advertisement for the VIP (RFC 4861 4.3,
+	// 4.4): flags/reserved, then the target address.
+	ndp := func(typ uint8) pkt { return icmp6(typ, append(make([]byte, 4), vip6.AsSlice()...)) }
+	return []xdpCase{
+		{name: "ipv6 syn forwarded with macs rewritten, opens a flow", frame: frame(syn6(3306, 41000)), want: xdpTX,
+			to: pickOf(syn6(3306, 41000)), flow: notRecorded(syn6(3306, 41000)),
+			opened: recorded(syn6(3306, 41000), pickOf(syn6(3306, 41000))), stats: []FlowStat{FlowOpened}},
+		{name: "ipv6 ack of an opened flow records it on the backend it opened on",
+			setup: func(f *fixture) {
+				f.mark = otherBackend6(f, syn6(3306, 41001))
+				f.openFlow(syn6(3306, 41001).flow(), f.mark)
+			},
+			frame: frame(ack6(3306, 41001)), want: xdpTX, to: marked, flow: recorded(ack6(3306, 41001), marked),
+			opened: notRecorded(ack6(3306, 41001)), stats: []FlowStat{FlowRecorded}},
+		{name: "ipv6 known flow keeps its backend off the pick",
+			setup: func(f *fixture) { putFlow(f, ack6(3306, 41002), otherBackend6(f, ack6(3306, 41002))) },
+			frame: frame(ack6(3306, 41002)), want: xdpTX, to: marked, flow: recorded(ack6(3306, 41002), marked)},
+		{name: "ipv6 known flow on a down backend is re-picked",
+			setup: func(f *fixture) {
+				putFlow(f, ack6(3306, 41003), otherBackend6(f, ack6(3306, 41003)))
+				f.backends[f.mark].state = BackendDown
+				f.sync()
+			}, frame: frame(ack6(3306, 41003)), want: xdpTX, to: pickOf(ack6(3306, 41003)),
+			flow: recorded(ack6(3306, 41003), pickOf(ack6(3306, 41003))), stats: []FlowStat{FlowRepicked}},
+		{name: "ipv6 vlan tagged syn forwarded with its tag", frame: frame(with(syn6(3306, 41004), func(p *pkt) { p.vlan = 42 })),
+			want: xdpTX, to: pickOf(syn6(3306, 41004)), stats: []FlowStat{FlowOpened}},
+		{name: "ipv6 extension headers within the bound are walked",
+			frame: frame(withExt(syn6(3306, 41005), hopByHop(), dstOpts(1), routing(0), dstOpts(0))), want: xdpTX,
+			to: pickOf(syn6(3306, 41005)), opened: recorded(syn6(3306, 41005), pickOf(syn6(3306, 41005))),
+			stats: []FlowStat{FlowOpened}},
+		{name: "ipv6 extension chain over the bound passes",
+			frame: frame(withExt(syn6(3306, 41006), hopByHop(), dstOpts(0), dstOpts(0), dstOpts(0), dstOpts(0))),
+			want:  xdpPass, reason: PassIPv6Ext, opened: notRecorded(syn6(3306, 41006))},
+		{name: "ipv6 routing header with segments left passes", frame: frame(withExt(syn6(3306, 41007), routing(1))),
+			want: xdpPass, reason: PassIPv6Ext, opened: notRecorded(syn6(3306, 41007))},
+		{name: "ipv6 first fragment passes", frame: frame(withExt(syn6(3306, 41008), fragment(1))),
+			want: xdpPass, reason: PassFragment, opened: notRecorded(syn6(3306, 41008))},
+		{name: "ipv6 later fragment after hop-by-hop passes", frame: frame(withExt(syn6(3306, 41009), hopByHop(), fragment(185<<3))),
+			want: xdpPass, reason: PassFragment},
+		{name: "icmpv6 packet too big follows the flow's backend",
+			setup: func(f *fixture) { putFlow(f, syn6(3306, 41010), otherBackend6(f, syn6(3306, 41010))) },
+			frame: frame(tooBig(reply6(41010))), want: xdpTX, to: marked, flow: recorded(syn6(3306, 41010), marked)},
+		{name: "icmpv6 packet too big without a flow takes the pick and records nothing",
+			frame: frame(tooBig(reply6(41011))), want: xdpTX, to: pickOf(syn6(3306, 41011)),
+			flow: notRecorded(syn6(3306, 41011)), opened: notRecorded(syn6(3306, 41011))},
+		{name: "icmpv6 packet too big about another port passes",
+			frame: frame(tooBig(with(reply6(41012), func(p *pkt) { p.sport = 3307 }))), want: xdpPass, reason: PassICMP},
+		{name: "icmpv6 packet too big quoting an ipv4 vip's first word passes",
+			frame: frame(tooBig(with(reply6(41013), func(p *pkt) { p.src = vip4Alias }))), want: xdpPass, reason: PassICMP},
+		{name: "ndp neighbour solicitation passes", frame: frame(ndp(layers.ICMPv6TypeNeighborSolicitation)), want: xdpPass, reason: PassICMP},
+		{name: "ndp neighbour advertisement passes", frame: frame(ndp(layers.ICMPv6TypeNeighborAdvertisement)), want: xdpPass, reason: PassICMP},
+		{name: "ndp router advertisement passes", frame: frame(icmp6(layers.ICMPv6TypeRouterAdvertisement, make([]byte, 12))), want: xdpPass, reason: PassICMP},
+		{name: "icmpv6 echo to the vip passes", frame: frame(icmp6(layers.ICMPv6TypeEchoRequest, []byte("ping"))), want: xdpPass, reason: PassICMP},
+		{name: "ipv6 no next header passes", frame: frame(with(syn6(3306, 41014), func(p *pkt) { p.proto = layers.IPProtocolNoNextHeader })),
+			want: xdpPass, reason: PassNoService},
+		{name: "ipv6 other port passes", frame: frame(syn6(3307, 41015)), want: xdpPass, reason: PassNoService},
+		{name: "ipv6 frame to an ipv4 vip's first word is not the ipv4 service",
+			frame: frame(with(syn6(3306, 41016), func(p *pkt) { p.dst = vip4Alias })), want: xdpPass, reason: PassNoService},
+		{name: "ipv6 frame does not follow the ipv4 flow of the same first words",
+			setup: func(f *fixture) { putFlow(f, ackTo(3306, 41017), 1) },
+			frame: frame(with(ack6(3306, 41017), func(p *pkt) {
+				p.src = netip.AddrFrom16([16]byte{0xc0, 0xa8, 0x01, 0x64}) // 192.168.1.100's word
+				p.dst = vip4Alias
+			})), want: xdpPass, reason: PassNoService},
+		{name: "ipv4 frame to the ipv6 vip's first word is not the ipv6 service",
+			frame: frame(with(synTo(3306, 41018), func(p *pkt) { p.dst = netip.AddrFrom4([4]byte(vip6.AsSlice()[:4])) })),
+			want:  xdpPass, reason: PassNoService},
+		{name: "ipv6 all backends down drops",
+			setup: func(f *fixture) {
+				f.backends[4].state = BackendDown
+				f.backends[5].state = BackendDown
+				f.sync()
+			}, frame: frame(syn6(3306, 41019)), want: xdpDrop, reason: DropNoBackend, opened: notRecorded(syn6(3306, 41019))},
 	}
 }
 
@@ -357,11 +455,18 @@ func TestXDPTruncated(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		p       pkt
-		headers int // bytes of Ethernet, VLAN, IPv4 and L4 headers
+		headers int // bytes of Ethernet, VLAN, IP (and extension) and L4 headers
 	}{
 		{"tcp", synTo(3306, 42000), 14 + 20 + 20},
 		{"tcp vlan options", func() pkt { p := synTo(3306, 42001); p.vlan = 7; p.ipOptions = 3; return p }(), 14 + 4 + 32 + 20},
 		{"udp", pkt{dstMAC: ourMAC, src: clientIP, dst: vip, proto: layers.IPProtocolUDP, sport: 42002, dport: 53}, 14 + 20 + 8},
+		{"ipv6 tcp", syn6(3306, 42010), 14 + 40 + 20},
+		{"ipv6 tcp vlan extension headers", func() pkt {
+			p := syn6(3306, 42011)
+			p.vlan, p.ext = 7, []ext6{hopByHop(), dstOpts(1), routing(0)}
+			return p
+		}(), 14 + 4 + 40 + 8 + 16 + 24 + 20},
+		{"icmpv6 packet too big", tooBig(reply6(42012)), 14 + 40 + 8 + 40 + 4},
 	} {
 		full := tc.p.build()
 		if ret, _ := f.run(full); ret != xdpTX {

@@ -65,19 +65,34 @@ type xlbXlbFlow struct {
 
 type xlbXlbFlowEvent struct {
 	_         structs.HostLayout
-	Key       xlbXlbFlowKey
+	Saddr     xlbXlbAddr
+	Daddr     xlbXlbAddr
+	Sport     uint16
+	Dport     uint16
+	Proto     uint8
+	Family    uint8
+	Pad       [2]uint8
 	BackendId uint32
 }
 
 type xlbXlbFlowKey struct {
-	_      structs.HostLayout
-	Saddr  xlbXlbAddr
-	Daddr  xlbXlbAddr
-	Sport  uint16
-	Dport  uint16
-	Proto  uint8
-	Family uint8
-	Pad    [2]uint8
+	_     structs.HostLayout
+	Saddr uint32
+	Daddr uint32
+	Sport uint16
+	Dport uint16
+	Proto uint8
+	Pad   [3]uint8
+}
+
+type xlbXlbFlowKey6 struct {
+	_     structs.HostLayout
+	Saddr xlbXlbAddr
+	Daddr xlbXlbAddr
+	Sport uint16
+	Dport uint16
+	Proto uint8
+	Pad   [3]uint8
 }
 
 type xlbXlbFlowStat uint32
@@ -126,11 +141,19 @@ const (
 )
 
 type xlbXlbServiceKey struct {
-	_      structs.HostLayout
-	Vip    xlbXlbAddr
-	Port   uint16
-	Proto  uint8
-	Family uint8
+	_     structs.HostLayout
+	Vip   uint32
+	Port  uint16
+	Proto uint8
+	Pad   uint8
+}
+
+type xlbXlbServiceKey6 struct {
+	_     structs.HostLayout
+	Vip   xlbXlbAddr
+	Port  uint16
+	Proto uint8
+	Pad   uint8
 }
 
 type xlbXlbTypes struct {
@@ -141,23 +164,20 @@ type xlbXlbTypes struct {
 	FlowStat     uint32
 	Family       uint32
 	FlowEvent    struct {
-		_   structs.HostLayout
-		Key struct {
-			_     structs.HostLayout
-			Saddr struct {
-				_  structs.HostLayout
-				V6 [4]uint32
-			}
-			Daddr struct {
-				_  structs.HostLayout
-				V6 [4]uint32
-			}
-			Sport  uint16
-			Dport  uint16
-			Proto  uint8
-			Family uint8
-			Pad    [2]uint8
+		_     structs.HostLayout
+		Saddr struct {
+			_  structs.HostLayout
+			V6 [4]uint32
 		}
+		Daddr struct {
+			_  structs.HostLayout
+			V6 [4]uint32
+		}
+		Sport     uint16
+		Dport     uint16
+		Proto     uint8
+		Family    uint8
+		Pad       [2]uint8
 		BackendId uint32
 	}
 	InsertWindow struct {
@@ -178,13 +198,17 @@ const (
 	xlbMapXlbFlowEventsLost = "xlb_flow_events_lost"
 	xlbMapXlbFlowStats      = "xlb_flow_stats"
 	xlbMapXlbFlows          = "xlb_flows"
+	xlbMapXlbFlows6         = "xlb_flows6"
 	xlbMapXlbInsertBudget   = "xlb_insert_budget"
 	xlbMapXlbMaglev         = "xlb_maglev"
 	xlbMapXlbNewFlows       = "xlb_new_flows"
+	xlbMapXlbNewFlows6      = "xlb_new_flows6"
 	xlbMapXlbReasons        = "xlb_reasons"
 	xlbMapXlbServiceKeys    = "xlb_service_keys"
+	xlbMapXlbServiceKeys6   = "xlb_service_keys6"
 	xlbMapXlbServiceStats   = "xlb_service_stats"
 	xlbMapXlbServices       = "xlb_services"
+	xlbMapXlbServices6      = "xlb_services6"
 	xlbProgXlbXdp           = "xlb_xdp"
 	xlbVarXlbCfg            = "xlb_cfg"
 	xlbVarXlbTypesAnchor    = "xlb_types_anchor"
@@ -245,13 +269,17 @@ type xlbMapSpecs struct {
 	XlbFlowEventsLost *ebpf.MapSpec `ebpf:"xlb_flow_events_lost"`
 	XlbFlowStats      *ebpf.MapSpec `ebpf:"xlb_flow_stats"`
 	XlbFlows          *ebpf.MapSpec `ebpf:"xlb_flows"`
+	XlbFlows6         *ebpf.MapSpec `ebpf:"xlb_flows6"`
 	XlbInsertBudget   *ebpf.MapSpec `ebpf:"xlb_insert_budget"`
 	XlbMaglev         *ebpf.MapSpec `ebpf:"xlb_maglev"`
 	XlbNewFlows       *ebpf.MapSpec `ebpf:"xlb_new_flows"`
+	XlbNewFlows6      *ebpf.MapSpec `ebpf:"xlb_new_flows6"`
 	XlbReasons        *ebpf.MapSpec `ebpf:"xlb_reasons"`
 	XlbServiceKeys    *ebpf.MapSpec `ebpf:"xlb_service_keys"`
+	XlbServiceKeys6   *ebpf.MapSpec `ebpf:"xlb_service_keys6"`
 	XlbServiceStats   *ebpf.MapSpec `ebpf:"xlb_service_stats"`
 	XlbServices       *ebpf.MapSpec `ebpf:"xlb_services"`
+	XlbServices6      *ebpf.MapSpec `ebpf:"xlb_services6"`
 }
 
 // xlbVariableSpecs contains global variables before they are loaded into the kernel.
@@ -288,13 +316,17 @@ type xlbMaps struct {
 	XlbFlowEventsLost *ebpf.Map `ebpf:"xlb_flow_events_lost"`
 	XlbFlowStats      *ebpf.Map `ebpf:"xlb_flow_stats"`
 	XlbFlows          *ebpf.Map `ebpf:"xlb_flows"`
+	XlbFlows6         *ebpf.Map `ebpf:"xlb_flows6"`
 	XlbInsertBudget   *ebpf.Map `ebpf:"xlb_insert_budget"`
 	XlbMaglev         *ebpf.Map `ebpf:"xlb_maglev"`
 	XlbNewFlows       *ebpf.Map `ebpf:"xlb_new_flows"`
+	XlbNewFlows6      *ebpf.Map `ebpf:"xlb_new_flows6"`
 	XlbReasons        *ebpf.Map `ebpf:"xlb_reasons"`
 	XlbServiceKeys    *ebpf.Map `ebpf:"xlb_service_keys"`
+	XlbServiceKeys6   *ebpf.Map `ebpf:"xlb_service_keys6"`
 	XlbServiceStats   *ebpf.Map `ebpf:"xlb_service_stats"`
 	XlbServices       *ebpf.Map `ebpf:"xlb_services"`
+	XlbServices6      *ebpf.Map `ebpf:"xlb_services6"`
 }
 
 func (m *xlbMaps) Close() error {
@@ -305,13 +337,17 @@ func (m *xlbMaps) Close() error {
 		m.XlbFlowEventsLost,
 		m.XlbFlowStats,
 		m.XlbFlows,
+		m.XlbFlows6,
 		m.XlbInsertBudget,
 		m.XlbMaglev,
 		m.XlbNewFlows,
+		m.XlbNewFlows6,
 		m.XlbReasons,
 		m.XlbServiceKeys,
+		m.XlbServiceKeys6,
 		m.XlbServiceStats,
 		m.XlbServices,
+		m.XlbServices6,
 	)
 }
 

@@ -68,7 +68,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 					configIDFlag,
 					&cli.StringFlag{Name: "pin-root", Value: loader.DefaultPinRoot, Usage: "bpffs directory to pin under (one subdirectory per interface)"},
 					&cli.StringFlag{Name: "xdp-mode", Value: "native", Usage: "native (in the driver, fast) or generic (works on any interface, slow)"},
-					&cli.UintFlag{Name: "max-flows", Value: 1 << 20, Usage: "flow table size (88 bytes of kernel memory per flow)"},
+					&cli.UintFlag{Name: "max-flows", Value: 1 << 20, Usage: "flow table size, per address family (kernel memory per flow: 88 bytes IPv4, 112 bytes IPv6)"},
 					&cli.StringFlag{Name: "metrics", Value: "127.0.0.1:9433", Usage: "address of Prometheus /metrics and the status page (/, /status.json); loopback by default: any other address shows them, unauthenticated, to that network; empty to disable"},
 					&cli.StringFlag{Name: "socket", Value: api.DefaultSocket, Usage: "control socket for xlbctl (root only); empty to disable"},
 					&cli.BoolFlag{Name: "flow-sync", Value: true, Usage: "with VRRP: send recorded flows to the other director and apply its flows, so connections survive a failover"},
