@@ -17,6 +17,8 @@ func checkFits(cfg *Config, src *srcMap, d *diags) {
 		path := fmt.Sprintf("services[%d]", i)
 		if why := unusable(s.VIP); why != "" {
 			d.errIn(src, path, "vip", ErrInvalid, "%s is %s: no client packet can reach it", s.VIP, why)
+		} else if s.VIP.Is6() && s.VIP.IsLinkLocalUnicast() {
+			d.errIn(src, path, "vip", ErrInvalid, "%s is a link-local address: only hosts on one segment reach it, and a routed client never can; use a global or unique local (fd00::/8) address", s.VIP)
 		}
 		if i == limits.MaxServices {
 			d.errIn(src, path, "", ErrInvalid, "%d services: the data plane holds %d; %s", len(cfg.Services), limits.MaxServices, limits.HowToRaise)
@@ -29,6 +31,8 @@ func checkFits(cfg *Config, src *srcMap, d *diags) {
 		for j, r := range s.Reals {
 			if why := unusable(r.IP); why != "" {
 				d.errIn(src, fmt.Sprintf("%s.reals[%d]", path, j), "ip", ErrInvalid, "%s is %s: no packet can be forwarded to it", r.IP, why)
+			} else if r.IP.Is6() && r.IP.IsLinkLocalUnicast() {
+				d.errIn(src, fmt.Sprintf("%s.reals[%d]", path, j), "ip", ErrInvalid, "%s is a link-local address: its checks would need an interface zone; give the real server a global or unique local address on the director's segment", r.IP)
 			}
 			if backends++; backends == limits.MaxBackends+1 {
 				d.errIn(src, fmt.Sprintf("%s.reals[%d]", path, j), "", ErrInvalid, "%d backends (real servers counted per service): the data plane holds %d; %s", countBackends(cfg), limits.MaxBackends, limits.HowToRaise)

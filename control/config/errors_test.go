@@ -207,6 +207,28 @@ virtual_server 10.0.0.1 0 {
 }
 virtual_server 2001:db8::1 80 {
     lvs_method DR
+    real_server 10.0.0.2 80 {
+    }
+    real_server fe80::2 80 {
+    }
+    real_server 2001:db8::2 80 {
+    }
+    sorry_server 10.0.0.9 80
+}
+virtual_server fe80::1 80 {
+    lvs_method DR
+}
+virtual_server ff02::1 80 {
+    lvs_method DR
+}
+virtual_server :: 80 {
+    lvs_method DR
+}
+virtual_server ::1 80 {
+    lvs_method DR
+}
+virtual_server 2001:0db8::0001 80 {
+    lvs_method DR
 }
 `),
 			want: []string{
@@ -217,7 +239,14 @@ virtual_server 2001:db8::1 80 {
 				`t.conf:12: real_server 10.0.0.x 80: "10.0.0.x" is not an IP address`,
 				"t.conf:15: virtual_server 10.0.0.1 80: 10.0.0.1:80/tcp is defined twice (first at line 2)",
 				"t.conf:18: virtual_server 10.0.0.1 0: port 0 is out of range 1..65535",
-				"t.conf:21: virtual_server 2001:db8::1 80: 2001:db8::1: only IPv4 VIPs are supported",
+				"t.conf:23: real_server 10.0.0.2 80: real_server: real server 10.0.0.2 is IPv4, the VIP 2001:db8::1 is IPv6: a service and its real servers are one address family (direct routing forwards the client's packet unchanged); write a virtual_server per family",
+				"t.conf:25: real_server fe80::2 80: real_server: fe80::2 is a link-local address: its checks would need an interface zone; give the real server a global or unique local address on the director's segment",
+				"t.conf:29: virtual_server 2001:db8::1 80: sorry_server: sorry server 10.0.0.9 is IPv4, the VIP 2001:db8::1 is IPv6: a service and its real servers are one address family (direct routing forwards the client's packet unchanged); write a virtual_server per family",
+				"t.conf:31: virtual_server fe80::1 80: virtual_server: fe80::1 is a link-local address: only hosts on one segment reach it, and a routed client never can; use a global or unique local (fd00::/8) address",
+				"t.conf:34: virtual_server ff02::1 80: virtual_server: ff02::1 is a multicast address: no client packet can reach it",
+				"t.conf:37: virtual_server :: 80: virtual_server: :: is the unspecified address: no client packet can reach it",
+				"t.conf:40: virtual_server ::1 80: virtual_server: ::1 is a loopback address: no client packet can reach it",
+				"t.conf:43: virtual_server 2001:0db8::0001 80: [2001:db8::1]:80/tcp is defined twice (first at line 21)",
 			},
 		},
 		{

@@ -122,8 +122,6 @@ func validateService(s *Service, path string, src *srcMap, d *diags, names, keys
 		if !src.has(path, "vip") {
 			d.errIn(src, path, "vip", ErrInvalid, "required")
 		}
-	} else if !s.VIP.Is4() {
-		d.errIn(src, path, "", ErrUnsupported, "%s: only IPv4 VIPs are supported", s.VIP)
 	}
 	if s.Port == 0 && !src.has(path, "port") {
 		d.errIn(src, path, "port", ErrInvalid, "required")
@@ -168,7 +166,7 @@ func validateService(s *Service, path string, src *srcMap, d *diags, names, keys
 }
 
 // validateSorry: the sorry server is a backend of the service, so it is an
-// IPv4 address that is not the VIP and, because the data plane keys backends
+// address of the VIP's family that is not the VIP and, because the data plane keys backends
 // by address within a service, not one of the real servers.
 func validateSorry(s *Service, ss *SorryServer, path string, src *srcMap, d *diags) {
 	switch {
@@ -177,8 +175,8 @@ func validateSorry(s *Service, ss *SorryServer, path string, src *srcMap, d *dia
 			d.errIn(src, path, "ip", ErrInvalid, "required")
 		}
 		return
-	case !ss.IP.Is4():
-		d.errIn(src, path, "ip", ErrUnsupported, "%s: only IPv4 sorry servers are supported", ss.IP)
+	case s.VIP.IsValid() && ss.IP.Is4() != s.VIP.Is4():
+		d.errIn(src, path, "ip", ErrInvalid, "%s", familyMix("sorry server", ss.IP, s.VIP))
 		return
 	case ss.IP == s.VIP:
 		d.errIn(src, path, "ip", ErrInvalid, "%s is the VIP itself", ss.IP)
@@ -195,6 +193,22 @@ func validateSorry(s *Service, ss *SorryServer, path string, src *srcMap, d *dia
 	}
 }
 
+// familyMix is the error for a backend (real or sorry server) whose family
+// is not its service's: direct routing forwards the client's packet
+// unchanged, so a backend must accept the VIP's family (IPVS DR has the same
+// rule).
+func familyMix(what string, a, vip netip.Addr) string {
+	return fmt.Sprintf("%s %s is %s, the VIP %s is %s: a service and its real servers are one address family (direct routing forwards the client's packet unchanged); write a virtual_server per family",
+		what, a, familyName(a), vip, familyName(vip))
+}
+
+func familyName(a netip.Addr) string {
+	if a.Is4() {
+		return "IPv4"
+	}
+	return "IPv6"
+}
+
 func validateReal(s *Service, r *RealServer, path string, src *srcMap, d *diags, seen map[string]string) {
 	if !r.IP.IsValid() {
 		if !src.has(path, "ip") {
@@ -202,8 +216,8 @@ func validateReal(s *Service, r *RealServer, path string, src *srcMap, d *diags,
 		}
 		return
 	}
-	if !r.IP.Is4() {
-		d.errIn(src, path, "", ErrUnsupported, "%s: only IPv4 real servers are supported", r.IP)
+	if s.VIP.IsValid() && r.IP.Is4() != s.VIP.Is4() {
+		d.errIn(src, path, "ip", ErrInvalid, "%s", familyMix("real server", r.IP, s.VIP))
 		return
 	}
 	if r.IP == s.VIP {
@@ -229,9 +243,6 @@ func validateCheck(c *Check, path string, src *srcMap, d *diags) {
 	}
 	if c.ConnectTimeout <= 0 {
 		d.errIn(src, path, "connect_timeout", ErrInvalid, "must be more than 0")
-	}
-	if c.ConnectIP.IsValid() && !c.ConnectIP.Is4() {
-		d.errIn(src, path, "connect_ip", ErrUnsupported, "%s: only IPv4 is supported", c.ConnectIP)
 	}
 	for _, sub := range []struct {
 		kind CheckKind
