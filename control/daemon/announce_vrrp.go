@@ -29,6 +29,9 @@ type vrrpAnnouncer struct {
 	// notify runs every instance's notify scripts, in order per instance
 	// across restarts; stopping an instance never waits for its scripts.
 	notify *script.Queue
+	// synced reports whether flow sync has the other directors' flows: a
+	// backup preempts a live master only then (nil: always).
+	synced func() bool
 	// groups are the running sync groups by name, each with what it was
 	// built from.
 	groupsMu sync.Mutex
@@ -56,8 +59,8 @@ type runningGroup struct {
 
 var _ announce.Announcer = (*vrrpAnnouncer)(nil)
 
-func newVRRPAnnouncer(log *slog.Logger, onState func(vrrp.StateChange)) *vrrpAnnouncer {
-	a := &vrrpAnnouncer{log: log, onState: onState, notify: script.NewQueue(log.With("scripts", "vrrp notify")), groups: map[string]runningGroup{}}
+func newVRRPAnnouncer(log *slog.Logger, onState func(vrrp.StateChange), synced func() bool) *vrrpAnnouncer {
+	a := &vrrpAnnouncer{log: log, onState: onState, synced: synced, notify: script.NewQueue(log.With("scripts", "vrrp notify")), groups: map[string]runningGroup{}}
 	a.runs = newSupervisor(a.start, func(x, y vrrpWant) bool {
 		return reflect.DeepEqual(x.Config, y.Config) && reflect.DeepEqual(x.group, y.group)
 	})
@@ -68,7 +71,7 @@ func (a *vrrpAnnouncer) start(name string, v vrrpWant) (*vrrp.Instance, func(con
 	// vrrp.New removes VIPs a killed predecessor left behind: a backup must
 	// not answer ARP for addresses the master owns. The instance logs its own
 	// state changes.
-	opts := vrrp.Options{Logger: a.log.With("vrrp", name), OnStateChange: a.onState, NotifyQueue: a.notify}
+	opts := vrrp.Options{Logger: a.log.With("vrrp", name), OnStateChange: a.onState, NotifyQueue: a.notify, MayPreempt: a.synced}
 	if v.group != nil {
 		a.groupsMu.Lock()
 		opts.SyncGroup = a.groups[v.group.cfg.Name].g

@@ -26,7 +26,7 @@ vrrp:
   - {name: A, interface: eth0, vrid: 51, priority: 100, track_services: [db], vips: [192.168.1.30]}
   - {name: B, interface: eth0, vrid: 52, priority: 100, vips: [192.168.1.31]}
 `)
-	a := newVRRPAnnouncer(slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	a := newVRRPAnnouncer(slog.New(slog.NewTextHandler(io.Discard, nil)), nil, nil)
 	a.net = func(o *vrrp.Options) { o.Transport, o.Actions, o.Links = stubNet{}, stubNet{}, stubNet{} }
 	defer a.Stop()
 	ctx := context.Background()
@@ -94,7 +94,7 @@ sync_groups:
   - {name: G, members: [A, B]}
 `, prioB))
 	}
-	a := newVRRPAnnouncer(slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	a := newVRRPAnnouncer(slog.New(slog.NewTextHandler(io.Discard, nil)), nil, nil)
 	a.net = func(o *vrrp.Options) { o.Transport, o.Actions, o.Links = stubNet{}, stubNet{}, stubNet{} }
 	defer a.Stop()
 	ctx := context.Background()

@@ -157,7 +157,7 @@ func Run(ctx context.Context, opts Options) error {
 	defer release()
 	d := &Daemon{opts: opts, log: opts.Log, quorum: quorumNotifier{log: opts.Log}, cfg: cfg, loadedAt: time.Now(), planes: map[string]*plane{}, kick: make(chan struct{}, 1),
 		failedBefore: map[control.BackendRef]bool{}, hist: newHistory()}
-	d.announcers = []announce.Announcer{newVRRPAnnouncer(d.log, d.hist.vrrpChanged), newBGPAnnouncer(d.log, d.flowsSynced)}
+	d.announcers = []announce.Announcer{newVRRPAnnouncer(d.log, d.hist.vrrpChanged, d.flowsSynced), newBGPAnnouncer(d.log, d.flowsSynced)}
 	// Flow sync only matters where another director may take over.
 	flowSync := false
 	for _, a := range d.announcers {

@@ -50,6 +50,12 @@ type Options struct {
 	// SyncGroup is the vrrp_sync_group the instance is a member of; nil:
 	// none.
 	SyncGroup *SyncGroup
+	// MayPreempt, when set and false, holds off preempting a live
+	// lower-priority master (and an address owner's takeover at start):
+	// xlbd waits until flow sync has the other directors' flow table, so
+	// taking the VIP over breaks no connection. A master that is gone is
+	// still replaced at once.
+	MayPreempt func() bool
 }
 
 // Instance runs one VRRP virtual router.
@@ -68,6 +74,9 @@ type Instance struct {
 	// the instance moves to it (see follow).
 	groupWake <-chan struct{}
 	following bool
+	// mayPreempt is Options.MayPreempt; held says it last said no.
+	mayPreempt func() bool
+	held       bool
 
 	mu           sync.Mutex
 	state        State
@@ -119,18 +128,19 @@ func New(cfg Config, opt Options) (*Instance, error) {
 	}
 	log = log.With("vrrp_instance", c.Name, "vrid", c.VRID)
 	in := &Instance{
-		cfg:     c,
-		tr:      opt.Transport,
-		act:     opt.Actions,
-		links:   opt.Links,
-		clock:   opt.Clock,
-		log:     log,
-		onState: opt.OnStateChange,
-		wake:    make(chan struct{}, 1),
-		state:   StateInit,
-		prio:    c.Priority,
-		down:    map[string]bool{},
-		scripts: opt.Scripts,
+		cfg:        c,
+		tr:         opt.Transport,
+		act:        opt.Actions,
+		links:      opt.Links,
+		clock:      opt.Clock,
+		log:        log,
+		onState:    opt.OnStateChange,
+		wake:       make(chan struct{}, 1),
+		state:      StateInit,
+		prio:       c.Priority,
+		down:       map[string]bool{},
+		scripts:    opt.Scripts,
+		mayPreempt: opt.MayPreempt,
 	}
 	if in.clock == nil {
 		in.clock = realClock{}
@@ -415,7 +425,7 @@ func (in *Instance) start(now time.Time) {
 		in.following = true
 		in.enterFault(now, "sync group "+in.group.cfg.Name+" has a member in FAULT at start")
 		in.following = false
-	case in.prio == PriorityOwner && in.mayBecomeMaster():
+	case in.prio == PriorityOwner && !in.preemptHeld() && in.mayBecomeMaster():
 		in.becomeMaster(now, "address owner (priority 255)")
 	default:
 		in.becomeBackup(now, "start")
@@ -710,7 +720,7 @@ func (in *Instance) backupRx(now time.Time, src netip.Addr, a Advert) {
 		return
 	}
 	delaying := in.cfg.PreemptDelay > 0 && (in.preemptAt.IsZero() || now.Before(in.preemptAt))
-	if !in.cfg.NoPreempt && a.Priority < in.prio && !delaying {
+	if !in.cfg.NoPreempt && a.Priority < in.prio && !delaying && !in.preemptHeld() {
 		// RFC: discard, so Master_Down_Interval runs out and we preempt.
 		return
 	}
@@ -761,6 +771,20 @@ func (in *Instance) masterRx(now time.Time, src netip.Addr, a Advert) {
 }
 
 func addrGreater(a, b netip.Addr) bool { return a.Compare(b) > 0 }
+
+// preemptHeld asks Options.MayPreempt, logging when the answer changes.
+func (in *Instance) preemptHeld() bool {
+	held := in.mayPreempt != nil && !in.mayPreempt()
+	if held != in.held {
+		in.held = held
+		if held {
+			in.log.Info("vrrp preemption held: waiting for the flow table from the other directors (flow sync)")
+		} else {
+			in.log.Info("vrrp preemption allowed: flow table synced")
+		}
+	}
+	return held
+}
 
 func (in *Instance) handleLink(now time.Time, ev LinkEvent) {
 	in.down[ev.Name] = !ev.Up

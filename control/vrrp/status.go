@@ -50,6 +50,9 @@ type Status struct {
 	// SyncGroupState is that group's state.
 	SyncGroup      string `json:"sync_group,omitempty"`
 	SyncGroupState State  `json:"sync_group_state,omitempty"`
+	// PreemptHeld: this backup would preempt a lower-priority master but
+	// waits for flow sync (Options.MayPreempt).
+	PreemptHeld bool `json:"preempt_held,omitempty"`
 }
 
 // Status returns a consistent snapshot.
@@ -89,6 +92,7 @@ func (in *Instance) Status() Status {
 	if in.group != nil {
 		s.SyncGroup, s.SyncGroupState = in.group.cfg.Name, in.group.State()
 	}
+	s.PreemptHeld = in.held && in.state == StateBackup
 	for _, v := range in.cfg.VIPs {
 		s.VIPs = append(s.VIPs, v.Prefix.String()+" dev "+v.Dev)
 	}
