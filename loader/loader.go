@@ -85,9 +85,9 @@ func (o Options) hashSeed() uint32 {
 	return o.HashSeed
 }
 
-// pinRoot is root, or DefaultPinRoot when root is empty: the one place the
+// PinRoot is root, or DefaultPinRoot when root is empty: the one place the
 // default applies, for every entry point that takes a root.
-func pinRoot(root string) string {
+func PinRoot(root string) string {
 	if root == "" {
 		return DefaultPinRoot
 	}
@@ -95,7 +95,7 @@ func pinRoot(root string) string {
 }
 
 // pinDir is where the data plane of ifname is pinned under root.
-func pinDir(root, ifname string) string { return filepath.Join(pinRoot(root), ifname) }
+func pinDir(root, ifname string) string { return filepath.Join(PinRoot(root), ifname) }
 
 // Dataplane is a loaded xlb program and its maps.
 type Dataplane struct {
@@ -432,7 +432,7 @@ func OpenPinned(ifname string, root string) (*Dataplane, error) {
 
 // Pinned lists the interfaces with an xlb data plane pinned under root.
 func Pinned(root string) ([]string, error) {
-	entries, err := os.ReadDir(pinRoot(root))
+	entries, err := os.ReadDir(PinRoot(root))
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, nil

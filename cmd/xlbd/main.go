@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -20,6 +21,7 @@ import (
 	"xlb/control/daemon"
 	"xlb/control/flowsync"
 	"xlb/internal/buildinfo"
+	"xlb/internal/configflag"
 	"xlb/internal/hashseed"
 	"xlb/loader"
 )
@@ -42,8 +44,6 @@ func main() {
 }
 
 func newApp(stdout, stderr io.Writer) *cli.App {
-	formatFlag := &cli.StringFlag{Name: "format", Value: "auto", Usage: "config format: auto (detect by content), yaml or keepalived"}
-	configIDFlag := &cli.StringFlag{Name: "config-id", Aliases: []string{"i"}, Usage: "keepalived.conf config `ID`, as keepalived's -i: a line starting @ID is read only when ID is this id, one starting @^ID only when it is not (default: the host name up to its first dot)"}
 	syncKeyFlag := &cli.StringSliceFlag{Name: "flow-sync-key", Usage: "flow-sync key file (mode 0600, owner root); twice while rotating: the first signs, both are accepted. Without one, flow sync is off"}
 	syncPeerFlag := &cli.StringSliceFlag{Name: "flow-sync-peer", Usage: "address of another director whose flow sync is accepted (repeat; default: the VRRP unicast peers, else any host on the interface's subnets)"}
 	return &cli.App{
@@ -62,10 +62,9 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			{
 				Name:  "run",
 				Usage: "run the daemon",
-				Flags: []cli.Flag{
+				Flags: slices.Concat([]cli.Flag{
 					&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Required: true, Usage: "config file (YAML or keepalived.conf)"},
-					formatFlag,
-					configIDFlag,
+				}, configflag.Flags(), []cli.Flag{
 					&cli.StringFlag{Name: "pin-root", Value: loader.DefaultPinRoot, Usage: "bpffs directory to pin under (one subdirectory per interface)"},
 					&cli.StringFlag{Name: "xdp-mode", Value: "native", Usage: "native (in the driver, fast) or generic (works on any interface, slow)"},
 					&cli.UintFlag{Name: "max-flows", Value: 1 << 20, Usage: "flow table size, per address family (kernel memory per flow: 88 bytes IPv4, 112 bytes IPv6)"},
@@ -78,26 +77,16 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 					&cli.StringFlag{Name: "hash-seed-file", Usage: hashSeedUsage},
 					&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text or json"},
 					&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
-				},
+				}),
 				Action: run,
 			},
 			{
 				Name:      "check-config",
 				Usage:     "validate a config file and print its problems, applying nothing",
 				ArgsUsage: "FILE",
-				Flags:     []cli.Flag{formatFlag, configIDFlag, syncKeyFlag, syncPeerFlag},
+				Flags:     append(configflag.Flags(), syncKeyFlag, syncPeerFlag),
 				Action: func(c *cli.Context) error {
-					if c.NArg() != 1 {
-						return fmt.Errorf("check-config needs exactly one FILE")
-					}
-					format, err := config.ParseFormat(c.String("format"))
-					if err != nil {
-						return err
-					}
-					cfg, warnings, err := config.LoadWith(c.Args().First(), config.Options{Format: format, ConfigID: c.String("config-id")})
-					for _, w := range warnings {
-						fmt.Fprintln(c.App.ErrWriter, "warning:", w)
-					}
+					cfg, err := configflag.Load(c)
 					if err != nil {
 						return err
 					}
@@ -138,7 +127,7 @@ func runOptions(c *cli.Context) (daemon.Options, error) {
 	if err != nil {
 		return daemon.Options{}, err
 	}
-	format, err := config.ParseFormat(c.String("format"))
+	configOpts, err := configflag.Options(c)
 	if err != nil {
 		return daemon.Options{}, err
 	}
@@ -172,8 +161,7 @@ func runOptions(c *cli.Context) (daemon.Options, error) {
 		FlowSyncKeys:  c.StringSlice("flow-sync-key"),
 		FlowSyncPeers: peers,
 		ConfigPath:    c.String("config"),
-		Format:        format,
-		ConfigID:      c.String("config-id"),
+		Config:        configOpts,
 		PinRoot:       c.String("pin-root"),
 		Mode:          mode,
 		MaxFlows:      uint32(c.Uint("max-flows")),

@@ -39,8 +39,7 @@ import (
 // Options configure a daemon run.
 type Options struct {
 	ConfigPath string
-	Format     config.Format
-	ConfigID   string // keepalived's -i: selects @ID lines; empty = the host name
+	Config     config.Options // how to read ConfigPath
 	PinRoot    string
 	Mode       loader.AttachMode
 	MaxFlows   uint32
@@ -131,7 +130,7 @@ func Run(ctx context.Context, opts Options) error {
 	if opts.MACRefresh == 0 {
 		opts.MACRefresh = 30 * time.Second
 	}
-	cfg, err := LoadConfig(opts.ConfigPath, config.Options{Format: opts.Format, ConfigID: opts.ConfigID}, opts.Log)
+	cfg, err := LoadConfig(opts.ConfigPath, opts.Config, opts.Log)
 	if err != nil {
 		return err
 	}
@@ -150,7 +149,7 @@ func Run(ctx context.Context, opts Options) error {
 	if err := bpffs.Ensure(); err != nil {
 		return err
 	}
-	release, err := lockInterfaces(filepath.Dir(cmp.Or(opts.Socket, api.DefaultSocket)), cmp.Or(opts.PinRoot, loader.DefaultPinRoot), cfg.Interfaces)
+	release, err := lockInterfaces(filepath.Dir(cmp.Or(opts.Socket, api.DefaultSocket)), loader.PinRoot(opts.PinRoot), cfg.Interfaces)
 	if err != nil {
 		return err
 	}
@@ -413,7 +412,7 @@ func (d *Daemon) reload(ctx context.Context) error {
 // changes nothing and says why: a file that does not load or plan, another
 // set of interfaces, or more than the pinned maps hold.
 func (d *Daemon) replaceConfig() (*config.Config, error) {
-	cfg, err := LoadConfig(d.opts.ConfigPath, config.Options{Format: d.opts.Format, ConfigID: d.opts.ConfigID}, d.log)
+	cfg, err := LoadConfig(d.opts.ConfigPath, d.opts.Config, d.log)
 	if err != nil {
 		return nil, err
 	}

@@ -52,9 +52,7 @@ func onBPFFS(path string) error {
 // interface's, or a pin directory that is not on bpffs, is refused and
 // nothing of it is touched.
 func Detach(pinRoot string, ifaces []string) error {
-	if pinRoot == "" {
-		pinRoot = loader.DefaultPinRoot
-	}
+	pinRoot = loader.PinRoot(pinRoot)
 	if len(ifaces) == 0 {
 		var err error
 		if ifaces, err = loader.Pinned(pinRoot); err != nil {
