@@ -213,18 +213,8 @@ func TestMonitorSilentServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	verdicts := make(chan Verdict, 4)
-	done := make(chan struct{})
 	start := time.Now()
-	go func() {
-		m.Run(ctx, func(v Verdict) { verdicts <- v })
-		close(done)
-	}()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	verdicts := runMonitor(t, m, 4)
 	if v := waitVerdict(t, verdicts, time.Second); !v.Up {
 		t.Fatalf("initial: %+v", v)
 	}

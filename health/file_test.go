@@ -108,17 +108,7 @@ func TestFileCheckFollowsTheFileAtOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	verdicts := make(chan Verdict, 8)
-	done := make(chan struct{})
-	go func() {
-		m.Run(ctx, func(v Verdict) { verdicts <- v })
-		close(done)
-	}()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	verdicts := runMonitor(t, m, 8)
 	if v := waitVerdict(t, verdicts, time.Second); !v.Up || !v.Initial {
 		t.Fatalf("initial: %+v", v)
 	}

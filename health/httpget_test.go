@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -42,6 +43,31 @@ func selfSigned(t testing.TB) tls.Certificate {
 		t.Fatal(err)
 	}
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+// sniServer is an HTTPS server of webMux(nil) with a selfSigned
+// certificate, closed when t ends; sni lists the server names its clients
+// sent, in order ("" for none).
+func sniServer(t *testing.T) (srv *httptest.Server, sni func() []string) {
+	var mu sync.Mutex
+	var names []string
+	srv = httptest.NewUnstartedServer(webMux(nil))
+	srv.TLS = &tls.Config{
+		Certificates: []tls.Certificate{selfSigned(t)},
+		GetConfigForClient: func(h *tls.ClientHelloInfo) (*tls.Config, error) {
+			mu.Lock()
+			names = append(names, h.ServerName)
+			mu.Unlock()
+			return nil, nil
+		},
+	}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	return srv, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(names)
+	}
 }
 
 // webMux serves the pages the url blocks below check.
@@ -133,20 +159,7 @@ func TestHTTPGetURLs(t *testing.T) {
 
 func TestSSLGet(t *testing.T) {
 	noLeak(t)
-	var mu sync.Mutex
-	var sni []string
-	srv := httptest.NewUnstartedServer(webMux(nil))
-	srv.TLS = &tls.Config{
-		Certificates: []tls.Certificate{selfSigned(t)},
-		GetConfigForClient: func(h *tls.ClientHelloInfo) (*tls.Config, error) {
-			mu.Lock()
-			sni = append(sni, h.ServerName)
-			mu.Unlock()
-			return nil, nil
-		},
-	}
-	srv.StartTLS()
-	defer srv.Close()
+	srv, sni := sniServer(t)
 	addr := srv.Listener.Addr().String()
 
 	check := func(cfg HTTPGetConfig) Result {
@@ -161,9 +174,8 @@ func TestSSLGet(t *testing.T) {
 		return c.Check(ctx)
 	}
 	lastSNI := func() string {
-		mu.Lock()
-		defer mu.Unlock()
-		return sni[len(sni)-1]
+		names := sni()
+		return names[len(names)-1]
 	}
 
 	// keepalived does not verify the certificate and sends no SNI.

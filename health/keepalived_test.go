@@ -2,10 +2,8 @@ package health
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
 	"net"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,20 +24,8 @@ import (
 // never contacted).
 func TestKeepalivedConfChecks(t *testing.T) {
 	noLeak(t)
+	web, sni := sniServer(t)
 	var mu sync.Mutex
-	var sni []string
-	web := httptest.NewUnstartedServer(webMux(nil))
-	web.TLS = &tls.Config{
-		Certificates: []tls.Certificate{selfSigned(t)},
-		GetConfigForClient: func(h *tls.ClientHelloInfo) (*tls.Config, error) {
-			mu.Lock()
-			sni = append(sni, h.ServerName)
-			mu.Unlock()
-			return nil, nil
-		},
-	}
-	web.StartTLS()
-	defer web.Close()
 	var asked dns.Question
 	dnsAddr := dnsServer(t, dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
 		mu.Lock()
@@ -177,10 +163,10 @@ virtual_server 10.9.0.1 25 {
 	if r := run("10.9.0.5"); !r.OK {
 		t.Errorf("SMTP_CHECK: %+v", r)
 	}
-	mu.Lock()
-	if len(sni) == 0 || sni[0] != "backend.test" {
-		t.Errorf("SNI %q, want the virtualhost first (enable_sni), then none", sni)
+	if names := sni(); len(names) == 0 || names[0] != "backend.test" {
+		t.Errorf("SNI %q, want the virtualhost first (enable_sni), then none", names)
 	}
+	mu.Lock()
 	if asked.Name != "www.test." || asked.Qtype != dns.TypeA {
 		t.Errorf("DNS server was asked %v", asked)
 	}

@@ -29,6 +29,22 @@ func noLeak(t *testing.T) {
 	})
 }
 
+// runMonitor runs m until t ends and returns its verdicts, buffered n deep.
+func runMonitor(t *testing.T, m *Monitor, n int) <-chan Verdict {
+	ctx, cancel := context.WithCancel(context.Background())
+	verdicts := make(chan Verdict, n)
+	done := make(chan struct{})
+	go func() {
+		m.Run(ctx, func(v Verdict) { verdicts <- v })
+		close(done)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	return verdicts
+}
+
 // scripted is a Checker whose n-th call (from 1) returns script(n). At call
 // stop it cancels the monitor instead, so a run covers an exact number of
 // checks.

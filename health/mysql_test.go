@@ -251,17 +251,7 @@ func TestMonitorMySQLKillAndRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	verdicts := make(chan Verdict, 16)
-	done := make(chan struct{})
-	go func() {
-		m.Run(ctx, func(v Verdict) { verdicts <- v })
-		close(done)
-	}()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	verdicts := runMonitor(t, m, 16)
 	const slack = 3 * time.Second
 	riseBound := time.Duration(tm.Rise)*(tm.Interval+tm.Timeout) + slack
 

@@ -118,17 +118,7 @@ func TestMySQLReplicationPair(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ctx, cancel := context.WithCancel(context.Background())
-		verdicts := make(chan Verdict, 16)
-		done := make(chan struct{})
-		go func() {
-			m.Run(ctx, func(v Verdict) { verdicts <- v })
-			close(done)
-		}()
-		defer func() {
-			cancel()
-			<-done
-		}()
+		verdicts := runMonitor(t, m, 16)
 		if v := waitVerdict(t, verdicts, 5*time.Second); !v.Up {
 			t.Fatalf("initial: %+v", v)
 		}

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,24 +15,6 @@ import (
 	"xlb/loader"
 	"xlb/test/testutil"
 )
-
-// syncBuffer is a log sink read while the daemon writes to it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // followLink, as xlbd runs it, follows a MAC change, a link down/up and a
 // netdev deleted and re-created, from netlink events alone; the flow table
@@ -57,7 +38,7 @@ func TestFollowLink(t *testing.T) {
 	if err := dp.SetFlow(key, 7); err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	d := &Daemon{log: slog.New(slog.NewTextHandler(logs, nil))}
 	p := &plane{plan: &ifacePlan{name: "eth0"}, dp: dp}
 	ctx, cancel := context.WithCancel(context.Background())

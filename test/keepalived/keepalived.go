@@ -3,13 +3,11 @@
 package keepalived
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -73,25 +71,8 @@ func Config(in Instance) string {
 type Process struct {
 	t    testing.TB
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *testutil.SyncBuffer
 	done chan struct{}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // Start runs keepalived for in inside ns with its own config and pid files
@@ -111,7 +92,7 @@ func StartConfig(t testing.TB, ns *testutil.NetNS, name, text string) *Process {
 	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p := &Process{t: t, out: &syncBuffer{}, done: make(chan struct{})}
+	p := &Process{t: t, out: &testutil.SyncBuffer{}, done: make(chan struct{})}
 	p.cmd = ns.Cmd("keepalived", "-n", "-l", "-D", "-P",
 		"-f", conf, "-p", filepath.Join(dir, "keepalived.pid"), "-r", filepath.Join(dir, "vrrp.pid"))
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
