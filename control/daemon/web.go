@@ -84,7 +84,7 @@ type problem struct {
 func newPageView(s api.Status, now time.Time) pageView {
 	v := pageView{S: s, Now: now}
 	for _, svc := range s.Services {
-		sv := serviceView{Service: svc, Key: fmt.Sprintf("%s:%d/%s", svc.VIP, svc.Port, svc.Protocol)}
+		sv := serviceView{Service: svc, Key: svc.Key()}
 		if sv.Name == "" {
 			sv.Name = sv.Key
 		}

@@ -107,3 +107,32 @@ func TestStatusPageShowsBGP(t *testing.T) {
 		t.Error("a BGP director's page says it announces nothing")
 	}
 }
+
+// An IPv6 service reads as operators write it: [VIP]:port/proto as its
+// name when it has none, backends by bare address; the same key labels
+// its metrics (api.Service.Key).
+func TestStatusPageIPv6(t *testing.T) {
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.Local)
+	svc := api.Service{Interface: "eth0", VIP: netip.MustParseAddr("fd00:1::30"), Port: 3306, Protocol: "tcp", Usable: true, ActiveWeight: 1, Quorum: 1,
+		Backends: []api.Backend{
+			{IP: netip.MustParseAddr("fd00:1::10"), State: "down", Reason: "check failed", Since: now.Add(-time.Minute), Check: "mysql"},
+			{IP: netip.MustParseAddr("fd00:1::11"), State: "active", Since: now.Add(-time.Hour), Weight: 1, Check: "mysql"},
+		}}
+	if got := svc.Key(); got != "[fd00:1::30]:3306/tcp" {
+		t.Fatalf("Key() = %q", got)
+	}
+	v := newPageView(api.Status{Services: []api.Service{svc}}, now)
+	var b strings.Builder
+	if err := pageTmpl.ExecuteTemplate(&b, "page.html", v); err != nil {
+		t.Fatal(err)
+	}
+	page := b.String()
+	for _, want := range []string{"[fd00:1::30]:3306/tcp fd00:1::10 is down", `data-backend="fd00:1::11"`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	if strings.Contains(page, "fd00:1::30:3306") {
+		t.Error("the page writes an IPv6 VIP and port without brackets")
+	}
+}
