@@ -31,6 +31,12 @@ var (
 		"virtual_server_group": fatal("not supported: write one virtual_server per VIP and port"),
 		"garp_group":           fatal("not supported: use garp_master_* in the vrrp_instance"),
 		"linkbeat_interfaces":  warnOnly("ignored: xlb watches links through netlink"),
+		"vrrp_track_process":   fatal(trackProcessWhy),
+	}
+	// ignoredGlobal are the global_defs keywords with a message of their
+	// own; any other unknown one is ignored with ignoredGlobalWhy.
+	ignoredGlobal = map[string]disposition{
+		"lvs_sync_daemon": warnOnly(flowSyncWhy),
 	}
 	ignoredVRRP = map[string]disposition{
 		"smtp_alert":                 warnOnly("ignored: xlb sends no mail; use notify scripts"),
@@ -38,17 +44,17 @@ var (
 		"accept":                     warnOnly("ignored: the VIP is always accepted (xlb adds it to the interface)"),
 		"no_accept":                  warnOnly("ignored: the VIP is always accepted (xlb adds it to the interface)"),
 		"debug":                      warnOnly("ignored: use xlbd's log level"),
-		"lvs_sync_daemon_interface":  warnOnly("ignored: xlbd syncs flows itself on each VRRP interface once it has a key (xlbd run --flow-sync-key FILE; xlbd check-config says how)"),
+		"lvs_sync_daemon_interface":  warnOnly(flowSyncWhy),
 		"unicast_ttl":                warnOnly("ignored: xlb sends adverts with TTL 255"),
 		"notify_master_rx_lower_pri": warnOnly("ignored"),
 		"notify_deleted":             warnOnly("ignored"),
 		"version_force":              warnOnly("ignored"),
 		"virtual_ipaddress_excluded": fatal("not supported: those addresses would never be added; list them in virtual_ipaddress"),
-		"track_file":                 fatal("not supported"),
-		"track_process":              fatal("not supported"),
+		"track_file":                 fatal("not supported: use a vrrp_script that reads the file and exits 0 while it holds 0"),
+		"track_process":              fatal(trackProcessWhy),
 		"track_bfd":                  fatal("not supported"),
-		"use_vmac":                   fatal("not supported: xlb advertises with the interface's own MAC"),
-		"vmac_xmit_base":             fatal("not supported: xlb advertises with the interface's own MAC"),
+		"use_vmac":                   fatal(vmacWhy),
+		"vmac_xmit_base":             fatal(vmacWhy),
 		"native_ipv6":                fatal("not supported: xlb's VRRP is IPv4 only"),
 		"virtual_routes":             fatal("not supported: xlb does not manage routes"),
 		"virtual_rules":              fatal("not supported: xlb does not manage rules"),
@@ -105,6 +111,18 @@ const (
 		"state MASTER needs priority 255, preempt_delay and lower-priority gratuitous ARPs are off"
 )
 
+// Why xlb refuses or ignores keepalived features that have a replacement.
+const (
+	vmacWhy = "not supported: keepalived's use_vmac moves the VIPs to a macvlan with the VRRP MAC 00:00:5e:00:01:VRID, " +
+		"but xlb's XDP program runs on the parent interface and answers with its MAC; remove use_vmac: " +
+		"on failover xlb's gratuitous ARPs move clients and switches to the new master's MAC"
+	trackProcessWhy = "not supported: xlb does not watch processes (keepalived uses the kernel's process events); " +
+		"track it with a vrrp_script such as script \"/usr/bin/pgrep -x NAME\" (interval, rise and fall as needed)"
+	flowSyncWhy = "accepted, not needed: xlb's flow sync replaces the IPVS sync daemon: with a key (xlbd run --flow-sync-key FILE, " +
+		"the same on both directors; xlbd check-config says whether it is on) xlbd syncs flows on every interface it serves, " +
+		"on master and backup alike, so no interface, instance or sync id is needed"
+)
+
 // ignoredGlobalWhy: global_defs keywords other than those xlb reads are ignored with this warning.
 const ignoredGlobalWhy = "ignored: not used by xlb"
 
@@ -157,7 +175,7 @@ func readKeepalived(stmts []*stmt, d *diags, src *srcMap) *Config {
 			if k.wantBlock(s, "") {
 				k.virtualServer(s)
 			}
-		case "track_file":
+		case "track_file", "vrrp_track_file": // the second is keepalived's deprecated synonym
 			if k.wantBlock(s, "") && k.wantArgs(s, "", 1, "NAME") {
 				k.trackFile(s)
 			}
@@ -302,7 +320,7 @@ func (k *kreader) global(s *stmt) {
 				k.cfg.Interfaces = append(k.cfg.Interfaces, a.text)
 			}
 		default:
-			k.other(c, ctx, nil, true)
+			k.other(c, ctx, ignoredGlobal, true)
 		}
 	}
 }

@@ -18,7 +18,7 @@ func TestREADMEKeywordTables(t *testing.T) {
 	}
 	readme := string(b)
 	for block, table := range map[string]string{
-		"global_defs":    keywordTable(globalFields, nil),
+		"global_defs":    keywordTable(globalFields, ignoredGlobal),
 		"vrrp_instance":  keywordTable(vrrpFields, ignoredVRRP),
 		"vrrp_script":    keywordTable(scriptFields, nil),
 		"top":            keywordTable[Config](nil, ignoredTop),
