@@ -327,6 +327,18 @@ func (r *Reconciler) contents() *mapContents {
 // service adds one service's content to p, or nothing when it cannot be
 // programmed.
 func (r *Reconciler) service(spec ServiceSpec, p *mapContents) (ServiceStatus, error) {
+	// A service and its backends are one family (DR forwards the client's
+	// packet as it is): refused before any id is taken.
+	for _, bs := range spec.Backends {
+		if err := loader.SameFamily(spec.Key, bs.IP); err != nil {
+			return ServiceStatus{}, err
+		}
+	}
+	if spec.Sorry != nil {
+		if err := loader.SameFamily(spec.Key, spec.Sorry.IP); err != nil {
+			return ServiceStatus{}, fmt.Errorf("sorry server: %w", err)
+		}
+	}
 	sid, err := r.ids.service(spec.Key)
 	if err != nil {
 		return ServiceStatus{}, err

@@ -469,3 +469,25 @@ func TestReconcileOneBadServiceSparesTheOthers(t *testing.T) {
 		t.Fatalf("fixed service still reported: %s", st[0].Error)
 	}
 }
+
+// A service with a backend of the other family is refused with the loader's
+// error, programs nothing, and spares the other services.
+func TestReconcileRefusesFamilyMix(t *testing.T) {
+	other := loader.ServiceKey{VIP: svcKey.VIP, Port: 80, Proto: lb.TCP}
+	good := ServiceSpec{Key: other, Backends: []BackendSpec{{IP: db3, Weight: 1}}}
+	r, f := newRec(t, good)
+	v6 := netip.MustParseAddr("fd00:1::10")
+	bad := ServiceSpec{Key: svcKey, Backends: []BackendSpec{{IP: db1, Weight: 1}, {IP: v6, Weight: 1}}}
+	r.SetDesired([]ServiceSpec{bad, good})
+	mustApply(t, r)
+	st := r.Status()
+	if len(st) != 2 || !strings.Contains(st[0].Error, loader.ErrFamilyMix.Error()) || !strings.Contains(st[0].Error, v6.String()) || st[1].Error != "" {
+		t.Fatalf("status %+v: want the mixed service refused naming %s, the other programmed", st, v6)
+	}
+	if sh := f.shares(svcKey); len(sh) != 0 {
+		t.Fatalf("the mixed service was programmed: %v", sh)
+	}
+	if sh := f.shares(other); sh["192.168.1.12"] != tableSize {
+		t.Fatalf("the other service's table: %v", sh)
+	}
+}

@@ -383,6 +383,28 @@ func extBytes(ext []ext6, l4 layers.IPProtocol) []byte {
 	return out
 }
 
+// l4Layer is p's TCP or UDP header, checksummed over ip; nil for another
+// protocol.
+func (p pkt) l4Layer(ip gopacket.NetworkLayer) gopacket.SerializableLayer {
+	switch p.proto {
+	case layers.IPProtocolTCP:
+		tcp := &layers.TCP{SrcPort: layers.TCPPort(p.sport), DstPort: layers.TCPPort(p.dport), SYN: !p.ack, ACK: p.ack, Seq: 1000, Window: 64240}
+		if p.rst {
+			tcp.SYN, tcp.RST, tcp.ACK = false, true, true
+		}
+		if tcp.ACK {
+			tcp.Ack = 5000
+		}
+		tcp.SetNetworkLayerForChecksum(ip)
+		return tcp
+	case layers.IPProtocolUDP:
+		udp := &layers.UDP{SrcPort: layers.UDPPort(p.sport), DstPort: layers.UDPPort(p.dport)}
+		udp.SetNetworkLayerForChecksum(ip)
+		return udp
+	}
+	return nil
+}
+
 func (p pkt) ip6Layers() []gopacket.SerializableLayer {
 	ip := &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: p.proto, SrcIP: p.src.AsSlice(), DstIP: p.dst.AsSlice()}
 	out := []gopacket.SerializableLayer{ip}
@@ -390,18 +412,10 @@ func (p pkt) ip6Layers() []gopacket.SerializableLayer {
 		ip.NextHeader = p.ext[0].typ
 		out = append(out, gopacket.Payload(extBytes(p.ext, p.proto)))
 	}
+	if l4 := p.l4Layer(ip); l4 != nil {
+		out = append(out, l4)
+	}
 	switch p.proto {
-	case layers.IPProtocolTCP:
-		tcp := &layers.TCP{SrcPort: layers.TCPPort(p.sport), DstPort: layers.TCPPort(p.dport), SYN: !p.ack, ACK: p.ack, Seq: 1000, Window: 64240}
-		if tcp.ACK {
-			tcp.Ack = 5000
-		}
-		tcp.SetNetworkLayerForChecksum(ip)
-		out = append(out, tcp)
-	case layers.IPProtocolUDP:
-		udp := &layers.UDP{SrcPort: layers.UDPPort(p.sport), DstPort: layers.UDPPort(p.dport)}
-		udp.SetNetworkLayerForChecksum(ip)
-		out = append(out, udp)
 	case layers.IPProtocolICMPv6:
 		p.icmp6.SetNetworkLayerForChecksum(ip)
 		body := p.body
@@ -428,21 +442,10 @@ func (p pkt) ipLayers() []gopacket.SerializableLayer {
 			layers.IPv4Option{OptionType: 1}, layers.IPv4Option{OptionType: 1})
 	}
 	out := []gopacket.SerializableLayer{ip}
+	if l4 := p.l4Layer(ip); l4 != nil {
+		out = append(out, l4)
+	}
 	switch p.proto {
-	case layers.IPProtocolTCP:
-		tcp := &layers.TCP{SrcPort: layers.TCPPort(p.sport), DstPort: layers.TCPPort(p.dport), SYN: !p.ack, ACK: p.ack, Seq: 1000, Window: 64240}
-		if p.rst {
-			tcp.SYN, tcp.RST, tcp.ACK = false, true, true
-		}
-		if tcp.ACK {
-			tcp.Ack = 5000
-		}
-		tcp.SetNetworkLayerForChecksum(ip)
-		out = append(out, tcp)
-	case layers.IPProtocolUDP:
-		udp := &layers.UDP{SrcPort: layers.UDPPort(p.sport), DstPort: layers.UDPPort(p.dport)}
-		udp.SetNetworkLayerForChecksum(ip)
-		out = append(out, udp)
 	case layers.IPProtocolICMPv4:
 		out = append(out, p.icmp)
 		if p.inner != nil {

@@ -111,8 +111,11 @@ func otherBackend(f *fixture, p pkt) uint32 {
 	return 1
 }
 
+// frame is a case's frame: p, built; with is p changed by change.
+func frame(p pkt) func(*fixture) []byte { return func(*fixture) []byte { return p.build() } }
+func with(p pkt, change func(*pkt)) pkt { change(&p); return p }
+
 func TestXDP(t *testing.T) {
-	frame := func(p pkt) func(*fixture) []byte { return func(*fixture) []byte { return p.build() } }
 	udp := pkt{dstMAC: ourMAC, src: clientIP, dst: vip, proto: layers.IPProtocolUDP, sport: 5353, dport: 53, payload: []byte("query")}
 	icmpFragNeeded := func(inner pkt) pkt {
 		return pkt{dstMAC: ourMAC, src: netipMust("192.168.1.1"), dst: vip, proto: layers.IPProtocolICMPv4,
@@ -122,7 +125,6 @@ func TestXDP(t *testing.T) {
 	reply := func(sport uint16) pkt {
 		return pkt{src: vip, dst: clientIP, proto: layers.IPProtocolTCP, sport: 3306, dport: sport}
 	}
-	with := func(p pkt, change func(*pkt)) pkt { change(&p); return p }
 
 	cases := []xdpCase{
 		{name: "vip tcp syn opens a flow and leaves the flow table alone", frame: frame(synTo(3306, 40000)), want: xdpTX,
@@ -309,8 +311,6 @@ func otherBackend6(f *fixture, p pkt) uint32 {
 // ipv6Cases are TestXDP's cases for IPv6 frames and for frames of one
 // family that look like another family's service or flow.
 func ipv6Cases() []xdpCase {
-	frame := func(p pkt) func(*fixture) []byte { return func(*fixture) []byte { return p.build() } }
-	with := func(p pkt, change func(*pkt)) pkt { change(&p); return p }
 	withExt := func(p pkt, ext ...ext6) pkt { p.ext = ext; return p }
 	icmp6 := func(typ uint8, body []byte) pkt {
 		return pkt{dstMAC: ourMAC, src: clientIP6, dst: vip6, proto: layers.IPProtocolICMPv6,
