@@ -95,36 +95,11 @@ func applyDefaults(cfg *Config, src *srcMap, baseDir string) {
 	for i := range cfg.Services {
 		svc := &cfg.Services[i]
 		sp := fmt.Sprintf("services[%d]", i)
-		if !src.has(sp, "protocol") {
-			svc.Protocol = DefaultProtocol
-		}
-		if !src.has(sp, "scheduler") {
-			svc.Scheduler = DefaultScheduler
-		}
-		if !src.has(sp, "method") {
-			svc.Method = DefaultMethod
-		}
-		if !src.has(sp, "delay_loop") {
-			svc.DelayLoop = DefaultDelayLoop
-		}
-		if !src.has(sp, "quorum") {
-			svc.Quorum = DefaultQuorum
-		}
-		if !src.has(sp, "name") {
-			svc.Name = fmt.Sprintf("%s/%s", netipAddrPort(svc.VIP, svc.Port), svc.Protocol)
-		}
+		serviceDefaults(svc, src, sp)
 		for j := range svc.Reals {
 			rs := &svc.Reals[j]
 			rp := fmt.Sprintf("%s.reals[%d]", sp, j)
-			if !src.has(rp, "port") {
-				rs.Port = svc.Port
-			}
-			if !src.has(rp, "weight") {
-				rs.Weight = DefaultWeight
-			}
-			if !src.has(rp, "inhibit_on_failure") {
-				rs.InhibitOnFailure = svc.InhibitOnFailure
-			}
+			realDefaults(rs, svc, src, rp)
 			if rs.Check != nil {
 				checkDefaults(rs.Check, rs, svc, &cfg.Global, src, rp+".check", baseDir)
 			}
@@ -164,6 +139,36 @@ func applyDefaults(cfg *Config, src *srcMap, baseDir string) {
 			}
 		}
 	}
+}
+
+// serviceDefaults, realDefaults and checkDefaults: the rows' constant
+// defaults (fields_lvs.go, from the constants above), then those that
+// depend on other fields.
+func serviceDefaults(svc *Service, src *srcMap, sp string) {
+	rowDefaults(serviceFields, svc, src, sp)
+	if !src.has(sp, "name") {
+		svc.Name = fmt.Sprintf("%s/%s", netipAddrPort(svc.VIP, svc.Port), svc.Protocol)
+	}
+}
+
+func realDefaults(rs *RealServer, svc *Service, src *srcMap, rp string) {
+	if !src.has(rp, "port") {
+		rs.Port = svc.Port
+	}
+	rowDefaults(realFields, rs, src, rp)
+	if !src.has(rp, "inhibit_on_failure") {
+		rs.InhibitOnFailure = svc.InhibitOnFailure
+	}
+}
+
+// known is a source map in which the fields named were set: what
+// MarshalNative's defaults-from-nothing take as given.
+func known(fields ...string) *srcMap {
+	s := newSrcMap("")
+	for _, f := range fields {
+		s.field("", f, pos{}, f)
+	}
+	return s
 }
 
 // globalVRRPDefaults gives global_defs' VRRP defaults keepalived's values
@@ -271,73 +276,20 @@ func checkDefaults(c *Check, rs *RealServer, svc *Service, g *Global, src *srcMa
 			c.Kind = CheckMySQL
 		}
 	}
+	if kd := kindOf(c.Kind); kd != nil && kd.block != nil {
+		kd.block.ensure(c)
+		kd.block.defaults(c, src, cp)
+	}
 	switch c.Kind {
 	case CheckMySQL:
-		if c.MySQL == nil {
-			c.MySQL = &MySQLCheck{}
-		}
-		if p := c.MySQL.PasswordFile; p != "" && !filepath.IsAbs(p) {
-			// Absolute, so the file is still found from a converted copy elsewhere.
-			if abs, err := filepath.Abs(filepath.Join(baseDir, p)); err == nil {
-				c.MySQL.PasswordFile = abs
-			}
-		}
+		c.MySQL.PasswordFile = absPath(c.MySQL.PasswordFile, baseDir)
 	case CheckExec:
-		if c.Exec == nil {
-			c.Exec = &ExecCheck{}
-		}
 		if !src.has(cp, "exec.user") {
 			c.Exec.User = g.ScriptUser
 		}
 		c.Exec.Secure = g.EnableScriptSecurity
-	case CheckDNS:
-		if c.DNS == nil {
-			c.DNS = &DNSCheck{}
-		}
-		if !src.has(cp, "dns.type") {
-			c.DNS.Type = DefaultDNSType
-		}
-	case CheckSMTP:
-		if c.SMTP == nil {
-			c.SMTP = &SMTPCheck{}
-		}
-		if !src.has(cp, "smtp.helo_name") {
-			c.SMTP.HeloName = DefaultHeloName
-		}
 	case CheckFile:
-		if c.File == nil {
-			c.File = &FileCheck{}
-		}
-		if !src.has(cp, "file.weight") {
-			c.File.Weight = 1 // keepalived's track_file default
-		}
-		if p := c.File.Path; p != "" && !filepath.IsAbs(p) {
-			if abs, err := filepath.Abs(filepath.Join(baseDir, p)); err == nil {
-				c.File.Path = abs
-			}
-		}
-	case CheckUDP:
-		if c.UDP == nil {
-			c.UDP = &UDPCheck{}
-		}
-		if !src.has(cp, "udp.max_reply_length") {
-			c.UDP.MaxReplyLen = DefaultMaxReplyLen
-		}
-	case CheckHTTP:
-		if c.HTTP == nil {
-			c.HTTP = &HTTPCheck{}
-		}
-		if !src.has(cp, "http.path") {
-			c.HTTP.Path = DefaultHTTPPath
-		}
-		if !src.has(cp, "http.status_codes") {
-			c.HTTP.StatusCodes = append([]StatusRange(nil), DefaultStatusCodes...)
-		}
-		for i := range c.HTTP.More {
-			if u := &c.HTTP.More[i]; len(u.StatusCodes) == 0 {
-				u.StatusCodes = append([]StatusRange(nil), DefaultStatusCodes...)
-			}
-		}
+		c.File.Path = absPath(c.File.Path, baseDir)
 	}
 	if !src.has(cp, "interval") {
 		c.Interval = svc.DelayLoop
@@ -345,21 +297,13 @@ func checkDefaults(c *Check, rs *RealServer, svc *Service, g *Global, src *srcMa
 			src.badField(cp, "interval", pos{}, "")
 		}
 	}
-	if !src.has(cp, "connect_timeout") {
-		c.ConnectTimeout = DefaultConnectTimeout
-	}
+	rowDefaults(checkFields, c, src, cp)
 	retry, delay := checkTiming(c.Kind, c.Interval)
 	if !src.has(cp, "retry") {
 		c.Retry = retry
 	}
 	if !src.has(cp, "delay_before_retry") {
 		c.DelayBeforeRetry = delay
-	}
-	if !src.has(cp, "rise") {
-		c.Rise = DefaultRise
-	}
-	if !src.has(cp, "fall") {
-		c.Fall = DefaultFall
 	}
 	if c.Exec != nil && !src.has(cp, "exec.timeout") {
 		c.Exec.Timeout = c.Interval
@@ -369,27 +313,28 @@ func checkDefaults(c *Check, rs *RealServer, svc *Service, g *Global, src *srcMa
 	}
 }
 
-// keepalivedChecker names each kind's keepalived checker, whose defaults
-// kadefaults holds.
-var keepalivedChecker = map[CheckKind]string{
-	CheckTCP: "TCP_CHECK", CheckMySQL: "MYSQL_CHECK", CheckExec: "MISC_CHECK", CheckHTTP: "HTTP_GET",
-	CheckDNS: "DNS_CHECK", CheckSMTP: "SMTP_CHECK", CheckPing: "PING_CHECK", CheckUDP: "UDP_CHECK",
-	CheckFile: "FILE_CHECK",
-}
-
-// Keepalived names the keepalived checker of kind k ("" for none).
-func (k CheckKind) Keepalived() string { return keepalivedChecker[k] }
-
 // checkTiming is keepalived's retry and delay_before_retry for a kind of
 // check with this interval: they differ per checker (HTTP_GET waits 3 s
 // before a retry, MISC_CHECK does not retry), from the one table in
 // health/kadefaults.
 func checkTiming(kind CheckKind, interval time.Duration) (int, time.Duration) {
-	d, ok := kadefaults.For(keepalivedChecker[kind])
+	d, ok := kadefaults.For(kind.Keepalived())
 	if !ok {
 		return DefaultRetry, DefaultDelayBeforeRetry
 	}
 	return d.Retry, d.RetryDelay(interval)
+}
+
+// absPath resolves a relative file name against the config file's
+// directory, so the file is still found from a converted copy elsewhere.
+func absPath(p, baseDir string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	if abs, err := filepath.Abs(filepath.Join(baseDir, p)); err == nil {
+		return abs
+	}
+	return p
 }
 
 // svcPath is the service path of a check path: "services[0].reals[1].check" -> "services[0]".

@@ -97,14 +97,20 @@ func (s *srcMap) object(path string, p pos, ctx string) {
 	s.m[path] = srcEntry{pos: p, ctx: ctx}
 }
 
+// field records where a field was set; a keepalived-only keyword (field "")
+// sets nothing validation looks at.
 func (s *srcMap) field(path, field string, p pos, name string) {
-	s.m[path+"."+field] = srcEntry{pos: p, name: name}
+	if field != "" {
+		s.m[path+"."+field] = srcEntry{pos: p, name: name}
+	}
 }
 
 // badField marks a field whose value was rejected: it counts as set (no
 // default, no "required") and validation reports nothing more about it.
 func (s *srcMap) badField(path, field string, p pos, name string) {
-	s.m[path+"."+field] = srcEntry{pos: p, name: name, bad: true}
+	if field != "" {
+		s.m[path+"."+field] = srcEntry{pos: p, name: name, bad: true}
+	}
 }
 
 // badObject marks an object that could not be read at all.

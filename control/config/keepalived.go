@@ -1,13 +1,14 @@
 package config
 
 import (
+	"errors"
 	"fmt"
+	"net/netip"
+	"slices"
 	"strings"
-	"time"
 
 	"xlb/control/secret"
 	"xlb/control/vrrp"
-	"xlb/lb"
 )
 
 // disposition says what happens to a keepalived keyword xlb does not implement.
@@ -86,7 +87,6 @@ var (
 		"warmup":     warnOnly("ignored: xlb staggers the first checks itself"),
 		"uthreshold": fatal("not supported: xlb keeps no per-server connection counts"),
 		"lthreshold": fatal("not supported: xlb keeps no per-server connection counts"),
-		"FILE_CHECK": fatal("not supported: use MISC_CHECK"),
 		"BFD_CHECK":  fatal("not supported: use TCP_CHECK or MISC_CHECK"),
 	}
 	ignoredCheck = map[string]disposition{
@@ -156,39 +156,34 @@ type kreader struct {
 	groupTracks []groupTracking
 }
 
+// topBlock is a top-level block xlb reads: named ones take one NAME.
+type topBlock struct {
+	named bool
+	read  func(*kreader, *stmt)
+}
+
+var topBlocks = map[string]topBlock{
+	"global_defs":     {false, (*kreader).global},
+	"vrrp_instance":   {true, (*kreader).vrrpInstance},
+	"virtual_server":  {false, (*kreader).virtualServer},
+	"track_file":      {true, (*kreader).trackFile},
+	"vrrp_track_file": {true, (*kreader).trackFile}, // keepalived's deprecated synonym
+	"vrrp_script":     {true, (*kreader).vrrpScript},
+	"vrrp_sync_group": {true, (*kreader).syncGroup},
+}
+
 // readKeepalived turns parsed keepalived.conf statements into a config whose
 // unset fields are still zero (applyDefaults fills them, driven by src).
 func readKeepalived(stmts []*stmt, d *diags, src *srcMap) *Config {
 	k := &kreader{d: d, src: src, cfg: &Config{}}
 	src.spelling = keepalivedSpelling
 	for _, s := range stmts {
-		switch s.key.text {
-		case "global_defs":
-			if k.wantBlock(s, "") {
-				k.global(s)
-			}
-		case "vrrp_instance":
-			if k.wantBlock(s, "") && k.wantArgs(s, "", 1, "NAME") {
-				k.vrrpInstance(s)
-			}
-		case "virtual_server":
-			if k.wantBlock(s, "") {
-				k.virtualServer(s)
-			}
-		case "track_file", "vrrp_track_file": // the second is keepalived's deprecated synonym
-			if k.wantBlock(s, "") && k.wantArgs(s, "", 1, "NAME") {
-				k.trackFile(s)
-			}
-		case "vrrp_script":
-			if k.wantBlock(s, "") && k.wantArgs(s, "", 1, "NAME") {
-				k.vrrpScript(s)
-			}
-		case "vrrp_sync_group":
-			if k.wantBlock(s, "") && k.wantArgs(s, "", 1, "NAME") {
-				k.syncGroup(s)
-			}
-		default:
+		b, ok := topBlocks[s.key.text]
+		switch {
+		case !ok:
 			k.other(s, "", ignoredTop, false)
+		case k.wantBlock(s, "") && (!b.named || k.wantArgs(s, "", 1, "NAME")):
+			b.read(k, s)
 		}
 	}
 	k.resolveSyncGroups()
@@ -259,6 +254,12 @@ func val[T any](k *kreader, s *stmt, ctx, path, field string, parse func(string)
 	}
 	v, err := parse(text)
 	if err != nil {
+		if errors.Is(err, ErrUnsupported) {
+			// Understood and refused: the default stands in, so the
+			// rest of the block is still checked as usual.
+			k.d.err(s.line(), ctx, s.key.text, ErrUnsupported, "%v", err)
+			return zero, false
+		}
 		k.d.err(s.line(), ctx, s.key.text, ErrInvalid, "%v", err)
 		k.src.badField(path, field, s.line(), s.key.text)
 		return zero, false
@@ -278,8 +279,6 @@ func (k *kreader) flag(s *stmt, ctx, path, field string) bool {
 	b, ok := val(k, s, ctx, path, field, parseBool)
 	return ok && b
 }
-
-func secs(x string) (time.Duration, error) { return parseSeconds(x, false) }
 
 func intIn(min, max int64) func(string) (int64, error) {
 	return func(s string) (int64, error) { return parseInt(s, min, max) }
@@ -540,20 +539,7 @@ func (k *kreader) virtualServer(s *stmt) {
 	path := fmt.Sprintf("services[%d]", len(k.cfg.Services))
 	k.src.object(path, s.line(), ctx)
 	var svc Service
-	var err error
-	if svc.VIP, err = parseAddr(s.args[0].text); err != nil {
-		k.d.err(s.line(), ctx, "", ErrInvalid, "%v", err)
-		k.src.badField(path, "vip", s.line(), "virtual_server")
-	} else {
-		k.src.field(path, "vip", s.line(), "virtual_server")
-	}
-	if svc.Port, err = parsePort(s.args[1].text); err != nil {
-		k.d.err(s.line(), ctx, "", ErrInvalid, "port %v", err)
-		k.src.badField(path, "port", s.line(), "virtual_server")
-	} else {
-		k.src.field(path, "port", s.line(), "virtual_server")
-	}
-	methodSeen := false
+	k.header(s, ctx, path, "vip", &svc.VIP, &svc.Port)
 	var inhibitLine *stmt
 	var defaults []*stmt
 	var reals []*stmt
@@ -565,75 +551,14 @@ func (k *kreader) virtualServer(s *stmt) {
 			if k.checkDefault(c, ctx) {
 				defaults = append(defaults, c)
 			}
-		case key == "delay_loop":
-			if x, ok := val(k, c, ctx, path, "delay_loop", secs); ok {
-				svc.DelayLoop = x
-			}
-		case key == "lvs_sched" || key == "lb_algo":
-			if x, ok := k.one(c, ctx); ok {
-				svc.Scheduler = Scheduler(strings.ToLower(x))
-				k.src.field(path, "scheduler", c.line(), key)
-			}
-		case key == "lvs_method" || key == "lb_kind":
-			methodSeen = true
-			if x, ok := k.one(c, ctx); ok {
-				switch strings.ToUpper(x) {
-				case "DR":
-					svc.Method = MethodDR
-					k.src.field(path, "method", c.line(), key)
-				case "NAT", "TUN":
-					k.d.err(c.line(), ctx, key, ErrUnsupported, "%s is not supported: xlb does DR (direct routing) only", x)
-				default:
-					k.d.err(c.line(), ctx, key, ErrInvalid, "%q is not a forwarding method (xlb does DR, direct routing)", x)
-				}
-			}
-		case key == "protocol":
-			if x, ok := k.one(c, ctx); ok {
-				if p, ok := lb.ParseProtocol(x); ok {
-					svc.Protocol = p
-					k.src.field(path, "protocol", c.line(), key)
-				} else {
-					k.d.err(c.line(), ctx, key, ErrUnsupported, "%q is not supported (TCP or UDP)", x)
-				}
-			}
-		case key == "persistence_timeout":
-			if len(c.args) == 0 && k.noBlock(c, ctx) {
-				svc.PersistenceTimeout = DefaultBarePersistenceTimeout
-				k.src.field(path, "persistence_timeout", c.line(), key)
-			} else if x, ok := val(k, c, ctx, path, "persistence_timeout", secs); ok {
-				svc.PersistenceTimeout = x
-			}
-		case key == "persistence_granularity":
-			if x, ok := k.one(c, ctx); ok && x != "255.255.255.255" && x != "32" {
-				k.d.err(c.line(), ctx, key, ErrUnsupported, "%q is not supported: affinity is per client address (255.255.255.255)", x)
-			}
-		case key == "quorum":
-			if x, ok := val(k, c, ctx, path, "quorum", intIn(1, 1<<32-1)); ok {
-				svc.Quorum = uint32(x)
-			}
-		case key == "quorum_up":
-			svc.QuorumUp = k.command(c, ctx, path, "quorum_up")
-		case key == "quorum_down":
-			svc.QuorumDown = k.command(c, ctx, path, "quorum_down")
-		case key == "hysteresis":
-			if x, ok := val(k, c, ctx, path, "hysteresis", intIn(0, 1<<32-1)); ok {
-				svc.Hysteresis = uint32(x)
-			}
-		case key == "sorry_server":
-			if ss := k.sorryServer(c, ctx, path); ss != nil {
-				svc.SorryServer = ss
-			}
 		case key == "sorry_server_inhibit":
 			inhibitLine = c
-		case key == "inhibit_on_failure":
-			svc.InhibitOnFailure = k.flag(c, ctx, path, "inhibit_on_failure")
-		case key == "alpha":
-			svc.Alpha = k.flag(c, ctx, path, "alpha")
+		case readRow(k, serviceFields, c, ctx, path, &svc):
 		default:
 			k.other(c, ctx, ignoredVS, false)
 		}
 	}
-	if !methodSeen {
+	if !slices.ContainsFunc(s.block, func(c *stmt) bool { return slices.Contains(rowFor(serviceFields, "lvs_method").ka, c.key.text) }) {
 		k.d.warn(s.line(), ctx, "lvs_method", "not set: keepalived would use NAT; xlb forwards by DR (direct routing)")
 	}
 	if inhibitLine != nil {
@@ -642,7 +567,7 @@ func (k *kreader) virtualServer(s *stmt) {
 		if svc.SorryServer == nil {
 			k.d.warn(inhibitLine.line(), ctx, "sorry_server_inhibit", "ignored: no sorry_server in this virtual_server")
 		} else {
-			svc.SorryServer.Inhibit = k.flag(inhibitLine, ctx, path+".sorry_server", "inhibit")
+			readRow(k, sorryFields, inhibitLine, ctx, path+".sorry_server", svc.SorryServer)
 		}
 	}
 	for _, c := range reals {
@@ -653,36 +578,35 @@ func (k *kreader) virtualServer(s *stmt) {
 	k.cfg.Services = append(k.cfg.Services, svc)
 }
 
+// header reads the IP (field ipField) and PORT of a virtual_server or
+// real_server line (PORT optional for a real_server).
+func (k *kreader) header(s *stmt, ctx, path, ipField string, ip *netip.Addr, port *uint16) {
+	kw := s.key.text
+	var err error
+	if *ip, err = parseAddr(s.args[0].text); err != nil {
+		k.d.err(s.line(), ctx, "", ErrInvalid, "%v", err)
+		k.src.badField(path, ipField, s.line(), kw)
+	} else {
+		k.src.field(path, ipField, s.line(), kw)
+	}
+	if len(s.args) < 2 {
+		return
+	}
+	if *port, err = parsePort(s.args[1].text); err != nil {
+		k.d.err(s.line(), ctx, "", ErrInvalid, "port %v", err)
+		k.src.badField(path, "port", s.line(), kw)
+	} else {
+		k.src.field(path, "port", s.line(), kw)
+	}
+}
+
 // checkDefault validates a check keyword given on a virtual_server or
 // real_server, where it is a default for the checks below.
 func (k *kreader) checkDefault(s *stmt, ctx string) bool {
 	n := len(k.d.errs)
 	scratch := &kreader{d: k.d, src: newSrcMap(""), cfg: k.cfg}
-	scratch.checkField(&Check{HTTP: &HTTPCheck{}}, s, "scratch", ctx)
+	scratch.checkStmt(&Check{HTTP: &HTTPCheck{}}, s, "scratch", ctx)
 	return len(k.d.errs) == n
-}
-
-// sorryServer reads `sorry_server IP PORT`.
-func (k *kreader) sorryServer(s *stmt, ctx, svcPath string) *SorryServer {
-	path := svcPath + ".sorry_server"
-	if len(s.args) != 2 || len(s.block) > 0 {
-		k.d.err(s.line(), ctx, "sorry_server", ErrSyntax, "wants IP PORT")
-		return nil
-	}
-	var ss SorryServer
-	var err error
-	if ss.IP, err = parseAddr(s.args[0].text); err != nil {
-		k.d.err(s.line(), ctx, "sorry_server", ErrInvalid, "%v", err)
-		return nil
-	}
-	if ss.Port, err = parsePort(s.args[1].text); err != nil {
-		k.d.err(s.line(), ctx, "sorry_server", ErrInvalid, "port %v", err)
-		return nil
-	}
-	k.src.object(path, s.line(), ctx)
-	k.src.field(path, "ip", s.line(), "sorry_server")
-	k.src.field(path, "port", s.line(), "sorry_server")
-	return &ss
 }
 
 func (k *kreader) realServer(s *stmt, svc *Service, svcPath string, vsDefaults []*stmt) {
@@ -694,21 +618,7 @@ func (k *kreader) realServer(s *stmt, svc *Service, svcPath string, vsDefaults [
 	path := fmt.Sprintf("%s.reals[%d]", svcPath, len(svc.Reals))
 	k.src.object(path, s.line(), ctx)
 	var rs RealServer
-	var err error
-	if rs.IP, err = parseAddr(s.args[0].text); err != nil {
-		k.d.err(s.line(), ctx, "", ErrInvalid, "%v", err)
-		k.src.badField(path, "ip", s.line(), "real_server")
-	} else {
-		k.src.field(path, "ip", s.line(), "real_server")
-	}
-	if len(s.args) == 2 {
-		if rs.Port, err = parsePort(s.args[1].text); err != nil {
-			k.d.err(s.line(), ctx, "", ErrInvalid, "port %v", err)
-			k.src.badField(path, "port", s.line(), "real_server")
-		} else {
-			k.src.field(path, "port", s.line(), "real_server")
-		}
-	}
+	k.header(s, ctx, path, "ip", &rs.IP, &rs.Port)
 	defaults := append([]*stmt(nil), vsDefaults...)
 	var checks []*stmt
 	for _, c := range s.block {
@@ -717,18 +627,9 @@ func (k *kreader) realServer(s *stmt, svc *Service, svcPath string, vsDefaults [
 			if k.checkDefault(c, ctx) {
 				defaults = append(defaults, c)
 			}
-		case key == "weight":
-			if x, ok := val(k, c, ctx, path, "weight", intIn(0, 65535)); ok {
-				rs.Weight = uint16(x)
-			}
-		case key == "inhibit_on_failure":
-			rs.InhibitOnFailure = k.flag(c, ctx, path, "inhibit_on_failure")
-		case key == "notify_up":
-			rs.NotifyUp = k.command(c, ctx, path, "notify_up")
-		case key == "notify_down":
-			rs.NotifyDown = k.command(c, ctx, path, "notify_down")
-		case checkKinds[key] != "":
+		case kindNamed(key) != nil:
 			checks = append(checks, c)
+		case readRow(k, realFields, c, ctx, path, &rs):
 		default:
 			k.other(c, ctx, ignoredRS, false)
 		}
@@ -745,116 +646,44 @@ func (k *kreader) realServer(s *stmt, svc *Service, svcPath string, vsDefaults [
 	svc.Reals = append(svc.Reals, rs)
 }
 
-var checkKinds = map[string]CheckKind{
-	"TCP_CHECK":   CheckTCP,
-	"MYSQL_CHECK": CheckMySQL,
-	"MISC_CHECK":  CheckExec,
-	"HTTP_GET":    CheckHTTP,
-	"SSL_GET":     CheckHTTP, // HTTP_GET over TLS: HTTPCheck.SSL
-	"DNS_CHECK":   CheckDNS,
-	"SMTP_CHECK":  CheckSMTP,
-	"PING_CHECK":  CheckPing,
-	"UDP_CHECK":   CheckUDP,
-	"FILE_CHECK":  CheckFile,
-}
-
 func (k *kreader) check(s *stmt, path, ctx string, defaults []*stmt) *Check {
-	kind := checkKinds[s.key.text]
-	c := &Check{Kind: kind}
+	kd := kindNamed(s.key.text)
+	c := &Check{Kind: kd.kind}
 	k.src.object(path, s.line(), ctx)
 	k.src.field(path, "kind", s.line(), s.key.text)
-	switch kind {
-	case CheckMySQL:
-		c.MySQL = &MySQLCheck{}
-	case CheckExec:
-		c.Exec = &ExecCheck{}
-	case CheckHTTP:
-		c.HTTP = &HTTPCheck{SSL: s.key.text == "SSL_GET"}
-		if c.HTTP.SSL {
-			k.src.field(path, "http.ssl", s.line(), s.key.text)
-		}
-	case CheckDNS:
-		c.DNS = &DNSCheck{}
-	case CheckSMTP:
-		c.SMTP = &SMTPCheck{}
-	case CheckUDP:
-		c.UDP = &UDPCheck{}
-	case CheckFile:
-		c.File = &FileCheck{}
+	if kd.block != nil {
+		kd.block.ensure(c)
+	}
+	if s.key.text == "SSL_GET" {
+		c.HTTP.SSL = true
+		k.src.field(path, "http.ssl", s.line(), s.key.text)
 	}
 	// Defaults from above were reported where they stand: replay them quietly.
 	quiet := &kreader{d: &diags{}, src: k.src, cfg: k.cfg}
 	for _, d := range defaults {
 		if d.key.text == "nb_get_retry" {
-			continue // not read above the check by keepalived (see checkField)
+			continue // not read above the check by keepalived (see checkStmt)
 		}
-		quiet.checkField(c, d, path, ctx)
+		quiet.checkStmt(c, d, path, ctx)
 	}
 	urls := 0
 	enableSNI := false
 	for _, x := range s.block {
-		if k.checkField(c, x, path, ctx) {
+		if k.checkStmt(c, x, path, ctx) {
 			continue
 		}
-		switch {
-		case kind == CheckMySQL:
-			k.mysqlField(c, x, path, ctx)
-		case kind == CheckExec:
-			k.execField(c.Exec, x, path, ctx)
-		case kind == CheckHTTP && x.key.text == "url":
-			if !k.wantBlock(x, ctx) || !k.wantArgs(x, ctx, 0, "") {
-				continue
+		switch key := x.key.text; {
+		case c.Kind == CheckHTTP && key == "url":
+			if k.wantBlock(x, ctx) && k.wantArgs(x, ctx, 0, "") {
+				k.url(c.HTTP, x, path, ctx+": url", urls)
+				urls++
 			}
-			if urls == 0 {
-				k.url(c.HTTP, x, path, ctx+": url")
-			} else {
-				k.moreURL(c.HTTP, x, path, ctx+": url")
-			}
-			urls++
-		case kind == CheckHTTP && x.key.text == "sni_name":
-			if v, ok := k.one(x, ctx); ok {
-				c.HTTP.SNI = v
-				k.src.field(path, "http.sni", x.line(), x.key.text)
-			}
-		case kind == CheckHTTP && x.key.text == "enable_sni":
+		case c.Kind == CheckHTTP && key == "enable_sni":
 			enableSNI = k.flag(x, ctx, path, "http.enable_sni")
-		case kind == CheckDNS && (x.key.text == "type" || x.key.text == "name"):
-			if v, ok := k.one(x, ctx); ok {
-				if x.key.text == "type" {
-					c.DNS.Type = v
-				} else {
-					c.DNS.Name = v
-				}
-				k.src.field(path, "dns."+x.key.text, x.line(), x.key.text)
-			}
-		case kind == CheckSMTP && x.key.text == "helo_name":
-			if v, ok := k.one(x, ctx); ok {
-				c.SMTP.HeloName = v
-				k.src.field(path, "smtp.helo_name", x.line(), x.key.text)
-			}
-		case kind == CheckSMTP && x.key.text == "host":
+		case c.Kind == CheckSMTP && key == "host":
 			k.d.err(x.line(), ctx, "host", ErrUnsupported, "SMTP_CHECK host blocks (deprecated in keepalived) are not supported: write one SMTP_CHECK with connect_ip/connect_port")
-		case kind == CheckUDP:
-			k.udpField(c.UDP, x, path, ctx)
-		case kind == CheckFile && x.key.text == "track_file":
-			if name, ok := k.one(x, ctx); ok {
-				tf, found := k.trackFiles[name]
-				if !found {
-					k.d.err(x.line(), ctx, x.key.text, ErrInvalid, "track_file %q is not defined above", name)
-					continue
-				}
-				if k.src.has(path, "file.weight") {
-					tf.Weight, tf.Reverse = c.File.Weight, c.File.Reverse
-				}
-				*c.File = tf
-				k.src.field(path, "file.path", x.line(), x.key.text)
-				k.src.field(path, "file.weight", x.line(), x.key.text)
-			}
-		case kind == CheckFile && x.key.text == "weight":
-			if w, rev, ok := k.fileWeight(x, ctx); ok {
-				c.File.Weight, c.File.Reverse = w, rev
-				k.src.field(path, "file.weight", x.line(), x.key.text)
-			}
+		case c.Kind == CheckFile && key == "track_file":
+			k.fileCheck(c.File, x, path, ctx)
 		default:
 			k.other(x, ctx, ignoredCheck, false)
 		}
@@ -867,183 +696,64 @@ func (k *kreader) check(s *stmt, path, ctx string, defaults []*stmt) *Check {
 	return c
 }
 
-// checkField handles the keywords every check kind shares.
-func (k *kreader) checkField(c *Check, s *stmt, path, ctx string) bool {
-	switch s.key.text {
-	case "connect_timeout":
-		if x, ok := val(k, s, ctx, path, "connect_timeout", secs); ok {
-			c.ConnectTimeout = x
-		}
-	case "retry":
-		if x, ok := val(k, s, ctx, path, "retry", intIn(0, 1000)); ok {
-			c.Retry = int(x)
-		}
-	case "nb_get_retry":
-		// keepalived installs nb_get_retry only inside HTTP_GET and SSL_GET
-		// (check_http.c); anywhere else it is an unknown keyword it skips.
-		if c.Kind != CheckHTTP {
-			k.d.warn(s.line(), ctx, s.key.text, "ignored, as keepalived ignores it outside HTTP_GET and SSL_GET: use retry")
-			return true
-		}
-		if x, ok := val(k, s, ctx, path, "retry", intIn(0, 1000)); ok {
-			c.Retry = int(x)
-		}
-	case "delay_before_retry":
-		if x, ok := val(k, s, ctx, path, "delay_before_retry", secs); ok {
-			c.DelayBeforeRetry = x
-		}
-	case "delay_loop":
-		if x, ok := val(k, s, ctx, path, "interval", secs); ok {
-			c.Interval = x
-		}
-	case "connect_port":
-		if x, ok := val(k, s, ctx, path, "connect_port", parsePort); ok {
-			c.ConnectPort = x
-		}
-	case "connect_ip":
-		if x, ok := val(k, s, ctx, path, "connect_ip", parseAddr); ok {
-			c.ConnectIP = x
-		}
-	case "virtualhost":
-		if c.HTTP == nil {
-			return false
-		}
-		if x, ok := val(k, s, ctx, path, "http.host", func(s string) (string, error) { return s, nil }); ok {
-			c.HTTP.Host = x
-		}
-	default:
+// checkStmt reads a keyword of the check's rows: the common ones, then its
+// kind's. keepalived installs nb_get_retry only inside HTTP_GET and SSL_GET
+// (check_http.c): anywhere else it is an unknown keyword it skips. rise and
+// fall are xlb's own, for MYSQL_CHECK; virtualhost stands in the HTTP_GET
+// block as well as in its url blocks.
+func (k *kreader) checkStmt(c *Check, s *stmt, path, ctx string) bool {
+	switch key := s.key.text; {
+	case key == "nb_get_retry" && c.Kind != CheckHTTP:
+		k.d.warn(s.line(), ctx, s.key.text, "ignored, as keepalived ignores it outside HTTP_GET and SSL_GET: use retry")
+		return true
+	case (key == "rise" || key == "fall") && c.Kind != CheckMySQL:
 		return false
+	case key == "virtualhost":
+		return c.HTTP != nil && readRow(k, urlFields, s, ctx, path+".http", c.HTTP.firstURL())
 	}
-	return true
+	if readRow(k, checkFields, s, ctx, path, c) {
+		return true
+	}
+	kd := kindOf(c.Kind)
+	return kd != nil && kd.block != nil && kd.block.readKA(k, s, ctx, path, c)
 }
 
-func (k *kreader) mysqlField(c *Check, s *stmt, path, ctx string) {
-	m := c.MySQL
-	ident := func(s string) (string, error) { return s, nil }
-	switch s.key.text {
-	case "user":
-		if x, ok := val(k, s, ctx, path, "mysql.user", ident); ok {
-			m.User = x
-		}
-	case "password":
-		if x, ok := val(k, s, ctx, path, "mysql.password", ident); ok {
-			m.Password = secret.New(x)
-		}
-	case "password_file":
-		if x, ok := val(k, s, ctx, path, "mysql.password_file", ident); ok {
-			m.PasswordFile = x
-		}
-	case "check_replication":
-		m.ReplicationCheck = k.flag(s, ctx, path, "mysql.check_replication")
-	case "max_replication_lag":
-		if x, ok := val(k, s, ctx, path, "mysql.max_replication_lag", secs); ok {
-			m.MaxReplicationLag = x
-		}
-	case "read_only":
-		if x, ok := val(k, s, ctx, path, "mysql.read_only", parseBool); ok {
-			m.ReadOnly = &x
-		}
-	case "rise":
-		if x, ok := val(k, s, ctx, path, "rise", intIn(1, 1000)); ok {
-			c.Rise = int(x)
-		}
-	case "fall":
-		if x, ok := val(k, s, ctx, path, "fall", intIn(1, 1000)); ok {
-			c.Fall = int(x)
-		}
-	default:
-		k.other(s, ctx, ignoredCheck, false)
+// url reads the n-th url block of an HTTP check: the first into the check
+// itself, a further one into HTTPCheck.More.
+func (k *kreader) url(h *HTTPCheck, s *stmt, path, ctx string, n int) {
+	view, upath := h.firstURL(), path+".http"
+	if n > 0 {
+		upath = fmt.Sprintf("%s.http.urls[%d]", path, len(h.More))
+		k.src.object(upath, s.line(), ctx)
+		h.More = append(h.More, HTTPURL{})
+		view = h.More[len(h.More)-1].view()
 	}
-}
-
-func (k *kreader) execField(e *ExecCheck, s *stmt, path, ctx string) {
-	switch s.key.text {
-	case "misc_path":
-		e.Command = k.command(s, ctx, path, "exec.command")
-	case "misc_timeout":
-		if x, ok := val(k, s, ctx, path, "exec.timeout", secs); ok {
-			e.Timeout = x
-		}
-	case "misc_dynamic":
-		e.Dynamic = k.flag(s, ctx, path, "exec.dynamic")
-	case "user":
-		// keepalived's "user USER [GROUP]": xlb runs the script with the user's own group.
-		if !k.noBlock(s, ctx) || len(s.args) < 1 || len(s.args) > 2 {
-			k.d.err(s.line(), ctx, s.key.text, ErrSyntax, "wants USER [GROUP]")
-			return
-		}
-		if len(s.args) == 2 {
-			k.d.warn(s.line(), ctx, s.key.text, "group %q ignored: the script runs with the user's primary group", s.args[1].text)
-		}
-		e.User = s.args[0].text
-		k.src.field(path, "exec.user", s.line(), s.key.text)
-	default:
-		k.other(s, ctx, ignoredCheck, false)
-	}
-}
-
-func (k *kreader) url(h *HTTPCheck, s *stmt, path, ctx string) {
 	for _, c := range s.block {
-		switch c.key.text {
-		case "path":
-			if x, ok := k.one(c, ctx); ok {
-				h.Path = x
-				k.src.field(path, "http.path", c.line(), c.key.text)
-			}
-		case "status_code":
-			if !k.noBlock(c, ctx) {
-				continue
-			}
-			if len(c.args) == 0 {
-				k.d.err(c.line(), ctx, c.key.text, ErrSyntax, "wants one or more codes or ranges (200, 200-299)")
-				continue
-			}
-			for _, a := range c.args {
-				r, err := parseStatusRange(a.text)
-				if err != nil {
-					k.d.err(c.line(), ctx, c.key.text, ErrInvalid, "%v", err)
-					continue
-				}
-				h.StatusCodes = append(h.StatusCodes, r)
-			}
-			k.src.field(path, "http.status_codes", c.line(), c.key.text)
-		case "regex":
-			if x, ok := k.one(c, ctx); ok {
-				h.BodyRegex = x
-				k.src.field(path, "http.body_regex", c.line(), c.key.text)
-			}
-		case "virtualhost":
-			if x, ok := k.one(c, ctx); ok {
-				h.Host = x
-				k.src.field(path, "http.host", c.line(), c.key.text)
-			}
-		case "digest":
-			if x, ok := k.one(c, ctx); ok {
-				h.Digest = x
-				k.src.field(path, "http.digest", c.line(), c.key.text)
-			}
-		default:
+		if !readRow(k, urlFields, c, ctx, upath, view) {
 			k.other(c, ctx, ignoredURL, false)
 		}
 	}
 }
 
-// moreURL reads a url block after the first into HTTPCheck.More, through
-// url on a scratch check so both read the same keywords.
-func (k *kreader) moreURL(h *HTTPCheck, s *stmt, path, ctx string) {
-	i := len(h.More)
-	upath := fmt.Sprintf("%s.http.urls[%d]", path, i)
-	k.src.object(upath, s.line(), ctx)
-	var scratch HTTPCheck
-	k.url(&scratch, s, upath, ctx)
-	for _, f := range []string{"path", "status_codes", "body_regex", "host", "digest"} {
-		if p, ok := k.src.m[upath+".http."+f]; ok {
-			k.src.m[upath+"."+f] = p
-			delete(k.src.m, upath+".http."+f)
-		}
+// fileCheck reads FILE_CHECK's track_file NAME: the top-level track_file
+// block of that name defined above gives the path and, unless the check
+// sets its own, the weight.
+func (k *kreader) fileCheck(f *FileCheck, s *stmt, path, ctx string) {
+	name, ok := k.one(s, ctx)
+	if !ok {
+		return
 	}
-	h.More = append(h.More, HTTPURL{Path: scratch.Path, StatusCodes: scratch.StatusCodes, BodyRegex: scratch.BodyRegex,
-		Host: scratch.Host, Digest: scratch.Digest})
+	tf, found := k.trackFiles[name]
+	if !found {
+		k.d.err(s.line(), ctx, s.key.text, ErrInvalid, "track_file %q is not defined above", name)
+		return
+	}
+	if k.src.has(path, "file.weight") {
+		tf.Weight, tf.Reverse = f.Weight, f.Reverse
+	}
+	*f = tf
+	k.src.field(path, "file.path", s.line(), s.key.text)
+	k.src.field(path, "file.weight", s.line(), s.key.text)
 }
 
 // trackFile reads a top-level track_file block (trackers/track_file.c):
@@ -1095,45 +805,4 @@ func (k *kreader) fileWeight(s *stmt, ctx string) (int, bool, bool) {
 		return 0, false, false
 	}
 	return int(w), len(s.args) == 2 && s.args[1].text == "reverse", true
-}
-
-// udpField reads UDP_CHECK's own keywords (check_udp.c).
-func (k *kreader) udpField(u *UDPCheck, s *stmt, path, ctx string) {
-	hexArg := func() (string, bool) {
-		if !k.noBlock(s, ctx) {
-			return "", false
-		}
-		parts := make([]string, len(s.args))
-		for i, a := range s.args {
-			parts[i] = a.text
-		}
-		return strings.Join(parts, " "), true
-	}
-	switch s.key.text {
-	case "payload":
-		if x, ok := hexArg(); ok && x != "" {
-			u.Payload = x
-			k.src.field(path, "udp.payload", s.line(), s.key.text)
-		} else if ok {
-			k.d.err(s.line(), ctx, s.key.text, ErrSyntax, "wants hex bytes")
-		}
-	case "require_reply":
-		if x, ok := hexArg(); ok {
-			u.RequireReply, u.Reply = true, x
-			k.src.field(path, "udp.require_reply", s.line(), s.key.text)
-			if x != "" {
-				k.src.field(path, "udp.reply", s.line(), s.key.text)
-			}
-		}
-	case "min_reply_length", "max_reply_length":
-		if x, ok := val(k, s, ctx, path, "udp."+s.key.text, intIn(0, 65535)); ok {
-			if s.key.text == "min_reply_length" {
-				u.MinReplyLen = int(x)
-			} else {
-				u.MaxReplyLen = int(x)
-			}
-		}
-	default:
-		k.other(s, ctx, ignoredCheck, false)
-	}
 }

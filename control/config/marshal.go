@@ -29,7 +29,7 @@ func MarshalNative(cfg *Config) ([]byte, error) {
 	if len(cfg.Services) > 0 {
 		seq := &yaml.Node{Kind: yaml.SequenceNode}
 		for i := range cfg.Services {
-			seq.Content = append(seq.Content, serviceNode(&cfg.Services[i], cfg.Global.ScriptUser))
+			seq.Content = append(seq.Content, serviceNode(&cfg.Services[i], &cfg.Global))
 		}
 		addNode(root, "services", seq)
 	}
@@ -81,12 +81,6 @@ func addInt(m *yaml.Node, key string, v int64) {
 	addNode(m, key, scalar("!!int", strconv.FormatInt(v, 10)))
 }
 
-func addBool(m *yaml.Node, key string, v bool) {
-	addNode(m, key, scalar("!!bool", strconv.FormatBool(v)))
-}
-
-func addDur(m *yaml.Node, key string, d time.Duration) { addStr(m, key, formatDuration(d)) }
-
 // formatDuration prefers "60s" and "100ms" to Go's "1m0s".
 func formatDuration(d time.Duration) string {
 	switch {
@@ -106,227 +100,43 @@ func strSeq(ss []string) *yaml.Node {
 	return n
 }
 
-func serviceNode(s *Service, scriptUser string) *yaml.Node {
+// serviceNode, realNode and checkNode write what differs from what the
+// defaults would give the object where it stands (the same service, real
+// server, interval).
+func serviceNode(s *Service, g *Global) *yaml.Node {
 	m := &yaml.Node{Kind: yaml.MappingNode}
-	if s.Name != fmt.Sprintf("%s/%s", netipAddrPort(s.VIP, s.Port), s.Protocol) {
-		addStr(m, "name", s.Name)
-	}
-	addStr(m, "vip", s.VIP.String())
-	addInt(m, "port", int64(s.Port))
-	addStr(m, "protocol", s.Protocol.String())
-	addStr(m, "scheduler", string(s.Scheduler))
-	if s.PersistenceTimeout != 0 {
-		addDur(m, "persistence_timeout", s.PersistenceTimeout)
-	}
-	addStr(m, "method", string(s.Method))
-	addDur(m, "delay_loop", s.DelayLoop)
-	if s.InhibitOnFailure {
-		addBool(m, "inhibit_on_failure", true)
-	}
-	if s.Alpha {
-		addBool(m, "alpha", true)
-	}
-	if s.Quorum != DefaultQuorum {
-		addInt(m, "quorum", int64(s.Quorum))
-	}
-	if len(s.QuorumUp) > 0 {
-		addNode(m, "quorum_up", strSeq(s.QuorumUp))
-	}
-	if len(s.QuorumDown) > 0 {
-		addNode(m, "quorum_down", strSeq(s.QuorumDown))
-	}
-	if s.Hysteresis != 0 {
-		addInt(m, "hysteresis", int64(s.Hysteresis))
-	}
-	if ss := s.SorryServer; ss != nil {
-		sm := &yaml.Node{Kind: yaml.MappingNode}
-		addStr(sm, "ip", ss.IP.String())
-		addInt(sm, "port", int64(ss.Port))
-		if ss.Inhibit {
-			addBool(sm, "inhibit", true)
-		}
-		addNode(m, "sorry_server", sm)
-	}
+	def := Service{VIP: s.VIP, Port: s.Port, Protocol: s.Protocol}
+	serviceDefaults(&def, known("vip", "port", "protocol"), "")
+	marshalRows(m, serviceFields, s, &def)
 	reals := &yaml.Node{Kind: yaml.SequenceNode}
 	for i := range s.Reals {
-		reals.Content = append(reals.Content, realNode(s, &s.Reals[i], scriptUser))
+		reals.Content = append(reals.Content, realNode(s, &s.Reals[i], g))
 	}
 	addNode(m, "reals", reals)
 	return m
 }
 
-func realNode(s *Service, r *RealServer, scriptUser string) *yaml.Node {
+func realNode(s *Service, r *RealServer, g *Global) *yaml.Node {
 	m := &yaml.Node{Kind: yaml.MappingNode}
-	addStr(m, "ip", r.IP.String())
-	if r.Port != s.Port {
-		addInt(m, "port", int64(r.Port))
-	}
-	addInt(m, "weight", int64(r.Weight))
-	if r.InhibitOnFailure != s.InhibitOnFailure {
-		addBool(m, "inhibit_on_failure", r.InhibitOnFailure)
-	}
-	if r.MAC != nil {
-		addStr(m, "mac", r.MAC.String())
-	}
-	if len(r.NotifyUp) > 0 {
-		addNode(m, "notify_up", strSeq(r.NotifyUp))
-	}
-	if len(r.NotifyDown) > 0 {
-		addNode(m, "notify_down", strSeq(r.NotifyDown))
-	}
+	var def RealServer
+	realDefaults(&def, s, known(), "")
+	marshalRows(m, realFields, r, &def)
 	if r.Check != nil {
-		addNode(m, "check", checkNode(s, r, r.Check, scriptUser))
+		addNode(m, "check", checkNode(s, r, r.Check, g))
 	}
 	return m
 }
 
-func checkNode(s *Service, r *RealServer, c *Check, scriptUser string) *yaml.Node {
+func checkNode(s *Service, r *RealServer, c *Check, g *Global) *yaml.Node {
 	m := &yaml.Node{Kind: yaml.MappingNode}
-	addStr(m, "kind", string(c.Kind))
-	if c.Interval != s.DelayLoop {
-		addDur(m, "interval", c.Interval)
-	}
-	if c.ConnectTimeout != DefaultConnectTimeout {
-		addDur(m, "connect_timeout", c.ConnectTimeout)
-	}
-	retry, delay := checkTiming(c.Kind, c.Interval)
-	if c.Retry != retry {
-		addInt(m, "retry", int64(c.Retry))
-	}
-	if c.DelayBeforeRetry != delay {
-		addDur(m, "delay_before_retry", c.DelayBeforeRetry)
-	}
-	if c.Rise != DefaultRise {
-		addInt(m, "rise", int64(c.Rise))
-	}
-	if c.Fall != DefaultFall {
-		addInt(m, "fall", int64(c.Fall))
-	}
-	if c.ConnectIP != r.IP {
-		addStr(m, "connect_ip", c.ConnectIP.String())
-	}
-	if c.ConnectPort != r.Port {
-		addInt(m, "connect_port", int64(c.ConnectPort))
-	}
-	switch {
-	case c.MySQL != nil:
-		my := &yaml.Node{Kind: yaml.MappingNode}
-		addStr(my, "user", c.MySQL.User)
-		if !c.MySQL.Password.IsZero() {
-			addStr(my, "password", c.MySQL.Password.Reveal())
-		}
-		if c.MySQL.PasswordFile != "" {
-			addStr(my, "password_file", c.MySQL.PasswordFile)
-		}
-		if c.MySQL.ReplicationCheck {
-			addBool(my, "check_replication", true)
-		}
-		if c.MySQL.MaxReplicationLag != 0 {
-			addDur(my, "max_replication_lag", c.MySQL.MaxReplicationLag)
-		}
-		if c.MySQL.ReadOnly != nil {
-			addBool(my, "read_only", *c.MySQL.ReadOnly)
-		}
-		addNode(m, "mysql", my)
-	case c.Exec != nil:
-		e := &yaml.Node{Kind: yaml.MappingNode}
-		addNode(e, "command", strSeq(c.Exec.Command))
-		if c.Exec.Timeout != c.Interval {
-			addDur(e, "timeout", c.Exec.Timeout)
-		}
-		if c.Exec.Dynamic {
-			addBool(e, "dynamic", true)
-		}
-		if c.Exec.User != scriptUser {
-			addStr(e, "user", c.Exec.User)
-		}
-		addNode(m, "exec", e)
-	case c.HTTP != nil:
-		h := &yaml.Node{Kind: yaml.MappingNode}
-		addStr(h, "path", c.HTTP.Path)
-		if !slices.Equal(c.HTTP.StatusCodes, DefaultStatusCodes) {
-			codes := make([]string, len(c.HTTP.StatusCodes))
-			for i, sc := range c.HTTP.StatusCodes {
-				codes[i] = sc.String()
-			}
-			addNode(h, "status_codes", strSeq(codes))
-		}
-		if c.HTTP.BodyRegex != "" {
-			addStr(h, "body_regex", c.HTTP.BodyRegex)
-		}
-		if c.HTTP.Host != "" {
-			addStr(h, "host", c.HTTP.Host)
-		}
-		if c.HTTP.Digest != "" {
-			addStr(h, "digest", c.HTTP.Digest)
-		}
-		if c.HTTP.SSL {
-			addBool(h, "ssl", true)
-		}
-		if c.HTTP.SNI != "" {
-			addStr(h, "sni", c.HTTP.SNI)
-		}
-		if len(c.HTTP.More) > 0 {
-			urls := &yaml.Node{Kind: yaml.SequenceNode}
-			for _, u := range c.HTTP.More {
-				un := &yaml.Node{Kind: yaml.MappingNode}
-				addStr(un, "path", u.Path)
-				if !slices.Equal(u.StatusCodes, DefaultStatusCodes) {
-					codes := make([]string, len(u.StatusCodes))
-					for i, sc := range u.StatusCodes {
-						codes[i] = sc.String()
-					}
-					addNode(un, "status_codes", strSeq(codes))
-				}
-				if u.BodyRegex != "" {
-					addStr(un, "body_regex", u.BodyRegex)
-				}
-				if u.Host != "" {
-					addStr(un, "host", u.Host)
-				}
-				if u.Digest != "" {
-					addStr(un, "digest", u.Digest)
-				}
-				urls.Content = append(urls.Content, un)
-			}
-			addNode(h, "urls", urls)
-		}
-		addNode(m, "http", h)
-	case c.DNS != nil:
-		d := &yaml.Node{Kind: yaml.MappingNode}
-		addStr(d, "type", c.DNS.Type)
-		addStr(d, "name", c.DNS.Name)
-		addNode(m, "dns", d)
-	case c.SMTP != nil:
-		sm := &yaml.Node{Kind: yaml.MappingNode}
-		addStr(sm, "helo_name", c.SMTP.HeloName)
-		addNode(m, "smtp", sm)
-	case c.File != nil:
-		fn := &yaml.Node{Kind: yaml.MappingNode}
-		addStr(fn, "path", c.File.Path)
-		addInt(fn, "weight", int64(c.File.Weight))
-		if c.File.Reverse {
-			addBool(fn, "reverse", true)
-		}
-		addNode(m, "file", fn)
-	case c.UDP != nil:
-		u := &yaml.Node{Kind: yaml.MappingNode}
-		if c.UDP.Payload != "" {
-			addStr(u, "payload", c.UDP.Payload)
-		}
-		if c.UDP.RequireReply {
-			addBool(u, "require_reply", true)
-		}
-		if c.UDP.Reply != "" {
-			addStr(u, "reply", c.UDP.Reply)
-		}
-		if c.UDP.MinReplyLen != 0 {
-			addInt(u, "min_reply_length", int64(c.UDP.MinReplyLen))
-		}
-		if c.UDP.MaxReplyLen != DefaultMaxReplyLen {
-			addInt(u, "max_reply_length", int64(c.UDP.MaxReplyLen))
-		}
-		addNode(m, "udp", u)
+	// Retry timing and MISC_CHECK's timeout follow the check's interval;
+	// the interval itself, the service's delay_loop.
+	def := Check{Kind: c.Kind, Interval: c.Interval}
+	checkDefaults(&def, r, s, g, known("interval"), "", "")
+	def.Interval = s.DelayLoop
+	marshalRows(m, checkFields, c, &def)
+	if kd := kindOf(c.Kind); kd != nil && kd.block != nil && kd.block.isSet(c) {
+		addNode(m, kd.block.key(), kd.block.node(c, &def))
 	}
 	return m
 }

@@ -17,16 +17,22 @@ func TestREADMEKeywordTables(t *testing.T) {
 		t.Fatal(err)
 	}
 	readme := string(b)
-	for block, table := range map[string]string{
+	tables := map[string]string{
 		"global_defs":    keywordTable(globalFields, ignoredGlobal),
 		"vrrp_instance":  keywordTable(vrrpFields, ignoredVRRP),
 		"vrrp_script":    keywordTable(scriptFields, nil),
 		"top":            keywordTable[Config](nil, ignoredTop),
-		"virtual_server": keywordTable[Service](nil, ignoredVS),
-		"real_server":    keywordTable[RealServer](nil, ignoredRS),
-		"check":          keywordTable[Check](nil, ignoredCheck),
-		"url":            keywordTable[HTTPCheck](nil, ignoredURL),
-	} {
+		"virtual_server": keywordTable(serviceFields, ignoredVS),
+		"sorry_server":   keywordTable(sorryFields, nil),
+		"real_server":    keywordTable(realFields, ignoredRS),
+		"check":          keywordTable(checkFields, ignoredCheck),
+	}
+	for _, kd := range checkKinds {
+		if kd.block != nil {
+			tables[kd.ka[0]] = kd.block.table()
+		}
+	}
+	for block, table := range tables {
 		begin, end := "<!-- generated: "+block+" -->\n", "<!-- end generated -->"
 		i := strings.Index(readme, begin)
 		if i < 0 {

@@ -244,13 +244,9 @@ func validateCheck(c *Check, path string, src *srcMap, d *diags) {
 	if c.ConnectTimeout <= 0 {
 		d.errIn(src, path, "connect_timeout", ErrInvalid, "must be more than 0")
 	}
-	for _, sub := range []struct {
-		kind CheckKind
-		set  bool
-	}{{CheckMySQL, c.MySQL != nil}, {CheckExec, c.Exec != nil}, {CheckHTTP, c.HTTP != nil},
-		{CheckDNS, c.DNS != nil}, {CheckSMTP, c.SMTP != nil}, {CheckUDP, c.UDP != nil}, {CheckFile, c.File != nil}} {
-		if sub.set && sub.kind != c.Kind {
-			d.errIn(src, path, string(sub.kind), ErrInvalid, "settings given, but the check's kind is %s", c.Kind)
+	for _, kd := range checkKinds {
+		if kd.block != nil && kd.block.isSet(c) && kd.kind != c.Kind {
+			d.errIn(src, path, kd.block.key(), ErrInvalid, "settings given, but the check's kind is %s", c.Kind)
 		}
 	}
 	switch c.Kind {

@@ -9,7 +9,6 @@ import (
 
 	"xlb/control/secret"
 	"xlb/control/vrrp"
-	"xlb/lb"
 )
 
 // The native format is read through yaml.v3's Node API rather than Unmarshal
@@ -114,6 +113,27 @@ func deref(n *yaml.Node) *yaml.Node {
 		n = n.Alias
 	}
 	return n
+}
+
+// valueOf returns the value of key in mapping n (the last, if given twice),
+// or nil: to name an object in messages before reading it.
+func valueOf(n *yaml.Node, key string) *yaml.Node {
+	var v *yaml.Node
+	for i := 0; n.Kind == yaml.MappingNode && i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			v = n.Content[i+1]
+		}
+	}
+	return v
+}
+
+// nameCtx names an object in messages: by its name when it has one
+// (`service "web"`), else by its path.
+func nameCtx(n *yaml.Node, path, what string) string {
+	if name := valueOf(n, "name"); name != nil && name.Kind == yaml.ScalarNode {
+		return fmt.Sprintf("%s %q", what, name.Value)
+	}
+	return path
 }
 
 func (y *yreader) p(n *yaml.Node) pos { return pos{file: y.file, line: n.Line} }
@@ -241,121 +261,37 @@ func (y *yreader) words(f yfield, ctx string) []string {
 
 func (y *yreader) service(n *yaml.Node, path string) Service {
 	var s Service
-	ctx := path
-	// Name the service in messages by its name when it has one.
-	if n.Kind == yaml.MappingNode {
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if n.Content[i].Value == "name" && n.Content[i+1].Kind == yaml.ScalarNode {
-				ctx = fmt.Sprintf("service %q", n.Content[i+1].Value)
-			}
-		}
-	}
+	ctx := nameCtx(n, path, "service")
 	y.src.object(path, y.p(n), ctx)
-	ok := y.fields(n, ctx, map[string]func(yfield){
-		"name": func(f yfield) { s.Name, _ = y.str(f, ctx, path, "name") },
-		"vip":  func(f yfield) { s.VIP, _ = yval(y, f, ctx, path, "vip", parseAddr) },
-		"port": func(f yfield) { s.Port, _ = yval(y, f, ctx, path, "port", parsePort) },
-		"protocol": func(f yfield) {
-			s.Protocol, _ = yval(y, f, ctx, path, "protocol", func(v string) (lb.Protocol, error) {
-				if p, ok := lb.ParseProtocol(v); ok {
-					return p, nil
-				}
-				return 0, fmt.Errorf("%q is not tcp or udp", v)
-			})
-		},
-		"scheduler": func(f yfield) {
-			sc, _ := y.str(f, ctx, path, "scheduler")
-			s.Scheduler = Scheduler(strings.ToLower(sc))
-		},
-		"persistence_timeout": func(f yfield) { s.PersistenceTimeout, _ = yval(y, f, ctx, path, "persistence_timeout", ydur) },
-		"method": func(f yfield) {
-			s.Method, _ = yval(y, f, ctx, path, "method", func(v string) (Method, error) {
-				switch strings.ToLower(v) {
-				case "dr":
-					return MethodDR, nil
-				case "nat", "tun":
-					return "", fmt.Errorf("%s is not supported: xlb does DR (direct routing) only", v)
-				}
-				return "", fmt.Errorf("%q is not a forwarding method (xlb does dr, direct routing)", v)
-			})
-		},
-		"delay_loop":         func(f yfield) { s.DelayLoop, _ = yval(y, f, ctx, path, "delay_loop", ydur) },
-		"inhibit_on_failure": func(f yfield) { s.InhibitOnFailure, _ = yval(y, f, ctx, path, "inhibit_on_failure", parseBool) },
-		"alpha":              func(f yfield) { s.Alpha, _ = yval(y, f, ctx, path, "alpha", parseBool) },
-		"quorum": func(f yfield) {
-			q, _ := yval(y, f, ctx, path, "quorum", intIn(1, 1<<32-1))
-			s.Quorum = uint32(q)
-		},
-		"quorum_up":   func(f yfield) { s.QuorumUp = y.argv(f, ctx, path, "quorum_up") },
-		"quorum_down": func(f yfield) { s.QuorumDown = y.argv(f, ctx, path, "quorum_down") },
-		"hysteresis": func(f yfield) {
-			h, _ := yval(y, f, ctx, path, "hysteresis", intIn(0, 1<<32-1))
-			s.Hysteresis = uint32(h)
-		},
-		"sorry_server": func(f yfield) { s.SorryServer = y.sorry(f.val, path+".sorry_server", ctx+": sorry_server") },
+	ok := y.fields(n, ctx, yamlHandlers(y, serviceFields, ctx, path, &s, map[string]func(yfield){
 		"reals": func(f yfield) {
 			for i, rn := range y.seq(f, ctx) {
 				s.Reals = append(s.Reals, y.real(rn, fmt.Sprintf("%s.reals[%d]", path, i)))
 			}
 		},
-	})
+	}))
 	if !ok {
 		y.src.badObject(path, y.p(n))
 	}
 	return s
 }
 
-func (y *yreader) sorry(n *yaml.Node, path, ctx string) *SorryServer {
-	var ss SorryServer
-	y.src.object(path, y.p(n), ctx)
-	ok := y.fields(n, ctx, map[string]func(yfield){
-		"ip":      func(f yfield) { ss.IP, _ = yval(y, f, ctx, path, "ip", parseAddr) },
-		"port":    func(f yfield) { ss.Port, _ = yval(y, f, ctx, path, "port", parsePort) },
-		"inhibit": func(f yfield) { ss.Inhibit, _ = yval(y, f, ctx, path, "inhibit", parseBool) },
-	})
-	if !ok {
-		y.src.badObject(path, y.p(n))
-	}
-	return &ss
-}
-
 func (y *yreader) real(n *yaml.Node, path string) RealServer {
 	var r RealServer
 	ctx := path
-	if n.Kind == yaml.MappingNode {
-		var ip, port string
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			switch n.Content[i].Value {
-			case "ip":
-				ip = n.Content[i+1].Value
-			case "port":
-				port = n.Content[i+1].Value
-			}
-		}
-		if ip != "" {
-			ctx = "real " + ip
-			if port != "" {
-				ctx += " " + port
-			}
+	if ip := valueOf(n, "ip"); ip != nil && ip.Value != "" {
+		ctx = "real " + ip.Value
+		if port := valueOf(n, "port"); port != nil && port.Value != "" {
+			ctx += " " + port.Value
 		}
 	}
 	y.src.object(path, y.p(n), ctx)
-	ok := y.fields(n, ctx, map[string]func(yfield){
-		"ip":   func(f yfield) { r.IP, _ = yval(y, f, ctx, path, "ip", parseAddr) },
-		"port": func(f yfield) { r.Port, _ = yval(y, f, ctx, path, "port", parsePort) },
-		"weight": func(f yfield) {
-			w, _ := yval(y, f, ctx, path, "weight", intIn(0, 65535))
-			r.Weight = uint16(w)
-		},
-		"inhibit_on_failure": func(f yfield) { r.InhibitOnFailure, _ = yval(y, f, ctx, path, "inhibit_on_failure", parseBool) },
-		"notify_up":          func(f yfield) { r.NotifyUp = y.argv(f, ctx, path, "notify_up") },
-		"notify_down":        func(f yfield) { r.NotifyDown = y.argv(f, ctx, path, "notify_down") },
-		"mac":                func(f yfield) { r.MAC, _ = yval(y, f, ctx, path, "mac", parseUnicastMAC) },
+	ok := y.fields(n, ctx, yamlHandlers(y, realFields, ctx, path, &r, map[string]func(yfield){
 		"check": func(f yfield) {
 			y.src.object(path+".check", y.p(f.key), ctx+": check")
 			r.Check = y.check(f.val, path+".check", ctx+": check")
 		},
-	})
+	}))
 	if !ok {
 		y.src.badObject(path, y.p(n))
 	}
@@ -364,164 +300,21 @@ func (y *yreader) real(n *yaml.Node, path string) RealServer {
 
 func (y *yreader) check(n *yaml.Node, path, ctx string) *Check {
 	c := &Check{}
-	kindSet := false
-	ok := y.fields(n, ctx, map[string]func(yfield){
-		"kind": func(f yfield) {
-			c.Kind, kindSet = yval(y, f, ctx, path, "kind", func(v string) (CheckKind, error) {
-				switch k := CheckKind(strings.ToLower(v)); k {
-				case CheckTCP, CheckMySQL, CheckExec, CheckHTTP, CheckDNS, CheckSMTP, CheckPing, CheckUDP, CheckFile:
-					return k, nil
-				}
-				return "", fmt.Errorf("%q is not tcp, mysql, exec, http, dns, smtp, ping, udp or file", v)
-			})
-		},
-		"interval":           func(f yfield) { c.Interval, _ = yval(y, f, ctx, path, "interval", ydur) },
-		"connect_timeout":    func(f yfield) { c.ConnectTimeout, _ = yval(y, f, ctx, path, "connect_timeout", ydur) },
-		"delay_before_retry": func(f yfield) { c.DelayBeforeRetry, _ = yval(y, f, ctx, path, "delay_before_retry", ydur) },
-		"retry": func(f yfield) {
-			v, _ := yval(y, f, ctx, path, "retry", intIn(0, 1000))
-			c.Retry = int(v)
-		},
-		"rise": func(f yfield) {
-			v, _ := yval(y, f, ctx, path, "rise", intIn(1, 1000))
-			c.Rise = int(v)
-		},
-		"fall": func(f yfield) {
-			v, _ := yval(y, f, ctx, path, "fall", intIn(1, 1000))
-			c.Fall = int(v)
-		},
-		"connect_ip":   func(f yfield) { c.ConnectIP, _ = yval(y, f, ctx, path, "connect_ip", parseAddr) },
-		"connect_port": func(f yfield) { c.ConnectPort, _ = yval(y, f, ctx, path, "connect_port", parsePort) },
-		"mysql": func(f yfield) {
-			m := &MySQLCheck{}
-			c.MySQL = m
-			y.src.field(path, "mysql", y.p(f.key), "mysql")
-			mctx := ctx + ": mysql"
-			y.fields(f.val, mctx, map[string]func(yfield){
-				"user": func(g yfield) { m.User, _ = y.str(g, mctx, path, "mysql.user") },
-				"password": func(g yfield) {
-					p, _ := y.str(g, mctx, path, "mysql.password")
-					m.Password = secret.New(p)
-				},
-				"password_file":       func(g yfield) { m.PasswordFile, _ = y.str(g, mctx, path, "mysql.password_file") },
-				"check_replication":   func(g yfield) { m.ReplicationCheck, _ = yval(y, g, mctx, path, "mysql.check_replication", parseBool) },
-				"max_replication_lag": func(g yfield) { m.MaxReplicationLag, _ = yval(y, g, mctx, path, "mysql.max_replication_lag", ydur) },
-				"read_only": func(g yfield) {
-					if b, ok := yval(y, g, mctx, path, "mysql.read_only", parseBool); ok {
-						m.ReadOnly = &b
-					}
-				},
-			})
-		},
-		"exec": func(f yfield) {
-			e := &ExecCheck{}
-			c.Exec = e
-			y.src.field(path, "exec", y.p(f.key), "exec")
-			ectx := ctx + ": exec"
-			y.fields(f.val, ectx, map[string]func(yfield){
-				"command": func(g yfield) { e.Command = y.argv(g, ectx, path, "exec.command") },
-				"timeout": func(g yfield) { e.Timeout, _ = yval(y, g, ectx, path, "exec.timeout", ydur) },
-				"dynamic": func(g yfield) { e.Dynamic, _ = yval(y, g, ectx, path, "exec.dynamic", parseBool) },
-				"user":    func(g yfield) { e.User, _ = y.str(g, ectx, path, "exec.user") },
-			})
-		},
-		"http": func(f yfield) {
-			h := &HTTPCheck{}
-			c.HTTP = h
-			y.src.field(path, "http", y.p(f.key), "http")
-			hctx := ctx + ": http"
-			y.fields(f.val, hctx, map[string]func(yfield){
-				"path":         func(g yfield) { h.Path, _ = y.str(g, hctx, path, "http.path") },
-				"status_codes": func(g yfield) { h.StatusCodes = y.statusCodes(g, hctx, path, "http.status_codes") },
-				"body_regex":   func(g yfield) { h.BodyRegex, _ = y.str(g, hctx, path, "http.body_regex") },
-				"host":         func(g yfield) { h.Host, _ = y.str(g, hctx, path, "http.host") },
-				"digest":       func(g yfield) { h.Digest, _ = y.str(g, hctx, path, "http.digest") },
-				"ssl":          func(g yfield) { h.SSL, _ = yval(y, g, hctx, path, "http.ssl", parseBool) },
-				"sni":          func(g yfield) { h.SNI, _ = y.str(g, hctx, path, "http.sni") },
-				"urls": func(g yfield) {
-					for i, un := range y.seq(g, hctx) {
-						upath := fmt.Sprintf("%s.http.urls[%d]", path, i)
-						uctx := fmt.Sprintf("%s: urls[%d]", hctx, i)
-						y.src.object(upath, y.p(un), uctx)
-						var u HTTPURL
-						y.fields(un, uctx, map[string]func(yfield){
-							"path":         func(f yfield) { u.Path, _ = y.str(f, uctx, upath, "path") },
-							"status_codes": func(f yfield) { u.StatusCodes = y.statusCodes(f, uctx, upath, "status_codes") },
-							"body_regex":   func(f yfield) { u.BodyRegex, _ = y.str(f, uctx, upath, "body_regex") },
-							"host":         func(f yfield) { u.Host, _ = y.str(f, uctx, upath, "host") },
-							"digest":       func(f yfield) { u.Digest, _ = y.str(f, uctx, upath, "digest") },
-						})
-						h.More = append(h.More, u)
-					}
-				},
-			})
-		},
-		"dns": func(f yfield) {
-			d := &DNSCheck{}
-			c.DNS = d
-			y.src.field(path, "dns", y.p(f.key), "dns")
-			dctx := ctx + ": dns"
-			y.fields(f.val, dctx, map[string]func(yfield){
-				"type": func(g yfield) { d.Type, _ = y.str(g, dctx, path, "dns.type") },
-				"name": func(g yfield) { d.Name, _ = y.str(g, dctx, path, "dns.name") },
-			})
-		},
-		"smtp": func(f yfield) {
-			m := &SMTPCheck{}
-			c.SMTP = m
-			y.src.field(path, "smtp", y.p(f.key), "smtp")
-			sctx := ctx + ": smtp"
-			y.fields(f.val, sctx, map[string]func(yfield){
-				"helo_name": func(g yfield) { m.HeloName, _ = y.str(g, sctx, path, "smtp.helo_name") },
-			})
-		},
-		"file": func(f yfield) {
-			fc := &FileCheck{}
-			c.File = fc
-			y.src.field(path, "file", y.p(f.key), "file")
-			fctx := ctx + ": file"
-			y.fields(f.val, fctx, map[string]func(yfield){
-				"path": func(g yfield) { fc.Path, _ = y.str(g, fctx, path, "file.path") },
-				"weight": func(g yfield) {
-					v, _ := yval(y, g, fctx, path, "file.weight", intIn(-(1<<31-1), 1<<31-1))
-					fc.Weight = int(v)
-				},
-				"reverse": func(g yfield) { fc.Reverse, _ = yval(y, g, fctx, path, "file.reverse", parseBool) },
-			})
-		},
-		"udp": func(f yfield) {
-			u := &UDPCheck{}
-			c.UDP = u
-			y.src.field(path, "udp", y.p(f.key), "udp")
-			uctx := ctx + ": udp"
-			y.fields(f.val, uctx, map[string]func(yfield){
-				"payload":       func(g yfield) { u.Payload, _ = y.str(g, uctx, path, "udp.payload") },
-				"require_reply": func(g yfield) { u.RequireReply, _ = yval(y, g, uctx, path, "udp.require_reply", parseBool) },
-				"reply":         func(g yfield) { u.Reply, _ = y.str(g, uctx, path, "udp.reply") },
-				"min_reply_length": func(g yfield) {
-					v, _ := yval(y, g, uctx, path, "udp.min_reply_length", intIn(0, 65535))
-					u.MinReplyLen = int(v)
-				},
-				"max_reply_length": func(g yfield) {
-					v, _ := yval(y, g, uctx, path, "udp.max_reply_length", intIn(0, 65535))
-					u.MaxReplyLen = int(v)
-				},
-			})
-		},
-	})
-	if !ok {
+	h := yamlHandlers(y, checkFields, ctx, path, c, nil)
+	for _, kd := range checkKinds {
+		if b := kd.block; b != nil {
+			h[b.key()] = func(f yfield) { b.readYAML(y, f, ctx, path, c) }
+		}
+	}
+	if !y.fields(n, ctx, h) {
 		y.src.badObject(path, y.p(n))
 	}
-	if !kindSet {
+	if c.Kind == "" {
 		// A lone kind block says the kind.
 		var only []CheckKind
-		for _, b := range []struct {
-			kind CheckKind
-			set  bool
-		}{{CheckMySQL, c.MySQL != nil}, {CheckExec, c.Exec != nil}, {CheckHTTP, c.HTTP != nil},
-			{CheckDNS, c.DNS != nil}, {CheckSMTP, c.SMTP != nil}, {CheckUDP, c.UDP != nil}, {CheckFile, c.File != nil}} {
-			if b.set {
-				only = append(only, b.kind)
+		for _, kd := range checkKinds {
+			if kd.block != nil && kd.block.isSet(c) {
+				only = append(only, kd.kind)
 			}
 		}
 		if len(only) == 1 {
@@ -531,33 +324,9 @@ func (y *yreader) check(n *yaml.Node, path, ctx string) *Check {
 	return c
 }
 
-// statusCodes reads a list of HTTP status codes and ranges ("200", "200-299").
-func (y *yreader) statusCodes(g yfield, ctx, path, field string) []StatusRange {
-	var out []StatusRange
-	for _, sn := range y.seq(g, ctx) {
-		if s, ok := y.scalar(sn, ctx, g.key.Value); ok {
-			r, err := parseStatusRange(s)
-			if err != nil {
-				y.d.err(y.p(sn), ctx, g.key.Value, ErrInvalid, "%v", err)
-				continue
-			}
-			out = append(out, r)
-		}
-	}
-	y.src.field(path, field, y.p(g.key), g.key.Value)
-	return out
-}
-
 func (y *yreader) vrrp(n *yaml.Node, path string) VRRPInstance {
 	var v VRRPInstance
-	ctx := path
-	if n.Kind == yaml.MappingNode {
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if n.Content[i].Value == "name" && n.Content[i+1].Kind == yaml.ScalarNode {
-				ctx = fmt.Sprintf("vrrp %q", n.Content[i+1].Value)
-			}
-		}
-	}
+	ctx := nameCtx(n, path, "vrrp")
 	y.src.object(path, y.p(n), ctx)
 	u8 := func(f yfield, field string, min int64) uint8 {
 		x, _ := yval(y, f, ctx, path, field, intIn(min, 255))
