@@ -74,12 +74,7 @@ func (n *Neighbours) readNDP() {
 	for {
 		k, cm, _, err := n.ndp.ReadFrom(buf)
 		if err != nil {
-			select {
-			case <-n.done:
-				return
-			default:
-			}
-			if errors.Is(err, net.ErrClosed) {
+			if n.closed(err) {
 				return
 			}
 			continue

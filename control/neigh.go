@@ -224,18 +224,24 @@ func (n *Neighbours) Probe(ctx context.Context, ip netip.Addr, accept func(net.H
 	}
 }
 
+// closed reports whether a reader's error means Close: its loop ends then,
+// and goes on after any other error.
+func (n *Neighbours) closed(err error) bool {
+	select {
+	case <-n.done:
+		return true
+	default:
+	}
+	return errors.Is(err, net.ErrClosed)
+}
+
 // readARP hands every ARP reply to the probes waiting for its sender.
 func (n *Neighbours) readARP() {
 	defer n.read.Done()
 	for {
 		p, _, err := n.arp.Read()
 		if err != nil {
-			select {
-			case <-n.done:
-				return
-			default:
-			}
-			if errors.Is(err, net.ErrClosed) {
+			if n.closed(err) {
 				return
 			}
 			// A frame with the ARP ethertype that does not parse: counted,

@@ -1,7 +1,6 @@
 package health
 
 import (
-	"context"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -72,9 +71,7 @@ func TestNewCheckerFromConfig(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			r := c.Check(ctx)
+			r := checkWithin(c, 5*time.Second)
 			if r.OK != tc.ok || !strings.Contains(r.Reason, tc.reason) {
 				t.Fatalf("ok=%v reason %q, want ok=%v reason containing %q", r.OK, r.Reason, tc.ok, tc.reason)
 			}

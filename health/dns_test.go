@@ -1,7 +1,6 @@
 package health
 
 import (
-	"context"
 	"encoding/binary"
 	"errors"
 	"net"
@@ -111,9 +110,7 @@ func TestDNSCheck(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			defer cancel()
-			r := c.Check(ctx)
+			r := checkWithin(c, time.Second)
 			if r.OK != tc.ok || (tc.wantErr != nil && !errors.Is(r.Err, tc.wantErr)) || !strings.Contains(r.Reason, tc.reason) {
 				t.Fatalf("got %+v, want ok=%v err %v reason ~%q", r, tc.ok, tc.wantErr, tc.reason)
 			}
@@ -169,10 +166,8 @@ func TestDNSCheckHostileServers(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-			defer cancel()
 			start := time.Now()
-			r := c.Check(ctx)
+			r := checkWithin(c, 300*time.Millisecond)
 			if r.OK != tc.ok || (tc.wantErr != nil && !errors.Is(r.Err, tc.wantErr)) || !strings.Contains(r.Reason, tc.reason) {
 				t.Fatalf("got %+v, want ok=%v err %v reason ~%q", r, tc.ok, tc.wantErr, tc.reason)
 			}
@@ -193,9 +188,7 @@ func TestDNSCheckHostileServers(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		if r := c.Check(ctx); r.OK || !errors.Is(r.Err, ErrConnect) || errors.Is(r.Err, ErrTimeout) || !strings.Contains(r.Reason, "refused") {
+		if r := checkWithin(c, 2*time.Second); r.OK || !errors.Is(r.Err, ErrConnect) || errors.Is(r.Err, ErrTimeout) || !strings.Contains(r.Reason, "refused") {
 			t.Fatalf("got %+v, want connection refused before the timeout", r)
 		}
 	})

@@ -114,10 +114,8 @@ wait`
 		t.Fatal(err)
 	}
 	const timeout = 500 * time.Millisecond
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
 	start := time.Now()
-	r := c.Check(ctx)
+	r := checkWithin(c, timeout)
 	took := time.Since(start)
 	if r.OK || !errors.Is(r.Err, ErrTimeout) || !strings.Contains(r.Reason, "process group killed") {
 		t.Fatalf("got %+v, want a timeout", r)
@@ -135,10 +133,8 @@ func TestExecLeftoverChildrenAreKilled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
 	start := time.Now()
-	if r := c.Check(ctx); !r.OK || !strings.Contains(r.Reason, "started") {
+	if r := checkWithin(c, time.Minute); !r.OK || !strings.Contains(r.Reason, "started") {
 		t.Fatalf("got %+v, want up", r)
 	}
 	if took := time.Since(start); took > 10*time.Second {

@@ -115,10 +115,8 @@ func TestMySQLAgainstBrokenServers(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), timeout)
-			defer cancel()
 			start := time.Now()
-			r := c.Check(ctx)
+			r := checkWithin(c, timeout)
 			took := time.Since(start)
 			if r.OK || r.Reason == "" || r.Err == nil {
 				t.Fatalf("got %+v, want down with a reason", r)
@@ -174,9 +172,7 @@ func TestMySQLRandomBytesNeverPanic(t *testing.T) {
 		mu.Lock()
 		blob = b
 		mu.Unlock()
-		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-		r := c.Check(ctx)
-		cancel()
+		r := checkWithin(c, 300*time.Millisecond)
 		if r.OK || r.Reason == "" {
 			t.Fatalf("blob %x: got %+v, want down with a reason", b, r)
 		}

@@ -61,7 +61,7 @@ func TestMaxConnectErrors(t *testing.T) {
 	const mysqlChecks = 300
 	start := time.Now()
 	for i := range mysqlChecks {
-		if r := check(mc); !r.OK {
+		if r := checkWithin(mc, 5*time.Second); !r.OK {
 			t.Fatalf("mysql check %d of %d: %s", i+1, mysqlChecks, r.Reason)
 		}
 	}
@@ -77,14 +77,14 @@ func TestMaxConnectErrors(t *testing.T) {
 	// the server counts it on its own thread, so give it a moment before
 	// looking for the block.
 	for i := range 12 {
-		if r := check(tc); !r.OK {
+		if r := checkWithin(tc, 5*time.Second); !r.OK {
 			t.Fatalf("tcp check %d: %s", i+1, r.Reason)
 		}
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	var r Result
 	for {
-		r = check(mc)
+		r = checkWithin(mc, 5*time.Second)
 		if !r.OK || time.Now().After(deadline) {
 			break
 		}
@@ -95,11 +95,11 @@ func TestMaxConnectErrors(t *testing.T) {
 	}
 	t.Logf("blocked: %s", r.Reason)
 	// The tcp check cannot see it: the port still accepts.
-	if r := check(tc); !r.OK {
+	if r := checkWithin(tc, 5*time.Second); !r.OK {
 		t.Fatalf("tcp check on a blocking server: %s", r.Reason)
 	}
 	s.MustExec(t, "FLUSH HOSTS")
-	if r := check(mc); !r.OK {
+	if r := checkWithin(mc, 5*time.Second); !r.OK {
 		t.Fatalf("after FLUSH HOSTS: %s", r.Reason)
 	}
 }

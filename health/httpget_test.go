@@ -1,7 +1,6 @@
 package health
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -143,10 +142,8 @@ func TestHTTPGetURLs(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
-			defer cancel()
 			start := time.Now()
-			r := c.Check(ctx)
+			r := checkWithin(c, 500*time.Millisecond)
 			if r.OK != tc.ok || (tc.wantErr != nil && !errors.Is(r.Err, tc.wantErr)) || !strings.Contains(r.Reason, tc.reason) || (!r.OK && r.Reason == "") {
 				t.Fatalf("got %+v, want ok=%v err %v reason ~%q", r, tc.ok, tc.wantErr, tc.reason)
 			}
@@ -169,9 +166,7 @@ func TestSSLGet(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		return c.Check(ctx)
+		return checkWithin(c, 2*time.Second)
 	}
 	lastSNI := func() string {
 		names := sni()
@@ -234,9 +229,7 @@ func TestHTTPGetAgainstRawServers(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-			defer cancel()
-			if r := c.Check(ctx); r.OK || r.Reason == "" || r.Err == nil {
+			if r := checkWithin(c, 300*time.Millisecond); r.OK || r.Reason == "" || r.Err == nil {
 				t.Fatalf("got %+v, want down with a reason", r)
 			}
 		})

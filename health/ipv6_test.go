@@ -1,7 +1,6 @@
 package health
 
 import (
-	"context"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -76,9 +75,7 @@ func TestChecksReachIPv6(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			r := c.Check(ctx)
+			r := checkWithin(c, 5*time.Second)
 			if r.OK != tc.ok || !strings.Contains(r.Reason, tc.reason) {
 				t.Fatalf("ok=%v reason %q, want ok=%v reason containing %q", r.OK, r.Reason, tc.ok, tc.reason)
 			}
@@ -102,9 +99,7 @@ func TestMySQLCheckIPv6(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if res := c.Check(ctx); !res.OK {
+	if res := checkWithin(c, 10*time.Second); !res.OK {
 		t.Fatalf("MySQL check of [::1]:%d: %+v", s.Port, res)
 	}
 	if got := s.MustExec(t, "SELECT @@bind_address"); got != "::1" {

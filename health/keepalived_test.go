@@ -140,9 +140,7 @@ virtual_server 10.9.0.1 25 {
 		if err != nil {
 			t.Fatalf("%s: %v", ip, err)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		return c.Check(ctx)
+		return checkWithin(c, 2*time.Second)
 	}
 
 	if r := run("10.9.0.2"); !r.OK || !strings.Contains(r.Reason, "digest matches") {

@@ -127,8 +127,9 @@ func mustMySQL(t *testing.T, cfg MySQLConfig) *MySQLChecker {
 	return c
 }
 
-func check(c Checker) Result {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+// checkWithin runs one check of c with timeout d.
+func checkWithin(c Checker, d time.Duration) Result {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	return c.Check(ctx)
 }
@@ -177,7 +178,7 @@ func TestMySQLCheckRealServer(t *testing.T) {
 				s.MustExec(t, tc.setup)
 			}
 			tc.cfg.Addr = s.Addr()
-			r := check(mustMySQL(t, tc.cfg))
+			r := checkWithin(mustMySQL(t, tc.cfg), 5*time.Second)
 			if r.OK != tc.ok || (tc.wantErr != nil && !errors.Is(r.Err, tc.wantErr)) || !strings.Contains(r.Reason, tc.reason) {
 				t.Fatalf("got %+v, want ok=%v err %v reason ~%q", r, tc.ok, tc.wantErr, tc.reason)
 			}

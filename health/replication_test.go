@@ -22,7 +22,7 @@ func TestMySQLReplicationPair(t *testing.T) {
 	a.MustExec(t, "CREATE DATABASE d; CREATE TABLE d.t (id INT PRIMARY KEY)")
 	b.WaitFor(t, "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema='d'", "1", 10*time.Second)
 	checkB := func(maxLag time.Duration) Result {
-		return check(mustMySQL(t, MySQLConfig{Addr: b.Addr(), User: "mon", Password: sec.New(secret), Replication: true, MaxLag: maxLag}))
+		return checkWithin(mustMySQL(t, MySQLConfig{Addr: b.Addr(), User: "mon", Password: sec.New(secret), Replication: true, MaxLag: maxLag}), 5*time.Second)
 	}
 	healthy := func(t *testing.T) {
 		t.Helper()
@@ -59,7 +59,7 @@ func TestMySQLReplicationPair(t *testing.T) {
 
 	t.Run("both sides healthy", func(t *testing.T) {
 		healthy(t)
-		if r := check(mustMySQL(t, MySQLConfig{Addr: a.Addr(), User: "mon", Password: sec.New(secret), Replication: true})); !r.OK {
+		if r := checkWithin(mustMySQL(t, MySQLConfig{Addr: a.Addr(), User: "mon", Password: sec.New(secret), Replication: true}), 5*time.Second); !r.OK {
 			t.Fatalf("a: %s", r.Reason)
 		}
 	})
