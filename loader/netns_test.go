@@ -2,6 +2,7 @@ package loader
 
 import (
 	"errors"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"testing"
@@ -172,4 +173,112 @@ func xdpProgID(t *testing.T, h *testutil.Host) uint32 {
 		t.Fatal(err)
 	}
 	return id
+}
+
+// TestDualStackInNamespaces: one program forwards an IPv4 and an IPv6
+// service at once, in real kernels: the client finds the IPv6 VIP on the
+// director by neighbour discovery, the director's XDP sends each connection
+// to a backend holding the VIP on lo (IPv6 answers neighbour solicitations
+// only for addresses of the receiving interface, so the backends need no
+// arp_ignore equivalent), and the replies go direct.
+func TestDualStackInNamespaces(t *testing.T) {
+	testutil.RequirePriv(t)
+	lab := testutil.NewDRLab(t, "ds", testutil.DRSpec{})
+	client, director := lab.Client, lab.Director
+	vip6 := netip.MustParseAddr("fd00:1::30")
+	hosts6 := map[*testutil.Host]string{client: "fd00:1::100/64", director: "fd00:1::20/64",
+		lab.Backends[0]: "fd00:1::10/64", lab.Backends[1]: "fd00:1::11/64"}
+	ip6 := map[*testutil.Host]netip.Addr{}
+	for h, a := range hosts6 {
+		ip6[h] = h.EnableIPv6(t, a).Addr()
+	}
+	director.MustRun(t, "ip", "-6", "addr", "add", vip6.String()+"/128", "dev", "eth0", "nodad")
+	for _, h := range lab.Backends {
+		h.MustRun(t, "ip", "-6", "addr", "add", vip6.String()+"/128", "dev", "lo")
+	}
+	dp, err := openIn(director, Options{PinRoot: testutil.PinRoot(t, "ds"), MaxFlows: 65536})
+	if err != nil {
+		t.Fatalf("open data plane: %v", err)
+	}
+	t.Cleanup(func() { dp.Detach() })
+
+	svc4 := ServiceKey{VIP: lab.VIP, Port: testutil.DRPort, Proto: lb.TCP}
+	svc6 := ServiceKey{VIP: vip6, Port: testutil.DRPort, Proto: lb.TCP}
+	for i, svc := range []ServiceKey{svc4, svc6} {
+		id := uint32(i + 1)
+		if err := dp.SetService(svc, Service{ID: id}); err != nil {
+			t.Fatal(err)
+		}
+		a, b := 2*id-1, 2*id
+		table, err := maglev.Build([]maglev.Backend{{ID: a, Name: "db1", Weight: 1}, {ID: b, Name: "db2", Weight: 1}}, dp.TableSize())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := dp.WriteMaglev(svc, table); err != nil {
+			t.Fatal(err)
+		}
+		for j, bid := range []uint32{a, b} {
+			h := lab.Backends[j]
+			ip := h.Addr.Addr()
+			if svc.VIP.Is6() {
+				ip = ip6[h]
+			}
+			if err := dp.SetBackend(bid, Backend{ServiceID: id, IP: ip, MAC: h.MAC, State: BackendActive}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+
+	rxBefore := director.Stats(t).RxPackets
+	const n = 100
+	got := map[ServiceKey]map[string]int{svc4: {}, svc6: {}}
+	for i := 0; i < n; i++ {
+		for _, svc := range []ServiceKey{svc6, svc4} {
+			c, err := testutil.Dial(client, netip.AddrPortFrom(svc.VIP, svc.Port), 21000+i)
+			if err != nil {
+				t.Fatalf("connection %d to %s: %v", i, svc, err)
+			}
+			if err := c.Echo("dual"); err != nil {
+				t.Fatalf("connection %d to %s: %v", i, svc, err)
+			}
+			got[svc][c.Backend]++
+			c.Close()
+		}
+	}
+	t.Logf("%d connections per service: %v", n, got)
+	for svc, per := range got {
+		if per["db1"] < n/4 || per["db2"] < n/4 {
+			t.Errorf("%s: connections per backend %v, want both backends used", svc, per)
+		}
+	}
+	// Direct server return for both families: the director received the
+	// clients' frames it forwarded and little else (ARP, neighbour
+	// discovery).
+	var forwarded uint64
+	for id := uint32(1); id <= 2; id++ {
+		c, err := dp.ServiceCounter(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Packets < 3*n {
+			t.Errorf("service %d forwarded %d frames for %d connections, want >= %d", id, c.Packets, n, 3*n)
+		}
+		forwarded += c.Packets
+	}
+	rx := director.Stats(t).RxPackets - rxBefore
+	if extra := rx - forwarded; rx < forwarded || extra > 40 {
+		t.Errorf("director received %d frames beyond the %d it forwarded: replies are not going direct", extra, forwarded)
+	}
+	v6flows := 0
+	if err := dp.Flows(func(k FlowKey, _ uint32) bool {
+		if k.VIP.Addr() == vip6 {
+			v6flows++
+		}
+		return true
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if v6flows < n {
+		t.Errorf("flow table holds %d IPv6 flows, want >= %d", v6flows, n)
+	}
 }

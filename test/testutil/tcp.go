@@ -25,7 +25,9 @@ func Serve(t testing.TB, h *Host, port int, name string) *Server {
 	t.Helper()
 	var ln net.Listener
 	err := h.Do(func() (err error) {
-		ln, err = net.Listen("tcp4", fmt.Sprintf(":%d", port))
+		// Both families: an IPv4 client is accepted as ::ffff:a.b.c.d, and
+		// one with IPv6 (Host.EnableIPv6) reaches the same server.
+		ln, err = net.Listen("tcp", fmt.Sprintf(":%d", port))
 		return err
 	})
 	if err != nil {
@@ -80,8 +82,13 @@ type Conn struct {
 func Dial(h *Host, addr netip.AddrPort, localPort int) (*Conn, error) {
 	var c net.Conn
 	err := h.Do(func() (err error) {
-		d := net.Dialer{Timeout: 3 * time.Second, LocalAddr: &net.TCPAddr{IP: h.Addr.Addr().AsSlice(), Port: localPort}}
-		c, err = d.Dial("tcp4", addr.String())
+		network, local := "tcp4", &net.TCPAddr{IP: h.Addr.Addr().AsSlice(), Port: localPort}
+		if addr.Addr().Is6() {
+			// From the IPv6 address the kernel picks (Addr is h's IPv4 one).
+			network, local = "tcp6", &net.TCPAddr{Port: localPort}
+		}
+		d := net.Dialer{Timeout: 3 * time.Second, LocalAddr: local}
+		c, err = d.Dial(network, addr.String())
 		return err
 	})
 	if err != nil {
