@@ -98,7 +98,6 @@ virtual_sever 10.0.0.1 80 {
 				"t.conf:11: vrrp_instance VI_1: nopreemt: unknown keyword",
 				`t.conf:15: virtual_server 10.0.0.1 80: persistence_granularity: "255.255.255.0" is not supported: affinity is per client address (255.255.255.255)`,
 				"t.conf:17: real_server 10.0.0.2 80: BFD_CHECK: not supported: use TCP_CHECK or MISC_CHECK",
-				"t.conf:19: real_server 10.0.0.2 80: uthreshold: not supported: xlb keeps no per-server connection counts",
 				"t.conf:21: real_server 10.0.0.2 80: TCP_CHECK: connect_tmeout: unknown keyword",
 				"t.conf:23: real_server 10.0.0.2 80: MISC_CHECK: a second check: xlb runs one check per real server (first at line 20)",
 				"t.conf:28: garp_group: not supported: use garp_master_* in the vrrp_instance",

@@ -85,8 +85,8 @@ var (
 	ignoredRS = map[string]disposition{
 		"smtp_alert": warnOnly("ignored: xlb sends no mail"),
 		"warmup":     warnOnly("ignored: xlb staggers the first checks itself"),
-		"uthreshold": fatal("not supported: xlb keeps no per-server connection counts"),
-		"lthreshold": fatal("not supported: xlb keeps no per-server connection counts"),
+		"uthreshold": warnOnly(thresholdWhy),
+		"lthreshold": warnOnly(thresholdWhy),
 		"BFD_CHECK":  fatal("not supported: use TCP_CHECK or MISC_CHECK"),
 	}
 	ignoredCheck = map[string]disposition{
@@ -122,6 +122,18 @@ const (
 		"the same on both directors; xlbd check-config says whether it is on) xlbd syncs flows on every interface it serves, " +
 		"on master and backup alike, so no interface, instance or sync id is needed"
 )
+
+// thresholdWhy: IPVS stops sending new connections to a real server above
+// uthreshold active connections and resumes below lthreshold. Enforcing that
+// needs a count of each backend's open connections, which the XDP data plane
+// does not keep: its flow table is an LRU of flows, whose entries are
+// evicted or left to age out rather than removed when a connection closes,
+// so a count from it would drift and shut a healthy server out. Refusing the
+// keyword would refuse whole files over a limit the server can enforce
+// itself, so it is accepted with this warning.
+const thresholdWhy = "ignored, not enforced: the XDP data plane keeps no reliable per-server connection count " +
+	"(its flow table is an LRU, not a connection tracker); new flows reach the server at any count: " +
+	"limit connections on the server itself (MySQL: max_connections)"
 
 // ignoredGlobalWhy: global_defs keywords other than those xlb reads are ignored with this warning.
 const ignoredGlobalWhy = "ignored: not used by xlb"
