@@ -64,6 +64,13 @@ func TestFlowEvents(t *testing.T) {
 	if !ok || ev2.Flow != p.flow() || ev2.BackendID == ev.BackendID {
 		t.Fatalf("re-pick off a down backend: event %+v (%v)", ev2, ok)
 	}
+	// IPv6: the event carries the 16-byte addresses and the family.
+	f.run(syn6(3306, 45010).build())
+	p6 := ack6(3306, 45010)
+	f.run(p6.build())
+	if ev, ok := next(); !ok || ev.Flow != p6.flow() || ev.BackendID != f.pick(p6.flow()) {
+		t.Fatalf("new IPv6 flow: event %+v (%v), want %+v on backend %d", ev, ok, p6.flow(), f.pick(p6.flow()))
+	}
 	if lost, err := dp.FlowEventsLost(); err != nil || lost != 0 {
 		t.Fatalf("events lost: %d, %v", lost, err)
 	}
@@ -88,5 +95,12 @@ func TestFlowEvents(t *testing.T) {
 	}
 	if id, ok, _ := dp.Flow(fresh); !ok || id != 1 {
 		t.Fatalf("AddFlow: backend %d (%v), want 1", id, ok)
+	}
+	fresh6 := syn6(3306, 45011).flow()
+	if added, err := dp.AddFlow(fresh6, 4); err != nil || !added {
+		t.Fatalf("AddFlow of a new IPv6 flow: added %v, %v", added, err)
+	}
+	if id, ok, _ := dp.Flow(fresh6); !ok || id != 4 {
+		t.Fatalf("AddFlow IPv6: backend %d (%v), want 4", id, ok)
 	}
 }

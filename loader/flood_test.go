@@ -16,22 +16,37 @@ func TestHashSeed(t *testing.T) {
 	const seed = 0x5eed1234
 	f := newFixtureWith(t, Options{MaxFlows: 4096, HashSeed: seed})
 	def := newFixture(t)
-	differ := 0
-	seeded, deflt := f.picker(mysqlSvc), def.picker(mysqlSvc)
-	for sport := uint16(30000); sport < 30200; sport++ {
-		p := synTo(3306, sport)
-		want := seeded(p.flow())
-		ret, out := f.run(p.build())
-		if ret != xdpTX || !bytes.Equal(out, forwarded(p.build(), f.backends[want].mac)) {
-			t.Fatalf("port %d: verdict %d to %x, the Go twin with seed %#x predicts backend %d", sport, ret, out[:6], seed, want)
+	for _, c := range []struct {
+		svc ServiceKey
+		syn func(sport uint16) pkt
+	}{
+		{mysqlSvc, func(sport uint16) pkt { return synTo(3306, sport) }},
+		// IPv6: the client address differs in each of its four hashed words.
+		{mysql6Svc, func(sport uint16) pkt {
+			p := syn6(3306, sport)
+			a := p.src.As16()
+			a[4*(sport%4)+3] ^= byte(sport >> 2)
+			p.src = netip.AddrFrom16(a)
+			return p
+		}},
+	} {
+		differ := 0
+		seeded, deflt := f.picker(c.svc), def.picker(c.svc)
+		for sport := uint16(30000); sport < 30200; sport++ {
+			p := c.syn(sport)
+			want := seeded(p.flow())
+			ret, out := f.run(p.build())
+			if ret != xdpTX || !bytes.Equal(out, forwarded(p.build(), f.backends[want].mac)) {
+				t.Fatalf("%s port %d: verdict %d to %x, the Go twin with seed %#x predicts backend %d", c.svc, sport, ret, out[:6], seed, want)
+			}
+			if want != deflt(p.flow()) {
+				differ++
+			}
 		}
-		if want != deflt(p.flow()) {
-			differ++
+		// Two backends: about half of the flows move with another seed.
+		if differ < 50 {
+			t.Fatalf("%s: only %d of 200 flows picked differently from the default seed: the seed is not used", c.svc, differ)
 		}
-	}
-	// Two backends: about half of the flows move with another seed.
-	if differ < 50 {
-		t.Fatalf("only %d of 200 flows picked differently from the default seed: the seed is not used", differ)
 	}
 }
 
