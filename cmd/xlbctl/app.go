@@ -103,6 +103,16 @@ func daemonStatus(c *cli.Context) (*api.Status, error) {
 	return &s, nil
 }
 
+// liveStatus is daemonStatus for a command whose state (what) lives only in
+// the daemon: no daemon is an error that says so.
+func liveStatus(c *cli.Context, what string) (*api.Status, error) {
+	s, err := daemonStatus(c)
+	if err == nil && s == nil {
+		err = fmt.Errorf("xlbd is not running (no control socket at %s): %s lives in the daemon", c.String("socket"), what)
+	}
+	return s, err
+}
+
 func printJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")

@@ -2,7 +2,8 @@ package main
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strconv"
 
 	"github.com/urfave/cli/v2"
@@ -57,11 +58,7 @@ func backendsCommand() *cli.Command {
 				if err != nil {
 					return err
 				}
-				ids := make([]uint32, 0, len(backends))
-				for id := range backends {
-					ids = append(ids, id)
-				}
-				sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+				ids := slices.Sorted(maps.Keys(backends))
 				for _, k := range keys {
 					for _, id := range ids {
 						b := backends[id]

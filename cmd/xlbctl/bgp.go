@@ -15,12 +15,9 @@ func bgpCommand() *cli.Command {
 		Name:  "bgp",
 		Usage: "BGP sessions (state, uptime, BFD, prefixes sent) and every VIP: announced or not, and why (asks the running xlbd)",
 		Action: func(c *cli.Context) error {
-			status, err := daemonStatus(c)
+			status, err := liveStatus(c, "BGP state")
 			if err != nil {
 				return err
-			}
-			if status == nil {
-				return fmt.Errorf("xlbd is not running (no control socket at %s): BGP state lives in the daemon", c.String("socket"))
 			}
 			if c.Bool("json") {
 				return printJSON(c.App.Writer, status.BGP)

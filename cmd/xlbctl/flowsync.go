@@ -15,12 +15,9 @@ func flowSyncCommand() *cli.Command {
 		Name:  "flowsync",
 		Usage: "flow sync between directors: peers, keys, flows sent/applied, drops by reason (asks the running xlbd)",
 		Action: func(c *cli.Context) error {
-			status, err := daemonStatus(c)
+			status, err := liveStatus(c, "flow sync")
 			if err != nil {
 				return err
-			}
-			if status == nil {
-				return fmt.Errorf("xlbd is not running (no control socket at %s): flow sync lives in the daemon", c.String("socket"))
 			}
 			if c.Bool("json") {
 				return printJSON(c.App.Writer, status.FlowSync)

@@ -16,12 +16,9 @@ func macsCommand() *cli.Command {
 			"ARP went unanswered. \"unresolved\" means no MAC has been known yet. REFUSED counts answers no backend\n" +
 			"may have (broadcast, multicast, zero, a VRRP virtual MAC, our own, another director's).",
 		Action: func(c *cli.Context) error {
-			status, err := daemonStatus(c)
+			status, err := liveStatus(c, "MAC tracking")
 			if err != nil {
 				return err
-			}
-			if status == nil {
-				return fmt.Errorf("xlbd is not running (no control socket at %s): MAC tracking lives in the daemon", c.String("socket"))
 			}
 			if c.Bool("json") {
 				return printJSON(c.App.Writer, status.MACs)

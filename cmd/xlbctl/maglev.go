@@ -2,7 +2,8 @@ package main
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 
 	"github.com/urfave/cli/v2"
 
@@ -44,11 +45,7 @@ func maglevCommand() *cli.Command {
 						return err
 					}
 					shares := maglev.Shares(table)
-					ids := make([]uint32, 0, len(shares))
-					for id := range shares {
-						ids = append(ids, id)
-					}
-					sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+					ids := slices.Sorted(maps.Keys(shares))
 					for _, id := range ids {
 						name := "(none: no usable backend)"
 						if id != 0 {

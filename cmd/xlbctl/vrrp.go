@@ -15,12 +15,9 @@ func vrrpCommand() *cli.Command {
 		Name:  "vrrp",
 		Usage: "VRRP instances: state, priority, master, counters (asks the running xlbd)",
 		Action: func(c *cli.Context) error {
-			status, err := daemonStatus(c)
+			status, err := liveStatus(c, "VRRP state")
 			if err != nil {
 				return err
-			}
-			if status == nil {
-				return fmt.Errorf("xlbd is not running (no control socket at %s): VRRP state lives in the daemon", c.String("socket"))
 			}
 			if c.Bool("json") {
 				return printJSON(c.App.Writer, status.VRRP)
