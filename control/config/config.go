@@ -54,6 +54,7 @@ type Global struct {
 type VRRPDefaults struct {
 	Version                 uint8      // vrrp_version
 	McastGroup4             netip.Addr // vrrp_mcast_group4
+	McastGroup6             netip.Addr // vrrp_mcast_group6
 	GARPMasterDelay         time.Duration
 	GARPMasterRepeat        int
 	GARPMasterRefresh       time.Duration

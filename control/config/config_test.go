@@ -53,7 +53,7 @@ func issueConfig(state vrrp.State, priority uint8, nopreempt bool) *Config {
 // keepalivedVRRPDefaults is global_defs' VRRP defaults when the file gives
 // none: keepalived's (global_data.c).
 var keepalivedVRRPDefaults = VRRPDefaults{
-	Version: 2, McastGroup4: netip.MustParseAddr("224.0.0.18"),
+	Version: 2, McastGroup4: netip.MustParseAddr("224.0.0.18"), McastGroup6: netip.MustParseAddr("ff02::12"),
 	GARPMasterDelay: 5 * time.Second, GARPMasterRepeat: 5, GARPMasterRefreshRepeat: 1,
 	GARPLowerPrioDelay: 5 * time.Second, GARPLowerPrioRepeat: 5,
 }
@@ -532,7 +532,7 @@ func TestKeepalivedGlobalDefaults(t *testing.T) {
 	})
 	group := addr("224.0.0.19")
 	wantGlobal := VRRPDefaults{
-		Version: 3, McastGroup4: group, GARPMasterDelay: 2 * time.Second, GARPMasterRepeat: 3,
+		Version: 3, McastGroup4: group, McastGroup6: vrrp.Group6, GARPMasterDelay: 2 * time.Second, GARPMasterRepeat: 3,
 		GARPMasterRefresh: time.Minute, GARPMasterRefreshRepeat: 2, GARPLowerPrioDelay: 2 * time.Second, GARPLowerPrioRepeat: 1,
 		StartupDelay: 1500 * time.Millisecond, CheckUnicastSrc: true, SkipCheckAdvAddr: true,
 	}

@@ -58,6 +58,10 @@ const (
 // vrrp_mcast_group4 default.
 var DefaultMcastGroup4 = vrrp.Group
 
+// DefaultMcastGroup6 is VRRP's IPv6 group (RFC 5798 5.1.2.2), keepalived's
+// vrrp_mcast_group6 default.
+var DefaultMcastGroup6 = vrrp.Group6
+
 // DefaultStatusCodes are the HTTP statuses that pass when none are given (keepalived: any 2xx).
 var DefaultStatusCodes = []StatusRange{{Min: 200, Max: 299}}
 
@@ -180,6 +184,9 @@ func globalVRRPDefaults(g *VRRPDefaults, src *srcMap) {
 	if !src.has("global", "vrrp_mcast_group4") {
 		g.McastGroup4 = DefaultMcastGroup4
 	}
+	if !src.has("global", "vrrp_mcast_group6") {
+		g.McastGroup6 = DefaultMcastGroup6
+	}
 	if !src.has("global", "vrrp_garp_master_delay") {
 		g.GARPMasterDelay = DefaultGARPMasterDelay
 	}
@@ -230,6 +237,12 @@ func vrrpDefaults(v *VRRPInstance, g *Global, src *srcMap, vp string) {
 	}
 	if !src.has(vp, "version") {
 		v.Version = gv.Version
+		if v.IPv6() {
+			// keepalived's vrrp_complete_instance: an IPv6 instance
+			// without a version of its own speaks 3 whatever vrrp_version
+			// says (v2 is IPv4 only).
+			v.Version = 3
+		}
 	}
 	if !src.has(vp, "garp_master_delay") {
 		v.GARPMasterDelay = gv.GARPMasterDelay
@@ -259,6 +272,9 @@ func vrrpDefaults(v *VRRPInstance, g *Global, src *srcMap, vp string) {
 		v.HigherPrioSendAdvert = gv.HigherPrioSendAdvert
 	}
 	v.McastGroup = gv.McastGroup4
+	if v.IPv6() {
+		v.McastGroup = gv.McastGroup6
+	}
 	v.StartupDelay = gv.StartupDelay
 	v.ScriptPolicy = script.Policy{User: g.ScriptUser, Security: g.EnableScriptSecurity}
 }

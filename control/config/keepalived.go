@@ -56,7 +56,7 @@ var (
 		"track_bfd":                  fatal("not supported"),
 		"use_vmac":                   fatal(vmacWhy),
 		"vmac_xmit_base":             fatal(vmacWhy),
-		"native_ipv6":                fatal("not supported: xlb's VRRP is IPv4 only"),
+		"native_ipv6":                warnOnly("ignored: an instance's family is its virtual_ipaddress entries'"),
 		"virtual_routes":             fatal("not supported: xlb does not manage routes"),
 		"virtual_rules":              fatal("not supported: xlb does not manage rules"),
 	}
@@ -491,7 +491,7 @@ func (k *kreader) vips(s *stmt, v *VRRPInstance, path, ctx string) {
 			continue
 		}
 		for _, w := range ignored {
-			k.d.warn(c.line(), ctx, w, "ignored: changes nothing for a VIP")
+			k.d.warn(c.line(), ctx, w.word, "%s", w.why)
 		}
 		k.src.object(fmt.Sprintf("%s.vips[%d]", path, len(v.VIPs)), c.line(), ctx)
 		v.VIPs = append(v.VIPs, vip)

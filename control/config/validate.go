@@ -409,13 +409,9 @@ func validateVRRP(cfg *Config, v *VRRPInstance, path string, src *srcMap, d *dia
 			vips[a] = vp
 		}
 	}
-	if v.UnicastSrc.IsValid() && !v.UnicastSrc.Is4() {
-		d.errIn(src, path, "unicast_src_ip", ErrUnsupported, "%s: only IPv4 is supported", v.UnicastSrc)
-	}
+	validateFamily(v, path, src, d)
 	for k, peer := range v.UnicastPeers {
-		if !peer.Is4() {
-			d.errIn(src, fmt.Sprintf("%s.unicast_peers[%d]", path, k), "", ErrUnsupported, "%s: only IPv4 is supported", peer)
-		} else if peer == v.UnicastSrc {
+		if peer == v.UnicastSrc {
 			d.errIn(src, fmt.Sprintf("%s.unicast_peers[%d]", path, k), "", ErrInvalid, "%s is this director's own unicast_src_ip", peer)
 		}
 	}
@@ -433,6 +429,40 @@ func validateVRRP(cfg *Config, v *VRRPInstance, path string, src *srcMap, d *dia
 		d.errIn(src, path, "no_backend_priority_drop", ErrInvalid, "must be at least 1 with track_services")
 	}
 	keepalivedTraps(v, path, src, d)
+}
+
+// validateFamily holds an instance to one address family, as keepalived
+// does (alloc_vrrp_vip, vrrp_srcip_handler, alloc_vrrp_unicast_peer: "MUST
+// be of the same family"): its first address decides; IPv6 needs VRRP
+// version 3. In multicast mode the first IPv6 address should be link-local
+// (RFC 5798 5.2.9), which keepalived only warns about.
+func validateFamily(v *VRRPInstance, path string, src *srcMap, d *diags) {
+	if len(v.VIPs) == 0 {
+		return
+	}
+	v6 := v.IPv6()
+	fam := map[bool]string{false: "IPv4", true: "IPv6"}[v6]
+	for k, vip := range v.VIPs {
+		if vip.Prefix.Addr().Is6() != v6 {
+			d.errIn(src, fmt.Sprintf("%s.vips[%d]", path, k), "", ErrInvalid,
+				"%s: an instance's addresses are one family, and its first is %s: put the %s addresses in a vrrp_instance of their own",
+				vip.Prefix, fam, map[bool]string{true: "IPv4", false: "IPv6"}[v6])
+		}
+	}
+	if v6 && v.Version == 2 {
+		d.errIn(src, path, "version", ErrInvalid, "2 cannot carry IPv6 addresses (VRRPv2 is IPv4 only): use version 3, the default for an IPv6 instance (keepalived ignores version 2 here and speaks 3)")
+	}
+	if v.UnicastSrc.IsValid() && v.UnicastSrc.Is6() != v6 {
+		d.errIn(src, path, "unicast_src_ip", ErrInvalid, "%s: want %s, the family of the instance's addresses", v.UnicastSrc, fam)
+	}
+	for k, peer := range v.UnicastPeers {
+		if peer.Is6() != v6 {
+			d.errIn(src, fmt.Sprintf("%s.unicast_peers[%d]", path, k), "", ErrInvalid, "%s: want %s, the family of the instance's addresses", peer, fam)
+		}
+	}
+	if v6 && len(v.UnicastPeers) == 0 && !v.VIPs[0].Prefix.Addr().IsLinkLocalUnicast() {
+		d.warnIn(src, path, "vips", "the first IPv6 VIP address should be link local (RFC 5798 5.2.9; keepalived warns too): a router that follows the RFC may expect it")
+	}
 }
 
 func hasService(cfg *Config, name string) bool {

@@ -90,6 +90,20 @@ func parseMcast4(s string) (netip.Addr, error) {
 	return a, nil
 }
 
+// parseMcast6 reads vrrp_mcast_group6: an IPv6 link-local multicast
+// address (ff02::/16), as keepalived requires (vrrp_mcast_dstip_handler:
+// "not link-local multicast").
+func parseMcast6(s string) (netip.Addr, error) {
+	a, err := parseAddr(s)
+	if err != nil {
+		return a, err
+	}
+	if !a.Is6() || !a.IsLinkLocalMulticast() {
+		return netip.Addr{}, fmt.Errorf("%q is not an IPv6 link-local multicast address (ff02::/16)", s)
+	}
+	return a, nil
+}
+
 // parseUnicastMAC reads a real server's static MAC. The director rewrites
 // client frames to it, so a group (broadcast, multicast) or zero address
 // would flood the segment or send nowhere.
@@ -111,12 +125,18 @@ func parsePort(s string) (uint16, error) {
 	return uint16(n), err
 }
 
-// parseVIP reads a virtual_ipaddress line: A.B.C.D[/len] [dev IF] [label X]
-// [brd ...] [scope ...]. brd and scope are taken and ignored, as they change
-// nothing for a /32 VIP; anything else is an error.
-func parseVIP(words []string) (vrrp.VIP, []string, error) {
+// vipIgnored is a word of an address line that is taken and ignored, and why.
+type vipIgnored struct{ word, why string }
+
+// parseVIP reads a virtual_ipaddress line: A.B.C.D[/len] or X:X::X[/len]
+// (no length: /32 or /128), then [dev IF] [label X] [brd ...] [scope ...].
+// brd and scope are taken and ignored, as they change nothing for a VIP; so
+// is label on an IPv6 address, which has none (keepalived's
+// alloc_ipaddress: "Cannot specify label for IPv6 addresses - ignoring
+// label"); anything else is an error.
+func parseVIP(words []string) (vrrp.VIP, []vipIgnored, error) {
 	var v vrrp.VIP
-	var ignored []string
+	var ignored []vipIgnored
 	if len(words) == 0 {
 		return v, nil, fmt.Errorf("empty address line")
 	}
@@ -134,9 +154,10 @@ func parseVIP(words []string) (vrrp.VIP, []string, error) {
 		}
 		v.Prefix = netip.PrefixFrom(a, a.BitLen())
 	}
-	if !v.Prefix.Addr().Is4() {
-		return v, nil, fmt.Errorf("%q: only IPv4 VIPs are supported", addr)
+	if v.Prefix.Addr().Is4In6() {
+		return v, nil, fmt.Errorf("%q is an IPv4-mapped IPv6 address: write the IPv4 address", addr)
 	}
+	v6 := v.Prefix.Addr().Is6()
 	rest := words[1:]
 	for len(rest) > 0 {
 		if len(rest) < 2 {
@@ -146,9 +167,13 @@ func parseVIP(words []string) (vrrp.VIP, []string, error) {
 		case "dev":
 			v.Dev = rest[1]
 		case "label":
-			v.Label = rest[1]
+			if v6 {
+				ignored = append(ignored, vipIgnored{rest[0], "ignored: IPv6 addresses have no label (as keepalived)"})
+			} else {
+				v.Label = rest[1]
+			}
 		case "brd", "broadcast", "scope":
-			ignored = append(ignored, rest[0])
+			ignored = append(ignored, vipIgnored{rest[0], "ignored: changes nothing for a VIP"})
 		default:
 			return v, nil, fmt.Errorf("%q is not supported on an address line (dev, label, brd, scope are)", rest[0])
 		}

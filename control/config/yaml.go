@@ -455,7 +455,10 @@ func (y *yreader) vip(n *yaml.Node, ctx string) (vrrp.VIP, bool) {
 		if label != "" {
 			words = append(words, "label", label)
 		}
-		v, _, err := parseVIP(words)
+		v, ignored, err := parseVIP(words)
+		if err == nil && len(ignored) > 0 {
+			err = fmt.Errorf("%s: %s", ignored[0].word, ignored[0].why)
+		}
 		if err != nil {
 			y.d.err(y.p(n), ctx, "", ErrInvalid, "%v", err)
 			return v, false
@@ -468,7 +471,7 @@ func (y *yreader) vip(n *yaml.Node, ctx string) (vrrp.VIP, bool) {
 	}
 	v, ignored, err := parseVIP(strings.Fields(s))
 	if err == nil && len(ignored) > 0 {
-		err = fmt.Errorf("%q is not supported here (dev, label are)", ignored[0])
+		err = fmt.Errorf("%q is not supported here (dev, label are): %s", ignored[0].word, ignored[0].why)
 	}
 	if err != nil {
 		y.d.err(y.p(n), ctx, "", ErrInvalid, "%v", err)

@@ -322,11 +322,12 @@ func (d *Daemon) attach(p *ifacePlan, syncKeys *flowsync.Keyring) error {
 	pl := &plane{plan: p, dp: dp, rec: rec, neigh: neigh, macs: macs}
 	if syncKeys != nil {
 		// The VRRP instances of this interface name the other directors
-		// and the address to speak from, unless flags say otherwise.
+		// and the address to speak from, unless flags say otherwise. Flow
+		// sync speaks IPv4: an IPv6 instance's addresses are not for it.
 		var peers []netip.Addr
 		var src netip.Addr
 		for _, v := range d.cfg.VRRP {
-			if v.Interface == p.name {
+			if v.Interface == p.name && !v.IPv6() {
 				peers = append(peers, v.UnicastPeers...)
 				if !src.IsValid() {
 					src = v.UnicastSrc

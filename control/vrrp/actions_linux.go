@@ -5,14 +5,20 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
+	"net/netip"
+	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/mdlayher/arp"
+	"github.com/mdlayher/ndp"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
 
 	"xlb/control/script"
@@ -25,16 +31,24 @@ const notifyTimeout = 30 * time.Second
 var broadcastMAC = net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
 
 // NetActions adds and removes VIPs with netlink, sends gratuitous ARP with
-// mdlayher/arp and queues notify scripts on a script.Queue keyed by the
-// instance's name: they run in order, in the background, and outlive the
-// NetActions (closing it never waits for a script).
+// mdlayher/arp for IPv4 VIPs and unsolicited neighbour advertisements with
+// mdlayher/ndp for IPv6 ones, and queues notify scripts on a script.Queue
+// keyed by the instance's name: they run in order, in the background, and
+// outlive the NetActions (closing it never waits for a script).
 type NetActions struct {
 	cfg    Config
 	log    *slog.Logger
 	nl     *netlink.Handle
-	arp    map[string]*arp.Client // by device
+	arp    map[string]*arp.Client // by device, IPv4 instances
+	ndp    map[string]*ndpSender  // by device, IPv6 instances
 	notify *script.Queue
 	once   sync.Once
+}
+
+// ndpSender sends unsolicited neighbour advertisements on one device.
+type ndpSender struct {
+	conn *ndp.Conn
+	ifi  *net.Interface
 }
 
 // NewNetActions opens its netlink and packet sockets in the calling thread's
@@ -54,15 +68,24 @@ func NewNetActions(cfg Config, q *script.Queue, log *slog.Logger) (*NetActions, 
 	if q == nil {
 		q = script.NewQueue(log)
 	}
-	a := &NetActions{cfg: c, log: log, nl: nl, arp: map[string]*arp.Client{}, notify: q}
+	a := &NetActions{cfg: c, log: log, nl: nl, arp: map[string]*arp.Client{}, ndp: map[string]*ndpSender{}, notify: q}
 	for _, v := range c.VIPs {
-		if a.arp[v.Dev] != nil {
+		if a.arp[v.Dev] != nil || a.ndp[v.Dev] != nil {
 			continue
 		}
 		ifi, err := net.InterfaceByName(v.Dev)
 		if err != nil {
 			a.closeSockets()
 			return nil, fmt.Errorf("vrrp %s: VIP device: %w", c.Name, err)
+		}
+		if c.IPv6() {
+			s, err := newNDPSender(ifi)
+			if err != nil {
+				a.closeSockets()
+				return nil, fmt.Errorf("vrrp %s: neighbour discovery socket on %s: %w", c.Name, v.Dev, err)
+			}
+			a.ndp[v.Dev] = s
+			continue
 		}
 		cl, err := arp.Dial(ifi)
 		if err != nil {
@@ -74,8 +97,48 @@ func NewNetActions(cfg Config, q *script.Queue, log *slog.Logger) (*NetActions, 
 	return a, nil
 }
 
-func ipNet(v VIP) *net.IPNet {
-	return &net.IPNet{IP: v.Prefix.Addr().AsSlice(), Mask: net.CIDRMask(v.Prefix.Bits(), 32)}
+// newNDPSender opens an ICMPv6 socket on ifi that only sends: its filter
+// blocks every incoming message, so nothing queues up unread.
+func newNDPSender(ifi *net.Interface) (*ndpSender, error) {
+	// ndp addresses each message to the zone named ifi.Name, and Go turns a
+	// zone name into an index in the network namespace of the thread that
+	// sends: not the instance's when the daemon runs it from elsewhere (the
+	// kernel then refuses the mismatched interfaces with EINVAL). A numeric
+	// zone is taken as the index itself.
+	byIndex := *ifi
+	byIndex.Name = strconv.Itoa(ifi.Index)
+	conn, _, err := ndp.Listen(&byIndex, ndp.Unspecified)
+	if err != nil {
+		return nil, err
+	}
+	var f ipv6.ICMPFilter
+	f.SetAll(true)
+	if err := conn.SetICMPFilter(&f); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("icmp filter: %w", err)
+	}
+	return &ndpSender{conn: conn, ifi: ifi}, nil
+}
+
+// allNodes is ff02::1, where unsolicited neighbour advertisements go (RFC
+// 4861 7.2.6).
+var allNodes = netip.MustParseAddr("ff02::1")
+
+// vipAddr is the netlink address for v. IPv6 VIPs are added without
+// duplicate address detection, so they are usable at once and a brief
+// split brain cannot leave them "dadfailed" for good, and a /128 is
+// deprecated (preferred lifetime 0) so the host never picks it as a source
+// address: both as keepalived's netlink_ipaddress does.
+func vipAddr(v VIP) *netlink.Addr {
+	ip := v.Prefix.Addr()
+	n := &netlink.Addr{IPNet: &net.IPNet{IP: ip.AsSlice(), Mask: net.CIDRMask(v.Prefix.Bits(), ip.BitLen())}, Label: v.Label}
+	if ip.Is6() {
+		n.Flags = unix.IFA_F_NODAD
+		if v.Prefix.Bits() == 128 {
+			n.PreferedLft, n.ValidLft = 0, math.MaxUint32 // valid forever
+		}
+	}
+	return n
 }
 
 // AddVIPs implements Actions; an address already present is fine.
@@ -84,7 +147,7 @@ func (a *NetActions) AddVIPs(vips []VIP) error {
 	for _, v := range vips {
 		link, err := a.nl.LinkByName(v.Dev)
 		if err == nil {
-			err = a.nl.AddrAdd(link, &netlink.Addr{IPNet: ipNet(v), Label: v.Label})
+			err = a.nl.AddrAdd(link, vipAddr(v))
 		}
 		if err != nil && !errors.Is(err, unix.EEXIST) {
 			errs = append(errs, fmt.Errorf("add %v dev %s: %w", v.Prefix, v.Dev, err))
@@ -99,7 +162,7 @@ func (a *NetActions) RemoveVIPs(vips []VIP) error {
 	for _, v := range vips {
 		link, err := a.nl.LinkByName(v.Dev)
 		if err == nil {
-			err = a.nl.AddrDel(link, &netlink.Addr{IPNet: ipNet(v)})
+			err = a.nl.AddrDel(link, &netlink.Addr{IPNet: vipAddr(v).IPNet})
 		}
 		if err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
 			errs = append(errs, fmt.Errorf("remove %v dev %s: %w", v.Prefix, v.Dev, err))
@@ -108,11 +171,18 @@ func (a *NetActions) RemoveVIPs(vips []VIP) error {
 	return errors.Join(errs...)
 }
 
-// SendGARP implements Actions: an ARP request from the VIP for the VIP to
-// the broadcast address, as keepalived sends it.
+// SendGARP implements Actions: for an IPv4 VIP an ARP request from the VIP
+// for the VIP to the broadcast address, for an IPv6 VIP an unsolicited
+// neighbour advertisement, as keepalived sends them.
 func (a *NetActions) SendGARP(vips []VIP) error {
 	var errs []error
 	for _, v := range vips {
+		if v.Prefix.Addr().Is6() {
+			if err := a.sendNA(v); err != nil {
+				errs = append(errs, err)
+			}
+			continue
+		}
 		cl := a.arp[v.Dev]
 		if cl == nil {
 			errs = append(errs, fmt.Errorf("no arp socket for %s", v.Dev))
@@ -128,6 +198,38 @@ func (a *NetActions) SendGARP(vips []VIP) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// sendNA sends one unsolicited neighbour advertisement for v, as
+// keepalived's ndisc_send_unsolicited_na_immediate builds it: from the VIP to
+// all nodes, hop limit 255, override set so every cache takes our MAC,
+// solicited clear, router set when the device forwards IPv6 (a neighbour
+// that sees it cleared drops us as a router, RFC 4861 7.2.5), and our MAC as
+// the target link-layer address.
+func (a *NetActions) sendNA(v VIP) error {
+	s := a.ndp[v.Dev]
+	if s == nil {
+		return fmt.Errorf("no neighbour discovery socket for %s", v.Dev)
+	}
+	ip := v.Prefix.Addr()
+	na := &ndp.NeighborAdvertisement{
+		Router:        forwardsIPv6(v.Dev),
+		Override:      true,
+		TargetAddress: ip,
+		Options:       []ndp.Option{&ndp.LinkLayerAddress{Direction: ndp.Target, Addr: s.ifi.HardwareAddr}},
+	}
+	cm := &ipv6.ControlMessage{HopLimit: ndp.HopLimit, Src: ip.AsSlice(), IfIndex: s.ifi.Index}
+	if err := s.conn.WriteTo(na, cm, allNodes); err != nil {
+		return fmt.Errorf("unsolicited neighbour advertisement for %v on %s: %w", ip, v.Dev, err)
+	}
+	return nil
+}
+
+// forwardsIPv6 reads whether dev forwards IPv6, as keepalived's
+// set_ipv6_forwarding does.
+func forwardsIPv6(dev string) bool {
+	b, err := os.ReadFile("/proc/sys/net/ipv6/conf/" + dev + "/forwarding")
+	return err == nil && strings.TrimSpace(string(b)) == "1"
 }
 
 // Notify implements Actions: queues the scripts behind the instance's
@@ -183,6 +285,9 @@ func notifyCommands(c Config, n Notification) [][]string {
 func (a *NetActions) closeSockets() {
 	for _, cl := range a.arp {
 		cl.Close()
+	}
+	for _, s := range a.ndp {
+		s.conn.Close()
 	}
 	a.nl.Close()
 }

@@ -11,6 +11,10 @@ const ProtoVRRP = 112
 // Group is the IPv4 multicast group every VRRP router sends to.
 var Group = netip.AddrFrom4([4]byte{224, 0, 0, 18})
 
+// Group6 is the IPv6 one, ff02::12 (RFC 5798 5.1.2.2), keepalived's
+// vrrp_mcast_group6 default.
+var Group6 = netip.MustParseAddr("ff02::12")
+
 // TypeAdvertisement is the only VRRP message type.
 const TypeAdvertisement = 1
 
@@ -26,11 +30,14 @@ const (
 	authLen    = 8
 	maxAddrs   = 255
 	ipv4Len    = 4
+	ipv6Len    = 16
 	maxV3Intvl = 0x0fff
 )
 
-// Advert is a decoded VRRP advertisement (IPv4 only). Interval is in the
-// version's own unit: whole seconds for v2, centiseconds for v3.
+// Advert is a decoded VRRP advertisement. Its addresses are all IPv4 or all
+// IPv6 (RFC 5798: a virtual router is one family; only v3 carries IPv6).
+// Interval is in the version's own unit: whole seconds for v2, centiseconds
+// for v3.
 type Advert struct {
 	Version  uint8
 	Type     uint8
@@ -48,27 +55,40 @@ type Advert struct {
 	AuthData [authLen]byte // v2 only
 }
 
+// addrLen is the size of one address in the advert.
+func (a *Advert) addrLen() int {
+	if len(a.Addrs) > 0 && a.Addrs[0].Is6() {
+		return ipv6Len
+	}
+	return ipv4Len
+}
+
 // Len is the encoded size of a.
 func (a *Advert) Len() int {
-	n := headerLen + ipv4Len*len(a.Addrs)
+	n := headerLen + a.addrLen()*len(a.Addrs)
 	if a.Version == 2 {
 		n += authLen
 	}
 	return n
 }
 
-// ParseAdvert decodes a VRRP message (the IP payload). It checks only the
-// structure (version, type, length, address count); the checksum, VRID,
-// authentication and interval are the receiver's business. The returned error
-// is a DropReason.
-func ParseAdvert(b []byte) (Advert, error) {
+// ParseAdvert decodes a VRRP message (the IP payload) that arrived over IPv6
+// when ipv6 is set (its addresses are then 16 bytes), else over IPv4. It
+// checks only the structure (version, type, length, address count; v2 is
+// IPv4 only); the checksum, VRID, authentication and interval are the
+// receiver's business. The returned error is a DropReason.
+func ParseAdvert(b []byte, ipv6 bool) (Advert, error) {
 	var a Advert
+	alen := ipv4Len
+	if ipv6 {
+		alen = ipv6Len
+	}
 	if len(b) < headerLen {
 		return a, DropLength
 	}
 	a.Version = b[0] >> 4
 	a.Type = b[0] & 0x0f
-	if a.Version != 2 && a.Version != 3 {
+	if a.Version != 3 && (a.Version != 2 || ipv6) {
 		return a, DropVersion
 	}
 	if a.Type != TypeAdvertisement {
@@ -85,7 +105,7 @@ func ParseAdvert(b []byte) (Advert, error) {
 		a.Interval = binary.BigEndian.Uint16(b[4:6]) & maxV3Intvl
 	}
 	a.Checksum = binary.BigEndian.Uint16(b[6:8])
-	want := headerLen + ipv4Len*int(a.Count)
+	want := headerLen + alen*int(a.Count)
 	if a.Version == 2 {
 		want += authLen
 	}
@@ -96,7 +116,7 @@ func ParseAdvert(b []byte) (Advert, error) {
 		if a.Version == 2 {
 			extra -= authLen
 		}
-		if extra >= 0 && extra%ipv4Len == 0 {
+		if extra >= 0 && extra%alen == 0 {
 			return a, DropAddrCount
 		}
 		return a, DropLength
@@ -106,8 +126,12 @@ func ParseAdvert(b []byte) (Advert, error) {
 	}
 	a.Addrs = make([]netip.Addr, a.Count)
 	for i := range a.Addrs {
-		off := headerLen + ipv4Len*i
-		a.Addrs[i] = netip.AddrFrom4([4]byte(b[off : off+ipv4Len]))
+		off := headerLen + alen*i
+		if ipv6 {
+			a.Addrs[i] = netip.AddrFrom16([16]byte(b[off : off+alen]))
+		} else {
+			a.Addrs[i] = netip.AddrFrom4([4]byte(b[off : off+alen]))
+		}
 	}
 	if a.Version == 2 {
 		copy(a.AuthData[:], b[want-authLen:])
@@ -130,9 +154,9 @@ func (a *Advert) Marshal() []byte {
 		binary.BigEndian.PutUint16(b[4:6], uint16(a.Reserved&0x0f)<<12|a.Interval&maxV3Intvl)
 	}
 	binary.BigEndian.PutUint16(b[6:8], a.Checksum)
+	alen := a.addrLen()
 	for i, ip := range a.Addrs {
-		v4 := ip.As4()
-		copy(b[headerLen+ipv4Len*i:], v4[:])
+		copy(b[headerLen+alen*i:], ip.AsSlice())
 	}
 	if a.Version == 2 {
 		copy(b[len(b)-authLen:], a.AuthData[:])
@@ -141,7 +165,7 @@ func (a *Advert) Marshal() []byte {
 }
 
 // Seal sets the checksum for a message sent from src to dst (v3 covers the
-// IPv4 pseudo-header, v2 only the message) and returns the encoding.
+// IPv4 or IPv6 pseudo-header, v2 only the message) and returns the encoding.
 func (a *Advert) Seal(src, dst netip.Addr) []byte {
 	a.Checksum = 0
 	b := a.Marshal()
@@ -151,13 +175,19 @@ func (a *Advert) Seal(src, dst netip.Addr) []byte {
 }
 
 // Checksum computes the VRRP checksum of msg (whose checksum field must be
-// zero, or the result is zero when the field is already correct).
+// zero, or the result is zero when the field is already correct). v3 covers
+// the pseudo-header of src's family: RFC 768's for IPv4, RFC 8200 8.1's
+// (addresses, 32-bit upper-layer length, next header 112) for IPv6; both sum
+// to the same thing once folded.
 func Checksum(version uint8, src, dst netip.Addr, msg []byte) uint16 {
 	var sum uint32
 	if version == 3 {
-		s, d := src.As4(), dst.As4()
-		sum += uint32(binary.BigEndian.Uint16(s[0:2])) + uint32(binary.BigEndian.Uint16(s[2:4]))
-		sum += uint32(binary.BigEndian.Uint16(d[0:2])) + uint32(binary.BigEndian.Uint16(d[2:4]))
+		for _, ip := range []netip.Addr{src, dst} {
+			b := ip.AsSlice()
+			for i := 0; i+1 < len(b); i += 2 {
+				sum += uint32(binary.BigEndian.Uint16(b[i:]))
+			}
+		}
 		sum += ProtoVRRP + uint32(len(msg))
 	}
 	for i := 0; i+1 < len(msg); i += 2 {

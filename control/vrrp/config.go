@@ -47,7 +47,8 @@ func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 // becomes master at once.
 const PriorityOwner = 255
 
-// VIP is one virtual_ipaddress line: "A.B.C.D[/len] dev IF".
+// VIP is one virtual_ipaddress line: "A.B.C.D[/len] dev IF" or
+// "X:X::X[/len] dev IF".
 type VIP struct {
 	Prefix netip.Prefix
 	// Dev is the interface the address is added to; empty means the
@@ -98,13 +99,14 @@ type Config struct {
 	AuthPass secret.Secret
 	VIPs     []VIP
 	// UnicastSrc is the source address of adverts; zero means the
-	// interface's first IPv4 address.
+	// interface's first IPv4 address, or for IPv6 its link-local address
+	// (RFC 5798 5.1.2.1), as keepalived.
 	UnicastSrc netip.Addr
 	// UnicastPeers switches from multicast to unicast adverts.
 	UnicastPeers []netip.Addr
 	// McastGroup is the group adverts are sent to, and the only destination
 	// accepted, in multicast mode (keepalived's global_defs
-	// vrrp_mcast_group4).
+	// vrrp_mcast_group4, or vrrp_mcast_group6 for an IPv6 instance).
 	McastGroup netip.Addr
 	// TrackInterfaces go FAULT when any is down (the instance's own
 	// interface is always tracked).
@@ -121,7 +123,9 @@ type Config struct {
 	ScriptPolicy script.Policy
 	// GARPMasterDelay is the pause before the second gratuitous ARP burst
 	// after becoming master: 0 means no second burst (keepalived's
-	// garp_master_delay 0).
+	// garp_master_delay 0). For IPv6 VIPs every garp_* setting governs the
+	// unsolicited neighbour advertisements instead, as in keepalived
+	// (vrrp_send_update sends one or the other by the VIP's family).
 	GARPMasterDelay time.Duration
 	// GARPMasterRepeat is the number of gratuitous ARPs per burst.
 	GARPMasterRepeat int
@@ -200,24 +204,39 @@ func (c Config) validate() error {
 	if len(c.VIPs) == 0 || len(c.VIPs) > maxAddrs {
 		return cfgErr(c.Name, "%d virtual_ipaddress entries: want 1-%d", len(c.VIPs), maxAddrs)
 	}
+	v6 := c.IPv6()
+	fam := map[bool]string{false: "IPv4", true: "IPv6"}[v6]
 	for _, v := range c.VIPs {
-		if !v.Prefix.IsValid() || !v.Prefix.Addr().Is4() {
-			return cfgErr(c.Name, "virtual_ipaddress %v: want an IPv4 address", v.Prefix)
+		if !v.Prefix.IsValid() {
+			return cfgErr(c.Name, "virtual_ipaddress %v: want an IPv4 or IPv6 address", v.Prefix)
+		}
+		if v.Prefix.Addr().Is6() != v6 {
+			// keepalived's alloc_vrrp_vip: "address family must match
+			// VRRP instance".
+			return cfgErr(c.Name, "virtual_ipaddress %v: an instance's addresses are one family (its first is %s): use another vrrp_instance", v.Prefix, fam)
 		}
 		if v.Dev == "" {
 			return cfgErr(c.Name, "virtual_ipaddress %v: no device", v.Prefix)
 		}
 	}
-	if c.UnicastSrc.IsValid() && !c.UnicastSrc.Is4() {
-		return cfgErr(c.Name, "unicast_src_ip %v: want IPv4", c.UnicastSrc)
+	if v6 && c.Version != 3 {
+		return cfgErr(c.Name, "version %d: IPv6 needs VRRP version 3 (RFC 5798; version 2 is IPv4 only)", c.Version)
+	}
+	if c.UnicastSrc.IsValid() && c.UnicastSrc.Is6() != v6 {
+		return cfgErr(c.Name, "unicast_src_ip %v: want %s, the family of the instance's addresses", c.UnicastSrc, fam)
 	}
 	for _, p := range c.UnicastPeers {
-		if !p.Is4() {
-			return cfgErr(c.Name, "unicast_peer %v: want IPv4", p)
+		if p.Is6() != v6 || p.Zone() != "" {
+			return cfgErr(c.Name, "unicast_peer %v: want %s, the family of the instance's addresses", p, fam)
 		}
 	}
-	if !c.McastGroup.Is4() || !c.McastGroup.IsMulticast() {
+	switch {
+	case !v6 && (!c.McastGroup.Is4() || !c.McastGroup.IsMulticast()):
 		return cfgErr(c.Name, "vrrp_mcast_group4 %v: want an IPv4 multicast address", c.McastGroup)
+	case v6 && (!c.McastGroup.Is6() || !c.McastGroup.IsLinkLocalMulticast()):
+		// keepalived refuses other groups too (vrrp_mcast_dstip_handler:
+		// "not link-local multicast").
+		return cfgErr(c.Name, "vrrp_mcast_group6 %v: want an IPv6 link-local multicast address (ff02::/16)", c.McastGroup)
 	}
 	if c.GARPMasterRepeat < 1 || c.GARPMasterRefreshRepeat < 1 {
 		return cfgErr(c.Name, "garp_master_repeat and garp_master_refresh_repeat must be at least 1")
@@ -231,6 +250,12 @@ func (c Config) validate() error {
 		}
 	}
 	return nil
+}
+
+// IPv6 says the instance is an IPv6 virtual router: its addresses (all of
+// one family, see validate) are IPv6.
+func (c Config) IPv6() bool {
+	return len(c.VIPs) > 0 && c.VIPs[0].Prefix.Addr().Is6()
 }
 
 // intervalUnits is the advert interval in the version's wire unit.

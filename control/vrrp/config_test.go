@@ -36,7 +36,32 @@ func TestConfigValidation(t *testing.T) {
 		{"v3 5ms", func(c *Config) { c.Version, c.AdvertInterval = 3, 5*time.Millisecond }, false},
 		{"v3 with auth", func(c *Config) { c.Version, c.AuthPass = 3, secret.New("x") }, false},
 		{"no VIPs", func(c *Config) { c.VIPs = nil }, false},
-		{"IPv6 VIP", func(c *Config) { c.VIPs[0].Prefix = mustPrefix("fd00::1/128") }, false},
+		{"IPv6 VIP in a v2 instance", func(c *Config) {
+			c.VIPs[0].Prefix, c.McastGroup = mustPrefix("fd00::1/128"), Group6
+		}, false},
+		{"IPv6 VIP, v3", func(c *Config) {
+			c.Version, c.VIPs[0].Prefix, c.McastGroup = 3, mustPrefix("fd00::1/128"), Group6
+		}, true},
+		{"IPv6 VIP, v3, IPv4 group", func(c *Config) { c.Version, c.VIPs[0].Prefix = 3, mustPrefix("fd00::1/128") }, false},
+		{"IPv6 VIP, v3, site-local group", func(c *Config) {
+			c.Version, c.VIPs[0].Prefix, c.McastGroup = 3, mustPrefix("fd00::1/128"), mustAddr("ff05::12")
+		}, false},
+		{"IPv6 VIP, v3, other link-local group", func(c *Config) {
+			c.Version, c.VIPs[0].Prefix, c.McastGroup = 3, mustPrefix("fd00::1/128"), mustAddr("ff02::112")
+		}, true},
+		{"IPv4 and IPv6 VIPs in one instance", func(c *Config) {
+			c.Version = 3
+			c.VIPs = append(c.VIPs, VIP{Prefix: mustPrefix("fd00::1/128"), Dev: "eth0"})
+		}, false},
+		{"IPv6 instance, IPv4 unicast_src_ip", func(c *Config) {
+			c.Version, c.VIPs[0].Prefix, c.McastGroup = 3, mustPrefix("fd00::1/128"), Group6
+			c.UnicastSrc = mustAddr("10.0.0.1")
+		}, false},
+		{"IPv6 instance, IPv6 unicast peers", func(c *Config) {
+			c.Version, c.VIPs[0].Prefix, c.McastGroup = 3, mustPrefix("fd00::1/128"), Group6
+			c.UnicastSrc, c.UnicastPeers = mustAddr("fd00::a"), []netip.Addr{mustAddr("fd00::b")}
+		}, true},
+		{"IPv4 instance, IPv6 unicast peer", func(c *Config) { c.UnicastPeers = []netip.Addr{mustAddr("fd00::b")} }, false},
 		{"initial FAULT", func(c *Config) { c.InitialState = StateFault }, false},
 		{"negative preempt_delay", func(c *Config) { c.PreemptDelay = -time.Second }, false},
 		{"vrrp_mcast_group4 224.0.0.19", func(c *Config) { c.McastGroup = mustAddr("224.0.0.19") }, true},

@@ -7,10 +7,13 @@ import (
 	"time"
 )
 
-// Packet is one received IPv4 datagram of protocol 112.
+// Packet is one received IPv4 or IPv6 datagram of protocol 112.
 type Packet struct {
+	// Src and Dst carry no zone: link-local addresses are the instance's
+	// interface's.
 	Src, Dst netip.Addr
-	TTL      uint8
+	// TTL is the IPv4 TTL or the IPv6 hop limit.
+	TTL uint8
 	// Payload is the VRRP message (the IP payload).
 	Payload []byte
 }
@@ -40,11 +43,14 @@ type Notification struct {
 }
 
 // Actions are the side effects of state changes. NetActions does them with
-// netlink, gratuitous ARP and exec; tests record them.
+// netlink, gratuitous ARP or unsolicited neighbour advertisements, and exec;
+// tests record them.
 type Actions interface {
 	AddVIPs(vips []VIP) error
 	RemoveVIPs(vips []VIP) error
-	// SendGARP sends one gratuitous ARP for each VIP.
+	// SendGARP sends one gratuitous ARP for each IPv4 VIP and one
+	// unsolicited neighbour advertisement for each IPv6 VIP (keepalived's
+	// vrrp_send_update: the garp_* settings govern both).
 	SendGARP(vips []VIP) error
 	// Notify runs the notify scripts for n; it must not block on them.
 	Notify(n Notification)

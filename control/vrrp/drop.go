@@ -8,7 +8,7 @@ type DropReason uint8
 
 // Each reason has its own counter in Status.
 const (
-	DropTTL       DropReason = iota // TTL != 255 (unicast or multicast)
+	DropTTL       DropReason = iota // TTL (IPv6: hop limit) != 255, unicast or multicast
 	DropVersion                     // not the instance's VRRP version
 	DropType                        // not an advertisement
 	DropLength                      // too short, or a length no address count explains
@@ -20,6 +20,7 @@ const (
 	DropAddrList                    // addresses differ from the configured VIPs
 	DropPeer                        // unicast mode: source is not a configured peer
 	DropDest                        // multicast mode: not sent to our group; unicast mode: sent to a group
+	DropSource                      // IPv6 multicast mode: the source is not a link-local address
 	numDropReasons
 )
 
@@ -36,6 +37,7 @@ var dropNames = [numDropReasons]string{
 	DropAddrList:  "addr_list",
 	DropPeer:      "peer",
 	DropDest:      "dest",
+	DropSource:    "source",
 }
 
 // warns says which refusals deserve a (rate-limited) warning: those that
@@ -45,7 +47,7 @@ var dropNames = [numDropReasons]string{
 // peer's configuration have the mismatch warning.
 func (r DropReason) warns() bool {
 	switch r {
-	case DropTTL, DropDest, DropPeer, DropChecksum, DropLength, DropType:
+	case DropTTL, DropDest, DropSource, DropPeer, DropChecksum, DropLength, DropType:
 		return true
 	}
 	return false

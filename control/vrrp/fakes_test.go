@@ -14,6 +14,10 @@ var (
 	addrLow  = netip.MustParseAddr("10.0.0.0")
 	vip1     = netip.MustParsePrefix("10.0.0.100/32")
 	vip2     = netip.MustParsePrefix("10.0.0.101/32")
+	// IPv6: link-local sources (RFC 5798 5.1.2.1), a ULA VIP.
+	addrUs6   = netip.MustParseAddr("fe80::1")
+	addrPeer6 = netip.MustParseAddr("fe80::2")
+	vip6      = netip.MustParsePrefix("fd00::100/64")
 	t0       = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 )
 
@@ -44,7 +48,7 @@ func (f *fakeTransport) LocalAddr() netip.Addr      { return f.local }
 func (f *fakeTransport) Destinations() []netip.Addr { return f.dsts }
 
 func (f *fakeTransport) Send(dst netip.Addr, msg []byte) error {
-	a, err := ParseAdvert(msg)
+	a, err := ParseAdvert(msg, f.local.Is6())
 	if err != nil {
 		return err
 	}
@@ -218,9 +222,19 @@ func baseConfig() Config {
 	}
 }
 
+// baseConfig6 is baseConfig for an IPv6 virtual router (version 3).
+func baseConfig6() Config {
+	c := baseConfig()
+	c.Version, c.VIPs, c.McastGroup = 3, []VIP{{Prefix: vip6, Dev: "eth0"}}, Group6
+	return c
+}
+
 func newSim(t *testing.T, cfg Config) *sim {
 	t.Helper()
 	s := &sim{t: t, tr: newFakeTransport(), act: &fakeActions{}, clock: &fakeClock{now: t0}}
+	if cfg.IPv6() {
+		s.tr.local, s.tr.dsts = addrUs6, []netip.Addr{cfg.McastGroup}
+	}
 	in, err := New(cfg, Options{
 		Transport: s.tr, Actions: s.act, Links: fakeLinks{}, Clock: s.clock,
 		OnStateChange: func(c StateChange) { s.changes = append(s.changes, c) },
@@ -280,6 +294,9 @@ func advertFrom(cfg Config, src netip.Addr, prio uint8, mod func(*Advert)) Packe
 	dst := c.McastGroup
 	if len(c.UnicastPeers) > 0 {
 		dst = addrUs
+		if c.IPv6() {
+			dst = addrUs6
+		}
 	}
 	return Packet{Src: src, Dst: dst, TTL: 255, Payload: a.Seal(src, dst)}
 }

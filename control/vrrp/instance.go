@@ -1,6 +1,6 @@
-// Package vrrp implements VRRP v2 (RFC 3768) and v3 (RFC 5798/9568) for IPv4
-// the way keepalived speaks it, so an xlb director can replace a keepalived
-// one host at a time.
+// Package vrrp implements VRRP v2 (RFC 3768) and v3 (RFC 5798/9568) for IPv4,
+// and v3 for IPv6, the way keepalived speaks them, so an xlb director can
+// replace a keepalived one host at a time.
 //
 // An Instance is one vrrp_instance. Its state machine is driven by a
 // Transport (adverts in and out), a Clock, and an Actions side (VIPs,
@@ -601,8 +601,8 @@ func (in *Instance) sendAdvert(prio uint8) {
 // for this virtual router at all, returning the advert or the reason to drop
 // it. Only what passes may count as a peer's configuration mismatch.
 func (in *Instance) authentic(p Packet) (Advert, error) {
-	// RFC 5798 and RFC 3768 section 7.1: TTL 255, so nothing that crossed a
-	// router is believed. keepalived skips this in unicast mode
+	// RFC 5798 and RFC 3768 section 7.1: TTL (IPv6: hop limit) 255, so
+	// nothing that crossed a router is believed. keepalived skips this in unicast mode
 	// (keepalived/vrrp/vrrp.c vrrp_check_packet: "MUST verify that the IPv4
 	// TTL/IPv6 HL is 255 (but not if unicast)", acassen/keepalived 9cbce3e);
 	// xlb does not: a unicast advert with TTL 64 from an off-link address
@@ -628,8 +628,16 @@ func (in *Instance) authentic(p Packet) (Advert, error) {
 		// Multicast mode: the raw socket also sees unicast to our addresses
 		// and every group joined on the interface; only our group counts.
 		return Advert{}, DropDest
+	} else if p.Src.Is6() && !p.Src.IsLinkLocalUnicast() {
+		// RFC 5798 5.1.2.1: a multicast advert comes from the sender's
+		// link-local address. Another source is forged or misrouted.
+		return Advert{}, DropSource
 	}
-	a, err := ParseAdvert(p.Payload)
+	if p.Src.Is6() != in.cfg.IPv6() {
+		// A raw socket is one family: only a broken transport gets here.
+		return Advert{}, DropVersion
+	}
+	a, err := ParseAdvert(p.Payload, in.cfg.IPv6())
 	if err != nil {
 		return a, err
 	}

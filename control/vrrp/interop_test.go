@@ -43,11 +43,21 @@ type lab struct {
 	ours, ka, cli *testutil.NetNS
 }
 
-func newLab(t *testing.T) *lab {
+func newLab(t *testing.T) *lab { return buildLab(t, false) }
+
+// buildLab makes the lab; with v6 every host also gets a fixed link-local
+// address (fe80::N, the last byte of its IPv4 one) and a ULA (fd00:99::N),
+// both usable at once (no duplicate address detection) and kept while the
+// link is down, and the bridge floods multicast rather than snooping MLD,
+// as a plain switch does.
+func buildLab(t *testing.T, v6 bool) *lab {
 	t.Helper()
 	testutil.RequirePriv(t)
 	br := testutil.NewNetNS(t, "vbr")
 	br.MustRun(t, "ip", "link", "add", "br0", "type", "bridge")
+	if v6 {
+		br.MustRun(t, "ip", "link", "set", "br0", "type", "bridge", "mcast_snooping", "0")
+	}
 	br.MustRun(t, "ip", "link", "set", "br0", "up")
 	l := &lab{ours: testutil.NewNetNS(t, "vour"), ka: testutil.NewNetNS(t, "vka"), cli: testutil.NewNetNS(t, "vcli")}
 	for i, h := range []struct {
@@ -57,8 +67,19 @@ func newLab(t *testing.T) *lab {
 		port := fmt.Sprintf("p%d", i)
 		br.MustRun(t, "ip", "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", h.ns.Name)
 		br.MustRun(t, "ip", "link", "set", port, "master", "br0", "up")
+		if v6 {
+			// keep_addr_on_down: a test that pulls the link keeps the
+			// host's addresses, as a director with static ones does.
+			h.ns.MustRun(t, "sysctl", "-qw", "net.ipv6.conf.eth0.accept_dad=0", "net.ipv6.conf.eth0.keep_addr_on_down=1")
+			h.ns.MustRun(t, "ip", "link", "set", "eth0", "addrgenmode", "none")
+		}
 		h.ns.MustRun(t, "ip", "link", "set", "eth0", "address", h.mac, "up")
 		h.ns.MustRun(t, "ip", "addr", "add", h.addr+"/24", "dev", "eth0")
+		if v6 {
+			n := h.addr[strings.LastIndexByte(h.addr, '.')+1:]
+			h.ns.MustRun(t, "ip", "addr", "add", "fe80::"+n+"/64", "dev", "eth0")
+			h.ns.MustRun(t, "ip", "addr", "add", "fd00:99::"+n+"/64", "dev", "eth0")
+		}
 	}
 	return l
 }

@@ -158,6 +158,119 @@ func TestReceiveChecks(t *testing.T) {
 	}
 }
 
+// TestReceiveChecks6: an IPv6 instance applies the IPv4 checks (hop limit
+// 255, our group only, configured peers only) plus RFC 5798's link-local
+// source in multicast mode, and its checksum covers the IPv6 pseudo-header.
+func TestReceiveChecks6(t *testing.T) {
+	mc := baseConfig6()
+	mc.VIPs = append(mc.VIPs, VIP{Prefix: mustPrefix("fe80::100/64"), Dev: "eth0"})
+	uc := baseConfig6()
+	uc.UnicastSrc, uc.UnicastPeers = mustAddr("fd00::1"), []netip.Addr{mustAddr("fd00::2")}
+	ucPeer := mustAddr("fd00::2")
+	tests := []struct {
+		name string
+		cfg  Config
+		pkt  func() Packet
+		want error
+	}{
+		{"valid", mc, func() Packet { return advertFrom(mc, addrPeer6, 200, nil) }, nil},
+		{"hop limit 64", mc, func() Packet {
+			p := advertFrom(mc, addrPeer6, 200, nil)
+			p.TTL = 64
+			return p
+		}, DropTTL},
+		{"all-nodes instead of ff02::12", mc, func() Packet { return to(advertFrom(mc, addrPeer6, 254, nil), mustAddr("ff02::1"), 3) }, DropDest},
+		{"unicast to us, multicast mode", mc, func() Packet { return to(advertFrom(mc, addrPeer6, 254, nil), addrUs6, 3) }, DropDest},
+		{"global source, multicast mode", mc, func() Packet { return advertFrom(mc, mustAddr("fd00::99"), 254, nil) }, DropSource},
+		{"v2 over IPv6", mc, func() Packet {
+			return advertFrom(mc, addrPeer6, 200, func(a *Advert) { a.Version = 2 })
+		}, DropVersion},
+		{"two IPv4-sized addresses", mc, func() Packet {
+			p := advertFrom(mc, addrPeer6, 200, nil)
+			p.Payload = p.Payload[:8+4*2]
+			return to(p, p.Dst, 3)
+		}, DropLength},
+		{"count 1, two addresses", mc, func() Packet {
+			return advertFrom(mc, addrPeer6, 200, func(a *Advert) { a.Count = 1 })
+		}, DropAddrCount},
+		{"checksum over the IPv4-style pseudo-header", mc, func() Packet {
+			p := advertFrom(mc, addrPeer6, 200, nil)
+			p.Payload[6], p.Payload[7] = 0, 0
+			c := Checksum(2, p.Src, p.Dst, p.Payload)
+			p.Payload[6], p.Payload[7] = byte(c>>8), byte(c)
+			return p
+		}, DropChecksum},
+		{"checksum for another source", mc, func() Packet {
+			p := advertFrom(mc, addrPeer6, 200, nil)
+			p.Src = mustAddr("fe80::3")
+			return p
+		}, DropChecksum},
+		{"one VIP of two", mc, func() Packet {
+			return advertFrom(mc, addrPeer6, 200, func(a *Advert) { a.Addrs[1] = mustAddr("fe80::101") })
+		}, DropAddrList},
+		{"unicast peer accepted", uc, func() Packet { return advertFrom(uc, ucPeer, 200, nil) }, nil},
+		{"unicast stranger", uc, func() Packet { return advertFrom(uc, mustAddr("fd00::9"), 200, nil) }, DropPeer},
+		{"unicast peer to ff02::12", uc, func() Packet { return to(advertFrom(uc, ucPeer, 200, nil), Group6, 3) }, DropDest},
+		{"unicast peer, hop limit 254", uc, func() Packet {
+			p := advertFrom(uc, ucPeer, 200, nil)
+			p.TTL = 254
+			return p
+		}, DropTTL},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newSim(t, tc.cfg)
+			s.start()
+			s.recv(tc.pkt())
+			st := s.in.Status()
+			var total uint64
+			for _, n := range st.Counters.Drops {
+				total += n
+			}
+			if tc.want == nil {
+				if total != 0 || st.Counters.AdvertsReceived != 1 || st.MasterPriority != 200 {
+					t.Fatalf("want accepted, got drops %v, received %d", st.Counters.Drops, st.Counters.AdvertsReceived)
+				}
+				return
+			}
+			r := tc.want.(DropReason)
+			if st.Counters.Drops[r.String()] != 1 || total != 1 || st.Counters.AdvertsReceived != 0 {
+				t.Fatalf("want one %v drop, got drops %v, received %d", r, st.Counters.Drops, st.Counters.AdvertsReceived)
+			}
+		})
+	}
+}
+
+// TestSend6: an IPv6 master advertises v3 to ff02::12 with 16-byte
+// addresses and a checksum that verifies over the IPv6 pseudo-header from
+// its link-local source, and announces every VIP on takeover.
+func TestSend6(t *testing.T) {
+	cfg := baseConfig6()
+	cfg.Priority = PriorityOwner
+	s := newSim(t, cfg)
+	s.start()
+	s.wantState(StateMaster)
+	s.tr.mu.Lock()
+	defer s.tr.mu.Unlock()
+	if len(s.tr.sent) == 0 {
+		t.Fatal("no advert sent")
+	}
+	got := s.tr.sent[0]
+	if got.dst != Group6 || got.adv.Version != 3 || len(got.adv.Addrs) != 1 || got.adv.Addrs[0] != vip6.Addr() {
+		t.Fatalf("sent %+v to %v", got.adv, got.dst)
+	}
+	b := got.adv.Marshal()
+	if len(b) != 8+16 || Checksum(3, addrUs6, Group6, b) != 0 {
+		t.Fatalf("advert %x: want 24 bytes verifying over the IPv6 pseudo-header", b)
+	}
+	if Checksum(3, addrUs, Group, b) == 0 {
+		t.Fatal("checksum also verifies over an IPv4 pseudo-header: the IPv6 one is not used")
+	}
+	if n := s.in.Status().Counters.GARPSent; n != uint64(cfg.GARPMasterRepeat) {
+		t.Fatalf("announcements %d, want garp_master_repeat %d", n, cfg.GARPMasterRepeat)
+	}
+}
+
 // to readdresses p to dst and reseals it as version would.
 func to(p Packet, dst netip.Addr, version uint8) Packet {
 	p.Dst = dst
@@ -223,7 +336,7 @@ func TestAdvertRoundTrip(t *testing.T) {
 		if Checksum(a.Version, src, dst, b) != 0 {
 			t.Fatalf("sealed v%d advert does not verify", a.Version)
 		}
-		got, err := ParseAdvert(b)
+		got, err := ParseAdvert(b, src.Is6())
 		if err != nil {
 			t.Fatal(err)
 		}

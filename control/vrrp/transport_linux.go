@@ -1,6 +1,7 @@
 package vrrp
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -11,18 +12,23 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// RawTransport sends and receives VRRP over raw IPv4 sockets of protocol 112,
+// RawTransport sends and receives VRRP over raw IP sockets of protocol 112,
 // like keepalived: one socket bound to the device receives (joined to the
-// group, 224.0.0.18 by default, in multicast mode), another bound to the source address sends
-// with TTL 255, TOS internet-control and multicast loop off, so our own
-// adverts never come back.
+// group, 224.0.0.18 or ff02::12 by default, in multicast mode), another bound
+// to the source address sends with TTL (hop limit) 255, traffic class
+// internet-control and multicast loop off, so our own adverts never come
+// back. An IPv6 instance speaks from the interface's link-local address
+// unless unicast_src_ip names another, and learns each packet's hop limit and
+// destination from ancillary data, the IPv6 header being the kernel's.
 type RawTransport struct {
-	local netip.Addr
-	dsts  []netip.Addr
-	rx    *os.File
-	rxRaw syscall.RawConn
-	tx    *os.File
-	txRaw syscall.RawConn
+	local   netip.Addr
+	dsts    []netip.Addr
+	ifindex int
+	v6      bool
+	rx      *os.File
+	rxRaw   syscall.RawConn
+	tx      *os.File
+	txRaw   syscall.RawConn
 }
 
 // OpenRawTransport opens the sockets in the calling thread's network
@@ -32,25 +38,48 @@ func OpenRawTransport(c Config) (*RawTransport, error) {
 	if err != nil {
 		return nil, fmt.Errorf("vrrp %s: interface: %w", c.Name, err)
 	}
+	v6 := c.IPv6()
 	local := c.UnicastSrc
 	if !local.IsValid() {
-		if local, err = firstIPv4(ifi); err != nil {
+		if local, err = defaultSource(ifi, v6); err != nil {
 			return nil, fmt.Errorf("vrrp %s: %w", c.Name, err)
 		}
 	}
 	group := c.McastGroup
 	if !group.IsValid() {
 		group = Group
+		if v6 {
+			group = Group6
+		}
 	}
-	t := &RawTransport{local: local, dsts: []netip.Addr{group}}
+	t := &RawTransport{local: local, dsts: []netip.Addr{group}, ifindex: ifi.Index, v6: v6}
 	if len(c.UnicastPeers) > 0 {
 		t.dsts = append([]netip.Addr(nil), c.UnicastPeers...)
 	}
-	if t.rx, t.rxRaw, err = rawSocket("vrrp-rx", func(fd int) error {
+	family := unix.AF_INET
+	if v6 {
+		family = unix.AF_INET6
+	}
+	if t.rx, t.rxRaw, err = rawSocket(family, "vrrp-rx", func(fd int) error {
 		if err := unix.BindToDevice(fd, ifi.Name); err != nil {
 			return fmt.Errorf("bind to device %s: %w", ifi.Name, err)
 		}
+		if v6 {
+			// The hop limit and the destination come as ancillary data.
+			for _, o := range []int{unix.IPV6_RECVHOPLIMIT, unix.IPV6_RECVPKTINFO} {
+				if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, o, 1); err != nil {
+					return fmt.Errorf("set IPv6 ancillary option %d: %w", o, err)
+				}
+			}
+		}
 		if len(c.UnicastPeers) > 0 {
+			return nil
+		}
+		if v6 {
+			m := &unix.IPv6Mreq{Multiaddr: group.As16(), Interface: uint32(ifi.Index)}
+			if err := unix.SetsockoptIPv6Mreq(fd, unix.IPPROTO_IPV6, unix.IPV6_JOIN_GROUP, m); err != nil {
+				return fmt.Errorf("join %v on %s: %w", group, ifi.Name, err)
+			}
 			return nil
 		}
 		m := &unix.IPMreqn{Multiaddr: group.As4(), Ifindex: int32(ifi.Index)}
@@ -61,30 +90,21 @@ func OpenRawTransport(c Config) (*RawTransport, error) {
 	}); err != nil {
 		return nil, fmt.Errorf("vrrp %s: %w", c.Name, err)
 	}
-	if t.tx, t.txRaw, err = rawSocket("vrrp-tx", func(fd int) error {
+	if t.tx, t.txRaw, err = rawSocket(family, "vrrp-tx", func(fd int) error {
 		if err := unix.BindToDevice(fd, ifi.Name); err != nil {
 			return fmt.Errorf("bind to device %s: %w", ifi.Name, err)
 		}
-		if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: local.As4()}); err != nil {
-			return fmt.Errorf("bind to %v: %w", local, err)
-		}
-		m := &unix.IPMreqn{Ifindex: int32(ifi.Index)}
-		opts := []struct {
-			name string
-			set  func() error
-		}{
-			{"IP_MULTICAST_IF", func() error { return unix.SetsockoptIPMreqn(fd, unix.IPPROTO_IP, unix.IP_MULTICAST_IF, m) }},
-			{"IP_MULTICAST_TTL", func() error { return unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_MULTICAST_TTL, 255) }},
-			{"IP_TTL", func() error { return unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_TTL, 255) }},
-			{"IP_MULTICAST_LOOP", func() error { return unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_MULTICAST_LOOP, 0) }},
-			{"IP_TOS", func() error { return unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_TOS, ipTOSInternetControl) }},
-			// Nothing is read from this socket: keep its queue tiny.
-			{"SO_RCVBUF", func() error { return unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 1) }},
+		opts := sendOptions4(fd, ifi)
+		if v6 {
+			opts = sendOptions6(fd, ifi)
 		}
 		for _, o := range opts {
 			if err := o.set(); err != nil {
 				return fmt.Errorf("set %s: %w", o.name, err)
 			}
+		}
+		if err := unix.Bind(fd, t.sockaddr(local)); err != nil {
+			return fmt.Errorf("bind to %v: %w", local, err)
 		}
 		return nil
 	}); err != nil {
@@ -94,8 +114,42 @@ func OpenRawTransport(c Config) (*RawTransport, error) {
 	return t, nil
 }
 
-func rawSocket(name string, setup func(fd int) error) (*os.File, syscall.RawConn, error) {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, ProtoVRRP)
+type sockOpt struct {
+	name string
+	set  func() error
+}
+
+// sendOptions4 are the IPv4 send socket's options.
+func sendOptions4(fd int, ifi *net.Interface) []sockOpt {
+	m := &unix.IPMreqn{Ifindex: int32(ifi.Index)}
+	return []sockOpt{
+		{"IP_MULTICAST_IF", func() error { return unix.SetsockoptIPMreqn(fd, unix.IPPROTO_IP, unix.IP_MULTICAST_IF, m) }},
+		{"IP_MULTICAST_TTL", func() error { return unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_MULTICAST_TTL, 255) }},
+		{"IP_TTL", func() error { return unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_TTL, 255) }},
+		{"IP_MULTICAST_LOOP", func() error { return unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_MULTICAST_LOOP, 0) }},
+		{"IP_TOS", func() error { return unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_TOS, ipTOSInternetControl) }},
+		// Nothing is read from this socket: keep its queue tiny.
+		{"SO_RCVBUF", func() error { return unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 1) }},
+	}
+}
+
+// sendOptions6 are the IPv6 send socket's options. IPV6_FREEBIND lets it
+// bind to a link-local address still in duplicate address detection (the
+// first second after the link comes up), as keepalived's read socket does.
+func sendOptions6(fd int, ifi *net.Interface) []sockOpt {
+	return []sockOpt{
+		{"IPV6_MULTICAST_IF", func() error { return unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_IF, ifi.Index) }},
+		{"IPV6_MULTICAST_HOPS", func() error { return unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_HOPS, 255) }},
+		{"IPV6_UNICAST_HOPS", func() error { return unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_UNICAST_HOPS, 255) }},
+		{"IPV6_MULTICAST_LOOP", func() error { return unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_LOOP, 0) }},
+		{"IPV6_TCLASS", func() error { return unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_TCLASS, ipTOSInternetControl) }},
+		{"IPV6_FREEBIND", func() error { return unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_FREEBIND, 1) }},
+		{"SO_RCVBUF", func() error { return unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 1) }},
+	}
+}
+
+func rawSocket(family int, name string, setup func(fd int) error) (*os.File, syscall.RawConn, error) {
+	fd, err := unix.Socket(family, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, ProtoVRRP)
 	if err != nil {
 		return nil, nil, fmt.Errorf("raw socket: %w", err)
 	}
@@ -112,17 +166,29 @@ func rawSocket(name string, setup func(fd int) error) (*os.File, syscall.RawConn
 	return f, rc, nil
 }
 
-func firstIPv4(ifi *net.Interface) (netip.Addr, error) {
+// defaultSource is where adverts come from without unicast_src_ip: the
+// interface's first IPv4 address, or its IPv6 link-local one.
+func defaultSource(ifi *net.Interface, v6 bool) (netip.Addr, error) {
 	addrs, err := ifi.Addrs()
 	if err != nil {
 		return netip.Addr{}, fmt.Errorf("addresses of %s: %w", ifi.Name, err)
 	}
 	for _, a := range addrs {
-		if n, ok := a.(*net.IPNet); ok {
-			if ip, ok := netip.AddrFromSlice(n.IP.To4()); ok && n.IP.To4() != nil {
-				return ip, nil
-			}
+		n, ok := a.(*net.IPNet)
+		if !ok {
+			continue
 		}
+		ip, ok := netip.AddrFromSlice(n.IP)
+		if !ok {
+			continue
+		}
+		ip = ip.Unmap()
+		if !v6 && ip.Is4() || v6 && ip.Is6() && ip.IsLinkLocalUnicast() {
+			return ip, nil
+		}
+	}
+	if v6 {
+		return netip.Addr{}, fmt.Errorf("interface %s has no IPv6 link-local address (is IPv6 disabled on it?)", ifi.Name)
 	}
 	return netip.Addr{}, fmt.Errorf("interface %s has no IPv4 address", ifi.Name)
 }
@@ -135,9 +201,10 @@ func (t *RawTransport) Destinations() []netip.Addr { return t.dsts }
 
 // Send implements Transport.
 func (t *RawTransport) Send(dst netip.Addr, msg []byte) error {
+	sa := t.sockaddr(dst)
 	var serr error
 	err := t.txRaw.Write(func(fd uintptr) bool {
-		serr = unix.Sendto(int(fd), msg, 0, &unix.SockaddrInet4{Addr: dst.As4()})
+		serr = unix.Sendto(int(fd), msg, 0, sa)
 		return !errors.Is(serr, unix.EAGAIN)
 	})
 	if err == nil {
@@ -149,14 +216,30 @@ func (t *RawTransport) Send(dst netip.Addr, msg []byte) error {
 	return nil
 }
 
+// sockaddr is a's socket address in the transport's family. The zone only
+// counts for link-local addresses (ff02::12, fe80::/10); the kernel ignores
+// it for the others.
+func (t *RawTransport) sockaddr(a netip.Addr) unix.Sockaddr {
+	if t.v6 {
+		return &unix.SockaddrInet6{Addr: a.As16(), ZoneId: uint32(t.ifindex)}
+	}
+	return &unix.SockaddrInet4{Addr: a.As4()}
+}
+
 // Receive implements Transport.
 func (t *RawTransport) Receive() (Packet, error) {
 	buf := make([]byte, 1500)
+	oob := make([]byte, 128)
 	for {
-		var n int
+		var n, oobn int
+		var from unix.Sockaddr
 		var rerr error
 		err := t.rxRaw.Read(func(fd uintptr) bool {
-			n, _, rerr = unix.Recvfrom(int(fd), buf, 0)
+			if t.v6 {
+				n, oobn, _, from, rerr = unix.Recvmsg(int(fd), buf, oob, 0)
+			} else {
+				n, _, rerr = unix.Recvfrom(int(fd), buf, 0)
+			}
 			return !errors.Is(rerr, unix.EAGAIN)
 		})
 		if err == nil {
@@ -168,10 +251,46 @@ func (t *RawTransport) Receive() (Packet, error) {
 		if err != nil {
 			return Packet{}, fmt.Errorf("receive: %w", err)
 		}
+		if t.v6 {
+			if p, ok := parseIPv6(from, buf[:n], oob[:oobn]); ok {
+				return p, nil
+			}
+			continue
+		}
 		if p, ok := parseIPv4(buf[:n]); ok {
 			return p, nil
 		}
 	}
+}
+
+// parseIPv6 makes a Packet of what an IPv6 raw socket returned: the payload
+// alone, the source from the socket address, hop limit and destination from
+// the ancillary data (IPV6_RECVHOPLIMIT, IPV6_RECVPKTINFO). Without either
+// the packet cannot be judged: it is skipped (the options are always set).
+func parseIPv6(from unix.Sockaddr, b, oob []byte) (Packet, bool) {
+	sa, ok := from.(*unix.SockaddrInet6)
+	if !ok {
+		return Packet{}, false
+	}
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return Packet{}, false
+	}
+	p := Packet{Src: netip.AddrFrom16(sa.Addr), Payload: append([]byte(nil), b...)}
+	var haveHops bool
+	for _, m := range msgs {
+		if m.Header.Level != unix.IPPROTO_IPV6 {
+			continue
+		}
+		switch {
+		case m.Header.Type == unix.IPV6_HOPLIMIT && len(m.Data) >= 4:
+			p.TTL = uint8(binary.NativeEndian.Uint32(m.Data))
+			haveHops = true
+		case m.Header.Type == unix.IPV6_PKTINFO && len(m.Data) >= unix.SizeofInet6Pktinfo:
+			p.Dst = netip.AddrFrom16([16]byte(m.Data[:16]))
+		}
+	}
+	return p, haveHops && p.Dst.IsValid()
 }
 
 // parseIPv4 splits a datagram from a raw socket (which always includes the
