@@ -18,7 +18,7 @@ var (
 	addrUs6   = netip.MustParseAddr("fe80::1")
 	addrPeer6 = netip.MustParseAddr("fe80::2")
 	vip6      = netip.MustParsePrefix("fd00::100/64")
-	t0       = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	t0        = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 )
 
 type sent struct {
