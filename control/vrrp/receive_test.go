@@ -290,9 +290,10 @@ func TestOwnAdvertIgnored(t *testing.T) {
 	}
 }
 
-// Adverts keepalived 2.2.7 sent in the lab (v2 from lab-facts.md, v3 captured
-// with tcpdump from 10.99.0.2): our encoder and checksum, including the v3
-// pseudo-header, must produce the same bytes.
+// Adverts keepalived 2.2.7 sent in the lab (v2 from lab-facts.md, v3
+// captured with tcpdump from 10.99.0.2, IPv6 from fe80::2 to ff02::12 with
+// hop limit 255 and traffic class 0xc0): our encoder and checksum, including
+// the v3 IPv4 and IPv6 pseudo-headers, must produce the same bytes.
 func TestKeepalivedWireBytes(t *testing.T) {
 	vipAddr := netip.MustParseAddr("10.99.0.100")
 	tests := []struct {
@@ -305,16 +306,26 @@ func TestKeepalivedWireBytes(t *testing.T) {
 			Advert{Version: 2, Type: 1, VRID: 99, Priority: 150, Count: 1, Interval: 1, Addrs: []netip.Addr{vipAddr}}},
 		{"v3 prio 150", "316396010064427c0a630064", netip.MustParseAddr("10.99.0.2"),
 			Advert{Version: 3, Type: 1, VRID: 99, Priority: 150, Count: 1, Interval: 100, Addrs: []netip.Addr{vipAddr}}},
+		{"v3 IPv6 prio 150", "3163960200643c52" + "fe800000000000000000000000000099" + "fd000099000000000000000000000100",
+			netip.MustParseAddr("fe80::2"),
+			Advert{Version: 3, Type: 1, VRID: 99, Priority: 150, Count: 2, Interval: 100,
+				Addrs: []netip.Addr{netip.MustParseAddr("fe80::99"), netip.MustParseAddr("fd00:99::100")}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			wire, _ := hex.DecodeString(tc.wire)
-			if got := tc.adv.Seal(tc.src, Group); !bytes.Equal(got, wire) {
+			cfg := baseConfig()
+			cfg.Version, cfg.VRID, cfg.VIPs = tc.adv.Version, 99, nil
+			for _, a := range tc.adv.Addrs {
+				cfg.VIPs = append(cfg.VIPs, VIP{Prefix: netip.PrefixFrom(a, a.BitLen()), Dev: "eth0"})
+			}
+			if cfg.IPv6() {
+				cfg.McastGroup = Group6
+			}
+			if got := tc.adv.Seal(tc.src, cfg.McastGroup); !bytes.Equal(got, wire) {
 				t.Fatalf("encoded %x, keepalived sent %x", got, wire)
 			}
-			p := Packet{Src: tc.src, Dst: Group, TTL: 255, Payload: wire}
-			cfg := baseConfig()
-			cfg.Version, cfg.VRID, cfg.VIPs = tc.adv.Version, 99, []VIP{{Prefix: netip.PrefixFrom(vipAddr, 32), Dev: "eth0"}}
+			p := Packet{Src: tc.src, Dst: cfg.McastGroup, TTL: 255, Payload: wire}
 			s := newSim(t, cfg)
 			s.start()
 			s.recv(p)
