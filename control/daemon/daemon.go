@@ -338,7 +338,7 @@ func (d *Daemon) attach(p *ifacePlan, syncKeys *flowsync.Keyring) error {
 			peers = d.opts.FlowSyncPeers
 		}
 		pl.sync, err = flowsync.New(dp, p.iface, flowsync.Options{Group: d.opts.FlowSyncGroup, Keys: syncKeys, Peers: peers,
-			Source: src, Log: d.log.With("interface", p.name)})
+			Source: src, Ready: func() bool { return resolved(rec.Status()) }, Log: d.log.With("interface", p.name)})
 		if err != nil {
 			neigh.Close()
 			dp.Close()
@@ -347,6 +347,21 @@ func (d *Daemon) attach(p *ifacePlan, syncKeys *flowsync.Keyring) error {
 	}
 	d.planes[p.name] = pl
 	return nil
+}
+
+// resolved reports whether every backend of the last apply has a MAC: a
+// fresh director (after a reboot) asks the others for their flow tables
+// only then, or it would drop every entry naming a backend it cannot
+// forward to yet.
+func resolved(svcs []control.ServiceStatus) bool {
+	for _, s := range svcs {
+		for _, b := range s.Backends {
+			if b.Unresolved {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // flowSyncKeys reads the flow-sync keys; nil (flow sync off, said in the

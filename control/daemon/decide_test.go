@@ -116,3 +116,27 @@ func TestTrackAdjust(t *testing.T) {
 		})
 	}
 }
+
+// A fresh director asks for the flow tables once every backend has a MAC.
+func TestResolved(t *testing.T) {
+	svc := func(unresolved ...bool) control.ServiceStatus {
+		var s control.ServiceStatus
+		for _, u := range unresolved {
+			s.Backends = append(s.Backends, control.BackendStatus{Unresolved: u})
+		}
+		return s
+	}
+	for _, tc := range []struct {
+		name string
+		svcs []control.ServiceStatus
+		want bool
+	}{
+		{"no service", nil, true},
+		{"all resolved", []control.ServiceStatus{svc(false, false), svc(false)}, true},
+		{"one unresolved", []control.ServiceStatus{svc(false, false), svc(false, true)}, false},
+	} {
+		if got := resolved(tc.svcs); got != tc.want {
+			t.Errorf("%s: resolved = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

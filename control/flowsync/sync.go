@@ -78,6 +78,13 @@ type Options struct {
 	AnswerWait   time.Duration
 	BulkWait     time.Duration
 	BulkCooldown time.Duration
+	// Ready reports whether this director's data plane can take a table
+	// dump: a joiner whose backends are not programmed yet (no MAC
+	// resolved, the first checks not run) would drop every entry naming
+	// them as not usable. The join asks for the tables once Ready says so,
+	// or after AnswerWait regardless (a backend that stays unresolved must
+	// not hold the director out forever). Nil: ready at once.
+	Ready func() bool
 	// ReadBuffer is the receive socket's buffer in bytes (default 4 MiB:
 	// about 1,800 full datagrams, a table dump's burst while the flow-table
 	// writes catch up).
@@ -680,6 +687,9 @@ const maxBulkAttempts = 4
 // overflowed its socket buffer) is asked for again, at a pace below what
 // this director managed to take in; re-applying what arrived changes nothing.
 func (s *Syncer) join(ctx context.Context) {
+	if !s.waitReady(ctx) {
+		return
+	}
 	wait := time.NewTimer(s.opts.BulkWait)
 	defer wait.Stop()
 	noAnswer := time.NewTimer(s.opts.AnswerWait)
@@ -735,6 +745,30 @@ func (s *Syncer) join(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// waitReady waits until Options.Ready holds, at most AnswerWait; false when
+// ctx ended first.
+func (s *Syncer) waitReady(ctx context.Context) bool {
+	if s.opts.Ready == nil {
+		return true
+	}
+	limit := time.NewTimer(s.opts.AnswerWait)
+	defer limit.Stop()
+	poll := time.NewTicker(20 * time.Millisecond)
+	defer poll.Stop()
+	for !s.opts.Ready() {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-limit.C:
+			s.log.Warn("flow sync: asking for the tables although backends are not programmed yet: entries naming them will be dropped",
+				"waited", s.opts.AnswerWait)
+			return true
+		case <-poll.C:
+		}
+	}
+	return true
 }
 
 // bulkIdle is how long a started dump may send nothing before the joiner

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -442,6 +443,44 @@ func TestBulkSyncSlowReceiver(t *testing.T) {
 	}
 	if got := len(flowTable(t, dp2)); got != n {
 		t.Fatalf("after the retries lvs2 holds %d flows, want %d", got, n)
+	}
+}
+
+// A joiner asks for the tables only once its data plane can take them
+// (Options.Ready): a dump that arrived while its backends were not usable
+// yet (a fresh director resolving their MACs) would be dropped entry by
+// entry, and the director would announce without the flows.
+func TestBulkSyncWaitsForReady(t *testing.T) {
+	testutil.RequirePriv(t)
+	const n = 500
+	seg := testutil.NewSegment(t, "fy")
+	h1 := seg.AddHost(t, "lvs1", "192.168.1.20/24")
+	h2 := seg.AddHost(t, "lvs2", "192.168.1.21/24")
+	dp1, dp2 := bigTable(t, h1.MAC, 1, n), bigTable(t, h2.MAC, 101, 0)
+	setState := func(st loader.BackendState) {
+		for i, ip := range []netip.Addr{db1, db2} {
+			if err := dp2.SetBackend(101+uint32(i), loader.Backend{ServiceID: 1, IP: ip, MAC: dbMAC[i], State: st}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	setState(loader.BackendDown)
+	var ready atomic.Bool
+	start(t, h1, dp1, Options{Keys: keyring(t, keyA)})
+	s2, _ := start(t, h2, dp2, Options{Keys: keyring(t, keyA), Ready: ready.Load})
+	time.Sleep(300 * time.Millisecond)
+	if st := s2.Status(); st.BulkRequests != 0 || st.Synced {
+		t.Fatalf("asked for the tables before the data plane was ready: %+v", st)
+	}
+	setState(loader.BackendActive)
+	ready.Store(true)
+	select {
+	case <-s2.Synced():
+	case <-time.After(10 * time.Second):
+		t.Fatalf("not synced 10s after ready: %+v", s2.Status())
+	}
+	if got, st := len(flowTable(t, dp2)), s2.Status(); got != n || st.Applied != n {
+		t.Fatalf("after the dump lvs2 holds %d flows (applied %d, dropped %v), want %d", got, st.Applied, st.Dropped, n)
 	}
 }
 
