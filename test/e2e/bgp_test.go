@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/netip"
@@ -8,10 +9,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"xlb/control/flowsync"
 	"xlb/test/testutil"
 )
 
@@ -64,18 +68,28 @@ func TestBGP(t *testing.T) {
 	binaries(t)
 	seg := testutil.NewSegment(t, "bg")
 	router := seg.AddHost(t, "rt", "192.168.1.1/24")
-	dirIPs := []string{"192.168.1.21", "192.168.1.22", "192.168.1.23"}
+	// Flow sync among the directors: one key for all of them, multicast on
+	// the segment. The fourth director joins in the last scenario.
+	key := filepath.Join(t.TempDir(), "flowsync.key")
+	if err := os.WriteFile(key, []byte("bgp-lab-flow-sync-key-0123456789abcdef"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dirIPs := []string{"192.168.1.21", "192.168.1.22", "192.168.1.23", "192.168.1.24"}
 	var dirs []*daemon
 	for i, ip := range dirIPs {
 		h := seg.AddHost(t, fmt.Sprintf("lb%d", i+1), ip+"/24")
 		seg.AttachPassToPort(t, h)
-		dirs = append(dirs, newDaemon(t, h, bgpConfig(ip)))
+		d := newDaemon(t, h, bgpConfig(ip))
+		d.args = []string{"--flow-sync-key", key}
+		dirs = append(dirs, d)
 	}
+	var dbs []*testutil.Host
 	for i, ip := range []string{"192.168.1.10", "192.168.1.11"} {
 		h := seg.AddHost(t, fmt.Sprintf("db%d", i+1), ip+"/24")
 		h.AcceptVIPOnLoopback(t, bgpVIP)
 		h.MustRun(t, "ip", "route", "add", "10.99.0.0/24", "via", "192.168.1.1")
 		testutil.Serve(t, h, 3306, fmt.Sprintf("db%d", i+1))
+		dbs = append(dbs, h)
 	}
 	// The client, behind the router.
 	cns := testutil.NewNetNS(t, "bgcl")
@@ -100,7 +114,10 @@ protocol kernel { ipv4 { import none; export all; }; merge paths on; }
 protocol bfd { interface "*" { min rx interval 100 ms; min tx interval 100 ms; multiplier 3; }; }
 `)
 	for i, ip := range dirIPs {
-		fmt.Fprintf(&conf, "protocol bgp lb%d { local 192.168.1.1 as 65000; neighbor %s as 65001; bfd on; ipv4 { import all; export none; }; }\n", i+1, ip)
+		// error wait time: bird waits 60-300 s after a session failure
+		// (BFD down) before it accepts the director again; the rebooted
+		// director of the join scenario must not wait that long.
+		fmt.Fprintf(&conf, "protocol bgp lb%d { local 192.168.1.1 as 65000; neighbor %s as 65001; bfd on; error wait time 1, 10; ipv4 { import all; export none; }; }\n", i+1, ip)
 	}
 	os.WriteFile(filepath.Join(dir, "bird.conf"), []byte(conf.String()), 0o644)
 	router.MustRun(t, "bird", "-c", filepath.Join(dir, "bird.conf"), "-s", filepath.Join(dir, "bird.ctl"), "-P", filepath.Join(dir, "bird.pid"))
@@ -113,36 +130,39 @@ protocol bfd { interface "*" { min rx interval 100 ms; min tx interval 100 ms; m
 			}
 		}
 	})
-	for _, d := range dirs {
+	for _, d := range dirs[:3] {
 		d.start()
 	}
 	waitFor(t, "the router has the VIP through all three directors", 30*time.Second, func() bool { return len(nexthops(router)) == 3 })
 	svc := netip.AddrPortFrom(bgpVIP, 3306)
 
-	// open dials n connections from fixed ports and says which backend each reached.
+	// open dials n connections from fixed ports, dialers side by side, and
+	// says which backend each reached.
 	open := func(t *testing.T, base, n int) []*testutil.Conn {
 		t.Helper()
-		var conns []*testutil.Conn
-		for i := 0; i < n; i++ {
-			c, err := testutil.Dial(client, svc, base+i)
-			if err != nil {
-				t.Fatalf("connection %d: %v", i, err)
+		conns := make([]*testutil.Conn, n)
+		errs := make([]error, n)
+		parallelDo(n, func(i int) { conns[i], errs[i] = testutil.Dial(client, svc, base+i) })
+		for i, c := range conns {
+			if c != nil {
+				t.Cleanup(func() { c.Close() })
 			}
-			t.Cleanup(func() { c.Close() })
-			conns = append(conns, c)
+			if errs[i] != nil {
+				t.Fatalf("connection from port %d: %v", base+i, errs[i])
+			}
 		}
 		return conns
 	}
 	echoAll := func(t *testing.T, conns []*testutil.Conn, what string) {
 		t.Helper()
-		broken := 0
-		for _, c := range conns {
-			if err := c.Echo("still-there"); err != nil {
-				broken++
+		var broken atomic.Int64
+		parallelDo(len(conns), func(i int) {
+			if conns[i].Echo("still-there") != nil {
+				broken.Add(1)
 			}
-		}
-		if broken > 0 {
-			t.Errorf("%s: %d of %d connections broken", what, broken, len(conns))
+		})
+		if n := broken.Load(); n > 0 {
+			t.Errorf("%s: %d of %d connections broken", what, n, len(conns))
 		}
 	}
 	packets := func(d *daemon) uint64 {
@@ -161,16 +181,20 @@ protocol bfd { interface "*" { min rx interval 100 ms; min tx interval 100 ms; m
 		for _, d := range dirs {
 			before = append(before, packets(d))
 		}
-		conns := open(t, 30000, 150)
+		conns := open(t, 30000, spreadConns)
 		backends := map[string]int{}
 		for _, c := range conns {
 			backends[c.Backend]++
 		}
-		for i, d := range dirs {
-			if packets(d) == before[i] {
-				t.Errorf("director %s carried none of 150 connections", dirIPs[i])
+		var shares []string
+		for i, d := range dirs[:3] {
+			n := packets(d) - before[i]
+			shares = append(shares, fmt.Sprintf("%s %d", dirIPs[i], n))
+			if n == 0 {
+				t.Errorf("director %s carried none of %d connections", dirIPs[i], spreadConns)
 			}
 		}
+		t.Logf("%d connections: packets per director %s; per backend %v", spreadConns, strings.Join(shares, ", "), backends)
 		if backends["db1"] == 0 || backends["db2"] == 0 {
 			t.Errorf("backends: %v", backends)
 		}
@@ -183,7 +207,7 @@ protocol bfd { interface "*" { min rx interval 100 ms; min tx interval 100 ms; m
 			c.Close()
 		}
 		time.Sleep(100 * time.Millisecond)
-		again := open(t, 30000, 150)
+		again := open(t, 30000, spreadConns)
 		for i, c := range again {
 			if c.Backend != conns[i].Backend {
 				t.Fatalf("connection from port %d reached %s, then %s", 30000+i, conns[i].Backend, c.Backend)
@@ -216,9 +240,9 @@ protocol bfd { interface "*" { min rx interval 100 ms; min tx interval 100 ms; m
 		})
 		h.MustRun(t, "iptables", "-D", "OUTPUT", "-p", "tcp", "--dport", "3306", "-j", "REJECT")
 		waitFor(t, "announced again once its checks pass", 10*time.Second, func() bool { return len(nexthops(router)) == 3 })
-		// Announced from the first backend up (quorum 1); the next
-		// scenarios need the same Maglev table on every director (flow
-		// sync is off in this lab: no key), so wait for both.
+		// Announced from the first backend up (quorum 1); wait for both,
+		// so the next scenarios start from the same Maglev table on every
+		// director.
 		waitFor(t, "both backends active again there", 10*time.Second, func() bool {
 			b := dirs[2].backends()
 			return b["192.168.1.10"].State == "active" && b["192.168.1.11"].State == "active"
@@ -253,4 +277,102 @@ protocol bfd { interface "*" { min rx interval 100 ms; min tx interval 100 ms; m
 		}
 		echoAll(t, conns, "after a director died")
 	})
+
+	// A director joins: the one killed above, rebooted (its pinned flow table
+	// gone), then a fourth. ECMP re-hashes some connections onto each;
+	// they were opened while db2 was down, so they all sit on db1 while the
+	// Maglev table now sends about half of such flows to db2: a joiner that
+	// did not ask for the flow table before announcing would send those to
+	// db2, which answers with a reset.
+	t.Run("joins re-hash flows onto them: bulk sync first", func(t *testing.T) {
+		reject := []string{"INPUT", "-p", "tcp", "--dport", "3306", "-s", "192.168.1.0/24", "-j", "REJECT", "--reject-with", "tcp-reset"}
+		dbs[1].MustRun(t, "iptables", append([]string{"-A"}, reject...)...)
+		defer dbs[1].Run("iptables", append([]string{"-D"}, reject...)...)
+		live := dirs[1:3]
+		for _, d := range live {
+			waitFor(t, "db2's checks fail on every live director", 10*time.Second, func() bool { return d.backends()["192.168.1.11"].State != "active" })
+		}
+		conns := open(t, 34000, 400)
+		for _, c := range conns {
+			if c.Backend != "db1" {
+				t.Fatalf("a connection reached %s while db2 was down", c.Backend)
+			}
+		}
+		dbs[1].MustRun(t, "iptables", append([]string{"-D"}, reject...)...)
+		for _, d := range live {
+			waitFor(t, "db2 active again", 10*time.Second, func() bool { return d.backends()["192.168.1.11"].State == "active" })
+		}
+
+		join := func(d *daemon, want int) {
+			t.Helper()
+			start := time.Now()
+			d.start()
+			if !poll(30*time.Second, func() bool { return len(nexthops(router)) == want }) {
+				log, _ := os.ReadFile(d.logPath)
+				var info []string
+				for _, l := range strings.Split(string(log), "\n") {
+					if !strings.Contains(l, "level=DEBUG") {
+						info = append(info, l)
+					}
+				}
+				st, _ := d.ctl("bgp")
+				rt, _ := router.Run("ip", "route", "show", bgpVIP.String())
+				birdRoutes, _ := router.Run("birdc", "-s", filepath.Join(dir, "bird.ctl"), "show", "route", "all")
+				t.Fatalf("%s not in the ECMP set within 30s; router: %s\n%s\nxlbctl bgp:\n%s\nlog:\n%s", d.host.Name, rt, birdRoutes, st, lastLines(strings.Join(info, "\n"), 20))
+			}
+			t.Logf("%s started -> in the ECMP set after %v", d.host.Name, time.Since(start).Round(time.Millisecond))
+			echoAll(t, conns, "after "+d.host.Name+" joined")
+			if packets(d) == 0 {
+				t.Errorf("%s carried none of the %d connections: ECMP re-hashed none onto it", d.host.Name, len(conns))
+			}
+			out, err := d.ctl("--json", "flowsync")
+			var st []flowsync.Status
+			if err != nil || json.Unmarshal([]byte(out), &st) != nil || len(st) != 1 {
+				t.Fatalf("xlbctl flowsync on %s: %v\n%s", d.host.Name, err, out)
+			}
+			t.Logf("%s: bulk requests %d, flows applied %d, synced %v", d.host.Name, st[0].BulkRequests, st[0].Applied, st[0].Synced)
+			if !st[0].Synced || st[0].BulkRequests == 0 || st[0].Applied < uint64(len(conns)) {
+				t.Errorf("%s announced with synced %v after %d bulk requests, %d flows applied (want the %d connections' flows)",
+					d.host.Name, st[0].Synced, st[0].BulkRequests, st[0].Applied, len(conns))
+			}
+		}
+		// The director killed above comes back as after a reboot: link up,
+		// nothing pinned.
+		dirs[0].host.MustRun(t, "ip", "link", "set", "eth0", "up")
+		if out, err := exec.Command(filepath.Join(binaries(t), "xlbd"), "detach", "--pin-root", dirs[0].pinRoot).CombinedOutput(); err != nil {
+			t.Fatalf("xlbd detach: %v\n%s", err, out)
+		}
+		join(dirs[0], 3)
+		join(dirs[3], 4)
+	})
+}
+
+// poll is waitFor that reports instead of failing.
+func poll(limit time.Duration, ok func() bool) bool {
+	for start := time.Now(); time.Since(start) < limit; time.Sleep(50 * time.Millisecond) {
+		if ok() {
+			return true
+		}
+	}
+	return false
+}
+
+// spreadConns is the connections of the spread scenario (issue 14: 1,000).
+const spreadConns = 1000
+
+// parallelDo runs fn(0..n-1) on a bounded number of goroutines.
+func parallelDo(n int, fn func(i int)) {
+	const workers = 32
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < min(workers, n); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
+				fn(i)
+			}
+		}()
+	}
+	wg.Wait()
 }

@@ -54,7 +54,9 @@ type daemon struct {
 	// metrics is --metrics when set (xlbd's default, the director's
 	// loopback, otherwise).
 	metrics string
-	cmd     *exec.Cmd
+	// args are more flags for xlbd run (e.g. --flow-sync-key).
+	args []string
+	cmd  *exec.Cmd
 }
 
 func newDaemon(t *testing.T, host *testutil.Host, config string) *daemon {
@@ -100,6 +102,7 @@ func (d *daemon) start() {
 	if d.metrics != "" {
 		args = append(args, "--metrics", d.metrics)
 	}
+	args = append(args, d.args...)
 	d.cmd = d.host.Cmd(filepath.Join(binaries(d.t), "xlbd"), args...)
 	d.cmd.Stdout, d.cmd.Stderr = log, log
 	if err := d.cmd.Start(); err != nil {
