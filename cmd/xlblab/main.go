@@ -5,6 +5,9 @@
 //	xlblab up      build the lab and leave it running
 //	xlblab down    tear it down (also after a crash)
 //	xlblab demo    build it, run a workload through failures, report, tear down
+//
+// With --bgp the lab is the active-active one: three directors announce the
+// VIP by BGP to a bird2 router that spreads the clients over them by ECMP.
 package main
 
 import (
@@ -30,13 +33,16 @@ func newApp() *cli.App {
 		&cli.StringFlag{Name: "repo", Value: ".", Usage: "the xlb checkout (scripts/lab)"},
 		&cli.StringFlag{Name: "bin", Value: "bin", Usage: "directory holding xlbd and xlbctl (make build)"},
 		&cli.StringFlag{Name: "scheduler", Value: "rr", Usage: "scheduler of the MySQL service: rr (both masters) or fo (one writer)"},
+		&cli.BoolFlag{Name: "bgp", Usage: "the active-active lab instead: lvs1-3 announce the VIP by BGP to a bird2 router (ECMP, L4 hash, BFD), the client behind it"},
 	}
 	return &cli.App{
 		Name:  "xlblab",
 		Usage: "the xlb lab: two xlbd directors with VRRP in front of MariaDB master-master, in network namespaces",
 		Description: "Hosts (scripts/lab/lab.env): db1 192.168.1.10, db2 192.168.1.11 (MariaDB master-master),\n" +
 			"lvs1 192.168.1.20 (VRRP MASTER, priority 101), lvs2 192.168.1.21 (BACKUP, 100), client\n" +
-			"192.168.1.100; VIP 192.168.1.30:3306. The root namespace is never routed into the lab. Needs root.",
+			"192.168.1.100; VIP 192.168.1.30:3306. With --bgp: lvs1-lvs3 (192.168.1.20-22) announce the VIP by BGP\n" +
+			"to router 192.168.1.1 (bird2: ECMP, L4 hash, BFD); the client 10.99.0.100 sits behind the router.\n" +
+			"The root namespace is never routed into the lab. Needs root.",
 		HideHelpCommand: true,
 		Commands: []*cli.Command{
 			{Name: "up", Usage: "build the lab and leave it running", Flags: flags, Action: func(c *cli.Context) error {
@@ -62,5 +68,5 @@ func newApp() *cli.App {
 func options(c *cli.Context) lab.Options {
 	repo, _ := filepath.Abs(c.String("repo"))
 	bin, _ := filepath.Abs(c.String("bin"))
-	return lab.Options{Prefix: c.String("prefix"), Repo: repo, BinDir: bin, Scheduler: c.String("scheduler"), Log: os.Stdout}
+	return lab.Options{Prefix: c.String("prefix"), Repo: repo, BinDir: bin, Scheduler: c.String("scheduler"), BGP: c.Bool("bgp"), Log: os.Stdout}
 }

@@ -4,6 +4,7 @@
 #   db.sh setup ROLE      configure, initialise, start, create users and database
 #   db.sh replicate ROLE  replicate from the other master (run on both after setup)
 #   db.sh start|stop|kill ROLE
+#   db.sh route ROLE      (BGP lab) answer the clients behind the router through it
 #
 # ROLE is db1 or db2. LAB_MODE=netns (default) keeps everything under
 # LAB_DIR/ROLE and runs mariadbd directly (no systemd in a namespace);
@@ -13,7 +14,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 # shellcheck source=lab.env
 source "$here/lab.env"
 
-cmd=${1:?usage: db.sh setup|replicate|start|stop|kill ROLE}
+cmd=${1:?usage: db.sh setup|replicate|route|start|stop|kill ROLE}
 role=${2:?role db1 or db2}
 mode=${LAB_MODE:-netns}
 case $role in
@@ -134,6 +135,11 @@ setup)
 replicate)
 	sql "STOP SLAVE; CHANGE MASTER TO MASTER_HOST='$peer', MASTER_PORT=3306, MASTER_USER='$LAB_REPL_USER',
 	MASTER_PASSWORD='$LAB_REPL_PASS', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1; START SLAVE;"
+	;;
+route)
+	# Direct routing: the answers go straight to the client, which sits
+	# behind the router in the BGP lab.
+	ip route replace "$LAB_CLIENT_NET" via "$LAB_ROUTER"
 	;;
 start) start ;;
 stop) stop ;;

@@ -2,25 +2,31 @@
 # Writes the xlbd config of one lab director (and, in a VM, installs and
 # starts xlbd as a systemd service).
 #
-#   director.sh config ROLE [SCHEDULER]   ROLE lvs1 or lvs2; SCHEDULER rr (default) or fo
+#   director.sh config ROLE [SCHEDULER [HA]]   ROLE lvs1, lvs2 (or lvs3 with bgp);
+#                                             SCHEDULER rr (default) or fo; HA vrrp (default) or bgp
 #
-# lvs1 is the VRRP MASTER (priority 101), lvs2 the BACKUP (100): the seed's
-# keepalived pair. LAB_MODE=netns (default) writes LAB_DIR/ROLE/xlb.yaml;
+# vrrp: lvs1 is the VRRP MASTER (priority 101), lvs2 the BACKUP (100): the
+# seed's keepalived pair. bgp: lvs1-3 all announce the VIP to the lab's
+# router (scripts/lab/router.sh), which spreads the clients over them by
+# ECMP; BFD takes a dead director out in ~300 ms. LAB_MODE=netns (default) writes LAB_DIR/ROLE/xlb.yaml;
 # LAB_MODE=vm writes /etc/xlb/xlb.conf and starts the service.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 # shellcheck source=lab.env
 source "$here/lab.env"
 
-cmd=${1:?usage: director.sh config ROLE [SCHEDULER]}
-role=${2:?role lvs1 or lvs2}
+cmd=${1:?usage: director.sh config ROLE [SCHEDULER [HA]]}
+role=${2:?role lvs1, lvs2 or lvs3}
 sched=${3:-rr}
+ha=${4:-vrrp}
 mode=${LAB_MODE:-netns}
-case $role in
-lvs1) state=master prio=101 ;;
-lvs2) state=backup prio=100 ;;
-*) echo "director.sh: unknown role $role" >&2; exit 2 ;;
+case $role/$ha in
+lvs1/*) state=master prio=101 ip=$LAB_LVS1 ;;
+lvs2/*) state=backup prio=100 ip=$LAB_LVS2 ;;
+lvs3/bgp) ip=$LAB_LVS3 ;;
+*) echo "director.sh: unknown role $role (with $ha)" >&2; exit 2 ;;
 esac
+case $ha in vrrp | bgp) ;; *) echo "director.sh: HA is vrrp or bgp, not $ha" >&2; exit 2 ;; esac
 [ "$cmd" = config ] || { echo "director.sh: unknown command $cmd" >&2; exit 2; }
 
 if [ "$mode" = netns ]; then
@@ -35,7 +41,7 @@ umask 077
 printf '%s\n' "$LAB_CHECK_PASS" >"$dir/check.pass"
 
 # Flow sync needs a key shared by the directors (without one it stays off):
-# the first director configured makes a random one, the other copies it.
+# the first director configured makes a random one, the others copy it.
 if [ "$mode" = netns ]; then
 	shared_key=$LAB_DIR/flowsync.key
 else
@@ -44,7 +50,7 @@ fi
 [ -s "$shared_key" ] || od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$shared_key"
 install -m 0600 "$shared_key" "$dir/flowsync.key"
 
-# The flow hash seed must be the same on both directors too (a failover
+# The flow hash seed must be the same on every director too (a failover
 # would otherwise move connections to other backends): made the same way.
 if [ "$mode" = netns ]; then
 	shared_seed=$LAB_DIR/hashseed
@@ -90,6 +96,18 @@ $(check)
       - ip: $LAB_DB2
         weight: 1
 $(check)
+YAML
+	if [ "$ha" = bgp ]; then
+		cat <<YAML
+bgp:
+  local_as: $LAB_DIRECTOR_AS
+  router_id: $ip
+  withdraw_wait: 2
+  neighbors:
+    - {address: $LAB_ROUTER, peer_as: $LAB_ROUTER_AS, bfd: true}
+YAML
+	else
+		cat <<YAML
 vrrp:
   - name: VI_1
     interface: ${LAB_IFACE:-eth0}
@@ -103,6 +121,7 @@ vrrp:
       - $LAB_VIP/32 dev ${LAB_IFACE:-eth0}
     garp_master_delay: 1
 YAML
+	fi
 } >"$conf"
 
 if [ "$mode" = vm ]; then

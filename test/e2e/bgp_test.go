@@ -54,10 +54,9 @@ func nexthops(router *testutil.Host) []string {
 	return hops
 }
 
-// TestBGP is the active-active lab: a bird2 router with ECMP (L4 hash) and
-// BFD, the client behind it, three directors running xlbd with BGP, two
-// backends. One lab for every scenario: subtests.
-func TestBGP(t *testing.T) {
+// requireBird skips (fails when strict) without root or bird2.
+func requireBird(t *testing.T) {
+	t.Helper()
 	testutil.RequirePriv(t)
 	if _, err := exec.LookPath("bird"); err != nil {
 		if testutil.Strict() {
@@ -65,6 +64,13 @@ func TestBGP(t *testing.T) {
 		}
 		t.Skip("bird2 is not installed (scripts/install-deps.sh installs it)")
 	}
+}
+
+// TestBGP is the active-active lab: a bird2 router with ECMP (L4 hash) and
+// BFD, the client behind it, three directors running xlbd with BGP, two
+// backends. One lab for every scenario: subtests.
+func TestBGP(t *testing.T) {
+	requireBird(t)
 	binaries(t)
 	seg := testutil.NewSegment(t, "bg")
 	router := seg.AddHost(t, "rt", "192.168.1.1/24")

@@ -19,16 +19,21 @@ import (
 // startLab brings up the lab with a prefix of its own and tears it down at
 // the test's end, also when the test fails.
 func startLab(t *testing.T, sched string) *lab.Lab {
+	return startLabWith(t, lab.Options{Scheduler: sched}, sched)
+}
+
+// startLabWith is startLab with options; tag ends the prefix.
+func startLabWith(t *testing.T, opts lab.Options, tag string) *lab.Lab {
 	t.Helper()
 	testutil.RequirePriv(t)
 	repo, err := filepath.Abs("../..")
 	if err != nil {
 		t.Fatal(err)
 	}
-	prefix := fmt.Sprintf("xlbt%d%s", os.Getpid()%100000, sched)
+	prefix := fmt.Sprintf("xlbt%d%s", os.Getpid()%100000, tag)
 	t.Cleanup(func() {
 		if t.Failed() {
-			for _, role := range []string{"lvs1", "lvs2"} {
+			for _, role := range []string{"lvs1", "lvs2", "lvs3"} {
 				if b, err := os.ReadFile(filepath.Join(os.TempDir(), prefix, role, "xlbd.log")); err == nil {
 					t.Logf("%s xlbd log (tail):\n%s", role, lastLines(string(b), 40))
 				}
@@ -38,7 +43,8 @@ func startLab(t *testing.T, sched string) *lab.Lab {
 			t.Errorf("lab down: %v", err)
 		}
 	})
-	l, err := lab.Up(lab.Options{Prefix: prefix, Repo: repo, BinDir: binaries(t), Scheduler: sched})
+	opts.Prefix, opts.Repo, opts.BinDir = prefix, repo, binaries(t)
+	l, err := lab.Up(opts)
 	if err != nil {
 		t.Fatalf("lab up: %v", err)
 	}
@@ -253,48 +259,52 @@ func labScenarios(t *testing.T, sched string) {
 		}
 	})
 
-	t.Run("nothing lost", func(t *testing.T) {
-		acked, failed := writer.Stop()
-		t.Logf("writer: %d commits acknowledged, %d failed (failed ones may or may not exist)", len(acked), failed)
-		if len(acked) < 100 {
-			t.Fatalf("only %d commits acknowledged: the writer did not run", len(acked))
+	t.Run("nothing lost", func(t *testing.T) { nothingLost(t, l, writer, "ledger_"+sched) })
+}
+
+// nothingLost stops the writer and checks that every commit it had
+// acknowledged is on both masters, and that their tables are identical.
+func nothingLost(t *testing.T, l *lab.Lab, writer *lab.Writer, table string) {
+	acked, failed := writer.Stop()
+	t.Logf("writer: %d commits acknowledged, %d failed (failed ones may or may not exist)", len(acked), failed)
+	if len(acked) < 100 {
+		t.Fatalf("only %d commits acknowledged: the writer did not run", len(acked))
+	}
+	for _, role := range []string{"db1", "db2"} {
+		if err := l.WaitCaughtUp(role, 30*time.Second); err != nil {
+			t.Fatal(err)
 		}
-		for _, role := range []string{"db1", "db2"} {
-			if err := l.WaitCaughtUp(role, 30*time.Second); err != nil {
-				t.Fatal(err)
+	}
+	table = "mydatabase." + table
+	var sums []string
+	for _, role := range []string{"db1", "db2"} {
+		out, err := l.SQL(role, "SELECT n FROM "+table)
+		if err != nil {
+			t.Fatal(err)
+		}
+		have := map[string]bool{}
+		for _, f := range strings.Fields(out) {
+			have[f] = true
+		}
+		var missing []int64
+		for _, n := range acked {
+			if !have[fmt.Sprint(n)] {
+				missing = append(missing, n)
 			}
 		}
-		table := "mydatabase.ledger_" + sched
-		var sums []string
-		for _, role := range []string{"db1", "db2"} {
-			out, err := l.SQL(role, "SELECT n FROM "+table)
-			if err != nil {
-				t.Fatal(err)
-			}
-			have := map[string]bool{}
-			for _, f := range strings.Fields(out) {
-				have[f] = true
-			}
-			var missing []int64
-			for _, n := range acked {
-				if !have[fmt.Sprint(n)] {
-					missing = append(missing, n)
-				}
-			}
-			if len(missing) > 0 {
-				sort.Slice(missing, func(i, j int) bool { return missing[i] < missing[j] })
-				t.Errorf("%s lacks %d acknowledged rows, e.g. %v", role, len(missing), missing[:min(10, len(missing))])
-			}
-			cs, err := l.SQL(role, "CHECKSUM TABLE "+table+" EXTENDED")
-			if err != nil {
-				t.Fatal(err)
-			}
-			sums = append(sums, strings.Fields(cs)[1])
+		if len(missing) > 0 {
+			sort.Slice(missing, func(i, j int) bool { return missing[i] < missing[j] })
+			t.Errorf("%s lacks %d acknowledged rows, e.g. %v", role, len(missing), missing[:min(10, len(missing))])
 		}
-		if sums[0] != sums[1] {
-			t.Errorf("tables differ: checksum %s on db1, %s on db2", sums[0], sums[1])
+		cs, err := l.SQL(role, "CHECKSUM TABLE "+table+" EXTENDED")
+		if err != nil {
+			t.Fatal(err)
 		}
-	})
+		sums = append(sums, strings.Fields(cs)[1])
+	}
+	if sums[0] != sums[1] {
+		t.Errorf("tables differ: checksum %s on db1, %s on db2", sums[0], sums[1])
+	}
 }
 
 func sum(m map[string]int) int {

@@ -1,6 +1,8 @@
 // Package lab builds the setup xlb replaces (two directors sharing a VIP by
 // VRRP in front of a MariaDB master-master pair, and a client) as network
 // namespaces on one bridge, runs xlbd on the directors, and tears it all down.
+// Its BGP variant puts three directors behind a bird2 router that spreads the
+// clients over them by ECMP; the client sits on the router's other side.
 //
 // Hosts are provisioned by the same scripts the Vagrantfile runs
 // (scripts/lab), with the same addresses (scripts/lab/lab.env), so the
@@ -20,6 +22,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -36,6 +39,9 @@ import (
 // Roles of the lab's hosts, in start order.
 var Roles = []string{"db1", "db2", "lvs1", "lvs2", "client"}
 
+// BGPRoles are the hosts of the BGP lab: three directors and the router.
+var BGPRoles = []string{"db1", "db2", "lvs1", "lvs2", "lvs3", "router", "client"}
+
 // Options configure a lab.
 type Options struct {
 	// Prefix starts every namespace, pin and state directory name.
@@ -46,6 +52,9 @@ type Options struct {
 	BinDir string
 	// Scheduler of the MySQL service: rr (both masters) or fo (one writer).
 	Scheduler string
+	// BGP builds the active-active lab: lvs1-3 announce the VIP by BGP to
+	// a bird2 router (ECMP, L4 hash, BFD), the client behind it.
+	BGP bool
 	// Log receives progress lines; nil discards them.
 	Log io.Writer
 }
@@ -97,7 +106,7 @@ func LoadEnv(repo string) (map[string]string, error) {
 
 func (l *Lab) logf(format string, args ...any) {
 	if l.opts.Log != nil {
-		fmt.Fprintf(l.opts.Log, format+"\n", args...)
+		fmt.Fprintf(l.opts.Log, time.Now().Format("15:04:05.000 ")+format+"\n", args...)
 	}
 }
 
@@ -130,7 +139,8 @@ func Up(opts Options) (l *Lab, err error) {
 	if err := bpffs.Ensure(); err != nil {
 		return nil, err
 	}
-	addr := map[string]string{"db1": env["LAB_DB1"], "db2": env["LAB_DB2"], "lvs1": env["LAB_LVS1"], "lvs2": env["LAB_LVS2"], "client": env["LAB_CLIENT"]}
+	addr := map[string]string{"db1": env["LAB_DB1"], "db2": env["LAB_DB2"], "lvs1": env["LAB_LVS1"], "lvs2": env["LAB_LVS2"],
+		"lvs3": env["LAB_LVS3"], "router": env["LAB_ROUTER"], "client": env["LAB_CLIENT"]}
 
 	l.logf("building namespaces %s-* on one bridge", opts.Prefix)
 	bridge := opts.Prefix + "-br"
@@ -143,7 +153,10 @@ func Up(opts Options) (l *Lab, err error) {
 	if _, err := inNS(bridge, "ip", "link", "set", "br0", "up"); err != nil {
 		return nil, err
 	}
-	for _, role := range Roles {
+	for _, role := range l.Roles() {
+		if role == "client" && opts.BGP {
+			continue
+		}
 		ip := netip.MustParseAddr(addr[role])
 		b := ip.As4()
 		h := &Host{Role: role, NS: opts.Prefix + "-" + role, IP: ip, MAC: net.HardwareAddr{2, 0, 0, 0, 0, b[3]}}
@@ -151,6 +164,11 @@ func Up(opts Options) (l *Lab, err error) {
 			return nil, fmt.Errorf("host %s: %w", role, err)
 		}
 		l.Hosts[role] = h
+	}
+	if opts.BGP {
+		if err := l.addClientBehindRouter(); err != nil {
+			return nil, fmt.Errorf("client behind the router: %w", err)
+		}
 	}
 
 	l.logf("provisioning MariaDB master-master on db1 and db2 (scripts/lab/db.sh)")
@@ -166,6 +184,9 @@ func Up(opts Options) (l *Lab, err error) {
 		if err := l.waitReplicating(role, 20*time.Second); err != nil {
 			return nil, err
 		}
+	}
+	if opts.BGP {
+		return l, l.upBGP()
 	}
 
 	l.logf("starting xlbd on lvs1 (VRRP MASTER, priority 101) and lvs2 (BACKUP, 100), scheduler %s", opts.Scheduler)
@@ -187,6 +208,132 @@ func Up(opts Options) (l *Lab, err error) {
 	}
 	l.logf("lab up: VIP %s:3306 on lvs1", env["LAB_VIP"])
 	return l, nil
+}
+
+// Roles are the hosts of this lab.
+func (l *Lab) Roles() []string {
+	if l.opts.BGP {
+		return BGPRoles
+	}
+	return Roles
+}
+
+// Directors are the lab's directors.
+func (l *Lab) Directors() []string {
+	if l.opts.BGP {
+		return []string{"lvs1", "lvs2", "lvs3"}
+	}
+	return []string{"lvs1", "lvs2"}
+}
+
+// addClientBehindRouter gives the router a second leg, to the client's
+// namespace (scripts/lab/lab.env's LAB_CLIENT_NET).
+func (l *Lab) addClientBehindRouter() error {
+	env := l.Env
+	ip := netip.MustParseAddr(env["LAB_BGP_CLIENT"])
+	b := ip.As4()
+	h := &Host{Role: "client", NS: l.opts.Prefix + "-client", IP: ip, MAC: net.HardwareAddr{2, 0, 0, 0, 1, b[3]}}
+	if err := addNS(h.NS); err != nil {
+		return err
+	}
+	bits := strings.TrimPrefix(env["LAB_CLIENT_NET"][strings.Index(env["LAB_CLIENT_NET"], "/"):], "/")
+	rt := l.Hosts["router"].NS
+	steps := [][]string{
+		{rt, "ip", "link", "add", "eth1", "type", "veth", "peer", "name", "eth0", "netns", h.NS},
+		{rt, "ip", "addr", "add", env["LAB_ROUTER_CLIENT_SIDE"] + "/" + bits, "dev", "eth1"},
+		{rt, "ip", "link", "set", "eth1", "up"},
+		{rt, "ethtool", "-K", "eth1", "tx", "off"},
+		{h.NS, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"},
+		{h.NS, "ip", "link", "set", "eth0", "address", h.MAC.String(), "up"},
+		{h.NS, "ip", "addr", "add", ip.String() + "/" + bits, "dev", "eth0"},
+		{h.NS, "ip", "route", "add", "default", "via", env["LAB_ROUTER_CLIENT_SIDE"]},
+		{h.NS, "ethtool", "-K", "eth0", "tx", "off"},
+	}
+	for _, s := range steps {
+		if _, err := inNS(s[0], s[1], s[2:]...); err != nil {
+			return err
+		}
+	}
+	l.Hosts["client"] = h
+	return nil
+}
+
+// upBGP starts the router and the three directors of the BGP lab and waits
+// until the router spreads the VIP over all three.
+func (l *Lab) upBGP() error {
+	l.logf("starting bird2 on the router (scripts/lab/router.sh): ECMP, L4 hash, BFD 100 ms x 3")
+	for _, role := range []string{"db1", "db2"} {
+		if err := l.DB("route", role); err != nil {
+			return err
+		}
+	}
+	if _, err := l.script("router.sh", "setup", "router"); err != nil {
+		return err
+	}
+	l.logf("starting xlbd on lvs1, lvs2 and lvs3, each announcing the VIP by BGP, scheduler %s", l.opts.Scheduler)
+	for _, role := range l.Directors() {
+		if _, err := l.script("director.sh", "config", role, l.opts.Scheduler, "bgp"); err != nil {
+			return err
+		}
+		if err := l.StartXlbd(role); err != nil {
+			return err
+		}
+	}
+	for _, role := range l.Directors() {
+		if err := l.WaitBackends(role, 2, 20*time.Second); err != nil {
+			return err
+		}
+	}
+	if err := l.WaitNexthops(3, 30*time.Second); err != nil {
+		return err
+	}
+	l.logf("lab up: VIP %s:3306 through lvs1, lvs2 and lvs3 (ECMP)", l.Env["LAB_VIP"])
+	return nil
+}
+
+// Nexthops are the directors the router's route to the VIP goes through
+// (BGP lab), by role.
+func (l *Lab) Nexthops() []string {
+	out, _ := inNS(l.Hosts["router"].NS, "ip", "-4", "route", "show", l.Env["LAB_VIP"]+"/32")
+	byIP := map[string]string{}
+	for _, r := range l.Directors() {
+		byIP[l.Hosts[r].IP.String()] = r
+	}
+	var hops []string
+	f := strings.Fields(out)
+	for i := 0; i+1 < len(f); i++ {
+		if f[i] == "via" && byIP[f[i+1]] != "" {
+			hops = append(hops, byIP[f[i+1]])
+		}
+	}
+	slices.Sort(hops)
+	return hops
+}
+
+// WaitNexthops waits until the router spreads the VIP over n directors.
+func (l *Lab) WaitNexthops(n int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for len(l.Nexthops()) != n {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the router's route to the VIP goes through %v, not %d directors, after %s", l.Nexthops(), n, timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return nil
+}
+
+// SetLink sets a host's lab interface up or down (a director dying with its
+// machine: no BGP NOTIFICATION, no FIN: only BFD tells the router).
+func (l *Lab) SetLink(role string, up bool) error {
+	state := map[bool]string{true: "up", false: "down"}[up]
+	_, err := inNS(l.Hosts[role].NS, "ip", "link", "set", "eth0", state)
+	return err
+}
+
+// Detach removes a director's pinned data plane (as a reboot loses it).
+func (l *Lab) Detach(role string) error {
+	_, err := run(filepath.Join(l.opts.BinDir, "xlbd"), "detach", "--pin-root", filepath.Join(pinRoot(l.opts.Prefix), role))
+	return err
 }
 
 func addNS(name string) error {
@@ -442,8 +589,12 @@ func (l *Lab) WaitBackends(role string, n int, timeout time.Duration) error {
 // Shells says how to get a shell on each host.
 func (l *Lab) Shells() string {
 	var b strings.Builder
-	for _, role := range Roles {
+	for _, role := range l.Roles() {
 		fmt.Fprintf(&b, "  %-6s %-15s sudo nsenter --net=/run/netns/%s bash\n", role, l.Hosts[role].IP, l.Hosts[role].NS)
+	}
+	if l.opts.BGP {
+		fmt.Fprintf(&b, "  the router's view: sudo nsenter --net=/run/netns/%s birdc -s %s show protocols\n", l.Hosts["router"].NS, filepath.Join(l.Dir, "router", "bird.ctl"))
+		fmt.Fprintf(&b, "  ECMP route:        sudo nsenter --net=/run/netns/%s ip route show %s\n", l.Hosts["router"].NS, l.Env["LAB_VIP"])
 	}
 	fmt.Fprintf(&b, "  xlbctl on lvs1:  sudo bin/xlbctl --pin-root %s --socket %s backends\n", filepath.Join(pinRoot(l.opts.Prefix), "lvs1"), l.Socket("lvs1"))
 	fmt.Fprintf(&b, "  mysql client:    sudo nsenter --net=/run/netns/%s mariadb -h %s -u %s -p%s %s\n",
