@@ -19,7 +19,7 @@ VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 COMMIT    ?= $(shell git rev-parse HEAD 2>/dev/null)
 LDFLAGS   := -X xlb/internal/buildinfo.Version=$(VERSION) -X xlb/internal/buildinfo.Commit=$(COMMIT)
 
-.PHONY: all deps generate build man deb test bench soak lint clean demo lab-up lab-down
+.PHONY: all deps generate build man deb test bench soak lint clean demo demo-bgp lab-up lab-down
 
 all: build
 
@@ -52,9 +52,13 @@ deb:
 demo: deps build
 	bin/xlblab demo
 
-## lab-up / lab-down: keep the lab running to explore it (root)
+## demo-bgp: the same with three directors announcing the VIP by BGP to a bird2 router (ECMP, BFD) (root)
+demo-bgp: deps build
+	bin/xlblab demo --bgp
+
+## lab-up / lab-down: keep the lab running to explore it (root); `make lab-up BGP=1` builds the BGP lab
 lab-up: deps build
-	bin/xlblab up
+	bin/xlblab up $(if $(BGP),--bgp)
 
 lab-down: build
 	bin/xlblab down

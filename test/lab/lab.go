@@ -218,6 +218,9 @@ func (l *Lab) Roles() []string {
 	return Roles
 }
 
+// BGP reports whether this is the BGP lab.
+func (l *Lab) BGP() bool { return l.opts.BGP }
+
 // Directors are the lab's directors.
 func (l *Lab) Directors() []string {
 	if l.opts.BGP {

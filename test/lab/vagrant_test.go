@@ -8,9 +8,10 @@ import (
 	"xlb/test/testutil"
 )
 
-// The Vagrantfile parses and describes the same five hosts as the namespace
-// lab (no VM can boot here: `vagrant validate --ignore-provider` is as far as
-// it goes).
+// The Vagrantfile parses and describes the same hosts as the namespace lab,
+// the five of the VRRP lab and, with XLB_LAB=bgp, the seven of the BGP lab
+// (no VM can boot here: `vagrant validate --ignore-provider` is as far as it
+// goes).
 func TestVagrantfileValid(t *testing.T) {
 	if _, err := exec.LookPath("vagrant"); err != nil {
 		if testutil.Strict() {
@@ -18,16 +19,24 @@ func TestVagrantfileValid(t *testing.T) {
 		}
 		t.Skip("vagrant is not installed: run `make deps`")
 	}
-	cmd := exec.Command("vagrant", "validate", "--ignore-provider")
-	cmd.Dir = "../.."
-	cmd.Env = append(cmd.Environ(), "VAGRANT_CHECKPOINT_DISABLE=1", "HOME=/tmp")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("vagrant validate: %v\n%s", err, out)
-	}
-	for _, role := range Roles {
-		if !strings.Contains(string(out), role+":") {
-			t.Errorf("validate output does not mention host %s:\n%s", role, out)
+	for _, tc := range []struct {
+		lab   string
+		roles []string
+	}{{"vrrp", Roles}, {"bgp", BGPRoles}} {
+		cmd := exec.Command("vagrant", "validate", "--ignore-provider")
+		cmd.Dir = "../.."
+		cmd.Env = append(cmd.Environ(), "VAGRANT_CHECKPOINT_DISABLE=1", "HOME=/tmp", "XLB_LAB="+tc.lab)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("XLB_LAB=%s vagrant validate: %v\n%s", tc.lab, err, out)
+		}
+		for _, role := range tc.roles {
+			if !strings.Contains(string(out), role+":") {
+				t.Errorf("XLB_LAB=%s: validate output does not mention host %s:\n%s", tc.lab, role, out)
+			}
+		}
+		if tc.lab == "vrrp" && strings.Contains(string(out), "router:") {
+			t.Errorf("the VRRP lab has a router VM:\n%s", out)
 		}
 	}
 }
