@@ -19,7 +19,7 @@ VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 COMMIT    ?= $(shell git rev-parse HEAD 2>/dev/null)
 LDFLAGS   := -X xlb/internal/buildinfo.Version=$(VERSION) -X xlb/internal/buildinfo.Commit=$(COMMIT)
 
-.PHONY: all deps generate build man deb test bench soak lint clean demo demo-bgp lab-up lab-down
+.PHONY: all deps generate build man deb test bench bench-bgp soak lint clean demo demo-bgp lab-up lab-down
 
 all: build
 
@@ -76,6 +76,10 @@ soak:
 bench:
 	XLB_BENCH_SECONDS=$(BENCH_SECONDS) XLB_BENCH_ROUNDS=$(BENCH_ROUNDS) \
 		$(GO) run ./bench/cmd/xlbbench -count $(BENCH_COUNT) -pkt-benchtime $(BENCHTIME) -vrrp-trials $(BENCH_VRRP_TRIALS) -o BENCHMARKS.md -chart bench/mysql.png
+
+## bench-bgp: only the BGP section (BFD vs VRRP failover, one run; bulk sync of 1M flows): replaces that section of BENCHMARKS.md (root; ~5 min)
+bench-bgp:
+	$(GO) run ./bench/cmd/xlbbench -section bgp -vrrp-trials $(BENCH_VRRP_TRIALS) -o BENCHMARKS.md
 
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 

@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 )
 
@@ -206,7 +207,9 @@ func (r *Report) Write(w io.Writer) error {
 	if len(r.Failovers) > 0 {
 		b.WriteString("\nVRRP failover (control/vrrp's trial tests against keepalived 2.2.7 in namespaces; time from killing the master to the backup becoming master):\n\n| case | trials | median | best | worst |\n|---|---|---|---|---|\n")
 		for _, f := range r.Failovers {
-			fmt.Fprintf(&b, "| %s | %d | %v | %v | %v |\n", f.Case, f.N, f.Median, f.Best, f.Worst)
+			if !bgpCase(f) {
+				fmt.Fprintf(&b, "| %s | %d | %v | %v | %v |\n", f.Case, f.N, f.Median, f.Best, f.Worst)
+			}
 		}
 		b.WriteString("\nRFC 3768/5798: after SIGKILL the backup waits Master_Down_Interval = 3 × advert + skew (≈ 3.6 s at 1 s, ≈ 0.36 s at 0.1 s for priority 100); after SIGTERM the master sends priority 0 and the backup waits only the skew.\n")
 	}
@@ -244,8 +247,16 @@ func (r *Report) Write(w io.Writer) error {
 			b.WriteString(gapNotes[a.what])
 		}
 	}
-	_, err := io.WriteString(w, b.String())
-	return err
+	if _, err := io.WriteString(w, b.String()); err != nil {
+		return err
+	}
+	if _, ok := r.Res.Get("BenchmarkBulkSync1M", "sync-s"); ok || slices.ContainsFunc(r.Failovers, bgpCase) {
+		if _, err := io.WriteString(w, "\n"); err != nil {
+			return err
+		}
+		return r.WriteBGP(w, false)
+	}
+	return nil
 }
 
 // writeFlowPaths renders BenchmarkFlowPaths: the flow tables' cost per

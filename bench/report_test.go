@@ -3,6 +3,7 @@ package bench
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestReportMySQLFwd: the MySQL table shows the bare forwarder's tps and
@@ -36,5 +37,51 @@ func TestReportMySQLFwd(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("report lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// TestReportBGP: the BGP section puts the BFD trial beside VRRP's SIGKILL
+// cases of the same run (not SIGTERM: no failure to detect), shows the bulk
+// sync, appears in the full report once, and `make bench-bgp` replaces it
+// in BENCHMARKS.md leaving the rest alone.
+func TestReportBGP(t *testing.T) {
+	rep := &Report{Res: &Results{Metrics: map[string]map[string][]float64{
+		"BenchmarkBulkSync1M": {"sync-s": {9.5}, "flows/s": {105263}, "flows-held": {1e6}, "requests": {1}, "datagrams-lost": {0}},
+	}}, Failovers: []Failover{
+		{Case: "bgp bfd-100msx3-SIGKILL+link-down", N: 5, Median: 310 * time.Millisecond},
+		{Case: "keepalived->xlb v2-1s-SIGKILL", N: 5, Median: 3610 * time.Millisecond},
+		{Case: "keepalived->xlb v2-1s-SIGTERM", N: 5, Median: 610 * time.Millisecond},
+	}}
+	var sec strings.Builder
+	if err := rep.WriteBGP(&sec, true); err != nil {
+		t.Fatal(err)
+	}
+	s := sec.String()
+	for _, want := range []string{"| bgp bfd-100msx3-SIGKILL+link-down | 5 | 310ms", "| keepalived->xlb v2-1s-SIGKILL | 5 | 3.61s", "| 1,000,000 | 9.50 s | 105263 |"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("section lacks %q:\n%s", want, s)
+		}
+	}
+	if strings.Contains(s, "SIGTERM") {
+		t.Errorf("section shows a SIGTERM case:\n%s", s)
+	}
+	var full strings.Builder
+	if err := rep.Write(&full); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(full.String(), BGPSectionBegin); n != 1 {
+		t.Errorf("full report has the BGP section %d times", n)
+	}
+	if strings.Contains(full.String(), "| bgp bfd") && strings.Index(full.String(), "| bgp bfd") < strings.Index(full.String(), BGPSectionBegin) {
+		t.Errorf("the BGP trial is in the VRRP table too")
+	}
+
+	doc := "# head\n\n" + BGPSectionBegin + "\nold figures\n" + BGPSectionEnd + "\n\n## after\n"
+	got := SpliceSection(doc, s, BGPSectionBegin, BGPSectionEnd)
+	if strings.Contains(got, "old figures") || !strings.Contains(got, "310ms") || !strings.HasPrefix(got, "# head") || !strings.HasSuffix(got, "## after\n") {
+		t.Errorf("splice into a document with the section:\n%s", got)
+	}
+	if got := SpliceSection("# head\n", s, BGPSectionBegin, BGPSectionEnd); !strings.HasPrefix(got, "# head\n\n"+BGPSectionBegin) {
+		t.Errorf("splice into a document without it:\n%s", got)
 	}
 }

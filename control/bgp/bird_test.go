@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -172,7 +173,8 @@ func startBird(t *testing.T, ns *testutil.NetNS) *router {
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "bird.conf")
 	// The lab router: routes learnt by BGP go to the kernel (so ECMP and
-	// withdrawals are seen in `ip route`); BFD at 100 ms x 3.
+	// withdrawals are seen in `ip route`); BFD at 100 ms x 3; back to a
+	// failed director within seconds (bird's default error wait is 60 s).
 	os.WriteFile(conf, []byte(fmt.Sprintf(`router id %s;
 protocol device {}
 protocol kernel { ipv4 { import none; export all; }; merge paths on; }
@@ -183,6 +185,7 @@ protocol bgp director {
 	password "%s";
 	hold time 90;
 	bfd on;
+	error wait time 1, 2;
 	ipv4 { import all; export none; };
 }
 `, routerIP, routerIP, directIP, md5Secret)), 0o644)
@@ -309,4 +312,55 @@ func TestBird(t *testing.T) {
 		}
 		sp.cmd.Process.Kill()
 	})
+}
+
+// XLB_BGP_TRIALS sets the failover trials (default 1: a check; make bench
+// runs more).
+func bgpTrials() int {
+	var n int
+	if _, err := fmt.Sscan(os.Getenv("XLB_BGP_TRIALS"), &n); err == nil && n > 0 {
+		return n
+	}
+	return 1
+}
+
+// TestFailoverTrialsBFD measures how long the router keeps sending to a dead
+// director: the speaker is killed (-9) and its link goes down at once, as a
+// machine dying; the router's link stays up (a bridge between them), so no
+// carrier loss, no NOTIFICATION, no FIN: only BFD (100 ms x 3) tells it. The
+// time runs until the kernel route through the director is gone, after which
+// the router sends it no packet. Printed as a FAILOVER line for make bench,
+// beside control/vrrp's trials.
+func TestFailoverTrialsBFD(t *testing.T) {
+	testutil.RequirePriv(t)
+	seg := testutil.NewSegment(t, "bgf")
+	rt := seg.AddHost(t, "rt", routerIP+"/24")
+	lb := seg.AddHost(t, "lb", directIP+"/24")
+	r := startBird(t, rt.NetNS)
+	cfg := Config{LocalAS: 65001, RouterID: netip.MustParseAddr(directIP), WithdrawWait: time.Second,
+		Neighbors: []Neighbor{{Address: netip.MustParseAddr(routerIP), PeerAS: 65000, PasswordFile: "(set by the child)",
+			BFD: BFD{Enabled: true}}}}
+	var got []time.Duration
+	for i := range bgpTrials() {
+		sp := startChild(t, lb.NetNS, cfg)
+		sp.do("set 10.0.0.100=1")
+		waitFor(t, "announced", 30*time.Second, func() bool { return r.route(t, "10.0.0.100") != "" })
+		waitFor(t, "BFD up", 10*time.Second, func() bool { return sp.status().Sessions[0].BFD == "up" })
+		// Let BFD run a while so the death lands at a random phase.
+		time.Sleep(300*time.Millisecond + time.Duration(i)*100*time.Millisecond/7)
+		start := time.Now()
+		lb.MustRun(t, "ip", "link", "set", "eth0", "down")
+		sp.cmd.Process.Kill()
+		waitFor(t, "route withdrawn by BFD", 3*time.Second, func() bool { return r.route(t, "10.0.0.100") == "" })
+		took := time.Since(start)
+		got = append(got, took)
+		sp.cmd.Wait()
+		lb.MustRun(t, "ip", "link", "set", "eth0", "up")
+		if took > time.Second {
+			t.Errorf("trial %d: BFD took %v, want under a second", i+1, took)
+		}
+	}
+	slices.Sort(got)
+	t.Logf("FAILOVER bgp bfd-100msx3-SIGKILL+link-down: n=%d median=%v worst=%v best=%v", len(got), got[len(got)/2].Round(time.Millisecond),
+		got[len(got)-1].Round(time.Millisecond), got[0].Round(time.Millisecond))
 }

@@ -102,7 +102,7 @@ func clientFlow(c netip.AddrPort) loader.FlowKey {
 }
 
 // writeKey writes a key file the way an operator must: 0600, root's.
-func writeKey(t *testing.T, secret string) string {
+func writeKey(t testing.TB, secret string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "flowsync.key")
 	if err := os.WriteFile(p, []byte(secret+"\n"), 0o600); err != nil {
@@ -111,7 +111,7 @@ func writeKey(t *testing.T, secret string) string {
 	return p
 }
 
-func keyring(t *testing.T, secrets ...string) *Keyring {
+func keyring(t testing.TB, secrets ...string) *Keyring {
 	t.Helper()
 	var paths []string
 	for _, s := range secrets {
@@ -125,7 +125,7 @@ func keyring(t *testing.T, secrets ...string) *Keyring {
 }
 
 // start runs a syncer for dp on h's eth0 until the test ends (or stop).
-func start(t *testing.T, h *testutil.Host, dp *loader.Dataplane, opts Options) (s *Syncer, stop func()) {
+func start(t testing.TB, h *testutil.Host, dp *loader.Dataplane, opts Options) (s *Syncer, stop func()) {
 	t.Helper()
 	opts.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -168,7 +168,7 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func flowTable(t *testing.T, dp *loader.Dataplane) map[loader.FlowKey]uint32 {
+func flowTable(t testing.TB, dp *loader.Dataplane) map[loader.FlowKey]uint32 {
 	t.Helper()
 	m := map[loader.FlowKey]uint32{}
 	if err := dp.Flows(func(k loader.FlowKey, id uint32) bool { m[k] = id; return true }); err != nil {
@@ -364,9 +364,15 @@ func TestBulkSyncAfterRestart(t *testing.T) {
 }
 
 // bigTable loads a director's data plane with n flows already in its table.
-func bigTable(t *testing.T, mac net.HardwareAddr, base uint32, n int) *loader.Dataplane {
+func bigTable(t testing.TB, mac net.HardwareAddr, base uint32, n int) *loader.Dataplane {
 	t.Helper()
-	dp, err := loader.Load(mac, loader.Options{MaxFlows: 65536, FlowEvents: true})
+	return sizedTable(t, mac, base, n, max(65536, n))
+}
+
+// sizedTable is bigTable with a flow table of size entries.
+func sizedTable(t testing.TB, mac net.HardwareAddr, base uint32, n, size int) *loader.Dataplane {
+	t.Helper()
+	dp, err := loader.Load(mac, loader.Options{MaxFlows: uint32(size), FlowEvents: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -380,7 +386,7 @@ func bigTable(t *testing.T, mac net.HardwareAddr, base uint32, n int) *loader.Da
 		}
 	}
 	for i := range n {
-		c := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), 40000)
+		c := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1 + byte(i>>16), byte(i >> 8), byte(i)}), 40000)
 		if err := dp.SetFlow(clientFlow(c), base+uint32(i%2)); err != nil {
 			t.Fatal(err)
 		}
@@ -503,4 +509,45 @@ func TestJoinAlone(t *testing.T) {
 	if st := s.Status(); st.BulkRequests == 0 || !st.Synced {
 		t.Fatalf("status: %+v", st)
 	}
+}
+
+// BenchmarkBulkSync1M: a director joins a peer whose table holds 1M flows;
+// the time until it counts itself synced (every dump datagram received and
+// applied), at the default pace (BulkRate 2000 datagrams/s). The pace is the
+// bound by design: a dump must not starve the peer's forwarding or overflow
+// the joiner's socket. Reports the seconds, flows/s and the flows the
+// joiner's table holds after it.
+func BenchmarkBulkSync1M(b *testing.B) {
+	testutil.RequirePriv(b)
+	const n = 1000000
+	seg := testutil.NewSegment(b, "fm")
+	h1 := seg.AddHost(b, "lvs1", "192.168.1.20/24")
+	h2 := seg.AddHost(b, "lvs2", "192.168.1.21/24")
+	dp1 := bigTable(b, h1.MAC, 1, n)
+	start(b, h1, dp1, Options{Keys: keyring(b, keyA)})
+	var took time.Duration
+	var held, requests, lost int
+	for range b.N {
+		dp2 := sizedTable(b, h2.MAC, 101, 0, n)
+		began := time.Now()
+		s2, stop := start(b, h2, dp2, Options{Keys: keyring(b, keyA), AnswerWait: 10 * time.Second})
+		select {
+		case <-s2.Synced():
+		case <-time.After(5 * time.Minute):
+			b.Fatalf("not synced after 5 min: %+v", s2.Status())
+		}
+		took = time.Since(began)
+		st := s2.Status()
+		held, requests, lost = len(flowTable(b, dp2)), int(st.BulkRequests), int(st.BulkLost)
+		b.Logf("joiner: %+v", st)
+		stop()
+		if held < n*99/100 {
+			b.Fatalf("joiner holds %d of %d flows after the sync: %+v", held, n, s2.Status())
+		}
+	}
+	b.ReportMetric(took.Seconds(), "sync-s")
+	b.ReportMetric(float64(held)/took.Seconds(), "flows/s")
+	b.ReportMetric(float64(held), "flows-held")
+	b.ReportMetric(float64(requests), "requests")
+	b.ReportMetric(float64(lost), "datagrams-lost")
 }

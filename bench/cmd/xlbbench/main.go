@@ -47,6 +47,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	trials := fs.Int("vrrp-trials", 5, "VRRP failover trials per case")
 	reuse := fs.Bool("reuse", false, "do not run: rebuild the report from the logs of an earlier run in -logs")
 	only := fs.String("steps", "", "comma-separated steps to run (default all): "+strings.Join(stepNames(), ","))
+	section := fs.String("section", "", "bgp: run only the BGP section's steps ("+strings.Join(bgpSteps, ",")+") and replace that section of -o, keeping the rest")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -55,6 +56,13 @@ func run(args []string, stdout, stderr io.Writer) error {
 		goBin = "go"
 	}
 	steps := allSteps(*count, *pktTime, *trials)
+	switch *section {
+	case "":
+	case "bgp":
+		*only = strings.Join(bgpSteps, ",")
+	default:
+		return fmt.Errorf("-section %q: the only section run alone is bgp", *section)
+	}
 	if *only != "" {
 		want := strings.Split(*only, ",")
 		steps = slices.DeleteFunc(steps, func(s step) bool { return !slices.Contains(want, s.name) })
@@ -97,6 +105,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
+	if *section == "bgp" {
+		return writeSection(rep, *out, stdout, failed)
+	}
 	if _, ok := rep.Res.Metrics["BenchmarkMySQL/oltp_point_select/threads=1"]; ok {
 		var png bytes.Buffer
 		if err := bench.MySQLChart(rep.Res, bench.SysbenchTests, &png); err != nil {
@@ -136,7 +147,38 @@ func allSteps(count int, pktTime string, trials int) []step {
 		{name: "detect", env: []string{priv}, args: []string{"test", "-run", "^$", "-bench", "^BenchmarkMySQLDetection$", "-benchtime", "1x", "-count", "1", "./bench/"}},
 		{name: "vrrp", env: []string{priv, fmt.Sprintf("XLB_VRRP_TRIALS=%d", trials)}, failover: true,
 			args: []string{"test", "-run", "^TestFailoverTrials", "-v", "-count", "1", "-timeout", "15m", "./control/vrrp/"}},
+		{name: "bgp", env: []string{priv, fmt.Sprintf("XLB_BGP_TRIALS=%d", trials)}, failover: true,
+			args: []string{"test", "-run", "^TestFailoverTrialsBFD$", "-v", "-count", "1", "-timeout", "10m", "./control/bgp/"}},
+		{name: "bulksync", env: []string{priv}, args: []string{"test", "-run", "^$", "-bench", "^BenchmarkBulkSync1M$", "-benchtime", "1x", "-count", "1", "-timeout", "15m", "./control/flowsync/"}},
 	}
+}
+
+// bgpSteps are the steps of the BGP section (make bench-bgp): the VRRP
+// trials run too, so both failovers come from one run.
+var bgpSteps = []string{"vrrp", "bgp", "bulksync"}
+
+// writeSection prints the BGP section and puts it in place of the one in
+// out (appended when out has none), leaving the rest of the file as it is.
+func writeSection(rep *bench.Report, out string, stdout io.Writer, failed []string) error {
+	var sec bytes.Buffer
+	if err := rep.WriteBGP(&sec, true); err != nil {
+		return err
+	}
+	if _, err := stdout.Write(sec.Bytes()); err != nil {
+		return err
+	}
+	doc, err := os.ReadFile(out)
+	if err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	merged := bench.SpliceSection(string(doc), sec.String(), bench.BGPSectionBegin, bench.BGPSectionEnd)
+	if err := os.WriteFile(out, []byte(merged), 0o644); err != nil {
+		return err
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("steps failed: %s (the section says which figures are missing)", strings.Join(failed, ", "))
+	}
+	return nil
 }
 
 func stepNames() []string {
