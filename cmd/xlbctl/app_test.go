@@ -17,6 +17,7 @@ import (
 	"github.com/google/gopacket/layers"
 
 	"xlb/control/api"
+	"xlb/control/config"
 	"xlb/control/flowsync"
 	"xlb/control/maglev"
 	"xlb/control/vrrp"
@@ -50,6 +51,49 @@ func TestConvertKeepalived(t *testing.T) {
 	}
 	if _, _, err := run("convert", "/nonexistent.conf"); err == nil || !strings.Contains(err.Error(), "/nonexistent.conf") {
 		t.Errorf("missing file error does not name it: %v", err)
+	}
+}
+
+// convert --bgp-*: a keepalived.conf user gets a bgp block in place of the
+// VRRP instances, one that loads again as it was written; bad flags say
+// which and what is wanted.
+func TestConvertBGP(t *testing.T) {
+	pw := filepath.Join(t.TempDir(), "md5.pass")
+	if err := os.WriteFile(pw, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	src := "../../control/config/testdata/keepalived-master.conf"
+	out, stderr, err := run("convert", "--bgp-local-as", "65001", "--bgp-router-id", "192.168.1.20", "--bgp-neighbor", "192.168.1.1:65000",
+		"--bgp-neighbor", "192.168.1.2:65002", "--bgp-password-file", pw, src)
+	if err != nil {
+		t.Fatalf("convert: %v\n%s", err, stderr)
+	}
+	if !strings.Contains(stderr, "vrrp instance VI_1 left out") {
+		t.Errorf("dropping the VRRP instance is not said on stderr:\n%s", stderr)
+	}
+	cfg, _, err := config.Parse("converted.yaml", []byte(out), config.FormatYAML)
+	if err != nil {
+		t.Fatalf("the output does not load: %v\n%s", err, out)
+	}
+	b := cfg.BGP
+	if b == nil || len(cfg.VRRP) != 0 || b.LocalAS != 65001 || b.RouterID.String() != "192.168.1.20" || len(b.Neighbors) != 2 ||
+		b.Neighbors[1].PeerAS != 65002 || !b.Neighbors[0].BFD.Enabled || b.Neighbors[0].Password.Reveal() != "s3cret" {
+		t.Errorf("converted bgp block: %+v, vrrp %d instances\n%s", b, len(cfg.VRRP), out)
+	}
+	if len(cfg.Interfaces) == 0 {
+		t.Errorf("the interfaces (from the left-out VRRP instance) are lost:\n%s", out)
+	}
+	for _, bad := range [][]string{
+		{"--bgp-local-as", "65001", "--bgp-neighbor", "192.168.1.1:65000"},                               // no router id
+		{"--bgp-local-as", "65001", "--bgp-router-id", "192.168.1.20"},                                   // no neighbour
+		{"--bgp-local-as", "65001", "--bgp-router-id", "192.168.1.20", "--bgp-neighbor", "192.168.1.1"},  // no AS
+		{"--bgp-router-id", "192.168.1.20", "--bgp-neighbor", "192.168.1.1:65000"},                       // no local AS
+		{"--bgp-local-as", "65001", "--bgp-router-id", "fe80::1", "--bgp-neighbor", "192.168.1.1:65000"}, // not IPv4
+		{"--bgp-local-as", "65001", "--bgp-router-id", "192.168.1.20", "--bgp-neighbor", "192.168.1.1:65000", "--bgp-password-file", "/nonexistent"},
+	} {
+		if _, _, err := run(append(append([]string{"convert"}, bad...), src)...); err == nil || !strings.Contains(err.Error(), "--bgp-") {
+			t.Errorf("convert %v: %v, want an error naming the flag", bad, err)
+		}
 	}
 }
 

@@ -13,9 +13,11 @@ import (
 
 // BGPHowTo tells a keepalived.conf user how to announce VIPs by BGP:
 // keepalived has no BGP, so the block exists in xlb's YAML only.
-const BGPHowTo = "keepalived.conf has no BGP; to announce the VIPs by BGP, convert the file " +
-	"(xlbctl convert keepalived.conf > xlb.yaml), add a bgp: block (local_as, router_id, neighbors; " +
-	"README, \"Active-active with BGP\") and run xlbd with --format yaml"
+const BGPHowTo = "keepalived.conf has no BGP; to announce the VIPs by BGP (every director active, the routers " +
+	"spreading clients by ECMP), convert the file on each director with a bgp block in place of VRRP: " +
+	"xlbctl convert --bgp-local-as 65001 --bgp-router-id THIS_DIRECTOR --bgp-neighbor ROUTER:ROUTER_AS keepalived.conf > xlb.yaml, " +
+	"configure the routers (ECMP, L4 hash, BFD; README, \"Active-active with BGP\") and run xlbd --config xlb.yaml " +
+	"with the same --flow-sync-key on every director"
 
 // bgpBlock reads the bgp block of xlb.yaml into cfg.BGP, with defaults, and
 // returns the check to run once the services are read (an announced VIP
@@ -229,4 +231,71 @@ func (y *yreader) bgpVIP(n *yaml.Node) (bgp.VIP, bool) {
 		return v, false
 	}
 	return v, true
+}
+
+// bgpNode writes the bgp block back (xlbctl convert), with the defaults
+// Defaults filled in written out: the output says what runs.
+func bgpNode(b *bgp.Config) *yaml.Node {
+	m := &yaml.Node{Kind: yaml.MappingNode}
+	addInt(m, "local_as", int64(b.LocalAS))
+	addStr(m, "router_id", b.RouterID.String())
+	addStr(m, "withdraw_wait", formatDuration(b.WithdrawWait))
+	if len(b.Communities) > 0 {
+		addNode(m, "communities", communitySeq(b.Communities))
+	}
+	nbs := &yaml.Node{Kind: yaml.SequenceNode}
+	for _, n := range b.Neighbors {
+		nm := &yaml.Node{Kind: yaml.MappingNode}
+		addStr(nm, "address", n.Address.String())
+		addInt(nm, "peer_as", int64(n.PeerAS))
+		if n.LocalAddress.IsValid() {
+			addStr(nm, "local_address", n.LocalAddress.String())
+		}
+		addStr(nm, "hold_time", formatDuration(n.HoldTime))
+		addStr(nm, "keepalive", formatDuration(n.Keepalive))
+		if n.PasswordFile != "" {
+			addStr(nm, "password_file", n.PasswordFile)
+		}
+		if n.MultihopTTL > 0 {
+			addInt(nm, "multihop", int64(n.MultihopTTL))
+		}
+		if n.BFD.Enabled {
+			bm := &yaml.Node{Kind: yaml.MappingNode, Style: yaml.FlowStyle}
+			addStr(bm, "min_tx", formatDuration(n.BFD.MinTx))
+			addStr(bm, "min_rx", formatDuration(n.BFD.MinRx))
+			addInt(bm, "multiplier", int64(n.BFD.Multiplier))
+			addNode(nm, "bfd", bm)
+		} else {
+			addNode(nm, "bfd", scalar("!!bool", "false"))
+		}
+		nbs.Content = append(nbs.Content, nm)
+	}
+	addNode(m, "neighbors", nbs)
+	if len(b.VIPs) > 0 {
+		vs := &yaml.Node{Kind: yaml.SequenceNode}
+		for _, v := range b.VIPs {
+			vm := &yaml.Node{Kind: yaml.MappingNode, Style: yaml.FlowStyle}
+			addStr(vm, "address", v.Address.String())
+			if v.MED != nil {
+				addInt(vm, "med", int64(*v.MED))
+			}
+			if v.LocalPref != nil {
+				addInt(vm, "local_pref", int64(*v.LocalPref))
+			}
+			if len(v.Communities) > 0 {
+				addNode(vm, "communities", communitySeq(v.Communities))
+			}
+			vs.Content = append(vs.Content, vm)
+		}
+		addNode(m, "vips", vs)
+	}
+	return m
+}
+
+func communitySeq(cs []bgp.Community) *yaml.Node {
+	s := make([]string, len(cs))
+	for i, c := range cs {
+		s[i] = c.String()
+	}
+	return strSeq(s)
 }

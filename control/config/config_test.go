@@ -187,6 +187,11 @@ func TestRoundTripNative(t *testing.T) {
 		"drop without track_services": "vrrp:\n  - {name: V, interface: e, vrid: 1, vips: [10.0.0.1], no_backend_priority_drop: 7}\n",
 		"track_services with default drop": "services: [{name: s, vip: 10.0.0.1, port: 80, reals: [{ip: 10.0.0.2}]}]\n" +
 			"vrrp:\n  - {name: V, interface: e, vrid: 1, vips: [10.0.0.1], track_services: [s]}\n",
+		"bgp block": "interfaces: [e]\nservices: [{name: s, vip: 10.0.0.1, port: 80, reals: [{ip: 10.0.0.2}]}]\n" +
+			"bgp:\n  local_as: 65001\n  router_id: 10.0.1.11\n  withdraw_wait: 2.5\n  communities: [\"65001:100\"]\n  neighbors:\n" +
+			"    - {address: 10.0.1.1, peer_as: 65000, bfd: {min_tx: 0.05, multiplier: 5}, multihop: 2, local_address: 10.0.1.11}\n" +
+			"    - {address: 10.0.1.2, peer_as: 65002, hold_time: 9, bfd: false}\n" +
+			"  vips:\n    - {address: 10.0.0.1, med: 10, local_pref: 200, communities: [\"65001:7\"]}\n",
 		"interfaces differ from vrrp": "interfaces: [e2, e1]\nvrrp:\n  - {name: V, interface: e1, vrid: 1, vips: [10.0.0.1 dev e3 label e3:x]}\n",
 		"explicit values equal to inherited ones": "interfaces: [e]\nservices:\n  - vip: 10.0.0.1\n    port: 80\n    inhibit_on_failure: true\n" +
 			"    reals:\n      - {ip: 10.0.0.2, port: 81, weight: 0, inhibit_on_failure: false, check: {kind: exec, interval: 60, exec: {command: x, timeout: 60}}}\n",

@@ -47,6 +47,9 @@ func MarshalNative(cfg *Config) ([]byte, error) {
 		}
 		addNode(root, "sync_groups", seq)
 	}
+	if cfg.BGP != nil {
+		addNode(root, "bgp", bgpNode(cfg.BGP))
+	}
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)
