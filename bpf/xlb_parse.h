@@ -123,6 +123,12 @@ static __always_inline void *parse_ipv4(struct iphdr *ip, void *data_end,
  * routing header with segments left (the destination address is not the
  * final one) or a chain longer than the bound (XLB_PARSE_IPV6_EXT). Every
  * header must be whole within the frame. */
+static __always_inline int ipv6_ext_hdr(__u8 next)
+{
+	return next == IPPROTO_HOPOPTS || next == IPPROTO_ROUTING || next == IPPROTO_DSTOPTS ||
+	       next == IPPROTO_FRAGMENT;
+}
+
 static __always_inline void *parse_ipv6(struct ipv6hdr *ip6, void *data_end, __u8 *l4proto,
 					enum xlb_parse_result *res)
 {
@@ -137,9 +143,13 @@ static __always_inline void *parse_ipv6(struct ipv6hdr *ip6, void *data_end, __u
 	}
 	next = ip6->nexthdr;
 #pragma unroll
-	for (i = 0; i < XLB_IPV6_MAX_EXT_HDRS; i++) {
-		if (next != IPPROTO_HOPOPTS && next != IPPROTO_ROUTING && next != IPPROTO_DSTOPTS &&
-		    next != IPPROTO_FRAGMENT)
+	for (i = 0; i <= XLB_IPV6_MAX_EXT_HDRS; i++) {
+		if (!ipv6_ext_hdr(next)) {
+			*l4proto = next;
+			*res = XLB_PARSE_OK;
+			return p;
+		}
+		if (i == XLB_IPV6_MAX_EXT_HDRS)
 			break;
 		ext = p;
 		if ((void *)(ext + 1) > data_end) {
@@ -161,14 +171,9 @@ static __always_inline void *parse_ipv6(struct ipv6hdr *ip6, void *data_end, __u
 			return NULL;
 		}
 	}
-	if (next == IPPROTO_HOPOPTS || next == IPPROTO_ROUTING || next == IPPROTO_DSTOPTS ||
-	    next == IPPROTO_FRAGMENT) {
-		*res = XLB_PARSE_IPV6_EXT;
-		return NULL;
-	}
-	*l4proto = next;
-	*res = XLB_PARSE_OK;
-	return p;
+	/* One more extension header than the bound walks. */
+	*res = XLB_PARSE_IPV6_EXT;
+	return NULL;
 }
 
 /* Fills the ports of a TCP or UDP header, requiring the whole fixed header
