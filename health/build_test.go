@@ -43,12 +43,7 @@ func TestNewCheckerFromConfig(t *testing.T) {
 	closedPort := uint16(closed.Addr().(*net.TCPAddr).Port)
 	closed.Close()
 
-	cases := []struct {
-		name   string
-		real   config.RealServer
-		ok     bool
-		reason string
-	}{
+	cases := []buildCase{
 		{"tcp on the server's port", config.RealServer{IP: loopback, Port: openPort, Check: &config.Check{Kind: config.CheckTCP}}, true, "connected to"},
 		{"tcp refused", config.RealServer{IP: loopback, Port: closedPort, Check: &config.Check{Kind: config.CheckTCP}}, false, "connect failed"},
 		{"tcp connect_port wins", config.RealServer{IP: loopback, Port: closedPort, Check: &config.Check{Kind: config.CheckTCP, ConnectPort: openPort}}, true, "connected to"},
@@ -65,6 +60,20 @@ func TestNewCheckerFromConfig(t *testing.T) {
 		{"mysql reads its password file at check time", config.RealServer{IP: loopback, Port: closedPort,
 			Check: &config.Check{Kind: config.CheckMySQL, MySQL: &config.MySQLCheck{User: "u", PasswordFile: filepath.Join(t.TempDir(), "missing")}}}, false, "password_file"},
 	}
+	runBuildCases(t, cases)
+}
+
+// buildCase is a real server with a check for NewChecker to build, and what
+// one run of that check gives: up or down, and a part of the reason.
+type buildCase struct {
+	name   string
+	real   config.RealServer
+	ok     bool
+	reason string
+}
+
+func runBuildCases(t *testing.T, cases []buildCase) {
+	t.Helper()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := NewChecker(tc.real, nil)

@@ -6,7 +6,6 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -52,12 +51,7 @@ func TestChecksReachIPv6(t *testing.T) {
 	target := "[::1]:" + strconv.Itoa(int(port6(open)))
 	envTest := `test "$XLB_TARGET" = "$1" && test "$XLB_TARGET_ADDRESS" = ::1 && test "$XLB_TARGET_PORT" = "$2"`
 
-	cases := []struct {
-		name   string
-		real   config.RealServer
-		ok     bool
-		reason string
-	}{
+	cases := []buildCase{
 		{"tcp", config.RealServer{IP: loopback, Port: port6(open), Check: &config.Check{Kind: config.CheckTCP}}, true, "connected to " + target},
 		{"tcp refused", config.RealServer{IP: loopback, Port: closed, Check: &config.Check{Kind: config.CheckTCP}}, false, "connect failed"},
 		{"tcp connect_ip IPv6", config.RealServer{IP: netip.MustParseAddr("fd00:1::11"), Port: port6(open),
@@ -69,18 +63,7 @@ func TestChecksReachIPv6(t *testing.T) {
 		{"exec target differs", config.RealServer{IP: loopback, Port: port6(open),
 			Check: &config.Check{Kind: config.CheckExec, Exec: &config.ExecCheck{Command: []string{"sh", "-c", envTest, "sh", "::1:" + strconv.Itoa(int(port6(open))), "0"}}}}, false, "exited 1"},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			c, err := NewChecker(tc.real, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			r := checkWithin(c, 5*time.Second)
-			if r.OK != tc.ok || !strings.Contains(r.Reason, tc.reason) {
-				t.Fatalf("ok=%v reason %q, want ok=%v reason containing %q", r.OK, r.Reason, tc.ok, tc.reason)
-			}
-		})
-	}
+	runBuildCases(t, cases)
 	if want := "[::1]:" + strconv.Itoa(int(httpPort)); gotHost != want {
 		t.Errorf("HTTP Host header %q, want %q (the bracketed address)", gotHost, want)
 	}

@@ -122,13 +122,14 @@ func TestNothingPinned(t *testing.T) {
 	}
 }
 
-// TestInspectPinned pins a real data plane on a veth in a namespace, sends it
-// traffic, and checks what every command prints, with and without a daemon.
-func TestInspectPinned(t *testing.T) {
-	testutil.RequirePriv(t)
-	seg := testutil.NewSegment(t, "ctl")
+// pinService pins a data plane under a new pin root on a director's veth in
+// a namespace, with the service key over backends (each Name is its
+// address; the MAC is 02:00:00:00:00:<ID>), detached at the test's end.
+func pinService(t *testing.T, tag string, key loader.ServiceKey, backends []maglev.Backend) (*testutil.Host, string, *loader.Dataplane) {
+	t.Helper()
+	seg := testutil.NewSegment(t, tag)
 	director := seg.AddHost(t, "lvs", "192.168.1.20/24")
-	root := testutil.PinRoot(t, "ctl")
+	root := testutil.PinRoot(t, tag)
 	var dp *loader.Dataplane
 	if err := director.Do(func() (err error) {
 		dp, err = loader.Open("eth0", loader.Options{PinRoot: root, MaxFlows: 4096})
@@ -137,19 +138,30 @@ func TestInspectPinned(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { dp.Detach() })
-	key := loader.ServiceKey{VIP: netip.MustParseAddr("192.168.1.30"), Port: 3306, Proto: lb.TCP}
 	if err := dp.SetService(key, loader.Service{ID: 1}); err != nil {
 		t.Fatal(err)
 	}
-	for id, ip := range map[uint32]string{1: "192.168.1.10", 2: "192.168.1.11"} {
-		if err := dp.SetBackend(id, loader.Backend{ServiceID: 1, IP: netip.MustParseAddr(ip), MAC: net.HardwareAddr{2, 0, 0, 0, 0, byte(id)}, State: loader.BackendActive}); err != nil {
+	for _, b := range backends {
+		if err := dp.SetBackend(b.ID, loader.Backend{ServiceID: 1, IP: netip.MustParseAddr(b.Name), MAC: net.HardwareAddr{2, 0, 0, 0, 0, byte(b.ID)}, State: loader.BackendActive}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	table, _ := maglev.Build([]maglev.Backend{{ID: 1, Name: "192.168.1.10", Weight: 3}, {ID: 2, Name: "192.168.1.11", Weight: 1}}, dp.TableSize())
+	table, err := maglev.Build(backends, dp.TableSize())
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := dp.WriteMaglev(key, table); err != nil {
 		t.Fatal(err)
 	}
+	return director, root, dp
+}
+
+// TestInspectPinned pins a real data plane on a veth in a namespace, sends it
+// traffic, and checks what every command prints, with and without a daemon.
+func TestInspectPinned(t *testing.T) {
+	testutil.RequirePriv(t)
+	key := loader.ServiceKey{VIP: netip.MustParseAddr("192.168.1.30"), Port: 3306, Proto: lb.TCP}
+	director, root, dp := pinService(t, "ctl", key, []maglev.Backend{{ID: 1, Name: "192.168.1.10", Weight: 3}, {ID: 2, Name: "192.168.1.11", Weight: 1}})
 	flow := loader.FlowKey{Client: netip.MustParseAddrPort("192.168.1.100:40000"), VIP: netip.MustParseAddrPort("192.168.1.30:3306"), Proto: lb.TCP}
 	// A SYN and the next segment through the program record a flow (a flow
 	// is recorded on its second packet) and count it.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"net"
 	"net/netip"
 	"strings"
 	"testing"
@@ -18,30 +17,8 @@ import (
 // flow filters take both forms.
 func TestInspectPinnedIPv6(t *testing.T) {
 	testutil.RequirePriv(t)
-	seg := testutil.NewSegment(t, "ctl6")
-	director := seg.AddHost(t, "lvs", "192.168.1.20/24")
-	root := testutil.PinRoot(t, "ctl6")
-	var dp *loader.Dataplane
-	if err := director.Do(func() (err error) {
-		dp, err = loader.Open("eth0", loader.Options{PinRoot: root, MaxFlows: 4096})
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { dp.Detach() })
 	key := loader.ServiceKey{VIP: netip.MustParseAddr("fd00:1::30"), Port: 3306, Proto: lb.TCP}
-	if err := dp.SetService(key, loader.Service{ID: 1}); err != nil {
-		t.Fatal(err)
-	}
-	for id, ip := range map[uint32]string{1: "fd00:1::10", 2: "fd00:1::11"} {
-		if err := dp.SetBackend(id, loader.Backend{ServiceID: 1, IP: netip.MustParseAddr(ip), MAC: net.HardwareAddr{2, 0, 0, 0, 0, byte(id)}, State: loader.BackendActive}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	table, _ := maglev.Build([]maglev.Backend{{ID: 1, Name: "fd00:1::10", Weight: 1}, {ID: 2, Name: "fd00:1::11", Weight: 1}}, dp.TableSize())
-	if err := dp.WriteMaglev(key, table); err != nil {
-		t.Fatal(err)
-	}
+	_, root, dp := pinService(t, "ctl6", key, []maglev.Backend{{ID: 1, Name: "fd00:1::10", Weight: 1}, {ID: 2, Name: "fd00:1::11", Weight: 1}})
 	flow := loader.FlowKey{Client: netip.MustParseAddrPort("[fd00:1::100]:40000"), VIP: netip.MustParseAddrPort("[fd00:1::30]:3306"), Proto: lb.TCP}
 	if _, err := dp.AddFlow(flow, 2); err != nil {
 		t.Fatal(err)
