@@ -175,20 +175,37 @@ type diags struct {
 	unreadable bool
 	// moreErrs and moreWarns count what was dropped past maxDiags (limits.go).
 	moreErrs, moreWarns int
+	// seen holds every message given, so that each is given once.
+	seen map[string]bool
 }
 
 func (d *diags) err(p pos, ctx, field string, kind error, format string, args ...any) {
-	if d.full() {
+	e := &Error{File: p.file, Line: p.line, Context: ctx, Field: field, Msg: fmt.Sprintf(format, args...), Kind: kind}
+	if d.again(e.Error()) || d.full() {
 		return
 	}
-	d.errs = append(d.errs, &Error{File: p.file, Line: p.line, Context: ctx, Field: field, Msg: fmt.Sprintf(format, args...), Kind: kind})
+	d.errs = append(d.errs, e)
 }
 
 func (d *diags) warn(p pos, ctx, field string, format string, args ...any) {
-	if d.fullWarns() {
+	w := Warning{File: p.file, Line: p.line, Context: ctx, Field: field, Msg: fmt.Sprintf(format, args...)}
+	if d.again("warning: "+w.String()) || d.fullWarns() {
 		return
 	}
-	d.warns = append(d.warns, Warning{File: p.file, Line: p.line, Context: ctx, Field: field, Msg: fmt.Sprintf(format, args...)})
+	d.warns = append(d.warns, w)
+}
+
+// again reports whether the message was given already: a virtual_server
+// read once per address of its group would say each thing that many times.
+func (d *diags) again(msg string) bool {
+	if d.seen == nil {
+		d.seen = map[string]bool{}
+	}
+	if d.seen[msg] {
+		return true
+	}
+	d.seen[msg] = true
+	return false
 }
 
 // errIn and warnIn report against the typed config through the source map.

@@ -62,8 +62,8 @@ virtual_server 10.0.0.1 82 {
 			name: "fwmark and group virtual servers",
 			in:   ka("virtual_server fwmark 1 {\n}\nvirtual_server group G {\n}\nvirtual_server 10.0.0.1 {\n}\n"),
 			want: []string{
-				"t.conf:2: virtual_server fwmark 1: virtual_server fwmark is not supported: write virtual_server IP PORT",
-				"t.conf:4: virtual_server group G: virtual_server group is not supported: write virtual_server IP PORT",
+				"t.conf:2: virtual_server fwmark 1: virtual_server fwmark is " + fwmarkWhy,
+				`t.conf:4: virtual_server group G: virtual_server_group "G" is not defined`,
 				"t.conf:6: virtual_server 10.0.0.1: wants IP PORT",
 			},
 		},

@@ -26,13 +26,12 @@ func fatal(why string) disposition    { return disposition{fatal: true, why: why
 // which changes how traffic is balanced), where it is a warning.
 var (
 	ignoredTop = map[string]disposition{
-		"static_ipaddress":     warnOnly("ignored: xlb does not manage static addresses; configure them with the system"),
-		"static_routes":        warnOnly("ignored: xlb does not manage static routes; configure them with the system"),
-		"static_rules":         warnOnly("ignored: xlb does not manage static rules; configure them with the system"),
-		"virtual_server_group": fatal("not supported: write one virtual_server per VIP and port"),
-		"garp_group":           fatal("not supported: use garp_master_* in the vrrp_instance"),
-		"linkbeat_interfaces":  warnOnly("ignored: xlb watches links through netlink"),
-		"vrrp_track_process":   fatal(trackProcessWhy),
+		"static_ipaddress":    warnOnly("ignored: xlb does not manage static addresses; configure them with the system"),
+		"static_routes":       warnOnly("ignored: xlb does not manage static routes; configure them with the system"),
+		"static_rules":        warnOnly("ignored: xlb does not manage static rules; configure them with the system"),
+		"garp_group":          fatal("not supported: use garp_master_* in the vrrp_instance"),
+		"linkbeat_interfaces": warnOnly("ignored: xlb watches links through netlink"),
+		"vrrp_track_process":  fatal(trackProcessWhy),
 	}
 	// ignoredGlobal are the global_defs keywords with a message of their
 	// own; any other unknown one is ignored with ignoredGlobalWhy.
@@ -166,6 +165,15 @@ type kreader struct {
 	// groupTracks are the vrrp_sync_groups' tracking, added to their
 	// members once all are read (syncgroup.go).
 	groupTracks []groupTracking
+	// groups are the virtual_server_groups, all read first (vsgroup.go).
+	groups vsGroups
+}
+
+// quiet is k reporting nothing: for what was reported once already.
+func (k *kreader) quiet() *kreader {
+	q := *k
+	q.d = &diags{}
+	return &q
 }
 
 // topBlock is a top-level block xlb reads: named ones take one NAME.
@@ -190,8 +198,14 @@ func readKeepalived(stmts []*stmt, d *diags, src *srcMap) *Config {
 	k := &kreader{d: d, src: src, cfg: &Config{}}
 	src.spelling = keepalivedSpelling
 	for _, s := range stmts {
+		if s.key.text == "virtual_server_group" && k.wantBlock(s, "") && k.wantArgs(s, "", 1, "NAME") {
+			k.serverGroup(s)
+		}
+	}
+	for _, s := range stmts {
 		b, ok := topBlocks[s.key.text]
 		switch {
+		case s.key.text == "virtual_server_group":
 		case !ok:
 			k.other(s, "", ignoredTop, false)
 		case k.wantBlock(s, "") && (!b.named || k.wantArgs(s, "", 1, "NAME")):
@@ -540,18 +554,52 @@ var inheritable = map[string]bool{
 
 func (k *kreader) virtualServer(s *stmt) {
 	ctx := "virtual_server " + s.argText()
-	if len(s.args) > 0 && (s.args[0].text == "fwmark" || s.args[0].text == "group") {
-		k.d.err(s.line(), ctx, "", ErrUnsupported, "virtual_server %s is not supported: write virtual_server IP PORT", s.args[0].text)
-		return
-	}
-	if len(s.args) != 2 {
+	switch {
+	case len(s.args) > 0 && s.args[0].text == "fwmark":
+		k.d.err(s.line(), ctx, "", ErrUnsupported, "virtual_server fwmark is %s", fwmarkWhy)
+	case len(s.args) > 0 && s.args[0].text == "group":
+		k.groupServer(s, ctx)
+	case len(s.args) != 2:
 		k.d.err(s.line(), ctx, "", ErrSyntax, "wants IP PORT")
+	default:
+		path := fmt.Sprintf("services[%d]", len(k.cfg.Services))
+		k.src.object(path, s.line(), ctx)
+		var svc Service
+		k.header(s, ctx, path, "vip", &svc.VIP, &svc.Port)
+		k.serviceBlock(s, ctx, path, svc)
+	}
+}
+
+// groupServer reads `virtual_server group NAME { }` once per address and
+// port of the group: a service each, reported on once.
+func (k *kreader) groupServer(s *stmt, ctx string) {
+	if len(s.args) != 2 {
+		k.d.err(s.line(), ctx, "", ErrSyntax, "wants group NAME")
 		return
 	}
-	path := fmt.Sprintf("services[%d]", len(k.cfg.Services))
-	k.src.object(path, s.line(), ctx)
-	var svc Service
-	k.header(s, ctx, path, "vip", &svc.VIP, &svc.Port)
+	entries, ok := k.groups[s.args[1].text]
+	if !ok {
+		k.d.err(s.line(), ctx, "", ErrInvalid, "virtual_server_group %q is not defined", s.args[1].text)
+		return
+	}
+	r := k
+	for i, e := range entries {
+		if i == 1 {
+			r = k.quiet()
+		}
+		path := fmt.Sprintf("services[%d]", len(k.cfg.Services))
+		k.src.object(path, s.line(), ctx)
+		k.src.field(path, "vip", e.at.line(), e.at.key.text)
+		k.src.field(path, "port", e.at.line(), e.at.key.text)
+		r.serviceBlock(s, ctx, path, Service{VIP: e.vip, Port: e.port})
+	}
+	if len(entries) == 0 {
+		k.d.warn(s.line(), ctx, "", "virtual_server_group %q has no address: no service", s.args[1].text)
+	}
+}
+
+// serviceBlock reads a virtual_server's block into svc, the service at path.
+func (k *kreader) serviceBlock(s *stmt, ctx, path string, svc Service) {
 	var inhibitLine *stmt
 	var defaults []*stmt
 	var reals []*stmt
@@ -671,7 +719,7 @@ func (k *kreader) check(s *stmt, path, ctx string, defaults []*stmt) *Check {
 		k.src.field(path, "http.ssl", s.line(), s.key.text)
 	}
 	// Defaults from above were reported where they stand: replay them quietly.
-	quiet := &kreader{d: &diags{}, src: k.src, cfg: k.cfg}
+	quiet := k.quiet()
 	for _, d := range defaults {
 		if d.key.text == "nb_get_retry" {
 			continue // not read above the check by keepalived (see checkStmt)
