@@ -72,6 +72,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 
 	rep := &bench.Report{Res: &bench.Results{}, Env: machine()}
+	if slices.ContainsFunc(steps, func(s step) bool { return s.name == "mysql" }) {
+		rep.Env.Notes = append(rep.Env.Notes, fmt.Sprintf("MySQL: sysbench runs of %s s, %s rounds per cell (XLB_BENCH_SECONDS, XLB_BENCH_ROUNDS)",
+			envOr("XLB_BENCH_SECONDS", "4"), envOr("XLB_BENCH_ROUNDS", "3")))
+	}
 	var failed []string
 	for _, s := range steps {
 		cmdline := strings.TrimSpace(strings.Join(s.env, " ") + " " + goBin + " " + strings.Join(s.args, " "))
@@ -239,8 +243,6 @@ func machine() bench.Env {
 	if data, err := os.ReadFile("/proc/loadavg"); err == nil {
 		load = ", load average at start " + strings.Join(strings.Fields(string(data))[:3], " ")
 	}
-	e.Notes = append(e.Notes, fmt.Sprintf("MySQL: sysbench runs of %s s, %s rounds per cell (XLB_BENCH_SECONDS, XLB_BENCH_ROUNDS)",
-		envOr("XLB_BENCH_SECONDS", "4"), envOr("XLB_BENCH_ROUNDS", "3")))
 	e.Machine = fmt.Sprintf("%d CPUs (nproc), %s, %s RAM%s", runtime.NumCPU(), model, mem, load)
 	var u unix.Utsname
 	if err := unix.Uname(&u); err == nil {
