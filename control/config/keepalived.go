@@ -37,6 +37,10 @@ var (
 	// own; any other unknown one is ignored with ignoredGlobalWhy.
 	ignoredGlobal = map[string]disposition{
 		"lvs_sync_daemon": warnOnly(flowSyncWhy),
+		// keepalived's pacing between one interface's gratuitous ARPs and
+		// unsolicited NAs (global_parser.c, default 0: none).
+		"vrrp_garp_interval": warnOnly("ignored: xlb sends a burst's gratuitous ARPs back to back, as keepalived by default"),
+		"vrrp_gna_interval":  warnOnly("ignored: xlb sends a burst's unsolicited neighbour advertisements back to back, as keepalived by default"),
 	}
 	ignoredVRRP = map[string]disposition{
 		"smtp_alert":                 warnOnly("ignored: xlb sends no mail; use notify scripts"),

@@ -216,3 +216,48 @@ func TestRefusalsWarnRateLimited(t *testing.T) {
 		t.Fatalf("drops %v, want 6 ttl and 5 vrid", d)
 	}
 }
+
+// TestSplitBrainGuard6: the guard counts an IPv6 peer configured
+// differently as it does an IPv4 one: another VIP set is a "vips" mismatch
+// (dropped, the master holds), another v3 interval an "interval" one
+// (adopted: the better peer wins).
+func TestSplitBrainGuard6(t *testing.T) {
+	other := VIP{Prefix: mustPrefix("fd00::200/64"), Dev: "eth0"}
+	for _, tc := range []struct {
+		name     string
+		mod      func(*Config)
+		reason   string
+		detail   string
+		drop     string
+		stepDown bool
+	}{
+		{"VIP set differs", func(c *Config) { c.VIPs = []VIP{other} }, "vips", "sender lacks fd00::100; sender adds fd00::200", "addr_list", false},
+		{"interval 100ms", func(c *Config) { c.AdvertInterval = 100 * time.Millisecond }, "interval", "sender advert_int 100ms, ours 1s", "", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := baseConfig6()
+			cfg.Priority = 200
+			s := newSim(t, cfg)
+			s.start()
+			s.at(4 * time.Second)
+			s.wantState(StateMaster)
+			peer := baseConfig6()
+			tc.mod(&peer)
+			s.recv(advertFrom(peer, addrPeer6, 254, nil))
+			st := s.in.Status()
+			if len(st.Mismatches) != 1 {
+				t.Fatalf("mismatches %+v, want one %s", st.Mismatches, tc.reason)
+			}
+			m := st.Mismatches[0]
+			if m.Reason != tc.reason || m.LastFrom != addrPeer6.String() || !strings.Contains(m.LastDetail, tc.detail) || m.LastDropped != (tc.drop != "") {
+				t.Fatalf("mismatch %+v: want %s from %v saying %q, dropped %v", m, tc.reason, addrPeer6, tc.detail, tc.drop != "")
+			}
+			if tc.drop != "" && st.Counters.Drops[tc.drop] != 1 {
+				t.Fatalf("drops %v, want one %s", st.Counters.Drops, tc.drop)
+			}
+			if want := map[bool]State{true: StateBackup, false: StateMaster}[tc.stepDown]; st.State != want {
+				t.Fatalf("state %v after a priority 254 advert, want %v", st.State, want)
+			}
+		})
+	}
+}
