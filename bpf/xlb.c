@@ -533,8 +533,7 @@ int xlb_xdp(struct xdp_md *ctx)
 
 	l3 = parse_l2(data, data_end, &proto, &res);
 	if (!l3)
-		return verdict(res == XLB_PARSE_NOT_IP ? XLB_PASS_NOT_IP : XLB_PASS_MALFORMED,
-			       XDP_PASS, bytes);
+		return verdict(XLB_PASS_MALFORMED, XDP_PASS, bytes);
 	/* An ICMP error (l4 NULL) that is about no service is counted as ICMP. */
 	if (proto == bpf_htons(ETH_P_IP)) {
 		struct xlb_flow_key fk = {};
@@ -544,7 +543,7 @@ int xlb_xdp(struct xdp_md *ctx)
 			return verdict(reason, XDP_PASS, bytes);
 		return balance(eth, &fk, 0, fk.proto, l4, data_end,
 			       l4 ? XLB_PASS_NO_SERVICE : XLB_PASS_ICMP, bytes);
-	} else {
+	} else if (proto == bpf_htons(ETH_P_IPV6)) {
 		struct xlb_flow_key6 fk = {};
 
 		reason = ipv6_key(l3, data_end, &fk, &l4);
@@ -553,4 +552,5 @@ int xlb_xdp(struct xdp_md *ctx)
 		return balance(eth, &fk, 1, fk.proto, l4, data_end,
 			       l4 ? XLB_PASS_NO_SERVICE : XLB_PASS_ICMP, bytes);
 	}
+	return verdict(XLB_PASS_NOT_IP, XDP_PASS, bytes);
 }

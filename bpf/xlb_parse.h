@@ -46,15 +46,15 @@ struct xlb_ipv6_ext {
 
 enum xlb_parse_result {
 	XLB_PARSE_OK = 0,
-	XLB_PARSE_NOT_IP,
 	XLB_PARSE_MALFORMED,
 	XLB_PARSE_FRAGMENT,
 	XLB_PARSE_OTHER_L4,
 	XLB_PARSE_IPV6_EXT,
 };
 
-/* Ethernet, then at most one 802.1Q/802.1ad tag. Returns the IPv4 or IPv6
- * header with *proto its EtherType, or NULL with *res saying why. */
+/* Ethernet, then at most one 802.1Q/802.1ad tag. Returns the L3 header with
+ * *proto its EtherType (the caller dispatches on it), or NULL with *res
+ * saying why. */
 static __always_inline void *parse_l2(void *data, void *data_end, __be16 *proto_out,
 				      enum xlb_parse_result *res)
 {
@@ -76,10 +76,6 @@ static __always_inline void *parse_l2(void *data, void *data_end, __be16 *proto_
 		}
 		proto = vlan->proto;
 		l3 = vlan + 1;
-	}
-	if (proto != bpf_htons(ETH_P_IP) && proto != bpf_htons(ETH_P_IPV6)) {
-		*res = XLB_PARSE_NOT_IP;
-		return NULL;
 	}
 	*proto_out = proto;
 	return l3;
