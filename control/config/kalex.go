@@ -306,6 +306,7 @@ type lineReader struct {
 	queue    []srcLine // further lines of multi-line parameters, next last
 	defs     map[string]*paramDef
 	multi    *paramDef // the multi-line definition being read
+	seq      *seqLines // the ~SEQ or ~LST line being expanded (seq.go)
 	total    int64     // bytes read by this load
 	nfiles   int       // files read by this load
 	looped   bool      // an include loop or fan-out was reported: no further include is followed
@@ -361,7 +362,7 @@ func (r *lineReader) read(name string) readResult {
 // stops reading.
 func (r *lineReader) abort(p pos, kind error, msg string) {
 	r.d.stop(p, "", kind, "%s", msg)
-	r.files, r.queue, r.multi = nil, nil, nil
+	r.files, r.queue, r.multi, r.seq = nil, nil, nil, nil
 }
 
 func (r *lineReader) push(name string, data []byte) {
@@ -432,6 +433,10 @@ func (r *lineReader) next() (srcLine, bool) {
 		if len(r.queue) > 0 {
 			l = r.queue[len(r.queue)-1]
 			r.queue = r.queue[:len(r.queue)-1]
+		} else if r.seq != nil {
+			if l = r.seq.step(r); r.seq.next == r.seq.n {
+				r.seq = nil
+			}
 		} else {
 			var ok bool
 			if l, ok = r.physical(); !ok {
@@ -498,7 +503,7 @@ func (r *lineReader) process(l srcLine) (string, bool) {
 			}
 		}
 		if strings.HasPrefix(buf, "~SEQ") || strings.HasPrefix(buf, "~LST") {
-			r.d.err(l.pos, "", buf[:4], ErrUnsupported, "sequence and list blocks are not supported: write the lines out")
+			r.sequence(buf, l.pos)
 			return "", false
 		}
 		if buf == "" || buf[0] == '~' || !strings.Contains(buf, "$") {

@@ -151,7 +151,7 @@ func TestKeepalivedParameterErrors(t *testing.T) {
 	for _, tc := range []struct{ name, in, want string }{
 		{"self reference", "$A=x$A\nvrrp_instance $A {\n}\n", "t.conf:2: parameter substitution"},
 		{"exponential", "$A=${B}${B}\n$B=${C}${C}\n$C=${D}${D}\n$D=${E}${E}\n$E=${F}${F}\n$F=${G}${G}\n$G=${H}${H}\n$H=${I}${I}\n$I=${J}${J}\n$J=xxxxxxxxxx\nvrrp_instance $A {\n}\n", "t.conf:11: line longer than 1023 bytes after parameter substitution"},
-		{"sequence", "~SEQ(A, 1, 3) vrrp_instance V$A {\n}\n", "t.conf:1: ~SEQ: sequence and list blocks are not supported"},
+		{"sequence with a zero step", "~SEQ(A, 1, 0, 3) vrrp_instance V$A {\n}\n", "t.conf:1: ~SEQ: start 1, step 0, end 3: the step must be non-zero"},
 		{"env wants a name", "vrrp_instance ${_ENV} {\n}\n", "t.conf:1: ${_ENV NAME} wants"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
