@@ -22,8 +22,18 @@ type Config struct {
 	// fail over together. The group's own tracking is already in each
 	// member's TrackInterfaces and TrackScripts.
 	SyncGroups []vrrp.SyncGroupConfig
+	// Static are keepalived's static_ipaddress, static_routes and
+	// static_rules: installed while xlbd runs, whatever the VRRP state.
+	Static Static
 	// BGP announces the VIPs to routers (xlb.yaml only; nil without).
 	BGP *bgp.Config
+}
+
+// Static is what xlbd installs at start and removes when it stops.
+type Static struct {
+	Addresses []vrrp.VIP
+	Routes    []vrrp.Route
+	Rules     []vrrp.Rule
 }
 
 // Global holds settings that apply to the whole director.

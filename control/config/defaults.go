@@ -76,7 +76,7 @@ var DefaultStatusCodes = []StatusRange{{Min: 200, Max: 299}}
 //   - VRRPInstance.Priority: 255 with state MASTER, else 100 (keepalived)
 //   - VRRPInstance.InitialState: MASTER with priority 255, else BACKUP
 //   - VRRPInstance.AuthType: pass when auth_pass is set, else none
-//   - VIP.Dev: the instance's interface
+//   - VIP.Dev (also of excluded_vips): the instance's interface
 //   - VRRPInstance.Interface: global default_interface
 //   - VRRPInstance.Version, GARP*, McastGroup, StartupDelay,
 //     CheckUnicastSrc, SkipCheckAdvAddr, Strict, HigherPrioSendAdvert:
@@ -125,9 +125,11 @@ func applyDefaults(cfg *Config, src *srcMap, baseDir string) {
 		if !src.has(vp, "no_backend_priority_drop") && len(v.TrackServices) > 0 {
 			v.NoBackendPriorityDrop = DefaultNoBackendPriorityDrop
 		}
-		for k := range v.VIPs {
-			if v.VIPs[k].Dev == "" {
-				v.VIPs[k].Dev = v.Interface
+		for _, vips := range [][]vrrp.VIP{v.VIPs, v.ExcludedVIPs} {
+			for k := range vips {
+				if vips[k].Dev == "" {
+					vips[k].Dev = v.Interface
+				}
 			}
 		}
 	}

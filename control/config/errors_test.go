@@ -513,8 +513,8 @@ func TestWarnings(t *testing.T) {
 vrrp_script chk {
     script /bin/true
 }
-static_ipaddress {
-    10.9.9.9/24 dev eth0
+linkbeat_interfaces {
+    eth0
 }
 ` + vrrpOK + "}\n",
 			want: []string{
@@ -522,7 +522,7 @@ static_ipaddress {
 				"t.conf:6: global_defs: vrrp_strict: strict RFC mode, as keepalived: PASS authentication is dropped, unicast peers are refused, " +
 					"state MASTER needs priority 255, preempt_delay and lower-priority gratuitous ARPs are off",
 				"t.conf:7: global_defs: some_future_keyword: ignored: not used by xlb",
-				"t.conf:12: static_ipaddress: ignored: xlb does not manage static addresses; configure them with the system",
+				"t.conf:12: linkbeat_interfaces: ignored: xlb watches links through netlink",
 			},
 		},
 		{

@@ -26,9 +26,6 @@ func fatal(why string) disposition    { return disposition{fatal: true, why: why
 // which changes how traffic is balanced), where it is a warning.
 var (
 	ignoredTop = map[string]disposition{
-		"static_ipaddress":    warnOnly("ignored: xlb does not manage static addresses; configure them with the system"),
-		"static_routes":       warnOnly("ignored: xlb does not manage static routes; configure them with the system"),
-		"static_rules":        warnOnly("ignored: xlb does not manage static rules; configure them with the system"),
 		"garp_group":          fatal("not supported: use garp_master_* in the vrrp_instance"),
 		"linkbeat_interfaces": warnOnly("ignored: xlb watches links through netlink"),
 		"vrrp_track_process":  fatal(trackProcessWhy),
@@ -53,15 +50,12 @@ var (
 		"notify_master_rx_lower_pri": warnOnly("ignored"),
 		"notify_deleted":             warnOnly("ignored"),
 		"version_force":              warnOnly("ignored"),
-		"virtual_ipaddress_excluded": fatal("not supported: those addresses would never be added; list them in virtual_ipaddress"),
 		"track_file":                 fatal("not supported: use a vrrp_script that reads the file and exits 0 while it holds 0"),
 		"track_process":              fatal(trackProcessWhy),
 		"track_bfd":                  fatal("not supported"),
 		"use_vmac":                   fatal(vmacWhy),
 		"vmac_xmit_base":             fatal(vmacWhy),
 		"native_ipv6":                warnOnly("ignored: an instance's family is its virtual_ipaddress entries'"),
-		"virtual_routes":             fatal("not supported: xlb does not manage routes"),
-		"virtual_rules":              fatal("not supported: xlb does not manage rules"),
 	}
 	ignoredVS = map[string]disposition{
 		"omega":                 warnOnly("ignored: xlb runs no quorum scripts"),
@@ -187,13 +181,16 @@ type topBlock struct {
 }
 
 var topBlocks = map[string]topBlock{
-	"global_defs":     {false, (*kreader).global},
-	"vrrp_instance":   {true, (*kreader).vrrpInstance},
-	"virtual_server":  {false, (*kreader).virtualServer},
-	"track_file":      {true, (*kreader).trackFile},
-	"vrrp_track_file": {true, (*kreader).trackFile}, // keepalived's deprecated synonym
-	"vrrp_script":     {true, (*kreader).vrrpScript},
-	"vrrp_sync_group": {true, (*kreader).syncGroup},
+	"global_defs":      {false, (*kreader).global},
+	"vrrp_instance":    {true, (*kreader).vrrpInstance},
+	"virtual_server":   {false, (*kreader).virtualServer},
+	"track_file":       {true, (*kreader).trackFile},
+	"vrrp_track_file":  {true, (*kreader).trackFile}, // keepalived's deprecated synonym
+	"vrrp_script":      {true, (*kreader).vrrpScript},
+	"vrrp_sync_group":  {true, (*kreader).syncGroup},
+	"static_ipaddress": {false, (*kreader).static},
+	"static_routes":    {false, (*kreader).static},
+	"static_rules":     {false, (*kreader).static},
 }
 
 // readKeepalived turns parsed keepalived.conf statements into a config whose
@@ -445,6 +442,10 @@ func (k *kreader) vrrpInstance(s *stmt) {
 			v.NotifyStop = k.command(c, ctx, path, "notify_stop")
 		case "notify":
 			v.Notify = k.command(c, ctx, path, "notify")
+		case "virtual_ipaddress_excluded", "virtual_routes", "virtual_rules":
+			if k.wantBlock(c, ctx) && k.wantArgs(c, ctx, 0, "") {
+				k.masterOnly(c, &v, path, ctx+": "+c.key.text)
+			}
 
 		default:
 			k.other(c, ctx, ignoredVRRP, false)

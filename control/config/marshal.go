@@ -40,6 +40,13 @@ func MarshalNative(cfg *Config) ([]byte, error) {
 		}
 		addNode(root, "vrrp", seq)
 	}
+	if st := cfg.Static; len(st.Addresses)+len(st.Routes)+len(st.Rules) > 0 {
+		m := &yaml.Node{Kind: yaml.MappingNode}
+		addLines(m, "addresses", st.Addresses)
+		addLines(m, "routes", st.Routes)
+		addLines(m, "rules", st.Rules)
+		addNode(root, "static", m)
+	}
 	if len(cfg.SyncGroups) > 0 {
 		seq := &yaml.Node{Kind: yaml.SequenceNode}
 		for i := range cfg.SyncGroups {
@@ -157,6 +164,18 @@ func globalNode(g *Global) *yaml.Node {
 	return m
 }
 
+// addLines writes items as their keepalived-syntax lines.
+func addLines[T fmt.Stringer](m *yaml.Node, key string, items []T) {
+	if len(items) == 0 {
+		return
+	}
+	out := make([]string, len(items))
+	for i, x := range items {
+		out[i] = x.String()
+	}
+	addNode(m, key, strSeq(out))
+}
+
 // syncGroupNode writes a sync group; its tracking is already on its members.
 func syncGroupNode(g *vrrp.SyncGroupConfig) *yaml.Node {
 	m := &yaml.Node{Kind: yaml.MappingNode}
@@ -197,6 +216,16 @@ func vrrpNode(v *VRRPInstance, g *Global) *yaml.Node {
 		vips.Content = append(vips.Content, scalar("!!str", vip.String()))
 	}
 	addNode(m, "vips", vips)
+	excluded := make([]vrrp.VIP, len(v.ExcludedVIPs))
+	for i, vip := range v.ExcludedVIPs {
+		if vip.Dev == v.Interface {
+			vip.Dev = ""
+		}
+		excluded[i] = vip
+	}
+	addLines(m, "excluded_vips", excluded)
+	addLines(m, "routes", v.Routes)
+	addLines(m, "rules", v.Rules)
 	if len(v.UnicastPeers) > 0 {
 		peers := make([]string, len(v.UnicastPeers))
 		for i, p := range v.UnicastPeers {

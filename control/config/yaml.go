@@ -65,6 +65,14 @@ func readYAML(file string, data []byte, d *diags, src *srcMap) *Config {
 				cfg.VRRP = append(cfg.VRRP, y.vrrp(n, fmt.Sprintf("vrrp[%d]", i)))
 			}
 		},
+		"static": func(f yfield) {
+			src.object("static", y.p(f.key), "static")
+			y.fields(f.val, "static", map[string]func(yfield){
+				"addresses": func(g yfield) { cfg.Static.Addresses = yamlLines(y, g, "static", vipLine) },
+				"routes":    func(g yfield) { cfg.Static.Routes = yamlLines(y, g, "static", parseRoute) },
+				"rules":     func(g yfield) { cfg.Static.Rules = yamlLines(y, g, "static", parseRule) },
+			})
+		},
 		"sync_groups": func(f yfield) {
 			for i, n := range y.seq(f, "") {
 				cfg.SyncGroups = append(cfg.SyncGroups, y.syncGroup(n, fmt.Sprintf("sync_groups[%d]", i)))
@@ -395,6 +403,18 @@ func (y *yreader) vrrp(n *yaml.Node, path string) VRRPInstance {
 		"notify_fault":  func(f yfield) { v.NotifyFault = y.argv(f, ctx, path, "notify_fault") },
 		"notify_stop":   func(f yfield) { v.NotifyStop = y.argv(f, ctx, path, "notify_stop") },
 		"notify":        func(f yfield) { v.Notify = y.argv(f, ctx, path, "notify") },
+		"excluded_vips": func(f yfield) {
+			y.src.field(path, "excluded_vips", y.p(f.key), f.key.Value)
+			v.ExcludedVIPs = yamlLines(y, f, ctx, vipLine)
+		},
+		"routes": func(f yfield) {
+			y.src.field(path, "routes", y.p(f.key), f.key.Value)
+			v.Routes = yamlLines(y, f, ctx, parseRoute)
+		},
+		"rules": func(f yfield) {
+			y.src.field(path, "rules", y.p(f.key), f.key.Value)
+			v.Rules = yamlLines(y, f, ctx, parseRule)
+		},
 		"track_services": func(f yfield) {
 			list(f, "track_services", func(e *yaml.Node, p string) {
 				if s, ok := y.scalar(e, ctx, f.key.Value); ok {
@@ -408,6 +428,25 @@ func (y *yreader) vrrp(n *yaml.Node, path string) VRRPInstance {
 		y.src.badObject(path, y.p(n))
 	}
 	return v
+}
+
+// yamlLines reads a list of keepalived-syntax lines ("10.9.0.0/24 via
+// 10.0.0.1") with parse.
+func yamlLines[T any](y *yreader, f yfield, ctx string, parse func([]string) (T, error)) []T {
+	var out []T
+	for _, n := range y.seq(f, ctx) {
+		s, ok := y.scalar(n, ctx, f.key.Value)
+		if !ok {
+			continue
+		}
+		x, err := parse(strings.Fields(s))
+		if err != nil {
+			y.d.err(y.p(n), ctx, f.key.Value, ErrInvalid, "%v", err)
+			continue
+		}
+		out = append(out, x)
+	}
+	return out
 }
 
 // syncGroup reads one item of sync_groups: name, members and the group's

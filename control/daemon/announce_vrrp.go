@@ -2,8 +2,10 @@ package daemon
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"reflect"
+	"slices"
 	"sync"
 
 	"xlb/control/announce"
@@ -36,6 +38,10 @@ type vrrpAnnouncer struct {
 	// built from.
 	groupsMu sync.Mutex
 	groups   map[string]runningGroup
+	// static is what static_ipaddress, static_routes and static_rules
+	// installed; setStatic installs or removes (tests replace it).
+	static    config.Static
+	setStatic func(s config.Static, add bool) error
 }
 
 // vrrpWant is an instance as the announcer runs it: its config and, for a
@@ -60,7 +66,8 @@ type runningGroup struct {
 var _ announce.Announcer = (*vrrpAnnouncer)(nil)
 
 func newVRRPAnnouncer(log *slog.Logger, onState func(vrrp.StateChange), synced func() bool) *vrrpAnnouncer {
-	a := &vrrpAnnouncer{log: log, onState: onState, synced: synced, notify: script.NewQueue(log.With("scripts", "vrrp notify")), groups: map[string]runningGroup{}}
+	a := &vrrpAnnouncer{log: log, onState: onState, synced: synced, notify: script.NewQueue(log.With("scripts", "vrrp notify")), groups: map[string]runningGroup{},
+		setStatic: func(s config.Static, add bool) error { return vrrp.SetStatic(s.Addresses, s.Routes, s.Rules, add) }}
 	a.runs = newSupervisor(a.start, func(x, y vrrpWant) bool {
 		return reflect.DeepEqual(x.Config, y.Config) && reflect.DeepEqual(x.group, y.group)
 	})
@@ -94,6 +101,7 @@ func (a *vrrpAnnouncer) start(name string, v vrrpWant) (*vrrp.Instance, func(con
 }
 
 func (a *vrrpAnnouncer) Configure(ctx context.Context, cfg *config.Config) {
+	a.configureStatic(cfg.Static)
 	byName := map[string]config.VRRPInstance{}
 	for _, v := range cfg.VRRP {
 		byName[v.Name] = v
@@ -155,4 +163,39 @@ func (a *vrrpAnnouncer) Status(s *api.Status) {
 	})
 }
 
-func (a *vrrpAnnouncer) Stop() { a.runs.stopAll() }
+func (a *vrrpAnnouncer) Stop() {
+	a.runs.stopAll()
+	a.configureStatic(config.Static{})
+}
+
+// configureStatic installs the static entries want has and the running set
+// lacks, and removes the ones it no longer has, as keepalived does on start,
+// reload (clear_diff_static_*) and stop, whatever the VRRP state.
+func (a *vrrpAnnouncer) configureStatic(want config.Static) {
+	gone := config.Static{Addresses: missing(a.static.Addresses, want.Addresses), Routes: missing(a.static.Routes, want.Routes),
+		Rules: missing(a.static.Rules, want.Rules)}
+	added := config.Static{Addresses: missing(want.Addresses, a.static.Addresses), Routes: missing(want.Routes, a.static.Routes),
+		Rules: missing(want.Rules, a.static.Rules)}
+	if len(gone.Addresses)+len(gone.Routes)+len(gone.Rules) > 0 {
+		if err := a.setStatic(gone, false); err != nil {
+			a.log.Error("remove static addresses, routes and rules", "error", err)
+		}
+	}
+	if len(added.Addresses)+len(added.Routes)+len(added.Rules) > 0 {
+		if err := a.setStatic(added, true); err != nil {
+			a.log.Error("install static addresses, routes and rules", "error", err)
+		}
+	}
+	a.static = want
+}
+
+// missing lists the items of xs that ys lacks.
+func missing[T fmt.Stringer](xs, ys []T) []T {
+	var out []T
+	for _, x := range xs {
+		if !slices.ContainsFunc(ys, func(y T) bool { return y.String() == x.String() }) {
+			out = append(out, x)
+		}
+	}
+	return out
+}

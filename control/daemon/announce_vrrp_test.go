@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"testing"
 
 	"xlb/control/announce"
@@ -126,5 +127,41 @@ sync_groups:
 	}
 	if g := groups(); g["A"] != "G" || g["B"] != "G" {
 		t.Fatalf("after the reload: sync groups %v", g)
+	}
+}
+
+// static_* entries are installed at the first Configure, a reload changes
+// only the difference, and Stop removes what is left, whatever the VRRP
+// state (keepalived's vrrp_daemon.c and clear_diff_static_*).
+func TestVRRPAnnouncerStatic(t *testing.T) {
+	conf := func(routes string) *config.Config {
+		return parse(t, "vrrp:\n  - {name: A, interface: eth0, vrid: 51, vips: [192.168.1.30]}\nstatic:\n  addresses: [192.168.9.1/24 dev eth1]\n  routes: ["+routes+"]\n")
+	}
+	a := newVRRPAnnouncer(slog.New(slog.NewTextHandler(io.Discard, nil)), nil, nil)
+	a.net = func(o *vrrp.Options) { o.Transport, o.Actions, o.Links = stubNet{}, stubNet{}, stubNet{} }
+	var calls []string
+	a.setStatic = func(s config.Static, add bool) error {
+		var items []string
+		for _, x := range s.Addresses {
+			items = append(items, x.String())
+		}
+		for _, x := range s.Routes {
+			items = append(items, x.String())
+		}
+		calls = append(calls, fmt.Sprint(add, items))
+		return nil
+	}
+	ctx := context.Background()
+	a.Configure(ctx, conf("10.7.0.0/16 via 192.168.9.254, 10.8.0.0/16 via 192.168.9.254"))
+	a.Configure(ctx, conf("10.7.0.0/16 via 192.168.9.254, 10.6.0.0/16 via 192.168.9.254"))
+	a.Stop()
+	want := []string{
+		"true [192.168.9.1/24 dev eth1 10.7.0.0/16 via 192.168.9.254 10.8.0.0/16 via 192.168.9.254]",
+		"false [10.8.0.0/16 via 192.168.9.254]",
+		"true [10.6.0.0/16 via 192.168.9.254]",
+		"false [192.168.9.1/24 dev eth1 10.7.0.0/16 via 192.168.9.254 10.6.0.0/16 via 192.168.9.254]",
+	}
+	if !slices.Equal(calls, want) {
+		t.Fatalf("static changes\n%q\nwant\n%q", calls, want)
 	}
 }

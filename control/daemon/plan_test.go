@@ -132,6 +132,9 @@ vrrp:
     advert_int: 2
     auth_pass: secret
     vips: [192.168.1.30/24 dev eth2 label eth2:vip]
+    excluded_vips: [192.168.1.40/24]
+    routes: [10.9.0.0/24 via 192.168.1.254]
+    rules: [from 192.168.1.30 table 100]
     unicast_src_ip: 192.168.1.2
     unicast_peers: [192.168.1.3]
     track_interfaces: [eth3]
@@ -193,6 +196,8 @@ func (stubNet) Close() error                                                   {
 func (stubNet) AddVIPs([]vrrp.VIP) error                                       { return nil }
 func (stubNet) RemoveVIPs([]vrrp.VIP) error                                    { return nil }
 func (stubNet) SendGARP([]vrrp.VIP) error                                      { return nil }
+func (stubNet) AddRoutes([]vrrp.Route, []vrrp.Rule) error                      { return nil }
+func (stubNet) RemoveRoutes([]vrrp.Route, []vrrp.Rule) error                   { return nil }
 func (stubNet) Notify(vrrp.Notification)                                       {}
 func (stubNet) Watch([]string, <-chan struct{}) (<-chan vrrp.LinkEvent, error) { return nil, nil }
 

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -69,7 +70,7 @@ func NewNetActions(cfg Config, q *script.Queue, log *slog.Logger) (*NetActions, 
 		q = script.NewQueue(log)
 	}
 	a := &NetActions{cfg: c, log: log, nl: nl, arp: map[string]*arp.Client{}, ndp: map[string]*ndpSender{}, notify: q}
-	for _, v := range c.VIPs {
+	for _, v := range append(slices.Clip(c.VIPs), c.ExcludedVIPs...) {
 		if a.arp[v.Dev] != nil || a.ndp[v.Dev] != nil {
 			continue
 		}
@@ -169,6 +170,121 @@ func (a *NetActions) RemoveVIPs(vips []VIP) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// AddRoutes implements Actions.
+func (a *NetActions) AddRoutes(routes []Route, rules []Rule) error {
+	return SetRoutes(a.nl, routes, rules, true)
+}
+
+// RemoveRoutes implements Actions.
+func (a *NetActions) RemoveRoutes(routes []Route, rules []Rule) error {
+	return SetRoutes(a.nl, routes, rules, false)
+}
+
+// SetRoutes adds (routes, then rules) or removes (rules, then routes) with
+// h; an entry already there, or already gone, is fine. static_routes and
+// static_rules use it too.
+func SetRoutes(h *netlink.Handle, routes []Route, rules []Rule, add bool) error {
+	var errs []error
+	if !add {
+		errs = append(errs, setRules(h, rules, false)...)
+	}
+	for _, r := range routes {
+		nr, err := nlRoute(h, r)
+		if err == nil {
+			if add {
+				err = h.RouteReplace(nr)
+			} else if err = h.RouteDel(nr); errors.Is(err, unix.ESRCH) {
+				err = nil
+			}
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("route %s: %w", r, err))
+		}
+	}
+	if add {
+		errs = append(errs, setRules(h, rules, true)...)
+	}
+	return errors.Join(errs...)
+}
+
+func setRules(h *netlink.Handle, rules []Rule, add bool) []error {
+	var errs []error
+	for _, r := range rules {
+		nr := nlRule(r)
+		var err error
+		if add {
+			if err = h.RuleAdd(nr); errors.Is(err, unix.EEXIST) {
+				err = nil
+			}
+		} else if err = h.RuleDel(nr); errors.Is(err, unix.ENOENT) {
+			err = nil
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("rule %s: %w", r, err))
+		}
+	}
+	return errs
+}
+
+func prefixNet(p netip.Prefix) *net.IPNet {
+	if !p.IsValid() {
+		return nil
+	}
+	return &net.IPNet{IP: p.Masked().Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
+}
+
+func ipOf(a netip.Addr) net.IP {
+	if !a.IsValid() {
+		return nil
+	}
+	return a.AsSlice()
+}
+
+func nlRoute(h *netlink.Handle, r Route) (*netlink.Route, error) {
+	nr := &netlink.Route{Dst: prefixNet(r.Dst), Src: ipOf(r.Src), Gw: ipOf(r.Gateway), Table: r.Table, Priority: r.Metric,
+		Family: netlink.FAMILY_V4}
+	if r.Dst.Addr().Is6() {
+		nr.Family = netlink.FAMILY_V6
+	}
+	if r.Dev != "" {
+		l, err := h.LinkByName(r.Dev)
+		if err != nil {
+			return nil, err
+		}
+		nr.LinkIndex = l.Attrs().Index
+	}
+	switch r.Type {
+	case "blackhole":
+		nr.Type = unix.RTN_BLACKHOLE
+	case "unreachable":
+		nr.Type = unix.RTN_UNREACHABLE
+	case "prohibit":
+		nr.Type = unix.RTN_PROHIBIT
+	}
+	switch r.Scope {
+	case "link":
+		nr.Scope = netlink.SCOPE_LINK
+	case "host":
+		nr.Scope = netlink.SCOPE_HOST
+	}
+	return nr, nil
+}
+
+func nlRule(r Rule) *netlink.Rule {
+	nr := netlink.NewRule()
+	nr.Family = netlink.FAMILY_V4
+	if r.From.IsValid() && r.From.Addr().Is6() || r.To.IsValid() && r.To.Addr().Is6() {
+		nr.Family = netlink.FAMILY_V6
+	}
+	nr.Src, nr.Dst = prefixNet(r.From), prefixNet(r.To)
+	nr.IifName, nr.OifName = r.IIF, r.OIF
+	nr.Table = r.Table
+	if r.Priority != 0 {
+		nr.Priority = r.Priority
+	}
+	return nr
 }
 
 // SendGARP implements Actions: for an IPv4 VIP an ARP request from the VIP
@@ -410,4 +526,21 @@ func (w *NetlinkWatcher) readAll(names []string, out chan<- LinkEvent, done <-ch
 		}
 	}
 	return nil
+}
+
+// SetStatic adds (addresses, routes, rules) or removes (in reverse) what
+// keepalived's static_ipaddress, static_routes and static_rules list, in the
+// calling thread's network namespace; what is already there, or gone, is
+// fine.
+func SetStatic(addrs []VIP, routes []Route, rules []Rule, add bool) error {
+	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+	if err != nil {
+		return fmt.Errorf("netlink: %w", err)
+	}
+	defer h.Close()
+	a := &NetActions{nl: h}
+	if add {
+		return errors.Join(a.AddVIPs(addrs), SetRoutes(h, routes, rules, true))
+	}
+	return errors.Join(SetRoutes(h, routes, rules, false), a.RemoveVIPs(addrs))
 }

@@ -98,6 +98,13 @@ type Config struct {
 	// AuthPass enables v2 "auth_type PASS"; only its first 8 bytes count.
 	AuthPass secret.Secret
 	VIPs     []VIP
+	// ExcludedVIPs (keepalived's virtual_ipaddress_excluded) are added and
+	// removed with VIPs but are not in the adverts.
+	ExcludedVIPs []VIP
+	// Routes and Rules (virtual_routes, virtual_rules) are installed while
+	// MASTER, after the addresses, and removed before them otherwise.
+	Routes []Route
+	Rules  []Rule
 	// UnicastSrc is the source address of adverts; zero means the
 	// interface's first IPv4 address, or for IPv6 its link-local address
 	// (RFC 5798 5.1.2.1), as keepalived.
@@ -217,6 +224,21 @@ func (c Config) validate() error {
 		}
 		if v.Dev == "" {
 			return cfgErr(c.Name, "virtual_ipaddress %v: no device", v.Prefix)
+		}
+	}
+	for _, v := range c.ExcludedVIPs {
+		if !v.Prefix.IsValid() || v.Dev == "" {
+			return cfgErr(c.Name, "virtual_ipaddress_excluded %v: want an address and a device", v.Prefix)
+		}
+	}
+	for _, r := range c.Routes {
+		if err := r.validate(); err != nil {
+			return cfgErr(c.Name, "virtual_routes: %v", err)
+		}
+	}
+	for _, r := range c.Rules {
+		if err := r.validate(); err != nil {
+			return cfgErr(c.Name, "virtual_rules: %v", err)
 		}
 	}
 	if v6 && c.Version != 3 {

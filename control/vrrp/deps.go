@@ -52,6 +52,10 @@ type Actions interface {
 	// unsolicited neighbour advertisement for each IPv6 VIP (keepalived's
 	// vrrp_send_update: the garp_* settings govern both).
 	SendGARP(vips []VIP) error
+	// AddRoutes installs routes, then rules; RemoveRoutes removes rules,
+	// then routes. What is already there (or gone) is fine.
+	AddRoutes(routes []Route, rules []Rule) error
+	RemoveRoutes(routes []Route, rules []Rule) error
 	// Notify runs the notify scripts for n; it must not block on them.
 	Notify(n Notification)
 	Close() error

@@ -1,6 +1,7 @@
 package vrrp
 
 import (
+	"fmt"
 	"net/netip"
 	"slices"
 	"sync"
@@ -116,6 +117,20 @@ func (f *fakeActions) SendGARP([]VIP) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.garps++
+	return nil
+}
+
+func (f *fakeActions) AddRoutes(routes []Route, rules []Rule) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.rec(fmt.Sprintf("routes+%d rules+%d", len(routes), len(rules)))
+	return nil
+}
+
+func (f *fakeActions) RemoveRoutes(routes []Route, rules []Rule) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.rec(fmt.Sprintf("routes-%d rules-%d", len(routes), len(rules)))
 	return nil
 }
 

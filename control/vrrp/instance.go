@@ -411,7 +411,13 @@ func (in *Instance) start(now time.Time) {
 	if in.prio != PriorityOwner || in.faulty() {
 		// A killed predecessor may have left the VIPs behind, and a backup
 		// must not answer for them (keepalived clears them at start too).
-		if err := in.act.RemoveVIPs(in.cfg.VIPs); err != nil {
+		if len(in.cfg.Routes)+len(in.cfg.Rules) > 0 {
+			if err := in.act.RemoveRoutes(in.cfg.Routes, in.cfg.Rules); err != nil {
+				in.ctr.actionErrors++
+				in.log.Warn("remove stale virtual routes and rules", "err", err)
+			}
+		}
+		if err := in.act.RemoveVIPs(in.allVIPs()); err != nil {
 			in.ctr.actionErrors++
 			in.log.Warn("remove stale VIPs", "err", err)
 		}
@@ -464,9 +470,15 @@ func (in *Instance) becomeMaster(now time.Time, reason string) {
 	in.masterPrio = in.prio
 	in.sendAdvert(in.prio)
 	in.advertAt = now.Add(in.cfg.AdvertInterval)
-	if err := in.act.AddVIPs(in.cfg.VIPs); err != nil {
+	if err := in.act.AddVIPs(in.allVIPs()); err != nil {
 		in.ctr.actionErrors++
 		in.log.Error("add VIPs", "err", err)
+	}
+	if len(in.cfg.Routes)+len(in.cfg.Rules) > 0 {
+		if err := in.act.AddRoutes(in.cfg.Routes, in.cfg.Rules); err != nil {
+			in.ctr.actionErrors++
+			in.log.Error("add virtual routes and rules", "err", err)
+		}
 	}
 	in.garpBurst(in.cfg.GARPMasterRepeat)
 	in.garpAt, in.garpDelayed = time.Time{}, false
@@ -490,7 +502,13 @@ func (in *Instance) leaveMaster(prio0 bool) {
 		in.sendAdvert(0)
 	}
 	in.advertAt, in.garpAt = time.Time{}, time.Time{}
-	if err := in.act.RemoveVIPs(in.cfg.VIPs); err != nil {
+	if len(in.cfg.Routes)+len(in.cfg.Rules) > 0 {
+		if err := in.act.RemoveRoutes(in.cfg.Routes, in.cfg.Rules); err != nil {
+			in.ctr.actionErrors++
+			in.log.Error("remove virtual routes and rules", "err", err)
+		}
+	}
+	if err := in.act.RemoveVIPs(in.allVIPs()); err != nil {
 		in.ctr.actionErrors++
 		in.log.Error("remove VIPs", "err", err)
 	}
@@ -551,9 +569,18 @@ func (in *Instance) fire(now time.Time) {
 	}
 }
 
+// allVIPs are the addresses a master holds: the advertised ones, then the
+// excluded ones.
+func (in *Instance) allVIPs() []VIP {
+	if len(in.cfg.ExcludedVIPs) == 0 {
+		return in.cfg.VIPs
+	}
+	return append(slices.Clip(in.cfg.VIPs), in.cfg.ExcludedVIPs...)
+}
+
 func (in *Instance) garpBurst(n int) {
 	for range n {
-		if err := in.act.SendGARP(in.cfg.VIPs); err != nil {
+		if err := in.act.SendGARP(in.allVIPs()); err != nil {
 			in.ctr.actionErrors++
 			in.log.Warn("gratuitous ARP", "err", err)
 			return
