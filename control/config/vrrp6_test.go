@@ -160,11 +160,13 @@ func (nopTransport) Close() error                  { return nil }
 
 type nopActions struct{}
 
-func (nopActions) AddVIPs([]vrrp.VIP) error    { return nil }
-func (nopActions) RemoveVIPs([]vrrp.VIP) error { return nil }
-func (nopActions) SendGARP([]vrrp.VIP) error   { return nil }
-func (nopActions) Notify(vrrp.Notification)    {}
-func (nopActions) Close() error                { return nil }
+func (nopActions) AddVIPs([]vrrp.VIP) error                     { return nil }
+func (nopActions) RemoveVIPs([]vrrp.VIP) error                  { return nil }
+func (nopActions) SendGARP([]vrrp.VIP) error                    { return nil }
+func (nopActions) AddRoutes([]vrrp.Route, []vrrp.Rule) error    { return nil }
+func (nopActions) RemoveRoutes([]vrrp.Route, []vrrp.Rule) error { return nil }
+func (nopActions) Notify(vrrp.Notification)                     {}
+func (nopActions) Close() error                                 { return nil }
 
 type nopLinks struct{}
 
