@@ -77,7 +77,7 @@ bench:
 	XLB_BENCH_SECONDS=$(BENCH_SECONDS) XLB_BENCH_ROUNDS=$(BENCH_ROUNDS) \
 		$(GO) run ./bench/cmd/xlbbench -count $(BENCH_COUNT) -pkt-benchtime $(BENCHTIME) -vrrp-trials $(BENCH_VRRP_TRIALS) -o BENCHMARKS.md -chart bench/mysql.png
 
-## bench-bgp: only the BGP section (BFD vs VRRP failover, one run; bulk sync of 1M flows): replaces that section of BENCHMARKS.md (root; ~5 min)
+## bench-bgp: only the BGP section (BFD vs VRRP failover in one run; 1, 2, 3 directors; bulk sync of 1M flows): replaces that section of BENCHMARKS.md (root; ~6 min)
 bench-bgp:
 	$(GO) run ./bench/cmd/xlbbench -section bgp -vrrp-trials $(BENCH_VRRP_TRIALS) -o BENCHMARKS.md
 

@@ -83,42 +83,7 @@ func newPPSLab(b *testing.B) *ppsLab {
 		attachXDP(b, h.NetNS, "eth0", l.objs.TrafficCount)
 	}
 
-	l.xlb, err = loader.Load(l.director.MAC, loader.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { l.xlb.Close() })
-	svc := loader.ServiceKey{VIP: ppsVIP, Port: 3306, Proto: lb.TCP}
-	if err := l.xlb.SetService(svc, loader.Service{ID: 1}); err != nil {
-		b.Fatal(err)
-	}
-	var mb []maglev.Backend
-	for i, h := range backends {
-		id := uint32(i + 1)
-		if err := l.xlb.SetBackend(id, loader.Backend{ServiceID: 1, IP: h.Addr.Addr(), MAC: h.MAC, State: loader.BackendActive}); err != nil {
-			b.Fatal(err)
-		}
-		mb = append(mb, maglev.Backend{ID: id, Name: h.Addr.Addr().String(), Weight: 1})
-	}
-	table, err := maglev.Build(mb, l.xlb.TableSize())
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := l.xlb.WriteMaglev(svc, table); err != nil {
-		b.Fatal(err)
-	}
-	// The generator's flows are established connections (its frames are
-	// ACKs): recorded as their handshakes would have, on their Maglev picks.
-	for port := uint16(20000); port < 20000+ppsFlows; port++ {
-		flow := loader.FlowKey{Client: netip.AddrPortFrom(l.client.Addr.Addr(), port), VIP: netip.AddrPortFrom(ppsVIP, 3306), Proto: lb.TCP}
-		slot, err := l.xlb.TableSlot(flow, 0)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := l.xlb.SetFlow(flow, table[slot]); err != nil {
-			b.Fatal(err)
-		}
-	}
+	l.xlb = xlbDirector(b, l.director, l.client, backends)
 	l.dirLink = attachXDP(b, l.director.NetNS, "eth0", l.xlb.Program())
 
 	l.frame = tcpFrame(l.client.MAC, l.director.MAC, l.client.Addr.Addr(), ppsVIP, 20000, 3306)
@@ -131,6 +96,49 @@ func newPPSLab(b *testing.B) *ppsLab {
 		b.Fatal(err)
 	}
 	return l
+}
+
+// xlbDirector loads xlb for director with the VIP's service on backends and
+// the generator's ppsFlows flows from client already recorded on their
+// Maglev picks (established connections, as their handshakes would have
+// left them; with several directors, as flow sync would).
+func xlbDirector(b *testing.B, director, client *testutil.Host, backends []*testutil.Host) *loader.Dataplane {
+	b.Helper()
+	dp, err := loader.Load(director.MAC, loader.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { dp.Close() })
+	svc := loader.ServiceKey{VIP: ppsVIP, Port: 3306, Proto: lb.TCP}
+	if err := dp.SetService(svc, loader.Service{ID: 1}); err != nil {
+		b.Fatal(err)
+	}
+	var mb []maglev.Backend
+	for i, h := range backends {
+		id := uint32(i + 1)
+		if err := dp.SetBackend(id, loader.Backend{ServiceID: 1, IP: h.Addr.Addr(), MAC: h.MAC, State: loader.BackendActive}); err != nil {
+			b.Fatal(err)
+		}
+		mb = append(mb, maglev.Backend{ID: id, Name: h.Addr.Addr().String(), Weight: 1})
+	}
+	table, err := maglev.Build(mb, dp.TableSize())
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := dp.WriteMaglev(svc, table); err != nil {
+		b.Fatal(err)
+	}
+	for port := uint16(20000); port < 20000+ppsFlows; port++ {
+		flow := loader.FlowKey{Client: netip.AddrPortFrom(client.Addr.Addr(), port), VIP: netip.AddrPortFrom(ppsVIP, 3306), Proto: lb.TCP}
+		slot, err := dp.TableSlot(flow, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := dp.SetFlow(flow, table[slot]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return dp
 }
 
 func (l *ppsLab) delivered(b *testing.B) uint64 {

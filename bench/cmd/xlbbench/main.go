@@ -153,13 +153,14 @@ func allSteps(count int, pktTime string, trials int) []step {
 			args: []string{"test", "-run", "^TestFailoverTrials", "-v", "-count", "1", "-timeout", "15m", "./control/vrrp/"}},
 		{name: "bgp", env: []string{priv, fmt.Sprintf("XLB_BGP_TRIALS=%d", trials)}, failover: true,
 			args: []string{"test", "-run", "^TestFailoverTrialsBFD$", "-v", "-count", "1", "-timeout", "10m", "./control/bgp/"}},
+		{name: "directors", env: []string{priv}, args: []string{"test", "-run", "^$", "-bench", "^BenchmarkVethPPSDirectors$", "-benchtime", "1x", "-count", "1", "-timeout", "10m", "./bench/"}},
 		{name: "bulksync", env: []string{priv}, args: []string{"test", "-run", "^$", "-bench", "^BenchmarkBulkSync1M$", "-benchtime", "1x", "-count", "1", "-timeout", "15m", "./control/flowsync/"}},
 	}
 }
 
 // bgpSteps are the steps of the BGP section (make bench-bgp): the VRRP
 // trials run too, so both failovers come from one run.
-var bgpSteps = []string{"vrrp", "bgp", "bulksync"}
+var bgpSteps = []string{"vrrp", "bgp", "directors", "bulksync"}
 
 // writeSection prints the BGP section and puts it in place of the one in
 // out (appended when out has none), leaving the rest of the file as it is.
