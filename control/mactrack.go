@@ -422,7 +422,7 @@ func (t *MACTracker) attempt(ctx context.Context, ip netip.Addr, e *macEntry, pe
 		e.next = now.Add(t.backoff(e.failures))
 		if e.failures == 1 {
 			if e.mac != nil {
-				t.log.Info("MAC not confirmed: keeping the last known one", "address", ip, "peer", peer, "mac", e.mac, "error", err)
+				t.log.Info("MAC not confirmed: keeping the last known one", "address", ip, "peer", peer, "mac", e.mac.String(), "error", err)
 			} else {
 				t.log.Warn("MAC unresolved: retrying with backoff", "address", ip, "peer", peer, "error", err)
 			}
@@ -435,7 +435,7 @@ func (t *MACTracker) attempt(ctx context.Context, ip netip.Addr, e *macEntry, pe
 			changed = append(changed, t.dropPeerMACsLocked()...)
 		}
 		if e.failures > 0 {
-			t.log.Info("MAC resolved again", "address", ip, "peer", peer, "mac", mac, "failed_attempts", e.failures)
+			t.log.Info("MAC resolved again", "address", ip, "peer", peer, "mac", mac.String(), "failed_attempts", e.failures)
 		}
 		e.failures, e.lastErr, e.next = 0, "", now.Add(t.opts.Refresh)
 	}
@@ -498,7 +498,7 @@ func (t *MACTracker) refuseLocked(ip netip.Addr, mac net.HardwareAddr, peer bool
 	t.refused[r]++
 	if e := t.entriesLocked(peer)[ip]; e != nil && !bytes.Equal(e.refused, mac) {
 		e.refused = slices.Clone(mac)
-		t.log.Warn("MAC refused", "address", ip, "peer", peer, "mac", mac, "reason", r.String())
+		t.log.Warn("MAC refused", "address", ip, "peer", peer, "mac", mac.String(), "reason", r.String())
 	}
 	return r
 }
@@ -524,7 +524,7 @@ func (t *MACTracker) dropPeerMACsLocked() []netip.Addr {
 			continue
 		}
 		t.refused[RefusedPeer]++
-		t.log.Error("backend MAC is another director's: dropped", "backend", ip, "mac", e.mac)
+		t.log.Error("backend MAC is another director's: dropped", "backend", ip, "mac", e.mac.String())
 		e.mac, e.source, e.next = nil, "", t.opts.Now()
 		changed = append(changed, ip)
 	}
@@ -541,11 +541,11 @@ func (t *MACTracker) setLocked(ip netip.Addr, e *macEntry, mac net.HardwareAddr,
 	old := e.mac
 	e.mac, e.source, e.since = slices.Clone(mac), source, now
 	if old == nil {
-		t.log.Info("MAC resolved", "address", ip, "mac", mac, "source", string(source))
+		t.log.Info("MAC resolved", "address", ip, "mac", mac.String(), "source", string(source))
 		return true
 	}
 	t.changes++
-	t.log.Warn("MAC changed", "address", ip, "old", old, "new", mac, "source", string(source))
+	t.log.Warn("MAC changed", "address", ip, "old", old.String(), "new", mac.String(), "source", string(source))
 	return true
 }
 

@@ -17,9 +17,21 @@ source "$here/lab.env"
 cmd=${1:?usage: db.sh setup|replicate|route|start|stop|kill ROLE}
 role=${2:?role db1 or db2}
 mode=${LAB_MODE:-netns}
+# How each backend accepts the IPv6 VIP (both ways work; the lab runs one of
+# each so the e2e test covers both): db1 by ip6tables REDIRECT, as IPv4;
+# db2 by the VIP on lo. IPv6 needs no arp_ignore/arp_announce for the
+# latter: Linux answers a neighbour solicitation only for an address of the
+# interface it arrived on (ndisc_recv_ns looks the target up on that
+# device), never for one on lo, and a solicitation it sends takes its
+# source from the outgoing interface, so the backend never announces the VIP.
+# The VIP is deprecated (preferred_lft 0) so the backend's own connections
+# never take it as their source (RFC 6724 would pick it over the backend's
+# address as often as not; the replies would then go to the director): it
+# still accepts connections to it. keepalived (and xlbd's VRRP) add an IPv6
+# VIP on the director the same way, for the same reason.
 case $role in
-db1) ip=$LAB_DB1 peer=$LAB_DB2 id=1 ;;
-db2) ip=$LAB_DB2 peer=$LAB_DB1 id=2 ;;
+db1) ip=$LAB_DB1 peer=$LAB_DB2 id=1 vip6=redirect ;;
+db2) ip=$LAB_DB2 peer=$LAB_DB1 id=2 vip6=loopback ;;
 *) echo "db.sh: unknown role $role" >&2; exit 2 ;;
 esac
 
@@ -51,7 +63,7 @@ write_config() {
 			echo "innodb_log_file_size=16M"
 		fi
 		cat <<CNF
-bind-address=0.0.0.0
+bind-address=*
 port=3306
 server-id=$id
 log-bin=mysql-bin
@@ -131,6 +143,12 @@ setup)
 	# destination to this host's own address.
 	iptables -t nat -C PREROUTING -d "$LAB_VIP" -j REDIRECT 2>/dev/null ||
 		iptables -t nat -A PREROUTING -d "$LAB_VIP" -j REDIRECT
+	if [ "$vip6" = redirect ]; then
+		ip6tables -t nat -C PREROUTING -d "$LAB_VIP6" -j REDIRECT 2>/dev/null ||
+			ip6tables -t nat -A PREROUTING -d "$LAB_VIP6" -j REDIRECT
+	else
+		ip -6 addr replace "$LAB_VIP6/128" dev lo nodad preferred_lft 0
+	fi
 	;;
 replicate)
 	sql "STOP SLAVE; CHANGE MASTER TO MASTER_HOST='$peer', MASTER_PORT=3306, MASTER_USER='$LAB_REPL_USER',

@@ -107,7 +107,20 @@ bgp:
     - {address: $LAB_ROUTER, peer_as: $LAB_ROUTER_AS, bfd: true}
 YAML
 	else
+		# The VRRP lab is dual-stack: the same pair behind an IPv6 VIP too.
 		cat <<YAML
+  - name: mysql6
+    vip: $LAB_VIP6
+    port: 3306
+    scheduler: $sched
+    delay_loop: 1
+    reals:
+      - ip: $LAB_DB1_6
+        weight: 1
+$(check)
+      - ip: $LAB_DB2_6
+        weight: 1
+$(check)
 vrrp:
   - name: VI_1
     interface: ${LAB_IFACE:-eth0}

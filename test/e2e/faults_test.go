@@ -64,7 +64,7 @@ func TestCrashConsistency(t *testing.T) {
 		if out, err := l.Xlbctl("lvs1", "services"); err != nil || !strings.Contains(out, "3306") {
 			t.Fatalf("%s: pinned services unreadable after the restart: %v\n%s", phase, err, out)
 		}
-		newConnections(t, l, 10)
+		newConnections(t, l, l.Env["LAB_VIP"], 10)
 	}
 	for r := 1; r <= rounds; r++ {
 		before := w.Stats()

@@ -63,27 +63,26 @@ func TestLabScenarios(t *testing.T) {
 func labScenarios(t *testing.T, sched string) {
 	l := startLab(t, sched)
 
+	vip4, vip6 := l.Env["LAB_VIP"], l.Env["LAB_VIP6"]
 	if sched == "rr" {
-		t.Run("balance", func(t *testing.T) {
-			db, err := l.OpenDB("")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer db.Close()
-			db.SetMaxIdleConns(0) // every query on a new connection: a new flow
-			got := map[string]int{}
-			for i := 0; i < 1000; i++ {
-				var id int
-				if err := db.QueryRow("SELECT @@server_id").Scan(&id); err != nil {
-					t.Fatalf("connection %d: %v", i, err)
+		// Both services, IPv4 and IPv6, balance over the same pair.
+		for name, vip := range map[string]string{"balance": vip4, "balance ipv6": vip6} {
+			t.Run(name, func(t *testing.T) {
+				got := newConnections(t, l, vip, 1000) // every query on a new connection: a new flow
+				t.Logf("1000 connections to %s: %v", vip, got)
+				for _, b := range []string{"db1", "db2"} {
+					if got[b] < 450 || got[b] > 550 {
+						t.Errorf("%s got %d of 1000 connections, want 500 +- 10%% (equal weights)", b, got[b])
+					}
 				}
-				got[lab.BackendName(id)]++
-			}
-			t.Logf("1000 connections: %v", got)
-			for _, b := range []string{"db1", "db2"} {
-				if got[b] < 450 || got[b] > 550 {
-					t.Errorf("%s got %d of 1000 connections, want 500 +- 10%% (equal weights)", b, got[b])
-				}
+			})
+		}
+		// db2 holds the IPv6 VIP on lo and db1 redirects it (scripts/lab/db.sh):
+		// neither ever answered a neighbour solicitation for it.
+		t.Run("ipv6 VIP resolves to the director", func(t *testing.T) {
+			n := l.ClientNeighbourOf(vip6)
+			if !strings.Contains(n, l.Hosts["lvs1"].MAC.String()) {
+				t.Errorf("client's neighbour entry for %s: %q, want lvs1's MAC %s", vip6, n, l.Hosts["lvs1"].MAC)
 			}
 		})
 	}
@@ -109,26 +108,52 @@ func labScenarios(t *testing.T, sched string) {
 		t.Fatal(err)
 	}
 	defer w.Stop()
+	var w6 *lab.Workload // long-lived IPv6 connections on both backends (rr)
+	if sched == "rr" {
+		if w6, err = l.StartWorkloadTo(vip6, 40, 10, 100*time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+		defer w6.Stop()
+	}
 	time.Sleep(time.Second)
 
 	t.Run("backend failure", func(t *testing.T) {
 		before := w.Stats()
-		t.Logf("connections before: %v", before.Conns)
+		var before6 lab.Stats
+		if w6 != nil {
+			before6 = w6.Stats()
+			t.Logf("connections before: %v; IPv6 %v", before.Conns, before6.Conns)
+		}
 		killed := time.Now()
 		if err := l.DB("kill", "db1"); err != nil {
 			t.Fatal(err)
 		}
-		took, err := untilNewConnectionsSucceed(l, 10, 20*time.Second)
-		if err != nil {
-			t.Fatal(err)
+		vips := []string{vip4}
+		if w6 != nil {
+			vips = append(vips, vip6)
 		}
-		t.Logf("new connections succeed again %s after db1 was killed", took.Round(10*time.Millisecond))
+		for _, vip := range vips {
+			if _, err := untilNewConnectionsSucceed(l, vip, 10, 20*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("10 new connections in a row to %s succeeded by %s after db1 was killed", vip, time.Since(killed).Round(10*time.Millisecond))
+		}
 		time.Sleep(time.Second)
 		after := w.Stats()
 		if n := after.Errors["db2"] - before.Errors["db2"]; n != 0 {
 			t.Errorf("%d errors on connections that were on db2 (first: %v)", n, after.FirstErr["db2"])
 		}
 		t.Logf("errors on db1's connections (expected: its server died): %d", after.Errors["db1"]-before.Errors["db1"])
+		if w6 != nil {
+			after6 := w6.Stats()
+			if n := after6.Errors["db2"] - before6.Errors["db2"]; n != 0 {
+				t.Errorf("%d errors on IPv6 connections that were on db2 (first: %v)", n, after6.FirstErr["db2"])
+			}
+			if before6.Conns["db2"] == 0 {
+				t.Errorf("no IPv6 connection was on db2: the survivor's connections were not tested")
+			}
+			t.Logf("IPv6: errors on db1's connections %d, on db2's %d", after6.Errors["db1"]-before6.Errors["db1"], after6.Errors["db2"]-before6.Errors["db2"])
+		}
 
 		if err := l.DB("start", "db1"); err != nil {
 			t.Fatal(err)
@@ -143,8 +168,10 @@ func labScenarios(t *testing.T, sched string) {
 		}
 		t.Logf("db1 back, caught up and active %s after it was killed", time.Since(killed).Round(100*time.Millisecond))
 		if sched == "rr" {
-			if n := newConnections(t, l, 40)["db1"]; n == 0 {
-				t.Errorf("db1 is back but no new connection reached it")
+			for _, vip := range vips {
+				if n := newConnections(t, l, vip, 40)["db1"]; n == 0 {
+					t.Errorf("db1 is back but no new connection to %s reached it", vip)
+				}
 			}
 		}
 	})
@@ -182,7 +209,7 @@ func labScenarios(t *testing.T, sched string) {
 		if err := l.FlushClientNeighbour(); err != nil {
 			t.Fatal(err)
 		}
-		split := newConnections(t, l, 20)
+		split := newConnections(t, l, vip4, 20)
 		t.Logf("after a fresh ARP the client sends to %s; 20 new connections succeeded: %v", l.ClientNeighbour(), split)
 		after := w.Stats()
 		if n := sum(after.Errors) - sum(before.Errors); n != 0 {
@@ -315,10 +342,10 @@ func sum(m map[string]int) int {
 	return n
 }
 
-// untilNewConnectionsSucceed opens a new connection every 100ms until n in a
+// untilNewConnectionsSucceed opens a new connection to vip every 100ms until n in a
 // row succeed, and returns how long that took from the first attempt.
-func untilNewConnectionsSucceed(l *lab.Lab, n int, timeout time.Duration) (time.Duration, error) {
-	db, err := l.OpenDB("")
+func untilNewConnectionsSucceed(l *lab.Lab, vip string, n int, timeout time.Duration) (time.Duration, error) {
+	db, err := l.OpenDBTo(vip, "")
 	if err != nil {
 		return 0, err
 	}
@@ -344,11 +371,11 @@ func untilNewConnectionsSucceed(l *lab.Lab, n int, timeout time.Duration) (time.
 	return 0, fmt.Errorf("new connections still failing %s after the backend died", timeout)
 }
 
-// newConnections opens n short connections through the VIP (each must
+// newConnections opens n short connections through vip (each must
 // succeed) and counts them by backend.
-func newConnections(t *testing.T, l *lab.Lab, n int) map[string]int {
+func newConnections(t *testing.T, l *lab.Lab, vip string, n int) map[string]int {
 	t.Helper()
-	db, err := l.OpenDB("")
+	db, err := l.OpenDBTo(vip, "")
 	if err != nil {
 		t.Fatal(err)
 	}

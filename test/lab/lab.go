@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
@@ -72,6 +73,7 @@ type Host struct {
 	Role string
 	NS   string
 	IP   netip.Addr
+	IP6  netip.Addr // on the ULA prefix beside IP's
 	MAC  net.HardwareAddr
 }
 
@@ -141,6 +143,8 @@ func Up(opts Options) (l *Lab, err error) {
 	}
 	addr := map[string]string{"db1": env["LAB_DB1"], "db2": env["LAB_DB2"], "lvs1": env["LAB_LVS1"], "lvs2": env["LAB_LVS2"],
 		"lvs3": env["LAB_LVS3"], "router": env["LAB_ROUTER"], "client": env["LAB_CLIENT"]}
+	addr6 := map[string]string{"db1": env["LAB_DB1_6"], "db2": env["LAB_DB2_6"], "lvs1": env["LAB_LVS1_6"], "lvs2": env["LAB_LVS2_6"],
+		"lvs3": env["LAB_LVS3_6"], "router": env["LAB_ROUTER_6"], "client": env["LAB_CLIENT_6"]}
 
 	l.logf("building namespaces %s-* on one bridge", opts.Prefix)
 	bridge := opts.Prefix + "-br"
@@ -148,6 +152,12 @@ func Up(opts Options) (l *Lab, err error) {
 		return nil, err
 	}
 	if _, err := inNS(bridge, "ip", "link", "add", "br0", "type", "bridge"); err != nil {
+		return nil, err
+	}
+	// No multicast snooping: neighbour solicitations go to solicited-node
+	// groups, and a bridge that missed a host's MLD report would not pass
+	// them; flooding is what a plain L2 segment does.
+	if _, err := inNS(bridge, "ip", "link", "set", "br0", "type", "bridge", "mcast_snooping", "0"); err != nil {
 		return nil, err
 	}
 	if _, err := inNS(bridge, "ip", "link", "set", "br0", "up"); err != nil {
@@ -159,8 +169,12 @@ func Up(opts Options) (l *Lab, err error) {
 		}
 		ip := netip.MustParseAddr(addr[role])
 		b := ip.As4()
-		h := &Host{Role: role, NS: opts.Prefix + "-" + role, IP: ip, MAC: net.HardwareAddr{2, 0, 0, 0, 0, b[3]}}
-		if err := l.addHost(bridge, h, env["LAB_PREFIXLEN"]); err != nil {
+		ip6, err := netip.ParseAddr(addr6[role])
+		if err != nil || !ip6.Is6() {
+			return nil, fmt.Errorf("lab.env: IPv6 address of %s: %q", role, addr6[role])
+		}
+		h := &Host{Role: role, NS: opts.Prefix + "-" + role, IP: ip, IP6: ip6, MAC: net.HardwareAddr{2, 0, 0, 0, 0, b[3]}}
+		if err := l.addHost(bridge, h, env["LAB_PREFIXLEN"], env["LAB_PREFIXLEN6"]); err != nil {
 			return nil, fmt.Errorf("host %s: %w", role, err)
 		}
 		l.Hosts[role] = h
@@ -201,12 +215,20 @@ func Up(opts Options) (l *Lab, err error) {
 	if err := l.WaitVIP("lvs1", 15*time.Second); err != nil {
 		return nil, err
 	}
+	// The IPv6 VIP is lvs1's, added as a director adds one (no duplicate
+	// address detection; deprecated, so lvs1's own connections, its health
+	// checks first, never take it as their source: the backend holding the
+	// VIP on lo would answer itself). The lab's VRRP instance carries the
+	// IPv4 VIP only, so this one stays on lvs1 through a failover.
+	if _, err := inNS(l.Hosts["lvs1"].NS, "ip", "-6", "addr", "add", env["LAB_VIP6"]+"/128", "dev", "eth0", "nodad", "preferred_lft", "0"); err != nil {
+		return nil, err
+	}
 	for _, role := range []string{"lvs1", "lvs2"} {
 		if err := l.WaitBackends(role, 2, 20*time.Second); err != nil {
 			return nil, err
 		}
 	}
-	l.logf("lab up: VIP %s:3306 on lvs1", env["LAB_VIP"])
+	l.logf("lab up: VIPs %s:3306 and [%s]:3306 on lvs1", env["LAB_VIP"], env["LAB_VIP6"])
 	return l, nil
 }
 
@@ -347,7 +369,7 @@ func addNS(name string) error {
 	return err
 }
 
-func (l *Lab) addHost(bridge string, h *Host, prefixLen string) error {
+func (l *Lab) addHost(bridge string, h *Host, prefixLen, prefixLen6 string) error {
 	if err := addNS(h.NS); err != nil {
 		return err
 	}
@@ -355,9 +377,14 @@ func (l *Lab) addHost(bridge string, h *Host, prefixLen string) error {
 	steps := [][]string{
 		{bridge, "ip", "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", h.NS},
 		{bridge, "ip", "link", "set", port, "master", "br0", "up"},
-		{h.NS, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"},
+		// IPv6 without duplicate address detection (the lab's addresses
+		// are its own: usable at once) nor router solicitations (nothing
+		// routes here).
+		{h.NS, "sysctl", "-qw", "net.ipv6.conf.eth0.accept_dad=0"},
+		{h.NS, "sysctl", "-qw", "net.ipv6.conf.eth0.router_solicitations=0"},
 		{h.NS, "ip", "link", "set", "eth0", "address", h.MAC.String(), "up"},
 		{h.NS, "ip", "addr", "add", h.IP.String() + "/" + prefixLen, "dev", "eth0"},
+		{h.NS, "ip", "-6", "addr", "add", h.IP6.String() + "/" + prefixLen6, "dev", "eth0", "nodad"},
 		// Frames that XDP forwards keep the checksum the sender left: no offload.
 		{h.NS, "ethtool", "-K", "eth0", "tx", "off"},
 	}
@@ -567,16 +594,37 @@ func (l *Lab) WaitVIP(role string, timeout time.Duration) error {
 	return nil
 }
 
-// ActiveBackends counts a director's active backends (from its pinned maps).
+// ActiveBackends counts a director's active backends (from its pinned maps)
+// in each service (IPv4 and IPv6 MySQL) and returns the smaller count: both
+// services balance over the same pair, so n means n in each.
 func (l *Lab) ActiveBackends(role string) int {
-	out, err := l.Xlbctl(role, "backends")
+	out, err := l.Xlbctl(role, "--json", "backends")
 	if err != nil {
 		return 0
 	}
-	return strings.Count(out, " active ")
+	var rows []struct {
+		Service string `json:"service"`
+		State   string `json:"state"`
+	}
+	if json.Unmarshal([]byte(out), &rows) != nil {
+		return 0
+	}
+	active := map[string]int{}
+	for _, r := range rows {
+		if _, ok := active[r.Service]; !ok {
+			active[r.Service] = 0
+		}
+		if r.State == "active" {
+			active[r.Service]++
+		}
+	}
+	if len(active) == 0 {
+		return 0
+	}
+	return slices.Min(slices.Collect(maps.Values(active)))
 }
 
-// WaitBackends waits until a director has n active backends.
+// WaitBackends waits until a director has n active backends in each service.
 func (l *Lab) WaitBackends(role string, n int, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for l.ActiveBackends(role) != n {
@@ -593,15 +641,17 @@ func (l *Lab) WaitBackends(role string, n int, timeout time.Duration) error {
 func (l *Lab) Shells() string {
 	var b strings.Builder
 	for _, role := range l.Roles() {
-		fmt.Fprintf(&b, "  %-6s %-15s sudo nsenter --net=/run/netns/%s bash\n", role, l.Hosts[role].IP, l.Hosts[role].NS)
+		fmt.Fprintf(&b, "  %-6s %-15s %-21s sudo nsenter --net=/run/netns/%s bash\n", role, l.Hosts[role].IP, l.Hosts[role].IP6, l.Hosts[role].NS)
 	}
 	if l.opts.BGP {
 		fmt.Fprintf(&b, "  the router's view: sudo nsenter --net=/run/netns/%s birdc -s %s show protocols\n", l.Hosts["router"].NS, filepath.Join(l.Dir, "router", "bird.ctl"))
 		fmt.Fprintf(&b, "  ECMP route:        sudo nsenter --net=/run/netns/%s ip route show %s\n", l.Hosts["router"].NS, l.Env["LAB_VIP"])
 	}
 	fmt.Fprintf(&b, "  xlbctl on lvs1:  sudo bin/xlbctl --pin-root %s --socket %s backends\n", filepath.Join(pinRoot(l.opts.Prefix), "lvs1"), l.Socket("lvs1"))
-	fmt.Fprintf(&b, "  mysql client:    sudo nsenter --net=/run/netns/%s mariadb -h %s -u %s -p%s %s\n",
-		l.Hosts["client"].NS, l.Env["LAB_VIP"], l.Env["LAB_APP_USER"], l.Env["LAB_APP_PASS"], l.Env["LAB_DATABASE"])
+	for _, vip := range []string{l.Env["LAB_VIP"], l.Env["LAB_VIP6"]} {
+		fmt.Fprintf(&b, "  mysql client:    sudo nsenter --net=/run/netns/%s mariadb -h %s -u %s -p%s %s\n",
+			l.Hosts["client"].NS, vip, l.Env["LAB_APP_USER"], l.Env["LAB_APP_PASS"], l.Env["LAB_DATABASE"])
+	}
 	return b.String()
 }
 
@@ -661,8 +711,12 @@ func Down(prefix string) error {
 }
 
 // ClientNeighbour is the client's neighbour-table line for the VIP.
-func (l *Lab) ClientNeighbour() string {
-	out, _ := inNS(l.Hosts["client"].NS, "ip", "neigh", "show", l.Env["LAB_VIP"], "dev", "eth0")
+func (l *Lab) ClientNeighbour() string { return l.ClientNeighbourOf(l.Env["LAB_VIP"]) }
+
+// ClientNeighbourOf is the client's neighbour-table line for vip (either
+// family).
+func (l *Lab) ClientNeighbourOf(vip string) string {
+	out, _ := inNS(l.Hosts["client"].NS, "ip", "neigh", "show", vip, "dev", "eth0")
 	return strings.TrimSpace(out)
 }
 

@@ -67,7 +67,7 @@ func NewNSDialer(ns string) (*NSDialer, error) {
 				return
 			case r := <-d.reqs:
 				var nd net.Dialer
-				c, err := nd.DialContext(r.ctx, "tcp4", r.addr)
+				c, err := nd.DialContext(r.ctx, "tcp", r.addr)
 				r.resp <- dialResp{c, err}
 			}
 		}

@@ -47,7 +47,8 @@ func TestLoadEnv(t *testing.T) {
 		t.Fatal(err)
 	}
 	for k, want := range map[string]string{"LAB_VIP": "192.168.1.30", "LAB_DB1": "192.168.1.10", "LAB_DB2": "192.168.1.11",
-		"LAB_LVS1": "192.168.1.20", "LAB_LVS2": "192.168.1.21", "LAB_CLIENT": "192.168.1.100"} {
+		"LAB_LVS1": "192.168.1.20", "LAB_LVS2": "192.168.1.21", "LAB_CLIENT": "192.168.1.100",
+		"LAB_VIP6": "fd00:192:168:1::30", "LAB_DB1_6": "fd00:192:168:1::10", "LAB_DB2_6": "fd00:192:168:1::11"} {
 		if env[k] != want {
 			t.Errorf("%s = %q, want %q (the addresses of the setup xlb replaces)", k, env[k], want)
 		}

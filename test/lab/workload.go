@@ -22,7 +22,10 @@ var registerOnce sync.Map
 
 // OpenDB opens a MySQL handle from the client host to the VIP as the
 // application user. Its connections are made inside the client's namespace.
-func (l *Lab) OpenDB(extra string) (*sql.DB, error) {
+func (l *Lab) OpenDB(extra string) (*sql.DB, error) { return l.OpenDBTo(l.Env["LAB_VIP"], extra) }
+
+// OpenDBTo is OpenDB to the VIP vip (LAB_VIP6 for the IPv6 service).
+func (l *Lab) OpenDBTo(vip, extra string) (*sql.DB, error) {
 	ns := l.Hosts["client"].NS
 	// The driver's dialer is registered once per namespace and lives on: key
 	// it by the namespace's identity, not its name, so a lab built again under
@@ -55,8 +58,8 @@ func (l *Lab) OpenDB(extra string) (*sql.DB, error) {
 		mysql.SetLogger(log.New(io.Discard, "", 0))
 		mysql.RegisterDialContext(name, func(ctx context.Context, addr string) (net.Conn, error) { return d.DialContext(ctx, addr) })
 	}
-	dsn := fmt.Sprintf("%s:%s@%s(%s:3306)/%s?timeout=3s&readTimeout=3s&writeTimeout=3s%s",
-		l.Env["LAB_APP_USER"], l.Env["LAB_APP_PASS"], name, l.Env["LAB_VIP"], l.Env["LAB_DATABASE"], extra)
+	dsn := fmt.Sprintf("%s:%s@%s(%s)/%s?timeout=3s&readTimeout=3s&writeTimeout=3s%s",
+		l.Env["LAB_APP_USER"], l.Env["LAB_APP_PASS"], name, net.JoinHostPort(vip, "3306"), l.Env["LAB_DATABASE"], extra)
 	return sql.Open("mysql", dsn)
 }
 
@@ -91,7 +94,12 @@ type Workload struct {
 // keeps opening until each backend holds that many (the first n go wherever
 // the scheduler sends them).
 func (l *Lab) StartWorkload(n, perBackend int, interval time.Duration) (*Workload, error) {
-	db, err := l.OpenDB("")
+	return l.StartWorkloadTo(l.Env["LAB_VIP"], n, perBackend, interval)
+}
+
+// StartWorkloadTo is StartWorkload through the VIP vip.
+func (l *Lab) StartWorkloadTo(vip string, n, perBackend int, interval time.Duration) (*Workload, error) {
+	db, err := l.OpenDBTo(vip, "")
 	if err != nil {
 		return nil, err
 	}
