@@ -133,6 +133,15 @@ vrrp:
     vips:
       - $LAB_VIP/32 dev ${LAB_IFACE:-eth0}
     garp_master_delay: 1
+  - name: VI_6
+    interface: ${LAB_IFACE:-eth0}
+    vrid: $LAB_VRID6
+    priority: $prio
+    state: $state
+    advert_int: 1
+    vips:
+      - $LAB_VIP6/128 dev ${LAB_IFACE:-eth0}
+    garp_master_delay: 1
 YAML
 	fi
 } >"$conf"

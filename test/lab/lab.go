@@ -215,12 +215,7 @@ func Up(opts Options) (l *Lab, err error) {
 	if err := l.WaitVIP("lvs1", 15*time.Second); err != nil {
 		return nil, err
 	}
-	// The IPv6 VIP is lvs1's, added as a director adds one (no duplicate
-	// address detection; deprecated, so lvs1's own connections, its health
-	// checks first, never take it as their source: the backend holding the
-	// VIP on lo would answer itself). The lab's VRRP instance carries the
-	// IPv4 VIP only, so this one stays on lvs1 through a failover.
-	if _, err := inNS(l.Hosts["lvs1"].NS, "ip", "-6", "addr", "add", env["LAB_VIP6"]+"/128", "dev", "eth0", "nodad", "preferred_lft", "0"); err != nil {
+	if err := l.WaitVIPOf("lvs1", env["LAB_VIP6"], 15*time.Second); err != nil {
 		return nil, err
 	}
 	for _, role := range []string{"lvs1", "lvs2"} {
@@ -576,18 +571,26 @@ func (l *Lab) Xlbctl(role string, args ...string) (string, error) {
 	return run(filepath.Join(l.opts.BinDir, "xlbctl"), append([]string{"--pin-root", filepath.Join(pinRoot(l.opts.Prefix), role), "--socket", l.Socket(role)}, args...)...)
 }
 
-// HasVIP reports whether a director holds the VIP on eth0.
-func (l *Lab) HasVIP(role string) bool {
-	out, err := inNS(l.Hosts[role].NS, "ip", "-o", "-4", "addr", "show", "dev", "eth0")
-	return err == nil && strings.Contains(out, " "+l.Env["LAB_VIP"]+"/")
+// HasVIP reports whether a director holds the (IPv4) VIP on eth0.
+func (l *Lab) HasVIP(role string) bool { return l.HasVIPOf(role, l.Env["LAB_VIP"]) }
+
+// HasVIPOf reports whether a director holds vip (either family) on eth0.
+func (l *Lab) HasVIPOf(role, vip string) bool {
+	out, err := inNS(l.Hosts[role].NS, "ip", "-o", "addr", "show", "dev", "eth0")
+	return err == nil && strings.Contains(out, " "+vip+"/")
 }
 
-// WaitVIP waits until role holds the VIP.
+// WaitVIP waits until role holds the (IPv4) VIP.
 func (l *Lab) WaitVIP(role string, timeout time.Duration) error {
+	return l.WaitVIPOf(role, l.Env["LAB_VIP"], timeout)
+}
+
+// WaitVIPOf waits until role holds vip.
+func (l *Lab) WaitVIPOf(role, vip string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
-	for !l.HasVIP(role) {
+	for !l.HasVIPOf(role, vip) {
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s did not take the VIP within %s", role, timeout)
+			return fmt.Errorf("%s did not take the VIP %s within %s", role, vip, timeout)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
