@@ -2,14 +2,9 @@ package flowsync
 
 import (
 	"maps"
-	"net"
 	"net/netip"
 	"testing"
 	"time"
-
-	"github.com/cilium/ebpf"
-	"github.com/google/gopacket"
-	"github.com/google/gopacket/layers"
 
 	"xlb/lb"
 	"xlb/loader"
@@ -41,23 +36,6 @@ func clientFlow6(c netip.AddrPort) loader.FlowKey {
 	return loader.FlowKey{Client: c, VIP: netip.AddrPortFrom(vip6, 3306), Proto: lb.TCP}
 }
 
-// forward6 runs an IPv6 SYN and the next segment of client through dp's
-// program (the flow is recorded, and reported for sync, on the second).
-func forward6(t *testing.T, dp *loader.Dataplane, mac net.HardwareAddr, client netip.AddrPort) {
-	t.Helper()
-	for _, ack := range []bool{false, true} {
-		ip := &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: layers.IPProtocolTCP, SrcIP: client.Addr().AsSlice(), DstIP: vip6.AsSlice()}
-		tcp := &layers.TCP{SrcPort: layers.TCPPort(client.Port()), DstPort: 3306, SYN: !ack, ACK: ack}
-		tcp.SetNetworkLayerForChecksum(ip)
-		buf := gopacket.NewSerializeBuffer()
-		gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true},
-			&layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 100}, DstMAC: mac, EthernetType: layers.EthernetTypeIPv6}, ip, tcp)
-		if ret, err := dp.Program().Run(&ebpf.RunOptions{Data: buf.Bytes(), DataOut: make([]byte, 128)}); err != nil || ret != 3 {
-			t.Fatalf("IPv6 frame through the program: %d %v", ret, err)
-		}
-	}
-}
-
 // IPv6 flows recorded by one director's program reach the other's flow
 // table over the wire (version 3 datagrams), on the same backend address
 // under the other's own id; forged IPv6 datagrams are refused and counted
@@ -80,7 +58,7 @@ func TestSyncIPv6(t *testing.T) {
 	for i := range 4 {
 		c := netip.AddrPortFrom(netip.MustParseAddr("fd00:1::100"), 40000+uint16(i))
 		clients = append(clients, c)
-		forward6(t, dp1, h1.MAC, c)
+		forward(t, dp1, h1.MAC, c)
 	}
 	// One IPv4 flow in the same burst: the sender splits the families.
 	c4 := netip.MustParseAddrPort("192.168.1.100:40000")

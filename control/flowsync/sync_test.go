@@ -69,14 +69,25 @@ func director(t *testing.T, mac net.HardwareAddr, base uint32, pick func(i int) 
 func alternate(i int) uint32 { return uint32(i % 2) }
 
 // segment is the client's SYN, or with ack a later segment of its flow: the
-// program records a flow, and reports it for sync, on its second packet.
+// program records a flow, and reports it for sync, on its second packet. An
+// IPv6 client's goes to the IPv6 service.
 func segment(dst net.HardwareAddr, client netip.AddrPort, ack bool) []byte {
-	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: client.Addr().AsSlice(), DstIP: vip.AsSlice()}
+	var ip interface {
+		gopacket.SerializableLayer
+		gopacket.NetworkLayer
+	}
+	ether := layers.EthernetTypeIPv4
+	if client.Addr().Is4() {
+		ip = &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: client.Addr().AsSlice(), DstIP: vip.AsSlice()}
+	} else {
+		ip = &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: layers.IPProtocolTCP, SrcIP: client.Addr().AsSlice(), DstIP: vip6.AsSlice()}
+		ether = layers.EthernetTypeIPv6
+	}
 	tcp := &layers.TCP{SrcPort: layers.TCPPort(client.Port()), DstPort: 3306, SYN: !ack, ACK: ack}
 	tcp.SetNetworkLayerForChecksum(ip)
 	buf := gopacket.NewSerializeBuffer()
 	gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true},
-		&layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 100}, DstMAC: dst, EthernetType: layers.EthernetTypeIPv4}, ip, tcp)
+		&layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 100}, DstMAC: dst, EthernetType: ether}, ip, tcp)
 	return buf.Bytes()
 }
 
