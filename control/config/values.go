@@ -80,26 +80,23 @@ func parseAddr(s string) (netip.Addr, error) {
 
 // parseMcast4 reads vrrp_mcast_group4: an IPv4 multicast address.
 func parseMcast4(s string) (netip.Addr, error) {
-	a, err := parseAddr(s)
-	if err != nil {
-		return a, err
-	}
-	if !a.Is4() || !a.IsMulticast() {
-		return netip.Addr{}, fmt.Errorf("%q is not an IPv4 multicast address", s)
-	}
-	return a, nil
+	return parseMcast(s, netip.Addr.Is4, netip.Addr.IsMulticast, "an IPv4 multicast address")
 }
 
 // parseMcast6 reads vrrp_mcast_group6: an IPv6 link-local multicast
 // address (ff02::/16), as keepalived requires (vrrp_mcast_dstip_handler:
 // "not link-local multicast").
 func parseMcast6(s string) (netip.Addr, error) {
+	return parseMcast(s, netip.Addr.Is6, netip.Addr.IsLinkLocalMulticast, "an IPv6 link-local multicast address (ff02::/16)")
+}
+
+func parseMcast(s string, family, kind func(netip.Addr) bool, want string) (netip.Addr, error) {
 	a, err := parseAddr(s)
 	if err != nil {
 		return a, err
 	}
-	if !a.Is6() || !a.IsLinkLocalMulticast() {
-		return netip.Addr{}, fmt.Errorf("%q is not an IPv6 link-local multicast address (ff02::/16)", s)
+	if !family(a) || !kind(a) {
+		return netip.Addr{}, fmt.Errorf("%q is not %s", s, want)
 	}
 	return a, nil
 }

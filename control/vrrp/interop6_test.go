@@ -67,35 +67,10 @@ func hasVIP6(t *testing.T, ns *testutil.NetNS) bool {
 }
 
 // neighMAC6 is the client's neighbour entry for the IPv6 VIP ("" if none).
-func neighMAC6(t *testing.T, cli *testutil.NetNS) string {
-	t.Helper()
-	f := strings.Fields(cli.MustRun(t, "ip", "-6", "neigh", "show", vip6, "dev", "eth0"))
-	for i, w := range f {
-		if w == "lladdr" && i+1 < len(f) {
-			return f[i+1]
-		}
-	}
-	return ""
-}
+func neighMAC6(t *testing.T, cli *testutil.NetNS) string { return lladdr(t, cli, vip6) }
 
-// poke6 sends a UDP datagram to the IPv6 VIP, so the client resolves it by
-// neighbour solicitation.
-func poke6(t *testing.T, cli *testutil.NetNS) {
-	t.Helper()
-	err := cli.Do(func() error {
-		c, err := net.Dial("udp6", "["+vip6+"]:9")
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		_, err = c.Write([]byte("x"))
-		return err
-	})
-	if err != nil {
-		t.Fatalf("poke VIP: %v", err)
-	}
-	waitUntil(t, "client resolves the VIP", 3*time.Second, func() bool { return neighMAC6(t, cli) != "" })
-}
+// poke6 makes the client resolve the IPv6 VIP by neighbour solicitation.
+func poke6(t *testing.T, cli *testutil.NetNS) { pokeAddr(t, cli, "udp6", vip6) }
 
 // seenNA is one neighbour advertisement for the VIP the client received.
 type seenNA struct {

@@ -233,9 +233,12 @@ func skew(version uint8, prio uint8, interval time.Duration) time.Duration {
 }
 
 // neighMAC is the client's neighbour entry for the VIP ("" if none).
-func neighMAC(t *testing.T, cli *testutil.NetNS) string {
+func neighMAC(t *testing.T, cli *testutil.NetNS) string { return lladdr(t, cli, vip) }
+
+// lladdr is the client's neighbour entry for addr, either family ("" if none).
+func lladdr(t *testing.T, cli *testutil.NetNS, addr string) string {
 	t.Helper()
-	f := strings.Fields(cli.MustRun(t, "ip", "neigh", "show", vip, "dev", "eth0"))
+	f := strings.Fields(cli.MustRun(t, "ip", "neigh", "show", addr, "dev", "eth0"))
 	for i, w := range f {
 		if w == "lladdr" && i+1 < len(f) {
 			return f[i+1]
@@ -487,10 +490,14 @@ func TestInteropFastV3(t *testing.T) {
 
 // poke sends one UDP datagram to the VIP from the client, so the client
 // resolves the VIP with ARP (no ping binary needed).
-func poke(t *testing.T, cli *testutil.NetNS) {
+func poke(t *testing.T, cli *testutil.NetNS) { pokeAddr(t, cli, "udp4", vip) }
+
+// pokeAddr sends one UDP datagram to addr and waits for the client to have
+// a neighbour entry for it (ARP or neighbour discovery).
+func pokeAddr(t *testing.T, cli *testutil.NetNS, network, addr string) {
 	t.Helper()
 	err := cli.Do(func() error {
-		c, err := net.Dial("udp4", vip+":9")
+		c, err := net.Dial(network, net.JoinHostPort(addr, "9"))
 		if err != nil {
 			return err
 		}
@@ -501,7 +508,7 @@ func poke(t *testing.T, cli *testutil.NetNS) {
 	if err != nil {
 		t.Fatalf("poke VIP: %v", err)
 	}
-	waitUntil(t, "client resolves the VIP", 3*time.Second, func() bool { return neighMAC(t, cli) != "" })
+	waitUntil(t, "client resolves the VIP", 3*time.Second, func() bool { return lladdr(t, cli, addr) != "" })
 }
 
 // TestInteropTrackInterfaceAndNotify: a tracked link going down puts us in

@@ -132,29 +132,34 @@ func TestReceiveChecks(t *testing.T) {
 		}, nil},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			s := newSim(t, tc.cfg)
-			s.start()
-			s.recv(tc.pkt())
-			st := s.in.Status()
-			var total uint64
-			for _, n := range st.Counters.Drops {
-				total += n
-			}
-			if tc.want == nil {
-				if total != 0 || st.Counters.AdvertsReceived != 1 {
-					t.Fatalf("want accepted, got drops %v, received %d", st.Counters.Drops, st.Counters.AdvertsReceived)
-				}
-				return
-			}
-			var r DropReason
-			if !errors.As(tc.want, &r) {
-				t.Fatalf("bad case: %v", tc.want)
-			}
-			if st.Counters.Drops[r.String()] != 1 || total != 1 || st.Counters.AdvertsReceived != 0 {
-				t.Fatalf("want one %v drop, got drops %v, received %d", r, st.Counters.Drops, st.Counters.AdvertsReceived)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { receiveOne(t, tc.cfg, tc.pkt(), tc.want) })
+	}
+}
+
+// receiveOne starts an instance of cfg, hands it p, and checks p was
+// accepted (want nil) or dropped and counted under want alone.
+func receiveOne(t *testing.T, cfg Config, p Packet, want error) {
+	t.Helper()
+	s := newSim(t, cfg)
+	s.start()
+	s.recv(p)
+	st := s.in.Status()
+	var total uint64
+	for _, n := range st.Counters.Drops {
+		total += n
+	}
+	if want == nil {
+		if total != 0 || st.Counters.AdvertsReceived != 1 || st.MasterAddr != p.Src.String() {
+			t.Fatalf("want accepted, got drops %v, received %d", st.Counters.Drops, st.Counters.AdvertsReceived)
+		}
+		return
+	}
+	var r DropReason
+	if !errors.As(want, &r) {
+		t.Fatalf("bad case: %v", want)
+	}
+	if st.Counters.Drops[r.String()] != 1 || total != 1 || st.Counters.AdvertsReceived != 0 {
+		t.Fatalf("want one %v drop, got drops %v, received %d", r, st.Counters.Drops, st.Counters.AdvertsReceived)
 	}
 }
 
@@ -218,26 +223,7 @@ func TestReceiveChecks6(t *testing.T) {
 		}, DropTTL},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			s := newSim(t, tc.cfg)
-			s.start()
-			s.recv(tc.pkt())
-			st := s.in.Status()
-			var total uint64
-			for _, n := range st.Counters.Drops {
-				total += n
-			}
-			if tc.want == nil {
-				if total != 0 || st.Counters.AdvertsReceived != 1 || st.MasterPriority != 200 {
-					t.Fatalf("want accepted, got drops %v, received %d", st.Counters.Drops, st.Counters.AdvertsReceived)
-				}
-				return
-			}
-			r := tc.want.(DropReason)
-			if st.Counters.Drops[r.String()] != 1 || total != 1 || st.Counters.AdvertsReceived != 0 {
-				t.Fatalf("want one %v drop, got drops %v, received %d", r, st.Counters.Drops, st.Counters.AdvertsReceived)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { receiveOne(t, tc.cfg, tc.pkt(), tc.want) })
 	}
 }
 
