@@ -91,7 +91,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 						return err
 					}
 					fmt.Fprintf(c.App.Writer, "%s: valid (%d services, %d VRRP instances, interfaces %s)\n",
-						c.Args().First(), len(cfg.Services), len(cfg.VRRP), strings.Join(cfg.Interfaces, ", "))
+						c.Args().First(), len(cfg.Services), len(cfg.VRRP), interfacesSummary(cfg))
 					summary, err := flowSyncSummary(cfg, c.StringSlice("flow-sync-key"), c.StringSlice("flow-sync-peer"))
 					fmt.Fprintln(c.App.Writer, summary)
 					fmt.Fprintln(c.App.Writer, bgpSummary(cfg))
@@ -249,4 +249,21 @@ func bgpSummary(cfg *config.Config) string {
 		vips = fmt.Sprintf("%d VIPs", len(b.VIPs))
 	}
 	return fmt.Sprintf("bgp: AS %d, router id %s, announcing %s to %s", b.LocalAS, b.RouterID, vips, strings.Join(peers, ", "))
+}
+
+// interfacesSummary names the config's interfaces or, when it names none,
+// those xlbd run would choose on this host and why.
+func interfacesSummary(cfg *config.Config) string {
+	if len(cfg.Interfaces) > 0 || len(cfg.Services) == 0 {
+		return strings.Join(cfg.Interfaces, ", ")
+	}
+	chosen, err := daemon.InferInterfaces(cfg)
+	if err != nil {
+		return "none named; on this host xlbd run would fail: " + err.Error()
+	}
+	var parts []string
+	for _, c := range chosen {
+		parts = append(parts, fmt.Sprintf("%s (none named; on this host: %s)", c.Name, c.Why))
+	}
+	return strings.Join(parts, ", ")
 }

@@ -90,3 +90,22 @@ func TestCheckConfigFlowSync(t *testing.T) {
 		})
 	}
 }
+
+// check-config on a keepalived.conf naming no interface says which this host
+// would use; with the real server on none of its subnets (TEST-NET-2), that
+// xlbd run would fail and why.
+func TestCheckConfigInfersInterface(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "keepalived.conf")
+	conf := "virtual_server 198.51.100.1 80 {\n lvs_method DR\n real_server 198.51.100.2 80 {\n }\n}\n"
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, err := runXlbd("check-config", path)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	want := "interfaces none named; on this host xlbd run would fail: no interface named, and no interface of this host has a subnet holding service 198.51.100.1:80/tcp: real server 198.51.100.2"
+	if !strings.Contains(out, want) {
+		t.Errorf("check-config says\n%s\nwant it to contain %q", out, want)
+	}
+}

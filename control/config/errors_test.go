@@ -370,11 +370,6 @@ global_defs {
 			want: []string{"t.conf: nothing configured: no virtual services and no VRRP instances"},
 		},
 		{
-			name: "no interface to attach to",
-			in:   "virtual_server 10.0.0.1 80 {\n lvs_method DR\n}\n",
-			want: []string{"t.conf: interfaces: none: name the interfaces to attach to (native: interfaces; keepalived.conf: a vrrp_instance's interface, or xlb_interface in global_defs)"},
-		},
-		{
 			name: "yaml: unknown fields, types and ranges with their lines",
 			file: "t.yaml",
 			in: `interfaces: [eth0, eth0]

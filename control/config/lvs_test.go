@@ -166,3 +166,17 @@ virtual_server group G {
 		})
 	}
 }
+
+// A keepalived.conf with virtual_servers only names no interface and loads:
+// xlbd chooses the interface from the real servers' subnet
+// (daemon.InferInterfaces), as keepalived needs none for LVS.
+func TestLVSOnlyNamesNoInterface(t *testing.T) {
+	cfg, warns, err := Parse("t.conf", []byte("virtual_server 10.0.0.1 80 {\n    lvs_method DR\n    real_server 10.0.0.2 80 {\n    }\n}\n"), FormatKeepalived)
+	if err != nil {
+		t.Fatal(err)
+	}
+	diffLines(t, "warnings", warnStrings(warns), nil)
+	if len(cfg.Interfaces) != 0 || !reflect.DeepEqual(cfg.Services, []Service{lvsService("10.0.0.1", 80, lvsReal("10.0.0.2", 80))}) {
+		t.Errorf("interfaces %v, services %+v", cfg.Interfaces, cfg.Services)
+	}
+}

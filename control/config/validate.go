@@ -98,10 +98,9 @@ func validIfName(s string) error {
 }
 
 func validateInterfaces(cfg *Config, src *srcMap, d *diags) {
-	if len(cfg.Interfaces) == 0 && len(cfg.Services) > 0 {
-		d.err(pos{file: src.file}, "", "interfaces", ErrInvalid,
-			"none: name the interfaces to attach to (native: interfaces; keepalived.conf: a vrrp_instance's interface, or xlb_interface in global_defs)")
-	}
+	// None named: xlbd attaches to the interfaces whose subnets hold the
+	// real servers (daemon.InferInterfaces), as a keepalived.conf with
+	// virtual_servers only names none.
 	seen := map[string]string{}
 	for i, name := range cfg.Interfaces {
 		p := fmt.Sprintf("interfaces[%d]", i)

@@ -134,6 +134,9 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
+	if err := chooseInterfaces(cfg, opts.Log); err != nil {
+		return fmt.Errorf("%s: %w", opts.ConfigPath, err)
+	}
 	plans, err := planInterfaces(cfg, net.InterfaceByName, control.OnLink)
 	if err != nil {
 		return fmt.Errorf("%s: %w", opts.ConfigPath, err)
@@ -430,6 +433,9 @@ func (d *Daemon) reload(ctx context.Context) error {
 func (d *Daemon) replaceConfig() (*config.Config, error) {
 	cfg, err := LoadConfig(d.opts.ConfigPath, d.opts.Config, d.log)
 	if err != nil {
+		return nil, err
+	}
+	if err := chooseInterfaces(cfg, d.log); err != nil {
 		return nil, err
 	}
 	plans, err := planInterfaces(cfg, net.InterfaceByName, control.OnLink)
