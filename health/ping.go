@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/net/icmp"
 	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
 
 	"xlb/control/config"
 )
@@ -25,9 +26,10 @@ func init() {
 	})
 }
 
-// PingConfig is keepalived's PING_CHECK: one ICMP echo request with a
-// 128-byte payload (check_ping.c ICMP_BUFSIZE); the server is up when the
-// echo reply with the request's sequence number arrives within the timeout.
+// PingConfig is keepalived's PING_CHECK: one ICMP echo request (ICMPv6 for
+// an IPv6 address, as check_ping.c) with a 128-byte payload (ICMP_BUFSIZE);
+// the server is up when the echo reply with the request's sequence number
+// arrives within the timeout.
 //
 // keepalived opens an unprivileged ICMP datagram socket (and widens
 // net.ipv4.ping_group_range for it); xlb uses one when the namespace's
@@ -37,7 +39,7 @@ func init() {
 // skipped; a reply with an older sequence number (a late answer) is skipped
 // on both, where keepalived would count it a failure.
 type PingConfig struct {
-	Addr string // IPv4 address [connect_ip]; a port, if given, is ignored
+	Addr string // IPv4 or IPv6 address [connect_ip]; a port, if given, is ignored
 	// Listen opens the ICMP socket; nil means icmp.ListenPacket. Tests and a
 	// daemon checking from another namespace choose where it lives.
 	Listen func(network, address string) (*icmp.PacketConn, error)
@@ -63,9 +65,10 @@ func NewPing(cfg PingConfig) (*PingChecker, error) {
 		host = h
 	}
 	ip, err := netip.ParseAddr(host)
-	if err != nil || !ip.Is4() {
-		return nil, fmt.Errorf("ping check: address %q: want an IPv4 address", cfg.Addr)
+	if err != nil || ip.Zone() != "" {
+		return nil, fmt.Errorf("ping check: address %q: want an IPv4 or IPv6 address", cfg.Addr)
 	}
+	ip = ip.Unmap()
 	listen := cfg.Listen
 	if listen == nil {
 		listen = icmp.ListenPacket
@@ -77,11 +80,12 @@ func NewPing(cfg PingConfig) (*PingChecker, error) {
 func (c *PingChecker) Check(ctx context.Context) Result {
 	start := time.Now()
 	raw := false
-	conn, err := c.listen("udp4", "0.0.0.0")
+	f := c.family()
+	conn, err := c.listen(f.dgram, f.any)
 	if errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM) {
 		// ping_group_range excludes us: the raw socket needs CAP_NET_RAW.
 		raw = true
-		conn, err = c.listen("ip4:icmp", "0.0.0.0")
+		conn, err = c.listen(f.raw, f.any)
 	}
 	if err != nil {
 		return failResult(fmt.Errorf("%w: icmp socket: %w", ErrConnect, err))
@@ -98,7 +102,9 @@ func (c *PingChecker) Check(ctx context.Context) Result {
 	for i := range payload {
 		payload[i] = byte(i)
 	}
-	msg := icmp.Message{Type: ipv4.ICMPTypeEcho, Body: &icmp.Echo{ID: c.id, Seq: seq, Data: payload}}
+	// The kernel computes an ICMPv6 checksum itself (it covers the
+	// pseudo-header, which only it knows in full).
+	msg := icmp.Message{Type: f.echo, Body: &icmp.Echo{ID: c.id, Seq: seq, Data: payload}}
 	wire, err := msg.Marshal(nil)
 	if err != nil {
 		return failResult(fmt.Errorf("icmp echo: %w", err))
@@ -128,6 +134,25 @@ func (c *PingChecker) Check(ctx context.Context) Result {
 	}
 }
 
+// icmpFamily is what differs between ICMP and ICMPv6 echo.
+type icmpFamily struct {
+	dgram, raw, any string // socket networks and the wildcard address
+	proto           int    // IP protocol number, to parse replies
+	echo, reply     icmp.Type
+}
+
+var (
+	icmp4 = icmpFamily{dgram: "udp4", raw: "ip4:icmp", any: "0.0.0.0", proto: 1, echo: ipv4.ICMPTypeEcho, reply: ipv4.ICMPTypeEchoReply}
+	icmp6 = icmpFamily{dgram: "udp6", raw: "ip6:ipv6-icmp", any: "::", proto: 58, echo: ipv6.ICMPTypeEchoRequest, reply: ipv6.ICMPTypeEchoReply}
+)
+
+func (c *PingChecker) family() icmpFamily {
+	if c.dst.Is4() {
+		return icmp4
+	}
+	return icmp6
+}
+
 // mine reports whether a received packet is the reply to this request.
 func (c *PingChecker) mine(b []byte, from net.Addr, raw bool, seq int) bool {
 	var src net.IP
@@ -140,8 +165,9 @@ func (c *PingChecker) mine(b []byte, from net.Addr, raw bool, seq int) bool {
 	if ip, ok := netip.AddrFromSlice(src); !ok || ip.Unmap() != c.dst {
 		return false
 	}
-	m, err := icmp.ParseMessage(1, b)
-	if err != nil || m.Type != ipv4.ICMPTypeEchoReply {
+	f := c.family()
+	m, err := icmp.ParseMessage(f.proto, b)
+	if err != nil || m.Type != f.reply {
 		return false
 	}
 	e, ok := m.Body.(*icmp.Echo)

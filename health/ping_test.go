@@ -81,10 +81,27 @@ func TestPingCheck(t *testing.T) {
 	if r := check("192.0.2.7"); r.OK || !errors.Is(r.Err, ErrTimeout) {
 		t.Fatalf("address nobody owns: %+v", r)
 	}
+
+	// IPv6: ICMPv6 echo, the same two sockets (ping_group_range governs
+	// both families' datagram sockets).
+	for _, tc := range []struct{ groups, want string }{{"1 0", "udp6 refused,ip6:ipv6-icmp"}, {"0 2147483647", "udp6"}} {
+		sysctl("ping_group_range", tc.groups)
+		opened = nil
+		if r := check("[::1]:3306"); !r.OK || !strings.Contains(r.Reason, "echo reply from ::1 seq") {
+			t.Fatalf("IPv6 (ping_group_range %s): %+v", tc.groups, r)
+		}
+		if strings.Join(opened, ",") != tc.want {
+			t.Fatalf("IPv6 sockets opened %v, want %s", opened, tc.want)
+		}
+	}
+	ns.MustRun(t, "sysctl", "-qw", "net.ipv6.icmp.echo_ignore_all=1")
+	if r := check("::1"); r.OK || !errors.Is(r.Err, ErrTimeout) || !strings.Contains(r.Reason, "no echo reply from ::1") {
+		t.Fatalf("IPv6 host ignoring pings: %+v", r)
+	}
 }
 
 func TestPingConfigErrors(t *testing.T) {
-	for _, addr := range []string{"", "db1", "::1", "10.0.0.300"} {
+	for _, addr := range []string{"", "db1", "fe80::1%eth0", "10.0.0.300"} {
 		if _, err := NewPing(PingConfig{Addr: addr}); err == nil {
 			t.Errorf("%q accepted", addr)
 		}

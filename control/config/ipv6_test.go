@@ -28,6 +28,8 @@ virtual_server fd00:1::30 3306 {
         }
     }
     real_server FD00:1:0::12 3306 {
+        PING_CHECK {
+        }
     }
 }
 `)
@@ -45,6 +47,9 @@ virtual_server fd00:1::30 3306 {
 	}
 	if s.Reals[0].Check == nil || s.Reals[0].Check.ConnectIP != netip.MustParseAddr("fd00:1::111") {
 		t.Errorf("connect_ip: %+v", s.Reals[0].Check)
+	}
+	if c := s.Reals[1].Check; c == nil || c.Kind != CheckPing {
+		t.Errorf("PING_CHECK on an IPv6 real server: %+v", c)
 	}
 	if s.SorryServer == nil || s.SorryServer.IP != netip.MustParseAddr("fd00:1::99") {
 		t.Errorf("sorry server: %+v", s.SorryServer)

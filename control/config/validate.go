@@ -293,10 +293,6 @@ func validateCheck(c *Check, path string, src *srcMap, d *diags) {
 		if h := c.SMTP.HeloName; h == "" || strings.ContainsAny(h, " \t") {
 			d.errIn(src, path, "smtp.helo_name", ErrInvalid, "%q: want one word", h)
 		}
-	case CheckPing:
-		if !c.ConnectIP.Is4() {
-			d.errIn(src, path, "connect_ip", ErrUnsupported, "PING_CHECK pings IPv4 addresses only")
-		}
 	case CheckFile:
 		if c.File.Path == "" {
 			d.errIn(src, path, "file.path", ErrInvalid, "required (FILE_CHECK's track_file)")
