@@ -222,6 +222,7 @@ var keepalivedSyntaxSeeds = []string{
 	"$A=x$A\n$A\n~SEQ(I, 1, 3) x\n",
 	"$L=3\nglobal_defs { xlb_interface e }\nvirtual_server 10.0.1.1 80 {\n lvs_method DR\n~SEQ(N, 1, $L) real_server 10.0.0.$N 80 { weight $N }\n~SEQx(N, 0x10, -1, 0) x$N\n~LST({N, W}, {50, 5}, {51}) real_server 10.0.0.$N 80 { weight ${W}0 }\n}\n",
 	"include *.conf\nincluder x\nincludea /y\n",
+	"virtual_server group G {\n lvs_method DR\n real_server 10.0.0.2 80 {\n  uthreshold 9\n  lthreshold 1\n }\n}\nvirtual_server_group G {\n 10.0.0.9-11 80\n 10.0.1.0/31 81\n 10.0.2.1-10.0.2.2 82\n fwmark 3\n}\n",
 	"a {\n b {\n  c {\n   d {\n    e {\n     f {\n}}}}}}\n{\n}\n}\n",
 	"net_namespace n\nvirtual_server 0.0.0.0 80 {\n lvs_method DR\n real_server 127.0.0.1 80 {\n }\n real_server 224.0.0.1 80 {\n }\n}\n",
 }
