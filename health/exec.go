@@ -17,7 +17,7 @@ func init() {
 	Register(config.CheckExec, func(r config.RealServer, target string, _ *slog.Logger) (Checker, error) {
 		c := r.Check
 		return NewExec(ExecConfig{Command: c.Exec.Command, Dynamic: c.Exec.Dynamic, Env: TargetEnv(target),
-			User: c.Exec.User, Policy: scripts.Policy{Security: c.Exec.Secure}})
+			User: c.Exec.User, Group: c.Exec.Group, Policy: scripts.Policy{Security: c.Exec.Secure}})
 	})
 }
 
@@ -36,6 +36,7 @@ type ExecConfig struct {
 	// says who runs it when User is "" and whether an insecure script is
 	// refused (enable_script_security).
 	User   string
+	Group  string // with User: its group ("": User's primary group)
 	Policy scripts.Policy
 }
 
@@ -66,7 +67,7 @@ func NewExec(cfg ExecConfig) (*ExecChecker, error) {
 func (c *ExecChecker) Check(ctx context.Context) Result {
 	start := time.Now()
 	name := c.cfg.Command[0]
-	cmd, _, err := c.cfg.Policy.Prepare(scripts.Cmd{Argv: c.cfg.Command, Env: c.cfg.Env, KillLeftovers: true}, c.cfg.User, "")
+	cmd, _, err := c.cfg.Policy.Prepare(scripts.Cmd{Argv: c.cfg.Command, Env: c.cfg.Env, KillLeftovers: true}, c.cfg.User, c.cfg.Group)
 	if err != nil {
 		return failResult(fmt.Errorf("%w: %s not run: %w", ErrExitStatus, name, err))
 	}

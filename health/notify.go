@@ -18,8 +18,8 @@ import (
 // is killed, with everything it started, after Timeout. The environment also
 // carries XLB_SERVER, XLB_STATE (UP or DOWN) and XLB_REASON.
 type Notify struct {
-	Up, Down []string      // argv [notify_up, notify_down]; nil: none
-	Timeout  time.Duration // default DefaultNotifyTimeout
+	Up, Down scripts.Command // [notify_up, notify_down], each as its own user or Policy's; zero: none
+	Timeout  time.Duration   // default DefaultNotifyTimeout
 	Log      *slog.Logger
 	Policy   scripts.Policy // script_user, enable_script_security
 
@@ -40,11 +40,11 @@ func (n *Notify) Verdict(ctx context.Context, v Verdict) {
 	changed := n.known && v.Up != n.up
 	n.known, n.up = true, v.Up
 	n.mu.Unlock()
-	argv, state := n.Down, "DOWN"
+	c, state := n.Down, "DOWN"
 	if v.Up {
-		argv, state = n.Up, "UP"
+		c, state = n.Up, "UP"
 	}
-	if !changed || v.Initial || len(argv) == 0 {
+	if !changed || v.Initial || c.IsZero() {
 		return
 	}
 	timeout := n.Timeout
@@ -59,8 +59,8 @@ func (n *Notify) Verdict(ctx context.Context, v Verdict) {
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
-		log := log.With("server", v.Server, "state", state, "script", argv[0])
-		cmd, warning, err := n.Policy.Prepare(scripts.Cmd{Argv: argv, Env: env, Timeout: timeout}, "", "")
+		log := log.With("server", v.Server, "state", state, "script", c.Argv[0])
+		cmd, warning, err := n.Policy.Prepare(scripts.Cmd{Argv: c.Argv, Env: env, Timeout: timeout}, c.User, c.Group)
 		if err != nil {
 			log.Error("notify script not run", "error", err)
 			return

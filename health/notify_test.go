@@ -9,13 +9,16 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	scripts "xlb/control/script"
+	"xlb/test/testutil"
 )
 
 func TestNotifyRunsOnChangesOnly(t *testing.T) {
 	dir := t.TempDir()
 	log := filepath.Join(dir, "log")
-	script := func(name string) []string {
-		return []string{"/bin/sh", "-c", `echo "` + name + ` $# $XLB_SERVER $XLB_STATE" >> ` + log}
+	script := func(name string) scripts.Command {
+		return scripts.Command{Argv: []string{"/bin/sh", "-c", `echo "` + name + ` $# $XLB_SERVER $XLB_STATE" >> ` + log}}
 	}
 	n := &Notify{Up: script("up"), Down: script("down")}
 	ctx := context.Background()
@@ -39,7 +42,7 @@ func TestNotifyRunsOnChangesOnly(t *testing.T) {
 
 func TestNotifyStartingDownRunsNothing(t *testing.T) {
 	log := filepath.Join(t.TempDir(), "log")
-	n := &Notify{Down: []string{"/bin/sh", "-c", "echo down >> " + log}}
+	n := &Notify{Down: scripts.Command{Argv: []string{"/bin/sh", "-c", "echo down >> " + log}}}
 	n.Verdict(context.Background(), Verdict{Server: "rs", Up: false, Initial: true})
 	n.Wait()
 	if _, err := os.Stat(log); !os.IsNotExist(err) {
@@ -51,7 +54,7 @@ func TestNotifyStartingDownRunsNothing(t *testing.T) {
 func TestNotifyTimeoutKillsTheGroup(t *testing.T) {
 	pidFile := filepath.Join(t.TempDir(), "child")
 	n := &Notify{
-		Down:    []string{"/bin/sh", "-c", "sleep 60 & echo $! > " + pidFile + "; wait"},
+		Down:    scripts.Command{Argv: []string{"/bin/sh", "-c", "sleep 60 & echo $! > " + pidFile + "; wait"}},
 		Timeout: 300 * time.Millisecond,
 	}
 	n.Verdict(context.Background(), Verdict{Server: "rs", Up: true, Initial: true})
@@ -75,5 +78,32 @@ func TestNotifyTimeoutKillsTheGroup(t *testing.T) {
 			t.Fatalf("the script's child %d outlived the timeout", pid)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// notify_up/notify_down run as the user and group they name, and one that
+// names none as the policy's script_user.
+func TestNotifyRunsAsItsUser(t *testing.T) {
+	testutil.RequirePriv(t)
+	usr, group := testutil.SystemUser(t)
+	out := filepath.Join(t.TempDir(), "out")
+	for _, p := range []string{filepath.Dir(filepath.Dir(out)), filepath.Dir(out)} {
+		if err := os.Chmod(p, 0o777); err != nil {
+			t.Fatal(err)
+		}
+	}
+	id := []string{"/bin/sh", "-c", `echo "$XLB_STATE $(id -un) $(id -gn)" >> ` + out}
+	n := &Notify{
+		Down:   scripts.Command{Argv: id, User: usr, Group: group},
+		Up:     scripts.Command{Argv: id},
+		Policy: scripts.Policy{User: usr},
+	}
+	for _, up := range []bool{true, false, true} {
+		n.Verdict(context.Background(), Verdict{Server: "rs", Up: up})
+		n.Wait()
+	}
+	got, _ := os.ReadFile(out)
+	if want := "DOWN " + usr + " " + group + "\nUP " + usr + " " + usr + "\n"; string(got) != want {
+		t.Errorf("ran as %q, want %q", got, want)
 	}
 }

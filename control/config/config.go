@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"xlb/control/bgp"
+	"xlb/control/script"
 	"xlb/control/secret"
 	"xlb/control/vrrp"
 	"xlb/lb"
@@ -57,6 +58,14 @@ type Global struct {
 	// script_user); empty: keepalived_script if that user exists, else
 	// xlbd's own user.
 	ScriptUser string
+	// ScriptGroup is script_user's group: "" is the user's primary group.
+	ScriptGroup string
+}
+
+// ScriptPolicy is who runs the scripts that name no user, and whether an
+// insecure script is refused.
+func (g *Global) ScriptPolicy() script.Policy {
+	return script.Policy{User: g.ScriptUser, Group: g.ScriptGroup, Security: g.EnableScriptSecurity}
 }
 
 // VRRPDefaults are keepalived's global vrrp_* keywords: each is the default
@@ -102,9 +111,10 @@ type Service struct {
 	// service keeps its quorum down to Quorum-Hysteresis and regains it at
 	// Quorum+Hysteresis, so a weight hovering at the quorum does not flap.
 	Hysteresis uint32
-	// QuorumUp and QuorumDown run (argv, no shell) when the service gains or
-	// loses its quorum, as keepalived's quorum_up/quorum_down.
-	QuorumUp, QuorumDown []string
+	// QuorumUp and QuorumDown run (no shell, as their own user or
+	// script_user) when the service gains or loses its quorum, as
+	// keepalived's quorum_up/quorum_down.
+	QuorumUp, QuorumDown script.Command
 	// SorryServer, when set, takes every new flow while the service's quorum
 	// is lost (keepalived's sorry_server); nil: new flows are dropped then.
 	SorryServer *SorryServer
@@ -130,10 +140,11 @@ type RealServer struct {
 	// instead of removed (its flows re-pick).
 	InhibitOnFailure bool
 	Check            *Check // nil: always up, as keepalived does without a checker
-	// NotifyUp and NotifyDown run (argv, no shell) when the check marks the
-	// server up or down, as keepalived's notify_up/notify_down.
-	NotifyUp   []string
-	NotifyDown []string
+	// NotifyUp and NotifyDown run (no shell, as their own user or
+	// script_user) when the check marks the server up or down, as
+	// keepalived's notify_up/notify_down.
+	NotifyUp   script.Command
+	NotifyDown script.Command
 	// MAC, when set, is the server's MAC address: used as is, never
 	// resolved nor replaced by what the network answers.
 	MAC net.HardwareAddr
@@ -220,6 +231,7 @@ type ExecCheck struct {
 	// Dynamic: exit 0 up, 1 down, 2..255 up with weight code-2 (misc_dynamic).
 	Dynamic bool
 	User    string // run as this user when set
+	Group   string // and this group ("": User's primary group)
 	// Secure refuses a script a non-root user could change when it runs as
 	// root (global enable_script_security).
 	Secure bool

@@ -242,8 +242,11 @@ func TestKeepalivedFull(t *testing.T) {
 	if !reflect.DeepEqual(db.VIPs, wantVIPs) {
 		t.Errorf("vips %+v, want %+v", db.VIPs, wantVIPs)
 	}
-	if want := []string{"/etc/xlb/notify.sh", "master", "VI DB"}; !reflect.DeepEqual(db.NotifyMaster, want) {
+	if want := []string{"/etc/xlb/notify.sh", "master", "VI DB"}; !reflect.DeepEqual(db.NotifyMaster.Argv, want) {
 		t.Errorf("notify_master %q, want %q", db.NotifyMaster, want)
+	}
+	if want := (script.Command{Argv: []string{"/etc/xlb/notify.sh", "backup"}, User: "root", Group: "root"}); !reflect.DeepEqual(db.NotifyBackup, want) {
+		t.Errorf("notify_backup %+v, want %+v", db.NotifyBackup, want)
 	}
 	if want := []netip.Addr{addr("10.0.0.3"), addr("10.0.0.4")}; !reflect.DeepEqual(db.UnicastPeers, want) || db.UnicastSrc != addr("10.0.0.2") {
 		t.Errorf("unicast %v -> %v", db.UnicastSrc, db.UnicastPeers)

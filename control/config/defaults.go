@@ -5,7 +5,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"xlb/control/script"
 	"xlb/control/vrrp"
 	"xlb/health/kadefaults"
 	"xlb/lb"
@@ -84,7 +83,7 @@ var DefaultStatusCodes = []StatusRange{{Min: 200, Max: 299}}
 //     (keepalived's defaults above when global_defs has none)
 //   - Global.VRRP.GARPLowerPrioDelay, GARPLowerPrioRepeat: the global
 //     garp_master delay and repeat (keepalived); 0 in a strict instance
-//   - ExecCheck.User: global script_user
+//   - ExecCheck.User, Group: global script_user
 //   - Config.Interfaces: the VRRP instances' interfaces, in order
 
 func (s *srcMap) has(path, field string) bool {
@@ -110,7 +109,7 @@ func applyDefaults(cfg *Config, src *srcMap, baseDir string) {
 		}
 	}
 	for i := range cfg.SyncGroups {
-		cfg.SyncGroups[i].ScriptPolicy = script.Policy{User: cfg.Global.ScriptUser, Security: cfg.Global.EnableScriptSecurity}
+		cfg.SyncGroups[i].ScriptPolicy = cfg.Global.ScriptPolicy()
 	}
 	for i := range cfg.VRRP {
 		v := &cfg.VRRP[i]
@@ -278,7 +277,7 @@ func vrrpDefaults(v *VRRPInstance, g *Global, src *srcMap, vp string) {
 		v.McastGroup = gv.McastGroup6
 	}
 	v.StartupDelay = gv.StartupDelay
-	v.ScriptPolicy = script.Policy{User: g.ScriptUser, Security: g.EnableScriptSecurity}
+	v.ScriptPolicy = g.ScriptPolicy()
 }
 
 func checkDefaults(c *Check, rs *RealServer, svc *Service, g *Global, src *srcMap, cp, baseDir string) {
@@ -303,7 +302,7 @@ func checkDefaults(c *Check, rs *RealServer, svc *Service, g *Global, src *srcMa
 		c.MySQL.PasswordFile = absPath(c.MySQL.PasswordFile, baseDir)
 	case CheckExec:
 		if !src.has(cp, "exec.user") {
-			c.Exec.User = g.ScriptUser
+			c.Exec.User, c.Exec.Group = g.ScriptUser, g.ScriptGroup
 		}
 		c.Exec.Secure = g.EnableScriptSecurity
 	case CheckFile:

@@ -12,6 +12,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"xlb/control/script"
 	"xlb/control/secret"
 )
 
@@ -298,11 +299,27 @@ func (v argvValue) flag() bool             { return false }
 func (v argvValue) node() *yaml.Node       { return strSeq(*v.p) }
 func (v argvValue) get() any               { return *v.p }
 func (v argvValue) readKA(k *kreader, s *stmt, ctx, path, key string) bool {
-	*v.p = k.command(s, ctx, path, key)
+	*v.p = k.scriptArgv(s, ctx, path, key)
 	return *v.p != nil
 }
 func (v argvValue) readYAML(y *yreader, f yfield, ctx, path, key string) {
 	*v.p = y.argv(f, ctx, path, key)
+}
+
+// commandValue is a notify script: keepalived's SCRIPT [USER [GROUP]]
+// (kascript.go), a YAML list or string, or {command, user, group}.
+type commandValue struct{ p *script.Command }
+
+func (v commandValue) set(string, bool) error { return nil }
+func (v commandValue) flag() bool             { return false }
+func (v commandValue) node() *yaml.Node       { return commandNode(*v.p) }
+func (v commandValue) get() any               { return *v.p }
+func (v commandValue) readKA(k *kreader, s *stmt, ctx, path, key string) bool {
+	*v.p = k.script(s, ctx, path, key)
+	return !v.p.IsZero()
+}
+func (v commandValue) readYAML(y *yreader, f yfield, ctx, path, key string) {
+	*v.p = y.command(f, ctx, path, key)
 }
 
 // statusValue is a list of HTTP status codes and ranges ("200", "200-299").
@@ -384,22 +401,18 @@ func (v optBool) flag() bool       { return false }
 func (v optBool) node() *yaml.Node { return scalar("!!bool", strconv.FormatBool(**v.p)) }
 func (v optBool) get() any         { return *v.p }
 
-// userValue is keepalived's "user USER [GROUP]"; the group is warned about
-// and dropped (why says what runs instead).
+// userValue is keepalived's "user USER [GROUP]": the group goes to group.
 type userValue struct {
 	strValue
-	why string
+	group *string
 }
 
 func (v userValue) readKA(k *kreader, s *stmt, ctx, path, key string) bool {
-	if !k.noBlock(s, ctx) || len(s.args) < 1 || len(s.args) > 2 {
-		k.d.err(s.line(), ctx, s.key.text, ErrSyntax, "wants USER [GROUP]")
+	usr, group, ok := k.userGroup(s, ctx)
+	if !ok {
 		return false
 	}
-	if len(s.args) == 2 {
-		k.d.warn(s.line(), ctx, s.key.text, "group %q ignored: %s", s.args[1].text, v.why)
-	}
-	*v.p = s.args[0].text
+	*v.p, *v.group = usr, group
 	k.src.field(path, key, s.line(), s.key.text)
 	return true
 }

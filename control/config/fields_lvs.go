@@ -45,10 +45,10 @@ var serviceFields = []field[Service]{
 		def: "off", doc: "servers start down until a check passes"},
 	{ka: []string{"quorum"}, key: "quorum", init: strconv.Itoa(DefaultQuorum), val: func(s *Service) value { return intRange(&s.Quorum, 1, 1<<32-1) },
 		def: "1", doc: "usable weight below it = the service has no backend (VRRP `track_services`, sorry server)"},
-	{ka: []string{"quorum_up"}, key: "quorum_up", val: func(s *Service) value { return argvValue{&s.QuorumUp} },
-		def: "none", doc: "run when the service gains its quorum (env `XLB_SERVER` = service name, `XLB_STATE` = UP)"},
-	{ka: []string{"quorum_down"}, key: "quorum_down", val: func(s *Service) value { return argvValue{&s.QuorumDown} },
-		def: "none", doc: "run when the service loses its quorum (`XLB_STATE` = DOWN)"},
+	{ka: []string{"quorum_up"}, key: "quorum_up", val: func(s *Service) value { return commandValue{&s.QuorumUp} },
+		def: "none", doc: "`quorum_up SCRIPT [USER [GROUP]]` (see Scripts): run when the service gains its quorum (env `XLB_SERVER` = service name, `XLB_STATE` = UP)"},
+	{ka: []string{"quorum_down"}, key: "quorum_down", val: func(s *Service) value { return commandValue{&s.QuorumDown} },
+		def: "none", doc: "`quorum_down SCRIPT [USER [GROUP]]`: run when the service loses its quorum (`XLB_STATE` = DOWN)"},
 	{ka: []string{"hysteresis"}, key: "hysteresis", val: func(s *Service) value { return intRange(&s.Hysteresis, 0, 1<<32-1) },
 		def: "0", doc: "quorum is lost below `quorum - hysteresis` and regained at `quorum + hysteresis` (keepalived's)"},
 	{ka: []string{"sorry_server"}, key: "sorry_server", val: func(s *Service) value { return sorryValue{&s.SorryServer} },
@@ -78,10 +78,10 @@ var realFields = []field[RealServer]{
 	},
 		def: "resolved (neighbour table, ARP)", doc: "static unicast MAC, never resolved nor replaced; for a server that must not depend on ARP. " +
 			"It holds for the address in every service; two different ones for one address are an error"},
-	{ka: []string{"notify_up"}, key: "notify_up", val: func(r *RealServer) value { return argvValue{&r.NotifyUp} },
-		def: "none", doc: "run when the check marks the server up (not for the starting state); own process group, killed after 30 s"},
-	{ka: []string{"notify_down"}, key: "notify_down", val: func(r *RealServer) value { return argvValue{&r.NotifyDown} },
-		def: "none", doc: "run when the check marks the server down"},
+	{ka: []string{"notify_up"}, key: "notify_up", val: func(r *RealServer) value { return commandValue{&r.NotifyUp} },
+		def: "none", doc: "`notify_up SCRIPT [USER [GROUP]]` (see Scripts): run when the check marks the server up (not for the starting state); own process group, killed after 30 s"},
+	{ka: []string{"notify_down"}, key: "notify_down", val: func(r *RealServer) value { return commandValue{&r.NotifyDown} },
+		def: "none", doc: "`notify_down SCRIPT [USER [GROUP]]`: run when the check marks the server down"},
 }
 
 // checkFields are the keywords of every check kind (native: the check
@@ -127,14 +127,16 @@ var mysqlFields = []field[MySQLCheck]{
 
 var execFields = []field[ExecCheck]{
 	{ka: []string{"misc_path"}, key: "command", show: true, val: func(e *ExecCheck) value { return argvValue{&e.Command} },
-		def: "required", doc: "a list, or a string split into words like keepalived's"},
+		def: "required", doc: "`misc_path \"CMD ARGS\"`: only the first word or quoted string, as keepalived (words after an unquoted command are ignored with a warning); native: a list, or a string split into words"},
 	{ka: []string{"misc_timeout"}, key: "timeout", val: func(e *ExecCheck) value { return durValue{&e.Timeout} },
 		def: "the check's interval", doc: ""},
 	{ka: []string{"misc_dynamic"}, key: "dynamic", val: func(e *ExecCheck) value { return boolValue{&e.Dynamic} },
 		def: "off", doc: "exit 0 up, 1 down, 2..255 up with weight code-2"},
 	{ka: []string{"user"}, key: "user", val: func(e *ExecCheck) value {
-		return userValue{strValue{&e.User}, "the script runs with the user's primary group"}
-	}, def: "global script_user", doc: "`user USER [GROUP]`: GROUP is ignored with a warning"},
+		return userValue{strValue{&e.User}, &e.Group}
+	}, def: "global script_user", doc: "`user USER [GROUP]` (native: `user`, `group`)"},
+	{key: "group", val: func(e *ExecCheck) value { return strValue{&e.Group} },
+		def: "the user's primary group", doc: "with `user`"},
 }
 
 // urlFields are a url block's, as a urlView: HTTPCheck holds the first url

@@ -115,8 +115,8 @@ virtual_server 10.1.0.1 443 {
 			t.Errorf("real %s: got %+v (http %+v), want %+v (http %+v)", reals[i].IP, got, got.HTTP, *w, w.HTTP)
 		}
 	}
-	if up, down := reals[7].NotifyUp, reals[7].NotifyDown; !reflect.DeepEqual(up, []string{"/usr/local/bin/rs-up", "10.1.0.9"}) ||
-		!reflect.DeepEqual(down, []string{"/usr/local/bin/rs-down"}) {
+	if up, down := reals[7].NotifyUp, reals[7].NotifyDown; !reflect.DeepEqual(up.Argv, []string{"/usr/local/bin/rs-up", "10.1.0.9"}) ||
+		!reflect.DeepEqual(down.Argv, []string{"/usr/local/bin/rs-down"}) {
 		t.Errorf("notify_up %q notify_down %q", up, down)
 	}
 	if d := reals[2].Check.DelayBeforeRetry; d != cfg.Services[0].DelayLoop {

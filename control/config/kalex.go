@@ -35,10 +35,11 @@ const (
 )
 
 type token struct {
-	kind   tokKind
-	text   string
-	quoted bool
-	pos    pos
+	kind     tokKind
+	text     string
+	quoted   bool
+	pos      pos
+	off, end int // where the token is in its logical line
 }
 
 // stmt is one keyword with its arguments and, when it opens one, its block.
@@ -47,9 +48,24 @@ type stmt struct {
 	args     []token
 	hasBlock bool
 	block    []*stmt
+	src      string // the logical line the statement is on
 }
 
 func (s *stmt) line() pos { return s.key.pos }
+
+// text is the statement as written on its line, from its keyword to its
+// last argument: what keepalived re-reads for the keywords it installs with
+// install_keyword_quoted (scripts).
+func (s *stmt) text() string {
+	end := s.key.end
+	if n := len(s.args); n > 0 {
+		end = s.args[n-1].end
+	}
+	if s.src == "" || s.key.off > end || end > len(s.src) {
+		return strings.TrimSpace(s.key.text + " " + s.argText())
+	}
+	return s.src[s.key.off:end]
+}
 
 // argText joins the arguments as written, for messages.
 func (s *stmt) argText() string {
@@ -120,7 +136,7 @@ func parseStatements(lr *lineReader, d *diags) []*stmt {
 					d.stop(t.pos, "", ErrSyntax, "more than %d statements: not a configuration xlb can hold", maxStatements)
 					return top
 				}
-				cur = &stmt{key: t}
+				cur = &stmt{key: t, src: line.text}
 				*f.out = append(*f.out, cur)
 			case tokOpen:
 				owner := cur
@@ -174,10 +190,10 @@ func tokenize(l srcLine, d *diags) []token {
 		case c == ' ' || c == '\t' || c == '\f' || c == '\v' || c == '\r':
 			j++
 		case c == '{':
-			toks = append(toks, token{kind: tokOpen, text: "{", pos: l.pos})
+			toks = append(toks, token{kind: tokOpen, text: "{", pos: l.pos, off: j, end: j + 1})
 			j++
 		case c == '}':
-			toks = append(toks, token{kind: tokClose, text: "}", pos: l.pos})
+			toks = append(toks, token{kind: tokClose, text: "}", pos: l.pos, off: j, end: j + 1})
 			j++
 		case c == '"':
 			// A backslash inside quotes keeps the next character in, so
@@ -194,14 +210,14 @@ func tokenize(l srcLine, d *diags) []token {
 				d.err(l.pos, "", "", ErrSyntax, "unterminated quoted string")
 				return toks
 			}
-			toks = append(toks, token{kind: tokWord, text: s[j+1 : end], quoted: true, pos: l.pos})
+			toks = append(toks, token{kind: tokWord, text: s[j+1 : end], quoted: true, pos: l.pos, off: j, end: end + 1})
 			j = end + 1
 		default:
 			k := j
 			for k < len(s) && !strings.ContainsRune(" \t\f\v\r{}\"", rune(s[k])) {
 				k++
 			}
-			toks = append(toks, token{kind: tokWord, text: s[j:k], pos: l.pos})
+			toks = append(toks, token{kind: tokWord, text: s[j:k], pos: l.pos, off: j, end: k})
 			j = k
 		}
 	}
@@ -632,6 +648,51 @@ func (r *lineReader) open(names []string, at pos) {
 		r.files = append(r.files, f)
 		return
 	}
+}
+
+// quotedWords splits a script statement into words as keepalived's
+// alloc_strvec_quoted (lib/parser.c) does: blanks separate words, single or
+// double quotes group them (and are removed; `a"b c"d` is one word), and a
+// backslash keeps itself and the next character, for splitWords to read.
+func quotedWords(s string) ([]string, error) {
+	var out []string
+	var cur []byte
+	inWord := false
+	var quote byte
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '\\':
+			if i+1 == len(s) {
+				return nil, fmt.Errorf("\\ at the end with nothing to escape")
+			}
+			cur, inWord = append(cur, c, s[i+1]), true
+			i++
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			} else {
+				cur = append(cur, c)
+			}
+		case c == '\'' || c == '"':
+			quote, inWord = c, true
+		case strings.IndexByte(" \t\f\n\r\v", c) >= 0:
+			if inWord {
+				out = append(out, string(cur))
+				cur = cur[:0]
+				inWord = false
+			}
+		default:
+			cur, inWord = append(cur, c), true
+		}
+	}
+	if quote != 0 {
+		return nil, fmt.Errorf("unterminated %c quote", quote)
+	}
+	if inWord {
+		out = append(out, string(cur))
+	}
+	return out, nil
 }
 
 // splitWords splits a command line into argv the way keepalived does for

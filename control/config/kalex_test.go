@@ -95,7 +95,7 @@ func TestKeepalivedScriptQuoting(t *testing.T) {
 $INST=low
 ` + vrrpConf(" virtual_router_id 1\n notify_master \"/etc/keepalived/notify_event.sh ' spaces\\\\x20f\\x69le ' '\\\"s p a c e \\\"' ${SG_NAME}.$INST master\"\n")
 	cfg, _ := mustParse(t, in, Options{})
-	diffLines(t, "argv", cfg.VRRP[0].NotifyMaster, []string{"/etc/keepalived/notify_event.sh", ` spaces\x20file `, `"s p a c e "`, "SG1.low", "master"})
+	diffLines(t, "argv", cfg.VRRP[0].NotifyMaster.Argv, []string{"/etc/keepalived/notify_event.sh", ` spaces\x20file `, `"s p a c e "`, "SG1.low", "master"})
 }
 
 // Parameters as keepalived.conf(5) "Parameter substitution" describes them.
@@ -134,7 +134,7 @@ virtual_server ${NET}.0.1 3306 {
 	if v.Interface != "eth0" || v.Priority != 150 || v.VIPs[0].Prefix.String() != "10.0.0.1/24" {
 		t.Errorf("vrrp: interface %q priority %d vip %v", v.Interface, v.Priority, v.VIPs)
 	}
-	if got := strings.Join(v.NotifyMaster, " "); got != "/bin/echo $1 ${UNDEFINED}" {
+	if got := strings.Join(v.NotifyMaster.Argv, " "); got != "/bin/echo $1 ${UNDEFINED}" {
 		t.Errorf("notify_master %q: an undefined parameter must stay as written", got)
 	}
 	if len(cfg.Services) != 1 || cfg.Services[0].VIP != addr("10.0.0.1") {

@@ -323,14 +323,9 @@ func (k *kreader) global(s *stmt) {
 		case "script_user":
 			// keepalived's "script_user USER [GROUP]": every script that names
 			// no user runs as USER (control/script).
-			if !k.noBlock(c, ctx) || len(c.args) < 1 || len(c.args) > 2 {
-				k.d.err(c.line(), ctx, c.key.text, ErrSyntax, "wants USER [GROUP]")
-				continue
-			}
-			k.cfg.Global.ScriptUser = c.args[0].text
-			k.src.field("global", "script_user", c.line(), c.key.text)
-			if len(c.args) == 2 {
-				k.d.warn(c.line(), ctx, c.key.text, "group %s ignored: scripts run with %s's own groups", c.args[1].text, c.args[0].text)
+			if usr, group, ok := k.userGroup(c, ctx); ok {
+				k.cfg.Global.ScriptUser, k.cfg.Global.ScriptGroup = usr, group
+				k.src.field("global", "script_user", c.line(), c.key.text)
 			}
 		case "xlb_interface":
 			// xlb's own keyword: keepalived warns about it and carries on.
@@ -359,45 +354,6 @@ func parseState(s string) (vrrp.State, error) {
 		return vrrp.StateBackup, nil
 	}
 	return vrrp.StateInit, fmt.Errorf("%q is not MASTER or BACKUP", s)
-}
-
-// command reads a script statement: one quoted argument is split into words
-// as keepalived does; otherwise each argument is one word.
-func (k *kreader) command(s *stmt, ctx, path, field string) []string {
-	argv := k.argv(s, ctx)
-	if argv == nil {
-		k.src.badField(path, field, s.line(), s.key.text)
-		return nil
-	}
-	k.src.field(path, field, s.line(), s.key.text)
-	return argv
-}
-
-func (k *kreader) argv(s *stmt, ctx string) []string {
-	if !k.noBlock(s, ctx) {
-		return nil
-	}
-	if len(s.args) == 0 {
-		k.d.err(s.line(), ctx, s.key.text, ErrSyntax, "wants a command")
-		return nil
-	}
-	var argv []string
-	if len(s.args) == 1 && s.args[0].quoted {
-		var err error
-		if argv, err = splitWords(s.args[0].text); err != nil {
-			k.d.err(s.line(), ctx, s.key.text, ErrSyntax, "%v", err)
-			return nil
-		}
-	} else {
-		for _, a := range s.args {
-			argv = append(argv, a.text)
-		}
-	}
-	if len(argv) == 0 {
-		k.d.err(s.line(), ctx, s.key.text, ErrSyntax, "wants a command")
-		return nil
-	}
-	return argv
 }
 
 func (k *kreader) vrrpInstance(s *stmt) {
@@ -433,15 +389,15 @@ func (k *kreader) vrrpInstance(s *stmt) {
 				k.trackScripts(c, &v, path, ctx+": "+c.key.text)
 			}
 		case "notify_master":
-			v.NotifyMaster = k.command(c, ctx, path, "notify_master")
+			v.NotifyMaster = k.script(c, ctx, path, "notify_master")
 		case "notify_backup":
-			v.NotifyBackup = k.command(c, ctx, path, "notify_backup")
+			v.NotifyBackup = k.script(c, ctx, path, "notify_backup")
 		case "notify_fault":
-			v.NotifyFault = k.command(c, ctx, path, "notify_fault")
+			v.NotifyFault = k.script(c, ctx, path, "notify_fault")
 		case "notify_stop":
-			v.NotifyStop = k.command(c, ctx, path, "notify_stop")
+			v.NotifyStop = k.script(c, ctx, path, "notify_stop")
 		case "notify":
-			v.Notify = k.command(c, ctx, path, "notify")
+			v.Notify = k.script(c, ctx, path, "notify")
 		case "virtual_ipaddress_excluded", "virtual_routes", "virtual_rules":
 			if k.wantBlock(c, ctx) && k.wantArgs(c, ctx, 0, "") {
 				k.masterOnly(c, &v, path, ctx+": "+c.key.text)

@@ -9,6 +9,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"xlb/control/script"
 	"xlb/control/vrrp"
 )
 
@@ -161,6 +162,9 @@ func globalNode(g *Global) *yaml.Node {
 	if g.ScriptUser != "" {
 		addStr(m, "script_user", g.ScriptUser)
 	}
+	if g.ScriptGroup != "" {
+		addStr(m, "script_group", g.ScriptGroup)
+	}
 	return m
 }
 
@@ -186,15 +190,12 @@ func syncGroupNode(g *vrrp.SyncGroupConfig) *yaml.Node {
 }
 
 // addNotifies writes the notify commands of an instance or sync group.
-func addNotifies(m *yaml.Node, master, backup, fault, stop, any []string) {
-	for _, n := range []struct {
-		key  string
-		argv []string
-	}{{"notify_master", master}, {"notify_backup", backup}, {"notify_fault", fault}, {"notify_stop", stop}, {"notify", any}} {
-		if len(n.argv) > 0 {
-			addNode(m, n.key, strSeq(n.argv))
-		}
-	}
+func addNotifies(m *yaml.Node, master, backup, fault, stop, any script.Command) {
+	addCommand(m, "notify_master", master)
+	addCommand(m, "notify_backup", backup)
+	addCommand(m, "notify_fault", fault)
+	addCommand(m, "notify_stop", stop)
+	addCommand(m, "notify", any)
 }
 
 func vrrpNode(v *VRRPInstance, g *Global) *yaml.Node {
@@ -266,4 +267,28 @@ func vrrpNode(v *VRRPInstance, g *Global) *yaml.Node {
 		addInt(m, "no_backend_priority_drop", int64(v.NoBackendPriorityDrop))
 	}
 	return m
+}
+
+// addCommand writes a script, if set.
+func addCommand(m *yaml.Node, key string, c script.Command) {
+	if !c.IsZero() {
+		addNode(m, key, commandNode(c))
+	}
+}
+
+// commandNode is a script: its argv as a list, or, when it names its user,
+// {command, user, group}.
+func commandNode(c script.Command) *yaml.Node {
+	if c.User == "" && c.Group == "" {
+		return strSeq(c.Argv)
+	}
+	n := &yaml.Node{Kind: yaml.MappingNode}
+	addNode(n, "command", strSeq(c.Argv))
+	if c.User != "" {
+		addStr(n, "user", c.User)
+	}
+	if c.Group != "" {
+		addStr(n, "group", c.Group)
+	}
+	return n
 }

@@ -118,7 +118,7 @@ func TestQuorumScripts(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := cfg.Services[0]
-	if !reflect.DeepEqual(s.QuorumUp, []string{"/bin/echo", "up"}) || !reflect.DeepEqual(s.QuorumDown, []string{"/bin/true"}) {
+	if !reflect.DeepEqual(s.QuorumUp.Argv, []string{"/bin/echo", "up"}) || !reflect.DeepEqual(s.QuorumDown.Argv, []string{"/bin/true"}) {
 		t.Fatalf("quorum_up %q quorum_down %q", s.QuorumUp, s.QuorumDown)
 	}
 	out, err := MarshalNative(cfg)

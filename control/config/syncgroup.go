@@ -55,15 +55,15 @@ func (k *kreader) syncGroup(s *stmt) {
 				}
 			}
 		case "notify_master":
-			g.NotifyMaster = k.command(c, ctx, path, "notify_master")
+			g.NotifyMaster = k.script(c, ctx, path, "notify_master")
 		case "notify_backup":
-			g.NotifyBackup = k.command(c, ctx, path, "notify_backup")
+			g.NotifyBackup = k.script(c, ctx, path, "notify_backup")
 		case "notify_fault":
-			g.NotifyFault = k.command(c, ctx, path, "notify_fault")
+			g.NotifyFault = k.script(c, ctx, path, "notify_fault")
 		case "notify_stop":
-			g.NotifyStop = k.command(c, ctx, path, "notify_stop")
+			g.NotifyStop = k.script(c, ctx, path, "notify_stop")
 		case "notify":
-			g.Notify = k.command(c, ctx, path, "notify")
+			g.Notify = k.script(c, ctx, path, "notify")
 		case "track_interface":
 			if k.wantBlock(c, ctx) && k.wantArgs(c, ctx, 0, "") {
 				var scratch VRRPInstance

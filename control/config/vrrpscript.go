@@ -16,7 +16,7 @@ func (k *kreader) vrrpScript(s *stmt) {
 	for _, c := range s.block {
 		switch c.key.text {
 		case "script":
-			if sc.Command = k.argv(c, ctx); sc.Command == nil {
+			if sc.Command = k.scriptArgv(c, ctx, "", ""); sc.Command == nil {
 				ok = false
 			}
 			continue
@@ -42,13 +42,8 @@ func (k *kreader) vrrpScript(s *stmt) {
 		case "user":
 			// vrrp_vscript_user_handler: USER [GROUP]; without it the
 			// script runs as global_defs script_user.
-			if !k.noBlock(c, ctx) || len(c.args) < 1 || len(c.args) > 2 {
-				k.d.err(c.line(), ctx, c.key.text, ErrSyntax, "wants USER [GROUP]")
-				continue
-			}
-			sc.User = c.args[0].text
-			if len(c.args) == 2 {
-				sc.Group = c.args[1].text
+			if usr, group, good := k.userGroup(c, ctx); good {
+				sc.User, sc.Group = usr, group
 			}
 			continue
 		}

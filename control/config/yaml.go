@@ -7,6 +7,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"xlb/control/script"
 	"xlb/control/secret"
 	"xlb/control/vrrp"
 )
@@ -44,7 +45,8 @@ func readYAML(file string, data []byte, d *diags, src *srcMap) *Config {
 		"global": func(f yfield) {
 			src.object("global", y.p(f.key), "global")
 			y.fields(f.val, "global", yamlHandlers(y, globalFields, "global", "global", &cfg.Global, map[string]func(yfield){
-				"script_user": func(g yfield) { cfg.Global.ScriptUser, _ = y.str(g, "global", "global", "script_user") },
+				"script_user":  func(g yfield) { cfg.Global.ScriptUser, _ = y.str(g, "global", "global", "script_user") },
+				"script_group": func(g yfield) { cfg.Global.ScriptGroup, _ = y.str(g, "global", "global", "script_group") },
 			}))
 		},
 		"interfaces": func(f yfield) {
@@ -231,6 +233,29 @@ func (y *yreader) str(f yfield, ctx, path, field string) (string, bool) {
 	return yval(y, f, ctx, path, field, ident)
 }
 
+// command reads a script: its argv (see argv), or {command: ARGV, user: U,
+// group: G} to run it as U and G, as keepalived's `SCRIPT USER GROUP`.
+func (y *yreader) command(f yfield, ctx, path, field string) script.Command {
+	if n := deref(f.val); n == nil || n.Kind != yaml.MappingNode {
+		return script.Command{Argv: y.argv(f, ctx, path, field)}
+	}
+	var c script.Command
+	ok := y.fields(f.val, ctx+": "+f.key.Value, map[string]func(yfield){
+		"command": func(g yfield) { c.Argv = y.words(g, ctx) },
+		"user":    func(g yfield) { c.User, _ = y.str(g, ctx, path, field+".user") },
+		"group":   func(g yfield) { c.Group, _ = y.str(g, ctx, path, field+".group") },
+	})
+	if !ok || len(c.Argv) == 0 {
+		if ok {
+			y.d.err(y.p(f.key), ctx, f.key.Value, ErrInvalid, "wants a command")
+		}
+		y.src.badField(path, field, y.p(f.key), f.key.Value)
+		return script.Command{}
+	}
+	y.src.field(path, field, y.p(f.key), f.key.Value)
+	return c
+}
+
 // argv reads a command as a list of words or as one string split like keepalived's.
 func (y *yreader) argv(f yfield, ctx, path, field string) []string {
 	out := y.words(f, ctx)
@@ -398,11 +423,11 @@ func (y *yreader) vrrp(n *yaml.Node, path string) VRRPInstance {
 				}
 			})
 		},
-		"notify_master": func(f yfield) { v.NotifyMaster = y.argv(f, ctx, path, "notify_master") },
-		"notify_backup": func(f yfield) { v.NotifyBackup = y.argv(f, ctx, path, "notify_backup") },
-		"notify_fault":  func(f yfield) { v.NotifyFault = y.argv(f, ctx, path, "notify_fault") },
-		"notify_stop":   func(f yfield) { v.NotifyStop = y.argv(f, ctx, path, "notify_stop") },
-		"notify":        func(f yfield) { v.Notify = y.argv(f, ctx, path, "notify") },
+		"notify_master": func(f yfield) { v.NotifyMaster = y.command(f, ctx, path, "notify_master") },
+		"notify_backup": func(f yfield) { v.NotifyBackup = y.command(f, ctx, path, "notify_backup") },
+		"notify_fault":  func(f yfield) { v.NotifyFault = y.command(f, ctx, path, "notify_fault") },
+		"notify_stop":   func(f yfield) { v.NotifyStop = y.command(f, ctx, path, "notify_stop") },
+		"notify":        func(f yfield) { v.Notify = y.command(f, ctx, path, "notify") },
 		"excluded_vips": func(f yfield) {
 			y.src.field(path, "excluded_vips", y.p(f.key), f.key.Value)
 			v.ExcludedVIPs = yamlLines(y, f, ctx, vipLine)
@@ -465,11 +490,11 @@ func (y *yreader) syncGroup(n *yaml.Node, path string) vrrp.SyncGroupConfig {
 				}
 			}
 		},
-		"notify_master": func(f yfield) { g.NotifyMaster = y.argv(f, ctx, path, "notify_master") },
-		"notify_backup": func(f yfield) { g.NotifyBackup = y.argv(f, ctx, path, "notify_backup") },
-		"notify_fault":  func(f yfield) { g.NotifyFault = y.argv(f, ctx, path, "notify_fault") },
-		"notify_stop":   func(f yfield) { g.NotifyStop = y.argv(f, ctx, path, "notify_stop") },
-		"notify":        func(f yfield) { g.Notify = y.argv(f, ctx, path, "notify") },
+		"notify_master": func(f yfield) { g.NotifyMaster = y.command(f, ctx, path, "notify_master") },
+		"notify_backup": func(f yfield) { g.NotifyBackup = y.command(f, ctx, path, "notify_backup") },
+		"notify_fault":  func(f yfield) { g.NotifyFault = y.command(f, ctx, path, "notify_fault") },
+		"notify_stop":   func(f yfield) { g.NotifyStop = y.command(f, ctx, path, "notify_stop") },
+		"notify":        func(f yfield) { g.Notify = y.command(f, ctx, path, "notify") },
 	})
 	if !ok {
 		y.src.badObject(path, y.p(n))

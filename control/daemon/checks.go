@@ -6,13 +6,13 @@ import (
 	"log/slog"
 	"net"
 	"reflect"
-	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
 
 	"xlb/control"
 	"xlb/control/config"
+	"xlb/control/script"
 	"xlb/health"
 )
 
@@ -27,9 +27,10 @@ type checkSet struct {
 
 // checkConfig is what a monitor runs from.
 type checkConfig struct {
-	plane *plane
-	svc   *config.Service
-	real  config.RealServer
+	plane  *plane
+	svc    *config.Service
+	real   config.RealServer
+	policy script.Policy // who runs the notify scripts that name no user
 }
 
 // sameCheck: a monitor keeps running while its interface, check, weight,
@@ -38,7 +39,7 @@ type checkConfig struct {
 func sameCheck(a, b checkConfig) bool {
 	return a.plane == b.plane && reflect.DeepEqual(*a.real.Check, *b.real.Check) &&
 		a.real.Weight == b.real.Weight && a.svc.Alpha == b.svc.Alpha &&
-		slices.Equal(a.real.NotifyUp, b.real.NotifyUp) && slices.Equal(a.real.NotifyDown, b.real.NotifyDown)
+		a.real.NotifyUp.Equal(b.real.NotifyUp) && a.real.NotifyDown.Equal(b.real.NotifyDown) && a.policy == b.policy
 }
 
 type monitorRun struct {
@@ -70,13 +71,13 @@ func (s *checkSet) describe(ref control.BackendRef) (string, time.Duration) {
 }
 
 // sync starts, restarts and stops monitors to match the planes' services.
-func (s *checkSet) sync(ctx context.Context, planes map[string]*plane) {
+func (s *checkSet) sync(ctx context.Context, planes map[string]*plane, policy script.Policy) {
 	want := map[control.BackendRef]checkConfig{}
 	for _, p := range planes {
 		for _, ref := range p.plan.services {
 			for _, r := range ref.cfg.Reals {
 				if r.Check != nil {
-					want[control.BackendRef{Service: ref.key, IP: r.IP}] = checkConfig{plane: p, svc: ref.cfg, real: r}
+					want[control.BackendRef{Service: ref.key, IP: r.IP}] = checkConfig{plane: p, svc: ref.cfg, real: r, policy: policy}
 				}
 			}
 		}
@@ -106,7 +107,7 @@ func (s *checkSet) start(ref control.BackendRef, c checkConfig) (*monitorRun, fu
 	// whose file's value is added to the weight.
 	dynamic := r.Check.Exec != nil && r.Check.Exec.Dynamic || r.Check.File != nil && r.Check.File.Weight != 0
 	failedBefore := stillFailed(r, s.d.failedBefore[ref])
-	notify := &health.Notify{Up: r.NotifyUp, Down: r.NotifyDown, Log: s.log}
+	notify := &health.Notify{Up: r.NotifyUp, Down: r.NotifyDown, Log: s.log, Policy: c.policy}
 	return run, func(ctx context.Context) {
 		defer notify.Wait()
 		mon.Run(ctx, func(v health.Verdict) {

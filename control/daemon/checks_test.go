@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"xlb/control/config"
+	"xlb/control/script"
 )
 
 // A reload that changes a real server's notify scripts restarts its monitor
@@ -14,7 +15,7 @@ func TestSameCheckNotifyScripts(t *testing.T) {
 	p := &plane{}
 	real := func(down ...string) config.RealServer {
 		return config.RealServer{IP: netip.MustParseAddr("10.0.0.2"), Weight: 1,
-			Check: &config.Check{Kind: config.CheckTCP}, NotifyUp: []string{"/bin/up"}, NotifyDown: down}
+			Check: &config.Check{Kind: config.CheckTCP}, NotifyUp: script.Command{Argv: []string{"/bin/up"}}, NotifyDown: script.Command{Argv: down}}
 	}
 	a := checkConfig{plane: p, svc: svc, real: real("/bin/down", "x")}
 	if !sameCheck(a, checkConfig{plane: p, svc: svc, real: real("/bin/down", "x")}) {

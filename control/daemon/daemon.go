@@ -400,7 +400,7 @@ func (d *Daemon) applyConfig(ctx context.Context, cfg *config.Config) {
 			}
 		}
 	}
-	d.checks.sync(ctx, d.planes)
+	d.checks.sync(ctx, d.planes, cfg.Global.ScriptPolicy())
 	for _, a := range d.announcers {
 		a.Configure(ctx, cfg)
 	}

@@ -3,11 +3,11 @@ package daemon
 import (
 	"context"
 	"log/slog"
-	"slices"
 	"sync"
 
 	"xlb/control/announce"
 	"xlb/control/config"
+	"xlb/control/script"
 	"xlb/health"
 )
 
@@ -22,13 +22,15 @@ type quorumNotifier struct {
 }
 
 type quorumScripts struct {
-	up, down []string
+	up, down script.Command
+	policy   script.Policy
 	n        *health.Notify
 }
 
 // observe feeds every service's current quorum state; a service whose
-// scripts changed (reload) starts afresh.
-func (q *quorumNotifier) observe(ctx context.Context, svcs map[string]*config.Service, states []announce.Service) {
+// scripts changed (reload) starts afresh. policy runs the scripts that name
+// no user.
+func (q *quorumNotifier) observe(ctx context.Context, svcs map[string]*config.Service, states []announce.Service, policy script.Policy) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.byName == nil {
@@ -41,13 +43,14 @@ func (q *quorumNotifier) observe(ctx context.Context, svcs map[string]*config.Se
 	}
 	for _, s := range states {
 		svc := svcs[s.Name]
-		if svc == nil || (len(svc.QuorumUp) == 0 && len(svc.QuorumDown) == 0) {
+		if svc == nil || (svc.QuorumUp.IsZero() && svc.QuorumDown.IsZero()) {
 			delete(q.byName, s.Name)
 			continue
 		}
 		qs := q.byName[s.Name]
-		if qs == nil || !slices.Equal(qs.up, svc.QuorumUp) || !slices.Equal(qs.down, svc.QuorumDown) {
-			qs = &quorumScripts{up: svc.QuorumUp, down: svc.QuorumDown, n: &health.Notify{Up: svc.QuorumUp, Down: svc.QuorumDown, Log: q.log}}
+		if qs == nil || !qs.up.Equal(svc.QuorumUp) || !qs.down.Equal(svc.QuorumDown) || qs.policy != policy {
+			qs = &quorumScripts{up: svc.QuorumUp, down: svc.QuorumDown, policy: policy,
+				n: &health.Notify{Up: svc.QuorumUp, Down: svc.QuorumDown, Log: q.log, Policy: policy}}
 			q.byName[s.Name] = qs
 		}
 		qs.n.Verdict(ctx, health.Verdict{Server: s.Name, Up: s.Usable})
@@ -64,6 +67,7 @@ func (d *Daemon) quorumScripts(ctx context.Context) {
 		}
 	}
 	intent := d.intent()
+	policy := d.cfg.Global.ScriptPolicy()
 	d.mu.Unlock()
-	d.quorum.observe(ctx, svcs, intent.Services)
+	d.quorum.observe(ctx, svcs, intent.Services, policy)
 }

@@ -9,6 +9,7 @@ import (
 
 	"xlb/control/announce"
 	"xlb/control/config"
+	"xlb/control/script"
 )
 
 // quorum_up/quorum_down run on the transitions only: not for the starting
@@ -16,15 +17,15 @@ import (
 func TestQuorumScriptsOnTransitions(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out")
-	script := filepath.Join(dir, "q.sh")
-	if err := os.WriteFile(script, []byte("#!/bin/sh\necho \"$1 $XLB_SERVER\" >> "+out+"\n"), 0o700); err != nil {
+	sh := filepath.Join(dir, "q.sh")
+	if err := os.WriteFile(sh, []byte("#!/bin/sh\necho \"$1 $XLB_SERVER\" >> "+out+"\n"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	svc := &config.Service{Name: "db", QuorumUp: []string{script, "up"}, QuorumDown: []string{script, "down"}}
+	svc := &config.Service{Name: "db", QuorumUp: script.Command{Argv: []string{sh, "up"}}, QuorumDown: script.Command{Argv: []string{sh, "down"}}}
 	svcs := map[string]*config.Service{"db": svc}
 	var q quorumNotifier
 	for _, usable := range []bool{true, true, false, false, true} {
-		q.observe(context.Background(), svcs, []announce.Service{{Name: "db", Usable: usable}})
+		q.observe(context.Background(), svcs, []announce.Service{{Name: "db", Usable: usable}}, script.Policy{})
 		q.byName["db"].n.Wait() // one transition at a time, in order
 	}
 	got, err := os.ReadFile(out)

@@ -130,8 +130,8 @@ func TestQueueOrderAndIsolation(t *testing.T) {
 	q := NewQueue(nil)
 	var mu sync.Mutex
 	var order []int
-	block := make(chan struct{})
-	q.Add("hung", "hang", func() { <-block })
+	block, hanging := make(chan struct{}), make(chan struct{})
+	q.Add("hung", "hang", func() { close(hanging); <-block })
 	for i := 0; i < 20; i++ {
 		q.Add("a", fmt.Sprint(i), func() {
 			mu.Lock()
@@ -158,7 +158,9 @@ func TestQueueOrderAndIsolation(t *testing.T) {
 	if len(order) != 20 {
 		t.Fatalf("key a ran %d of 20 jobs while key hung blocks", len(order))
 	}
-	// Fill the hung key past its limit: Add returns, the oldest waiting go.
+	// Fill the hung key past its limit: Add returns, the oldest waiting go
+	// (the hung job runs: it is no longer waiting).
+	<-hanging
 	start := time.Now()
 	var ran []int
 	for i := 0; i < QueueLimit+5; i++ {

@@ -351,16 +351,17 @@ func forwardsIPv6(dev string) bool {
 // Notify implements Actions: queues the scripts behind the instance's
 // earlier ones and returns at once.
 func (a *NetActions) Notify(n Notification) {
-	for _, argv := range notifyCommands(a.cfg, n) {
-		a.notify.Add(a.cfg.Name, n.State.String()+" "+argv[0], func() {
-			runNotify(a.cfg.ScriptPolicy, argv, a.log.With("state", n.State, "script", argv))
+	for _, c := range notifyCommands(a.cfg, n) {
+		a.notify.Add(a.cfg.Name, n.State.String()+" "+c.Argv[0], func() {
+			runNotify(a.cfg.ScriptPolicy, c, a.log.With("state", n.State, "script", c.Argv))
 		})
 	}
 }
 
-// runNotify runs one notify script to its end or its timeout.
-func runNotify(p script.Policy, argv []string, log *slog.Logger) {
-	cmd, warning, err := p.Prepare(script.Cmd{Argv: argv, Timeout: notifyTimeout}, "", "")
+// runNotify runs one notify script, as its own user and group, to its end
+// or its timeout.
+func runNotify(p script.Policy, c script.Command, log *slog.Logger) {
+	cmd, warning, err := p.Prepare(script.Cmd{Argv: c.Argv, Timeout: notifyTimeout}, c.User, c.Group)
 	if err != nil {
 		log.Error("notify script not run", "error", err)
 		return
@@ -373,11 +374,11 @@ func runNotify(p script.Policy, argv []string, log *slog.Logger) {
 	}
 }
 
-// notifyCommands lists the argvs keepalived would run for n: the state's
+// notifyCommands lists the scripts keepalived would run for n: the state's
 // own script, then the generic one with "INSTANCE" NAME STATE PRIORITY.
-func notifyCommands(c Config, n Notification) [][]string {
-	var cmds [][]string
-	var own []string
+func notifyCommands(c Config, n Notification) []script.Command {
+	var cmds []script.Command
+	var own script.Command
 	switch n.State {
 	case StateMaster:
 		own = c.NotifyMaster
@@ -388,11 +389,12 @@ func notifyCommands(c Config, n Notification) [][]string {
 	case StateStop:
 		own = c.NotifyStop
 	}
-	if len(own) > 0 {
+	if !own.IsZero() {
 		cmds = append(cmds, own)
 	}
-	if len(c.Notify) > 0 {
-		cmd := append(append([]string(nil), c.Notify...), "INSTANCE", n.Instance, n.State.String(), strconv.Itoa(int(n.Priority)))
+	if !c.Notify.IsZero() {
+		cmd := c.Notify
+		cmd.Argv = append(append([]string(nil), c.Notify.Argv...), "INSTANCE", n.Instance, n.State.String(), strconv.Itoa(int(n.Priority)))
 		cmds = append(cmds, cmd)
 	}
 	return cmds

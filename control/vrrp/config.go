@@ -118,13 +118,14 @@ type Config struct {
 	// TrackInterfaces go FAULT when any is down (the instance's own
 	// interface is always tracked).
 	TrackInterfaces []string
-	// Notify scripts, each an argv. Notify gets "INSTANCE" NAME STATE PRIORITY
-	// appended, as keepalived does.
-	NotifyMaster []string
-	NotifyBackup []string
-	NotifyFault  []string
-	NotifyStop   []string
-	Notify       []string
+	// Notify scripts, each run as its own user and group (else
+	// ScriptPolicy's). Notify gets "INSTANCE" NAME STATE PRIORITY appended,
+	// as keepalived does.
+	NotifyMaster script.Command
+	NotifyBackup script.Command
+	NotifyFault  script.Command
+	NotifyStop   script.Command
+	Notify       script.Command
 	// ScriptPolicy is who runs notify and track scripts and whether an
 	// insecure one is refused (script_user, enable_script_security).
 	ScriptPolicy script.Policy

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"xlb/control/script"
 	"xlb/control/secret"
 )
 
@@ -84,14 +86,17 @@ func TestConfigValidation(t *testing.T) {
 
 func TestNotifyCommands(t *testing.T) {
 	c := baseConfig()
-	c.NotifyMaster = []string{"/bin/m"}
-	c.Notify = []string{"/bin/n", "arg"}
+	c.NotifyMaster = script.Command{Argv: []string{"/bin/m"}, User: "u1"}
+	c.Notify = script.Command{Argv: []string{"/bin/n", "arg"}, User: "u2", Group: "g2"}
 	got := notifyCommands(c, Notification{Instance: "VI_1", State: StateMaster, Priority: 100})
-	want := [][]string{{"/bin/m"}, {"/bin/n", "arg", "INSTANCE", "VI_1", "MASTER", "100"}}
-	if !slices.EqualFunc(got, want, slices.Equal) {
+	want := []script.Command{{Argv: []string{"/bin/m"}, User: "u1"}, {Argv: []string{"/bin/n", "arg", "INSTANCE", "VI_1", "MASTER", "100"}, User: "u2", Group: "g2"}}
+	if !slices.EqualFunc(got, want, script.Command.Equal) {
 		t.Fatalf("got %q, want %q", got, want)
 	}
-	if got := notifyCommands(c, Notification{Instance: "VI_1", State: StateFault, Priority: 7}); len(got) != 1 || got[0][4] != "FAULT" {
+	if len(c.Notify.Argv) != 2 {
+		t.Fatalf("notifyCommands changed the config's argv: %q", c.Notify.Argv)
+	}
+	if got := notifyCommands(c, Notification{Instance: "VI_1", State: StateFault, Priority: 7}); len(got) != 1 || got[0].Argv[4] != "FAULT" {
 		t.Fatalf("fault: %q", got)
 	}
 }

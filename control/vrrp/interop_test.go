@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"xlb/control/script"
 	"xlb/control/secret"
 
 	"xlb/control/vrrp"
@@ -524,8 +525,8 @@ func TestInteropTrackInterfaceAndNotify(t *testing.T) {
 	notes := t.TempDir() + "/notify"
 	cfg := ourConfig(2, time.Second, 150)
 	cfg.TrackInterfaces = []string{"trk0"}
-	cfg.Notify = []string{"/bin/sh", "-c", `echo "$@" >> ` + notes, "notify"}
-	cfg.NotifyFault = []string{"/bin/sh", "-c", "echo fault-script >> " + notes}
+	cfg.Notify = script.Command{Argv: []string{"/bin/sh", "-c", `echo "$@" >> ` + notes, "notify"}}
+	cfg.NotifyFault = script.Command{Argv: []string{"/bin/sh", "-c", "echo fault-script >> " + notes}}
 	o := startOurs(t, l.ours, cfg)
 	waitUntil(t, "we become master", 10*time.Second, func() bool { return o.state() == vrrp.StateMaster })
 	ka := keepalived.Start(t, l.ka, kaInstance(2, "1", 100, "BACKUP"))

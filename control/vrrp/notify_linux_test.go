@@ -39,8 +39,8 @@ func TestNotifyNeverBlocksCloseAndKeepsOrder(t *testing.T) {
 	}
 	cfg := baseConfig()
 	// notify_master starts a daemon that keeps stdout, then takes a while.
-	cfg.NotifyMaster = []string{write("master.sh", "sleep 30 & echo $! > "+pidf+"; sleep 1; echo own-master >> "+logf)}
-	cfg.Notify = []string{write("notify.sh", `echo "$3" >> `+logf)}
+	cfg.NotifyMaster = script.Command{Argv: []string{write("master.sh", "sleep 30 & echo $! > "+pidf+"; sleep 1; echo own-master >> "+logf)}}
+	cfg.Notify = script.Command{Argv: []string{write("notify.sh", `echo "$3" >> `+logf)}}
 	t.Cleanup(func() {
 		if b, err := os.ReadFile(pidf); err == nil {
 			var pid int

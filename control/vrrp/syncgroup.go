@@ -19,14 +19,15 @@ import (
 type SyncGroupConfig struct {
 	Name    string
 	Members []string
-	// Notify scripts of the group, each an argv, run when the group's
-	// state changes; Notify gets "GROUP" NAME STATE 0 appended, as
-	// keepalived's send_group_notifies does.
-	NotifyMaster []string
-	NotifyBackup []string
-	NotifyFault  []string
-	NotifyStop   []string
-	Notify       []string
+	// Notify scripts of the group, each run as its own user and group
+	// (else ScriptPolicy's) when the group's state changes; Notify gets
+	// "GROUP" NAME STATE 0 appended, as keepalived's send_group_notifies
+	// does.
+	NotifyMaster script.Command
+	NotifyBackup script.Command
+	NotifyFault  script.Command
+	NotifyStop   script.Command
+	Notify       script.Command
 	ScriptPolicy script.Policy
 }
 
@@ -88,9 +89,9 @@ func NewSyncGroup(cfg SyncGroupConfig, opt SyncGroupOptions) (*SyncGroup, error)
 			q = script.NewQueue(log)
 		}
 		g.notify = func(n Notification) {
-			for _, argv := range groupNotifyCommands(cfg, n.State) {
-				q.Add("group "+cfg.Name, n.State.String()+" "+argv[0], func() {
-					runNotify(cfg.ScriptPolicy, argv, g.log.With("state", n.State, "script", argv))
+			for _, c := range groupNotifyCommands(cfg, n.State) {
+				q.Add("group "+cfg.Name, n.State.String()+" "+c.Argv[0], func() {
+					runNotify(cfg.ScriptPolicy, c, g.log.With("state", n.State, "script", c.Argv))
 				})
 			}
 		}
@@ -219,17 +220,19 @@ func (g *SyncGroup) moved(in *Instance, to State, faulty bool) {
 	g.notify(Notification{Instance: g.cfg.Name, State: to})
 }
 
-// groupNotifyCommands lists the argvs keepalived's send_group_notifies runs
-// for state: the state's own script, then the generic one with "GROUP" NAME
-// STATE 0.
-func groupNotifyCommands(c SyncGroupConfig, state State) [][]string {
-	var cmds [][]string
-	own := map[State][]string{StateMaster: c.NotifyMaster, StateBackup: c.NotifyBackup, StateFault: c.NotifyFault, StateStop: c.NotifyStop}[state]
-	if len(own) > 0 {
+// groupNotifyCommands lists the scripts keepalived's send_group_notifies
+// runs for state: the state's own script, then the generic one with "GROUP"
+// NAME STATE 0.
+func groupNotifyCommands(c SyncGroupConfig, state State) []script.Command {
+	var cmds []script.Command
+	own := map[State]script.Command{StateMaster: c.NotifyMaster, StateBackup: c.NotifyBackup, StateFault: c.NotifyFault, StateStop: c.NotifyStop}[state]
+	if !own.IsZero() {
 		cmds = append(cmds, own)
 	}
-	if len(c.Notify) > 0 {
-		cmds = append(cmds, append(append([]string(nil), c.Notify...), "GROUP", c.Name, state.String(), strconv.Itoa(0)))
+	if !c.Notify.IsZero() {
+		any := c.Notify
+		any.Argv = append(append([]string(nil), c.Notify.Argv...), "GROUP", c.Name, state.String(), strconv.Itoa(0))
+		cmds = append(cmds, any)
 	}
 	return cmds
 }

@@ -5,6 +5,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"xlb/control/script"
 )
 
 // groupSim drives the members of one sync group in shared virtual time, as
@@ -271,13 +273,13 @@ func TestSyncGroupMembership(t *testing.T) {
 }
 
 func TestGroupNotifyCommands(t *testing.T) {
-	c := SyncGroupConfig{Name: "G", NotifyMaster: []string{"/m"}, Notify: []string{"/n", "x"}}
+	c := SyncGroupConfig{Name: "G", NotifyMaster: script.Command{Argv: []string{"/m"}}, Notify: script.Command{Argv: []string{"/n", "x"}, User: "u"}}
 	got := groupNotifyCommands(c, StateMaster)
-	want := [][]string{{"/m"}, {"/n", "x", "GROUP", "G", "MASTER", "0"}}
-	if !slices.EqualFunc(got, want, slices.Equal) {
+	want := []script.Command{{Argv: []string{"/m"}}, {Argv: []string{"/n", "x", "GROUP", "G", "MASTER", "0"}, User: "u"}}
+	if !slices.EqualFunc(got, want, script.Command.Equal) {
 		t.Fatalf("got %q, want %q", got, want)
 	}
-	if got := groupNotifyCommands(c, StateFault); len(got) != 1 || got[0][4] != "FAULT" {
+	if got := groupNotifyCommands(c, StateFault); len(got) != 1 || got[0].Argv[4] != "FAULT" {
 		t.Fatalf("FAULT: got %q", got)
 	}
 }
