@@ -654,53 +654,19 @@ func (r *lineReader) open(names []string, at pos) {
 // alloc_strvec_quoted (lib/parser.c) does: blanks separate words, single or
 // double quotes group them (and are removed; `a"b c"d` is one word), and a
 // backslash keeps itself and the next character, for splitWords to read.
-func quotedWords(s string) ([]string, error) {
-	var out []string
-	var cur []byte
-	inWord := false
-	var quote byte
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '\\':
-			if i+1 == len(s) {
-				return nil, fmt.Errorf("\\ at the end with nothing to escape")
-			}
-			cur, inWord = append(cur, c, s[i+1]), true
-			i++
-		case quote != 0:
-			if c == quote {
-				quote = 0
-			} else {
-				cur = append(cur, c)
-			}
-		case c == '\'' || c == '"':
-			quote, inWord = c, true
-		case strings.IndexByte(" \t\f\n\r\v", c) >= 0:
-			if inWord {
-				out = append(out, string(cur))
-				cur = cur[:0]
-				inWord = false
-			}
-		default:
-			cur, inWord = append(cur, c), true
-		}
-	}
-	if quote != 0 {
-		return nil, fmt.Errorf("unterminated %c quote", quote)
-	}
-	if inWord {
-		out = append(out, string(cur))
-	}
-	return out, nil
-}
+func quotedWords(s string) ([]string, error) { return splitQuoted(s, false) }
 
 // splitWords splits a command line into argv the way keepalived does for
 // scripts (alloc_strvec_quoted_escaped in lib/parser.c): blanks separate
 // words, single or double quotes group them, and a backslash escapes, in or
 // out of quotes, as in the shell's $'...': \a \b \E \f \n \r \t \v, \NNN
 // (octal), \xHH, \cC (control C); any other \C is C.
-func splitWords(s string) ([]string, error) {
+func splitWords(s string) ([]string, error) { return splitQuoted(s, true) }
+
+// splitQuoted is keepalived's alloc_strvec_quoted_escaped_common: escapes
+// says whether a backslash escape is read (splitWords) or kept as written
+// (quotedWords).
+func splitQuoted(s string, escapes bool) ([]string, error) {
 	var out []string
 	var cur []byte
 	inWord := false
@@ -712,9 +678,15 @@ func splitWords(s string) ([]string, error) {
 			if i+1 == len(s) {
 				return nil, fmt.Errorf("\\ at the end with nothing to escape")
 			}
-			var b byte
-			b, i = unescape(s, i+1)
-			cur, inWord = append(cur, b), true
+			if escapes {
+				var b byte
+				b, i = unescape(s, i+1)
+				cur = append(cur, b)
+			} else {
+				cur = append(cur, c, s[i+1])
+				i++
+			}
+			inWord = true
 		case quote != 0:
 			if c == quote {
 				quote = 0
