@@ -35,7 +35,12 @@ func checkFits(cfg *Config, src *srcMap, d *diags) {
 				d.errIn(src, fmt.Sprintf("%s.reals[%d]", path, j), "ip", ErrInvalid, "%s is a link-local address: its checks would need an interface zone; give the real server a global or unique local address on the director's segment", r.IP)
 			}
 			if backends++; backends == limits.MaxBackends+1 {
-				d.errIn(src, fmt.Sprintf("%s.reals[%d]", path, j), "", ErrInvalid, "%d backends (real servers counted per service): the data plane holds %d; %s", countBackends(cfg), limits.MaxBackends, limits.HowToRaise)
+				d.errIn(src, fmt.Sprintf("%s.reals[%d]", path, j), "", ErrInvalid, backendsMsg, countBackends(cfg), limits.MaxBackends, limits.HowToRaise)
+			}
+		}
+		if s.SorryServer != nil {
+			if backends++; backends == limits.MaxBackends+1 {
+				d.errIn(src, path+".sorry_server", "", ErrInvalid, backendsMsg, countBackends(cfg), limits.MaxBackends, limits.HowToRaise)
 			}
 		}
 	}
@@ -56,10 +61,18 @@ func checkFits(cfg *Config, src *srcMap, d *diags) {
 	}
 }
 
+const backendsMsg = "%d backends (real servers and sorry servers, counted per service): the data plane holds %d; %s"
+
+// countBackends is how many backend slots cfg takes: one per real server
+// of each service and one per sorry server (the reconciler gives each an
+// id; a sorry server cannot be one of its service's real servers).
 func countBackends(cfg *Config) int {
 	n := 0
 	for _, s := range cfg.Services {
 		n += len(s.Reals)
+		if s.SorryServer != nil {
+			n++
+		}
 	}
 	return n
 }

@@ -98,6 +98,30 @@ func TestCapacity(t *testing.T) {
 	_, _, err = Parse("t.conf", []byte(services(2, 2100)), FormatKeepalived)
 	line = 3 + 2 + 2100*2 + 1 + 2 + (limits.MaxBackends-2100)*2 + 1 // the 1996th real server of the second service
 	diffLines(t, "backends", errStrings(err), []string{
-		fmt.Sprintf("t.conf:%d: real_server 10.200.7.246 80: 4200 backends (real servers counted per service): the data plane holds 4095; %s", line, limits.HowToRaise),
+		fmt.Sprintf("t.conf:%d: real_server 10.200.7.246 80: 4200 backends (real servers and sorry servers, counted per service): the data plane holds 4095; %s", line, limits.HowToRaise),
+	})
+}
+
+// A sorry server takes a backend slot of its own (the reconciler gives it an
+// id): check-config counts it, so a config whose sorry servers overflow the
+// data plane fails at the sorry server's line, not in the daemon.
+func TestCapacityCountsSorryServers(t *testing.T) {
+	conf := func(reals int) string {
+		var b strings.Builder
+		b.WriteString("global_defs {\n xlb_interface eth0\n}\nvirtual_server 10.0.0.1 80 {\n lvs_method DR\n")
+		b.WriteString(" sorry_server 10.201.0.1 80\n")
+		for j := range reals {
+			fmt.Fprintf(&b, " real_server 10.200.%d.%d 80 {\n }\n", j/250, j%250+1)
+		}
+		b.WriteString("}\n")
+		return b.String()
+	}
+	if _, _, err := Parse("t.conf", []byte(conf(limits.MaxBackends-1)), FormatKeepalived); err != nil {
+		t.Fatalf("%d real servers and a sorry server: %v", limits.MaxBackends-1, errStrings(err)[:1])
+	}
+	_, _, err := Parse("t.conf", []byte(conf(limits.MaxBackends)), FormatKeepalived)
+	diffLines(t, "errors", errStrings(err), []string{
+		fmt.Sprintf("t.conf:6: virtual_server 10.0.0.1 80: %d backends (real servers and sorry servers, counted per service): the data plane holds %d; %s",
+			limits.MaxBackends+1, limits.MaxBackends, limits.HowToRaise),
 	})
 }
