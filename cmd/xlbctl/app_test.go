@@ -231,7 +231,7 @@ func TestInspectPinned(t *testing.T) {
 				Mismatches: []vrrp.Mismatch{{Reason: "version", Count: 7, LastFrom: "192.168.1.21", LastDetail: "sender speaks VRRPv3, this instance v2: neither sees the other's adverts", LastDropped: true}}},
 				// FAULT must decode: xlbctl once failed on any state but INIT, BACKUP and MASTER.
 				{Name: "VI_2", Interface: "eth0", VRID: 52, Version: 2, State: vrrp.StateFault, Priority: 101, BasePriority: 101, SyncGroup: "G", SyncGroupState: vrrp.StateFault}},
-			FlowSync: []flowsync.Status{{Interface: "eth0", Group: "224.0.0.81:8848", Source: "192.168.1.20", KeyIDs: []uint8{7},
+			FlowSync: []flowsync.Status{{Interface: "eth0", Group: "224.0.0.81:8848", Source: "192.168.1.20", KeyIDs: []int{7},
 				Applied: 12, Dropped: map[string]uint64{"auth": 3, "ttl": 1, "replay": 0}}},
 		}
 	})

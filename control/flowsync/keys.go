@@ -106,11 +106,12 @@ func LoadKeyring(paths []string) (*Keyring, error) {
 // Send is the key datagrams are sealed with.
 func (r *Keyring) Send() *Key { return r.keys[0] }
 
-// IDs are the key ids accepted, the sending key's first.
-func (r *Keyring) IDs() []uint8 {
-	var ids []uint8
+// IDs are the key ids accepted, the sending key's first. They are ints, not
+// a []uint8 that slog and encoding/json would print as bytes and base64.
+func (r *Keyring) IDs() []int {
+	var ids []int
 	for _, k := range r.keys {
-		ids = append(ids, k.ID)
+		ids = append(ids, int(k.ID))
 	}
 	return ids
 }

@@ -1,6 +1,9 @@
 package flowsync
 
 import (
+	"bytes"
+	"encoding/json"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -48,5 +51,27 @@ func TestReadKey(t *testing.T) {
 	}
 	if _, err := LoadKeyring([]string{good, good, good}); err == nil {
 		t.Error("three keys accepted")
+	}
+}
+
+// TestKeyIDsPrintAsNumbers: key ids reach the log, xlbctl and /status.json as
+// numbers (a []uint8 is text to slog and base64 to encoding/json).
+func TestKeyIDsPrintAsNumbers(t *testing.T) {
+	a, b := &Key{ID: 186}, &Key{ID: 7}
+	ring, err := NewKeyring(a, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := json.Marshal(Status{KeyIDs: ring.IDs()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(js), `"key_ids":[186,7]`) {
+		t.Errorf("status JSON %s, want key_ids [186,7]", js)
+	}
+	var buf bytes.Buffer
+	slog.New(slog.NewTextHandler(&buf, nil)).Info("x", "key_ids", ring.IDs())
+	if !strings.Contains(buf.String(), "key_ids=\"[186 7]\"") {
+		t.Errorf("log line %q, want key_ids=\"[186 7]\"", buf.String())
 	}
 }

@@ -98,7 +98,7 @@ type Status struct {
 	Group     string   `json:"group"`
 	Source    string   `json:"source"`
 	Peers     []string `json:"peers"` // empty: any sender on the interface's subnets
-	KeyIDs    []uint8  `json:"key_ids"`
+	KeyIDs    []int    `json:"key_ids"`
 	Sent      uint64   `json:"flows_sent"`
 	Received  uint64   `json:"flows_received"`
 	Applied   uint64   `json:"flows_applied"`  // written: new here, or replacing an unusable entry
