@@ -32,20 +32,6 @@ const (
 	fastIntvl = 100 * time.Millisecond
 )
 
-// waitEntered is when the instance entered state s at or after since. The
-// state a poll sees changes before the change is reported to the test's
-// callback, so it waits for the report.
-func (o *ours) waitEntered(t *testing.T, s vrrp.State, since time.Time) time.Time {
-	t.Helper()
-	var at time.Time
-	waitUntil(t, "state change reported", time.Second, func() bool {
-		var ok bool
-		at, ok = o.enteredAt(s, since)
-		return ok
-	})
-	return at
-}
-
 func ourConfig6(prio uint8) vrrp.Config {
 	c := ourConfig(3, fastIntvl, prio)
 	c.VIPs = []vrrp.VIP{{Prefix: netip.MustParsePrefix(vip6 + "/64"), Dev: "eth0"}}

@@ -174,6 +174,20 @@ func (o *ours) enteredAt(s vrrp.State, since time.Time) (time.Time, bool) {
 	return time.Time{}, false
 }
 
+// waitEntered is when the instance entered state s at or after since. The
+// state a poll sees changes before the change is reported to the test's
+// callback, so it waits for the report.
+func (o *ours) waitEntered(t *testing.T, s vrrp.State, since time.Time) time.Time {
+	t.Helper()
+	var at time.Time
+	waitUntil(t, "state change reported", time.Second, func() bool {
+		var ok bool
+		at, ok = o.enteredAt(s, since)
+		return ok
+	})
+	return at
+}
+
 func (o *ours) transitions() int {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -286,7 +300,7 @@ func TestInteropKeepalivedMasterOursBackup(t *testing.T) {
 			ka.Signal(syscall.SIGKILL)
 			mdi := masterDown(tc.version, 100, tc.interval)
 			waitUntil(t, "takeover after SIGKILL", mdi+slack, func() bool { return o.state() == vrrp.StateMaster })
-			at, _ := o.enteredAt(vrrp.StateMaster, killed)
+			at := o.waitEntered(t, vrrp.StateMaster, killed)
 			took := at.Sub(killed)
 			t.Logf("v%d SIGKILL failover: %v (Master_Down_Interval %v)", tc.version, took, mdi)
 			if took < mdi-tc.interval-200*time.Millisecond {
@@ -309,7 +323,7 @@ func TestInteropKeepalivedMasterOursBackup(t *testing.T) {
 			ka.Signal(syscall.SIGTERM)
 			sk := skew(tc.version, 100, tc.interval)
 			waitUntil(t, "takeover after SIGTERM", sk+slack, func() bool { return o.state() == vrrp.StateMaster })
-			at, _ = o.enteredAt(vrrp.StateMaster, termed)
+			at = o.waitEntered(t, vrrp.StateMaster, termed)
 			t.Logf("v%d SIGTERM failover: %v (Skew_Time %v)", tc.version, at.Sub(termed), sk)
 			if o.in.Status().Counters.PriorityZeroReceived == 0 {
 				t.Fatal("no priority-0 advert counted")
@@ -481,7 +495,7 @@ func TestInteropFastV3(t *testing.T) {
 	// Wait long enough to tell a slow takeover (a loaded CI machine) from a
 	// wrong one (3.6 s: the 1 s interval instead of the adopted 0.1 s).
 	waitUntil(t, "fast takeover", 5*time.Second, func() bool { return o.state() == vrrp.StateMaster })
-	at, _ := o.enteredAt(vrrp.StateMaster, killed)
+	at := o.waitEntered(t, vrrp.StateMaster, killed)
 	bound := masterDown(3, 100, 100*time.Millisecond)
 	t.Logf("v3 0.1s SIGKILL failover: %v (Master_Down_Interval %v)", at.Sub(killed), bound)
 	if took := at.Sub(killed); took > bound+slack {

@@ -126,7 +126,7 @@ func TestInteropGlobalVersion3(t *testing.T) {
 			ka.Signal(syscall.SIGKILL)
 			mdi := masterDown(3, 100, tc.interval)
 			waitUntil(t, "takeover", mdi+slack, func() bool { return o.state() == vrrp.StateMaster && hasVIP(t, l.ours) })
-			at, _ := o.enteredAt(vrrp.StateMaster, killed)
+			at := o.waitEntered(t, vrrp.StateMaster, killed)
 			t.Logf("global v3, advert_int %s: takeover %v after SIGKILL (Master_Down_Interval %v)", tc.advert, at.Sub(killed), mdi)
 		})
 	}

@@ -202,7 +202,7 @@ func TestFailoverTrialsKeepalivedToXLB(t *testing.T) {
 				start := time.Now()
 				ka.Signal(fc.sig)
 				waitUntil(t, "takeover", fc.bound(), func() bool { return o.state() == vrrp.StateMaster })
-				at, _ := o.enteredAt(vrrp.StateMaster, start)
+				at := o.waitEntered(t, vrrp.StateMaster, start)
 				got = append(got, at.Sub(start))
 				if !ka.Wait(10 * time.Second) {
 					t.Fatal("keepalived did not exit")
