@@ -40,11 +40,29 @@ func (n *Notify) Verdict(ctx context.Context, v Verdict) {
 	changed := n.known && v.Up != n.up
 	n.known, n.up = true, v.Up
 	n.mu.Unlock()
+	if changed && !v.Initial {
+		n.run(ctx, v)
+	}
+}
+
+// Start takes v as the starting state and runs its script although nothing
+// changed: for the one start keepalived notifies, a service starting without
+// quorum while it has a sorry server (update_quorum_state in
+// check/ipwrapper.c, "Starting with quorum down").
+func (n *Notify) Start(ctx context.Context, v Verdict) {
+	n.mu.Lock()
+	n.known, n.up = true, v.Up
+	n.mu.Unlock()
+	n.run(ctx, v)
+}
+
+// run starts v's script in the background.
+func (n *Notify) run(ctx context.Context, v Verdict) {
 	c, state := n.Down, "DOWN"
 	if v.Up {
 		c, state = n.Up, "UP"
 	}
-	if !changed || v.Initial || c.IsZero() {
+	if c.IsZero() {
 		return
 	}
 	timeout := n.Timeout

@@ -48,7 +48,7 @@ var serviceFields = []field[Service]{
 	{ka: []string{"quorum_up"}, key: "quorum_up", val: func(s *Service) value { return commandValue{&s.QuorumUp} },
 		def: "none", doc: "`quorum_up SCRIPT [USER [GROUP]]` (see Scripts): run when the service gains its quorum (env `XLB_SERVER` = service name, `XLB_STATE` = UP)"},
 	{ka: []string{"quorum_down"}, key: "quorum_down", val: func(s *Service) value { return commandValue{&s.QuorumDown} },
-		def: "none", doc: "`quorum_down SCRIPT [USER [GROUP]]`: run when the service loses its quorum (`XLB_STATE` = DOWN)"},
+		def: "none", doc: "`quorum_down SCRIPT [USER [GROUP]]`: run when the service loses its quorum (`XLB_STATE` = DOWN), and at start when it starts without quorum and has a sorry server, as keepalived"},
 	{ka: []string{"hysteresis"}, key: "hysteresis", val: func(s *Service) value { return intRange(&s.Hysteresis, 0, 1<<32-1) },
 		def: "0", doc: "quorum is lost below `quorum - hysteresis` and regained at `quorum + hysteresis` (keepalived's)"},
 	{ka: []string{"sorry_server"}, key: "sorry_server", val: func(s *Service) value { return sorryValue{&s.SorryServer} },

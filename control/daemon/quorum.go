@@ -14,11 +14,14 @@ import (
 // quorumNotifier runs a service's quorum_up/quorum_down scripts when its
 // quorum state changes, as keepalived does on the transitions of
 // update_quorum_state (check/ipwrapper.c). The first state seen is the
-// starting one and runs nothing.
+// starting one, and runs quorum_down only when it is down and the service
+// has a sorry server (keepalived: "Starting with quorum down", when it adds
+// the sorry server; a service without one starts silently).
 type quorumNotifier struct {
 	log    *slog.Logger
 	mu     sync.Mutex
 	byName map[string]*quorumScripts
+	seen   map[string]bool // every service observed, scripts or not
 }
 
 type quorumScripts struct {
@@ -34,16 +37,22 @@ func (q *quorumNotifier) observe(ctx context.Context, svcs map[string]*config.Se
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.byName == nil {
-		q.byName = map[string]*quorumScripts{}
+		q.byName, q.seen = map[string]*quorumScripts{}, map[string]bool{}
 	}
-	for name := range q.byName {
+	for name := range q.seen {
 		if svcs[name] == nil {
 			delete(q.byName, name)
+			delete(q.seen, name)
 		}
 	}
 	for _, s := range states {
 		svc := svcs[s.Name]
-		if svc == nil || (svc.QuorumUp.IsZero() && svc.QuorumDown.IsZero()) {
+		if svc == nil {
+			continue
+		}
+		starting := !q.seen[s.Name]
+		q.seen[s.Name] = true
+		if svc.QuorumUp.IsZero() && svc.QuorumDown.IsZero() {
 			delete(q.byName, s.Name)
 			continue
 		}
@@ -53,7 +62,13 @@ func (q *quorumNotifier) observe(ctx context.Context, svcs map[string]*config.Se
 				n: &health.Notify{Up: svc.QuorumUp, Down: svc.QuorumDown, Log: q.log, Policy: policy}}
 			q.byName[s.Name] = qs
 		}
-		qs.n.Verdict(ctx, health.Verdict{Server: s.Name, Up: s.Usable})
+		v := health.Verdict{Server: s.Name, Up: s.Usable}
+		if starting && !s.Usable && svc.SorryServer != nil {
+			v.Reason = "starting with quorum down"
+			qs.n.Start(ctx, v)
+			continue
+		}
+		qs.n.Verdict(ctx, v)
 	}
 }
 
