@@ -233,6 +233,11 @@ func TestSoak(t *testing.T) {
 			t.Errorf("final %s: %v", events[next%len(events)].name, err)
 		}
 	}
+	// The figures first: a check below that stops the test must not lose them.
+	t.Logf("lvs1 over time (at, RSS MiB, goroutines, open fds, flows):")
+	for _, s := range samples {
+		t.Logf("  %6v %6.1f %5.0f %4.0f %6.0f", s.at.Round(time.Second), s.rss/(1<<20), s.gor, s.fds, s.flow)
+	}
 	stats := w.Stats()
 	acked, failed := writer.Stop()
 	lost := lostRows(t, l, "mydatabase.ledger_soak", acked)
@@ -243,10 +248,6 @@ func TestSoak(t *testing.T) {
 		dur, next, sum(stats.Queries), stats.Errors["db1"], stats.Errors["db2"])
 	t.Logf("writer: %d commits acknowledged, %d failed, %d acknowledged lost", len(acked), failed, lost)
 	t.Logf("sysbench: %s", sbOut)
-	t.Logf("lvs1 over time (at, RSS MiB, goroutines, open fds, flows):")
-	for _, s := range samples {
-		t.Logf("  %6v %6.1f %5.0f %4.0f %6.0f", s.at.Round(time.Second), s.rss/(1<<20), s.gor, s.fds, s.flow)
-	}
 	if lost != 0 {
 		t.Errorf("%d acknowledged writes lost", lost)
 	}
