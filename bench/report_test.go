@@ -86,3 +86,21 @@ func TestReportBGP(t *testing.T) {
 		t.Errorf("splice into a document without it:\n%s", got)
 	}
 }
+
+// TestKeepSoakSection: a full report rewrite carries the soak section over,
+// and a document without one gives nothing to carry.
+func TestKeepSoakSection(t *testing.T) {
+	soak := SoakSectionBegin + "\n\n## 7. Soak\n\n30m: 0 lost\n" + SoakSectionEnd
+	old := "# old report\n\nold figures\n\n" + soak + "\n\n## after\n"
+	kept := KeepSection(old, SoakSectionBegin, SoakSectionEnd)
+	if kept != soak+"\n" {
+		t.Fatalf("kept %q, want the section", kept)
+	}
+	got := SpliceSection("# new report\n\nnew figures\n", kept, SoakSectionBegin, SoakSectionEnd)
+	if !strings.Contains(got, "new figures") || !strings.Contains(got, "30m: 0 lost") || strings.Contains(got, "old figures") {
+		t.Errorf("merged report:\n%s", got)
+	}
+	if KeepSection("# no soak\n", SoakSectionBegin, SoakSectionEnd) != "" {
+		t.Error("a document without a soak section gave one")
+	}
+}

@@ -126,6 +126,14 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err := rep.Write(&md); err != nil {
 		return err
 	}
+	// The soak section comes from `make soak`, not from these steps: keep it.
+	if old, err := os.ReadFile(*out); err == nil {
+		if soak := bench.KeepSection(string(old), bench.SoakSectionBegin, bench.SoakSectionEnd); soak != "" {
+			merged := bench.SpliceSection(md.String(), soak, bench.SoakSectionBegin, bench.SoakSectionEnd)
+			md.Reset()
+			md.WriteString(merged)
+		}
+	}
 	if _, err := stdout.Write(md.Bytes()); err != nil {
 		return err
 	}
