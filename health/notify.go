@@ -14,14 +14,19 @@ import (
 // changes, as keepalived's do_rs_notifies (check/ipwrapper.c) does: on a
 // change of up/down only (not for the starting state, not when only the
 // weight changes), with no arguments. Scripts run in the background so a slow
-// one never delays the checks; each runs in a process group of its own that
-// is killed, with everything it started, after Timeout. The environment also
-// carries XLB_SERVER, XLB_STATE (UP or DOWN) and XLB_REASON.
+// one never delays the checks, queued per server on Queue so that two quick
+// changes run their scripts in the order they happened; each runs in a
+// process group of its own that is killed, with everything it started, after
+// Timeout. The environment also carries XLB_SERVER, XLB_STATE (UP or DOWN)
+// and XLB_REASON.
 type Notify struct {
 	Up, Down scripts.Command // [notify_up, notify_down], each as its own user or Policy's; zero: none
 	Timeout  time.Duration   // default DefaultNotifyTimeout
 	Log      *slog.Logger
 	Policy   scripts.Policy // script_user, enable_script_security
+	// Queue orders the scripts per server (Verdict.Server), also across
+	// the Notify a reload replaces; nil: a queue of this Notify's own.
+	Queue *scripts.Queue
 
 	mu    sync.Mutex
 	known bool
@@ -56,7 +61,7 @@ func (n *Notify) Start(ctx context.Context, v Verdict) {
 	n.run(ctx, v)
 }
 
-// run starts v's script in the background.
+// run queues v's script behind the server's earlier ones.
 func (n *Notify) run(ctx context.Context, v Verdict) {
 	c, state := n.Down, "DOWN"
 	if v.Up {
@@ -74,8 +79,14 @@ func (n *Notify) run(ctx context.Context, v Verdict) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	env := []string{"XLB_SERVER=" + v.Server, "XLB_STATE=" + state, "XLB_REASON=" + v.Reason}
+	n.mu.Lock()
+	if n.Queue == nil {
+		n.Queue = scripts.NewQueue(log.With("scripts", "real server notify"))
+	}
+	q := n.Queue
+	n.mu.Unlock()
 	n.wg.Add(1)
-	go func() {
+	q.Add("real server "+v.Server, "notify "+state, func() {
 		defer n.wg.Done()
 		log := log.With("server", v.Server, "state", state, "script", c.Argv[0])
 		cmd, warning, err := n.Policy.Prepare(scripts.Cmd{Argv: c.Argv, Env: env, Timeout: timeout}, c.User, c.Group)
@@ -94,7 +105,7 @@ func (n *Notify) run(ctx context.Context, v Verdict) {
 		default:
 			log.Info("notify script ran")
 		}
-	}()
+	})
 }
 
 // Wait returns when every script started so far has ended.

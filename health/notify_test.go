@@ -40,6 +40,42 @@ func TestNotifyRunsOnChangesOnly(t *testing.T) {
 	}
 }
 
+// Quick changes of one server run their scripts in the order of the changes,
+// though a slow notify_down is still running when the server comes back up;
+// Verdict does not wait for the scripts.
+func TestNotifyKeepsOrderPerServer(t *testing.T) {
+	log := filepath.Join(t.TempDir(), "log")
+	n := &Notify{
+		Up:   scripts.Command{Argv: []string{"/bin/sh", "-c", "echo up >> " + log}},
+		Down: scripts.Command{Argv: []string{"/bin/sh", "-c", "sleep 0.3; echo down >> " + log}},
+	}
+	ctx := context.Background()
+	start := time.Now()
+	for _, v := range []Verdict{
+		{Server: "rs1", Up: true, Initial: true},
+		{Server: "rs1", Up: false, Reason: "refused"},
+		{Server: "rs1", Up: true},
+		{Server: "rs1", Up: false, Reason: "refused"},
+		{Server: "rs1", Up: true},
+	} {
+		n.Verdict(ctx, v)
+	}
+	if d := time.Since(start); d >= 600*time.Millisecond { // two notify_down scripts run 0.6 s
+		t.Errorf("Verdict waited for the scripts (%v)", d)
+	}
+	n.Wait()
+	got, err := os.ReadFile(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "down\nup\ndown\nup\n"; string(got) != want {
+		t.Fatalf("scripts wrote %q, want %q", got, want)
+	}
+	if n.Queue.Dropped() != 0 {
+		t.Errorf("%d scripts dropped", n.Queue.Dropped())
+	}
+}
+
 func TestNotifyStartingDownRunsNothing(t *testing.T) {
 	log := filepath.Join(t.TempDir(), "log")
 	n := &Notify{Down: scripts.Command{Argv: []string{"/bin/sh", "-c", "echo down >> " + log}}}

@@ -23,6 +23,9 @@ type checkSet struct {
 	d    *Daemon
 	log  *slog.Logger
 	runs *supervisor[control.BackendRef, checkConfig, *monitorRun]
+	// notify orders each real server's notify_up/notify_down scripts, also
+	// across a reload that restarts its check.
+	notify *script.Queue
 }
 
 // checkConfig is what a monitor runs from.
@@ -49,7 +52,7 @@ type monitorRun struct {
 }
 
 func newCheckSet(d *Daemon, log *slog.Logger) *checkSet {
-	s := &checkSet{d: d, log: log}
+	s := &checkSet{d: d, log: log, notify: script.NewQueue(log.With("scripts", "real server notify"))}
 	s.runs = newSupervisor(s.start, sameCheck)
 	return s
 }
@@ -107,7 +110,7 @@ func (s *checkSet) start(ref control.BackendRef, c checkConfig) (*monitorRun, fu
 	// whose file's value is added to the weight.
 	dynamic := r.Check.Exec != nil && r.Check.Exec.Dynamic || r.Check.File != nil && r.Check.File.Weight != 0
 	failedBefore := stillFailed(r, s.d.failedBefore[ref])
-	notify := &health.Notify{Up: r.NotifyUp, Down: r.NotifyDown, Log: s.log, Policy: c.policy}
+	notify := &health.Notify{Up: r.NotifyUp, Down: r.NotifyDown, Log: s.log, Policy: c.policy, Queue: s.notify}
 	return run, func(ctx context.Context) {
 		defer notify.Wait()
 		mon.Run(ctx, func(v health.Verdict) {
