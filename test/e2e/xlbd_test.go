@@ -88,7 +88,13 @@ func (l *daemonLab) configured(t *testing.T, states map[string]string, reals ...
 	for _, r := range reals {
 		ips = append(ips, labIP[r])
 	}
-	cfg := tcpConfig(ips...)
+	l.configuredWith(t, tcpConfig(ips...), states)
+}
+
+// configuredWith makes xlbd run with cfg, and waits until each named server
+// shows the wanted state.
+func (l *daemonLab) configuredWith(t *testing.T, cfg string, states map[string]string) {
+	t.Helper()
 	switch {
 	case l.d.cmd == nil:
 		l.d.writeConfig(cfg)
@@ -387,6 +393,52 @@ func TestDaemon(t *testing.T) {
 			t.Errorf("xlbctl macs: %v: want db2's MAC %s and no refusal\n%s", err, l.hosts["db2"].MAC, out)
 		}
 		t.Logf("xlbctl macs:\n%s", out)
+	})
+
+	t.Run("sorry server", func(t *testing.T) {
+		// db3 is the sorry server (sorry_server, keepalived's default quorum
+		// 1) of a service whose real servers are db1 and db2.
+		l.serving(t, "db1", "db2", "db3")
+		cfg := tcpConfig(labIP["db1"], labIP["db2"]) + "    sorry_server: {ip: " + labIP["db3"] + ", port: 3306}\n"
+		l.configuredWith(t, cfg, map[string]string{"db1": "active", "db2": "active"})
+		// Every connection is a new flow (its own source port) and says
+		// which server answered it.
+		answered := func(firstPort, n int) map[string]int {
+			t.Helper()
+			seen := map[string]int{}
+			for i := 0; i < n; i++ {
+				c, err := testutil.Dial(client, svcAddr, firstPort+i)
+				if err != nil {
+					t.Fatalf("connection %d: %v", i, err)
+				}
+				seen[c.Backend]++
+				c.Close()
+			}
+			return seen
+		}
+		if seen := answered(27000, 20); seen["db3"] != 0 || seen["db1"] == 0 || seen["db2"] == 0 {
+			t.Fatalf("with db1 and db2 up, 20 new connections went to %v: want db1 and db2, none to the sorry server db3", seen)
+		}
+
+		l.serving(t, "db3") // every real server dies
+		took := waitFor(t, "db1 and db2 down, the sorry server db3 in use", 10*time.Second, func() bool {
+			b := l.d.backends()
+			return b[labIP["db1"]].State == "down" && b[labIP["db2"]].State == "down" && b[labIP["db3"]].State == "active"
+		})
+		t.Logf("sorry server in use %s after the last real server died", took.Round(10*time.Millisecond))
+		if seen := answered(27100, 20); seen["db3"] != 20 {
+			t.Fatalf("with every real server down, 20 new connections went to %v: want all to the sorry server db3", seen)
+		}
+
+		l.serving(t, "db2", "db3") // db2 comes back
+		took = waitFor(t, "db2 active, the sorry server out", 10*time.Second, func() bool {
+			b := l.d.backends()
+			return b[labIP["db2"]].State == "active" && b[labIP["db3"]].State != "active"
+		})
+		t.Logf("sorry server out %s after db2 came back (xlbctl: %q)", took.Round(10*time.Millisecond), l.d.backends()[labIP["db3"]].Reason)
+		if seen := answered(27200, 20); seen["db2"] != 20 {
+			t.Fatalf("with db2 back, 20 new connections went to %v: want all to db2, none to the sorry server db3", seen)
+		}
 	})
 
 	t.Run("detach", func(t *testing.T) {
