@@ -49,32 +49,32 @@ func listenNDP(iface *net.Interface) (*ipv6.PacketConn, error) {
 // solicit sends one neighbour solicitation for target to its solicited-node
 // multicast group, with our MAC as source link-layer address so the target
 // can answer without asking back (RFC 4861 section 7.2.2).
-func (n *Neighbours) solicit(target netip.Addr) error {
+func (c *nic) solicit(target netip.Addr) error {
 	group, err := ndp.SolicitedNodeMulticast(target)
 	if err != nil {
 		return err
 	}
 	b, err := ndp.MarshalMessage(&ndp.NeighborSolicitation{TargetAddress: target, Options: []ndp.Option{
-		&ndp.LinkLayerAddress{Direction: ndp.Source, Addr: n.iface.HardwareAddr},
+		&ndp.LinkLayerAddress{Direction: ndp.Source, Addr: c.iface.HardwareAddr},
 	}})
 	if err != nil {
 		return err
 	}
-	_, err = n.ndp.WriteTo(b, &ipv6.ControlMessage{HopLimit: ndp.HopLimit, IfIndex: n.iface.Index}, &net.IPAddr{IP: group.AsSlice()})
+	_, err = c.ndp.WriteTo(b, &ipv6.ControlMessage{HopLimit: ndp.HopLimit, IfIndex: c.iface.Index}, &net.IPAddr{IP: group.AsSlice()})
 	return err
 }
 
-// readNDP hands every valid neighbour advertisement to the probes waiting
+// readNDP hands every valid neighbour advertisement on c to the probes waiting
 // for its target. Valid as RFC 4861 section 7.1.2 says (hop limit 255, so
 // not routed; parsed by ndp) and carrying a target link-layer address: an
 // advertisement without one says nothing about the MAC.
-func (n *Neighbours) readNDP() {
+func (n *Neighbours) readNDP(c *nic) {
 	defer n.read.Done()
-	buf := make([]byte, max(n.iface.MTU, 1280))
+	buf := make([]byte, max(c.iface.MTU, 1280))
 	for {
-		k, cm, _, err := n.ndp.ReadFrom(buf)
+		k, cm, _, err := c.ndp.ReadFrom(buf)
 		if err != nil {
-			if n.closed(err) {
+			if c.closed(err) {
 				return
 			}
 			continue
@@ -86,7 +86,7 @@ func (n *Neighbours) readNDP() {
 			continue
 		}
 		mac := targetLLA(na)
-		if cm == nil || cm.HopLimit != ndp.HopLimit || cm.IfIndex != n.iface.Index || mac == nil {
+		if cm == nil || cm.HopLimit != ndp.HopLimit || cm.IfIndex != c.iface.Index || mac == nil {
 			n.malformed.Add(1)
 			continue
 		}

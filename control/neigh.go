@@ -34,20 +34,18 @@ const usableNUD = netlink.NUD_REACHABLE | netlink.NUD_STALE | netlink.NUD_DELAY 
 // neighbour tables (IPv4 and IPv6), by ARP or by IPv6 neighbour
 // solicitation, and by following the tables' changes. It holds its sockets
 // from OpenNeighbours to Close, in the network namespace that was current
-// when it was opened.
+// when it was opened; Reopen moves them to a re-created netdev.
 type Neighbours struct {
-	iface *net.Interface
-	log   *slog.Logger
-	ns    netns.NsHandle
-	nl    *netlink.Handle
-	arp   *arp.Client
-	done  chan struct{}
-	read  sync.WaitGroup
+	log  *slog.Logger
+	ns   netns.NsHandle
+	nl   *netlink.Handle
+	done chan struct{}
+	read sync.WaitGroup
 
-	// ndp is the ICMPv6 socket for neighbour solicitations and
-	// advertisements; nil (and ndpErr) on a host without IPv6.
-	ndp    *ipv6.PacketConn
-	ndpErr error
+	// cur is the interface and its sockets, replaced whole by Reopen.
+	cur    atomic.Pointer[nic]
+	nicMu  sync.Mutex    // Reopen against Close
+	relist chan struct{} // Reopen asks Watch to subscribe and list again
 
 	writeMu sync.Mutex
 	mu      sync.Mutex
@@ -62,6 +60,45 @@ type Neighbours struct {
 	resubscribed atomic.Uint64
 }
 
+// nic is one netdev as Neighbours found it (its index, MAC and MTU) and the
+// sockets bound to it.
+type nic struct {
+	iface *net.Interface
+	arp   *arp.Client
+	// ndp is the ICMPv6 socket for neighbour solicitations and
+	// advertisements; nil (and ndpErr) on a host without IPv6.
+	ndp    *ipv6.PacketConn
+	ndpErr error
+	gone   chan struct{} // closed when replaced or closed: its readers end
+}
+
+// openNIC opens iface's sockets and starts their readers.
+func (n *Neighbours) openNIC(iface *net.Interface) (*nic, error) {
+	c, err := arp.Dial(iface)
+	if err != nil {
+		return nil, fmt.Errorf("arp on %s: %w", iface.Name, err)
+	}
+	d := &nic{iface: iface, arp: c, gone: make(chan struct{})}
+	d.ndp, d.ndpErr = listenNDP(iface)
+	n.read.Add(1)
+	go n.readARP(d)
+	if d.ndp != nil {
+		n.read.Add(1)
+		go n.readNDP(d)
+	}
+	return d, nil
+}
+
+// close ends c's readers and closes its sockets.
+func (c *nic) close() error {
+	close(c.gone)
+	err := c.arp.Close()
+	if c.ndp != nil {
+		c.ndp.Close()
+	}
+	return err
+}
+
 // OpenNeighbours opens the netlink and ARP sockets for iface.
 func OpenNeighbours(iface *net.Interface, log *slog.Logger) (*Neighbours, error) {
 	ns, err := netns.Get()
@@ -73,30 +110,56 @@ func OpenNeighbours(iface *net.Interface, log *slog.Logger) (*Neighbours, error)
 		ns.Close()
 		return nil, fmt.Errorf("netlink: %w", err)
 	}
-	c, err := arp.Dial(iface)
+	n := &Neighbours{log: log, ns: ns, nl: nl, done: make(chan struct{}), relist: make(chan struct{}, 1),
+		waiters: map[netip.Addr][]chan net.HardwareAddr{}}
+	c, err := n.openNIC(iface)
 	if err != nil {
 		nl.Close()
 		ns.Close()
-		return nil, fmt.Errorf("arp on %s: %w", iface.Name, err)
+		return nil, err
 	}
-	n := &Neighbours{iface: iface, log: log, ns: ns, nl: nl, arp: c, done: make(chan struct{}), waiters: map[netip.Addr][]chan net.HardwareAddr{}}
-	n.ndp, n.ndpErr = listenNDP(iface)
-	n.read.Add(1)
-	go n.readARP()
-	if n.ndp != nil {
-		n.read.Add(1)
-		go n.readNDP()
-	}
+	n.cur.Store(c)
 	return n, nil
+}
+
+// Interface is the netdev Neighbours works on, as it was when opened or
+// reopened.
+func (n *Neighbours) Interface() *net.Interface { return n.cur.Load().iface }
+
+// Reopen moves Neighbours to iface, the same interface with a new index or
+// MAC (a netdev deleted and created again, a MAC change): new ARP and NDP
+// sockets bound to it, the neighbour table read and watched on its index
+// (Watch subscribes again and lists the table). Probes waiting go on with
+// the new sockets.
+func (n *Neighbours) Reopen(iface *net.Interface) error {
+	n.nicMu.Lock()
+	defer n.nicMu.Unlock()
+	select {
+	case <-n.done:
+		return errors.New("neighbours: closed")
+	default:
+	}
+	c, err := n.openNIC(iface)
+	if err != nil {
+		return err
+	}
+	n.writeMu.Lock() // no request is being sent on the old sockets
+	old := n.cur.Swap(c)
+	n.writeMu.Unlock()
+	old.close()
+	select {
+	case n.relist <- struct{}{}:
+	default: // a relist is pending already
+	}
+	return nil
 }
 
 // Close stops Probe, Watch and the ARP and NDP readers.
 func (n *Neighbours) Close() error {
+	n.nicMu.Lock()
 	close(n.done)
-	err := n.arp.Close()
-	if n.ndp != nil {
-		n.ndp.Close()
-	}
+	err := n.cur.Load().close()
+	n.nicMu.Unlock()
 	n.read.Wait()
 	n.nl.Close()
 	n.ns.Close()
@@ -157,7 +220,7 @@ func neighAddr(family int, ip net.IP) (netip.Addr, bool) {
 // family.
 func (n *Neighbours) Lookup(ip netip.Addr) (net.HardwareAddr, bool) {
 	family := neighFamily(ip)
-	neighs, err := n.nl.NeighList(n.iface.Index, family)
+	neighs, err := n.nl.NeighList(n.Interface().Index, family)
 	if err != nil {
 		return nil, false
 	}
@@ -177,12 +240,8 @@ func (n *Neighbours) Lookup(ip netip.Addr) (net.HardwareAddr, bool) {
 // replies do not end the wait: a forged reply racing the real one must not
 // win, nor make the attempt fail.
 func (n *Neighbours) Probe(ctx context.Context, ip netip.Addr, accept func(net.HardwareAddr) bool) (net.HardwareAddr, error) {
-	request := n.arp.Request
-	if !ip.Is4() {
-		if n.ndp == nil {
-			return nil, fmt.Errorf("%w: %w", ErrNoReply, n.ndpErr)
-		}
-		request = n.solicit
+	if c := n.cur.Load(); !ip.Is4() && c.ndp == nil {
+		return nil, fmt.Errorf("%w: %w", ErrNoReply, c.ndpErr)
 	}
 	ch := make(chan net.HardwareAddr, 16)
 	n.mu.Lock()
@@ -201,14 +260,15 @@ func (n *Neighbours) Probe(ctx context.Context, ip netip.Addr, accept func(net.H
 	var sendErr error
 	for {
 		n.writeMu.Lock()
-		sendErr = request(ip)
+		c := n.cur.Load()
+		sendErr = c.request(ip)
 		n.writeMu.Unlock()
 	wait:
 		for {
 			select {
 			case <-ctx.Done():
 				if sendErr != nil {
-					return nil, fmt.Errorf("%w: send on %s: %w", ErrNoReply, n.iface.Name, sendErr)
+					return nil, fmt.Errorf("%w: send on %s: %w", ErrNoReply, c.iface.Name, sendErr)
 				}
 				return nil, ErrNoReply
 			case <-n.done:
@@ -224,24 +284,36 @@ func (n *Neighbours) Probe(ctx context.Context, ip netip.Addr, accept func(net.H
 	}
 }
 
-// closed reports whether a reader's error means Close: its loop ends then,
-// and goes on after any other error.
-func (n *Neighbours) closed(err error) bool {
+// request sends one ARP request (IPv4) or neighbour solicitation (IPv6)
+// for ip.
+func (c *nic) request(ip netip.Addr) error {
+	if ip.Is4() {
+		return c.arp.Request(ip)
+	}
+	if c.ndp == nil {
+		return c.ndpErr
+	}
+	return c.solicit(ip)
+}
+
+// closed reports whether a reader's error means Close or Reopen: its loop
+// ends then, and goes on after any other error.
+func (c *nic) closed(err error) bool {
 	select {
-	case <-n.done:
+	case <-c.gone:
 		return true
 	default:
 	}
 	return errors.Is(err, net.ErrClosed)
 }
 
-// readARP hands every ARP reply to the probes waiting for its sender.
-func (n *Neighbours) readARP() {
+// readARP hands every ARP reply on c to the probes waiting for its sender.
+func (n *Neighbours) readARP(c *nic) {
 	defer n.read.Done()
 	for {
-		p, _, err := n.arp.Read()
+		p, _, err := c.arp.Read()
 		if err != nil {
-			if n.closed(err) {
+			if c.closed(err) {
 				return
 			}
 			// A frame with the ARP ethertype that does not parse: counted,
@@ -310,11 +382,11 @@ func (n *Neighbours) Watch(ctx context.Context, fn func(NeighEvent)) {
 		err := netlink.NeighSubscribeWithOptions(ch, stop, netlink.NeighSubscribeOptions{
 			Namespace: &n.ns, ListExisting: true, ReceiveBufferSize: n.watchRcvBuf,
 			ErrorCallback: func(err error) {
-				n.log.Warn("neighbour table watch (on a lost socket: subscribe again, read the table again)", "interface", n.iface.Name, "error", err)
+				n.log.Warn("neighbour table watch (on a lost socket: subscribe again, read the table again)", "interface", n.Interface().Name, "error", err)
 			},
 		})
 		if err != nil {
-			n.log.Warn("neighbour table watch: subscribe failed", "interface", n.iface.Name, "error", err)
+			n.log.Warn("neighbour table watch: subscribe failed", "interface", n.Interface().Name, "error", err)
 			close(stop)
 			continue
 		}
@@ -328,17 +400,20 @@ func (n *Neighbours) Watch(ctx context.Context, fn func(NeighEvent)) {
 	}
 }
 
-// follow reads ch until it closes (true) or ctx ends (false).
+// follow reads ch until it closes or Reopen asks for a new subscription
+// (true), or ctx ends (false).
 func (n *Neighbours) follow(ctx context.Context, ch <-chan netlink.NeighUpdate, fn func(NeighEvent)) bool {
 	for {
 		select {
 		case <-ctx.Done():
 			return false
+		case <-n.relist:
+			return true
 		case u, ok := <-ch:
 			if !ok {
 				return true
 			}
-			if u.LinkIndex != n.iface.Index {
+			if u.LinkIndex != n.Interface().Index {
 				continue
 			}
 			ip, ok := neighAddr(u.Family, u.IP)

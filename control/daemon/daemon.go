@@ -108,6 +108,9 @@ type plane struct {
 	neigh *control.Neighbours
 	macs  *control.MACTracker
 	sync  *flowsync.Syncer // nil without flow sync
+	// neighErr is the last error moving neigh to a re-created netdev
+	// (followLink's goroutine only), so it is logged once.
+	neighErr string
 }
 
 // LoadConfig reads and validates a config file, logging its warnings.

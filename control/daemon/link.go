@@ -1,8 +1,10 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"net"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -17,7 +19,9 @@ const resubscribeDelay = time.Second
 // followLink keeps p's program on its interface across link changes, with
 // every map kept: a new MAC reloads the program with it (else every frame
 // would go to the stack), a netdev deleted and re-created under the same
-// name gets the program attached again. Link down and up change nothing.
+// name gets the program attached again, and the neighbour tracker moves to
+// it (else backend MACs would never be resolved or followed again). Link
+// down and up change nothing.
 // Events lost by the subscription are made up for by resubscribing and
 // re-reading the link.
 func (d *Daemon) followLink(ctx context.Context, p *plane) {
@@ -53,12 +57,23 @@ func (d *Daemon) watchLink(ctx context.Context, p *plane, gone *bool) error {
 	if err != nil {
 		return err
 	}
-	// What changed before this subscription started is read now.
-	d.relink(p, gone)
+	// What changed before this subscription started is read now. Neighbour
+	// sockets that could not move yet (a new netdev without its IPv4
+	// address) are tried again every resubscribeDelay.
+	var retry <-chan time.Time
+	relink := func() {
+		retry = nil
+		if !d.relink(p, gone) {
+			retry = time.After(resubscribeDelay)
+		}
+	}
+	relink()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-retry:
+			relink()
 		case err := <-errc:
 			return err
 		case u, ok := <-updates:
@@ -66,14 +81,15 @@ func (d *Daemon) watchLink(ctx context.Context, p *plane, gone *bool) error {
 				return errors.New("link subscription ended")
 			}
 			if u.Attrs() != nil && u.Attrs().Name == p.plan.name {
-				d.relink(p, gone)
+				relink()
 			}
 		}
 	}
 }
 
-// relink brings p's program in line with its interface and says so.
-func (d *Daemon) relink(p *plane, gone *bool) {
+// relink brings p's program and neighbour tracking in line with its
+// interface and says so; false: the neighbour sockets could not move yet.
+func (d *Daemon) relink(p *plane, gone *bool) bool {
 	changed, err := p.dp.Relink(d.opts.Mode)
 	switch {
 	case errors.Is(err, loader.ErrLinkGone):
@@ -87,4 +103,37 @@ func (d *Daemon) relink(p *plane, gone *bool) {
 		d.log.Warn("data plane follows the interface: program reloaded or re-attached, flows kept", "interface", p.plan.name, "mac", p.dp.MAC().String())
 		*gone = false
 	}
+	return err != nil || d.renewNeighbours(p)
+}
+
+// renewNeighbours moves p's neighbour sockets and watch to the netdev now
+// named p.plan.name when its index or MAC is not the one they were opened
+// on; false when they could not (said once per error).
+func (d *Daemon) renewNeighbours(p *plane) bool {
+	if p.neigh == nil {
+		return true
+	}
+	iface, err := net.InterfaceByName(p.plan.name)
+	if err != nil {
+		return true // gone again: the next event says so
+	}
+	if was := p.neigh.Interface(); !neighboursMoved(was, iface) {
+		return true
+	}
+	if err := p.neigh.Reopen(iface); err != nil {
+		if err.Error() != p.neighErr {
+			d.log.Error("neighbour tracking could not follow the interface yet: backend MACs are not followed until it can", "interface", p.plan.name, "error", err)
+		}
+		p.neighErr = err.Error()
+		return false
+	}
+	p.neighErr = ""
+	d.log.Info("neighbour tracking follows the interface", "interface", p.plan.name, "ifindex", iface.Index)
+	return true
+}
+
+// neighboursMoved: sockets opened on was no longer serve now (a new netdev,
+// or a new MAC that solicitations carry).
+func neighboursMoved(was, now *net.Interface) bool {
+	return was.Index != now.Index || !bytes.Equal(was.HardwareAddr, now.HardwareAddr)
 }

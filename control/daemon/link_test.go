@@ -8,9 +8,11 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"xlb/control"
 	"xlb/lb"
 	"xlb/loader"
 	"xlb/test/testutil"
@@ -98,4 +100,96 @@ func TestFollowLink(t *testing.T) {
 	if !flowKept() {
 		t.Error("flow lost with the netdev")
 	}
+}
+
+// After the director's netdev is deleted and created again (a new
+// ifindex), the neighbour tracker follows the new one: a backend's MAC
+// change, seen in the new netdev's neighbour table, reaches the data plane's
+// backend entry.
+func TestFollowLinkMovesNeighbours(t *testing.T) {
+	testutil.RequirePriv(t)
+	lab := testutil.NewDRLab(t, "nbr", testutil.DRSpec{Backends: testutil.DRBackends(testutil.AcceptOnLoopback), NoServers: true})
+	director, db1 := lab.Director, lab.Backends[0]
+	pinRoot := testutil.PinRoot(t, "nbr")
+	logs := &testutil.SyncBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, nil))
+	var dp *loader.Dataplane
+	var neigh *control.Neighbours
+	if err := director.Do(func() error {
+		var err error
+		if dp, err = loader.Open("eth0", loader.Options{PinRoot: pinRoot, MaxFlows: 1024}); err != nil {
+			return err
+		}
+		iface, err := net.InterfaceByName("eth0")
+		if err != nil {
+			return err
+		}
+		neigh, err = control.OpenNeighbours(iface, log)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { loader.DetachPinned("eth0", pinRoot); dp.Close() })
+	defer neigh.Close()
+
+	key := loader.ServiceKey{VIP: lab.VIP, Port: testutil.DRPort, Proto: lb.TCP}
+	ip := db1.Addr.Addr()
+	rec := control.New(dp, log)
+	rec.SetHealth(key, ip, control.Health{Up: true, Reason: "test"})
+	rec.SetDesired([]control.ServiceSpec{{Key: key, Backends: []control.BackendSpec{{IP: ip, Weight: 1}}}})
+	macs := control.NewMACTracker(neigh, control.MACTrackerOptions{Log: log, OnChange: func(ip netip.Addr, mac net.HardwareAddr) {
+		rec.SetMAC(ip, mac)
+		if err := rec.Apply(); err != nil {
+			t.Errorf("apply: %v", err)
+		}
+	}})
+	macs.Track(map[netip.Addr]net.HardwareAddr{ip: nil})
+	d := &Daemon{log: log}
+	p := &plane{plan: &ifacePlan{name: "eth0"}, dp: dp, rec: rec, neigh: neigh, macs: macs}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() { defer wg.Done(); macs.Run(ctx) }()
+	go func() { defer wg.Done(); neigh.Watch(ctx, macs.Observe) }()
+	go func() {
+		defer wg.Done()
+		_ = director.Do(func() error { d.followLink(ctx, p); return nil })
+	}()
+	defer func() { cancel(); wg.Wait() }()
+
+	planeMAC := func() net.HardwareAddr {
+		bs, err := dp.Backends()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range bs {
+			if b.IP == ip {
+				return b.MAC
+			}
+		}
+		return nil
+	}
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if ok() {
+				return
+			}
+		}
+		t.Fatalf("%s: not seen in 10 s; log:\n%s", what, logs.String())
+	}
+	waitFor("backend resolved", func() bool { return bytes.Equal(planeMAC(), db1.MAC) })
+
+	lab.Unplug(t, director)
+	waitFor("the interface reported gone", func() bool { return strings.Contains(logs.String(), "interface gone") })
+	lab.ReplugDirector(t)
+	waitFor("program attached to the new netdev", func() bool { return strings.Contains(logs.String(), "re-attached") })
+
+	moved := net.HardwareAddr{0x02, 0, 0, 0, 0xaa, 0x10}
+	db1.MustRun(t, "ip", "link", "set", "eth0", "address", moved.String())
+	// The director's kernel learns it on the new netdev (as from an ARP
+	// reply): the neighbour-table change the tracker must see, as an event
+	// or in the table it lists when it moves to the new netdev.
+	director.MustRun(t, "ip", "neigh", "replace", ip.String(), "lladdr", moved.String(), "dev", "eth0", "nud", "reachable")
+	waitFor("the backend's new MAC in the data plane", func() bool { return bytes.Equal(planeMAC(), moved) })
 }
