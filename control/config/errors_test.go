@@ -565,6 +565,23 @@ vrrp_instance B {
 			},
 		},
 		{
+			name: "service keywords keepalived ignores",
+			in: ka(`virtual_server 10.0.0.1 3306 {
+    lvs_method DR
+    nat_mask 255.255.255.0
+    net_mask 255.255.255.0
+    omega
+    real_server 10.0.0.5 3306 {
+    }
+}
+`),
+			want: []string{
+				"t.conf:4: virtual_server 10.0.0.1 3306: nat_mask: ignored, as keepalived has since 1.2.20",
+				"t.conf:5: virtual_server 10.0.0.1 3306: net_mask: ignored, as keepalived has since 1.2.20",
+				"t.conf:6: virtual_server 10.0.0.1 3306: omega: ignored: xlb runs no quorum_down or notify_down scripts at shutdown",
+			},
+		},
+		{
 			name: "services",
 			in: ka(`virtual_server 10.0.0.1 80 {
     quorum_up /bin/true
