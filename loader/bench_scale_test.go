@@ -39,7 +39,8 @@ func loadScaled(b testing.TB, maxServices, maxBackends uint32) *Dataplane {
 		m.Pinning = ebpf.PinNone
 	}
 	inner := spec.Maps["xlb_maglev"].InnerMap
-	d := &Dataplane{innerSpec: inner.Copy(), tableSize: int(inner.MaxEntries), mac: benchMAC, hashSeed: cfg.HashSeed}
+	d := &Dataplane{innerSpec: inner.Copy(), tableSize: int(inner.MaxEntries), hashSeed: cfg.HashSeed}
+	d.mac.Store(&benchMAC)
 	if err := spec.LoadAndAssign(&d.objs, nil); err != nil {
 		var verr *ebpf.VerifierError
 		if errors.As(err, &verr) {

@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"sync/atomic"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -102,7 +103,7 @@ type Dataplane struct {
 	objs      xlbObjects
 	innerSpec *ebpf.MapSpec
 	tableSize int
-	mac       net.HardwareAddr
+	mac       atomic.Pointer[net.HardwareAddr] // Relink changes it while others read MAC()
 	hashSeed  uint32
 	abi       ABIHash
 	spec      *ebpf.CollectionSpec // as loaded: what the pinned ABI describes
@@ -142,7 +143,8 @@ func load(spec *ebpf.CollectionSpec, abi ABIHash, mac net.HardwareAddr, opts Opt
 		return nil, errors.New("BPF object has no Maglev inner map spec")
 	}
 
-	d := &Dataplane{innerSpec: inner.Copy(), tableSize: int(inner.MaxEntries), mac: mac, hashSeed: cfg.HashSeed, opts: opts, abi: abi, spec: spec}
+	d := &Dataplane{innerSpec: inner.Copy(), tableSize: int(inner.MaxEntries), hashSeed: cfg.HashSeed, opts: opts, abi: abi, spec: spec}
+	d.mac.Store(&mac)
 	var collOpts ebpf.CollectionOptions
 	if pinDir != "" {
 		collOpts.Maps.PinPath = pinDir
@@ -337,7 +339,12 @@ func (d *Dataplane) PinDir() string { return d.dir }
 func (d *Dataplane) Program() *ebpf.Program { return d.objs.XlbXdp }
 
 // MAC is the interface address the program treats as its own.
-func (d *Dataplane) MAC() net.HardwareAddr { return d.mac }
+func (d *Dataplane) MAC() net.HardwareAddr {
+	if m := d.mac.Load(); m != nil {
+		return *m
+	}
+	return nil // a read-only view of the pins (OpenPinned) has no program
+}
 
 // TableSize is the number of slots in a Maglev table of this build.
 func (d *Dataplane) TableSize() int { return d.tableSize }

@@ -44,7 +44,7 @@ func (d *Dataplane) Relink(mode AttachMode) (bool, error) {
 		return false, fmt.Errorf("%s: %w: %w", d.ifname, ErrLinkGone, err)
 	}
 	alive := d.link != nil && linkAlive(d.link)
-	sameMAC := bytes.Equal(iface.HardwareAddr, d.mac)
+	sameMAC := bytes.Equal(iface.HardwareAddr, d.MAC())
 	if alive && sameMAC {
 		if info, err := d.link.Info(); err == nil && int(info.XDP().Ifindex) == iface.Index {
 			return false, nil
@@ -73,7 +73,8 @@ func (d *Dataplane) Relink(mode AttachMode) (bool, error) {
 			return true, fmt.Errorf("replace pinned program: %w", err)
 		}
 		old := d.objs.XlbXdp
-		d.objs.XlbXdp, d.mac = prog, iface.HardwareAddr
+		d.objs.XlbXdp = prog
+		d.mac.Store(&iface.HardwareAddr)
 		old.Close()
 		if err := prog.Pin(progPath); err != nil {
 			return true, fmt.Errorf("pin program: %w", err)
