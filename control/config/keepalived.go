@@ -392,16 +392,8 @@ func (k *kreader) vrrpInstance(s *stmt) {
 			if k.wantBlock(c, ctx) && k.wantArgs(c, ctx, 0, "") {
 				k.trackScripts(c, &v, path, ctx+": "+c.key.text)
 			}
-		case "notify_master":
-			v.NotifyMaster = k.script(c, ctx, path, "notify_master")
-		case "notify_backup":
-			v.NotifyBackup = k.script(c, ctx, path, "notify_backup")
-		case "notify_fault":
-			v.NotifyFault = k.script(c, ctx, path, "notify_fault")
-		case "notify_stop":
-			v.NotifyStop = k.script(c, ctx, path, "notify_stop")
-		case "notify":
-			v.Notify = k.script(c, ctx, path, "notify")
+		case "notify_master", "notify_backup", "notify_fault", "notify_stop", "notify":
+			*v.Slot(c.key.text) = k.script(c, ctx, path, c.key.text)
 		case "virtual_ipaddress_excluded", "virtual_routes", "virtual_rules":
 			if k.wantBlock(c, ctx) && k.wantArgs(c, ctx, 0, "") {
 				k.masterOnly(c, &v, path, ctx+": "+c.key.text)

@@ -54,16 +54,8 @@ func (k *kreader) syncGroup(s *stmt) {
 					g.Members = append(g.Members, words(m)...)
 				}
 			}
-		case "notify_master":
-			g.NotifyMaster = k.script(c, ctx, path, "notify_master")
-		case "notify_backup":
-			g.NotifyBackup = k.script(c, ctx, path, "notify_backup")
-		case "notify_fault":
-			g.NotifyFault = k.script(c, ctx, path, "notify_fault")
-		case "notify_stop":
-			g.NotifyStop = k.script(c, ctx, path, "notify_stop")
-		case "notify":
-			g.Notify = k.script(c, ctx, path, "notify")
+		case "notify_master", "notify_backup", "notify_fault", "notify_stop", "notify":
+			*g.Slot(c.key.text) = k.script(c, ctx, path, c.key.text)
 		case "track_interface":
 			if k.wantBlock(c, ctx) && k.wantArgs(c, ctx, 0, "") {
 				var scratch VRRPInstance

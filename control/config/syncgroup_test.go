@@ -72,8 +72,8 @@ vrrp_instance VI_B {
 	})
 	want := []vrrp.SyncGroupConfig{{
 		Name: "G", Members: []string{"VI_A", "VI_B"},
-		NotifyMaster: script.Command{Argv: []string{"/etc/xlb/group.sh", "master"}}, NotifyBackup: script.Command{Argv: []string{"/etc/xlb/backup.sh"}},
-		Notify: script.Command{Argv: []string{"/etc/xlb/any.sh"}}, ScriptPolicy: script.Policy{},
+		Notifies: vrrp.Notifies{NotifyMaster: script.Command{Argv: []string{"/etc/xlb/group.sh", "master"}}, NotifyBackup: script.Command{Argv: []string{"/etc/xlb/backup.sh"}},
+			Notify: script.Command{Argv: []string{"/etc/xlb/any.sh"}}}, ScriptPolicy: script.Policy{},
 	}}
 	if !reflect.DeepEqual(cfg.SyncGroups, want) {
 		t.Errorf("sync groups\n got %+v\nwant %+v", cfg.SyncGroups, want)

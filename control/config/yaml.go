@@ -372,7 +372,7 @@ func (y *yreader) vrrp(n *yaml.Node, path string) VRRPInstance {
 			each(e, p)
 		}
 	}
-	ok := y.fields(n, ctx, yamlHandlers(y, vrrpFields, ctx, path, &v, map[string]func(yfield){
+	ok := y.fields(n, ctx, yamlHandlers(y, vrrpFields, ctx, path, &v, y.withNotifies(&v.Notifies, ctx, path, map[string]func(yfield){
 		"name": func(f yfield) { v.Name, _ = y.str(f, ctx, path, "name") },
 		"auth_type": func(f yfield) {
 			v.AuthType, _ = yval(y, f, ctx, path, "auth_type", func(s string) (AuthType, error) {
@@ -423,11 +423,6 @@ func (y *yreader) vrrp(n *yaml.Node, path string) VRRPInstance {
 				}
 			})
 		},
-		"notify_master": func(f yfield) { v.NotifyMaster = y.command(f, ctx, path, "notify_master") },
-		"notify_backup": func(f yfield) { v.NotifyBackup = y.command(f, ctx, path, "notify_backup") },
-		"notify_fault":  func(f yfield) { v.NotifyFault = y.command(f, ctx, path, "notify_fault") },
-		"notify_stop":   func(f yfield) { v.NotifyStop = y.command(f, ctx, path, "notify_stop") },
-		"notify":        func(f yfield) { v.Notify = y.command(f, ctx, path, "notify") },
 		"excluded_vips": func(f yfield) {
 			y.src.field(path, "excluded_vips", y.p(f.key), f.key.Value)
 			v.ExcludedVIPs = yamlLines(y, f, ctx, vipLine)
@@ -448,7 +443,7 @@ func (y *yreader) vrrp(n *yaml.Node, path string) VRRPInstance {
 			})
 		},
 		"no_backend_priority_drop": func(f yfield) { v.NoBackendPriorityDrop = u8(f, "no_backend_priority_drop", 1) },
-	}))
+	})))
 	if !ok {
 		y.src.badObject(path, y.p(n))
 	}
@@ -480,7 +475,7 @@ func (y *yreader) syncGroup(n *yaml.Node, path string) vrrp.SyncGroupConfig {
 	var g vrrp.SyncGroupConfig
 	ctx := path
 	y.src.object(path, y.p(n), ctx)
-	ok := y.fields(n, ctx, map[string]func(yfield){
+	ok := y.fields(n, ctx, y.withNotifies(&g.Notifies, ctx, path, map[string]func(yfield){
 		"name": func(f yfield) { g.Name, _ = y.str(f, ctx, path, "name") },
 		"members": func(f yfield) {
 			y.src.field(path, "members", y.p(f.key), f.key.Value)
@@ -490,12 +485,7 @@ func (y *yreader) syncGroup(n *yaml.Node, path string) vrrp.SyncGroupConfig {
 				}
 			}
 		},
-		"notify_master": func(f yfield) { g.NotifyMaster = y.command(f, ctx, path, "notify_master") },
-		"notify_backup": func(f yfield) { g.NotifyBackup = y.command(f, ctx, path, "notify_backup") },
-		"notify_fault":  func(f yfield) { g.NotifyFault = y.command(f, ctx, path, "notify_fault") },
-		"notify_stop":   func(f yfield) { g.NotifyStop = y.command(f, ctx, path, "notify_stop") },
-		"notify":        func(f yfield) { g.Notify = y.command(f, ctx, path, "notify") },
-	})
+	}))
 	if !ok {
 		y.src.badObject(path, y.p(n))
 	}
@@ -563,4 +553,13 @@ func (y *yreader) trackScript(n *yaml.Node, ctx, path string) (vrrp.Script, bool
 		return sc, false
 	}
 	return sc, true
+}
+
+// withNotifies adds the notify command keys (vrrp.NotifyKeywords) to the
+// handlers h of a VRRP instance or a sync group.
+func (y *yreader) withNotifies(n *vrrp.Notifies, ctx, path string, h map[string]func(yfield)) map[string]func(yfield) {
+	for _, kw := range vrrp.NotifyKeywords {
+		h[kw] = func(f yfield) { *n.Slot(kw) = y.command(f, ctx, path, kw) }
+	}
+	return h
 }

@@ -121,11 +121,7 @@ type Config struct {
 	// Notify scripts, each run as its own user and group (else
 	// ScriptPolicy's). Notify gets "INSTANCE" NAME STATE PRIORITY appended,
 	// as keepalived does.
-	NotifyMaster script.Command
-	NotifyBackup script.Command
-	NotifyFault  script.Command
-	NotifyStop   script.Command
-	Notify       script.Command
+	Notifies
 	// ScriptPolicy is who runs notify and track scripts and whether an
 	// insecure one is refused (script_user, enable_script_security).
 	ScriptPolicy script.Policy
@@ -329,3 +325,34 @@ func (s *State) UnmarshalText(b []byte) error {
 	}
 	return fmt.Errorf("%w: state %q: want MASTER or BACKUP", ErrConfig, b)
 }
+
+// Notifies are the notify scripts of an instance or a sync group, one per
+// keepalived keyword.
+type Notifies struct {
+	NotifyMaster script.Command
+	NotifyBackup script.Command
+	NotifyFault  script.Command
+	NotifyStop   script.Command
+	Notify       script.Command
+}
+
+// Slot is the script a notify keyword (notify_master, notify_backup,
+// notify_fault, notify_stop, notify) sets; nil for any other word.
+func (n *Notifies) Slot(keyword string) *script.Command {
+	switch keyword {
+	case "notify_master":
+		return &n.NotifyMaster
+	case "notify_backup":
+		return &n.NotifyBackup
+	case "notify_fault":
+		return &n.NotifyFault
+	case "notify_stop":
+		return &n.NotifyStop
+	case "notify":
+		return &n.Notify
+	}
+	return nil
+}
+
+// NotifyKeywords are the keywords Slot knows.
+var NotifyKeywords = []string{"notify_master", "notify_backup", "notify_fault", "notify_stop", "notify"}

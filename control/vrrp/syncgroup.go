@@ -23,11 +23,7 @@ type SyncGroupConfig struct {
 	// (else ScriptPolicy's) when the group's state changes; Notify gets
 	// "GROUP" NAME STATE 0 appended, as keepalived's send_group_notifies
 	// does.
-	NotifyMaster script.Command
-	NotifyBackup script.Command
-	NotifyFault  script.Command
-	NotifyStop   script.Command
-	Notify       script.Command
+	Notifies
 	ScriptPolicy script.Policy
 }
 

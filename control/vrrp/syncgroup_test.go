@@ -273,7 +273,7 @@ func TestSyncGroupMembership(t *testing.T) {
 }
 
 func TestGroupNotifyCommands(t *testing.T) {
-	c := SyncGroupConfig{Name: "G", NotifyMaster: script.Command{Argv: []string{"/m"}}, Notify: script.Command{Argv: []string{"/n", "x"}, User: "u"}}
+	c := SyncGroupConfig{Name: "G", Notifies: Notifies{NotifyMaster: script.Command{Argv: []string{"/m"}}, Notify: script.Command{Argv: []string{"/n", "x"}, User: "u"}}}
 	got := groupNotifyCommands(c, StateMaster)
 	want := []script.Command{{Argv: []string{"/m"}}, {Argv: []string{"/n", "x", "GROUP", "G", "MASTER", "0"}, User: "u"}}
 	if !slices.EqualFunc(got, want, script.Command.Equal) {
