@@ -99,6 +99,13 @@ func labScenarios(t *testing.T, sched string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A second ledger through the IPv6 VIP, through the same events: its
+	// service has its own VRRP instance (VI_6) and backends of its own in
+	// the tables, so its commits are at risk separately.
+	writer6, err := l.StartWriterTo(vip6, "ledger6_"+sched, 20*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
 	perBackend := 50
 	if sched == "fo" {
 		perBackend = 0 // fo sends every connection to one backend
@@ -320,13 +327,14 @@ func labScenarios(t *testing.T, sched string) {
 	})
 
 	t.Run("nothing lost", func(t *testing.T) { nothingLost(t, l, writer, "ledger_"+sched) })
+	t.Run("nothing lost ipv6", func(t *testing.T) { nothingLost(t, l, writer6, "ledger6_"+sched) })
 }
 
 // nothingLost stops the writer and checks that every commit it had
 // acknowledged is on both masters, and that their tables are identical.
 func nothingLost(t *testing.T, l *lab.Lab, writer *lab.Writer, table string) {
 	acked, failed := writer.Stop()
-	t.Logf("writer: %d commits acknowledged, %d failed (failed ones may or may not exist)", len(acked), failed)
+	t.Logf("writer to %s: %d commits acknowledged, %d failed (failed ones may or may not exist)", table, len(acked), failed)
 	if len(acked) < 100 {
 		t.Fatalf("only %d commits acknowledged: the writer did not run", len(acked))
 	}

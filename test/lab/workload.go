@@ -229,7 +229,13 @@ type Writer struct {
 
 // StartWriter creates the table and starts committing a row every interval.
 func (l *Lab) StartWriter(table string, interval time.Duration) (*Writer, error) {
-	db, err := l.OpenDB("")
+	return l.StartWriterTo(l.Env["LAB_VIP"], table, interval)
+}
+
+// StartWriterTo is StartWriter through the VIP vip (LAB_VIP6 for the IPv6
+// service).
+func (l *Lab) StartWriterTo(vip, table string, interval time.Duration) (*Writer, error) {
+	db, err := l.OpenDBTo(vip, "")
 	if err != nil {
 		return nil, err
 	}
