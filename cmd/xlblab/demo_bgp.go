@@ -15,11 +15,12 @@ import (
 // carries a share, a drained or dead one leaves the router's ECMP route
 // without a client noticing, and a rebooted one learns the flow table before
 // it takes traffic again.
-func demoBGP(l *lab.Lab, w *lab.Workload, writer *lab.Writer, mon *monitor) ([][2]string, error) {
+func demoBGP(l *lab.Lab, fams []*family, mon *monitor) ([]row, error) {
+	w := fams[0].w // the client behind the router is IPv4 only
 	before := forwarded(l)
 	mon.watch(3 * time.Second)
-	var rows [][2]string
-	rows = append(rows, [2]string{"packets forwarded in 3 s by lvs1 / lvs2 / lvs3 (the router's L4 hash spreads the connections)", share(before, forwarded(l))})
+	var rows []row
+	rows = append(rows, one("packets forwarded in 3 s by lvs1 / lvs2 / lvs3 (the router's L4 hash spreads the connections)", share(before, forwarded(l))))
 
 	step("xlbctl drain on lvs2: it withdraws the VIP, the router re-hashes its connections onto lvs1 and lvs3, which know them (flow sync)")
 	errs := total(w.Stats().Errors)
@@ -27,13 +28,13 @@ func demoBGP(l *lab.Lab, w *lab.Workload, writer *lab.Writer, mon *monitor) ([][
 		return nil, err
 	}
 	took := mon.until(10*time.Second, func() bool { return len(l.Nexthops()) == 2 })
-	rows = append(rows, [2]string{"xlbctl drain lvs2 -> out of the router's ECMP route", took.String()})
+	rows = append(rows, one("xlbctl drain lvs2 -> out of the router's ECMP route", took.String()))
 	mon.watch(2 * time.Second)
 	if _, err := l.Xlbctl("lvs2", "undrain"); err != nil {
 		return nil, err
 	}
 	mon.until(10*time.Second, func() bool { return len(l.Nexthops()) == 3 })
-	rows = append(rows, [2]string{"client errors across the drain and undrain", fmt.Sprint(total(w.Stats().Errors) - errs)})
+	rows = append(rows, one("client errors across the drain and undrain", fmt.Sprint(total(w.Stats().Errors)-errs)))
 
 	step("lvs1 dies: its link goes down and its xlbd is killed (kill -9): no BGP message, no FIN reaches the router; BFD (100 ms x 3) must take it out")
 	errs = total(w.Stats().Errors)
@@ -44,9 +45,9 @@ func demoBGP(l *lab.Lab, w *lab.Workload, writer *lab.Writer, mon *monitor) ([][
 		return nil, err
 	}
 	took = mon.until(10*time.Second, func() bool { return len(l.Nexthops()) == 2 })
-	rows = append(rows, [2]string{"lvs1 dead -> out of the router's ECMP route (BFD)", took.String()})
+	rows = append(rows, one("lvs1 dead -> out of the router's ECMP route (BFD)", took.String()))
 	mon.watch(3 * time.Second)
-	rows = append(rows, [2]string{"client errors after lvs1 died (its connections re-hashed to lvs2, lvs3)", fmt.Sprint(total(w.Stats().Errors) - errs)})
+	rows = append(rows, one("client errors after lvs1 died (its connections re-hashed to lvs2, lvs3)", fmt.Sprint(total(w.Stats().Errors)-errs)))
 
 	step("lvs1 comes back as after a reboot (its pinned flow table gone): it asks lvs2 and lvs3 for theirs, and announces the VIP only then")
 	errs = total(w.Stats().Errors)
@@ -60,15 +61,15 @@ func demoBGP(l *lab.Lab, w *lab.Workload, writer *lab.Writer, mon *monitor) ([][
 		return nil, err
 	}
 	took = mon.until(30*time.Second, func() bool { return len(l.Nexthops()) == 3 })
-	rows = append(rows, [2]string{"lvs1 restarted -> back in the ECMP route, table synced first", took.String()})
+	rows = append(rows, one("lvs1 restarted -> back in the ECMP route, table synced first", took.String()))
 	if st, err := flowSync(l, "lvs1"); err == nil {
 		fmt.Printf("    lvs1 flow sync: synced %v after %d table request(s), %d flows applied\n", st.Synced, st.BulkRequests, st.Applied)
-		rows = append(rows, [2]string{"flows lvs1 learnt from the others before announcing", fmt.Sprint(st.Applied)})
+		rows = append(rows, one("flows lvs1 learnt from the others before announcing", fmt.Sprint(st.Applied)))
 	}
 	mon.watch(3 * time.Second)
-	rows = append(rows, [2]string{"client errors across lvs1's return", fmt.Sprint(total(w.Stats().Errors) - errs)})
+	rows = append(rows, one("client errors across lvs1's return", fmt.Sprint(total(w.Stats().Errors)-errs)))
 
-	lost, err := nothingLost(l, writer, "commits that failed")
+	lost, err := nothingLost(l, fams, "commits that failed")
 	return append(rows, lost...), err
 }
 

@@ -40,8 +40,10 @@ func newApp() *cli.App {
 		Usage: "the xlb lab: two xlbd directors with VRRP in front of MariaDB master-master, in network namespaces",
 		Description: "Hosts (scripts/lab/lab.env): db1 192.168.1.10, db2 192.168.1.11 (MariaDB master-master),\n" +
 			"lvs1 192.168.1.20 (VRRP MASTER, priority 101), lvs2 192.168.1.21 (BACKUP, 100), client\n" +
-			"192.168.1.100; VIP 192.168.1.30:3306. With --bgp: lvs1-lvs3 (192.168.1.20-22) announce the VIP by BGP\n" +
-			"to router 192.168.1.1 (bird2: ECMP, L4 hash, BFD); the client 10.99.0.100 sits behind the router.\n" +
+			"192.168.1.100; VIP 192.168.1.30:3306. Dual-stack: the same hosts at fd00:192:168:1::N, a second\n" +
+			"MySQL service on the VIP [fd00:192:168:1::30]:3306 over the same pair (VRRP v3 instance VI_6).\n" +
+			"With --bgp: lvs1-lvs3 (192.168.1.20-22) announce the VIP by BGP to router 192.168.1.1 (bird2:\n" +
+			"ECMP, L4 hash, BFD); the client 10.99.0.100 sits behind the router and uses the IPv4 VIP only.\n" +
 			"The root namespace is never routed into the lab. Needs root.",
 		HideHelpCommand: true,
 		Commands: []*cli.Command{

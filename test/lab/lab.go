@@ -601,30 +601,47 @@ func (l *Lab) WaitVIPOf(role, vip string, timeout time.Duration) error {
 // in each service (IPv4 and IPv6 MySQL) and returns the smaller count: both
 // services balance over the same pair, so n means n in each.
 func (l *Lab) ActiveBackends(role string) int {
-	out, err := l.Xlbctl(role, "--json", "backends")
-	if err != nil {
-		return 0
-	}
-	var rows []struct {
-		Service string `json:"service"`
-		State   string `json:"state"`
-	}
-	if json.Unmarshal([]byte(out), &rows) != nil {
-		return 0
-	}
-	active := map[string]int{}
-	for _, r := range rows {
-		if _, ok := active[r.Service]; !ok {
-			active[r.Service] = 0
-		}
-		if r.State == "active" {
-			active[r.Service]++
-		}
-	}
+	active := l.activeByVIP(role)
 	if len(active) == 0 {
 		return 0
 	}
 	return slices.Min(slices.Collect(maps.Values(active)))
+}
+
+// ActiveBackendsOf counts a director's active backends in the service of
+// vip (either family).
+func (l *Lab) ActiveBackendsOf(role, vip string) int {
+	return l.activeByVIP(role)[vip]
+}
+
+// activeByVIP counts a director's active backends by service VIP.
+func (l *Lab) activeByVIP(role string) map[string]int {
+	out, err := l.Xlbctl(role, "--json", "backends")
+	if err != nil {
+		return nil
+	}
+	var rows []struct {
+		Service string `json:"service"` // VIP:port/protocol
+		State   string `json:"state"`
+	}
+	if json.Unmarshal([]byte(out), &rows) != nil {
+		return nil
+	}
+	active := map[string]int{}
+	for _, r := range rows {
+		ap, err := netip.ParseAddrPort(strings.Split(r.Service, "/")[0])
+		if err != nil {
+			return nil
+		}
+		vip := ap.Addr().String()
+		if _, ok := active[vip]; !ok {
+			active[vip] = 0
+		}
+		if r.State == "active" {
+			active[vip]++
+		}
+	}
+	return active
 }
 
 // WaitBackends waits until a director has n active backends in each service.
