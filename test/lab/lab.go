@@ -141,10 +141,7 @@ func Up(opts Options) (l *Lab, err error) {
 	if err := bpffs.Ensure(); err != nil {
 		return nil, err
 	}
-	addr := map[string]string{"db1": env["LAB_DB1"], "db2": env["LAB_DB2"], "lvs1": env["LAB_LVS1"], "lvs2": env["LAB_LVS2"],
-		"lvs3": env["LAB_LVS3"], "router": env["LAB_ROUTER"], "client": env["LAB_CLIENT"]}
-	addr6 := map[string]string{"db1": env["LAB_DB1_6"], "db2": env["LAB_DB2_6"], "lvs1": env["LAB_LVS1_6"], "lvs2": env["LAB_LVS2_6"],
-		"lvs3": env["LAB_LVS3_6"], "router": env["LAB_ROUTER_6"], "client": env["LAB_CLIENT_6"]}
+	addr, addr6 := Addresses(env)
 
 	l.logf("building namespaces %s-* on one bridge", opts.Prefix)
 	bridge := opts.Prefix + "-br"
@@ -225,6 +222,19 @@ func Up(opts Options) (l *Lab, err error) {
 	}
 	l.logf("lab up: VIPs %s:3306 and [%s]:3306 on lvs1", env["LAB_VIP"], env["LAB_VIP6"])
 	return l, nil
+}
+
+// Addresses are each role's IPv4 and IPv6 addresses on the lab segment, from
+// lab.env (LAB_DB1 and LAB_DB1_6 for db1, and so on; the Vagrantfile reads
+// them the same way). The BGP lab's client is not on the segment: it sits
+// behind the router, at LAB_BGP_CLIENT.
+func Addresses(env map[string]string) (v4, v6 map[string]string) {
+	v4, v6 = map[string]string{}, map[string]string{}
+	for _, role := range BGPRoles {
+		key := "LAB_" + strings.ToUpper(role)
+		v4[role], v6[role] = env[key], env[key+"_6"]
+	}
+	return v4, v6
 }
 
 // Roles are the hosts of this lab.
