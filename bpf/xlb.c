@@ -446,37 +446,60 @@ static __always_inline int addr6_eq(const struct in6_addr *a, const struct in6_a
 	       a->in6_u.u6_addr32[3] == b->in6_u.u6_addr32[3];
 }
 
+/* Why an IPv6 header whose walk (parse_ipv6) found no L4 header passes. */
+static __always_inline enum xlb_reason ipv6_pass_reason(enum xlb_parse_result res)
+{
+	if (res == XLB_PARSE_FRAGMENT)
+		return XLB_PASS_FRAGMENT;
+	if (res == XLB_PARSE_IPV6_EXT)
+		return XLB_PASS_IPV6_EXT;
+	return XLB_PASS_MALFORMED;
+}
+
 /* ICMPv6 "packet too big" sent to a VIP: IPv6's frag-needed (path-MTU
- * discovery, RFC 8201), handled alike. The quoted packet's L4 header must
- * follow its IPv6 header directly (a backend's reply carries no extension
- * headers); anything else, and every other ICMPv6 message (neighbour
- * discovery, echo, ...), is the stack's. */
+ * discovery, RFC 8201), handled alike; every other ICMPv6 message
+ * (neighbour discovery, echo, ...) is the stack's. The quoted packet's
+ * extension headers are walked as a frame's are, with one difference: the
+ * fragment header of a first fragment (offset 0) is walked too. Only the
+ * source fragments in IPv6, so a quoted fragment is one the backend made of
+ * a datagram of the flow; the first fragment carries the whole header chain
+ * and the ports (RFC 8200 4.5, RFC 7112), and it is the largest, so it is
+ * the one a shrinking path refuses and the backend must hear about. A later
+ * fragment names no ports (pass_fragment), a chain over the bound or a
+ * routing header still routing (the quoted destination is not the client)
+ * names no flow for sure (pass_ipv6_ext), a quote that ends early is
+ * malformed: all passed, never guessed at. */
 static __always_inline enum xlb_reason icmp6_key(struct ipv6hdr *ip6, void *l4, void *data_end,
 						 struct xlb_flow_key6 *fk)
 {
 	struct xlb_icmphdr *icmp = l4;
+	enum xlb_parse_result res;
 	struct xlb_ports ports;
 	struct ipv6hdr *inner;
+	__u8 proto = 0;
+	void *inner_l4;
 
 	if ((void *)(icmp + 1) > data_end)
 		return XLB_PASS_MALFORMED;
 	if (icmp->type != XLB_ICMPV6_PKT_TOOBIG || icmp->code != 0)
 		return XLB_PASS_ICMP;
 	inner = (void *)(icmp + 1);
-	if ((void *)(inner + 1) + sizeof(ports) > data_end)
-		return XLB_PASS_MALFORMED;
-	if (inner->version != 6)
-		return XLB_PASS_MALFORMED;
-	if (!addr6_eq(&inner->saddr, &ip6->daddr) ||
-	    (inner->nexthdr != IPPROTO_TCP && inner->nexthdr != IPPROTO_UDP))
+	inner_l4 = parse_ipv6(inner, data_end, 1, &proto, &res);
+	if (!inner_l4)
+		return ipv6_pass_reason(res);
+	if (!addr6_eq(&inner->saddr, &ip6->daddr) || (proto != IPPROTO_TCP && proto != IPPROTO_UDP))
 		return XLB_PASS_ICMP;
-	ports = *(struct xlb_ports *)(inner + 1);
+	/* Routers quote as much as fits in 1280 bytes (RFC 4443 3.2): the ports
+	 * are all we need. */
+	if (inner_l4 + sizeof(ports) > data_end)
+		return XLB_PASS_MALFORMED;
+	ports = *(struct xlb_ports *)inner_l4;
 
 	copy_addr6(&fk->saddr, &inner->daddr);
 	copy_addr6(&fk->daddr, &inner->saddr);
 	fk->sport = ports.dst;
 	fk->dport = ports.src;
-	fk->proto = inner->nexthdr;
+	fk->proto = proto;
 	return XLB_BALANCE;
 }
 
@@ -490,14 +513,9 @@ static __always_inline enum xlb_reason ipv6_key(struct ipv6hdr *ip6, void *data_
 	__u8 proto = 0;
 	void *l4;
 
-	l4 = parse_ipv6(ip6, data_end, &proto, &res);
-	if (!l4) {
-		if (res == XLB_PARSE_FRAGMENT)
-			return XLB_PASS_FRAGMENT;
-		if (res == XLB_PARSE_IPV6_EXT)
-			return XLB_PASS_IPV6_EXT;
-		return XLB_PASS_MALFORMED;
-	}
+	l4 = parse_ipv6(ip6, data_end, 0, &proto, &res);
+	if (!l4)
+		return ipv6_pass_reason(res);
 	if (proto == IPPROTO_ICMPV6)
 		return icmp6_key(ip6, l4, data_end, fk);
 	reason = l4_ports(proto, l4, data_end, &ports);

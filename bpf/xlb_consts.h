@@ -56,11 +56,16 @@
 #define XLB_IP_MF     0x2000
 #define XLB_IP_OFFSET 0x1FFF
 
+/* The offset bits of an IPv6 fragment header's offset field (RFC 8200 4.5);
+ * the low three are two reserved bits and M. */
+#define XLB_IP6_OFFSET 0xFFF8
+
 /* ICMPv6 "packet too big" (RFC 4443 3.2): the IPv6 path-MTU message. */
 #define XLB_ICMPV6_PKT_TOOBIG 2
 
 /* IPv6 extension headers walked before the L4 header (hop-by-hop, routing,
- * destination options; a fragment header ends the walk). RFC 8200 4.1's
+ * destination options; a fragment header ends the walk, except a first
+ * fragment's in the packet a packet-too-big quotes). RFC 8200 4.1's
  * recommended order holds at most hop-by-hop, destination options, routing,
  * fragment, authentication, destination options: four walked headers cover
  * every chain a client sends in practice; a longer one is passed and counted

@@ -40,8 +40,13 @@ struct xlb_ports {
 struct xlb_ipv6_ext {
 	__u8 nexthdr;
 	__u8 len;
-	__u8 routing_type;  /* routing header only */
-	__u8 segments_left; /* routing header only */
+	union {
+		struct {
+			__u8 routing_type;
+			__u8 segments_left;
+		}; /* routing header */
+		__be16 frag_off; /* fragment header: offset, 2 reserved bits, M */
+	};
 };
 
 enum xlb_parse_result {
@@ -112,21 +117,27 @@ static __always_inline void *parse_ipv4(struct iphdr *ip, void *data_end,
 	return l4;
 }
 
-/* Validates an IPv6 header and walks its extension headers, at most
- * XLB_IPV6_MAX_EXT_HDRS of them, to the L4 header: returns it with *l4proto
- * its protocol. A fragment header ends the walk (XLB_PARSE_FRAGMENT: only
- * the first fragment carries ports, the stack reassembles), as does a
- * routing header with segments left (the destination address is not the
- * final one) or a chain longer than the bound (XLB_PARSE_IPV6_EXT). Every
- * header must be whole within the frame. */
 static __always_inline int ipv6_ext_hdr(__u8 next)
 {
 	return next == IPPROTO_HOPOPTS || next == IPPROTO_ROUTING || next == IPPROTO_DSTOPTS ||
 	       next == IPPROTO_FRAGMENT;
 }
 
-static __always_inline void *parse_ipv6(struct ipv6hdr *ip6, void *data_end, __u8 *l4proto,
-					enum xlb_parse_result *res)
+/* Validates an IPv6 header and walks its extension headers, at most
+ * XLB_IPV6_MAX_EXT_HDRS of them, to the L4 header: returns it with *l4proto
+ * its protocol. A fragment header ends the walk (XLB_PARSE_FRAGMENT: only
+ * the first fragment carries ports, the stack reassembles) unless first_frag
+ * is set and it is the first fragment (offset 0), as does a routing header
+ * with segments left (the destination address is not the final one) or a
+ * chain longer than the bound (XLB_PARSE_IPV6_EXT). Every header must be
+ * whole within the frame.
+ *
+ * Both the frame's own header (first_frag 0) and the packet a packet-too-big
+ * quotes (first_frag 1, see icmp6_key) go through this one walk; every
+ * caller passes first_frag as a constant, so the frame's walk has no
+ * fragment-offset test at all. */
+static __always_inline void *parse_ipv6(struct ipv6hdr *ip6, void *data_end, int first_frag,
+					__u8 *l4proto, enum xlb_parse_result *res)
 {
 	struct xlb_ipv6_ext *ext;
 	void *p = ip6 + 1;
@@ -153,15 +164,20 @@ static __always_inline void *parse_ipv6(struct ipv6hdr *ip6, void *data_end, __u
 			return NULL;
 		}
 		if (next == IPPROTO_FRAGMENT) {
-			*res = XLB_PARSE_FRAGMENT;
-			return NULL;
+			if (!first_frag || (ext->frag_off & bpf_htons(XLB_IP6_OFFSET))) {
+				*res = XLB_PARSE_FRAGMENT;
+				return NULL;
+			}
+			next = ext->nexthdr;
+			p += 8;
+		} else {
+			if (next == IPPROTO_ROUTING && ext->segments_left) {
+				*res = XLB_PARSE_IPV6_EXT;
+				return NULL;
+			}
+			next = ext->nexthdr;
+			p += (ext->len + 1) * 8;
 		}
-		if (next == IPPROTO_ROUTING && ext->segments_left) {
-			*res = XLB_PARSE_IPV6_EXT;
-			return NULL;
-		}
-		next = ext->nexthdr;
-		p += (ext->len + 1) * 8;
 		if (p > data_end) {
 			*res = XLB_PARSE_MALFORMED;
 			return NULL;

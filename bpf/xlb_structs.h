@@ -136,15 +136,18 @@ enum xlb_reason {
 	XLB_PASS_OTHER_MAC = 0,  /* not addressed to our interface's MAC */
 	XLB_PASS_NOT_IP = 1,     /* neither IPv4 nor IPv6: ARP, double VLAN tags, ... */
 	XLB_PASS_MALFORMED = 2,  /* truncated or invalid headers: the stack decides */
-	XLB_PASS_FRAGMENT = 3,   /* IPv4 fragment or IPv6 fragment header: the stack's, see README */
+	/* IPv4 fragment or IPv6 fragment header: the stack's, see README; also
+	 * a packet-too-big quoting a later fragment (it names no ports) */
+	XLB_PASS_FRAGMENT = 3,
 	XLB_PASS_NO_SERVICE = 4, /* not a VIP:port/proto of ours */
 	/* ICMP or ICMPv6 that is not frag-needed / packet-too-big about a
 	 * service flow: echo, neighbour discovery, ... */
 	XLB_PASS_ICMP = 5,
 	XLB_DROP_NO_BACKEND = 6, /* a service packet with no usable backend */
-	/* IPv6 extension headers not walked: a chain longer than
-	 * XLB_IPV6_MAX_EXT_HDRS, or a routing header with segments left (the
-	 * destination is not the final one) */
+	/* IPv6 extension headers not walked, in a frame or in the packet a
+	 * packet-too-big quotes: a chain longer than XLB_IPV6_MAX_EXT_HDRS, or a
+	 * routing header with segments left (the destination is not the final
+	 * one) */
 	XLB_PASS_IPV6_EXT = 7,
 	XLB_REASON_MAX = 8,
 };

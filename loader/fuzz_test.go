@@ -60,22 +60,15 @@ func vipOf(frame []byte) (ServiceKey, bool) {
 
 // vip6Of is vipOf's IPv6 half, from the IPv6 header on: RFC 8200's chain of
 // extension headers, walked to the end (the program's bound only makes it
-// pass more).
+// pass more), in the frame and in the packet a packet-too-big quotes.
 func vip6Of(ip []byte) (ServiceKey, bool) {
 	if len(ip) < 40 || ip[0]>>4 != 6 {
 		return ServiceKey{}, false
 	}
 	dst := netip.AddrFrom16([16]byte(ip[24:40]))
-	next, l4 := ip[6], ip[40:]
-	for next == 0 || next == 43 || next == 60 {
-		if len(l4) < 8 || next == 43 && l4[3] != 0 {
-			return ServiceKey{}, false
-		}
-		n := 8 * (int(l4[1]) + 1)
-		if len(l4) < n {
-			return ServiceKey{}, false
-		}
-		next, l4 = l4[0], l4[n:]
+	next, l4, ok := walk6(ip[6], ip[40:], false)
+	if !ok {
+		return ServiceKey{}, false
 	}
 	switch next {
 	case 6, 17:
@@ -84,14 +77,44 @@ func vip6Of(ip []byte) (ServiceKey, bool) {
 		}
 		return ServiceKey{VIP: dst, Port: binary.BigEndian.Uint16(l4[2:4]), Proto: lb.Protocol(next)}, true
 	case 58:
-		// Packet too big quoting a TCP or UDP packet from the VIP.
-		if len(l4) < 8+40+4 || l4[0] != 2 {
+		// Packet too big quoting a TCP or UDP packet from the VIP, whose
+		// first fragment is as good as the whole packet: it has the ports.
+		if len(l4) < 8+40 || l4[0] != 2 {
 			return ServiceKey{}, false
 		}
 		in := l4[8:]
-		return ServiceKey{VIP: netip.AddrFrom16([16]byte(in[8:24])), Port: binary.BigEndian.Uint16(in[40:42]), Proto: lb.Protocol(in[6])}, true
+		inext, il4, ok := walk6(in[6], in[40:], true)
+		if !ok || len(il4) < 4 {
+			return ServiceKey{}, false
+		}
+		return ServiceKey{VIP: netip.AddrFrom16([16]byte(in[8:24])), Port: binary.BigEndian.Uint16(il4[0:2]), Proto: lb.Protocol(inext)}, true
 	}
 	return ServiceKey{}, false
+}
+
+// walk6 follows a chain of IPv6 extension headers (hop-by-hop 0, routing 43,
+// destination options 60, fragment 44) from next, the first header's
+// protocol, over b to the upper-layer header: its protocol and bytes. false:
+// cut short, a routing header with segments left, or a fragment header,
+// unless firstFrag and its offset is 0.
+func walk6(next byte, b []byte, firstFrag bool) (byte, []byte, bool) {
+	for next == 0 || next == 43 || next == 60 || next == 44 {
+		if len(b) < 8 || next == 43 && b[3] != 0 {
+			return 0, nil, false
+		}
+		n := 8 * (int(b[1]) + 1)
+		if next == 44 {
+			if !firstFrag || binary.BigEndian.Uint16(b[2:4])>>3 != 0 {
+				return 0, nil, false
+			}
+			n = 8
+		}
+		if len(b) < n {
+			return 0, nil, false
+		}
+		next, b = b[0], b[n:]
+	}
+	return next, b, true
 }
 
 // TestXDPRandomFrames feeds 100k random and mutated frames, IPv4 and IPv6,
@@ -135,6 +158,8 @@ func TestXDPRandomFrames(t *testing.T) {
 		{func() pkt { p := syn6(3306, 1239); p.vlan = 5; p.ext = []ext6{fragment(1)}; return p }().build(), 40},
 		{pkt{dstMAC: ourMAC, src: clientIP6, dst: vip6, proto: layers.IPProtocolUDP, sport: 999, dport: 3306, payload: []byte("x")}.build(), 36},
 		{tooBig(reply6(1240)).build(), 14 + 40 + 8 + 38},
+		{tooBig(withExt(reply6(1243), hopByHop(), routing(0), fragment(1))).build(), 14 + 40 + 8 + 38},
+		{tooBig(withExt(reply6(1244), dstOpts(1), fragment(0))).build(), 14 + 40 + 8 + 38},
 		{with(syn6(3306, 1241), func(p *pkt) { p.dst = vip4Alias }).build(), 36},
 		{withExt(syn6(3306, 1242), dstOpts(0), dstOpts(0), dstOpts(0), dstOpts(0), dstOpts(0)).build(), 36},
 	}

@@ -312,6 +312,21 @@ func otherBackend6(f *fixture, p pkt) uint32 {
 // family that look like another family's service or flow.
 func ipv6Cases() []xdpCase {
 	withExt := func(p pkt, ext ...ext6) pkt { p.ext = ext; return p }
+	// cut is p's frame cut to its first n bytes.
+	cut := func(p pkt, n int) func(*fixture) []byte { return func(*fixture) []byte { return p.build()[:n] } }
+	// A packet-too-big quoting the reply of client port sport's flow with
+	// extension headers ext: it follows the flow (off its pick), or passes
+	// for reason although the flow exists (the walk refused the quote).
+	tooBigFollows := func(what string, sport uint16, ext ...ext6) xdpCase {
+		return xdpCase{name: "icmpv6 packet too big quoting " + what + " follows the flow's backend",
+			setup: func(f *fixture) { putFlow(f, syn6(3306, sport), otherBackend6(f, syn6(3306, sport))) },
+			frame: frame(tooBig(withExt(reply6(sport), ext...))), want: xdpTX, to: marked, flow: recorded(syn6(3306, sport), marked)}
+	}
+	tooBigPasses := func(what string, sport uint16, reason Reason, ext ...ext6) xdpCase {
+		return xdpCase{name: "icmpv6 packet too big quoting " + what + " passes",
+			setup: func(f *fixture) { putFlow(f, syn6(3306, sport), 4) },
+			frame: frame(tooBig(withExt(reply6(sport), ext...))), want: xdpPass, reason: reason}
+	}
 	icmp6 := func(typ uint8, body []byte) pkt {
 		return pkt{dstMAC: ourMAC, src: clientIP6, dst: vip6, proto: layers.IPProtocolICMPv6,
 			icmp6: &layers.ICMPv6{TypeCode: layers.CreateICMPv6TypeCode(typ, 0)}, body: body}
@@ -365,6 +380,24 @@ func ipv6Cases() []xdpCase {
 			frame: frame(tooBig(with(reply6(41012), func(p *pkt) { p.sport = 3307 }))), want: xdpPass, reason: PassICMP},
 		{name: "icmpv6 packet too big quoting an ipv4 vip's first word passes",
 			frame: frame(tooBig(with(reply6(41013), func(p *pkt) { p.src = vip4Alias }))), want: xdpPass, reason: PassICMP},
+		tooBigFollows("hop-by-hop options", 41030, hopByHop()),
+		tooBigFollows("a finished routing header", 41031, routing(0)),
+		tooBigFollows("destination options", 41032, dstOpts(3)),
+		tooBigFollows("a first fragment", 41033, fragment(1)),
+		tooBigFollows("a chain of every kind at the bound", 41034, hopByHop(), routing(0), fragment(1), dstOpts(1)),
+		{name: "icmpv6 packet too big quoting extension headers without a flow takes the pick and records nothing",
+			frame: frame(tooBig(withExt(reply6(41035), hopByHop(), dstOpts(0)))), want: xdpTX, to: pickOf(syn6(3306, 41035)),
+			flow: notRecorded(syn6(3306, 41035)), opened: notRecorded(syn6(3306, 41035))},
+		tooBigPasses("a chain over the bound", 41036, PassIPv6Ext, hopByHop(), dstOpts(0), routing(0), dstOpts(0), dstOpts(0)),
+		tooBigPasses("a routing header with segments left", 41037, PassIPv6Ext, routing(1)),
+		tooBigPasses("a later fragment", 41038, PassFragment, hopByHop(), fragment(185<<3|1)),
+		// Cut in the middle of the destination options, after the hop-by-hop header.
+		{name: "icmpv6 packet too big whose quote ends inside the extension headers passes",
+			setup: func(f *fixture) { putFlow(f, syn6(3306, 41039), 4) },
+			frame: cut(tooBig(withExt(reply6(41039), hopByHop(), dstOpts(1))), 14+40+8+40+8+12), want: xdpPass, reason: PassMalformed},
+		{name: "icmpv6 packet too big whose quote ends before the ports passes",
+			setup: func(f *fixture) { putFlow(f, syn6(3306, 41040), 4) },
+			frame: cut(tooBig(withExt(reply6(41040), dstOpts(0))), 14+40+8+40+8+3), want: xdpPass, reason: PassMalformed},
 		{name: "ndp neighbour solicitation passes", frame: frame(ndp(layers.ICMPv6TypeNeighborSolicitation)), want: xdpPass, reason: PassICMP},
 		{name: "ndp neighbour advertisement passes", frame: frame(ndp(layers.ICMPv6TypeNeighborAdvertisement)), want: xdpPass, reason: PassICMP},
 		{name: "ndp router advertisement passes", frame: frame(icmp6(layers.ICMPv6TypeRouterAdvertisement, make([]byte, 12))), want: xdpPass, reason: PassICMP},
@@ -467,6 +500,11 @@ func TestXDPTruncated(t *testing.T) {
 			return p
 		}(), 14 + 4 + 40 + 8 + 16 + 24 + 20},
 		{"icmpv6 packet too big", tooBig(reply6(42012)), 14 + 40 + 8 + 40 + 4},
+		{"icmpv6 packet too big quoting extension headers", func() pkt {
+			in := reply6(42013)
+			in.ext = []ext6{hopByHop(), dstOpts(1), fragment(1)}
+			return tooBig(in)
+		}(), 14 + 40 + 8 + 40 + 8 + 16 + 8 + 4},
 	} {
 		full := tc.p.build()
 		if ret, _ := f.run(full); ret != xdpTX {
