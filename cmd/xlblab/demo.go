@@ -144,7 +144,7 @@ func demoVRRP(l *lab.Lab, fams []*family, mon *monitor) ([]row, error) {
 		return nil, err
 	}
 	took = mon.untilEach(15*time.Second, fams, func(f *family) bool { return l.HasVIPOf("lvs2", f.vip) })
-	rows = append(rows, each(fams, "lvs1 xlbd killed -> lvs2 holds the VIP (3 x advert_int + skew = 3.6 s)", func(f *family) string { return took[f].String() }))
+	rows = append(rows, each(fams, "lvs1 xlbd killed -> lvs2 holds the VIP (bound: 3 x advert_int + skew = 3.6 s)", func(f *family) string { return took[f].String() }))
 	mon.watch(3 * time.Second)
 	after = stats(fams)
 	rows = append(rows, each(fams, "client errors across the director failover", func(f *family) string {
