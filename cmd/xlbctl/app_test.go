@@ -13,8 +13,6 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
-	"github.com/google/gopacket"
-	"github.com/google/gopacket/layers"
 
 	"xlb/control/api"
 	"xlb/control/config"
@@ -166,7 +164,7 @@ func TestInspectPinned(t *testing.T) {
 	// A SYN and the next segment through the program record a flow (a flow
 	// is recorded on its second packet) and count it.
 	for _, ack := range []bool{false, true} {
-		if ret, err := dp.Program().Run(&ebpf.RunOptions{Data: tcpFrame(director.MAC, flow, ack)}); err != nil || ret != 3 {
+		if ret, err := dp.Program().Run(&ebpf.RunOptions{Data: testutil.TCPFrame(director.MAC, flow.Client, flow.VIP, ack)}); err != nil || ret != 3 {
 			t.Fatalf("test frame (ack %v): verdict %d, %v", ack, ret, err)
 		}
 	}
@@ -286,17 +284,4 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatal("condition not met within 2s")
-}
-
-// tcpFrame is the client's SYN of flow f, or with ack a later segment.
-func tcpFrame(dst net.HardwareAddr, f loader.FlowKey, ack bool) []byte {
-	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: f.Client.Addr().AsSlice(), DstIP: f.VIP.Addr().AsSlice()}
-	tcp := &layers.TCP{SrcPort: layers.TCPPort(f.Client.Port()), DstPort: layers.TCPPort(f.VIP.Port()), SYN: !ack, ACK: ack}
-	tcp.SetNetworkLayerForChecksum(ip)
-	buf := gopacket.NewSerializeBuffer()
-	eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 0x64}, DstMAC: dst, EthernetType: layers.EthernetTypeIPv4}
-	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, eth, ip, tcp); err != nil {
-		panic(err)
-	}
-	return buf.Bytes()
 }

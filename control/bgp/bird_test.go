@@ -216,19 +216,6 @@ func (r *router) route(t *testing.T, vip string) string {
 	return strings.TrimSpace(out)
 }
 
-func waitFor(t *testing.T, what string, limit time.Duration, ok func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for time.Since(start) < limit {
-		if ok() {
-			return time.Since(start)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("%s: not within %v", what, limit)
-	return 0
-}
-
 func TestBird(t *testing.T) {
 	testutil.RequirePriv(t)
 	rns := testutil.NewNetNS(t, "bgpr")
@@ -248,16 +235,16 @@ func TestBird(t *testing.T) {
 		VIPs: []VIP{{Address: netip.MustParseAddr("10.0.0.100"), MED: &med}}}
 	sp := startChild(t, dns, cfg)
 
-	waitFor(t, "session established (TCP MD5, eBGP)", 20*time.Second, func() bool {
+	testutil.WaitFor(t, "session established (TCP MD5, eBGP)", 20*time.Second, func() bool {
 		st := sp.status()
 		return len(st.Sessions) == 1 && st.Sessions[0].Established()
 	})
-	waitFor(t, "BFD up", 10*time.Second, func() bool { return sp.status().Sessions[0].BFD == "up" })
+	testutil.WaitFor(t, "BFD up", 10*time.Second, func() bool { return sp.status().Sessions[0].BFD == "up" })
 
 	t.Run("announce", func(t *testing.T) {
 		sp.do("set 10.0.0.100=1 10.0.0.101=1")
 		for _, vip := range []string{"10.0.0.100", "10.0.0.101"} {
-			waitFor(t, "route to "+vip, 5*time.Second, func() bool { return strings.Contains(r.route(t, vip), "via "+directIP) })
+			testutil.WaitFor(t, "route to "+vip, 5*time.Second, func() bool { return strings.Contains(r.route(t, vip), "via "+directIP) })
 		}
 		all := r.birdc(t, "show", "route", "10.0.0.100/32", "all")
 		if !strings.Contains(all, "BGP.med: 50") || !strings.Contains(all, "(65001,100)") {
@@ -269,7 +256,7 @@ func TestBird(t *testing.T) {
 	})
 	t.Run("withdraw one", func(t *testing.T) {
 		sp.do("set 10.0.0.100=1 10.0.0.101=0")
-		waitFor(t, "10.0.0.101 withdrawn", 5*time.Second, func() bool { return r.route(t, "10.0.0.101") == "" })
+		testutil.WaitFor(t, "10.0.0.101 withdrawn", 5*time.Second, func() bool { return r.route(t, "10.0.0.101") == "" })
 		if r.route(t, "10.0.0.100") == "" {
 			t.Fatal("10.0.0.100 was withdrawn with 10.0.0.101")
 		}
@@ -281,11 +268,11 @@ func TestBird(t *testing.T) {
 	t.Run("stop withdraws first", func(t *testing.T) {
 		start := time.Now()
 		fmt.Fprintln(sp.in, "stop")
-		waitFor(t, "withdrawn on stop", 2*time.Second, func() bool { return r.route(t, "10.0.0.100") == "" })
+		testutil.WaitFor(t, "withdrawn on stop", 2*time.Second, func() bool { return r.route(t, "10.0.0.100") == "" })
 		if strings.Contains(r.birdc(t, "show", "protocols", "director"), "Established") == false {
 			t.Fatalf("the session closed before the wait: %s", r.birdc(t, "show", "protocols", "director"))
 		}
-		waitFor(t, "session closed after the wait", 5*time.Second, func() bool {
+		testutil.WaitFor(t, "session closed after the wait", 5*time.Second, func() bool {
 			return !strings.Contains(r.birdc(t, "show", "protocols", "director"), "Established")
 		})
 		if took := time.Since(start); took < cfg.WithdrawWait {
@@ -295,14 +282,14 @@ func TestBird(t *testing.T) {
 	t.Run("hang is detected by BFD", func(t *testing.T) {
 		sp := startChild(t, dns, cfg)
 		sp.do("set 10.0.0.100=1")
-		waitFor(t, "announced again", 20*time.Second, func() bool { return r.route(t, "10.0.0.100") != "" })
-		waitFor(t, "BFD up", 10*time.Second, func() bool { return sp.status().Sessions[0].BFD == "up" })
+		testutil.WaitFor(t, "announced again", 20*time.Second, func() bool { return r.route(t, "10.0.0.100") != "" })
+		testutil.WaitFor(t, "BFD up", 10*time.Second, func() bool { return sp.status().Sessions[0].BFD == "up" })
 		// A director that hangs (SIGSTOP: the TCP session stays open, no
 		// NOTIFICATION, no FIN): nothing but BFD tells the router within
 		// the test's limit, the hold time being 90 s. A kill -9 is seen
 		// sooner (the kernel closes the socket), as is a link going down.
 		sp.cmd.Process.Signal(syscall.SIGSTOP)
-		took := waitFor(t, "route withdrawn by BFD", 3*time.Second, func() bool { return r.route(t, "10.0.0.100") == "" })
+		took := testutil.WaitFor(t, "route withdrawn by BFD", 3*time.Second, func() bool { return r.route(t, "10.0.0.100") == "" })
 		t.Logf("director hung -> route gone at the router in %v (BFD 100 ms x 3)", took.Round(time.Millisecond))
 		if took > time.Second {
 			t.Errorf("BFD took %v, want under a second", took)
@@ -344,14 +331,14 @@ func TestFailoverTrialsBFD(t *testing.T) {
 	for i := range bgpTrials() {
 		sp := startChild(t, lb.NetNS, cfg)
 		sp.do("set 10.0.0.100=1")
-		waitFor(t, "announced", 30*time.Second, func() bool { return r.route(t, "10.0.0.100") != "" })
-		waitFor(t, "BFD up", 10*time.Second, func() bool { return sp.status().Sessions[0].BFD == "up" })
+		testutil.WaitFor(t, "announced", 30*time.Second, func() bool { return r.route(t, "10.0.0.100") != "" })
+		testutil.WaitFor(t, "BFD up", 10*time.Second, func() bool { return sp.status().Sessions[0].BFD == "up" })
 		// Let BFD run a while so the death lands at a random phase.
 		time.Sleep(300*time.Millisecond + time.Duration(i)*100*time.Millisecond/7)
 		start := time.Now()
 		lb.MustRun(t, "ip", "link", "set", "eth0", "down")
 		sp.cmd.Process.Kill()
-		waitFor(t, "route withdrawn by BFD", 3*time.Second, func() bool { return r.route(t, "10.0.0.100") == "" })
+		testutil.WaitFor(t, "route withdrawn by BFD", 3*time.Second, func() bool { return r.route(t, "10.0.0.100") == "" })
 		took := time.Since(start)
 		got = append(got, took)
 		sp.cmd.Wait()

@@ -108,9 +108,10 @@ type plane struct {
 	neigh *control.Neighbours
 	macs  *control.MACTracker
 	sync  *flowsync.Syncer // nil without flow sync
-	// neighErr is the last error moving neigh to a re-created netdev
-	// (followLink's goroutine only), so it is logged once.
-	neighErr string
+	// moveErr is the last error moving each of the plane's sockets to a
+	// re-created netdev, by what they serve (followLink's goroutine only),
+	// so each is logged once.
+	moveErr map[string]string
 }
 
 // LoadConfig reads and validates a config file, logging its warnings.

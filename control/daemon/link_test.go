@@ -7,12 +7,18 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/cilium/ebpf"
+
 	"xlb/control"
+	"xlb/control/flowsync"
+	"xlb/control/vrrp"
 	"xlb/lb"
 	"xlb/loader"
 	"xlb/test/testutil"
@@ -192,4 +198,166 @@ func TestFollowLinkMovesNeighbours(t *testing.T) {
 	// or in the table it lists when it moves to the new netdev.
 	director.MustRun(t, "ip", "neigh", "replace", ip.String(), "lladdr", moved.String(), "dev", "eth0", "nud", "reachable")
 	waitFor("the backend's new MAC in the data plane", func() bool { return bytes.Equal(planeMAC(), moved) })
+}
+
+// linkDirector is one director of TestFollowLinkMovesSyncAndVRRP: a data
+// plane on its eth0 with one service, flow sync and a VRRP instance.
+type linkDirector struct {
+	host *testutil.Host
+	dp   *loader.Dataplane
+	sync *flowsync.Syncer
+	vrrp *vrrp.Instance
+}
+
+var (
+	linkVIP      = netip.MustParseAddrPort("192.168.1.30:3306")
+	linkBackends = map[netip.Addr]net.HardwareAddr{
+		netip.MustParseAddr("192.168.1.10"): {2, 0, 0, 0, 0, 10},
+		netip.MustParseAddr("192.168.1.11"): {2, 0, 0, 0, 0, 11},
+	}
+)
+
+// startLinkDirector opens h's director: its data plane (backends up, MACs
+// known), flow sync accepting peer, and a VRRP v3 instance at prio (100 ms
+// adverts), all running until ctx ends.
+func startLinkDirector(t *testing.T, ctx context.Context, wg *sync.WaitGroup, h *testutil.Host, keys []string, peer netip.Addr, prio uint8, log *slog.Logger) *linkDirector {
+	t.Helper()
+	pinRoot := testutil.PinRoot(t, h.Name)
+	ring, err := flowsync.LoadKeyring(keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &linkDirector{host: h}
+	cfg := vrrp.Config{Name: "VI_1", Interface: "eth0", VRID: 51, Priority: prio, Version: 3, AdvertInterval: 100 * time.Millisecond,
+		InitialState: vrrp.StateBackup, VIPs: []vrrp.VIP{{Prefix: netip.PrefixFrom(linkVIP.Addr(), 32), Dev: "eth0"}}, McastGroup: vrrp.Group,
+		GARPMasterDelay: 5 * time.Second, GARPMasterRepeat: 1, GARPMasterRefreshRepeat: 1}
+	if err := h.Do(func() error {
+		if d.dp, err = loader.Open("eth0", loader.Options{PinRoot: pinRoot, MaxFlows: 4096, FlowEvents: true}); err != nil {
+			return err
+		}
+		iface, err := net.InterfaceByName("eth0")
+		if err != nil {
+			return err
+		}
+		if d.sync, err = flowsync.New(d.dp, iface, flowsync.Options{Keys: ring, Peers: []netip.Addr{peer}, Log: log}); err != nil {
+			return err
+		}
+		wait, err := d.sync.Start(ctx)
+		if err != nil {
+			return err
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); wait() }()
+		d.vrrp, err = vrrp.New(cfg, vrrp.Options{Logger: log.With("director", h.Name)})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { loader.DetachPinned("eth0", pinRoot); d.dp.Close() })
+	wg.Add(1)
+	go func() { defer wg.Done(); _ = d.vrrp.Run(ctx) }()
+
+	key := loader.ServiceKey{VIP: linkVIP.Addr(), Port: linkVIP.Port(), Proto: lb.TCP}
+	rec := control.New(d.dp, log)
+	var backends []control.BackendSpec
+	for ip, mac := range linkBackends {
+		rec.SetHealth(key, ip, control.Health{Up: true, Reason: "test"})
+		rec.SetMAC(ip, mac)
+		backends = append(backends, control.BackendSpec{IP: ip, Weight: 1})
+	}
+	rec.SetDesired([]control.ServiceSpec{{Key: key, Backends: backends}})
+	if err := rec.Apply(); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// forward runs a new client's SYN and next segment through d's program:
+// the program records the flow and reports it to flow sync.
+func (d *linkDirector) forward(t *testing.T, client netip.AddrPort) loader.FlowKey {
+	t.Helper()
+	for _, ack := range []bool{false, true} {
+		if ret, err := d.dp.Program().Run(&ebpf.RunOptions{Data: testutil.TCPFrame(d.host.MAC, client, linkVIP, ack)}); err != nil || ret != 3 {
+			t.Fatalf("frame through %s's program: %d %v", d.host.Name, ret, err)
+		}
+	}
+	return loader.FlowKey{Client: client, VIP: linkVIP, Proto: lb.TCP}
+}
+
+// A director's netdev deleted and created again (a new ifindex): flow sync
+// and VRRP follow it with what they had. Flows the other director records
+// reach its table again within a bound, its flow-sync counters go on, its
+// VRRP instance hears the other's adverts and, the higher priority, takes
+// the VIP back with adverts the other hears; never both masters for good.
+func TestFollowLinkMovesSyncAndVRRP(t *testing.T) {
+	testutil.RequirePriv(t)
+	seg := testutil.NewSegment(t, "mv")
+	h1 := seg.AddHost(t, "mv1", "192.168.1.20/24")
+	h2 := seg.AddHost(t, "mv2", "192.168.1.21/24")
+	logs := &testutil.SyncBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, nil))
+	key := filepath.Join(t.TempDir(), "flowsync.key")
+	if err := os.WriteFile(key, []byte("follow-link-key-0123456789abcdef\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer func() { cancel(); wg.Wait() }()
+	lvs1 := startLinkDirector(t, ctx, &wg, h1, []string{key}, h2.Addr.Addr(), 100, log)
+	lvs2 := startLinkDirector(t, ctx, &wg, h2, []string{key}, h1.Addr.Addr(), 150, log)
+	d := &Daemon{log: log}
+	p := &plane{plan: &ifacePlan{name: "eth0"}, dp: lvs2.dp, sync: lvs2.sync}
+	wg.Add(1)
+	go func() { defer wg.Done(); _ = h2.Do(func() error { d.followLink(ctx, p); return nil }) }()
+
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("log:\n%s", logs.String())
+		}
+	})
+	state := func(d *linkDirector) vrrp.State { return d.vrrp.Status().State }
+	roles := func(m, b *linkDirector) func() bool {
+		return func() bool { return state(m) == vrrp.StateMaster && state(b) == vrrp.StateBackup }
+	}
+	port := uint16(40000)
+	// synced forwards a new client on lvs1 every 100 ms until one reaches
+	// lvs2's table.
+	synced := func() bool {
+		port++
+		f := lvs1.forward(t, netip.AddrPortFrom(netip.MustParseAddr("192.168.1.100"), port))
+		for range 5 {
+			if _, ok, _ := lvs2.dp.Flow(f); ok {
+				return true
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		return false
+	}
+	testutil.WaitFor(t, "lvs2 master, lvs1 backup", 5*time.Second, roles(lvs2, lvs1))
+	testutil.WaitFor(t, "a flow of lvs1 in lvs2's table", 5*time.Second, synced)
+	before := lvs2.sync.Status()
+	sentBefore, heardBefore := lvs2.vrrp.Status().Counters.AdvertsSent, lvs1.vrrp.Status().Counters.AdvertsReceived
+
+	seg.Unplug(t, h2)
+	testutil.WaitFor(t, "lvs2's interface reported gone", 5*time.Second, func() bool { return strings.Contains(logs.String(), "interface gone") })
+	testutil.WaitFor(t, "lvs1 master while lvs2 is unplugged", 5*time.Second, func() bool { return state(lvs1) == vrrp.StateMaster })
+	heard2 := lvs2.vrrp.Status().Counters.AdvertsReceived
+	seg.Plug(t, h2)
+	took := testutil.WaitFor(t, "a new flow of lvs1 in the re-created netdev's director", 5*time.Second, synced)
+	t.Logf("flow sync heard again %v after the netdev came back", took.Round(time.Millisecond))
+	// lvs2, the higher priority, hears lvs1's adverts and preempts with
+	// adverts lvs1 hears: without them both would stay master.
+	took = testutil.WaitFor(t, "lvs2 master again, lvs1 backup", 5*time.Second, roles(lvs2, lvs1))
+	t.Logf("VRRP roles restored %v after that", took.Round(time.Millisecond))
+	after, v2, v1 := lvs2.sync.Status(), lvs2.vrrp.Status(), lvs1.vrrp.Status()
+	if after.Applied <= before.Applied || after.Received <= before.Received || len(after.Dropped) != 0 {
+		t.Errorf("flow sync counters did not go on: applied %d -> %d, received %d -> %d, dropped %v",
+			before.Applied, after.Applied, before.Received, after.Received, after.Dropped)
+	}
+	if v2.Counters.AdvertsSent <= sentBefore || v1.Counters.AdvertsReceived <= heardBefore {
+		t.Errorf("adverts: lvs2 sent %d -> %d, lvs1 heard %d -> %d", sentBefore, v2.Counters.AdvertsSent, heardBefore, v1.Counters.AdvertsReceived)
+	}
+	if v2.Counters.AdvertsReceived <= heard2 {
+		t.Errorf("lvs2 heard no advert of lvs1's on the new netdev (%d before, %d after)", heard2, v2.Counters.AdvertsReceived)
+	}
 }

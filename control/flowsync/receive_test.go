@@ -108,12 +108,11 @@ func receiver(t *testing.T, dp Dataplane, opts Options) *Syncer {
 		opts.Keys = ring(t, testKey(t, keyA))
 	}
 	opts.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
-	s, err := New(dp, &net.Interface{Index: 2, Name: "eth0"}, opts)
+	s, err := New(dp, nil, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.src = lvs2
-	s.onLink = []netip.Prefix{netip.MustParsePrefix("192.168.1.0/24")}
+	s.cur.Store(&netdev{iface: &net.Interface{Index: 2, Name: "eth0"}, src: lvs2, onLink: []netip.Prefix{netip.MustParsePrefix("192.168.1.0/24")}})
 	return s
 }
 

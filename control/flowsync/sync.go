@@ -144,16 +144,17 @@ const (
 // theirs.
 type Syncer struct {
 	dp    Dataplane
-	iface *net.Interface
 	opts  Options
 	log   *slog.Logger
 	keys  atomic.Pointer[Keyring]
 	epoch uint64
 	seq   atomic.Uint64
 
-	conn   *ipv4.PacketConn
-	src    netip.Addr
-	onLink []netip.Prefix
+	// cur is the netdev the syncer works on; Reopen replaces it whole
+	// (under netMu, which Start's stop takes too: stopped, nothing opens).
+	cur     atomic.Pointer[netdev]
+	netMu   sync.Mutex
+	stopped bool
 
 	// receive state, touched by the receive goroutine only
 	replay   *Replay
@@ -172,6 +173,15 @@ type Syncer struct {
 	mu                                           sync.Mutex
 	dropped                                      map[string]uint64
 	ids                                          snapshot
+}
+
+// netdev is the interface as the syncer opened it: its socket (nil before
+// Start), the address it sends from and its subnets.
+type netdev struct {
+	iface  *net.Interface
+	conn   *ipv4.PacketConn
+	src    netip.Addr
+	onLink []netip.Prefix
 }
 
 // New returns a syncer for dp on iface; it needs opts.Keys.
@@ -209,10 +219,11 @@ func New(dp Dataplane, iface *net.Interface, opts Options) (*Syncer, error) {
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
-	s := &Syncer{dp: dp, iface: iface, opts: opts, log: opts.Log, epoch: uint64(time.Now().UnixNano()),
+	s := &Syncer{dp: dp, opts: opts, log: opts.Log, epoch: uint64(time.Now().UnixNano()),
 		replay: NewReplay(opts.MaxSkew), limiters: map[netip.Addr]*rate.Limiter{}, synced: make(chan struct{}), joined: make(chan joinResult, 1),
 		dropped: map[string]uint64{}}
 	s.keys.Store(opts.Keys)
+	s.cur.Store(&netdev{iface: iface})
 	return s, nil
 }
 
@@ -229,12 +240,13 @@ func (s *Syncer) Synced() <-chan struct{} { return s.synced }
 func (s *Syncer) Status() Status {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := Status{Interface: s.iface.Name, Group: s.opts.Group.String(), KeyIDs: s.keys.Load().IDs(),
+	n := s.cur.Load()
+	st := Status{Interface: n.iface.Name, Group: s.opts.Group.String(), KeyIDs: s.keys.Load().IDs(),
 		Sent: s.sent.Load(), Received: s.received.Load(), Applied: s.applied.Load(), Replaced: s.replaced.Load(),
 		Unchanged: s.unchanged.Load(), BulkRequests: s.bulkRequests.Load(), BulkDumps: s.bulkDumps.Load(),
 		BulkFlowsSent: s.bulkFlows.Load(), BulkLost: s.bulkLost.Load(), Dropped: map[string]uint64{}}
-	if s.src.IsValid() {
-		st.Source = s.src.String()
+	if n.src.IsValid() {
+		st.Source = n.src.String()
 	}
 	for _, p := range s.opts.Peers {
 		st.Peers = append(st.Peers, p.String())
@@ -266,17 +278,14 @@ func (s *Syncer) Run(ctx context.Context) error {
 // the peers for their tables, and syncs in the background until ctx ends;
 // wait blocks until it has stopped.
 func (s *Syncer) Start(ctx context.Context) (wait func(), err error) {
-	if err := s.addresses(); err != nil {
-		return nil, err
-	}
-	conn, err := s.listen()
+	n, err := s.open(s.cur.Load().iface)
 	if err != nil {
 		return nil, err
 	}
-	s.conn = conn
+	s.cur.Store(n)
 	events, err := s.dp.FlowEventReader()
 	if err != nil {
-		conn.Close()
+		n.conn.Close()
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
@@ -288,11 +297,14 @@ func (s *Syncer) Start(ctx context.Context) (wait func(), err error) {
 	go func() {
 		defer wg.Done()
 		<-ctx.Done()
-		conn.Close()
+		s.netMu.Lock()
+		s.stopped = true
+		s.cur.Load().conn.Close()
+		s.netMu.Unlock()
 		events.Close()
 	}()
 	// The caller's logger names the interface (xlbd: one logger per plane).
-	s.log.Info("flow sync running", "group", s.opts.Group, "source", s.src,
+	s.log.Info("flow sync running", "group", s.opts.Group, "source", n.src,
 		"peers", s.opts.Peers, "key_ids", s.keys.Load().IDs())
 	return func() {
 		wg.Wait()
@@ -301,32 +313,70 @@ func (s *Syncer) Start(ctx context.Context) (wait func(), err error) {
 	}, nil
 }
 
-// addresses finds the source address and the interface's subnets.
-func (s *Syncer) addresses() error {
-	addrs, err := s.iface.Addrs()
+// Interface is the netdev the syncer works on, as it was when opened or
+// reopened.
+func (s *Syncer) Interface() *net.Interface { return s.cur.Load().iface }
+
+// Reopen moves a started syncer to iface, the same interface under a new
+// index (a netdev deleted and created again): a socket bound to it and a
+// member of the group there, its addresses read again. Keys, replay state,
+// rate limiters, counters and the sequence go on: to the peers it is the
+// same sender. Datagrams queued on the old socket are lost, as they would
+// have been on the dead netdev.
+func (s *Syncer) Reopen(iface *net.Interface) error {
+	s.netMu.Lock()
+	defer s.netMu.Unlock()
+	if s.stopped || s.cur.Load().conn == nil {
+		return errors.New("flow sync: not running")
+	}
+	n, err := s.open(iface)
 	if err != nil {
-		return fmt.Errorf("flow sync: addresses of %s: %w", s.iface.Name, err)
+		return err
+	}
+	s.cur.Swap(n).conn.Close()
+	s.log.Info("flow sync follows the interface", "ifindex", iface.Index, "source", n.src)
+	return nil
+}
+
+// open reads iface's addresses and opens the socket on it.
+func (s *Syncer) open(iface *net.Interface) (*netdev, error) {
+	n := &netdev{iface: iface}
+	if err := s.addresses(n); err != nil {
+		return nil, err
+	}
+	var err error
+	if n.conn, err = s.listen(iface); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// addresses finds n's source address and subnets.
+func (s *Syncer) addresses(n *netdev) error {
+	addrs, err := n.iface.Addrs()
+	if err != nil {
+		return fmt.Errorf("flow sync: addresses of %s: %w", n.iface.Name, err)
 	}
 	for _, a := range addrs {
-		n, ok := a.(*net.IPNet)
+		ipn, ok := a.(*net.IPNet)
 		if !ok {
 			continue
 		}
-		ip, ok := netip.AddrFromSlice(n.IP.To4())
+		ip, ok := netip.AddrFromSlice(ipn.IP.To4())
 		if !ok {
 			continue
 		}
-		ones, _ := n.Mask.Size()
-		s.onLink = append(s.onLink, netip.PrefixFrom(ip, ones).Masked())
-		if !s.src.IsValid() {
-			s.src = ip
+		ones, _ := ipn.Mask.Size()
+		n.onLink = append(n.onLink, netip.PrefixFrom(ip, ones).Masked())
+		if !n.src.IsValid() {
+			n.src = ip
 		}
 	}
 	if s.opts.Source.IsValid() {
-		s.src = s.opts.Source
+		n.src = s.opts.Source
 	}
-	if !s.src.IsValid() {
-		return fmt.Errorf("flow sync: %s has no IPv4 address to send from", s.iface.Name)
+	if !n.src.IsValid() {
+		return fmt.Errorf("flow sync: %s has no IPv4 address to send from", n.iface.Name)
 	}
 	return nil
 }
@@ -335,13 +385,13 @@ func (s *Syncer) addresses() error {
 // (the kernel delivers nothing that arrived elsewhere, loopback included),
 // member of the group there, reporting each datagram's TTL, destination
 // and interface, and sending to the group with TTL 255 without looping back.
-func (s *Syncer) listen() (*ipv4.PacketConn, error) {
+func (s *Syncer) listen(iface *net.Interface) (*ipv4.PacketConn, error) {
 	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
 		var serr error
 		err := c.Control(func(fd uintptr) {
 			serr = errors.Join(
 				unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1),
-				unix.BindToDevice(int(fd), s.iface.Name),
+				unix.BindToDevice(int(fd), iface.Name),
 				// Only the groups joined on this socket, not every group
 				// the host joined (Linux's default).
 				unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_MULTICAST_ALL, 0),
@@ -357,12 +407,12 @@ func (s *Syncer) listen() (*ipv4.PacketConn, error) {
 	}}
 	pc, err := lc.ListenPacket(context.Background(), "udp4", fmt.Sprintf("0.0.0.0:%d", s.opts.Group.Port()))
 	if err != nil {
-		return nil, fmt.Errorf("flow sync: listen on %s port %d: %w", s.iface.Name, s.opts.Group.Port(), err)
+		return nil, fmt.Errorf("flow sync: listen on %s port %d: %w", iface.Name, s.opts.Group.Port(), err)
 	}
 	c := ipv4.NewPacketConn(pc)
 	err = errors.Join(
-		c.JoinGroup(s.iface, &net.UDPAddr{IP: s.opts.Group.Addr().AsSlice()}),
-		c.SetMulticastInterface(s.iface),
+		c.JoinGroup(iface, &net.UDPAddr{IP: s.opts.Group.Addr().AsSlice()}),
+		c.SetMulticastInterface(iface),
 		c.SetMulticastTTL(gtsmTTL),
 		c.SetTTL(gtsmTTL),
 		c.SetMulticastLoopback(false),
@@ -370,19 +420,20 @@ func (s *Syncer) listen() (*ipv4.PacketConn, error) {
 	)
 	if err != nil {
 		pc.Close()
-		return nil, fmt.Errorf("flow sync: socket options on %s: %w", s.iface.Name, err)
+		return nil, fmt.Errorf("flow sync: socket options on %s: %w", iface.Name, err)
 	}
 	return c, nil
 }
 
 // write seals m with the sending key and sends it to the group.
 func (s *Syncer) write(m Message) error {
-	m.Sender, m.Epoch, m.Seq, m.SentAt = s.src, s.epoch, s.seq.Add(1), time.Now().UnixMilli()
+	n := s.cur.Load()
+	m.Sender, m.Epoch, m.Seq, m.SentAt = n.src, s.epoch, s.seq.Add(1), time.Now().UnixMilli()
 	b, err := Seal(s.keys.Load().Send(), m)
 	if err != nil {
 		return err
 	}
-	_, err = s.conn.WriteTo(b, &ipv4.ControlMessage{Src: s.src.AsSlice(), IfIndex: s.iface.Index},
+	_, err = n.conn.WriteTo(b, &ipv4.ControlMessage{Src: n.src.AsSlice(), IfIndex: n.iface.Index},
 		net.UDPAddrFromAddrPort(s.opts.Group))
 	return err
 }
@@ -478,8 +529,12 @@ type meta struct {
 func (s *Syncer) receive(ctx context.Context) {
 	buf := make([]byte, 2048)
 	for {
-		n, cm, from, err := s.conn.ReadFrom(buf)
+		cur := s.cur.Load()
+		n, cm, from, err := cur.conn.ReadFrom(buf)
 		if err != nil {
+			if errors.Is(err, net.ErrClosed) && s.cur.Load() != cur {
+				continue // Reopen moved to a new netdev
+			}
 			if ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
 				s.log.Error("flow sync receive stopped", "error", err)
 			}
@@ -556,12 +611,13 @@ func (s *Syncer) handle(ctx context.Context, b []byte, md meta, now time.Time) {
 
 // admit is the checks on where a datagram came from, before any parsing.
 func (s *Syncer) admit(md meta) string {
+	n := s.cur.Load()
 	switch {
-	case md.ifindex != s.iface.Index:
+	case md.ifindex != n.iface.Index:
 		return ReasonInterface
-	case md.src == s.src:
+	case md.src == n.src:
 		return ReasonOwn
-	case !s.isPeer(md.src):
+	case !s.isPeer(n, md.src):
 		return ReasonNotPeer
 	case md.ttl != gtsmTTL:
 		return ReasonTTL
@@ -571,11 +627,11 @@ func (s *Syncer) admit(md meta) string {
 	return ""
 }
 
-func (s *Syncer) isPeer(a netip.Addr) bool {
+func (s *Syncer) isPeer(n *netdev, a netip.Addr) bool {
 	if len(s.opts.Peers) > 0 {
 		return slices.Contains(s.opts.Peers, a)
 	}
-	for _, p := range s.onLink {
+	for _, p := range n.onLink {
 		if p.Contains(a) && a != p.Addr() && p.Bits() < 32 {
 			return true
 		}

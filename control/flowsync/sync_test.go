@@ -15,8 +15,6 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
-	"github.com/google/gopacket"
-	"github.com/google/gopacket/layers"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/sys/unix"
 
@@ -68,29 +66,6 @@ func director(t *testing.T, mac net.HardwareAddr, base uint32, pick func(i int) 
 
 func alternate(i int) uint32 { return uint32(i % 2) }
 
-// segment is the client's SYN, or with ack a later segment of its flow: the
-// program records a flow, and reports it for sync, on its second packet. An
-// IPv6 client's goes to the IPv6 service.
-func segment(dst net.HardwareAddr, client netip.AddrPort, ack bool) []byte {
-	var ip interface {
-		gopacket.SerializableLayer
-		gopacket.NetworkLayer
-	}
-	ether := layers.EthernetTypeIPv4
-	if client.Addr().Is4() {
-		ip = &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: client.Addr().AsSlice(), DstIP: vip.AsSlice()}
-	} else {
-		ip = &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: layers.IPProtocolTCP, SrcIP: client.Addr().AsSlice(), DstIP: vip6.AsSlice()}
-		ether = layers.EthernetTypeIPv6
-	}
-	tcp := &layers.TCP{SrcPort: layers.TCPPort(client.Port()), DstPort: 3306, SYN: !ack, ACK: ack}
-	tcp.SetNetworkLayerForChecksum(ip)
-	buf := gopacket.NewSerializeBuffer()
-	gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true},
-		&layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 100}, DstMAC: dst, EthernetType: ether}, ip, tcp)
-	return buf.Bytes()
-}
-
 // forward runs a SYN and the next segment of client through dp's program
 // (the flow is recorded on the second) and returns the MAC the second was
 // sent to.
@@ -99,7 +74,11 @@ func forward(t *testing.T, dp *loader.Dataplane, mac net.HardwareAddr, client ne
 	var to net.HardwareAddr
 	for _, ack := range []bool{false, true} {
 		out := make([]byte, 128)
-		opts := &ebpf.RunOptions{Data: segment(mac, client, ack), DataOut: out}
+		dst := netip.AddrPortFrom(vip, 3306)
+		if client.Addr().Is6() {
+			dst = netip.AddrPortFrom(vip6, 3306)
+		}
+		opts := &ebpf.RunOptions{Data: testutil.TCPFrame(mac, client, dst, ack), DataOut: out}
 		if ret, err := dp.Program().Run(opts); err != nil || ret != 3 {
 			t.Fatalf("frame through the program: %d %v", ret, err)
 		}

@@ -42,6 +42,8 @@ type NetActions struct {
 	nl     *netlink.Handle
 	arp    map[string]*arp.Client // by device, IPv4 instances
 	ndp    map[string]*ndpSender  // by device, IPv6 instances
+	index  map[string]int         // by device: the netdev its socket is bound to
+	ns     netns.NsHandle         // where the sockets are opened, Rebind's too
 	notify *script.Queue
 	once   sync.Once
 }
@@ -69,9 +71,14 @@ func NewNetActions(cfg Config, q *script.Queue, log *slog.Logger) (*NetActions, 
 	if q == nil {
 		q = script.NewQueue(log)
 	}
-	a := &NetActions{cfg: c, log: log, nl: nl, arp: map[string]*arp.Client{}, ndp: map[string]*ndpSender{}, notify: q}
+	ns, err := netns.Get()
+	if err != nil {
+		nl.Close()
+		return nil, fmt.Errorf("vrrp %s: current network namespace: %w", c.Name, err)
+	}
+	a := &NetActions{cfg: c, log: log, nl: nl, arp: map[string]*arp.Client{}, ndp: map[string]*ndpSender{}, index: map[string]int{}, ns: ns, notify: q}
 	for _, v := range append(slices.Clip(c.VIPs), c.ExcludedVIPs...) {
-		if a.arp[v.Dev] != nil || a.ndp[v.Dev] != nil {
+		if _, ok := a.index[v.Dev]; ok {
 			continue
 		}
 		ifi, err := net.InterfaceByName(v.Dev)
@@ -79,23 +86,65 @@ func NewNetActions(cfg Config, q *script.Queue, log *slog.Logger) (*NetActions, 
 			a.closeSockets()
 			return nil, fmt.Errorf("vrrp %s: VIP device: %w", c.Name, err)
 		}
-		if c.IPv6() {
-			s, err := newNDPSender(ifi)
-			if err != nil {
-				a.closeSockets()
-				return nil, fmt.Errorf("vrrp %s: neighbour discovery socket on %s: %w", c.Name, v.Dev, err)
-			}
-			a.ndp[v.Dev] = s
-			continue
-		}
-		cl, err := arp.Dial(ifi)
-		if err != nil {
+		if err := a.openDev(ifi); err != nil {
 			a.closeSockets()
-			return nil, fmt.Errorf("vrrp %s: arp socket on %s: %w", c.Name, v.Dev, err)
+			return nil, fmt.Errorf("vrrp %s: %w", c.Name, err)
 		}
-		a.arp[v.Dev] = cl
 	}
 	return a, nil
+}
+
+// openDev opens the socket that announces VIPs on ifi (ARP for an IPv4
+// instance, neighbour discovery for an IPv6 one), replacing the one it had.
+func (a *NetActions) openDev(ifi *net.Interface) error {
+	if a.cfg.IPv6() {
+		s, err := newNDPSender(ifi)
+		if err != nil {
+			return fmt.Errorf("neighbour discovery socket on %s: %w", ifi.Name, err)
+		}
+		if old := a.ndp[ifi.Name]; old != nil {
+			old.conn.Close()
+		}
+		a.ndp[ifi.Name] = s
+	} else {
+		cl, err := arp.Dial(ifi)
+		if err != nil {
+			return fmt.Errorf("arp socket on %s: %w", ifi.Name, err)
+		}
+		if old := a.arp[ifi.Name]; old != nil {
+			old.Close()
+		}
+		a.arp[ifi.Name] = cl
+	}
+	a.index[ifi.Name] = ifi.Index
+	return nil
+}
+
+// Rebind reopens the announcing socket of every VIP device deleted and
+// created again (a new index: the old socket sends nothing any more);
+// moved is false when none was. It runs on the instance's goroutine, as
+// SendGARP does.
+func (a *NetActions) Rebind() (moved bool, err error) {
+	err = inNamespace(a.ns, func() error {
+		var errs []error
+		for dev, index := range a.index {
+			ifi, err := net.InterfaceByName(dev)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("VIP device: %w", err))
+				continue
+			}
+			if ifi.Index == index {
+				continue
+			}
+			if err := a.openDev(ifi); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			moved = true
+		}
+		return errors.Join(errs...)
+	})
+	return moved, err
 }
 
 // newNDPSender opens an ICMPv6 socket on ifi that only sends: its filter
@@ -408,6 +457,7 @@ func (a *NetActions) closeSockets() {
 		s.conn.Close()
 	}
 	a.nl.Close()
+	a.ns.Close()
 }
 
 // Close closes the sockets. Queued notify scripts still run, in order: a

@@ -35,6 +35,15 @@ type Transport interface {
 	Close() error
 }
 
+// Rebinder is a Transport or Actions whose sockets are bound to netdevs
+// (RawTransport, NetActions): Rebind moves them to the netdevs now carrying
+// their interfaces' names where those were deleted and created again;
+// moved is false when none was. The instance calls it when a tracked link
+// comes up, and again every second while it fails.
+type Rebinder interface {
+	Rebind() (moved bool, err error)
+}
+
 // Notification is what notify scripts and the state callback learn.
 type Notification struct {
 	Instance string

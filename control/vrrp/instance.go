@@ -91,6 +91,8 @@ type Instance struct {
 	garpAt       time.Time
 	garpDelayed  bool // the next garpAt is the second burst, not a refresh
 	preemptAt    time.Time
+	rebindAt     time.Time // the next try to move sockets to a re-created netdev
+	rebindErr    string    // its last error, logged once
 	down         map[string]bool
 	tracks       []*scriptTracker // one per cfg.TrackScripts
 	ctr          counters
@@ -367,7 +369,7 @@ func (in *Instance) untilNext() time.Duration {
 
 func (in *Instance) nextDeadline() time.Time {
 	var next time.Time
-	for _, t := range []time.Time{in.masterDownAt, in.advertAt, in.garpAt} {
+	for _, t := range []time.Time{in.masterDownAt, in.advertAt, in.garpAt, in.rebindAt} {
 		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
 			next = t
 		}
@@ -534,6 +536,9 @@ func (in *Instance) shutdown(now time.Time) {
 }
 
 func (in *Instance) fire(now time.Time) {
+	if !in.rebindAt.IsZero() && !now.Before(in.rebindAt) {
+		in.rebind(now)
+	}
 	if in.state == StateBackup && !in.masterDownAt.IsZero() && !now.Before(in.masterDownAt) {
 		if !in.mayBecomeMaster() {
 			// vrrp_sync_can_goto_master: wait for the other members,
@@ -823,7 +828,44 @@ func (in *Instance) preemptHeld() bool {
 
 func (in *Instance) handleLink(now time.Time, ev LinkEvent) {
 	in.down[ev.Name] = !ev.Up
+	if ev.Up {
+		// A link that comes up may be a netdev deleted and created again:
+		// the sockets move to it before the instance may become master.
+		in.rebind(now)
+	}
 	in.reassessFault(now, "link "+ev.Name+" down", "links up")
+}
+
+// rebindRetry is how soon moving the sockets to a re-created netdev is
+// tried again after it failed (the new netdev has no address yet, say).
+const rebindRetry = time.Second
+
+// rebind moves the transport's and the actions' sockets to re-created
+// netdevs; state, timers and counters stay. While it fails it is tried
+// again every rebindRetry: no link event says an address was added.
+func (in *Instance) rebind(now time.Time) {
+	in.rebindAt = time.Time{}
+	var errs []error
+	movedAny := false
+	for _, x := range []any{in.tr, in.act} {
+		if r, ok := x.(Rebinder); ok {
+			moved, err := r.Rebind()
+			movedAny = movedAny || moved
+			errs = append(errs, err)
+		}
+	}
+	if movedAny {
+		in.log.Info("vrrp sockets follow a re-created interface", "interface", in.cfg.Interface, "source", in.tr.LocalAddr())
+	}
+	if err := errors.Join(errs...); err != nil {
+		if err.Error() != in.rebindErr {
+			in.log.Error("vrrp sockets could not follow a re-created interface yet: adverts are not sent or heard on it until they can", "err", err)
+		}
+		in.rebindErr = err.Error()
+		in.rebindAt = now.Add(rebindRetry)
+		return
+	}
+	in.rebindErr = ""
 }
 
 // reassessFault enters FAULT when a tracked link or weight-0 script says so,

@@ -1,6 +1,8 @@
 package vrrp
 
 import (
+	"errors"
+	"slices"
 	"testing"
 	"time"
 )
@@ -404,6 +406,61 @@ func TestFaultThenBackup(t *testing.T) {
 	s.wantState(StateBackup)
 	s.at(time.Minute + masterDownInterval(2, 100, time.Second))
 	s.wantState(StateMaster)
+}
+
+// rebindTransport is a fake transport bound to a netdev: each Rebind takes
+// the next of results (then "nothing moved").
+type rebindTransport struct {
+	*fakeTransport
+	results []error
+	calls   []time.Duration // since t0
+	clock   *fakeClock
+}
+
+func (r *rebindTransport) Rebind() (bool, error) {
+	r.calls = append(r.calls, r.clock.Now().Sub(t0))
+	if len(r.calls) > len(r.results) {
+		return false, nil
+	}
+	err := r.results[len(r.calls)-1]
+	return err == nil, err
+}
+
+// A link coming up moves the sockets to the netdev (it may be a new one)
+// before the instance may become master; while that fails it is tried
+// again every second, and not once more after it worked. State and
+// counters go on.
+func TestRebindOnLinkUp(t *testing.T) {
+	clock := &fakeClock{now: t0}
+	tr := &rebindTransport{fakeTransport: newFakeTransport(), clock: clock,
+		results: []error{errors.New("interface eth0 has no IPv4 address"), errors.New("interface eth0 has no IPv4 address"), nil}}
+	s := &sim{t: t, tr: tr.fakeTransport, act: &fakeActions{}, clock: clock}
+	in, err := New(baseConfig(), Options{Transport: tr, Actions: s.act, Links: fakeLinks{}, Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.in = in
+	s.start()
+	s.at(masterDownInterval(2, 100, time.Second))
+	s.wantState(StateMaster)
+	sentBefore := s.in.Status().Counters.AdvertsSent
+	s.at(10 * time.Second)
+	s.in.step(func(now time.Time) { s.in.handleLink(now, LinkEvent{Name: "eth0", Up: false}) })
+	s.wantState(StateFault)
+	if len(tr.calls) != 0 {
+		t.Fatalf("a link going down rebound the sockets: %v", tr.calls)
+	}
+	s.at(20 * time.Second)
+	s.in.step(func(now time.Time) { s.in.handleLink(now, LinkEvent{Name: "eth0", Up: true}) })
+	s.wantState(StateBackup)
+	s.at(time.Minute)
+	if want := []time.Duration{20 * time.Second, 21 * time.Second, 22 * time.Second}; !slices.Equal(tr.calls, want) {
+		t.Fatalf("rebind tried at %v, want %v (on the link event, then every second until it worked)", tr.calls, want)
+	}
+	s.wantState(StateMaster)
+	if st := s.in.Status(); st.Counters.AdvertsSent <= sentBefore {
+		t.Fatalf("counters restarted: %d adverts sent, %d before", st.Counters.AdvertsSent, sentBefore)
+	}
 }
 
 func TestPriorityAdjust(t *testing.T) {

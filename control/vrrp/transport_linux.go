@@ -7,8 +7,11 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"sync"
+	"sync/atomic"
 	"syscall"
 
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
@@ -20,47 +23,109 @@ import (
 // back. An IPv6 instance speaks from the interface's link-local address
 // unless unicast_src_ip names another, and learns each packet's hop limit and
 // destination from ancillary data, the IPv6 header being the kernel's.
+//
+// The sockets are bound to one netdev: Rebind moves them to the netdev now
+// carrying the interface's name when it was deleted and created again.
 type RawTransport struct {
+	cfg  Config
+	dsts []netip.Addr
+	v6   bool
+	ns   netns.NsHandle // where the sockets are opened, Rebind's too
+
+	mu     sync.Mutex // Rebind and Close
+	closed bool
+	cur    atomic.Pointer[rawSockets]
+}
+
+// rawSockets are a RawTransport's sockets on one netdev.
+type rawSockets struct {
 	local   netip.Addr
-	dsts    []netip.Addr
 	ifindex int
-	v6      bool
 	rx      *os.File
 	rxRaw   syscall.RawConn
 	tx      *os.File
 	txRaw   syscall.RawConn
 }
 
+func (s *rawSockets) close() error { return errors.Join(s.rx.Close(), s.tx.Close()) }
+
 // OpenRawTransport opens the sockets in the calling thread's network
-// namespace; they stay there for their whole life.
+// namespace; they stay there for their whole life (Rebind included).
 func OpenRawTransport(c Config) (*RawTransport, error) {
+	group := c.McastGroup
+	if !group.IsValid() {
+		group = Group
+		if c.IPv6() {
+			group = Group6
+		}
+	}
+	t := &RawTransport{cfg: c, dsts: []netip.Addr{group}, v6: c.IPv6()}
+	if len(c.UnicastPeers) > 0 {
+		t.dsts = append([]netip.Addr(nil), c.UnicastPeers...)
+	}
 	ifi, err := net.InterfaceByName(c.Interface)
 	if err != nil {
 		return nil, fmt.Errorf("vrrp %s: interface: %w", c.Name, err)
 	}
-	v6 := c.IPv6()
+	if t.ns, err = netns.Get(); err != nil {
+		return nil, fmt.Errorf("vrrp %s: current network namespace: %w", c.Name, err)
+	}
+	socks, err := t.open(ifi)
+	if err != nil {
+		t.ns.Close()
+		return nil, fmt.Errorf("vrrp %s: %w", c.Name, err)
+	}
+	t.cur.Store(socks)
+	return t, nil
+}
+
+// Rebind moves the sockets to the netdev now named as the instance's
+// interface when it is not the one they are bound to (deleted and created
+// again: the old sockets hear and send nothing any more); moved is false
+// when they already were there. The source address is found again unless
+// unicast_src_ip names it.
+func (t *RawTransport) Rebind() (moved bool, err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return false, ErrClosed
+	}
+	var socks *rawSockets
+	err = inNamespace(t.ns, func() error {
+		ifi, err := net.InterfaceByName(t.cfg.Interface)
+		if err != nil {
+			return fmt.Errorf("interface: %w", err)
+		}
+		if ifi.Index == t.cur.Load().ifindex {
+			return nil
+		}
+		socks, err = t.open(ifi)
+		return err
+	})
+	if err != nil || socks == nil {
+		return false, err
+	}
+	_ = t.cur.Swap(socks).close()
+	return true, nil
+}
+
+// open opens the receive and send sockets on ifi.
+func (t *RawTransport) open(ifi *net.Interface) (*rawSockets, error) {
+	c, v6, group := t.cfg, t.v6, t.dsts[0]
 	local := c.UnicastSrc
 	if !local.IsValid() {
+		var err error
 		if local, err = defaultSource(ifi, v6); err != nil {
-			return nil, fmt.Errorf("vrrp %s: %w", c.Name, err)
+			return nil, err
 		}
 	}
-	group := c.McastGroup
-	if !group.IsValid() {
-		group = Group
-		if v6 {
-			group = Group6
-		}
-	}
-	t := &RawTransport{local: local, dsts: []netip.Addr{group}, ifindex: ifi.Index, v6: v6}
-	if len(c.UnicastPeers) > 0 {
-		t.dsts = append([]netip.Addr(nil), c.UnicastPeers...)
-	}
+	s := &rawSockets{local: local, ifindex: ifi.Index}
 	family := unix.AF_INET
 	if v6 {
 		family = unix.AF_INET6
 	}
-	if t.rx, t.rxRaw, err = rawSocket(family, "vrrp-rx", func(fd int) error {
+	var err error
+	if s.rx, s.rxRaw, err = rawSocket(family, "vrrp-rx", func(fd int) error {
 		if err := unix.BindToDevice(fd, ifi.Name); err != nil {
 			return fmt.Errorf("bind to device %s: %w", ifi.Name, err)
 		}
@@ -88,9 +153,9 @@ func OpenRawTransport(c Config) (*RawTransport, error) {
 		}
 		return nil
 	}); err != nil {
-		return nil, fmt.Errorf("vrrp %s: %w", c.Name, err)
+		return nil, err
 	}
-	if t.tx, t.txRaw, err = rawSocket(family, "vrrp-tx", func(fd int) error {
+	if s.tx, s.txRaw, err = rawSocket(family, "vrrp-tx", func(fd int) error {
 		if err := unix.BindToDevice(fd, ifi.Name); err != nil {
 			return fmt.Errorf("bind to device %s: %w", ifi.Name, err)
 		}
@@ -103,15 +168,15 @@ func OpenRawTransport(c Config) (*RawTransport, error) {
 				return fmt.Errorf("set %s: %w", o.name, err)
 			}
 		}
-		if err := unix.Bind(fd, t.sockaddr(local)); err != nil {
+		if err := unix.Bind(fd, sockaddr(v6, local, ifi.Index)); err != nil {
 			return fmt.Errorf("bind to %v: %w", local, err)
 		}
 		return nil
 	}); err != nil {
-		t.rx.Close()
-		return nil, fmt.Errorf("vrrp %s: %w", c.Name, err)
+		s.rx.Close()
+		return nil, err
 	}
-	return t, nil
+	return s, nil
 }
 
 type sockOpt struct {
@@ -194,16 +259,17 @@ func defaultSource(ifi *net.Interface, v6 bool) (netip.Addr, error) {
 }
 
 // LocalAddr implements Transport.
-func (t *RawTransport) LocalAddr() netip.Addr { return t.local }
+func (t *RawTransport) LocalAddr() netip.Addr { return t.cur.Load().local }
 
 // Destinations implements Transport.
 func (t *RawTransport) Destinations() []netip.Addr { return t.dsts }
 
 // Send implements Transport.
 func (t *RawTransport) Send(dst netip.Addr, msg []byte) error {
-	sa := t.sockaddr(dst)
+	s := t.cur.Load()
+	sa := sockaddr(t.v6, dst, s.ifindex)
 	var serr error
-	err := t.txRaw.Write(func(fd uintptr) bool {
+	err := s.txRaw.Write(func(fd uintptr) bool {
 		serr = unix.Sendto(int(fd), msg, 0, sa)
 		return !errors.Is(serr, unix.EAGAIN)
 	})
@@ -216,12 +282,12 @@ func (t *RawTransport) Send(dst netip.Addr, msg []byte) error {
 	return nil
 }
 
-// sockaddr is a's socket address in the transport's family. The zone only
-// counts for link-local addresses (ff02::12, fe80::/10); the kernel ignores
-// it for the others.
-func (t *RawTransport) sockaddr(a netip.Addr) unix.Sockaddr {
-	if t.v6 {
-		return &unix.SockaddrInet6{Addr: a.As16(), ZoneId: uint32(t.ifindex)}
+// sockaddr is a's socket address in the transport's family. The zone (the
+// netdev's index) only counts for link-local addresses (ff02::12,
+// fe80::/10); the kernel ignores it for the others.
+func sockaddr(v6 bool, a netip.Addr, ifindex int) unix.Sockaddr {
+	if v6 {
+		return &unix.SockaddrInet6{Addr: a.As16(), ZoneId: uint32(ifindex)}
 	}
 	return &unix.SockaddrInet4{Addr: a.As4()}
 }
@@ -231,10 +297,11 @@ func (t *RawTransport) Receive() (Packet, error) {
 	buf := make([]byte, 1500)
 	oob := make([]byte, 128)
 	for {
+		s := t.cur.Load()
 		var n, oobn int
 		var from unix.Sockaddr
 		var rerr error
-		err := t.rxRaw.Read(func(fd uintptr) bool {
+		err := s.rxRaw.Read(func(fd uintptr) bool {
 			if t.v6 {
 				n, oobn, _, from, rerr = unix.Recvmsg(int(fd), buf, oob, 0)
 			} else {
@@ -244,6 +311,9 @@ func (t *RawTransport) Receive() (Packet, error) {
 		})
 		if err == nil {
 			err = rerr
+		}
+		if err != nil && t.cur.Load() != s {
+			continue // Rebind moved to a new netdev and closed this socket
 		}
 		if errors.Is(err, os.ErrClosed) {
 			return Packet{}, ErrClosed
@@ -315,7 +385,14 @@ func parseIPv4(b []byte) (Packet, bool) {
 
 // Close implements Transport; a blocked Receive returns ErrClosed.
 func (t *RawTransport) Close() error {
-	return errors.Join(t.rx.Close(), t.tx.Close())
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return nil
+	}
+	t.closed = true
+	t.ns.Close()
+	return t.cur.Load().close()
 }
 
 // ipTOSInternetControl is IPTOS_PREC_INTERNETCONTROL, the TOS keepalived

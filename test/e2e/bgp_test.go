@@ -139,7 +139,7 @@ protocol bfd { interface "*" { min rx interval 100 ms; min tx interval 100 ms; m
 	for _, d := range dirs[:3] {
 		d.start()
 	}
-	waitFor(t, "the router has the VIP through all three directors", 30*time.Second, func() bool { return len(nexthops(router)) == 3 })
+	testutil.WaitFor(t, "the router has the VIP through all three directors", 30*time.Second, func() bool { return len(nexthops(router)) == 3 })
 	svc := netip.AddrPortFrom(bgpVIP, 3306)
 
 	// open dials n connections from fixed ports, dialers side by side, and
@@ -225,7 +225,7 @@ protocol bfd { interface "*" { min rx interval 100 ms; min tx interval 100 ms; m
 		if _, err := dirs[1].ctl("drain"); err != nil {
 			t.Fatal(err)
 		}
-		took := waitFor(t, "drained director out of the ECMP set", 5*time.Second, func() bool { return len(nexthops(router)) == 2 })
+		took := testutil.WaitFor(t, "drained director out of the ECMP set", 5*time.Second, func() bool { return len(nexthops(router)) == 2 })
 		t.Logf("xlbctl drain -> router drops the director in %v", took.Round(time.Millisecond))
 		out, _ := dirs[1].ctl("bgp")
 		if !strings.Contains(out, "drained by the operator") {
@@ -233,23 +233,23 @@ protocol bfd { interface "*" { min rx interval 100 ms; min tx interval 100 ms; m
 		}
 		echoAll(t, conns, "after drain")
 		dirs[1].ctl("undrain")
-		waitFor(t, "undrained director back", 5*time.Second, func() bool { return len(nexthops(router)) == 3 })
+		testutil.WaitFor(t, "undrained director back", 5*time.Second, func() bool { return len(nexthops(router)) == 3 })
 		echoAll(t, conns, "after undrain")
 	})
 	t.Run("no usable backend on one director only", func(t *testing.T) {
 		h := dirs[2].host
 		h.MustRun(t, "iptables", "-A", "OUTPUT", "-p", "tcp", "--dport", "3306", "-j", "REJECT")
 		defer h.Run("iptables", "-D", "OUTPUT", "-p", "tcp", "--dport", "3306", "-j", "REJECT")
-		waitFor(t, "that director withdraws, the others keep it", 10*time.Second, func() bool {
+		testutil.WaitFor(t, "that director withdraws, the others keep it", 10*time.Second, func() bool {
 			hops := nexthops(router)
 			return len(hops) == 2 && !strings.Contains(strings.Join(hops, " "), dirIPs[2])
 		})
 		h.MustRun(t, "iptables", "-D", "OUTPUT", "-p", "tcp", "--dport", "3306", "-j", "REJECT")
-		waitFor(t, "announced again once its checks pass", 10*time.Second, func() bool { return len(nexthops(router)) == 3 })
+		testutil.WaitFor(t, "announced again once its checks pass", 10*time.Second, func() bool { return len(nexthops(router)) == 3 })
 		// Announced from the first backend up (quorum 1); wait for both,
 		// so the next scenarios start from the same Maglev table on every
 		// director.
-		waitFor(t, "both backends active again there", 10*time.Second, func() bool {
+		testutil.WaitFor(t, "both backends active again there", 10*time.Second, func() bool {
 			b := dirs[2].backends()
 			return b["192.168.1.10"].State == "active" && b["192.168.1.11"].State == "active"
 		})
@@ -258,7 +258,7 @@ protocol bfd { interface "*" { min rx interval 100 ms; min tx interval 100 ms; m
 		conns := open(t, 32000, 60)
 		start := time.Now()
 		dirs[1].signal(syscall.SIGTERM)
-		took := waitFor(t, "withdrawn on SIGTERM", 3*time.Second, func() bool { return len(nexthops(router)) == 2 })
+		took := testutil.WaitFor(t, "withdrawn on SIGTERM", 3*time.Second, func() bool { return len(nexthops(router)) == 2 })
 		t.Logf("SIGTERM -> router drops the director in %v", took.Round(time.Millisecond))
 		echoAll(t, conns, "after SIGTERM")
 		dirs[1].stop(syscall.SIGTERM)
@@ -266,7 +266,7 @@ protocol bfd { interface "*" { min rx interval 100 ms; min tx interval 100 ms; m
 			t.Errorf("xlbd exited %v after SIGTERM, before its 2 s withdraw wait", d)
 		}
 		dirs[1].start()
-		waitFor(t, "restarted director back", 30*time.Second, func() bool { return len(nexthops(router)) == 3 })
+		testutil.WaitFor(t, "restarted director back", 30*time.Second, func() bool { return len(nexthops(router)) == 3 })
 		echoAll(t, conns, "after the restart")
 	})
 	t.Run("kill -9 and link down: BFD", func(t *testing.T) {
@@ -276,7 +276,7 @@ protocol bfd { interface "*" { min rx interval 100 ms; min tx interval 100 ms; m
 		// BFD tells it (the hold time is 90 s).
 		h.MustRun(t, "ip", "link", "set", "eth0", "down")
 		dirs[0].stop(syscall.SIGKILL)
-		took := waitFor(t, "dead director out of the ECMP set", 3*time.Second, func() bool { return len(nexthops(router)) == 2 })
+		took := testutil.WaitFor(t, "dead director out of the ECMP set", 3*time.Second, func() bool { return len(nexthops(router)) == 2 })
 		t.Logf("kill -9 + link down -> router drops the director in %v (BFD 100 ms x 3)", took.Round(time.Millisecond))
 		if took > time.Second {
 			t.Errorf("BFD took %v, want under a second", took)
@@ -296,7 +296,7 @@ protocol bfd { interface "*" { min rx interval 100 ms; min tx interval 100 ms; m
 		defer dbs[1].Run("iptables", append([]string{"-D"}, reject...)...)
 		live := dirs[1:3]
 		for _, d := range live {
-			waitFor(t, "db2's checks fail on every live director", 10*time.Second, func() bool { return d.backends()["192.168.1.11"].State != "active" })
+			testutil.WaitFor(t, "db2's checks fail on every live director", 10*time.Second, func() bool { return d.backends()["192.168.1.11"].State != "active" })
 		}
 		conns := open(t, 34000, 400)
 		for _, c := range conns {
@@ -306,7 +306,7 @@ protocol bfd { interface "*" { min rx interval 100 ms; min tx interval 100 ms; m
 		}
 		dbs[1].MustRun(t, "iptables", append([]string{"-D"}, reject...)...)
 		for _, d := range live {
-			waitFor(t, "db2 active again", 10*time.Second, func() bool { return d.backends()["192.168.1.11"].State == "active" })
+			testutil.WaitFor(t, "db2 active again", 10*time.Second, func() bool { return d.backends()["192.168.1.11"].State == "active" })
 		}
 
 		join := func(d *daemon, want int) {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"xlb/test/lab"
+	"xlb/test/testutil"
 )
 
 // envInt is an integer from the environment, or def.
@@ -60,7 +61,7 @@ func TestCrashConsistency(t *testing.T) {
 		if err := l.WaitBackends("lvs1", 2, 20*time.Second); err != nil {
 			t.Fatalf("%s: backends on lvs1: %v", phase, err)
 		}
-		waitFor(t, phase+": lvs2 gives the VIP back", 10*time.Second, func() bool { return !l.HasVIP("lvs2") })
+		testutil.WaitFor(t, phase+": lvs2 gives the VIP back", 10*time.Second, func() bool { return !l.HasVIP("lvs2") })
 		if out, err := l.Xlbctl("lvs1", "services"); err != nil || !strings.Contains(out, "3306") {
 			t.Fatalf("%s: pinned services unreadable after the restart: %v\n%s", phase, err, out)
 		}

@@ -172,18 +172,3 @@ func (d *daemon) backends() map[string]backendRow {
 	}
 	return m
 }
-
-// waitFor polls cond every 50ms until it holds or timeout passes, and returns
-// how long it took.
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for time.Since(start) < timeout {
-		if cond() {
-			return time.Since(start)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("%s: not within %s", what, timeout)
-	return 0
-}

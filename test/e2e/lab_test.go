@@ -213,11 +213,11 @@ func labScenarios(t *testing.T, sched string) {
 		// Gratuitous ARP moved the client's neighbour entry to lvs2, and
 		// lvs2's XDP program now forwards the VIP's traffic.
 		lvs2MAC := l.Hosts["lvs2"].MAC.String()
-		waitFor(t, "client's ARP entry for the VIP points at lvs2", 5*time.Second, func() bool {
+		testutil.WaitFor(t, "client's ARP entry for the VIP points at lvs2", 5*time.Second, func() bool {
 			return strings.Contains(l.ClientNeighbour(), lvs2MAC)
 		})
 		if w6 != nil { // else the client has no entry for it to move
-			waitFor(t, "client's neighbour entry for the IPv6 VIP points at lvs2", 5*time.Second, func() bool {
+			testutil.WaitFor(t, "client's neighbour entry for the IPv6 VIP points at lvs2", 5*time.Second, func() bool {
 				return strings.Contains(l.ClientNeighbourOf(vip6), lvs2MAC)
 			})
 		}
@@ -254,7 +254,7 @@ func labScenarios(t *testing.T, sched string) {
 		if err := l.WaitVIPOf("lvs1", vip6, 20*time.Second); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, "lvs2 gives the IPv6 VIP back", 10*time.Second, func() bool { return !l.HasVIPOf("lvs2", vip6) })
+		testutil.WaitFor(t, "lvs2 gives the IPv6 VIP back", 10*time.Second, func() bool { return !l.HasVIPOf("lvs2", vip6) })
 		if err := l.WaitBackends("lvs1", 2, 20*time.Second); err != nil {
 			t.Fatal(err)
 		}

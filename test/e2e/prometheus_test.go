@@ -53,7 +53,7 @@ func TestPrometheusAlert(t *testing.T) {
 		ds = append(ds, d)
 	}
 	for _, d := range ds {
-		waitFor(t, "both backends active", 15*time.Second, func() bool {
+		testutil.WaitFor(t, "both backends active", 15*time.Second, func() bool {
 			b := d.backends()
 			return b[labIP["db1"]].State == "active" && b[labIP["db2"]].State == "active"
 		})
@@ -94,8 +94,8 @@ func TestPrometheusAlert(t *testing.T) {
 		}
 	})
 	api := promAPI{host: mon}
-	waitFor(t, "prometheus scraping both directors", 30*time.Second, func() bool { return api.count("xlb_backend_up") == 4 })
-	waitFor(t, "one VRRP master over both directors", 15*time.Second, func() bool {
+	testutil.WaitFor(t, "prometheus scraping both directors", 30*time.Second, func() bool { return api.count("xlb_backend_up") == 4 })
+	testutil.WaitFor(t, "one VRRP master over both directors", 15*time.Second, func() bool {
 		return api.count("sum by (vrrp_instance) (xlb_vrrp_master) == 1") == 1
 	})
 	if a := api.backendDown(); a == nil || len(a) != 0 {
@@ -107,7 +107,7 @@ func TestPrometheusAlert(t *testing.T) {
 	firing := func(a map[string]string) bool {
 		return a[labIP["db1"]+" 192.168.1.20:9433"] == "firing" && a[labIP["db1"]+" 192.168.1.21:9433"] == "firing"
 	}
-	waitFor(t, "XlbBackendDown firing for db1 on both directors", 30*time.Second, func() bool { return firing(api.backendDown()) })
+	testutil.WaitFor(t, "XlbBackendDown firing for db1 on both directors", 30*time.Second, func() bool { return firing(api.backendDown()) })
 	t.Logf("XlbBackendDown fired %s after the kill (for: 2s, scrape and evaluation every 1s)", time.Since(killed).Round(100*time.Millisecond))
 	if a := api.backendDown(); len(a) != 2 {
 		t.Errorf("XlbBackendDown alerts %v: only db1 is down, seen by two directors", a)
@@ -118,7 +118,7 @@ func TestPrometheusAlert(t *testing.T) {
 
 	testutil.Serve(t, db1, 3306, "db1")
 	back := time.Now()
-	waitFor(t, "XlbBackendDown resolved", 30*time.Second, func() bool { a := api.backendDown(); return a != nil && len(a) == 0 })
+	testutil.WaitFor(t, "XlbBackendDown resolved", 30*time.Second, func() bool { a := api.backendDown(); return a != nil && len(a) == 0 })
 	t.Logf("XlbBackendDown resolved %s after db1 served again", time.Since(back).Round(100*time.Millisecond))
 }
 

@@ -44,7 +44,7 @@ func TestStatusPage(t *testing.T) {
 	d := newDaemon(t, director, tcpConfig(labIP["db1"], labIP["db2"])+
 		"vrrp:\n  - {name: VI_1, interface: eth0, vrid: 51, priority: 100, advert_int: 1, vips: [192.168.1.30/24]}\n")
 	d.start()
-	waitFor(t, "xlbctl: VI_1 master", 15*time.Second, func() bool { return vrrpState(d, "VI_1") == "MASTER" })
+	testutil.WaitFor(t, "xlbctl: VI_1 master", 15*time.Second, func() bool { return vrrpState(d, "VI_1") == "MASTER" })
 
 	// A little traffic, so the charts have something to draw.
 	var stop atomic.Bool

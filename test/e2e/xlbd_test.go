@@ -104,7 +104,7 @@ func (l *daemonLab) configuredWith(t *testing.T, cfg string, states map[string]s
 		l.d.signal(syscall.SIGHUP)
 	}
 	l.config = cfg
-	waitFor(t, fmt.Sprintf("backends %v", states), 15*time.Second, func() bool {
+	testutil.WaitFor(t, fmt.Sprintf("backends %v", states), 15*time.Second, func() bool {
 		b := l.d.backends()
 		for name, st := range states {
 			if b[labIP[name]].State != st {
@@ -190,7 +190,7 @@ func TestDaemon(t *testing.T) {
 		}
 		l.serving(t, "db2") // db1 dies
 		// interval + (retry+1) x timeout + delay_before_retry = 1.7s at worst; slack for a busy machine.
-		took := waitFor(t, "db1 leaves the table", 5*time.Second, func() bool { return l.d.backends()["192.168.1.10"].State == "down" })
+		took := testutil.WaitFor(t, "db1 leaves the table", 5*time.Second, func() bool { return l.d.backends()["192.168.1.10"].State == "down" })
 		t.Logf("db1 taken out %s after its server died", took.Round(10*time.Millisecond))
 		for i, c := range onDB2 {
 			if err := c.Echo("still-there"); err != nil {
@@ -251,7 +251,7 @@ func TestDaemon(t *testing.T) {
 		before := metric(l.metrics(t), refused)
 		l.d.writeConfig("services:\n  - vip: not-an-address\n")
 		l.d.signal(syscall.SIGHUP)
-		waitFor(t, "the reload counted as refused", 5*time.Second, func() bool { return metric(l.metrics(t), refused) == before+1 })
+		testutil.WaitFor(t, "the reload counted as refused", 5*time.Second, func() bool { return metric(l.metrics(t), refused) == before+1 })
 		if b := l.d.backends(); b["192.168.1.12"].State != "active" || b["192.168.1.11"].State != "active" {
 			t.Fatalf("an invalid config changed the running state: %v", b)
 		}
@@ -331,7 +331,7 @@ func TestDaemon(t *testing.T) {
 		l.d.stop(syscall.SIGTERM)
 		time.Sleep(500 * time.Millisecond) // no daemon at all for a while
 		l.d.start()
-		waitFor(t, "restarted xlbd serving", 15*time.Second, func() bool {
+		testutil.WaitFor(t, "restarted xlbd serving", 15*time.Second, func() bool {
 			b := l.d.backends()
 			return b["192.168.1.11"].Weight == "1" && b["192.168.1.12"].Weight == "1"
 		})
@@ -421,7 +421,7 @@ func TestDaemon(t *testing.T) {
 		}
 
 		l.serving(t, "db3") // every real server dies
-		took := waitFor(t, "db1 and db2 down, the sorry server db3 in use", 10*time.Second, func() bool {
+		took := testutil.WaitFor(t, "db1 and db2 down, the sorry server db3 in use", 10*time.Second, func() bool {
 			b := l.d.backends()
 			return b[labIP["db1"]].State == "down" && b[labIP["db2"]].State == "down" && b[labIP["db3"]].State == "active"
 		})
@@ -431,7 +431,7 @@ func TestDaemon(t *testing.T) {
 		}
 
 		l.serving(t, "db2", "db3") // db2 comes back
-		took = waitFor(t, "db2 active, the sorry server out", 10*time.Second, func() bool {
+		took = testutil.WaitFor(t, "db2 active, the sorry server out", 10*time.Second, func() bool {
 			b := l.d.backends()
 			return b[labIP["db2"]].State == "active" && b[labIP["db3"]].State != "active"
 		})
