@@ -344,10 +344,15 @@ func sysbench(t *testing.T, l *lab.Lab, dur time.Duration) func() string {
 		<-done
 		f.Close()
 		b, _ := os.ReadFile(logPath)
-		var txns, ignored, reconnects []string
+		var txns, ignored, reconnects, why []string
 		for _, line := range strings.Split(string(b), "\n") {
 			s := strings.Join(strings.Fields(line), " ")
 			switch {
+			case strings.Contains(s, "Ignoring error") || strings.Contains(s, "FATAL"):
+				// Which errors sysbench ignored or died of: the first few.
+				if len(why) < 8 {
+					why = append(why, s)
+				}
 			case strings.HasPrefix(s, "transactions:"):
 				txns = append(txns, strings.TrimPrefix(s, "transactions: "))
 			case strings.HasPrefix(s, "ignored errors:"):
@@ -356,7 +361,7 @@ func sysbench(t *testing.T, l *lab.Lab, dur time.Duration) func() string {
 				reconnects = append(reconnects, strings.TrimPrefix(s, "reconnects: "))
 			}
 		}
-		return fmt.Sprintf("%d runs (%d ended with a summary; the others aborted on a refused reconnect); transactions per finished run %v; ignored errors %v; reconnects %v",
-			runs, len(txns), txns, ignored, reconnects)
+		return fmt.Sprintf("%d runs (%d ended with a summary; the others aborted on a refused reconnect); transactions per finished run %v; ignored errors %v; reconnects %v; sysbench's error lines %q",
+			runs, len(txns), txns, ignored, reconnects, why)
 	}
 }
