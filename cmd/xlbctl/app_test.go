@@ -15,6 +15,7 @@ import (
 	"github.com/cilium/ebpf"
 
 	"xlb/control/api"
+	"xlb/control/bgp"
 	"xlb/control/config"
 	"xlb/control/flowsync"
 	"xlb/control/maglev"
@@ -88,10 +89,38 @@ func TestConvertBGP(t *testing.T) {
 		{"--bgp-router-id", "192.168.1.20", "--bgp-neighbor", "192.168.1.1:65000"},                       // no local AS
 		{"--bgp-local-as", "65001", "--bgp-router-id", "fe80::1", "--bgp-neighbor", "192.168.1.1:65000"}, // not IPv4
 		{"--bgp-local-as", "65001", "--bgp-router-id", "192.168.1.20", "--bgp-neighbor", "192.168.1.1:65000", "--bgp-password-file", "/nonexistent"},
+		{"--bgp-local-as", "65001", "--bgp-router-id", "192.168.1.20", "--bgp-neighbor", "fd00::1:65000"},   // IPv6 without brackets
+		{"--bgp-local-as", "65001", "--bgp-router-id", "192.168.1.20", "--bgp-neighbor", "[fe80::1]:65000"}, // link-local
+		{"--bgp-local-as", "65001", "--bgp-router-id", "192.168.1.20", "--bgp-neighbor", "[fd00::1]:65000"}, // no IPv4 router for the IPv4 VIPs
 	} {
 		if _, _, err := run(append(append([]string{"convert"}, bad...), src)...); err == nil || !strings.Contains(err.Error(), "--bgp-") {
 			t.Errorf("convert %v: %v, want an error naming the flag", bad, err)
 		}
+	}
+}
+
+// An IPv6 service needs an IPv6 router: [ADDRESS]:AS gives one.
+func TestConvertBGPIPv6(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "keepalived.conf")
+	conf := "virtual_server fd00:10::100 3306 {\n lb_kind DR\n protocol TCP\n real_server fd00:1::10 3306 {\n  TCP_CHECK {\n  }\n }\n}\n" +
+		"virtual_server 10.0.0.100 3306 {\n lb_kind DR\n protocol TCP\n real_server 192.168.1.10 3306 {\n  TCP_CHECK {\n  }\n }\n}\n"
+	if err := os.WriteFile(src, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	flags := []string{"convert", "--bgp-local-as", "65001", "--bgp-router-id", "192.168.1.20", "--bgp-neighbor", "192.168.1.1:65000"}
+	if _, _, err := run(append(flags, src)...); err == nil || !strings.Contains(err.Error(), "VIP fd00:10::100: an IPv6 VIP needs a session that carries IPv6") {
+		t.Fatalf("an IPv6 service with only an IPv4 router: %v", err)
+	}
+	out, stderr, err := run(append(flags, "--bgp-neighbor", "[fd00:1::1]:65000", src)...)
+	if err != nil {
+		t.Fatalf("convert: %v\n%s", err, stderr)
+	}
+	cfg, _, err := config.Parse("converted.yaml", []byte(out), config.FormatYAML)
+	if err != nil {
+		t.Fatalf("the output does not load: %v\n%s", err, out)
+	}
+	if n := cfg.BGP.Neighbors; len(n) != 2 || n[1].Address.String() != "fd00:1::1" || n[1].PeerAS != 65000 || !n[1].Carries(bgp.IPv6) || n[1].Carries(bgp.IPv4) {
+		t.Errorf("neighbours: %+v\n%s", n, out)
 	}
 }
 

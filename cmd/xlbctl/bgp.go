@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -32,7 +33,7 @@ func bgpCommand() *cli.Command {
 				drained = ", DRAINED by the operator (xlbctl undrain to return)"
 			}
 			fmt.Fprintf(c.App.Writer, "local AS %d, router id %s, %d announces, %d withdraws%s\n", b.LocalAS, b.RouterID, b.Announces, b.Withdraws, drained)
-			t := newTable(c.App.Writer, "NEIGHBOR", "PEER AS", "STATE", "UPTIME", "BFD", "BFD FAILURES", "PREFIXES SENT", "FLOPS")
+			t := newTable(c.App.Writer, "NEIGHBOR", "PEER AS", "FAMILIES", "STATE", "UPTIME", "BFD", "BFD FAILURES", "PREFIXES SENT", "FLOPS", "IPV6 NEXT HOP")
 			for _, s := range b.Sessions {
 				up, bfd := "-", s.BFD
 				if !s.Since.IsZero() {
@@ -41,7 +42,16 @@ func bgpCommand() *cli.Command {
 				if bfd == "" {
 					bfd = "off"
 				}
-				t.row(s.Neighbor.String(), fmt.Sprint(s.PeerAS), s.State, up, bfd, fmt.Sprint(s.BFDTransitions), fmt.Sprint(s.Sent), fmt.Sprint(s.Flops))
+				fams := make([]string, len(s.Families))
+				for i, f := range s.Families {
+					fams[i] = string(f)
+				}
+				nh := "-" // GoBGP's: the session's source address
+				if s.IPv6NextHop.IsValid() {
+					nh = s.IPv6NextHop.String()
+				}
+				t.row(s.Neighbor.String(), fmt.Sprint(s.PeerAS), strings.Join(fams, ","), s.State, up, bfd, fmt.Sprint(s.BFDTransitions),
+					fmt.Sprint(s.Sent), fmt.Sprint(s.Flops), nh)
 			}
 			if err := t.flush(); err != nil {
 				return err
@@ -52,7 +62,7 @@ func bgpCommand() *cli.Command {
 				if r.Announced {
 					on = "yes"
 				}
-				t.row(r.VIP.String()+"/32", on, r.Reason)
+				t.row(r.Prefix().String(), on, r.Reason)
 			}
 			return t.flush()
 		},

@@ -29,7 +29,7 @@ func convertCommand() *cli.Command {
 		Flags: append(configflag.Flags(),
 			&cli.UintFlag{Name: "bgp-local-as", Usage: "write a bgp block: this director's `AS` number"},
 			&cli.StringFlag{Name: "bgp-router-id", Usage: "the bgp block's router id: this director's IPv4 `ADDRESS`"},
-			&cli.StringSliceFlag{Name: "bgp-neighbor", Usage: "a router of the bgp block, `ADDRESS:AS` (repeat)"},
+			&cli.StringSliceFlag{Name: "bgp-neighbor", Usage: "a router of the bgp block, `ADDRESS:AS` or [IPV6]:AS (repeat; a VIP needs a router of its family)"},
 			&cli.BoolFlag{Name: "bgp-bfd", Value: true, Usage: "BFD (100 ms x 3) on every BGP session"},
 			&cli.StringFlag{Name: "bgp-password-file", Usage: "TCP MD5 password `FILE` of every BGP session"},
 		),
@@ -64,6 +64,11 @@ func addBGP(c *cli.Context, cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
+	for _, s := range cfg.Services {
+		if err := b.CheckVIP(s.VIP); err != nil {
+			return fmt.Errorf("--bgp-neighbor: service %s: VIP %s: %w", s.Name, s.VIP, err)
+		}
+	}
 	for _, v := range cfg.VRRP {
 		fmt.Fprintf(c.App.ErrWriter, "note: vrrp instance %s left out: with BGP the routers decide which directors receive the VIPs\n", v.Name)
 	}
@@ -85,11 +90,12 @@ func bgpFromFlags(localAS uint, routerID string, neighbors []string, bfd bool, p
 	}
 	b := &bgp.Config{LocalAS: uint32(localAS), RouterID: id}
 	for _, n := range neighbors {
-		addr, as, ok := strings.Cut(n, ":")
+		i := strings.LastIndexByte(n, ':')
+		addr, as := strings.TrimSuffix(strings.TrimPrefix(n[:max(i, 0)], "["), "]"), n[i+1:]
 		a, err1 := netip.ParseAddr(addr)
 		asn, err2 := strconv.ParseUint(as, 10, 32)
-		if !ok || err1 != nil || !a.Is4() || err2 != nil || asn == 0 {
-			return nil, fmt.Errorf("--bgp-neighbor %q: want a router's IPv4 ADDRESS:AS, e.g. 10.0.1.1:65000", n)
+		if i < 0 || err1 != nil || a.Is6() != strings.HasPrefix(n, "[") || bgp.CheckAddr(a) != nil || err2 != nil || asn == 0 {
+			return nil, fmt.Errorf("--bgp-neighbor %q: want a router's ADDRESS:AS, e.g. 10.0.1.1:65000 or [fd00:1::1]:65000", n)
 		}
 		nb := bgp.Neighbor{Address: a, PeerAS: uint32(asn), PasswordFile: passwordFile, BFD: bgp.BFD{Enabled: bfd}}
 		if passwordFile != "" {

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -41,15 +42,25 @@ type Config struct {
 	VIPs []VIP
 }
 
-// Neighbor is one BGP peer (a router).
+// Neighbor is one BGP peer (a router), over IPv4 or IPv6.
 type Neighbor struct {
 	Address netip.Addr
 	PeerAS  uint32
-	// LocalAddress is the source address of the session; unset: the
-	// kernel's choice for Address.
+	// LocalAddress is the source address of the session (the family of
+	// Address); unset: the kernel's choice for Address.
 	LocalAddress netip.Addr
-	HoldTime     time.Duration
-	Keepalive    time.Duration
+	// Families are the address families the session carries (MP-BGP,
+	// RFC 4760); unset: the family of Address. An IPv4 session may carry
+	// IPv6 too; an IPv6 session carries IPv6 only (IPv4 routes with an IPv6
+	// next hop need RFC 8950, which xlb does not negotiate).
+	Families []Family
+	// IPv6NextHop is the next hop of the IPv6 VIPs sent to this
+	// neighbour. Unset: on an IPv6 session its source address (GoBGP's
+	// next-hop-self); on an IPv4 session the director's global IPv6
+	// address on the interface towards the neighbour, as FRR does.
+	IPv6NextHop netip.Addr
+	HoldTime    time.Duration
+	Keepalive   time.Duration
 	// PasswordFile holds the TCP MD5 (RFC 2385) password; Password is what
 	// the config package read from it.
 	PasswordFile string
@@ -73,6 +84,40 @@ type VIP struct {
 	MED         *uint32
 	LocalPref   *uint32
 	Communities []Community
+}
+
+// Family is an address family a session carries: IPv4 or IPv6 unicast.
+type Family string
+
+// The families, written as in the config (bird's channel names).
+const (
+	IPv4 Family = "ipv4"
+	IPv6 Family = "ipv6"
+)
+
+// FamilyOf is a's family.
+func FamilyOf(a netip.Addr) Family {
+	if a.Is4() {
+		return IPv4
+	}
+	return IPv6
+}
+
+// ParseFamily reads ipv4 or ipv6.
+func ParseFamily(s string) (Family, error) {
+	switch f := Family(strings.ToLower(s)); f {
+	case IPv4, IPv6:
+		return f, nil
+	}
+	return "", fmt.Errorf("family %q: want ipv4 or ipv6", s)
+}
+
+// Carries reports whether the session carries family f.
+func (n Neighbor) Carries(f Family) bool {
+	if len(n.Families) == 0 {
+		return f == FamilyOf(n.Address)
+	}
+	return slices.Contains(n.Families, f)
 }
 
 // Community is a standard BGP community (RFC 1997), written AS:VALUE.
@@ -129,6 +174,9 @@ func (c *Config) Defaults() {
 		if n.Keepalive == 0 {
 			n.Keepalive = n.HoldTime / 3
 		}
+		if len(n.Families) == 0 {
+			n.Families = []Family{FamilyOf(n.Address)}
+		}
 		if n.BFD.Enabled {
 			if n.BFD.MinTx == 0 {
 				n.BFD.MinTx = DefaultBFDInterval
@@ -167,8 +215,8 @@ func (c *Config) Check() error {
 	}
 	vips := map[netip.Addr]bool{}
 	for _, v := range c.VIPs {
-		if !v.Address.Is4() {
-			return fmt.Errorf("bgp: vip %s: must be an IPv4 address", v.Address)
+		if err := c.CheckVIP(v.Address); err != nil {
+			return fmt.Errorf("bgp: vip %s: %w", v.Address, err)
 		}
 		if vips[v.Address] {
 			return fmt.Errorf("bgp: vip %s given twice", v.Address)
@@ -178,14 +226,63 @@ func (c *Config) Check() error {
 	return nil
 }
 
-func (n Neighbor) check() error {
+// CheckVIP says why vip cannot be announced with this config: it must be a
+// unicast address, and some neighbour must carry its family.
+func (c *Config) CheckVIP(vip netip.Addr) error {
+	if err := CheckAddr(vip); err != nil {
+		return err
+	}
+	f := FamilyOf(vip)
+	for _, n := range c.Neighbors {
+		if n.Carries(f) {
+			return nil
+		}
+	}
+	if f == IPv6 {
+		return errors.New("an IPv6 VIP needs a session that carries IPv6, and no neighbor does: add an IPv6 neighbor, " +
+			"or \"families: [ipv4, ipv6]\" to an IPv4 one (MP-BGP), or do not announce it (bgp.vips lists what is announced)")
+	}
+	return errors.New("an IPv4 VIP needs a session that carries IPv4, and no neighbor does: add an IPv4 neighbor " +
+		"(xlb sends no IPv4 routes over an IPv6 session: that needs RFC 8950), or do not announce it (bgp.vips lists what is announced)")
+}
+
+// CheckAddr refuses what cannot be a neighbour, a source, a next hop or an
+// announced VIP: no address, unspecified, multicast, link-local (a session
+// to fe80:: needs an interface zone, which xlb does not take) or IPv4-mapped.
+func CheckAddr(a netip.Addr) error {
 	switch {
-	case !n.Address.Is4():
-		return errors.New("address must be an IPv4 address")
+	case !a.IsValid():
+		return errors.New("an address is required")
+	case a.Zone() != "" || a.IsLinkLocalUnicast():
+		return fmt.Errorf("%s is link-local: use a global or ULA address", a)
+	case a.Is4In6():
+		return fmt.Errorf("%s is IPv4-mapped: write the IPv4 address", a)
+	case a.IsUnspecified() || a.IsMulticast():
+		return fmt.Errorf("%s is not a unicast address", a)
+	}
+	return nil
+}
+
+func (n Neighbor) check() error {
+	if err := CheckAddr(n.Address); err != nil {
+		return fmt.Errorf("address: %w", err)
+	}
+	if n.LocalAddress.IsValid() {
+		if err := CheckAddr(n.LocalAddress); err != nil {
+			return fmt.Errorf("local_address: %w", err)
+		}
+	}
+	if n.IPv6NextHop.IsValid() {
+		if err := CheckAddr(n.IPv6NextHop); err != nil {
+			return fmt.Errorf("ipv6_next_hop: %w", err)
+		}
+	}
+	if err := n.CheckFamilies(); err != nil {
+		return err
+	}
+	switch {
 	case n.PeerAS == 0:
 		return errors.New("peer_as is required")
-	case n.LocalAddress.IsValid() && !n.LocalAddress.Is4():
-		return errors.New("local_address must be an IPv4 address")
 	case n.HoldTime != 0 && n.HoldTime < 3*time.Second:
 		// RFC 4271 4.2: a hold time is 0 or at least 3 seconds.
 		return errors.New("hold_time must be at least 3 s")
@@ -195,6 +292,25 @@ func (n Neighbor) check() error {
 		return errors.New("bfd intervals must be at least 1 ms")
 	case n.BFD.Enabled && (n.BFD.Multiplier < 1 || n.BFD.Multiplier > 255):
 		return errors.New("bfd multiplier must be 1-255")
+	}
+	return nil
+}
+
+// CheckFamilies holds the family mix rules of a neighbour (the config
+// package reports them with file and line).
+func (n Neighbor) CheckFamilies() error {
+	switch {
+	case n.LocalAddress.IsValid() && n.LocalAddress.Is4() != n.Address.Is4():
+		return fmt.Errorf("local_address %s and address %s are of different families", n.LocalAddress, n.Address)
+	case n.Address.Is6() && n.Carries(IPv4):
+		return errors.New("an IPv6 session carries ipv6 only (IPv4 routes with an IPv6 next hop need RFC 8950, " +
+			"which xlb does not negotiate): add an IPv4 neighbor for the IPv4 VIPs")
+	case !n.Carries(IPv4) && !n.Carries(IPv6):
+		return errors.New("families: at least one of ipv4, ipv6")
+	case n.IPv6NextHop.IsValid() && !n.IPv6NextHop.Is6():
+		return fmt.Errorf("ipv6_next_hop %s is not an IPv6 address", n.IPv6NextHop)
+	case n.IPv6NextHop.IsValid() && !n.Carries(IPv6):
+		return errors.New("ipv6_next_hop is set but the session does not carry ipv6 (families)")
 	}
 	return nil
 }

@@ -30,6 +30,9 @@ type Route struct {
 	Reason   string     `json:"reason"`
 }
 
+// Prefix is the route announced for the VIP: its /32 or /128.
+func (r Route) Prefix() netip.Prefix { return Prefix(r.VIP) }
+
 // Speaker runs one GoBGP server and keeps the VIPs it announces in line
 // with what Set asks.
 type Speaker struct {
@@ -39,7 +42,11 @@ type Speaker struct {
 	srv       *server.BgpServer
 	cfg       *Config
 	announced map[netip.Addr]*apiutil.Path // what GoBGP was given, by VIP
-	routes    []Route                      // the last Set
+	// nextHop6 is the IPv6 next hop each neighbour gets by export policy
+	// (nextHop6Of), resolved when the neighbour is added; the zero Addr
+	// when none could be found (IPv6 routes are then not sent to it).
+	nextHop6 map[netip.Addr]netip.Addr
+	routes   []Route // the last Set
 	// transitions counts announce and withdraw operations since start.
 	announces, withdraws uint64
 	stopped              bool
@@ -47,7 +54,7 @@ type Speaker struct {
 
 // New returns a speaker with no BGP server; Configure starts one.
 func New(log *slog.Logger) *Speaker {
-	return &Speaker{log: log, announced: map[netip.Addr]*apiutil.Path{}}
+	return &Speaker{log: log, announced: map[netip.Addr]*apiutil.Path{}, nextHop6: map[netip.Addr]netip.Addr{}}
 }
 
 // Configure starts, changes or (with nil) stops the BGP server. A change of
@@ -77,19 +84,35 @@ func (s *Speaker) Configure(ctx context.Context, cfg *Config) error {
 		}
 		s.srv, s.cfg, s.stopped = srv, &Config{}, false
 		clear(s.announced)
+		clear(s.nextHop6)
 	}
 	var errs []error
 	old := map[netip.Addr]Neighbor{}
 	for _, n := range s.cfg.Neighbors {
 		old[n.Address] = n
 	}
+	var added []Neighbor
 	for _, n := range cfg.Neighbors {
-		was, ok := old[n.Address]
-		delete(old, n.Address)
-		if ok && reflect.DeepEqual(was, n) {
-			continue
+		if was, ok := old[n.Address]; !ok || !reflect.DeepEqual(was, n) {
+			added = append(added, n)
+			nh, err := nextHop6Of(n, globalIPv6Towards)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("neighbor %s: %w: its IPv6 routes are not sent", n.Address, err))
+			}
+			s.nextHop6[n.Address] = nh
 		}
-		if ok {
+	}
+	for a := range s.nextHop6 {
+		if !slices.ContainsFunc(cfg.Neighbors, func(n Neighbor) bool { return n.Address == a }) {
+			delete(s.nextHop6, a)
+		}
+	}
+	// The policy is in place before a session that needs it is added.
+	if err := setExportPolicy(ctx, s.srv, exportPolicy(cfg.Neighbors, s.nextHop6)); err != nil {
+		errs = append(errs, fmt.Errorf("ipv6 next hop policy: %w", err))
+	}
+	for _, n := range added {
+		if _, ok := old[n.Address]; ok {
 			if err := s.srv.DeletePeer(ctx, &api.DeletePeerRequest{Address: n.Address.String()}); err != nil {
 				errs = append(errs, fmt.Errorf("neighbor %s: %w", n.Address, err))
 			}
@@ -97,6 +120,9 @@ func (s *Speaker) Configure(ctx context.Context, cfg *Config) error {
 		if err := s.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: peer(n)}); err != nil {
 			errs = append(errs, fmt.Errorf("neighbor %s: %w", n.Address, err))
 		}
+	}
+	for _, n := range cfg.Neighbors {
+		delete(old, n.Address)
 	}
 	for a := range old {
 		if err := s.srv.DeletePeer(ctx, &api.DeletePeerRequest{Address: a.String()}); err != nil {
@@ -117,7 +143,9 @@ func peer(n Neighbor) *api.Peer {
 			HoldTime: uint64(n.HoldTime / time.Second), KeepaliveInterval: uint64(n.Keepalive / time.Second),
 			ConnectRetry: connectRetry, IdleHoldTimeAfterReset: connectRetry,
 		}},
-		AfiSafis: []*api.AfiSafi{{Config: &api.AfiSafiConfig{Family: &api.Family{Afi: api.Family_AFI_IP, Safi: api.Family_SAFI_UNICAST}, Enabled: true}}},
+	}
+	for _, f := range n.Families {
+		p.AfiSafis = append(p.AfiSafis, &api.AfiSafi{Config: &api.AfiSafiConfig{Family: apiFamily(f), Enabled: true}})
 	}
 	if n.LocalAddress.IsValid() {
 		p.Transport = &api.Transport{LocalAddress: n.LocalAddress.String()}
@@ -195,15 +223,21 @@ func reasonOf(routes []Route, vip netip.Addr) string {
 	return "no longer configured"
 }
 
-// path is the /32 of vip with its attributes. The next hop is left
-// unspecified: GoBGP fills in the session's local address, the director's
-// own address on the router's segment.
+// path is the /32 or /128 of vip with its attributes (an IPv6 one in
+// MP_REACH_NLRI, RFC 4760: GoBGP moves the next hop there). The next hop is
+// left unspecified: GoBGP fills in the session's local address, the
+// director's own address on the router's segment, unless the export policy
+// sets the IPv6 one (exportPolicy).
 func (s *Speaker) path(vip netip.Addr) (*apiutil.Path, error) {
-	nlri, err := gbgp.NewIPAddrPrefix(netip.PrefixFrom(vip, 32))
+	nlri, err := gbgp.NewIPAddrPrefix(Prefix(vip))
 	if err != nil {
 		return nil, fmt.Errorf("announce %s: %w", vip, err)
 	}
-	nh, err := gbgp.NewPathAttributeNextHop(netip.IPv4Unspecified())
+	family, unspecified := gbgp.RF_IPv4_UC, netip.IPv4Unspecified()
+	if vip.Is6() {
+		family, unspecified = gbgp.RF_IPv6_UC, netip.IPv6Unspecified()
+	}
+	nh, err := gbgp.NewPathAttributeNextHop(unspecified)
 	if err != nil {
 		return nil, fmt.Errorf("announce %s: %w", vip, err)
 	}
@@ -228,7 +262,7 @@ func (s *Speaker) path(vip netip.Addr) (*apiutil.Path, error) {
 		}
 		attrs = append(attrs, gbgp.NewPathAttributeCommunities(vals))
 	}
-	return &apiutil.Path{Family: gbgp.RF_IPv4_UC, Nlri: nlri, Attrs: attrs}, nil
+	return &apiutil.Path{Family: family, Nlri: nlri, Attrs: attrs}, nil
 }
 
 // Withdraw withdraws every VIP and keeps the sessions up: the routers move
@@ -270,4 +304,5 @@ func (s *Speaker) stopLocked() {
 	s.srv.Stop()
 	s.srv, s.cfg = nil, nil
 	clear(s.announced)
+	clear(s.nextHop6)
 }

@@ -41,6 +41,11 @@ type Session struct {
 	BFD string `json:"bfd,omitempty"`
 	// BFDTransitions counts BFD sessions going down.
 	BFDTransitions uint64 `json:"bfd_failures,omitempty"`
+	// Families are the address families the session carries.
+	Families []Family `json:"families,omitempty"`
+	// IPv6NextHop is the next hop set on the IPv6 routes sent to the
+	// neighbour; unset: the session's source address.
+	IPv6NextHop netip.Addr `json:"ipv6_next_hop,omitzero"`
 	// Sent is the number of prefixes advertised to the neighbour.
 	Sent uint64 `json:"prefixes_sent"`
 	// Flops counts the session leaving established.
@@ -66,7 +71,9 @@ func (s *Speaker) Status() *Status {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	s.srv.ListPeer(ctx, &api.ListPeerRequest{EnableAdvertised: true}, func(p *api.Peer) {
-		st.Sessions = append(st.Sessions, session(p))
+		ss := session(p)
+		ss.IPv6NextHop = s.nextHop6[ss.Neighbor]
+		st.Sessions = append(st.Sessions, ss)
 	})
 	slices.SortFunc(st.Sessions, func(a, b Session) int { return a.Neighbor.Compare(b.Neighbor) })
 	return st
@@ -90,6 +97,12 @@ func session(p *api.Peer) Session {
 	}
 	for _, a := range p.GetAfiSafis() {
 		out.Sent += a.GetState().GetAdvertised()
+		switch a.GetConfig().GetFamily().GetAfi() {
+		case api.Family_AFI_IP:
+			out.Families = append(out.Families, IPv4)
+		case api.Family_AFI_IP6:
+			out.Families = append(out.Families, IPv6)
+		}
 	}
 	return out
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 
 	"xlb/control/bgp"
@@ -71,7 +72,7 @@ func (y *yreader) bgpBlock(f yfield, cfg *Config) func() {
 		y.d.err(y.p(f.key), ctx, "local_as", ErrInvalid, "required (this director's AS number)")
 	}
 	if routerID == nil {
-		y.d.err(y.p(f.key), ctx, "router_id", ErrInvalid, "required (an IPv4 address of this director)")
+		y.d.err(y.p(f.key), ctx, "router_id", ErrInvalid, "required (an IPv4 address of this director, even with IPv6 only: RFC 4271's BGP identifier)")
 	}
 	if len(b.Neighbors) == 0 {
 		y.d.err(y.p(f.key), ctx, "neighbors", ErrInvalid, "at least one neighbor (router) is required")
@@ -83,12 +84,40 @@ func (y *yreader) bgpBlock(f yfield, cfg *Config) func() {
 			vips[s.VIP] = true
 		}
 		for _, v := range b.VIPs {
+			at := pos{file: y.file, line: vipLines[v.Address]}
 			if !vips[v.Address] {
-				y.d.err(pos{file: y.file, line: vipLines[v.Address]}, "bgp vip", "address", ErrInvalid,
+				y.d.err(at, "bgp vip", "address", ErrInvalid,
 					"%s is no service's VIP: a director must not attract traffic it does not balance", v.Address)
+			} else if err := b.CheckVIP(v.Address); err != nil && len(b.Neighbors) > 0 {
+				y.d.err(at, "bgp vip", "address", ErrInvalid, "%s: %v", v.Address, err)
+			}
+		}
+		if len(b.VIPs) > 0 || len(b.Neighbors) == 0 {
+			return
+		}
+		// No vips list: every service's VIP is announced.
+		seen := map[netip.Addr]bool{}
+		for i, s := range cfg.Services {
+			if !s.VIP.IsValid() || seen[s.VIP] {
+				continue
+			}
+			seen[s.VIP] = true
+			if err := b.CheckVIP(s.VIP); err != nil {
+				y.d.errIn(y.src, fmt.Sprintf("services[%d]", i), "vip", ErrInvalid,
+					"%s is announced by BGP (no bgp.vips list: every service's VIP): %v", s.VIP, err)
 			}
 		}
 	}
+}
+
+// parseBGPAddr reads a neighbour's, source or next hop address: IPv4 or
+// IPv6, unicast, not link-local.
+func parseBGPAddr(s string) (netip.Addr, error) {
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("%q is not an IPv4 or IPv6 address", s)
+	}
+	return a, bgp.CheckAddr(a)
 }
 
 func parseIPv4(s string) (netip.Addr, error) {
@@ -126,11 +155,33 @@ func (y *yreader) neighbor(n *yaml.Node, path string) (bgp.Neighbor, bool) {
 	const ctx = "bgp neighbor"
 	var nb bgp.Neighbor
 	y.src.object(path, y.p(n), ctx)
-	var pw *yaml.Node
+	var pw, fams, nh *yaml.Node
 	ok := y.fields(n, ctx, map[string]func(yfield){
-		"address":       func(g yfield) { nb.Address, _ = yval(y, g, ctx, path, "address", parseIPv4) },
+		"address":       func(g yfield) { nb.Address, _ = yval(y, g, ctx, path, "address", parseBGPAddr) },
 		"peer_as":       func(g yfield) { nb.PeerAS = y.asn(g, ctx, path) },
-		"local_address": func(g yfield) { nb.LocalAddress, _ = yval(y, g, ctx, path, "local_address", parseIPv4) },
+		"local_address": func(g yfield) { nb.LocalAddress, _ = yval(y, g, ctx, path, "local_address", parseBGPAddr) },
+		"families": func(g yfield) {
+			fams = g.key
+			for _, m := range y.seq(g, ctx) {
+				s, ok := y.scalar(m, ctx, "families")
+				if !ok {
+					continue
+				}
+				f, err := bgp.ParseFamily(s)
+				if err == nil && slices.Contains(nb.Families, f) {
+					err = fmt.Errorf("%s given twice", f)
+				}
+				if err != nil {
+					y.d.err(y.p(m), ctx, "families", ErrInvalid, "%v", err)
+					continue
+				}
+				nb.Families = append(nb.Families, f)
+			}
+			if g.val.Kind == yaml.SequenceNode && len(g.val.Content) == 0 {
+				y.d.err(y.p(g.key), ctx, "families", ErrInvalid, "at least one of ipv4, ipv6 (unset: the family of address)")
+			}
+		},
+		"ipv6_next_hop": func(g yfield) { nh = g.key; nb.IPv6NextHop, _ = yval(y, g, ctx, path, "ipv6_next_hop", parseBGPAddr) },
 		"hold_time":     func(g yfield) { nb.HoldTime, _ = yval(y, g, ctx, path, "hold_time", ydur) },
 		"keepalive":     func(g yfield) { nb.Keepalive, _ = yval(y, g, ctx, path, "keepalive", ydur) },
 		"password_file": func(g yfield) { pw = g.val; nb.PasswordFile, _ = y.str(g, ctx, path, "password_file") },
@@ -149,6 +200,18 @@ func (y *yreader) neighbor(n *yaml.Node, path string) (bgp.Neighbor, bool) {
 	}
 	if nb.PeerAS == 0 {
 		y.d.err(y.p(n), ctx, "peer_as", ErrInvalid, "required (the router's AS number)")
+	}
+	if err := nb.CheckFamilies(); err != nil {
+		at, field := n, "families"
+		switch {
+		case nb.LocalAddress.IsValid() && nb.LocalAddress.Is4() != nb.Address.Is4():
+			field = "local_address"
+		case nb.IPv6NextHop.IsValid() && nh != nil:
+			at, field = nh, "ipv6_next_hop"
+		case fams != nil:
+			at = fams
+		}
+		y.d.err(y.p(at), ctx, field, ErrInvalid, "%v", err)
 	}
 	if pw != nil && nb.PasswordFile != "" {
 		// Read at load, so check-config and a reload report an unreadable
@@ -205,7 +268,7 @@ func (y *yreader) bgpVIP(n *yaml.Node) (bgp.VIP, bool) {
 	const ctx = "bgp vip"
 	var v bgp.VIP
 	if n.Kind == yaml.ScalarNode {
-		a, err := parseIPv4(n.Value)
+		a, err := parseBGPAddr(n.Value)
 		if err != nil {
 			y.d.err(y.p(n), ctx, "address", ErrInvalid, "%v", err)
 			return v, false
@@ -221,7 +284,7 @@ func (y *yreader) bgpVIP(n *yaml.Node) (bgp.VIP, bool) {
 		return &u
 	}
 	y.fields(n, ctx, map[string]func(yfield){
-		"address":     func(g yfield) { v.Address, _ = yval(y, g, ctx, "bgp.vips", "address", parseIPv4) },
+		"address":     func(g yfield) { v.Address, _ = yval(y, g, ctx, "bgp.vips", "address", parseBGPAddr) },
 		"med":         func(g yfield) { v.MED = u32(g) },
 		"local_pref":  func(g yfield) { v.LocalPref = u32(g) },
 		"communities": func(g yfield) { v.Communities = y.communities(g, ctx) },
@@ -250,6 +313,14 @@ func bgpNode(b *bgp.Config) *yaml.Node {
 		addInt(nm, "peer_as", int64(n.PeerAS))
 		if n.LocalAddress.IsValid() {
 			addStr(nm, "local_address", n.LocalAddress.String())
+		}
+		fs := make([]string, len(n.Families))
+		for i, f := range n.Families {
+			fs[i] = string(f)
+		}
+		addNode(nm, "families", strSeq(fs))
+		if n.IPv6NextHop.IsValid() {
+			addStr(nm, "ipv6_next_hop", n.IPv6NextHop.String())
 		}
 		addStr(nm, "hold_time", formatDuration(n.HoldTime))
 		addStr(nm, "keepalive", formatDuration(n.Keepalive))

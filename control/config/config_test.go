@@ -192,6 +192,11 @@ func TestRoundTripNative(t *testing.T) {
 			"    - {address: 10.0.1.1, peer_as: 65000, bfd: {min_tx: 0.05, multiplier: 5}, multihop: 2, local_address: 10.0.1.11}\n" +
 			"    - {address: 10.0.1.2, peer_as: 65002, hold_time: 9, bfd: false}\n" +
 			"  vips:\n    - {address: 10.0.0.1, med: 10, local_pref: 200, communities: [\"65001:7\"]}\n",
+		"bgp dual-stack": "interfaces: [e]\nservices:\n  - {name: s, vip: 10.0.0.1, port: 80, reals: [{ip: 10.0.0.2}]}\n" +
+			"  - {name: s6, vip: \"fd00:10::1\", port: 80, reals: [{ip: \"fd00:1::2\"}]}\n" +
+			"bgp:\n  local_as: 65001\n  router_id: 10.0.1.11\n  neighbors:\n" +
+			"    - {address: 10.0.1.1, peer_as: 65000, families: [ipv4, ipv6], ipv6_next_hop: \"fd00:1::11\"}\n" +
+			"    - {address: \"fd00:1::1\", peer_as: 65000, local_address: \"fd00:1::11\", bfd: true}\n",
 		"interfaces differ from vrrp": "interfaces: [e2, e1]\nvrrp:\n  - {name: V, interface: e1, vrid: 1, vips: [10.0.0.1 dev e3 label e3:x]}\n",
 		"explicit values equal to inherited ones": "interfaces: [e]\nservices:\n  - vip: 10.0.0.1\n    port: 80\n    inhibit_on_failure: true\n" +
 			"    reals:\n      - {ip: 10.0.0.2, port: 81, weight: 0, inhibit_on_failure: false, check: {kind: exec, interval: 60, exec: {command: x, timeout: 60}}}\n",

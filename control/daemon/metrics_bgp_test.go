@@ -26,8 +26,10 @@ func TestBGPMetrics(t *testing.T) {
 		Sessions: []bgp.Session{
 			{Neighbor: netip.MustParseAddr("10.0.1.1"), State: "established", BFD: "up", BFDTransitions: 1, Sent: 2, Flops: 3},
 			{Neighbor: netip.MustParseAddr("10.0.1.2"), State: "active"},
+			{Neighbor: netip.MustParseAddr("fd00:1:0::1"), State: "established"},
 		},
-		Routes: []bgp.RouteStatus{{Route: bgp.Route{VIP: netip.MustParseAddr("10.0.0.100")}, Announced: true}, {Route: bgp.Route{VIP: netip.MustParseAddr("10.0.0.101")}}}}}
+		Routes: []bgp.RouteStatus{{Route: bgp.Route{VIP: netip.MustParseAddr("10.0.0.100")}, Announced: true}, {Route: bgp.Route{VIP: netip.MustParseAddr("10.0.0.101")}},
+			{Route: bgp.Route{VIP: netip.MustParseAddr("fd00:10:0::0100")}, Announced: true}}}}
 	want := `
 # HELP xlb_bgp_bfd_up 1 while the neighbour's BFD session is up (only neighbours with BFD).
 # TYPE xlb_bgp_bfd_up gauge
@@ -36,10 +38,12 @@ xlb_bgp_bfd_up{neighbor="10.0.1.1"} 1
 # TYPE xlb_bgp_session_established gauge
 xlb_bgp_session_established{neighbor="10.0.1.1"} 1
 xlb_bgp_session_established{neighbor="10.0.1.2"} 0
+xlb_bgp_session_established{neighbor="fd00:1::1"} 1
 # HELP xlb_bgp_vip_announced 1 while the VIP is announced by BGP (xlbctl bgp says why not).
 # TYPE xlb_bgp_vip_announced gauge
 xlb_bgp_vip_announced{vip="10.0.0.100"} 1
 xlb_bgp_vip_announced{vip="10.0.0.101"} 0
+xlb_bgp_vip_announced{vip="fd00:10::100"} 1
 # HELP xlb_bgp_route_changes_total VIP announcements and withdrawals since start.
 # TYPE xlb_bgp_route_changes_total counter
 xlb_bgp_route_changes_total{change="announce"} 4

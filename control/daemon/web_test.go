@@ -83,8 +83,10 @@ func TestStatusPageShowsBGP(t *testing.T) {
 		BGP: &bgp.Status{LocalAS: 65001, Sessions: []bgp.Session{
 			{Neighbor: netip.MustParseAddr("10.0.0.1"), PeerAS: 65000, State: "established", Since: now.Add(-2 * time.Minute), BFD: "up", Sent: 1},
 			{Neighbor: netip.MustParseAddr("10.0.0.2"), PeerAS: 65000, State: "active", BFD: "down", Flops: 3},
+			{Neighbor: netip.MustParseAddr("fd00:0:0::1"), PeerAS: 65000, State: "established", BFD: "up"},
 		}, Routes: []bgp.RouteStatus{
 			{Route: bgp.Route{VIP: netip.MustParseAddr("192.168.1.30"), Announce: true, Reason: "usable"}, Announced: true},
+			{Route: bgp.Route{VIP: netip.MustParseAddr("fd00:10:0::0100"), Announce: true, Reason: "usable"}, Announced: true},
 			{Route: bgp.Route{VIP: netip.MustParseAddr("192.168.1.31"), Reason: "db2: no usable backend"}},
 		}},
 	}
@@ -96,7 +98,8 @@ func TestStatusPageShowsBGP(t *testing.T) {
 	for _, want := range []string{
 		`<tr data-neighbor="10.0.0.1" data-state="established">`, "AS 65000", `<span class="pill active">up</span>`, "2m00s ago",
 		`<tr data-neighbor="10.0.0.2" data-state="active">`, "3 flaps", `<span class="pill down">down</span>`,
-		`<tr data-vip="192.168.1.30" data-announced="true">`, `<span class="pill active">announced</span>`,
+		`<tr data-vip="192.168.1.30" data-announced="true">`, `<span class="pill active">announced</span>`, "<code>192.168.1.30/32</code>",
+		`<tr data-neighbor="fd00::1" data-state="established">`, `<tr data-vip="fd00:10::100" data-announced="true">`, "<code>fd00:10::100/128</code>",
 		`<tr data-vip="192.168.1.31" data-announced="false">`, "db2: no usable backend",
 	} {
 		if !strings.Contains(page, want) {
