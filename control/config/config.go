@@ -23,11 +23,22 @@ type Config struct {
 	// fail over together. The group's own tracking is already in each
 	// member's TrackInterfaces and TrackScripts.
 	SyncGroups []vrrp.SyncGroupConfig
+	// GARPGroups are keepalived's garp_groups: the pace of gratuitous ARPs
+	// and unsolicited neighbour advertisements on their interfaces (see
+	// Pacing). No interface is in two.
+	GARPGroups []vrrp.GARPGroup
 	// Static are keepalived's static_ipaddress, static_routes and
 	// static_rules: installed while xlbd runs, whatever the VRRP state.
 	Static Static
 	// BGP announces the VIPs to routers (xlb.yaml only; nil without).
 	BGP *bgp.Config
+}
+
+// Pacing is how the VRRP instances pace their gratuitous ARPs and
+// unsolicited neighbour advertisements: keepalived's global
+// vrrp_garp_interval and vrrp_gna_interval and its garp_groups.
+func (c *Config) Pacing() vrrp.Pacing {
+	return vrrp.Pacing{GARPInterval: c.Global.VRRP.GARPInterval, GNAInterval: c.Global.VRRP.GNAInterval, Groups: c.GARPGroups}
 }
 
 // Static is what xlbd installs at start and removes when it stops.
@@ -80,11 +91,17 @@ type VRRPDefaults struct {
 	GARPMasterRefreshRepeat int
 	GARPLowerPrioDelay      time.Duration
 	GARPLowerPrioRepeat     int
-	StartupDelay            time.Duration // vrrp_startup_delay
-	CheckUnicastSrc         bool          // vrrp_check_unicast_src
-	SkipCheckAdvAddr        bool          // vrrp_skip_check_adv_addr
-	Strict                  bool          // vrrp_strict
-	HigherPrioSendAdvert    bool          // vrrp_higher_prio_send_advert
+	// GARPInterval and GNAInterval space the gratuitous ARPs and the
+	// unsolicited neighbour advertisements sent on an interface that no
+	// garp_group names (vrrp_garp_interval, vrrp_gna_interval; 0: back to
+	// back).
+	GARPInterval         time.Duration
+	GNAInterval          time.Duration
+	StartupDelay         time.Duration // vrrp_startup_delay
+	CheckUnicastSrc      bool          // vrrp_check_unicast_src
+	SkipCheckAdvAddr     bool          // vrrp_skip_check_adv_addr
+	Strict               bool          // vrrp_strict
+	HigherPrioSendAdvert bool          // vrrp_higher_prio_send_advert
 }
 
 // Service is one virtual service: traffic to VIP:Port/Protocol is spread over Reals.

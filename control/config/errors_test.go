@@ -90,7 +90,7 @@ virtual_server 10.0.0.1 80 {
     }
 }
 garp_group {
-}
+    garp_intervall 1 }
 virtual_sever 10.0.0.1 80 {
 }
 `),
@@ -100,7 +100,7 @@ virtual_sever 10.0.0.1 80 {
 				"t.conf:17: real_server 10.0.0.2 80: BFD_CHECK: not supported: use TCP_CHECK or MISC_CHECK",
 				"t.conf:21: real_server 10.0.0.2 80: TCP_CHECK: connect_tmeout: unknown keyword",
 				"t.conf:23: real_server 10.0.0.2 80: MISC_CHECK: a second check: xlb runs one check per real server (first at line 20)",
-				"t.conf:28: garp_group: not supported: use garp_master_* in the vrrp_instance",
+				"t.conf:29: garp_group: garp_intervall: unknown keyword",
 				"t.conf:30: virtual_sever: unknown keyword",
 			},
 		},

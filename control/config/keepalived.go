@@ -26,7 +26,6 @@ func fatal(why string) disposition    { return disposition{fatal: true, why: why
 // which changes how traffic is balanced), where it is a warning.
 var (
 	ignoredTop = map[string]disposition{
-		"garp_group":          fatal("not supported: use garp_master_* in the vrrp_instance"),
 		"linkbeat_interfaces": warnOnly("ignored: xlb watches links through netlink"),
 		"vrrp_track_process":  fatal(trackProcessWhy),
 	}
@@ -34,10 +33,6 @@ var (
 	// own; any other unknown one is ignored with ignoredGlobalWhy.
 	ignoredGlobal = map[string]disposition{
 		"lvs_sync_daemon": warnOnly(flowSyncWhy),
-		// keepalived's pacing between one interface's gratuitous ARPs and
-		// unsolicited NAs (global_parser.c, default 0: none).
-		"vrrp_garp_interval": warnOnly("ignored: xlb sends a burst's gratuitous ARPs back to back, as keepalived by default"),
-		"vrrp_gna_interval":  warnOnly("ignored: xlb sends a burst's unsolicited neighbour advertisements back to back, as keepalived by default"),
 	}
 	ignoredVRRP = map[string]disposition{
 		"smtp_alert":                 warnOnly("ignored: xlb sends no mail; use notify scripts"),
@@ -56,6 +51,8 @@ var (
 		"use_vmac":                   fatal(vmacWhy),
 		"vmac_xmit_base":             fatal(vmacWhy),
 		"native_ipv6":                warnOnly("ignored: an instance's family is its virtual_ipaddress entries'"),
+		"garp_interval":              fatal(instancePacingWhy),
+		"gna_interval":               fatal(instancePacingWhy),
 	}
 	ignoredVS = map[string]disposition{
 		"omega": warnOnly("ignored: xlb runs no quorum_down or notify_down scripts at shutdown"),
@@ -192,6 +189,7 @@ var topBlocks = map[string]topBlock{
 	"vrrp_track_file":  {true, (*kreader).trackFile}, // keepalived's deprecated synonym
 	"vrrp_script":      {true, (*kreader).vrrpScript},
 	"vrrp_sync_group":  {true, (*kreader).syncGroup},
+	"garp_group":       {false, (*kreader).garpGroup},
 	"static_ipaddress": {false, (*kreader).static},
 	"static_routes":    {false, (*kreader).static},
 	"static_rules":     {false, (*kreader).static},

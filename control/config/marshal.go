@@ -55,6 +55,13 @@ func MarshalNative(cfg *Config) ([]byte, error) {
 		}
 		addNode(root, "sync_groups", seq)
 	}
+	if len(cfg.GARPGroups) > 0 {
+		seq := &yaml.Node{Kind: yaml.SequenceNode}
+		for i := range cfg.GARPGroups {
+			seq.Content = append(seq.Content, garpGroupNode(&cfg.GARPGroups[i]))
+		}
+		addNode(root, "garp_groups", seq)
+	}
 	if cfg.BGP != nil {
 		addNode(root, "bgp", bgpNode(cfg.BGP))
 	}

@@ -21,6 +21,7 @@ func TestREADMEKeywordTables(t *testing.T) {
 		"global_defs":    keywordTable(globalFields, ignoredGlobal),
 		"vrrp_instance":  keywordTable(vrrpFields, ignoredVRRP),
 		"vrrp_script":    keywordTable(scriptFields, nil),
+		"garp_group":     keywordTable(garpGroupFields, nil),
 		"top":            keywordTable[Config](nil, ignoredTop),
 		"virtual_server": keywordTable(serviceFields, ignoredVS),
 		"sorry_server":   keywordTable(sorryFields, nil),

@@ -43,6 +43,7 @@ func validate(cfg *Config, src *srcMap, d *diags) {
 		validateVRRP(cfg, &cfg.VRRP[i], fmt.Sprintf("vrrp[%d]", i), src, d, vips, vrids, vnames)
 	}
 	validateSyncGroups(cfg, src, d)
+	validateGARPGroups(cfg, src, d)
 	checkFits(cfg, src, d) // addrcheck.go
 	validateStaticMACs(cfg, src, d)
 }

@@ -80,6 +80,11 @@ func readYAML(file string, data []byte, d *diags, src *srcMap) *Config {
 				cfg.SyncGroups = append(cfg.SyncGroups, y.syncGroup(n, fmt.Sprintf("sync_groups[%d]", i)))
 			}
 		},
+		"garp_groups": func(f yfield) {
+			for i, n := range y.seq(f, "") {
+				cfg.GARPGroups = append(cfg.GARPGroups, y.garpGroup(n, fmt.Sprintf("garp_groups[%d]", i)))
+			}
+		},
 		"bgp": func(f yfield) { bgpCheck = y.bgpBlock(f, cfg) }, // bgp.go
 	})
 	if bgpCheck != nil {

@@ -31,6 +31,10 @@ type vrrpAnnouncer struct {
 	// notify runs every instance's notify scripts, in order per instance
 	// across restarts; stopping an instance never waits for its scripts.
 	notify *script.Queue
+	// pacer spaces every instance's gratuitous ARPs and neighbour
+	// advertisements per interface (vrrp_garp_interval, garp_group); a
+	// reload reconfigures it without restarting any instance.
+	pacer *vrrp.Pacer
 	// synced reports whether flow sync has the other directors' flows: a
 	// backup preempts a live master only then (nil: always).
 	synced func() bool
@@ -67,6 +71,7 @@ var _ announce.Announcer = (*vrrpAnnouncer)(nil)
 
 func newVRRPAnnouncer(log *slog.Logger, onState func(vrrp.StateChange), synced func() bool) *vrrpAnnouncer {
 	a := &vrrpAnnouncer{log: log, onState: onState, synced: synced, notify: script.NewQueue(log.With("scripts", "vrrp notify")), groups: map[string]runningGroup{},
+		pacer:     vrrp.NewPacer(nil),
 		setStatic: func(s config.Static, add bool) error { return vrrp.SetStatic(s.Addresses, s.Routes, s.Rules, add) }}
 	a.runs = newSupervisor(a.start, func(x, y vrrpWant) bool {
 		return reflect.DeepEqual(x.Config, y.Config) && reflect.DeepEqual(x.group, y.group)
@@ -78,7 +83,7 @@ func (a *vrrpAnnouncer) start(name string, v vrrpWant) (*vrrp.Instance, func(con
 	// vrrp.New removes VIPs a killed predecessor left behind: a backup must
 	// not answer ARP for addresses the master owns. The instance logs its own
 	// state changes.
-	opts := vrrp.Options{Logger: a.log.With("vrrp", name), OnStateChange: a.onState, NotifyQueue: a.notify, MayPreempt: a.synced}
+	opts := vrrp.Options{Logger: a.log.With("vrrp", name), OnStateChange: a.onState, NotifyQueue: a.notify, MayPreempt: a.synced, Pacer: a.pacer}
 	if v.group != nil {
 		a.groupsMu.Lock()
 		opts.SyncGroup = a.groups[v.group.cfg.Name].g
@@ -102,6 +107,7 @@ func (a *vrrpAnnouncer) start(name string, v vrrpWant) (*vrrp.Instance, func(con
 
 func (a *vrrpAnnouncer) Configure(ctx context.Context, cfg *config.Config) {
 	a.configureStatic(cfg.Static)
+	a.pacer.Configure(cfg.Pacing())
 	byName := map[string]config.VRRPInstance{}
 	for _, v := range cfg.VRRP {
 		byName[v.Name] = v

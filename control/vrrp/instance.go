@@ -50,6 +50,11 @@ type Options struct {
 	// SyncGroup is the vrrp_sync_group the instance is a member of; nil:
 	// none.
 	SyncGroup *SyncGroup
+	// Pacer spaces the gratuitous ARPs and unsolicited neighbour
+	// advertisements of the instances that share it (vrrp_garp_interval,
+	// vrrp_gna_interval, garp_group); nil: each burst goes out back to
+	// back.
+	Pacer *Pacer
 	// MayPreempt, when set and false, holds off preempting a live
 	// lower-priority master (and an address owner's takeover at start):
 	// xlbd waits until flow sync has the other directors' flow table, so
@@ -70,6 +75,7 @@ type Instance struct {
 	wake    chan struct{}
 	scripts ScriptRunner
 	group   *SyncGroup
+	pacer   *Pacer
 	// groupWake says the group's state changed; following is set while
 	// the instance moves to it (see follow).
 	groupWake <-chan struct{}
@@ -143,6 +149,7 @@ func New(cfg Config, opt Options) (*Instance, error) {
 		down:       map[string]bool{},
 		scripts:    opt.Scripts,
 		mayPreempt: opt.MayPreempt,
+		pacer:      opt.Pacer,
 	}
 	if in.clock == nil {
 		in.clock = realClock{}
@@ -504,6 +511,7 @@ func (in *Instance) leaveMaster(prio0 bool) {
 		in.sendAdvert(0)
 	}
 	in.advertAt, in.garpAt = time.Time{}, time.Time{}
+	in.pacer.cancel(in)
 	if len(in.cfg.Routes)+len(in.cfg.Rules) > 0 {
 		if err := in.act.RemoveRoutes(in.cfg.Routes, in.cfg.Rules); err != nil {
 			in.ctr.actionErrors++
@@ -583,15 +591,56 @@ func (in *Instance) allVIPs() []VIP {
 	return append(slices.Clip(in.cfg.VIPs), in.cfg.ExcludedVIPs...)
 }
 
+// garpBurst announces every VIP n times: a gratuitous ARP for an IPv4 one,
+// an unsolicited neighbour advertisement for an IPv6 one (keepalived's
+// vrrp_send_link_update). The packets of a VIP whose interface is paced go
+// to the Pacer, which sends them one interval apart, in turn with the
+// other instances' on that interface; the rest go out now.
 func (in *Instance) garpBurst(n int) {
+	var direct []VIP
+	for _, v := range in.allVIPs() {
+		if dev := in.devOf(v); !in.pacer.direct(dev, v) {
+			in.pacer.queue(in, dev, v, n)
+			continue
+		}
+		direct = append(direct, v)
+	}
+	if len(direct) == 0 {
+		return
+	}
 	for range n {
-		if err := in.act.SendGARP(in.allVIPs()); err != nil {
+		if err := in.act.SendGARP(direct); err != nil {
 			in.ctr.actionErrors++
 			in.log.Warn("gratuitous ARP", "err", err)
 			return
 		}
-		in.ctr.garpSent++
+		in.ctr.garpSent += uint64(len(direct))
 	}
+}
+
+// sendPaced sends the Pacer's packet for v, if the instance is still
+// master (leaving MASTER cancels the queued ones; this catches one that was
+// already on its way).
+func (in *Instance) sendPaced(v VIP) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.state != StateMaster {
+		return
+	}
+	if err := in.act.SendGARP([]VIP{v}); err != nil {
+		in.ctr.actionErrors++
+		in.log.Warn("gratuitous ARP", "err", err)
+		return
+	}
+	in.ctr.garpSent++
+}
+
+// devOf is the interface v is on.
+func (in *Instance) devOf(v VIP) string {
+	if v.Dev != "" {
+		return v.Dev
+	}
+	return in.cfg.Interface
 }
 
 func (in *Instance) advert(prio uint8) Advert {

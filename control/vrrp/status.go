@@ -10,9 +10,11 @@ type Counters struct {
 	PriorityZeroReceived uint64 `json:"priority_zero_received"`
 	BecameMaster         uint64 `json:"became_master"`
 	ReleasedMaster       uint64 `json:"released_master"`
-	GARPSent             uint64 `json:"garp_sent"`
-	SendErrors           uint64 `json:"send_errors"`
-	ActionErrors         uint64 `json:"action_errors"`
+	// GARPSent counts the gratuitous ARPs and unsolicited neighbour
+	// advertisements sent, one per address.
+	GARPSent     uint64 `json:"garp_sent"`
+	SendErrors   uint64 `json:"send_errors"`
+	ActionErrors uint64 `json:"action_errors"`
 	// Drops counts received packets by DropReason name; every reason is
 	// present, zero or not.
 	Drops map[string]uint64 `json:"drops"`
