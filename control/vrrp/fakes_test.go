@@ -161,6 +161,7 @@ type fakeClock struct {
 }
 
 type fakeTimer struct {
+	clock   *fakeClock // its mu guards stopped
 	at      time.Time
 	c       chan time.Time
 	stopped bool
@@ -168,6 +169,8 @@ type fakeTimer struct {
 
 func (t *fakeTimer) C() <-chan time.Time { return t.c }
 func (t *fakeTimer) Stop() bool {
+	t.clock.mu.Lock()
+	defer t.clock.mu.Unlock()
 	was := !t.stopped
 	t.stopped = true
 	return was
@@ -182,7 +185,7 @@ func (c *fakeClock) Now() time.Time {
 func (c *fakeClock) NewTimer(d time.Duration) Timer {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	t := &fakeTimer{at: c.now.Add(d), c: make(chan time.Time, 1)}
+	t := &fakeTimer{clock: c, at: c.now.Add(d), c: make(chan time.Time, 1)}
 	c.timers = append(c.timers, t)
 	return t
 }

@@ -104,15 +104,23 @@ func startOurs(t *testing.T, ns *testutil.NetNS, cfg vrrp.Config) *ours {
 // startMember starts an instance that is a member of group g (nil: none).
 func startMember(t *testing.T, ns *testutil.NetNS, cfg vrrp.Config, g *vrrp.SyncGroup) *ours {
 	t.Helper()
+	return startWith(t, ns, cfg, vrrp.Options{SyncGroup: g})
+}
+
+// startWith starts an instance with opt's collaborators (the logger and
+// the state callback are the test's).
+func startWith(t *testing.T, ns *testutil.NetNS, cfg vrrp.Config, opt vrrp.Options) *ours {
+	t.Helper()
 	o := &ours{done: make(chan error, 1), logs: &bytes.Buffer{}}
-	log := slog.New(slog.NewTextHandler(&lockedWriter{w: o.logs, mu: &o.mu}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	opt.Logger = slog.New(slog.NewTextHandler(&lockedWriter{w: o.logs, mu: &o.mu}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	opt.OnStateChange = func(c vrrp.StateChange) {
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		o.changes = append(o.changes, c)
+	}
 	err := ns.Do(func() error {
 		var err error
-		o.in, err = vrrp.New(cfg, vrrp.Options{Logger: log, SyncGroup: g, OnStateChange: func(c vrrp.StateChange) {
-			o.mu.Lock()
-			defer o.mu.Unlock()
-			o.changes = append(o.changes, c)
-		}})
+		o.in, err = vrrp.New(cfg, opt)
 		return err
 	})
 	if err != nil {

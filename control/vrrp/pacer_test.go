@@ -125,21 +125,22 @@ func (r *recOwner) count() int {
 	return len(r.at)
 }
 
-// TestPacerSpacesInstancesOnOneInterface: two instances' bursts on one
-// interface are sent one interval apart in all (keepalived paces per
-// interface, not per instance), and a cancelled instance's packets stop.
-func TestPacerSpacesInstancesOnOneInterface(t *testing.T) {
+// TestPacerSpacesInstancesInAGroup: two instances' bursts on two
+// interfaces of one garp_group are sent one interval apart in all
+// (keepalived paces per interface or group, not per instance), and a
+// cancelled instance's packets stop.
+func TestPacerSpacesInstancesInAGroup(t *testing.T) {
 	clock := &fakeClock{now: t0}
 	p := NewPacer(clock)
 	const interval = 100 * time.Millisecond
-	p.Configure(Pacing{GARPInterval: interval})
+	p.Configure(Pacing{Groups: []GARPGroup{{GARPInterval: interval, Interfaces: []string{"eth0", "eth1"}}}})
 	a, b := &recOwner{clock: clock}, &recOwner{clock: clock}
-	va, vb := VIP{Prefix: vip1, Dev: "eth0"}, VIP{Prefix: vip2, Dev: "eth0"}
-	if p.direct("eth0", va) || !p.direct("eth0", VIP{Prefix: vip6, Dev: "eth0"}) {
-		t.Fatal("direct: want IPv4 paced, IPv6 (no gna interval) at once")
+	va, vb := VIP{Prefix: vip1, Dev: "eth0"}, VIP{Prefix: vip2, Dev: "eth1"}
+	if p.direct("eth0", va) || !p.direct("eth0", VIP{Prefix: vip6, Dev: "eth0"}) || !p.direct("eth2", va) {
+		t.Fatal("direct: want IPv4 on the group's interfaces paced, IPv6 (no gna_interval) and other interfaces at once")
 	}
 	p.queue(a, "eth0", va, 3)
-	p.queue(b, "eth0", vb, 3)
+	p.queue(b, "eth1", vb, 3)
 	// Advance in steps of a tenth of the interval until all six are out.
 	deadline := time.Now().Add(5 * time.Second)
 	for a.count()+b.count() < 6 {
@@ -169,5 +170,48 @@ func TestPacerSpacesInstancesOnOneInterface(t *testing.T) {
 	}
 	if n := a.count(); n > 4 {
 		t.Fatalf("cancelled burst sent %d more", n-3)
+	}
+}
+
+// An instance that leaves MASTER drops what its burst still had queued
+// (keepalived's vrrp_remove_delayed_arp), and counts only what was sent.
+func TestInstanceCancelsPacedBurst(t *testing.T) {
+	cfg := baseConfig()
+	cfg.GARPMasterDelay = 0
+	s := newSim(t, cfg)
+	s.in.pacer = NewPacer(s.clock)
+	s.in.pacer.Configure(Pacing{GARPInterval: time.Second})
+	garps := func(want int) {
+		t.Helper()
+		deadline := time.Now().Add(2 * time.Second)
+		for {
+			_, n, _ := s.act.snapshot()
+			if n == want {
+				break
+			}
+			if n > want || time.Now().After(deadline) {
+				t.Fatalf("at %v: %d gratuitous ARPs, want %d", s.clock.Now().Sub(t0), n, want)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	s.start()
+	s.at(4 * time.Second) // master down: 3 s + skew
+	s.wantState(StateMaster)
+	garps(1) // the first at once, the other 4 one second apart
+	s.at(4*time.Second + 500*time.Millisecond)
+	time.Sleep(20 * time.Millisecond)
+	garps(1)
+	s.at(5 * time.Second)
+	garps(2)
+	s.recv(advertFrom(cfg, addrPeer, 200, nil))
+	s.wantState(StateBackup)
+	for d := 5 * time.Second; d <= 12*time.Second; d += time.Second {
+		s.clock.set(t0.Add(d))
+		time.Sleep(5 * time.Millisecond)
+	}
+	garps(2)
+	if n := s.in.Status().Counters.GARPSent; n != 2 {
+		t.Fatalf("GARPSent %d, want 2", n)
 	}
 }
