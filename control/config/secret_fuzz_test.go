@@ -90,6 +90,7 @@ func FuzzParseKeepalived(f *testing.F) {
 		"global_defs { xlb_interface e0 }\nvirtual_server 1.2.3.4 80 {\n lvs_method DR\n HTTP_GET\n}",
 		"virtual_server 1.2.3.4 80 { lvs_method DR\n real_server 1.2.3.5 { MISC_CHECK { misc_path \"/x y\" misc_dynamic } } }",
 		"! c\n# c\n\"unterminated",
+		"global_defs { vrrp_gna_interval 0.000001 }\ngarp_group {\n garp_interval 0.1\n interface e\n interfaces { f g }\n}\nvrrp_instance A {\n interface e\n virtual_router_id 1\n virtual_ipaddress { 1.1.1.1 }\n}",
 	} {
 		f.Add([]byte(s))
 	}
@@ -186,6 +187,7 @@ func FuzzParseNative(f *testing.F) {
 		"vrrp: [{name: V, interface: e, vrid: 1, version: 3, advert_int: 0.1, state: master, vips: [10.0.0.1/24], unicast_peers: [10.0.0.3], notify_master: /bin/x m}]\n",
 		"vrrp: [{name: V, interface: e, vrid: 1, auth_type: pass, auth_pass: p, track_services: [s], vips: [10.0.0.1]}]\nservices: [{name: s, vip: 10.0.0.1, port: 80}]\n",
 		"global: {router_id: r}\nvrrp: [{name: V, interface: e, vrid: 1, vips: [127.0.0.1]}]\n",
+		"global: {vrrp_garp_interval: 0.5}\ngarp_groups: [{gna_interval: 1ms, interfaces: [e]}]\nvrrp: [{name: V, interface: e, vrid: 1, vips: [10.0.0.1]}]\n",
 	} {
 		f.Add([]byte(s))
 	}
