@@ -80,6 +80,24 @@ func errStrings(err error) []string {
 	return []string{err.Error()}
 }
 
+// nativeRoundTrip converts cfg to native YAML and reads it back, which
+// must give cfg again; it returns the YAML and what was read back.
+func nativeRoundTrip(t *testing.T, cfg *Config) ([]byte, *Config) {
+	t.Helper()
+	out, err := MarshalNative(cfg)
+	if err != nil {
+		t.Fatalf("MarshalNative: %v", err)
+	}
+	back, _, err := Parse("converted.yaml", out, FormatYAML)
+	if err != nil {
+		t.Fatalf("re-parse:\n%s\nerror: %v", out, err)
+	}
+	if !reflect.DeepEqual(back, cfg) {
+		t.Errorf("native round trip differs\nfirst  %+v\nsecond %+v\nyaml:\n%s", cfg, back, out)
+	}
+	return out, back
+}
+
 func diffLines(t *testing.T, what string, got, want []string) {
 	t.Helper()
 	if reflect.DeepEqual(got, want) || len(got) == 0 && len(want) == 0 {
@@ -158,19 +176,9 @@ func TestRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Load: %v", err)
 			}
-			out, err := MarshalNative(cfg)
-			if err != nil {
-				t.Fatalf("MarshalNative: %v", err)
-			}
+			out, back := nativeRoundTrip(t, cfg)
 			if DetectFormat(out) != FormatYAML {
 				t.Errorf("converted output not detected as YAML")
-			}
-			back, _, err := Parse("converted.yaml", out, FormatYAML)
-			if err != nil {
-				t.Fatalf("re-parse:\n%s\nerror: %v", out, err)
-			}
-			if !reflect.DeepEqual(back, cfg) {
-				t.Errorf("round trip differs\nfirst  %+v\nsecond %+v\nyaml:\n%s", cfg, back, out)
 			}
 			again, err := MarshalNative(back)
 			if err != nil || string(again) != string(out) {

@@ -17,6 +17,14 @@ const pacingVRRP = `vrrp_instance VI_1 {
 }
 `
 
+// wantPacing is what TestGARPPacingKeepalived's and TestGARPPacingNative's
+// files give: group 3 dropped, eth2 left in group 1.
+var wantPacing = vrrp.Pacing{GARPInterval: 50 * time.Millisecond, GNAInterval: 250 * time.Microsecond, Groups: []vrrp.GARPGroup{
+	{GARPInterval: 200 * time.Millisecond, Interfaces: []string{"eth1", "eth2", "eth3"}},
+	{Interfaces: []string{"eth4"}},
+	{GARPInterval: 1500 * time.Millisecond, Interfaces: []string{"eth5"}},
+}}
+
 // The global intervals and garp_groups as keepalived reads them: decimal
 // seconds to the microsecond, interface and interfaces { } (both in one
 // block, as keepalived takes them), a group with no interval dropped so its
@@ -57,25 +65,10 @@ garp_group {
 		"t.conf:20: garp_group: garp_interval: 1500ms is very large (as keepalived warns): a burst of 5 takes 6s",
 		"t.conf:21: garp_group: interfaces: garp_group already specified for eth2 - ignoring (as keepalived: garp group 1, the first to name it, applies)",
 	})
-	want := vrrp.Pacing{GARPInterval: 50 * time.Millisecond, GNAInterval: 250 * time.Microsecond, Groups: []vrrp.GARPGroup{
-		{GARPInterval: 200 * time.Millisecond, Interfaces: []string{"eth1", "eth2", "eth3"}},
-		{Interfaces: []string{"eth4"}},
-		{GARPInterval: 1500 * time.Millisecond, Interfaces: []string{"eth5"}},
-	}}
-	if got := cfg.Pacing(); !reflect.DeepEqual(got, want) {
-		t.Fatalf("pacing\n got %+v\nwant %+v", got, want)
+	if got := cfg.Pacing(); !reflect.DeepEqual(got, wantPacing) {
+		t.Fatalf("pacing\n got %+v\nwant %+v", got, wantPacing)
 	}
-	out, err := MarshalNative(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	back, _, err := Parse("converted.yaml", out, FormatYAML)
-	if err != nil {
-		t.Fatalf("re-parse:\n%s\nerror: %v", out, err)
-	}
-	if !reflect.DeepEqual(back, cfg) {
-		t.Errorf("native round trip differs:\n%s\n got %+v\nwant %+v", out, back.Pacing(), cfg.Pacing())
-	}
+	nativeRoundTrip(t, cfg)
 }
 
 // The same in native YAML: Go durations or seconds, garp_groups as a list,
@@ -107,13 +100,8 @@ vrrp:
 		"t.yaml:10: garp_groups[3]: garp_interval: 1500ms is very large (as keepalived warns): a burst of 5 takes 6s",
 		"t.yaml:11: garp_groups[3]: interfaces: garp_group already specified for eth2 - ignoring (as keepalived: garp group 1, the first to name it, applies)",
 	})
-	want := vrrp.Pacing{GARPInterval: 50 * time.Millisecond, GNAInterval: 250 * time.Microsecond, Groups: []vrrp.GARPGroup{
-		{GARPInterval: 200 * time.Millisecond, Interfaces: []string{"eth1", "eth2", "eth3"}},
-		{Interfaces: []string{"eth4"}},
-		{GARPInterval: 1500 * time.Millisecond, Interfaces: []string{"eth5"}},
-	}}
-	if got := cfg.Pacing(); !reflect.DeepEqual(got, want) {
-		t.Fatalf("pacing\n got %+v\nwant %+v", got, want)
+	if got := cfg.Pacing(); !reflect.DeepEqual(got, wantPacing) {
+		t.Fatalf("pacing\n got %+v\nwant %+v", got, wantPacing)
 	}
 }
 

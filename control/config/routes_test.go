@@ -72,17 +72,7 @@ vrrp_instance VI_1 {
 	if !reflect.DeepEqual(cfg.Static, wantStatic) {
 		t.Errorf("static %+v, want %+v", cfg.Static, wantStatic)
 	}
-	out, err := MarshalNative(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	back, _, err := Parse("converted.yaml", out, FormatYAML)
-	if err != nil {
-		t.Fatalf("re-parse:\n%s\nerror: %v", out, err)
-	}
-	if !reflect.DeepEqual(back, cfg) {
-		t.Errorf("native round trip differs:\n%s", out)
-	}
+	nativeRoundTrip(t, cfg)
 }
 
 func TestRoutesRulesErrors(t *testing.T) {

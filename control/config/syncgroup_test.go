@@ -91,17 +91,7 @@ vrrp_instance VI_B {
 		}
 	}
 
-	out, err := MarshalNative(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	back, _, err := Parse("converted.yaml", out, FormatYAML)
-	if err != nil {
-		t.Fatalf("re-parse:\n%s\nerror: %v", out, err)
-	}
-	if !reflect.DeepEqual(back, cfg) {
-		t.Errorf("native round trip differs:\n%s\n got %+v\nwant %+v", out, back.SyncGroups, cfg.SyncGroups)
-	}
+	nativeRoundTrip(t, cfg)
 }
 
 // sync_group_tracking_weight keeps the members' weighted scripts; a member

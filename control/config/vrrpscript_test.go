@@ -70,17 +70,7 @@ vrrp_script chk_late {
 		"t.conf:36: vrrp_instance VI_2: track_script: chk_late: ignored: no vrrp_script chk_late is defined above, as keepalived ignores it",
 	})
 
-	out, err := MarshalNative(cfg)
-	if err != nil {
-		t.Fatalf("MarshalNative: %v", err)
-	}
-	back, _, err := Parse("converted.yaml", out, FormatYAML)
-	if err != nil {
-		t.Fatalf("re-parse:\n%s\nerror: %v", out, err)
-	}
-	if !reflect.DeepEqual(back, cfg) {
-		t.Errorf("round trip differs\nfirst  %+v\nsecond %+v\nyaml:\n%s", cfg.VRRP[0].TrackScripts, back.VRRP[0].TrackScripts, out)
-	}
+	nativeRoundTrip(t, cfg)
 }
 
 func TestVRRPScriptErrors(t *testing.T) {
