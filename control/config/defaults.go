@@ -272,9 +272,11 @@ func vrrpDefaults(v *VRRPInstance, g *Global, src *srcMap, vp string) {
 	if !src.has(vp, "higher_prio_send_advert") && !v.Strict {
 		v.HigherPrioSendAdvert = gv.HigherPrioSendAdvert
 	}
-	v.McastGroup = gv.McastGroup4
-	if v.IPv6() {
-		v.McastGroup = gv.McastGroup6
+	if !src.has(vp, "mcast_dst_ip") {
+		v.McastGroup = gv.McastGroup4
+		if v.IPv6() {
+			v.McastGroup = gv.McastGroup6
+		}
 	}
 	v.StartupDelay = gv.StartupDelay
 	v.ScriptPolicy = g.ScriptPolicy()

@@ -96,7 +96,7 @@ virtual_sever 10.0.0.1 80 {
 `),
 			want: []string{
 				"t.conf:11: vrrp_instance VI_1: nopreemt: unknown keyword",
-				`t.conf:15: virtual_server 10.0.0.1 80: persistence_granularity: "255.255.255.0" is not supported: affinity is per client address (255.255.255.255)`,
+				`t.conf:15: virtual_server 10.0.0.1 80: persistence_granularity: "255.255.255.0" is not supported: affinity is per client address (255.255.255.255; 128 for IPv6)`,
 				"t.conf:17: real_server 10.0.0.2 80: BFD_CHECK: not supported: use TCP_CHECK or MISC_CHECK",
 				"t.conf:21: real_server 10.0.0.2 80: TCP_CHECK: connect_tmeout: unknown keyword",
 				"t.conf:23: real_server 10.0.0.2 80: MISC_CHECK: a second check: xlb runs one check per real server (first at line 20)",
@@ -125,7 +125,7 @@ virtual_sever 10.0.0.1 80 {
 				`t.conf:6: vrrp_instance A: advert_int: "fast" is not a number of seconds`,
 				"t.conf:7: vrrp_instance A: version: 4 is out of range 2..3",
 				`t.conf:9: vrrp_instance A: virtual_ipaddress: "10.0.0.300" is not an address or address/length`,
-				`t.conf:10: vrrp_instance A: virtual_ipaddress: "foo" is not supported on an address line (dev, label, brd, scope are)`,
+				`t.conf:10: vrrp_instance A: virtual_ipaddress: "foo" is not supported on an address line (dev, label, brd, scope, preferred_lft, no_track are)`,
 				`t.conf:12: vrrp_instance A: unicast_src_ip: "::1x" is not an IP address`,
 			},
 		},

@@ -34,7 +34,7 @@ var serviceFields = []field[Service]{
 		return bareDur{durValue{&s.PersistenceTimeout}, strconv.Itoa(int(DefaultBarePersistenceTimeout.Seconds()))}
 	}, def: "0; bare keyword: 360 s, as keepalived", doc: "> 0: source-IP affinity"},
 	{ka: []string{"persistence_granularity"}, val: func(*Service) value { return textValue[struct{}]{new(struct{}), parseGranularity, nil} },
-		def: "255.255.255.255", doc: "anything coarser is an error: affinity is per client address"},
+		def: "255.255.255.255", doc: "anything coarser is an error: affinity is per client address (IPv6: 128)"},
 	{ka: []string{"lvs_method", "lb_kind"}, key: "method", show: true, init: string(DefaultMethod), val: func(s *Service) value { return textValue[Method]{&s.Method, parseMethod, fmtString[Method]} },
 		def: "DR", doc: "NAT, TUN: error, xlb does DR only. Missing in a keepalived.conf: warning (keepalived would use NAT)"},
 	{ka: []string{"delay_loop"}, key: "delay_loop", show: true, init: formatDuration(DefaultDelayLoop), val: func(s *Service) value { return durValue{&s.DelayLoop} },
@@ -411,8 +411,10 @@ func parseMethod(s string, native bool) (Method, error) {
 }
 
 func parseGranularity(s string, _ bool) (struct{}, error) {
-	if s != "255.255.255.255" && s != "32" {
-		return struct{}{}, unsupported(fmt.Sprintf("%q is not supported: affinity is per client address (255.255.255.255)", s))
+	// keepalived's pgr_handler: a netmask for IPv4, a prefix length
+	// 1..128 for IPv6; per address is 255.255.255.255 or 128.
+	if s != "255.255.255.255" && s != "32" && s != "128" {
+		return struct{}{}, unsupported(fmt.Sprintf("%q is not supported: affinity is per client address (255.255.255.255; 128 for IPv6)", s))
 	}
 	return struct{}{}, nil
 }

@@ -31,6 +31,8 @@ var vrrpFields = []field[VRRPInstance]{
 		def: "0", doc: "cleared with state MASTER, nopreempt or strict mode, as keepalived"},
 	{ka: []string{"unicast_src_ip", "mcast_src_ip"}, key: "unicast_src_ip", val: func(v *VRRPInstance) value { return addrValue{&v.UnicastSrc, parseAddr} },
 		def: "the interface's primary address", doc: "source of adverts"},
+	{ka: []string{"mcast_dst_ip"}, key: "mcast_dst_ip", val: func(v *VRRPInstance) value { return addrValue{&v.McastGroup, parseMcastDst} },
+		def: "global vrrp_mcast_group4 or vrrp_mcast_group6, by family", doc: "the group adverts go to: IPv4 multicast, or IPv6 link-local multicast (ff02::/16); ignored with unicast peers, as keepalived"},
 	{ka: []string{"garp_master_delay"}, key: "garp_master_delay", val: func(v *VRRPInstance) value { return durValue{&v.GARPMasterDelay} },
 		def: "global vrrp_garp_master_delay (5s)", doc: "0: no second burst"},
 	{ka: []string{"garp_master_repeat"}, key: "garp_master_repeat", val: func(v *VRRPInstance) value { return intRange(&v.GARPMasterRepeat, 1, 255) },

@@ -50,7 +50,6 @@ var (
 		"track_bfd":                  fatal("not supported"),
 		"use_vmac":                   fatal(vmacWhy),
 		"vmac_xmit_base":             fatal(vmacWhy),
-		"native_ipv6":                warnOnly("ignored: an instance's family is its virtual_ipaddress entries'"),
 		"garp_interval":              fatal(instancePacingWhy),
 		"gna_interval":               fatal(instancePacingWhy),
 	}
@@ -364,7 +363,11 @@ func (k *kreader) vrrpInstance(s *stmt) {
 	ctx := "vrrp_instance " + v.Name
 	k.src.object(path, s.line(), ctx)
 	k.src.field(path, "name", s.line(), "vrrp_instance")
-	for _, c := range s.block {
+	fam := instanceFamily(s.block)
+	for i, c := range s.block {
+		if k.familyGate(c, i, fam, ctx) {
+			continue
+		}
 		if r := rowFor(vrrpFields, c.key.text); r != nil {
 			readKA(k, r, c, ctx, path, &v)
 			continue
@@ -376,11 +379,11 @@ func (k *kreader) vrrpInstance(s *stmt) {
 			}
 		case "virtual_ipaddress":
 			if k.wantBlock(c, ctx) && k.wantArgs(c, ctx, 0, "") {
-				k.vips(c, &v, path, ctx+": "+c.key.text)
+				k.vips(c, &v, fam, path, ctx+": "+c.key.text)
 			}
 		case "unicast_peer":
 			if k.wantBlock(c, ctx) && k.wantArgs(c, ctx, 0, "") {
-				k.unicastPeers(c, &v, path, ctx+": "+c.key.text)
+				k.unicastPeers(c, &v, fam, path, ctx+": "+c.key.text)
 			}
 		case "track_interface":
 			if k.wantBlock(c, ctx) && k.wantArgs(c, ctx, 0, "") {
@@ -446,7 +449,7 @@ func words(s *stmt) []string {
 	return w
 }
 
-func (k *kreader) vips(s *stmt, v *VRRPInstance, path, ctx string) {
+func (k *kreader) vips(s *stmt, v *VRRPInstance, fam kaFamily, path, ctx string) {
 	k.src.field(path, "vips", s.line(), s.key.text)
 	for _, c := range s.block {
 		if !k.noBlock(c, ctx) {
@@ -454,9 +457,23 @@ func (k *kreader) vips(s *stmt, v *VRRPInstance, path, ctx string) {
 			continue
 		}
 		vip, ignored, err := parseVIP(words(c))
-		if err != nil {
-			k.d.err(c.line(), ctx, "", ErrInvalid, "%v", err)
+		var dropped vipDropped
+		switch {
+		case errors.As(err, &dropped):
+			k.d.warn(c.line(), ctx, "", "%v", err)
+			continue
+		case err != nil:
+			kind := ErrInvalid
+			if errors.Is(err, ErrUnsupported) {
+				kind = ErrUnsupported
+			}
+			k.d.err(c.line(), ctx, "", kind, "%v", err)
 			k.src.badField(path, "vips", s.line(), s.key.text)
+			continue
+		case fam.differs(vip.Prefix.Addr().Is6()):
+			k.d.warn(c.line(), ctx, "", "%s ignored, as keepalived ignores it (\"address family must match VRRP instance\"): "+
+				"the instance is %s (from %s); put the %s addresses in a vrrp_instance of their own",
+				vip.Prefix, fam.name(), fam.where(), otherFamily(fam.v6))
 			continue
 		}
 		for _, w := range ignored {
@@ -467,7 +484,7 @@ func (k *kreader) vips(s *stmt, v *VRRPInstance, path, ctx string) {
 	}
 }
 
-func (k *kreader) unicastPeers(s *stmt, v *VRRPInstance, path, ctx string) {
+func (k *kreader) unicastPeers(s *stmt, v *VRRPInstance, fam kaFamily, path, ctx string) {
 	k.src.field(path, "unicast_peers", s.line(), s.key.text)
 	for _, c := range s.block {
 		if !k.noBlock(c, ctx) {
@@ -476,6 +493,11 @@ func (k *kreader) unicastPeers(s *stmt, v *VRRPInstance, path, ctx string) {
 		a, err := parseAddr(c.key.text)
 		if err != nil {
 			k.d.err(c.line(), ctx, "", ErrInvalid, "%v", err)
+			continue
+		}
+		if fam.differs(a.Is6()) {
+			k.d.warn(c.line(), ctx, "", "%s ignored, as keepalived skips it: the instance is %s (from %s) and its addresses are one family",
+				a, fam.name(), fam.where())
 			continue
 		}
 		if len(c.args) > 0 {

@@ -211,6 +211,9 @@ func vrrpNode(v *VRRPInstance, g *Global) *yaml.Node {
 	// What the defaults alone give an instance under this global_defs.
 	var def VRRPInstance
 	vrrpDefaults(&def, g, newSrcMap(""), "")
+	if v.IPv6() {
+		def.McastGroup = g.VRRP.McastGroup6
+	}
 	marshalRows(m, vrrpFields, v, &def)
 	if v.AuthType == AuthPass {
 		addStr(m, "auth_type", string(v.AuthType))

@@ -202,11 +202,14 @@ func familyMix(what string, a, vip netip.Addr) string {
 		what, a, familyName(a), vip, familyName(vip))
 }
 
-func familyName(a netip.Addr) string {
-	if a.Is4() {
-		return "IPv4"
+func familyName(a netip.Addr) string { return famName(a.Is6()) }
+
+// famName names an address family.
+func famName(v6 bool) string {
+	if v6 {
+		return "IPv6"
 	}
-	return "IPv6"
+	return "IPv4"
 }
 
 func validateReal(s *Service, r *RealServer, path string, src *srcMap, d *diags, seen map[string]string) {
@@ -437,16 +440,24 @@ func validateFamily(v *VRRPInstance, path string, src *srcMap, d *diags) {
 		return
 	}
 	v6 := v.IPv6()
-	fam := map[bool]string{false: "IPv4", true: "IPv6"}[v6]
+	fam := famName(v6)
 	for k, vip := range v.VIPs {
 		if vip.Prefix.Addr().Is6() != v6 {
 			d.errIn(src, fmt.Sprintf("%s.vips[%d]", path, k), "", ErrInvalid,
 				"%s: an instance's addresses are one family, and its first is %s: put the %s addresses in a vrrp_instance of their own",
-				vip.Prefix, fam, map[bool]string{true: "IPv4", false: "IPv6"}[v6])
+				vip.Prefix, fam, famName(!v6))
 		}
 	}
 	if v6 && v.Version == 2 {
 		d.errIn(src, path, "version", ErrInvalid, "2 cannot carry IPv6 addresses (VRRPv2 is IPv4 only): use version 3, the default for an IPv6 instance (keepalived ignores version 2 here and speaks 3)")
+	}
+	if src.has(path, "mcast_dst_ip") && v.McastGroup.IsValid() {
+		switch {
+		case v.McastGroup.Is6() != v6:
+			d.errIn(src, path, "mcast_dst_ip", ErrInvalid, "%s: want %s, the family of the instance's addresses", v.McastGroup, fam)
+		case len(v.UnicastPeers) > 0:
+			d.warnIn(src, path, "mcast_dst_ip", "ignored, as keepalived ignores it with unicast peers: adverts go to the peers")
+		}
 	}
 	if v.UnicastSrc.IsValid() && v.UnicastSrc.Is6() != v6 {
 		d.errIn(src, path, "unicast_src_ip", ErrInvalid, "%s: want %s, the family of the instance's addresses", v.UnicastSrc, fam)

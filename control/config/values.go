@@ -90,6 +90,15 @@ func parseMcast6(s string) (netip.Addr, error) {
 	return parseMcast(s, netip.Addr.Is6, netip.Addr.IsLinkLocalMulticast, "an IPv6 link-local multicast address (ff02::/16)")
 }
 
+// parseMcastDst reads an instance's mcast_dst_ip: either group's rule, by
+// the address's family (vrrp_mcast_dstip_handler).
+func parseMcastDst(s string) (netip.Addr, error) {
+	if a, err := parseAddr(s); err == nil && a.Is6() {
+		return parseMcast6(s)
+	}
+	return parseMcast4(s)
+}
+
 func parseMcast(s string, family, kind func(netip.Addr) bool, want string) (netip.Addr, error) {
 	a, err := parseAddr(s)
 	if err != nil {
@@ -125,12 +134,37 @@ func parsePort(s string) (uint16, error) {
 // vipIgnored is a word of an address line that is taken and ignored, and why.
 type vipIgnored struct{ word, why string }
 
-// parseVIP reads a virtual_ipaddress line: A.B.C.D[/len] or X:X::X[/len]
-// (no length: /32 or /128), then [dev IF] [label X] [brd ...] [scope ...].
-// brd and scope are taken and ignored, as they change nothing for a VIP; so
-// is label on an IPv6 address, which has none (keepalived's
-// alloc_ipaddress: "Cannot specify label for IPv6 addresses - ignoring
-// label"); anything else is an error.
+// vipDropped is a parseVIP error for a line keepalived reads and then skips
+// whole ("skipping VIP"): the reader warns, as keepalived reports it and
+// runs on, and leaves the address out.
+type vipDropped string
+
+func (e vipDropped) Error() string { return string(e) }
+
+// vipFlagWhy are the address-line words keepalived's alloc_ipaddress
+// (vrrp_ipaddress.c) takes without a value and xlb ignores, with why.
+// no_track is not among them: xlb never tracks a VIP's interface, which is
+// what no_track asks for, so it is taken silently.
+var vipFlagWhy = map[string]string{
+	"-nodad":        "ignored: xlb adds every IPv6 VIP without duplicate address detection (keepalived's default), so it is usable at once",
+	"noprefixroute": "ignored: the kernel adds the VIP's prefix route; write /128 (/32) for an address with no route of its own",
+	"home":          "ignored: a Mobile IPv6 home-address flag, nothing to a VIP",
+	"mngtmpaddr":    "ignored: no temporary addresses are made from a VIP",
+	"autojoin":      "ignored: a VIP is a unicast address",
+}
+
+// parseVIP reads a virtual_ipaddress line as keepalived's alloc_ipaddress
+// does: A.B.C.D[/len] or X:X::X[/len] (no length: /32 or /128), then
+// [dev IF] [label X] [brd ...] [scope ...] [preferred_lft N|forever]
+// [no_track] and the address flags of vipFlagWhy. brd and scope are taken
+// and ignored on IPv4, as they change nothing for a VIP. On IPv6, as
+// keepalived: scope other than global is ignored with a warning ("Cannot
+// specify scope for IPv6 addresses"), so is label ("Cannot specify label
+// for IPv6 addresses"), and brd drops the whole address (vipDropped).
+// preferred_lft is taken when it is what xlb applies anyway (keepalived's
+// default: 0 for an IPv6 /128, so the host never uses it as a source
+// address, forever otherwise); any other lifetime, peer and use_vmac are
+// refused (ErrUnsupported); anything else is an error.
 func parseVIP(words []string) (vrrp.VIP, []vipIgnored, error) {
 	var v vrrp.VIP
 	var ignored []vipIgnored
@@ -157,26 +191,81 @@ func parseVIP(words []string) (vrrp.VIP, []vipIgnored, error) {
 	v6 := v.Prefix.Addr().Is6()
 	rest := words[1:]
 	for len(rest) > 0 {
-		if len(rest) < 2 {
-			return v, nil, fmt.Errorf("%q wants a value", rest[0])
+		word := rest[0]
+		switch word {
+		case "no_track":
+			rest = rest[1:]
+			continue
+		case "use_vmac":
+			return v, nil, unsupported(vmacWhy)
 		}
-		switch rest[0] {
+		if why, ok := vipFlagWhy[word]; ok {
+			ignored = append(ignored, vipIgnored{word, why})
+			rest = rest[1:]
+			continue
+		}
+		if len(rest) < 2 {
+			return v, nil, fmt.Errorf("%q wants a value", word)
+		}
+		val := rest[1]
+		switch word {
 		case "dev":
-			v.Dev = rest[1]
+			v.Dev = val
 		case "label":
 			if v6 {
-				ignored = append(ignored, vipIgnored{rest[0], "ignored: IPv6 addresses have no label (as keepalived)"})
+				ignored = append(ignored, vipIgnored{word, "ignored: IPv6 addresses have no label (keepalived ignores it too)"})
 			} else {
-				v.Label = rest[1]
+				v.Label = val
 			}
-		case "brd", "broadcast", "scope":
-			ignored = append(ignored, vipIgnored{rest[0], "ignored: changes nothing for a VIP"})
+		case "brd", "broadcast":
+			if v6 {
+				return v, nil, vipDropped(fmt.Sprintf("%s: %s on an IPv6 address: the address is left out, as keepalived skips it "+
+					"(IPv6 has no broadcast): remove %s %s to have it", v.Prefix, word, word, val))
+			}
+			ignored = append(ignored, vipIgnored{word, "ignored: changes nothing for a VIP"})
+		case "scope":
+			switch {
+			case !v6:
+				ignored = append(ignored, vipIgnored{word, "ignored: changes nothing for a VIP"})
+			case val != "global" && val != "0":
+				ignored = append(ignored, vipIgnored{word, fmt.Sprintf("%s ignored, as keepalived ignores scope on IPv6 addresses (the kernel derives it from the address)", val)})
+			}
+		case "preferred_lft":
+			if err := checkPreferredLft(v.Prefix, val); err != nil {
+				return v, nil, err
+			}
+		case "peer":
+			return v, nil, unsupported("peer: point-to-point VIPs are not supported: give the address with its prefix length")
 		default:
-			return v, nil, fmt.Errorf("%q is not supported on an address line (dev, label, brd, scope are)", rest[0])
+			return v, nil, fmt.Errorf("%q is not supported on an address line (dev, label, brd, scope, preferred_lft, no_track are)", word)
 		}
 		rest = rest[2:]
 	}
 	return v, ignored, nil
+}
+
+// checkPreferredLft accepts a VIP's preferred_lft (seconds or forever)
+// when it is the lifetime xlb gives the address (vipAddr in control/vrrp,
+// keepalived's default): 0 for an IPv6 /128, forever otherwise.
+func checkPreferredLft(p netip.Prefix, s string) error {
+	const forever = math.MaxUint32
+	n := uint64(forever)
+	if s != "forever" {
+		var err error
+		if n, err = strconv.ParseUint(s, 10, 32); err != nil {
+			return fmt.Errorf("preferred_lft %q is not a number of seconds up to %d or forever", s, uint32(forever))
+		}
+	}
+	want, wants := uint64(forever), "forever"
+	if p.Addr().Is6() && p.Bits() == 128 {
+		want, wants = 0, "0"
+	}
+	if n != want {
+		return unsupported(fmt.Sprintf("preferred_lft %s on %s: xlb gives a VIP keepalived's default lifetime, %s here "+
+			"(an IPv6 /128 is deprecated, so the host never picks it as a source address; any other VIP is preferred forever): "+
+			"use a /128 for an IPv6 VIP that must not be a source address, or remove preferred_lft", s, p, wants))
+	}
+	return nil
 }
 
 // parseStatusRange reads "200" or "200-299".

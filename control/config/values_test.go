@@ -1,10 +1,13 @@
 package config
 
 import (
+	"errors"
 	"net/netip"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
+
 	"xlb/control/vrrp"
 )
 
@@ -88,6 +91,20 @@ func TestParseVIP(t *testing.T) {
 		{[]string{"fd00::1/129"}, vrrp.VIP{}, nil, `"fd00::1/129" is not an address or address/length`},
 		{[]string{"10.0.0.1/33"}, vrrp.VIP{}, nil, `"10.0.0.1/33" is not an address or address/length`},
 		{[]string{"10.0.0.1", "dev"}, vrrp.VIP{}, nil, `"dev" wants a value`},
+		// keepalived's other address words (alloc_ipaddress): no_track
+		// is what xlb does anyway; preferred_lft is taken at the lifetime
+		// xlb applies; on IPv6 scope global is taken, brd drops the line.
+		{[]string{"fd00::10/64", "no_track", "dev", "eth0"}, vrrp.VIP{Prefix: netip.MustParsePrefix("fd00::10/64"), Dev: "eth0"}, nil, ""},
+		{[]string{"fd00::10/64", "preferred_lft", "forever"}, vrrp.VIP{Prefix: netip.MustParsePrefix("fd00::10/64")}, nil, ""},
+		{[]string{"fd00::10", "preferred_lft", "0"}, vrrp.VIP{Prefix: netip.MustParsePrefix("fd00::10/128")}, nil, ""},
+		{[]string{"10.0.0.1/24", "preferred_lft", "4294967295"}, vrrp.VIP{Prefix: netip.MustParsePrefix("10.0.0.1/24")}, nil, ""},
+		{[]string{"fd00::10/64", "scope", "global", "-nodad", "home"}, vrrp.VIP{Prefix: netip.MustParsePrefix("fd00::10/64")}, []string{"-nodad", "home"}, ""},
+		{[]string{"fd00::10/64", "preferred_lft", "0"}, vrrp.VIP{}, nil, "preferred_lft 0 on fd00::10/64: xlb gives a VIP keepalived's default lifetime, forever here " +
+			"(an IPv6 /128 is deprecated, so the host never picks it as a source address; any other VIP is preferred forever): " +
+			"use a /128 for an IPv6 VIP that must not be a source address, or remove preferred_lft"},
+		{[]string{"fd00::10/64", "preferred_lft", "soon"}, vrrp.VIP{}, nil, `preferred_lft "soon" is not a number of seconds up to 4294967295 or forever`},
+		{[]string{"fd00::10/64", "brd", "fd00::ff"}, vrrp.VIP{}, nil, "fd00::10/64: brd on an IPv6 address: the address is left out, as keepalived skips it (IPv6 has no broadcast): remove brd fd00::ff to have it"},
+		{[]string{"10.0.0.1", "peer", "10.0.0.2"}, vrrp.VIP{}, nil, "peer: point-to-point VIPs are not supported: give the address with its prefix length"},
 	} {
 		got, ignored, err := parseVIP(tc.in)
 		if tc.err != "" {
@@ -102,6 +119,31 @@ func TestParseVIP(t *testing.T) {
 		}
 		if err != nil || got != tc.want || !reflect.DeepEqual(words, tc.ignored) {
 			t.Errorf("parseVIP(%q) = %+v %q %v; want %+v %q", tc.in, got, words, err, tc.want, tc.ignored)
+		}
+	}
+}
+
+// An address line xlb understands and cannot do is ErrUnsupported; one
+// keepalived skips whole is vipDropped (the reader warns); a malformed one
+// is neither.
+func TestParseVIPErrorKinds(t *testing.T) {
+	for _, tc := range []struct {
+		line                 string
+		unsupported, dropped bool
+	}{
+		{"fd00::10/64 preferred_lft 0", true, false},
+		{"10.0.0.1/24 preferred_lft 60", true, false},
+		{"10.0.0.1 peer 10.0.0.2", true, false},
+		{"10.0.0.1 use_vmac", true, false},
+		{"fd00::10/64 brd fd00::ff", false, true},
+		{"fd00::10/64 broadcast +", false, true},
+		{"fd00::10/64 preferred_lft never", false, false},
+		{"fd00::10/64 bogus 1", false, false},
+	} {
+		_, _, err := parseVIP(strings.Fields(tc.line))
+		var dropped vipDropped
+		if err == nil || errors.Is(err, ErrUnsupported) != tc.unsupported || errors.As(err, &dropped) != tc.dropped {
+			t.Errorf("parseVIP(%q) = %v; want unsupported %v, dropped %v", tc.line, err, tc.unsupported, tc.dropped)
 		}
 	}
 }
