@@ -86,7 +86,9 @@ func (n *Notify) run(ctx context.Context, v Verdict) {
 	q := n.Queue
 	n.mu.Unlock()
 	n.wg.Add(1)
-	q.Add("real server "+v.Server, "notify "+state, func() {
+	// The monitor's ctx, not the queue's: stopping the monitor kills its
+	// scripts.
+	q.Add("real server "+v.Server, "notify "+state, func(context.Context) {
 		defer n.wg.Done()
 		log := log.With("server", v.Server, "state", state, "script", c.Argv[0])
 		cmd, warning, err := n.Policy.Prepare(scripts.Cmd{Argv: c.Argv, Env: env, Timeout: timeout}, c.User, c.Group)

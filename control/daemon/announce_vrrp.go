@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"slices"
 	"sync"
+	"time"
 
 	"xlb/control/announce"
 	"xlb/control/api"
@@ -169,9 +170,16 @@ func (a *vrrpAnnouncer) Status(s *api.Status) {
 	})
 }
 
+// notifyGrace is how long a stopping xlbd lets the queued notify scripts
+// (the instances' notify_stop among them) run before it kills those still
+// running and drops the rest: a hung script delays the stop this much at
+// most, and none outlives xlbd (its timeout would end with xlbd).
+const notifyGrace = 3 * time.Second
+
 func (a *vrrpAnnouncer) Stop() {
 	a.runs.stopAll()
 	a.configureStatic(config.Static{})
+	a.notify.Stop(notifyGrace)
 }
 
 // configureStatic installs the static entries want has and the running set

@@ -30,6 +30,7 @@ import (
 	"xlb/control/api"
 	"xlb/control/config"
 	"xlb/control/flowsync"
+	"xlb/control/script"
 	"xlb/control/vrrp"
 	"xlb/internal/hashseed"
 	"xlb/loader"
@@ -87,6 +88,9 @@ type Daemon struct {
 	planes   map[string]*plane // by interface name
 
 	checks *checkSet
+	// vrrpNotify is the VRRP announcer's notify queue (its drops are a
+	// metric).
+	vrrpNotify *script.Queue
 	// announcers make the network send the VIPs here (VRRP today).
 	announcers []announce.Announcer
 	kick       chan struct{}
@@ -163,7 +167,9 @@ func Run(ctx context.Context, opts Options) error {
 	defer release()
 	d := &Daemon{opts: opts, log: opts.Log, quorum: quorumNotifier{log: opts.Log}, cfg: cfg, loadedAt: time.Now(), planes: map[string]*plane{}, kick: make(chan struct{}, 1),
 		failedBefore: map[control.BackendRef]bool{}, hist: newHistory()}
-	d.announcers = []announce.Announcer{newVRRPAnnouncer(d.log, d.hist.vrrpChanged, d.flowsSynced), newBGPAnnouncer(d.log, d.flowsSynced)}
+	va := newVRRPAnnouncer(d.log, d.hist.vrrpChanged, d.flowsSynced)
+	d.vrrpNotify = va.notify
+	d.announcers = []announce.Announcer{va, newBGPAnnouncer(d.log, d.flowsSynced)}
 	// Flow sync only matters where another director may take over.
 	flowSync := false
 	for _, a := range d.announcers {

@@ -42,6 +42,8 @@ var (
 	descReloads    = prometheus.NewDesc("xlb_config_reloads_total", "SIGHUP reloads, by result: applied, or refused with the running config kept.", []string{"result"}, nil)
 	descVRRPDrops  = prometheus.NewDesc("xlb_vrrp_dropped_total", "VRRP packets dropped by receive check.", []string{"vrrp_instance", "reason"}, nil)
 	descVRRPScript = prometheus.NewDesc("xlb_vrrp_track_script_failing", "1 while the instance's track_script is failing.", []string{"vrrp_instance", "script"}, nil)
+	// Each drop is also logged ("script queue full", "stopping").
+	descNotifyDropped = prometheus.NewDesc("xlb_notify_scripts_dropped_total", "Notify scripts dropped unrun: the oldest waiting when a queue (one per VRRP instance or sync group, one per real server) was full behind a slow script, or still waiting when xlbd stopped.", []string{"scripts"}, nil)
 	// Non-zero growth means a peer on the VRID is configured differently:
 	// a split brain in the making (alert on it).
 	descSvcWeight    = prometheus.NewDesc("xlb_service_active_weight", "Sum of the weights of the service's active real servers.", []string{"interface", "service"}, nil)
@@ -52,7 +54,7 @@ var (
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descSvcPackets, descSvcBytes, descBePackets, descBeBytes, descBeUp, descBeState,
 		descBeWeight, descBeLatency, descReasons, descFlows, descFlowsMax, descFlowEvents, descMACRefused, descMACEvents, descVRRPState, descVRRPPrio, descVRRPDrops, descVRRPMismatch, descVRRPScript, descSyncFlows, descSyncDrops, descReloads,
-		descSvcWeight, descSvcQuorum} {
+		descSvcWeight, descSvcQuorum, descNotifyDropped} {
 		ch <- d
 	}
 	for _, d := range bgpDescs { // metrics_bgp.go
@@ -65,6 +67,8 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 func (c collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descReloads, prometheus.CounterValue, float64(c.d.reloadsApplied.Load()), "applied")
 	ch <- prometheus.MustNewConstMetric(descReloads, prometheus.CounterValue, float64(c.d.reloadsRefused.Load()), "refused")
+	ch <- prometheus.MustNewConstMetric(descNotifyDropped, prometheus.CounterValue, float64(c.d.vrrpNotify.Dropped()), "vrrp")
+	ch <- prometheus.MustNewConstMetric(descNotifyDropped, prometheus.CounterValue, float64(c.d.checks.notify.Dropped()), "real_server")
 	st := c.d.Status()
 	collectBGP(ch, &st)
 	c.d.mu.Lock()

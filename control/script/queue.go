@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // QueueLimit bounds the notifications waiting per key. Scripts are bounded by
@@ -17,9 +18,12 @@ const QueueLimit = 64
 // server), in the order they were queued, each key on its own goroutine, so
 // a hung script of one key delays only that key. Add never blocks. A key's
 // queue outlives whoever queued (an instance restarted by a reload keeps its
-// order with the notifications of the run before).
+// order with the notifications of the run before); Stop ends it.
 type Queue struct {
-	log     *slog.Logger
+	log *slog.Logger
+	// ctx is every job's: Stop ends it, killing what still runs.
+	ctx     context.Context
+	stop    context.CancelFunc
 	mu      sync.Mutex
 	keys    map[string]*keyQueue
 	wg      sync.WaitGroup
@@ -34,7 +38,7 @@ type keyQueue struct {
 
 type job struct {
 	what string
-	run  func()
+	run  func(ctx context.Context)
 }
 
 // NewQueue makes an empty queue; log receives the drops.
@@ -42,11 +46,13 @@ func NewQueue(log *slog.Logger) *Queue {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Queue{log: log, keys: map[string]*keyQueue{}}
+	ctx, stop := context.WithCancel(context.Background())
+	return &Queue{log: log, ctx: ctx, stop: stop, keys: map[string]*keyQueue{}}
 }
 
-// Add queues run under key; what names it in a drop's log line.
-func (q *Queue) Add(key, what string, run func()) {
+// Add queues run under key; what names it in a drop's log line. run gets
+// a context that Stop ends: a script run with it is then killed.
+func (q *Queue) Add(key, what string, run func(ctx context.Context)) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	k := q.keys[key]
@@ -81,9 +87,31 @@ func (q *Queue) drain(key string, k *keyQueue) {
 		j := k.jobs[0]
 		k.jobs = k.jobs[1:]
 		q.mu.Unlock()
-		j.run()
+		if q.ctx.Err() != nil {
+			n := q.dropped.Add(1)
+			q.log.Error("stopping: waiting script dropped", "key", key, "dropped", j.what, "dropped_total", n)
+			continue
+		}
+		j.run(q.ctx)
 		q.ran.Add(1)
 	}
+}
+
+// Stop lets the queued jobs run for up to grace (a daemon's last
+// notifications, notify_stop among them), then ends their context: a
+// script still running is killed with its process group, and the jobs
+// still waiting are dropped, counted and logged. It returns once every job
+// has ended, so nothing a script started in its group outlives the caller;
+// a job added later is dropped.
+func (q *Queue) Stop(grace time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if q.Wait(ctx) == nil {
+		q.stop()
+		return
+	}
+	q.stop()
+	q.wg.Wait()
 }
 
 // Dropped is how many jobs were dropped so far; Ran how many ran.

@@ -131,9 +131,9 @@ func TestQueueOrderAndIsolation(t *testing.T) {
 	var mu sync.Mutex
 	var order []int
 	block, hanging := make(chan struct{}), make(chan struct{})
-	q.Add("hung", "hang", func() { close(hanging); <-block })
+	q.Add("hung", "hang", func(context.Context) { close(hanging); <-block })
 	for i := 0; i < 20; i++ {
-		q.Add("a", fmt.Sprint(i), func() {
+		q.Add("a", fmt.Sprint(i), func(context.Context) {
 			mu.Lock()
 			order = append(order, i)
 			mu.Unlock()
@@ -164,7 +164,7 @@ func TestQueueOrderAndIsolation(t *testing.T) {
 	start := time.Now()
 	var ran []int
 	for i := 0; i < QueueLimit+5; i++ {
-		q.Add("hung", fmt.Sprint(i), func() { ran = append(ran, i) })
+		q.Add("hung", fmt.Sprint(i), func(context.Context) { ran = append(ran, i) })
 	}
 	if time.Since(start) > time.Second {
 		t.Errorf("Add blocked behind a hung job")
@@ -179,6 +179,62 @@ func TestQueueOrderAndIsolation(t *testing.T) {
 	if len(ran) != QueueLimit || ran[0] != 5 || ran[len(ran)-1] != QueueLimit+4 {
 		t.Errorf("after the drops ran %d jobs from %v", len(ran), ran[:min(3, len(ran))])
 	}
+}
+
+// Stop lets queued jobs finish within the grace; past it, a hung script is
+// killed with its process group and the jobs still waiting are dropped and
+// counted, so Stop returns soon after the grace and nothing outlives it.
+func TestQueueStop(t *testing.T) {
+	t.Run("finishes within the grace", func(t *testing.T) {
+		q := NewQueue(nil)
+		var ran []int
+		for i := range 3 {
+			q.Add("k", fmt.Sprint(i), func(context.Context) { time.Sleep(20 * time.Millisecond); ran = append(ran, i) })
+		}
+		q.Stop(2 * time.Second)
+		if len(ran) != 3 || q.Dropped() != 0 {
+			t.Errorf("ran %v, dropped %d: want all 3 run, none dropped", ran, q.Dropped())
+		}
+		q.Add("k", "late", func(context.Context) { t.Error("a job added after Stop ran") })
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if err := q.Wait(ctx); err != nil || q.Dropped() != 1 {
+			t.Errorf("a job added after Stop: wait %v, dropped %d, want 1", err, q.Dropped())
+		}
+	})
+	t.Run("kills a hung script", func(t *testing.T) {
+		dir := t.TempDir()
+		pidf := filepath.Join(dir, "child")
+		s := writeScript(t, dir, "sleep 60 & echo $! > "+pidf+"; sleep 60")
+		q := NewQueue(nil)
+		started := make(chan struct{})
+		var r Result
+		q.Add("k", "hang", func(ctx context.Context) {
+			close(started)
+			r = Run(ctx, Cmd{Argv: []string{s}, Timeout: time.Minute})
+		})
+		for i := range 3 {
+			q.Add("k", fmt.Sprint(i), func(context.Context) { t.Errorf("job %d behind the hung one ran after Stop", i) })
+		}
+		<-started
+		child := readPid(t, pidf)
+		defer syscall.Kill(child, syscall.SIGKILL)
+		start := time.Now()
+		q.Stop(300 * time.Millisecond)
+		if took := time.Since(start); took > 300*time.Millisecond+waitDelay+500*time.Millisecond {
+			t.Errorf("Stop took %v with a 300ms grace", took)
+		}
+		if !r.TimedOut || q.Dropped() != 3 {
+			t.Errorf("hung script %+v, dropped %d: want it killed and the 3 behind it dropped", r, q.Dropped())
+		}
+		deadline := time.Now().Add(2 * time.Second)
+		for alive(child) && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if alive(child) {
+			t.Errorf("the hung script's child %d outlived Stop", child)
+		}
+	})
 }
 
 func TestPolicyCheck(t *testing.T) {

@@ -401,15 +401,15 @@ func forwardsIPv6(dev string) bool {
 // earlier ones and returns at once.
 func (a *NetActions) Notify(n Notification) {
 	for _, c := range notifyCommands(a.cfg, n) {
-		a.notify.Add(a.cfg.Name, n.State.String()+" "+c.Argv[0], func() {
-			runNotify(a.cfg.ScriptPolicy, c, a.log.With("state", n.State, "script", c.Argv))
+		a.notify.Add(a.cfg.Name, n.State.String()+" "+c.Argv[0], func(ctx context.Context) {
+			runNotify(ctx, a.cfg.ScriptPolicy, c, a.log.With("state", n.State, "script", c.Argv))
 		})
 	}
 }
 
-// runNotify runs one notify script, as its own user and group, to its end
-// or its timeout.
-func runNotify(p script.Policy, c script.Command, log *slog.Logger) {
+// runNotify runs one notify script, as its own user and group, to its end,
+// its timeout or the end of ctx (the queue stopped).
+func runNotify(ctx context.Context, p script.Policy, c script.Command, log *slog.Logger) {
 	cmd, warning, err := p.Prepare(script.Cmd{Argv: c.Argv, Timeout: notifyTimeout}, c.User, c.Group)
 	if err != nil {
 		log.Error("notify script not run", "error", err)
@@ -418,7 +418,7 @@ func runNotify(p script.Policy, c script.Command, log *slog.Logger) {
 	if warning != nil {
 		log.Warn("notify script runs though insecure (enable_script_security is off)", "reason", warning)
 	}
-	if r := script.Run(context.Background(), cmd); r.Err != nil {
+	if r := script.Run(ctx, cmd); r.Err != nil {
 		log.Warn("notify script failed", "exit", r.Exit, "error", r.Err, "output", r.Summary())
 	}
 }

@@ -1,6 +1,7 @@
 package vrrp
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -86,8 +87,8 @@ func NewSyncGroup(cfg SyncGroupConfig, opt SyncGroupOptions) (*SyncGroup, error)
 		}
 		g.notify = func(n Notification) {
 			for _, c := range groupNotifyCommands(cfg, n.State) {
-				q.Add("group "+cfg.Name, n.State.String()+" "+c.Argv[0], func() {
-					runNotify(cfg.ScriptPolicy, c, g.log.With("state", n.State, "script", c.Argv))
+				q.Add("group "+cfg.Name, n.State.String()+" "+c.Argv[0], func(ctx context.Context) {
+					runNotify(ctx, cfg.ScriptPolicy, c, g.log.With("state", n.State, "script", c.Argv))
 				})
 			}
 		}
