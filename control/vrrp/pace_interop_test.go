@@ -177,9 +177,9 @@ func counts(as []announcement) map[netip.Addr]int {
 // xlbd runs them. On the wire every address gets its garp_master_repeat
 // announcements and no more, and no two gratuitous ARPs leave the interface
 // closer than 0.1 s, whichever instance sent them (keepalived's per-interface
-// garp_delay), nor two neighbour advertisements closer than 0.15 s; the ARP
-// and NA paces are apart. Without pacing a burst leaves within a
-// millisecond.
+// garp_delay), nor two neighbour advertisements closer than 0.15 s (that
+// the two paces are apart is TestPacingLaneFor's). Without pacing a burst
+// leaves within a millisecond.
 func TestPacingOnTheWire(t *testing.T) {
 	t.Parallel()
 	l := buildLab(t, true)
@@ -206,13 +206,6 @@ func TestPacingOnTheWire(t *testing.T) {
 		return true
 	})
 	checkPacing(t, sent, recv, false)
-	// The ARP and NA paces are apart: the first NA does not wait for the
-	// ARPs (they started within one advert interval of each other).
-	if a, n := sent.of(false, true), sent.of(true, true); len(a) > 0 && len(n) > 0 {
-		if d := n[0].at.Sub(a[0].at).Abs(); d > garpInterval {
-			t.Errorf("first NA %v from the first ARP: the families share one pace", d)
-		}
-	}
 	for _, o := range insts {
 		if n, want := o.in.Status().Counters.GARPSent, uint64(repeat*len(o.in.Config().VIPs)); n != want {
 			t.Errorf("%s counts %d announcements, want %d", o.in.Config().Name, n, want)
@@ -238,9 +231,11 @@ func paceAddrs() (v4a, v4b, v6a, v6b netip.Addr) {
 // Loose is for keepalived before 2.3.2 (Debian 12 has 2.2.7), which sends
 // a paced address only once more after its first ("only one more GARP/GNA
 // would be sent, rather than the number configured": the log of keepalived
-// commit b1d9e37, which fixed it), and whose timers fire up to a few
-// milliseconds early: every address at least once and at most repeat
-// times, gaps of 90% of the interval on both sides.
+// commit b1d9e37, which fixed it), and which starts the next interval from
+// its event loop's cached clock (lib/timer.h timer_add_now), so one late
+// packet shortens the next gap: 123 ms at 150 ms was seen under load. It
+// holds every address to at least one announcement and at most repeat,
+// and the gaps to a tenth of the interval: paced, not back to back.
 func checkPacing(t *testing.T, sent, recv *wire, loose bool) {
 	t.Helper()
 	// What is missing after this shows in the counts below. All of a
@@ -277,7 +272,7 @@ func checkPacing(t *testing.T, sent, recv *wire, loose bool) {
 		}{{"sent", out, fam.interval - time.Millisecond}, {"received by the client", in, fam.interval * 9 / 10}} {
 			got := counts(side.as)
 			if loose {
-				side.bound = fam.interval * 9 / 10
+				side.bound = fam.interval / 10
 				for a := range fam.want {
 					if got[a] < 1 || got[a] > repeat {
 						t.Errorf("%s %ss for %v: %d, want 1 to %d", side.where, name, a, got[a], repeat)
