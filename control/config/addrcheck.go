@@ -34,6 +34,13 @@ func checkFits(cfg *Config, src *srcMap, d *diags) {
 			} else if r.IP.Is6() && r.IP.IsLinkLocalUnicast() {
 				d.errIn(src, fmt.Sprintf("%s.reals[%d]", path, j), "ip", ErrInvalid, "%s is a link-local address: its checks would need an interface zone; give the real server a global or unique local address on the director's segment", r.IP)
 			}
+			if cp := fmt.Sprintf("%s.reals[%d].check", path, j); r.Check != nil && src.has(cp, "connect_ip") &&
+				r.Check.ConnectIP.Is6() && r.Check.ConnectIP.IsLinkLocalUnicast() {
+				// keepalived refuses it too without bind_if ("Checker link
+				// local address ... requires a bind_if").
+				d.errIn(src, cp, "connect_ip", ErrUnsupported, "%s is a link-local address: a check reaches it only through a named interface, "+
+					"and xlb's checks take none (bind_if is ignored); check the real server's global or unique local address", r.Check.ConnectIP)
+			}
 			if backends++; backends == limits.MaxBackends+1 {
 				d.errIn(src, fmt.Sprintf("%s.reals[%d]", path, j), "", ErrInvalid, backendsMsg, countBackends(cfg), limits.MaxBackends, limits.HowToRaise)
 			}

@@ -105,7 +105,7 @@ var checkFields = []field[Check]{
 	{ka: []string{"fall"}, key: "fall", init: strconv.Itoa(DefaultFall), val: func(c *Check) value { return intRange(&c.Fall, 1, 1000) },
 		def: "1", doc: "failed rounds in a row that mark an up server down (keepalived.conf: MYSQL_CHECK only)"},
 	{ka: []string{"connect_ip"}, key: "connect_ip", val: func(c *Check) value { return addrValue{&c.ConnectIP, parseAddr} },
-		def: "the real server's", doc: ""},
+		def: "the real server's", doc: "either family; not IPv6 link-local (keepalived wants bind_if for one, which xlb ignores)"},
 	{ka: []string{"connect_port"}, key: "connect_port", val: func(c *Check) value { return intRange(&c.ConnectPort, 1, 65535) },
 		def: "the real server's", doc: ""},
 }

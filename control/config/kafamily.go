@@ -63,7 +63,8 @@ func instanceFamily(block []*stmt) kaFamily {
 
 // familyGate reads the instance keywords whose meaning depends on the
 // family, as keepalived does; true: c was handled here.
-func (k *kreader) familyGate(c *stmt, i int, fam kaFamily, ctx string) bool {
+func (k *kreader) familyGate(block []*stmt, i int, fam kaFamily, ctx string) bool {
+	c := block[i]
 	if !fam.set || len(c.args) > 1 || c.hasBlock {
 		return false
 	}
@@ -95,9 +96,28 @@ func (k *kreader) familyGate(c *stmt, i int, fam kaFamily, ctx string) bool {
 			k.d.warn(c.line(), ctx, c.key.text, "2 ignored, as keepalived ignores it after IPv6 addresses (from %s): the instance speaks VRRPv3", fam.where())
 			return true
 		}
+		if k.strict(block) {
+			k.d.warn(c.line(), ctx, c.key.text, "2 ignored, as keepalived in strict mode ignores it with IPv6 addresses (%s): the instance speaks VRRPv3", fam.where())
+			return true
+		}
 		k.d.err(c.line(), ctx, c.key.text, ErrUnsupported, "2 before the instance's IPv6 addresses (%s): keepalived would then speak VRRPv2 over IPv6, "+
 			"which xlb does not (VRRPv2 is IPv4 only, RFC 3768): remove it or write version 3, as keepalived does for an IPv6 instance", fam.where())
 		return true
 	}
 	return false
+}
+
+// strict reports whether an instance runs in strict mode: its strict_mode,
+// else global_defs' vrrp_strict (read above it, as keepalived reads it).
+func (k *kreader) strict(block []*stmt) bool {
+	for _, c := range block {
+		if c.key.text == "strict_mode" {
+			if len(c.args) == 0 {
+				return true
+			}
+			b, err := parseBool(c.args[0].text)
+			return err == nil && b
+		}
+	}
+	return k.cfg.Global.VRRP.Strict
 }

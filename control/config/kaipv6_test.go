@@ -114,6 +114,13 @@ var kaIPv6Cases = []struct {
 	{file: "strict-linklocal", kaAccepts: true, xlb: []string{"W 7 strict RFC mode"}},
 	{file: "strict-not-linklocal", xlb: []string{"W 7 strict RFC mode", "W 8 should be link local"}},
 	{file: "auth-v6", xlb: []string{"E 8 authentication is only for version 2"}},
+	{file: "strict-v2", xlb: []string{"W 4 strict RFC mode", "W 5 version: 2 ignored, as keepalived in strict mode ignores it"}, check: version(3)},
+	{file: "vip-dev-twice", xlb: []string{"E 5 dev given twice (keepalived skips the address)"}},
+	{file: "vip-dev-missing", xlb: []string{`E 5 "dev" wants a value`}},
+	{file: "vip-scope-bad", xlb: []string{`W 5 scope: "galaxy" is not a scope`}, check: vips("fe80::61/64 dev eth0")},
+	{file: "vip-dup", kaAccepts: true, xlb: []string{"E 6 fe80::61 is given twice (first at line 5)"},
+		xlbRefuses: "an address written twice in one instance is a mistake keepalived lets through"},
+	{file: "excluded-mixed", xlb: []string{"E 8 2001:db8::10/64: brd on an IPv6 address"}},
 
 	{file: "vs-v6-tcp", kaAccepts: true, xlb: []string{"W 10 " + tcp3306Warning, "W 17 " + tcp3306Warning}, check: func(t *testing.T, c *Config) {
 		s := c.Services[0]
@@ -143,6 +150,17 @@ var kaIPv6Cases = []struct {
 		xlbRefuses: "a link-local VIP reaches no routed client"},
 	{file: "vs-v6-real-linklocal", kaAccepts: true, xlb: []string{"E 5 fe80::1 is a link-local address"},
 		xlbRefuses: "a link-local real server needs an interface zone for its checks"},
+	{file: "vs-v6-connect-ip-linklocal", xlb: []string{"E 10 connect_ip: fe80::1 is a link-local address: a check reaches it only through a named interface"}},
+	{file: "vs-v6-ip-family", kaAccepts: true, xlb: []string{"W 5 ip_family: ignored: taken from the VIP"}, check: func(t *testing.T, c *Config) {
+		if r := c.Services[0].Reals[0]; r.Port != 3306 {
+			t.Errorf("real server port %d, want the VIP's", r.Port)
+		}
+	}},
+	{file: "vs-v6-ip-family-wrong", xlb: []string{"W 5 ip_family: ignored: taken from the VIP"}},
+	{file: "vs-v6-granularity64", kaAccepts: true, xlb: []string{`E 6 persistence_granularity: "64" is not supported`},
+		xlbRefuses: "affinity is per client address"},
+	{file: "vsg-v6-upper-overflow", xlb: []string{`E 3 range end "10000" is not a number up to 65535`}},
+	{file: "vsg-v6-range-full", kaAccepts: true, check: groupVIPs("2001:db8::10", "2001:db8::11", "2001:db8::12")},
 	{file: "vsg-v6-range", kaAccepts: true, check: groupVIPs("2001:db8::10", "2001:db8::11", "2001:db8::12", "2001:db8::13", "2001:db8::20")},
 	{file: "vsg-v6-range-hex", kaAccepts: true, check: groupVIPs("2001:db8::a", "2001:db8::b", "2001:db8::c", "2001:db8::d", "2001:db8::e", "2001:db8::f",
 		"2001:db8::ff00", "2001:db8::ff01", "2001:db8::ff02")},

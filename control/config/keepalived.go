@@ -365,7 +365,7 @@ func (k *kreader) vrrpInstance(s *stmt) {
 	k.src.field(path, "name", s.line(), "vrrp_instance")
 	fam := instanceFamily(s.block)
 	for i, c := range s.block {
-		if k.familyGate(c, i, fam, ctx) {
+		if k.familyGate(s.block, i, fam, ctx) {
 			continue
 		}
 		if r := rowFor(vrrpFields, c.key.text); r != nil {

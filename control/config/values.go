@@ -210,6 +210,9 @@ func parseVIP(words []string) (vrrp.VIP, []vipIgnored, error) {
 		val := rest[1]
 		switch word {
 		case "dev":
+			if v.Dev != "" {
+				return v, nil, fmt.Errorf("dev given twice (keepalived skips the address)")
+			}
 			v.Dev = val
 		case "label":
 			if v6 {
@@ -225,6 +228,8 @@ func parseVIP(words []string) (vrrp.VIP, []vipIgnored, error) {
 			ignored = append(ignored, vipIgnored{word, "ignored: changes nothing for a VIP"})
 		case "scope":
 			switch {
+			case !isScope(val):
+				ignored = append(ignored, vipIgnored{word, fmt.Sprintf("%q is not a scope (global, site, link, host, nowhere or 0..255): ignored, as keepalived does", val)})
 			case !v6:
 				ignored = append(ignored, vipIgnored{word, "ignored: changes nothing for a VIP"})
 			case val != "global" && val != "0":
@@ -242,6 +247,17 @@ func parseVIP(words []string) (vrrp.VIP, []vipIgnored, error) {
 		rest = rest[2:]
 	}
 	return v, ignored, nil
+}
+
+// isScope reports whether s names an address scope as keepalived's
+// find_rttables_scope reads it: rt_scopes' names or a number 0..255.
+func isScope(s string) bool {
+	switch s {
+	case "global", "site", "link", "host", "nowhere":
+		return true
+	}
+	_, err := strconv.ParseUint(s, 10, 8)
+	return err == nil
 }
 
 // checkPreferredLft accepts a VIP's preferred_lft (seconds or forever)
