@@ -20,6 +20,7 @@ import (
 	"xlb/control/config"
 	"xlb/control/daemon"
 	"xlb/control/flowsync"
+	"xlb/control/flowsync/group"
 	"xlb/internal/buildinfo"
 	"xlb/internal/configflag"
 	"xlb/internal/hashseed"
@@ -45,7 +46,8 @@ func main() {
 
 func newApp(stdout, stderr io.Writer) *cli.App {
 	syncKeyFlag := &cli.StringSliceFlag{Name: "flow-sync-key", Usage: "flow-sync key file (mode 0600, owner root); twice while rotating: the first signs, both are accepted. Without one, flow sync is off"}
-	syncPeerFlag := &cli.StringSliceFlag{Name: "flow-sync-peer", Usage: "address of another director whose flow sync is accepted (repeat; default: the VRRP unicast peers, else any host on the interface's subnets)"}
+	syncPeerFlag := &cli.StringSliceFlag{Name: "flow-sync-peer", Usage: "address of another director whose flow sync is accepted, of the group's family (repeat; default: the VRRP unicast peers of that family, else any host on the interface's subnets, or link for IPv6)"}
+	syncGroupFlag := &cli.StringFlag{Name: "flow-sync-group", Usage: "multicast group:port of flow sync, IPv4 or IPv6 link-local such as [ff02::81]:8848 (sent with TTL or hop limit 255, accepted only with 255: never routed; default: the config's flow_sync_group, else 224.0.0.81:8848)"}
 	return &cli.App{
 		Name:    "xlbd",
 		Usage:   "XDP direct-routing load balancer daemon with VRRP and MySQL-aware health checks",
@@ -71,7 +73,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 					&cli.StringFlag{Name: "metrics", Value: "127.0.0.1:9433", Usage: "address of Prometheus /metrics and the status page (/, /status.json); loopback by default: any other address shows them, unauthenticated, to that network; empty to disable"},
 					&cli.StringFlag{Name: "socket", Value: api.DefaultSocket, Usage: "control socket for xlbctl (root only); empty to disable"},
 					&cli.BoolFlag{Name: "flow-sync", Value: true, Usage: "with VRRP: send recorded flows to the other director and apply its flows, so connections survive a failover"},
-					&cli.StringFlag{Name: "flow-sync-group", Value: "224.0.0.81:8848", Usage: "multicast group:port of flow sync (sent with TTL 255, accepted only with 255: never routed)"},
+					syncGroupFlag,
 					syncKeyFlag,
 					syncPeerFlag,
 					&cli.StringFlag{Name: "hash-seed-file", Usage: hashSeedUsage},
@@ -84,7 +86,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 				Name:      "check-config",
 				Usage:     "validate a config file and print its problems, applying nothing",
 				ArgsUsage: "FILE",
-				Flags:     append(configflag.Flags(), syncKeyFlag, syncPeerFlag),
+				Flags:     append(configflag.Flags(), syncGroupFlag, syncKeyFlag, syncPeerFlag),
 				Action: func(c *cli.Context) error {
 					cfg, err := configflag.Load(c)
 					if err != nil {
@@ -92,7 +94,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 					}
 					fmt.Fprintf(c.App.Writer, "%s: valid (%d services, %d VRRP instances, interfaces %s)\n",
 						c.Args().First(), len(cfg.Services), len(cfg.VRRP), interfacesSummary(cfg))
-					summary, err := flowSyncSummary(cfg, c.StringSlice("flow-sync-key"), c.StringSlice("flow-sync-peer"))
+					summary, err := flowSyncSummary(cfg, c.String("flow-sync-group"), c.StringSlice("flow-sync-key"), c.StringSlice("flow-sync-peer"))
 					fmt.Fprintln(c.App.Writer, summary)
 					fmt.Fprintln(c.App.Writer, bgpSummary(cfg))
 					return err
@@ -140,9 +142,11 @@ func runOptions(c *cli.Context) (daemon.Options, error) {
 	default:
 		return daemon.Options{}, fmt.Errorf("--xdp-mode %q: want native or generic", c.String("xdp-mode"))
 	}
-	group, err := netip.ParseAddrPort(c.String("flow-sync-group"))
-	if err != nil || !group.Addr().IsMulticast() {
-		return daemon.Options{}, fmt.Errorf("--flow-sync-group %q: want a multicast IPv4 group:port", c.String("flow-sync-group"))
+	var syncGroup netip.AddrPort
+	if g := c.String("flow-sync-group"); g != "" {
+		if syncGroup, err = group.Parse(g); err != nil {
+			return daemon.Options{}, fmt.Errorf("--flow-sync-group: %w", err)
+		}
 	}
 	peers, err := parsePeers(c.StringSlice("flow-sync-peer"))
 	if err != nil {
@@ -157,7 +161,7 @@ func runOptions(c *cli.Context) (daemon.Options, error) {
 	return daemon.Options{
 		HashSeed:      seed,
 		FlowSync:      c.Bool("flow-sync"),
-		FlowSyncGroup: group,
+		FlowSyncGroup: syncGroup,
 		FlowSyncKeys:  c.StringSlice("flow-sync-key"),
 		FlowSyncPeers: peers,
 		ConfigPath:    c.String("config"),
@@ -176,8 +180,8 @@ func parsePeers(args []string) ([]netip.Addr, error) {
 	var peers []netip.Addr
 	for _, a := range args {
 		p, err := netip.ParseAddr(a)
-		if err != nil || !p.Is4() || !p.IsGlobalUnicast() {
-			return nil, fmt.Errorf("--flow-sync-peer %q: want another director's IPv4 unicast address", a)
+		if err != nil || !p.IsGlobalUnicast() && !p.IsLinkLocalUnicast() || p.Is4In6() || p.Zone() != "" {
+			return nil, fmt.Errorf("--flow-sync-peer %q: want another director's unicast address (IPv4, or IPv6 of the group's family: its link-local address on an IPv6 group)", a)
 		}
 		peers = append(peers, p)
 	}
@@ -187,7 +191,7 @@ func parsePeers(args []string) ([]netip.Addr, error) {
 // flowSyncSummary says whether flow sync will run with cfg and these
 // flags, and how to turn it on when it will not; a key file xlbd would
 // refuse is an error.
-func flowSyncSummary(cfg *config.Config, keys, peerArgs []string) (string, error) {
+func flowSyncSummary(cfg *config.Config, groupArg string, keys, peerArgs []string) (string, error) {
 	if len(cfg.VRRP) == 0 && cfg.BGP == nil {
 		return "flow sync: not used (no VRRP instance, no BGP: no other director shares a VIP)", nil
 	}
@@ -203,16 +207,24 @@ func flowSyncSummary(cfg *config.Config, keys, peerArgs []string) (string, error
 	if err != nil {
 		return "flow sync: key refused", err
 	}
-	if len(peers) == 0 {
-		for _, v := range cfg.VRRP {
-			peers = append(peers, v.UnicastPeers...)
+	var flag netip.AddrPort
+	if groupArg != "" {
+		if flag, err = group.Parse(groupArg); err != nil {
+			return "flow sync: invalid group", fmt.Errorf("--flow-sync-group: %w", err)
 		}
 	}
+	g := daemon.FlowSyncGroup(flag, cfg)
+	if len(peers) == 0 {
+		peers, _ = daemon.FlowSyncVRRP(cfg, "", g)
+	}
 	from := "any host on the interface's subnets (TTL 255)"
+	if g.Addr().Is6() {
+		from = "any host on the interface's link (hop limit 255)"
+	}
 	if len(peers) > 0 {
 		from = fmt.Sprint(peers)
 	}
-	return fmt.Sprintf("flow sync: on (key ids %v, accepting %s)", ring.IDs(), from), nil
+	return fmt.Sprintf("flow sync: on (key ids %v, group %s, accepting %s)", ring.IDs(), g, from), nil
 }
 
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {

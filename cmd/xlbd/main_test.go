@@ -76,6 +76,9 @@ func TestCheckConfigFlowSync(t *testing.T) {
 		{"peers", []string{"--flow-sync-key", key, "--flow-sync-peer", "192.168.1.21"}, "accepting [192.168.1.21]", ""},
 		{"group-readable key", []string{"--flow-sync-key", open}, "flow sync: key refused", "chmod 600"},
 		{"bad peer", []string{"--flow-sync-key", key, "--flow-sync-peer", "224.0.0.1"}, "invalid peer", "--flow-sync-peer"},
+		{"IPv6 group", []string{"--flow-sync-key", key, "--flow-sync-group", "[ff02::81]:8848", "--flow-sync-peer", "fe80::21"}, "group [ff02::81]:8848, accepting [fe80::21]", ""},
+		{"IPv6 group, VRRP's IPv4 peers not taken", []string{"--flow-sync-key", key, "--flow-sync-group", "[ff02::81]:8848"}, "accepting any host on the interface's link (hop limit 255)", ""},
+		{"site-scope IPv6 group", []string{"--flow-sync-key", key, "--flow-sync-group", "[ff05::81]:8848"}, "invalid group", "ff02::/16"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errOut bytes.Buffer

@@ -59,6 +59,9 @@ type Global struct {
 	// HashSeedFile holds the flow hash seed (xlb's own keyword; xlbd run
 	// --hash-seed-file wins over it): the same content on both directors.
 	HashSeedFile string
+	// FlowSyncGroup is flow sync's multicast group:port (xlb's own
+	// keyword; xlbd run --flow-sync-group wins over it); zero: the default.
+	FlowSyncGroup netip.AddrPort
 	// VRRP holds global_defs' defaults for every VRRP instance; an
 	// instance's own keyword wins, as in keepalived.
 	VRRP VRRPDefaults

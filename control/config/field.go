@@ -100,21 +100,29 @@ func (v strValue) flag() bool                 { return false }
 func (v strValue) node() *yaml.Node           { return scalar("!!str", *v.p) }
 func (v strValue) get() any                   { return *v.p }
 
-type addrValue struct {
-	p     *netip.Addr
-	parse func(string) (netip.Addr, error)
+// parsedValue is a value read by its own parser and written by String.
+type parsedValue[T interface{ String() string }] struct {
+	p     *T
+	parse func(string) (T, error)
 }
 
-func (v addrValue) set(s string, _ bool) error {
+func (v parsedValue[T]) set(s string, _ bool) error {
 	a, err := v.parse(s)
 	if err == nil {
 		*v.p = a
 	}
 	return err
 }
-func (v addrValue) flag() bool       { return false }
-func (v addrValue) node() *yaml.Node { return scalar("!!str", v.p.String()) }
-func (v addrValue) get() any         { return *v.p }
+func (v parsedValue[T]) flag() bool       { return false }
+func (v parsedValue[T]) node() *yaml.Node { return scalar("!!str", (*v.p).String()) }
+func (v parsedValue[T]) get() any         { return *v.p }
+
+// addrValue is an address; groupValue is flow sync's group:port (package
+// group checks it).
+type (
+	addrValue  = parsedValue[netip.Addr]
+	groupValue = parsedValue[netip.AddrPort]
+)
 
 // rowFor returns the row a keepalived keyword names.
 func rowFor[S any](rows []field[S], keyword string) *field[S] {

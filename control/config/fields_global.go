@@ -1,5 +1,7 @@
 package config
 
+import "xlb/control/flowsync/group"
+
 // globalFields are global_defs' keywords (native: global). script_user and
 // xlb_interface take several words and are read by hand in keepalived.go;
 // any other global_defs keyword is a process setting of keepalived's that
@@ -11,6 +13,8 @@ var globalFields = []field[Global]{
 		def: "empty", doc: "the interface of a vrrp_instance that names none"},
 	{ka: []string{"xlb_hash_seed_file"}, key: "hash_seed_file", val: func(g *Global) value { return strValue{&g.HashSeedFile} },
 		def: "empty (xlbd run --hash-seed-file, else the public default seed, with a warning)", doc: "file (mode 0600, owner root) whose content (8 or more characters) is hashed to the flow hash seed; the same on both directors, read at start"},
+	{ka: []string{"xlb_flow_sync_group"}, key: "flow_sync_group", val: func(g *Global) value { return groupValue{&g.FlowSyncGroup, group.Parse} },
+		def: "224.0.0.81:8848 (xlbd run --flow-sync-group wins)", doc: "multicast group:port of flow sync: IPv4, or IPv6 link-local scope such as [ff02::81]:8848 (sent from the interface's link-local address); TTL or hop limit 255 sent and required; read at start"},
 	{ka: []string{"enable_script_security"}, key: "enable_script_security", val: func(g *Global) value { return boolValue{&g.EnableScriptSecurity} },
 		def: "off", doc: "a script run as root that a non-root user could change (it or a directory on its path) is refused with the reason; off: it runs with a warning"},
 	{ka: []string{"vrrp_version"}, key: "vrrp_version", val: func(g *Global) value { return intRange(&g.VRRP.Version, 2, 3) },

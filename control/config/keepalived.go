@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"xlb/control/flowsync/group"
 	"xlb/control/secret"
 	"xlb/control/vrrp"
 )
@@ -31,10 +32,8 @@ var (
 	}
 	// ignoredGlobal are the global_defs keywords with a message of their
 	// own; any other unknown one is ignored with ignoredGlobalWhy.
-	ignoredGlobal = map[string]disposition{
-		"lvs_sync_daemon": warnOnly(flowSyncWhy),
-	}
-	ignoredVRRP = map[string]disposition{
+	ignoredGlobal = map[string]disposition{}
+	ignoredVRRP   = map[string]disposition{
 		"smtp_alert":                 warnOnly("ignored: xlb sends no mail; use notify scripts"),
 		"dont_track_primary":         warnOnly("ignored: xlb always goes to FAULT when the instance's interface is down"),
 		"accept":                     warnOnly("ignored: the VIP is always accepted (xlb adds it to the interface)"),
@@ -117,7 +116,8 @@ const (
 		"track it with a vrrp_script such as script \"/usr/bin/pgrep -x NAME\" (interval, rise and fall as needed)"
 	flowSyncWhy = "accepted, not needed: xlb's flow sync replaces the IPVS sync daemon: with a key (xlbd run --flow-sync-key FILE, " +
 		"the same on both directors; xlbd check-config says whether it is on) xlbd syncs flows on every interface it serves, " +
-		"on master and backup alike, so no interface, instance or sync id is needed"
+		"on master and backup alike, so no interface, instance or sync id is needed; lvs_sync_daemon's group and port (IPv4 or IPv6), " +
+		"when given, become flow sync's group"
 )
 
 // thresholdWhy: IPVS stops sending new connections to a real server above
@@ -328,6 +328,8 @@ func (k *kreader) global(s *stmt) {
 				k.cfg.Global.ScriptUser, k.cfg.Global.ScriptGroup = usr, group
 				k.src.field("global", "script_user", c.line(), c.key.text)
 			}
+		case "lvs_sync_daemon":
+			k.lvsSyncDaemon(c, ctx)
 		case "xlb_interface":
 			// xlb's own keyword: keepalived warns about it and carries on.
 			if !k.noBlock(c, ctx) {
@@ -345,6 +347,65 @@ func (k *kreader) global(s *stmt) {
 			k.other(c, ctx, ignoredGlobal, true)
 		}
 	}
+}
+
+// lvsSyncDaemon reads keepalived's "lvs_sync_daemon INTERFACE INSTANCE [id
+// N] [maxlen N] [port N] [ttl N] [group ADDR]" (keepalived.conf(5)): its
+// group and port, IPv4 or IPv6, become flow sync's group, so flows travel
+// where the operator sent IPVS's; the rest says nothing to xlb, whose flow
+// sync runs on every interface it serves (a warning says so).
+func (k *kreader) lvsSyncDaemon(s *stmt, ctx string) {
+	if !k.noBlock(s, ctx) {
+		return
+	}
+	k.d.warn(s.line(), ctx, s.key.text, "%s", flowSyncWhy)
+	if len(s.args) < 2 {
+		k.d.err(s.line(), ctx, s.key.text, ErrSyntax, "wants an interface and a vrrp_instance name, then options")
+		return
+	}
+	addr, port, set := group.Default.Addr(), group.Default.Port(), false
+	opts := s.args[2:]
+	for i := 0; i < len(opts); i += 2 {
+		name := opts[i].text
+		if i+1 == len(opts) {
+			k.d.err(opts[i].pos, ctx, s.key.text+" "+name, ErrSyntax, "wants a value")
+			return
+		}
+		v := opts[i+1]
+		var err error
+		switch name {
+		case "group":
+			if addr, err = parseAddr(v.text); err == nil {
+				set = true
+			}
+		case "port":
+			var n int64
+			if n, err = parseInt(v.text, 1, 65535); err == nil {
+				port, set = uint16(n), true
+			}
+		case "ttl":
+			if v.text != "255" {
+				k.d.warn(v.pos, ctx, s.key.text+" ttl", "ignored: flow sync sends with TTL (hop limit) 255 and accepts nothing else")
+			}
+		case "id", "maxlen":
+		default:
+			err = fmt.Errorf("unknown option %q: want id, maxlen, port, ttl or group", name)
+		}
+		if err != nil {
+			k.d.err(v.pos, ctx, s.key.text+" "+name, ErrInvalid, "%v", err)
+			return
+		}
+	}
+	if !set {
+		return
+	}
+	g := netip.AddrPortFrom(addr, port)
+	if err := group.Valid(g); err != nil {
+		k.d.err(s.line(), ctx, s.key.text+" group", ErrInvalid, "%v", err)
+		return
+	}
+	k.cfg.Global.FlowSyncGroup = g
+	k.src.field("global", "flow_sync_group", s.line(), s.key.text)
 }
 
 func parseState(s string) (vrrp.State, error) {

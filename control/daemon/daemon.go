@@ -58,7 +58,8 @@ type Options struct {
 	// FlowSync sends recorded flows to the other director and applies its
 	// flows (when VRRP instances are configured): connections survive a
 	// director failover even when their backend is no longer the table's
-	// pick. FlowSyncGroup is the multicast group:port (default 224.0.0.81:8848).
+	// pick. FlowSyncGroup is the multicast group:port, IPv4 or IPv6 (zero:
+	// the config's, else 224.0.0.81:8848; see FlowSyncGroup).
 	// It needs FlowSyncKeys (one key file, two while rotating): without a
 	// key flow sync stays off. FlowSyncPeers are the senders accepted
 	// (default: the VRRP unicast peers).
@@ -153,9 +154,7 @@ func Run(ctx context.Context, opts Options) error {
 		return fmt.Errorf("%s: hash_seed_file: %w", opts.ConfigPath, err)
 	}
 
-	if !opts.FlowSyncGroup.IsValid() {
-		opts.FlowSyncGroup = flowsync.DefaultGroup
-	}
+	opts.FlowSyncGroup = FlowSyncGroup(opts.FlowSyncGroup, cfg)
 	// One xlbd per interface, decided before anything is touched.
 	if err := bpffs.Ensure(); err != nil {
 		return err
@@ -335,18 +334,8 @@ func (d *Daemon) attach(p *ifacePlan, syncKeys *flowsync.Keyring) error {
 	pl := &plane{plan: p, dp: dp, rec: rec, neigh: neigh, macs: macs}
 	if syncKeys != nil {
 		// The VRRP instances of this interface name the other directors
-		// and the address to speak from, unless flags say otherwise. Flow
-		// sync speaks IPv4: an IPv6 instance's addresses are not for it.
-		var peers []netip.Addr
-		var src netip.Addr
-		for _, v := range d.cfg.VRRP {
-			if v.Interface == p.name && !v.IPv6() {
-				peers = append(peers, v.UnicastPeers...)
-				if !src.IsValid() {
-					src = v.UnicastSrc
-				}
-			}
-		}
+		// and the address to speak from, unless flags say otherwise.
+		peers, src := FlowSyncVRRP(d.cfg, p.name, d.opts.FlowSyncGroup)
 		if len(d.opts.FlowSyncPeers) > 0 {
 			peers = d.opts.FlowSyncPeers
 		}
@@ -360,6 +349,35 @@ func (d *Daemon) attach(p *ifacePlan, syncKeys *flowsync.Keyring) error {
 	}
 	d.planes[p.name] = pl
 	return nil
+}
+
+// FlowSyncGroup is the group flow sync uses: flag's (xlbd run
+// --flow-sync-group), else the config's flow_sync_group (or keepalived's
+// lvs_sync_daemon group), else flowsync.DefaultGroup. It is read at start.
+func FlowSyncGroup(flag netip.AddrPort, cfg *config.Config) netip.AddrPort {
+	switch {
+	case flag.IsValid():
+		return flag
+	case cfg.Global.FlowSyncGroup.IsValid():
+		return cfg.Global.FlowSyncGroup
+	}
+	return flowsync.DefaultGroup
+}
+
+// FlowSyncVRRP is what the VRRP instances on iface ("": any) say of flow
+// sync over g's family: the other directors (their unicast peers) and the
+// address to speak from (the first unicast_src_ip). An instance of the other
+// family says nothing: its addresses could not be flow sync's.
+func FlowSyncVRRP(cfg *config.Config, iface string, g netip.AddrPort) (peers []netip.Addr, src netip.Addr) {
+	for _, v := range cfg.VRRP {
+		if (iface == "" || v.Interface == iface) && v.IPv6() == g.Addr().Is6() {
+			peers = append(peers, v.UnicastPeers...)
+			if !src.IsValid() {
+				src = v.UnicastSrc
+			}
+		}
+	}
+	return peers, src
 }
 
 // resolved reports whether every backend of the last apply has a MAC: a

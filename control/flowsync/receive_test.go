@@ -25,10 +25,10 @@ type fakeDP struct {
 }
 
 var (
-	lvs1  = netip.MustParseAddr("192.168.1.20")
-	lvs2  = netip.MustParseAddr("192.168.1.21")
-	other = netip.MustParseAddr("192.168.1.66")
-	group = DefaultGroup.Addr()
+	lvs1      = netip.MustParseAddr("192.168.1.20")
+	lvs2      = netip.MustParseAddr("192.168.1.21")
+	other     = netip.MustParseAddr("192.168.1.66")
+	groupAddr = DefaultGroup.Addr()
 )
 
 func newFakeDP() *fakeDP {
@@ -145,7 +145,7 @@ func flow6To(port uint16, backend netip.Addr) Entry {
 		VIP: netip.AddrPortFrom(vip6, 3306), Proto: lb.TCP}, Backend: backend}
 }
 
-var fromLVS1 = meta{src: lvs1, dst: group, ifindex: 2, ttl: 255}
+var fromLVS1 = meta{src: lvs1, dst: groupAddr, ifindex: 2, hops: 255}
 
 // Each forged or misdirected datagram is refused, counted under its reason,
 // and leaves the flow table as it was; the genuine one (first case) is
@@ -171,23 +171,23 @@ func testReceiveChecks(t *testing.T, e Entry, wantID uint32) {
 			return p.seal(t, now, e)
 		}, fromLVS1, ReasonAuth},
 		{"no HMAC (version 1)", Options{}, func(*peerSender) []byte { return v1 }, fromLVS1, ReasonMalformed},
-		{"TTL 64", Options{}, func(p *peerSender) []byte { return p.seal(t, now, e) }, meta{src: lvs1, dst: group, ifindex: 2, ttl: 64}, ReasonTTL},
-		{"unicast to our address", Options{}, func(p *peerSender) []byte { return p.seal(t, now, e) }, meta{src: lvs1, dst: lvs2, ifindex: 2, ttl: 255}, ReasonNotGroup},
-		{"another interface", Options{}, func(p *peerSender) []byte { return p.seal(t, now, e) }, meta{src: lvs1, dst: group, ifindex: 3, ttl: 255}, ReasonInterface},
+		{"TTL 64", Options{}, func(p *peerSender) []byte { return p.seal(t, now, e) }, meta{src: lvs1, dst: groupAddr, ifindex: 2, hops: 64}, ReasonTTL},
+		{"unicast to our address", Options{}, func(p *peerSender) []byte { return p.seal(t, now, e) }, meta{src: lvs1, dst: lvs2, ifindex: 2, hops: 255}, ReasonNotGroup},
+		{"another interface", Options{}, func(p *peerSender) []byte { return p.seal(t, now, e) }, meta{src: lvs1, dst: groupAddr, ifindex: 3, hops: 255}, ReasonInterface},
 		{"not a configured peer", Options{Peers: []netip.Addr{lvs1}}, func(p *peerSender) []byte {
 			p.sender = other
 			return p.seal(t, now, e)
-		}, meta{src: other, dst: group, ifindex: 2, ttl: 255}, ReasonNotPeer},
+		}, meta{src: other, dst: groupAddr, ifindex: 2, hops: 255}, ReasonNotPeer},
 		{"from 127.0.0.2", Options{}, func(p *peerSender) []byte {
 			p.sender = netip.MustParseAddr("127.0.0.2")
 			return p.seal(t, now, e)
-		}, meta{src: netip.MustParseAddr("127.0.0.2"), dst: group, ifindex: 2, ttl: 255}, ReasonNotPeer},
+		}, meta{src: netip.MustParseAddr("127.0.0.2"), dst: groupAddr, ifindex: 2, hops: 255}, ReasonNotPeer},
 		{"claims our own address", Options{}, func(p *peerSender) []byte {
 			p.sender = lvs2
 			return p.seal(t, now, e)
-		}, meta{src: lvs2, dst: group, ifindex: 2, ttl: 255}, ReasonOwn},
+		}, meta{src: lvs2, dst: groupAddr, ifindex: 2, hops: 255}, ReasonOwn},
 		{"sealed as another peer", Options{Peers: []netip.Addr{lvs1, other}}, func(p *peerSender) []byte { return p.seal(t, now, e) },
-			meta{src: other, dst: group, ifindex: 2, ttl: 255}, ReasonSender},
+			meta{src: other, dst: groupAddr, ifindex: 2, hops: 255}, ReasonSender},
 		{"sent 40s ago", Options{}, func(p *peerSender) []byte { return p.seal(t, now.Add(-40*time.Second), e) }, fromLVS1, ReasonStale},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -257,7 +257,7 @@ func TestReceiveRateLimit(t *testing.T) {
 	}
 	// Another peer has a bucket of its own.
 	q := &peerSender{key: p.key, sender: other, epoch: 1}
-	s.handle(context.Background(), q.seal(t, later, flowTo(42000, db1)), meta{src: other, dst: group, ifindex: 2, ttl: 255}, later)
+	s.handle(context.Background(), q.seal(t, later, flowTo(42000, db1)), meta{src: other, dst: groupAddr, ifindex: 2, hops: 255}, later)
 	if s.Status().Applied != 16 {
 		t.Fatalf("a second peer was limited by the first one's rate: %+v", s.Status())
 	}

@@ -11,18 +11,13 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
-	"golang.org/x/net/ipv4"
-	"golang.org/x/sys/unix"
 	"golang.org/x/time/rate"
 
+	"xlb/control/flowsync/group"
 	"xlb/loader"
 )
-
-// DefaultGroup is the multicast group and port flow sync uses (IPVS's group).
-var DefaultGroup = netip.MustParseAddrPort("224.0.0.81:8848")
 
 // HowToEnable tells an operator how to turn flow sync on; xlbd says it when
 // flow sync is off for want of a key.
@@ -30,11 +25,6 @@ const HowToEnable = "write a key on one director: (umask 077; openssl rand -hex 
 	"copy it (mode 0600, owner root) to every director, and run xlbd with --flow-sync-key /etc/xlb/flowsync.key " +
 	"(systemd: XLBD_ARGS); --flow-sync-peer ADDR limits the senders accepted (default: the VRRP unicast peers, " +
 	"else any host on the interface's subnets)"
-
-// gtsmTTL is the TTL every datagram is sent with and must arrive with: a
-// router on the way would have lowered it, so 255 proves the sender is on
-// the segment (RFC 5082).
-const gtsmTTL = 255
 
 // Dataplane is what a Syncer reads and writes: *loader.Dataplane.
 type Dataplane interface {
@@ -51,13 +41,16 @@ type Dataplane interface {
 // Options configure a Syncer. Keys is required; zero values of the rest get
 // the defaults New states.
 type Options struct {
-	Group netip.AddrPort // default DefaultGroup
+	// Group is the multicast group:port (default DefaultGroup); its family
+	// is the transport's (IPv6: a link-local group, see group.Valid).
+	Group netip.AddrPort
 	Keys  *Keyring
-	// Peers are the only senders accepted. Empty: any sender on the sync
-	// interface's subnets (TTL 255 already proves it is on the segment).
+	// Peers are the only senders accepted, of Group's family. Empty: any
+	// sender on the sync interface's subnets of that family, link-local
+	// ones included (TTL 255 already proves it is on the segment).
 	Peers []netip.Addr
 	// Source is the address datagrams are sent from; default the
-	// interface's first IPv4 address.
+	// interface's first IPv4 address, or its IPv6 link-local one.
 	Source netip.Addr
 	// Rate and Burst bound the datagrams applied per second from one sender
 	// (default 5000/s, burst 1000: 330k flows/s, above what a table dump
@@ -179,7 +172,7 @@ type Syncer struct {
 // Start), the address it sends from and its subnets.
 type netdev struct {
 	iface  *net.Interface
-	conn   *ipv4.PacketConn
+	conn   conn
 	src    netip.Addr
 	onLink []netip.Prefix
 }
@@ -192,8 +185,19 @@ func New(dp Dataplane, iface *net.Interface, opts Options) (*Syncer, error) {
 	if !opts.Group.IsValid() {
 		opts.Group = DefaultGroup
 	}
-	if !opts.Group.Addr().Is4() || !opts.Group.Addr().IsMulticast() {
-		return nil, fmt.Errorf("flow sync group %s: want an IPv4 multicast group:port", opts.Group)
+	if err := group.Valid(opts.Group); err != nil {
+		return nil, fmt.Errorf("flow sync: %w", err)
+	}
+	// Received sources carry no zone: the interface is the sync one.
+	peers := make([]netip.Addr, 0, len(opts.Peers))
+	for _, p := range opts.Peers {
+		peers = append(peers, p.WithZone(""))
+	}
+	opts.Peers, opts.Source = peers, opts.Source.WithZone("")
+	for _, p := range append(slices.Clip(peers), opts.Source) {
+		if p.IsValid() && p.Is6() != opts.Group.Addr().Is6() {
+			return nil, fmt.Errorf("flow sync: peer or source %s is not of the group %s's family", p, opts.Group)
+		}
 	}
 	def := func(v *float64, d float64) {
 		if *v == 0 {
@@ -345,14 +349,17 @@ func (s *Syncer) open(iface *net.Interface) (*netdev, error) {
 		return nil, err
 	}
 	var err error
-	if n.conn, err = s.listen(iface); err != nil {
+	if n.conn, err = listen(iface, s.opts.Group, s.opts.ReadBuffer); err != nil {
 		return nil, err
 	}
 	return n, nil
 }
 
-// addresses finds n's source address and subnets.
+// addresses finds n's source address and subnets in the group's family:
+// for IPv4 the interface's first address, for IPv6 its link-local one
+// (as VRRP speaks from it, RFC 5798 5.1.2.1), unless Options.Source says.
 func (s *Syncer) addresses(n *netdev) error {
+	is6 := s.opts.Group.Addr().Is6()
 	addrs, err := n.iface.Addrs()
 	if err != nil {
 		return fmt.Errorf("flow sync: addresses of %s: %w", n.iface.Name, err)
@@ -362,67 +369,26 @@ func (s *Syncer) addresses(n *netdev) error {
 		if !ok {
 			continue
 		}
-		ip, ok := netip.AddrFromSlice(ipn.IP.To4())
-		if !ok {
+		ip := addrOf(ipn.IP)
+		if !ip.IsValid() || ip.Is6() != is6 {
 			continue
 		}
 		ones, _ := ipn.Mask.Size()
 		n.onLink = append(n.onLink, netip.PrefixFrom(ip, ones).Masked())
-		if !n.src.IsValid() {
+		if !n.src.IsValid() && (!is6 || ip.IsLinkLocalUnicast()) {
 			n.src = ip
 		}
 	}
 	if s.opts.Source.IsValid() {
 		n.src = s.opts.Source
 	}
-	if !n.src.IsValid() {
-		return fmt.Errorf("flow sync: %s has no IPv4 address to send from", n.iface.Name)
+	switch {
+	case n.src.IsValid():
+		return nil
+	case is6:
+		return fmt.Errorf("flow sync: %s has no IPv6 link-local address to send from (is IPv6 disabled on it?)", n.iface.Name)
 	}
-	return nil
-}
-
-// listen opens the one socket flow sync uses: bound to the sync interface
-// (the kernel delivers nothing that arrived elsewhere, loopback included),
-// member of the group there, reporting each datagram's TTL, destination
-// and interface, and sending to the group with TTL 255 without looping back.
-func (s *Syncer) listen(iface *net.Interface) (*ipv4.PacketConn, error) {
-	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
-		var serr error
-		err := c.Control(func(fd uintptr) {
-			serr = errors.Join(
-				unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1),
-				unix.BindToDevice(int(fd), iface.Name),
-				// Only the groups joined on this socket, not every group
-				// the host joined (Linux's default).
-				unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_MULTICAST_ALL, 0),
-			)
-			// The default buffer holds about 90 datagrams: too few for a
-			// table dump's burst; FORCE passes rmem_max (xlbd has
-			// CAP_NET_ADMIN).
-			if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, s.opts.ReadBuffer) != nil {
-				unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, s.opts.ReadBuffer)
-			}
-		})
-		return errors.Join(err, serr)
-	}}
-	pc, err := lc.ListenPacket(context.Background(), "udp4", fmt.Sprintf("0.0.0.0:%d", s.opts.Group.Port()))
-	if err != nil {
-		return nil, fmt.Errorf("flow sync: listen on %s port %d: %w", iface.Name, s.opts.Group.Port(), err)
-	}
-	c := ipv4.NewPacketConn(pc)
-	err = errors.Join(
-		c.JoinGroup(iface, &net.UDPAddr{IP: s.opts.Group.Addr().AsSlice()}),
-		c.SetMulticastInterface(iface),
-		c.SetMulticastTTL(gtsmTTL),
-		c.SetTTL(gtsmTTL),
-		c.SetMulticastLoopback(false),
-		c.SetControlMessage(ipv4.FlagTTL|ipv4.FlagDst|ipv4.FlagInterface, true),
-	)
-	if err != nil {
-		pc.Close()
-		return nil, fmt.Errorf("flow sync: socket options on %s: %w", iface.Name, err)
-	}
-	return c, nil
+	return fmt.Errorf("flow sync: %s has no IPv4 address to send from", n.iface.Name)
 }
 
 // write seals m with the sending key and sends it to the group.
@@ -433,16 +399,15 @@ func (s *Syncer) write(m Message) error {
 	if err != nil {
 		return err
 	}
-	_, err = n.conn.WriteTo(b, &ipv4.ControlMessage{Src: n.src.AsSlice(), IfIndex: n.iface.Index},
-		net.UDPAddrFromAddrPort(s.opts.Group))
-	return err
+	return n.conn.write(b, n.src, n.iface.Index, s.opts.Group)
 }
 
 // batches are a sender's pending entries, one batch per family (a datagram
 // carries one family).
 type batches struct {
-	b     [2][]Entry // IPv4, IPv6
-	flush func([]Entry) bool
+	b       [2][]Entry // IPv4, IPv6
+	sender6 bool       // sent over IPv6 (a longer header: see Capacity)
+	flush   func([]Entry) bool
 }
 
 // add queues e and sends its family's batch once full; false: a send failed
@@ -453,10 +418,11 @@ func (q *batches) add(e Entry) bool {
 	if err != nil {
 		return false
 	}
-	i, limit := 0, MaxEntries
+	i := 0
 	if is6 {
-		i, limit = 1, MaxEntries6
+		i = 1
 	}
+	limit := Capacity(q.sender6, is6)
 	q.b[i] = append(q.b[i], e)
 	if len(q.b[i]) < limit {
 		return true
@@ -476,10 +442,10 @@ func (q *batches) flushOne(i int) bool {
 // flushAll sends both batches.
 func (q *batches) flushAll() bool { return q.flushOne(0) && q.flushOne(1) }
 
-// send batches the ring's events into datagrams: up to MaxEntries (or
-// MaxEntries6), or what came within 20ms.
+// send batches the ring's events into datagrams: up to Capacity, or what
+// came within 20ms.
 func (s *Syncer) send(ctx context.Context, events *loader.FlowEventReader) {
-	q := batches{flush: func(batch []Entry) bool {
+	q := batches{sender6: s.opts.Group.Addr().Is6(), flush: func(batch []Entry) bool {
 		if err := s.write(Message{Kind: KindFlows, Entries: batch}); err != nil {
 			s.log.Warn("flow sync send", "error", err, "flows", len(batch))
 			s.drop(ReasonSend)
@@ -518,36 +484,24 @@ func (s *Syncer) send(ctx context.Context, events *loader.FlowEventReader) {
 	}
 }
 
-// meta is what the kernel says about a received datagram.
-type meta struct {
-	src     netip.Addr
-	dst     netip.Addr
-	ifindex int
-	ttl     int
-}
-
 func (s *Syncer) receive(ctx context.Context) {
 	buf := make([]byte, 2048)
 	for {
 		cur := s.cur.Load()
-		n, cm, from, err := cur.conn.ReadFrom(buf)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) && s.cur.Load() != cur {
-				continue // Reopen moved to a new netdev
-			}
+		n, md, err := cur.conn.read(buf)
+		switch {
+		case err != nil && s.cur.Load() != cur:
+			continue // Reopen moved to a new netdev and closed this socket
+		case errors.Is(err, errUnlabelled):
+			s.drop(ReasonMalformed)
+			continue
+		case err != nil:
 			if ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
 				s.log.Error("flow sync receive stopped", "error", err)
 			}
 			return
 		}
-		ua, ok := from.(*net.UDPAddr)
-		if !ok || cm == nil {
-			s.drop(ReasonMalformed)
-			continue
-		}
-		src, _ := netip.AddrFromSlice(ua.IP.To4())
-		dst, _ := netip.AddrFromSlice(cm.Dst.To4())
-		s.handle(ctx, buf[:n], meta{src: src, dst: dst, ifindex: cm.IfIndex, ttl: cm.TTL}, time.Now())
+		s.handle(ctx, buf[:n], md, time.Now())
 	}
 }
 
@@ -619,7 +573,7 @@ func (s *Syncer) admit(md meta) string {
 		return ReasonOwn
 	case !s.isPeer(n, md.src):
 		return ReasonNotPeer
-	case md.ttl != gtsmTTL:
+	case md.hops != gtsmTTL:
 		return ReasonTTL
 	case md.dst != s.opts.Group.Addr():
 		return ReasonNotGroup
@@ -632,7 +586,7 @@ func (s *Syncer) isPeer(n *netdev, a netip.Addr) bool {
 		return slices.Contains(s.opts.Peers, a)
 	}
 	for _, p := range n.onLink {
-		if p.Contains(a) && a != p.Addr() && p.Bits() < 32 {
+		if p.Contains(a) && a != p.Addr() && p.Bits() < a.BitLen() {
 			return true
 		}
 	}
@@ -888,7 +842,7 @@ func (s *Syncer) dump(ctx context.Context, perSecond float64) (int, error) {
 	limit := int(s.dp.MaxFlows())
 	n, queued := 0, 0
 	var werr error
-	q := batches{flush: func(batch []Entry) bool {
+	q := batches{sender6: s.opts.Group.Addr().Is6(), flush: func(batch []Entry) bool {
 		if werr = pace.Wait(ctx); werr != nil {
 			return false
 		}

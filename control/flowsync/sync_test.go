@@ -2,6 +2,7 @@ package flowsync
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"maps"
@@ -15,7 +16,6 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
-	"golang.org/x/net/ipv4"
 	"golang.org/x/sys/unix"
 
 	"xlb/lb"
@@ -169,17 +169,33 @@ func flowTable(t testing.TB, dp *loader.Dataplane) map[loader.FlowKey]uint32 {
 
 // A flow recorded by one director's program appears in the other's flow
 // table, on the same backend address under the other's own id, both ways,
-// while the two hold their keys in opposite order (mid-rotation).
+// while the two hold their keys in opposite order (mid-rotation): over
+// IPv4, and on an IPv6-only segment (link-local addresses, the IPv6 group)
+// with IPv6 flows.
 func TestSyncBetweenDirectors(t *testing.T) {
 	testutil.RequirePriv(t)
-	seg := testutil.NewSegment(t, "fs")
-	h1 := seg.AddHost(t, "lvs1", "192.168.1.20/24")
-	h2 := seg.AddHost(t, "lvs2", "192.168.1.21/24")
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) { testSyncBetweenDirectors(t, tr) })
+	}
+}
+
+func testSyncBetweenDirectors(t *testing.T, tr transport) {
+	hs := tr.hosts(t, "fs", false)
+	h1, h2 := hs[0], hs[1]
 	dp1 := director(t, h1.MAC, 1, alternate)
 	dp2 := director(t, h2.MAC, 101, alternate)
-	s1, _ := start(t, h1, dp1, Options{Keys: keyring(t, keyA, keyB), Peers: []netip.Addr{lvs2}})
-	s2, _ := start(t, h2, dp2, Options{Keys: keyring(t, keyB, keyA), Peers: []netip.Addr{lvs1}})
+	client, flow := netip.MustParseAddr("192.168.1.100"), clientFlow
+	if tr.group.Addr().Is6() {
+		addService6(t, dp1, 1)
+		addService6(t, dp2, 101)
+		client, flow = netip.MustParseAddr("fd00:1::100"), clientFlow6
+	}
+	s1, _ := start(t, h1, dp1, Options{Group: tr.group, Keys: keyring(t, keyA, keyB), Peers: []netip.Addr{h2.Addr.Addr()}})
+	s2, _ := start(t, h2, dp2, Options{Group: tr.group, Keys: keyring(t, keyB, keyA), Peers: []netip.Addr{h1.Addr.Addr()}})
 	time.Sleep(200 * time.Millisecond) // multicast joins settle
+	if src := s1.Status().Source; src != h1.Addr.Addr().String() {
+		t.Fatalf("lvs1 sends from %s, want %s", src, h1.Addr.Addr())
+	}
 
 	for _, d := range []struct {
 		name     string
@@ -190,14 +206,17 @@ func TestSyncBetweenDirectors(t *testing.T) {
 		receiver *Syncer
 	}{{"lvs1 to lvs2", dp1, dp2, h1.MAC, 100, 40000, s2}, {"lvs2 to lvs1", dp2, dp1, h2.MAC, -100, 41000, s1}} {
 		for i := range 2 {
-			c := netip.AddrPortFrom(netip.MustParseAddr("192.168.1.100"), d.port+uint16(i))
+			c := netip.AddrPortFrom(client, d.port+uint16(i))
 			forward(t, d.from, d.mac, c)
-			want, _, _ := d.from.Flow(clientFlow(c))
+			want, ok, _ := d.from.Flow(flow(c))
+			if !ok {
+				t.Fatalf("%s: the program recorded no flow for %v", d.name, c)
+			}
 			waitUntil(t, d.name+": flow "+c.String(), func() bool {
-				_, ok, _ := d.to.Flow(clientFlow(c))
+				_, ok, _ := d.to.Flow(flow(c))
 				return ok
 			})
-			if got, _, _ := d.to.Flow(clientFlow(c)); int64(got) != int64(want)+d.offset {
+			if got, _, _ := d.to.Flow(flow(c)); int64(got) != int64(want)+d.offset {
 				t.Fatalf("%s: flow %v on backend id %d, want %d (the same address)", d.name, c, got, int64(want)+d.offset)
 			}
 		}
@@ -207,38 +226,78 @@ func TestSyncBetweenDirectors(t *testing.T) {
 	}
 }
 
-// sender is a UDP socket in a host's namespace that sends with a chosen TTL.
+// transport is one family of flow sync's transport in the namespace tests:
+// the hosts' addresses (IPv6: an IPv6-only segment, link-local addresses
+// only), the group, and a source only a program on the receiver itself has.
+type transport struct {
+	name             string
+	group            netip.AddrPort
+	lvs1, lvs2, evil string
+	local            netip.Addr
+}
+
+var transports = []transport{
+	{"ipv4", DefaultGroup, "192.168.1.20/24", "192.168.1.21/24", "192.168.1.66/24", netip.MustParseAddr("127.0.0.2")},
+	{"ipv6", DefaultGroup6, "fe80::20/64", "fe80::21/64", "fe80::66/64", netip.IPv6Loopback()},
+}
+
+// hosts puts lvs1, lvs2 and, with evil, a third host on a new segment.
+func (tr transport) hosts(t *testing.T, tag string, evil bool) []*testutil.Host {
+	t.Helper()
+	seg := testutil.NewSegment(t, tag)
+	hs := []*testutil.Host{seg.AddHost(t, "lvs1", tr.lvs1), seg.AddHost(t, "lvs2", tr.lvs2)}
+	if evil {
+		hs = append(hs, seg.AddHost(t, "evil", tr.evil))
+	}
+	return hs
+}
+
+// sendFrom sends datagrams from src (any address: bound non-locally) in h's
+// namespace, out of eth0, with TTL or hop limit ttl.
 func sendFrom(t *testing.T, h *testutil.Host, src netip.Addr, ttl int, dst netip.AddrPort, datagrams ...[]byte) {
 	t.Helper()
+	network, level := "udp4", unix.IPPROTO_IP
+	opts := [][2]int{{unix.IP_FREEBIND, 1}, {unix.IP_TTL, ttl}, {unix.IP_MULTICAST_TTL, ttl}}
+	if src.Is6() {
+		network, level = "udp6", unix.IPPROTO_IPV6
+		opts = [][2]int{{unix.IPV6_FREEBIND, 1}, {unix.IPV6_UNICAST_HOPS, ttl}, {unix.IPV6_MULTICAST_HOPS, ttl}}
+	}
 	err := h.Do(func() error {
+		iface, err := net.InterfaceByName("eth0")
+		if err != nil {
+			return err
+		}
+		mcastIf := dst.Addr().IsMulticast() && !src.IsLoopback()
+		if mcastIf && src.Is6() {
+			opts = append(opts, [2]int{unix.IPV6_MULTICAST_IF, iface.Index})
+		}
 		lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
-			// 127.0.0.2 is not configured anywhere: sending from it needs
-			// a non-local bind.
-			return c.Control(func(fd uintptr) { unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_FREEBIND, 1) })
+			var errs []error
+			err := c.Control(func(fd uintptr) {
+				for _, o := range opts {
+					errs = append(errs, unix.SetsockoptInt(int(fd), level, o[0], o[1]))
+				}
+				if mcastIf && src.Is4() {
+					errs = append(errs, unix.SetsockoptIPMreqn(int(fd), level, unix.IP_MULTICAST_IF, &unix.IPMreqn{Ifindex: int32(iface.Index)}))
+				}
+			})
+			return errors.Join(append(errs, err)...)
 		}}
-		pc, err := lc.ListenPacket(context.Background(), "udp4", netip.AddrPortFrom(src, 0).String())
+		bind := src
+		if src.IsLinkLocalUnicast() {
+			bind = src.WithZone("eth0")
+		}
+		pc, err := lc.ListenPacket(context.Background(), network, netip.AddrPortFrom(bind, 0).String())
 		if err != nil {
 			return err
 		}
 		defer pc.Close()
-		c := ipv4.NewPacketConn(pc)
-		if dst.Addr().IsMulticast() && !src.IsLoopback() {
-			iface, err := net.InterfaceByName("eth0")
-			if err != nil {
-				return err
-			}
-			if err := c.SetMulticastInterface(iface); err != nil {
-				return err
-			}
-		}
-		if err := c.SetMulticastTTL(ttl); err != nil {
-			return err
-		}
-		if err := c.SetTTL(ttl); err != nil {
-			return err
+		to := net.UDPAddrFromAddrPort(dst)
+		if dst.Addr().Is6() && (dst.Addr().IsLinkLocalUnicast() || dst.Addr().IsLinkLocalMulticast()) {
+			to.Zone = "eth0"
 		}
 		for _, d := range datagrams {
-			if _, err := c.WriteTo(d, nil, net.UDPAddrFromAddrPort(dst)); err != nil {
+			if _, err := pc.WriteTo(d, to); err != nil {
 				return err
 			}
 		}
@@ -249,18 +308,23 @@ func sendFrom(t *testing.T, h *testutil.Host, src netip.Addr, ttl int, dst netip
 	}
 }
 
-// Forged datagrams sent over the wire to a director whose only peer is lvs1:
-// each is refused and counted under its reason, and the director's flow
-// table (with an established flow on db1 that every forgery tries to move
-// to db2) is left exactly as it was.
+// Forged datagrams sent over the wire to a director whose only peer is lvs1,
+// over each family's transport: each is refused and counted under its
+// reason, and the director's flow table (with an established flow on db1
+// that every forgery tries to move to db2) is left exactly as it was.
 func TestForgedDatagramsRefused(t *testing.T) {
 	testutil.RequirePriv(t)
-	seg := testutil.NewSegment(t, "ff")
-	h1 := seg.AddHost(t, "lvs1", "192.168.1.20/24")
-	h2 := seg.AddHost(t, "lvs2", "192.168.1.21/24")
-	h3 := seg.AddHost(t, "evil", "192.168.1.66/24")
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) { testForgedDatagramsRefused(t, tr) })
+	}
+}
+
+func testForgedDatagramsRefused(t *testing.T, tr transport) {
+	hs := tr.hosts(t, "ff", true)
+	h1, h2, h3 := hs[0], hs[1], hs[2]
+	lvs1, lvs2, other := h1.Addr.Addr(), h2.Addr.Addr(), h3.Addr.Addr()
 	dp2 := director(t, h2.MAC, 101, func(int) uint32 { return 0 })
-	s2, _ := start(t, h2, dp2, Options{Keys: keyring(t, keyA), Peers: []netip.Addr{lvs1}})
+	s2, _ := start(t, h2, dp2, Options{Group: tr.group, Keys: keyring(t, keyA), Peers: []netip.Addr{lvs1}})
 	time.Sleep(200 * time.Millisecond)
 
 	established := netip.MustParseAddrPort("192.168.1.100:40000")
@@ -274,7 +338,7 @@ func TestForgedDatagramsRefused(t *testing.T) {
 	genuine := &peerSender{key: testKey(t, keyA), sender: lvs1, epoch: uint64(now.UnixNano())}
 	wrong := &peerSender{key: testKey(t, keyB), sender: lvs1, epoch: 1}
 	v1 := append([]byte("XLBS\x01\x01\x00\x00"), make([]byte, entryLen)...)
-	g := DefaultGroup
+	g := tr.group
 
 	sendFrom(t, h1, lvs1, 255, g, wrong.seal(t, now, attack...))
 	sendFrom(t, h1, lvs1, 255, g, v1)
@@ -282,7 +346,7 @@ func TestForgedDatagramsRefused(t *testing.T) {
 	sendFrom(t, h1, lvs1, 255, netip.AddrPortFrom(lvs2, g.Port()), genuine.seal(t, now, attack...))
 	stolen := &peerSender{key: testKey(t, keyA), sender: other, epoch: 1}
 	sendFrom(t, h3, other, 255, g, stolen.seal(t, now, attack...))
-	sendFrom(t, h2, netip.MustParseAddr("127.0.0.2"), 255, netip.AddrPortFrom(lvs2, g.Port()), genuine.seal(t, now, attack...))
+	sendFrom(t, h2, tr.local, 255, netip.AddrPortFrom(lvs2, g.Port()), genuine.seal(t, now, attack...))
 	// A genuine datagram (a flow db1 already has here: no change), then the
 	// same bytes again.
 	real := genuine.seal(t, now, Entry{Flow: clientFlow(established), Backend: db1})

@@ -8,7 +8,8 @@
 // the table's pick, and only the director that saw it knows where it lives.
 // The XDP program reports every flow it records in a ring; the daemon sends
 // these to the other directors (UDP multicast on the shared segment, like
-// IPVS's 224.0.0.81), which write them into their own flow tables. Flows are
+// IPVS's 224.0.0.81, or over IPv6 a link-local group such as ff02::81 from
+// the interface's link-local address), which write them into their own flow tables. Flows are
 // named by service and backend address, never by id: the directors' ids need
 // not agree.
 //
@@ -16,8 +17,9 @@
 // forge one (see Syncer.handle for every receive check): each is
 // authenticated with HMAC-SHA256 under a shared key, carries its sender's
 // address, start time (epoch), sequence number and send time against replay,
-// and is sent with TTL 255 so a receiver can require that it was not routed
-// (GTSM, RFC 5082), as VRRP does (RFC 5798 section 5.1.1.3).
+// and is sent with TTL (IPv6: hop limit) 255 so a receiver can require that
+// it was not routed (GTSM, RFC 5082), as VRRP does (RFC 5798 sections
+// 5.1.1.3 and 5.1.2.3).
 //
 // Wire versions. Version 2 carries IPv4 flows (20-byte entries). Version 3
 // adds a family byte after the version-2 header and carries the flows of
@@ -31,7 +33,11 @@
 // That can only be IPv6 flows, which the old director could not hold anyway:
 // in practice none, since an older xlbd refuses a configuration with an IPv6
 // service, so a pair carries IPv6 services only once both are upgraded.
-// Version 1 (unauthenticated) is refused by both.
+// Version 1 (unauthenticated) is refused by both. Version 4 is version 3 with
+// a 16-byte sender: every datagram sent over IPv6 (flow sync on an IPv6
+// group, from the interface's link-local address) is version 4, whatever
+// the family of its flows; only directors that speak IPv6 transport send or
+// need it.
 package flowsync
 
 import (
@@ -73,7 +79,7 @@ const (
 // the receiver's replay check uses; all of it is authenticated.
 type Message struct {
 	Kind   Kind
-	Sender netip.Addr // the IPv4 source address the datagram must come from (flows may be IPv6)
+	Sender netip.Addr // the source address the datagram must come from (its family is the transport's; flows may be either)
 	Epoch  uint64     // the sender's start time (Unix ns): larger after a restart
 	Seq    uint64     // per epoch, from 1, one per datagram
 	SentAt int64      // Unix ms
@@ -86,14 +92,18 @@ type Message struct {
 
 const (
 	magic = "XLBS"
-	// version2 is IPv4 only; version3 adds the family byte.
+	// version2 is IPv4 only; version3 adds the family byte; version4 has
+	// an IPv6 sender.
 	version2 = 2
 	version3 = 3
+	version4 = 4
 	// headerLen: magic 4, version 1, kind 1, key id 1, entries 1, sender 4,
 	// epoch 8, seq 8, sent-at 8, count 4; version 3 appends family 1 and
-	// 3 reserved (zero) bytes.
+	// 3 reserved (zero) bytes; version 4 is version 3 with a 16-byte sender.
 	headerLen  = 40
 	header3Len = headerLen + 4
+	header4Len = header3Len + 12
+	senderOff  = 8
 	// entryLen and entry6Len: client ip, vip, client port, vip port, proto,
 	// 3 pad, backend ip.
 	entryLen  = 4 + 4 + 2 + 2 + 1 + 3 + 4
@@ -124,18 +134,46 @@ var (
 	ErrMAC     = errors.New("authentication failed")
 )
 
-// Seal encodes m and appends its HMAC under k: version 2 unless its entries
-// are IPv6 (see the package comment). All entries are of one family, each
-// entry's addresses too.
+// Seal encodes m and appends its HMAC under k: version 4 from an IPv6
+// sender, else version 2 unless its entries are IPv6 (see the package
+// comment). All entries are of one family, each entry's addresses too.
 func Seal(k *Key, m Message) ([]byte, error) {
 	is6, err := Family(m.Entries)
 	if err != nil {
 		return nil, err
 	}
-	if is6 {
-		return seal(k, m, version3, family6)
+	if !m.Sender.Is4() && !(m.Sender.Is6() && !m.Sender.Is4In6()) {
+		return nil, fmt.Errorf("flowsync: sender %v is not an IPv4 or IPv6 address", m.Sender)
 	}
-	return seal(k, m, version2, family4)
+	fam := byte(family4)
+	if is6 {
+		fam = family6
+	}
+	return seal(k, m, version(m.Sender.Is6(), is6), fam)
+}
+
+// version is the wire version a datagram from a sender of that family,
+// with entries of that family, is sent as.
+func version(sender6, is6 bool) byte {
+	switch {
+	case sender6:
+		return version4
+	case is6:
+		return version3
+	}
+	return version2
+}
+
+// Capacity is how many entries of a family (is6) one datagram from a
+// sender of a family (sender6) carries: MaxEntries or MaxEntries6 from an
+// IPv4 sender, a few fewer IPv4 ones from an IPv6 sender (its longer
+// header).
+func Capacity(sender6, is6 bool) int {
+	fam := byte(family4)
+	if is6 {
+		fam = family6
+	}
+	return layout(version(sender6, is6), fam).maxN
 }
 
 // Family says whether entries are IPv6 (false: IPv4, or none), or why they
@@ -159,12 +197,10 @@ func Family(entries []Entry) (is6 bool, err error) {
 
 // seal encodes m as version ver (family fam) and appends its HMAC under k.
 func seal(k *Key, m Message, ver, fam byte) ([]byte, error) {
-	hlen, elen, maxN := layout(ver, fam)
-	if len(m.Entries) > maxN {
-		return nil, fmt.Errorf("flowsync: %d entries, want at most %d", len(m.Entries), maxN)
-	}
-	if !m.Sender.Is4() {
-		return nil, fmt.Errorf("flowsync: sender %v is not IPv4", m.Sender)
+	f := layout(ver, fam)
+	hlen, elen := f.hlen, f.elen
+	if len(m.Entries) > f.maxN {
+		return nil, fmt.Errorf("flowsync: %d entries, want at most %d", len(m.Entries), f.maxN)
 	}
 	b := make([]byte, hlen+len(m.Entries)*elen, hlen+len(m.Entries)*elen+macLen)
 	copy(b, magic)
@@ -172,14 +208,14 @@ func seal(k *Key, m Message, ver, fam byte) ([]byte, error) {
 	b[5] = byte(m.Kind)
 	b[6] = k.ID
 	b[7] = byte(len(m.Entries))
-	s := m.Sender.As4()
-	copy(b[8:12], s[:])
-	binary.BigEndian.PutUint64(b[12:], m.Epoch)
-	binary.BigEndian.PutUint64(b[20:], m.Seq)
-	binary.BigEndian.PutUint64(b[28:], uint64(m.SentAt))
-	binary.BigEndian.PutUint32(b[36:], m.Count)
-	if ver == version3 {
-		b[40] = fam
+	copy(b[senderOff:], m.Sender.AsSlice())
+	p := b[senderOff+f.slen:]
+	binary.BigEndian.PutUint64(p, m.Epoch)
+	binary.BigEndian.PutUint64(p[8:], m.Seq)
+	binary.BigEndian.PutUint64(p[16:], uint64(m.SentAt))
+	binary.BigEndian.PutUint32(p[24:], m.Count)
+	if ver != version2 {
+		p[28] = fam
 	}
 	alen := 4
 	if fam == family6 {
@@ -201,15 +237,26 @@ func seal(k *Key, m Message, ver, fam byte) ([]byte, error) {
 	return k.sum(b), nil
 }
 
-// layout is a version's header and entry lengths and its entry limit.
-func layout(ver, fam byte) (hlen, elen, maxN int) {
-	switch {
-	case ver == version2:
-		return headerLen, entryLen, MaxEntries
-	case fam == family6:
-		return header3Len, entry6Len, MaxEntries6
+// format is a version's layout for one family: header, sender and entry
+// lengths, and the entry limit.
+type format struct {
+	hlen, slen, elen, maxN int
+}
+
+// layout is ver's format for entries of family fam.
+func layout(ver, fam byte) format {
+	f := format{hlen: header3Len, slen: 4, elen: entryLen}
+	switch ver {
+	case version2:
+		f.hlen = headerLen
+	case version4:
+		f.hlen, f.slen = header4Len, 16
 	}
-	return header3Len, entryLen, (1400 - header3Len - macLen) / entryLen
+	if fam == family6 {
+		f.elen = entry6Len
+	}
+	f.maxN = (1400 - f.hlen - macLen) / f.elen
+	return f
 }
 
 // Open checks a datagram's framing and HMAC (under whichever of ring's keys
@@ -225,18 +272,20 @@ func Open(ring *Keyring, b []byte) (Message, error) {
 	ver, fam := b[4], byte(family4)
 	switch ver {
 	case version2:
-	case version3:
-		if len(b) < header3Len+macLen {
+	case version3, version4:
+		f := layout(ver, fam)
+		if len(b) < f.hlen+macLen {
 			return Message{}, ErrShort
 		}
-		fam = b[40]
+		fam = b[f.hlen-4]
 		if fam != family4 && fam != family6 {
 			return Message{}, fmt.Errorf("%w: address family %d", ErrEntry, fam)
 		}
 	default:
 		return Message{}, fmt.Errorf("%w: %d", ErrVersion, ver)
 	}
-	hlen, elen, _ := layout(ver, fam)
+	f := layout(ver, fam)
+	hlen, elen := f.hlen, f.elen
 	n := int(b[7])
 	if len(b) != hlen+n*elen+macLen {
 		return Message{}, fmt.Errorf("%w: %d entries in %d bytes", ErrCount, n, len(b))
@@ -249,16 +298,21 @@ func Open(ring *Keyring, b []byte) (Message, error) {
 	if !k.verify(body, mac) {
 		return Message{}, ErrMAC
 	}
-	if ver == version3 && (b[41] != 0 || b[42] != 0 || b[43] != 0) {
+	if ver != version2 && (b[hlen-3] != 0 || b[hlen-2] != 0 || b[hlen-1] != 0) {
 		return Message{}, fmt.Errorf("%w: reserved bytes set", ErrEntry)
 	}
+	sender, _ := netip.AddrFromSlice(b[senderOff : senderOff+f.slen])
+	p := b[senderOff+f.slen:]
 	m := Message{
 		Kind:   Kind(b[5]),
-		Sender: netip.AddrFrom4([4]byte(b[8:12])),
-		Epoch:  binary.BigEndian.Uint64(b[12:]),
-		Seq:    binary.BigEndian.Uint64(b[20:]),
-		SentAt: int64(binary.BigEndian.Uint64(b[28:])),
-		Count:  binary.BigEndian.Uint32(b[36:]),
+		Sender: sender,
+		Epoch:  binary.BigEndian.Uint64(p),
+		Seq:    binary.BigEndian.Uint64(p[8:]),
+		SentAt: int64(binary.BigEndian.Uint64(p[16:])),
+		Count:  binary.BigEndian.Uint32(p[24:]),
+	}
+	if sender.Is4In6() {
+		return Message{}, fmt.Errorf("%w: IPv4-mapped sender", ErrEntry)
 	}
 	if m.Kind < KindFlows || m.Kind > KindBulkEnd {
 		return Message{}, fmt.Errorf("%w: %d", ErrKind, m.Kind)

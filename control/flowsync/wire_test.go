@@ -1,6 +1,7 @@
 package flowsync
 
 import (
+	"bytes"
 	"errors"
 	"net/netip"
 	"testing"
@@ -358,7 +359,7 @@ func TestOpenRejects6(t *testing.T) {
 		{"family 5", mut(func(b []byte) []byte { b[40] = 5; return b }), ErrEntry},
 		{"family 4 with IPv6 lengths", mut(func(b []byte) []byte { b[40] = 4; return b }), ErrCount},
 		{"version 2 with IPv6 lengths", mut(func(b []byte) []byte { b[4] = 2; return b }), ErrCount},
-		{"version 4", mut(func(b []byte) []byte { b[4] = 4; return b }), ErrVersion},
+		{"version 5", mut(func(b []byte) []byte { b[4] = 5; return b }), ErrVersion},
 		{"reserved byte set (authenticated)", resealed(func(b []byte) { b[42] = 1 }), ErrEntry},
 		{"reserved byte set (forged)", mut(func(b []byte) []byte { b[42] = 1; return b }), ErrMAC},
 		{"backend changed", mut(func(b []byte) []byte { b[header3Len+55]++; return b }), ErrMAC},
@@ -401,5 +402,74 @@ func TestBatchesSplitByFamily(t *testing.T) {
 	q.flushAll()
 	if len(sent) != 3 || sent[1][4] != version2 || int(sent[1][7]) != MaxEntries6+3 || int(sent[2][7]) != 3 {
 		t.Fatalf("flushAll: %d datagrams", len(sent))
+	}
+}
+
+// A datagram from an IPv6 sender (flow sync over IPv6) is version 4: the
+// sender in 16 bytes, then version 3's fields, entries of either family, as
+// many as Capacity says and at most 1400 bytes; the sender and every field
+// come back as sealed, and the framing checks hold as for version 3.
+func TestRoundTripIPv6Sender(t *testing.T) {
+	k := testKey(t, "0123456789abcdef0123456789abcdef")
+	sender := netip.MustParseAddr("fe80::21")
+	for _, fam := range []struct {
+		name  string
+		is6   bool
+		entry func(int) Entry
+	}{{"IPv4 flows", false, entry}, {"IPv6 flows", true, entry6}} {
+		t.Run(fam.name, func(t *testing.T) {
+			n := Capacity(true, fam.is6)
+			var es []Entry
+			for i := range n {
+				es = append(es, fam.entry(i))
+			}
+			m := msg(es...)
+			m.Sender = sender
+			b, err := Seal(k, m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b[4] != version4 || len(b) > 1400 || !bytes.Equal(b[8:24], sender.AsSlice()) {
+				t.Fatalf("version %d, length %d, sender bytes %x", b[4], len(b), b[8:24])
+			}
+			got, err := Open(ring(t, k), b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Sender != sender || got.Epoch != m.Epoch || got.Seq != m.Seq || got.SentAt != m.SentAt || got.Count != m.Count || len(got.Entries) != n {
+				t.Fatalf("header: %+v", got)
+			}
+			for i := range es {
+				if got.Entries[i] != es[i] {
+					t.Fatalf("entry %d: %+v, want %+v", i, got.Entries[i], es[i])
+				}
+			}
+			m.Entries = append(m.Entries, fam.entry(n))
+			if _, err := Seal(k, m); err == nil {
+				t.Fatalf("%d entries sealed, over Capacity %d", n+1, n)
+			}
+			resealed := func(f func(b []byte)) []byte {
+				c := append([]byte(nil), b...)
+				f(c)
+				return k.sum(c[:len(c)-macLen])
+			}
+			for _, tc := range []struct {
+				name string
+				b    []byte
+				want error
+			}{
+				{"header only", b[:header4Len], ErrShort},
+				{"reserved byte set", resealed(func(b []byte) { b[header4Len-1] = 1 }), ErrEntry},
+				{"IPv4-mapped sender", resealed(func(b []byte) { copy(b[8:24], netip.MustParseAddr("::ffff:10.0.0.1").AsSlice()) }), ErrEntry},
+				{"sender changed", append(append([]byte(nil), b[:8]...), append([]byte{0xfe, 0x80, 15: 0x22}, b[24:]...)...), ErrMAC},
+			} {
+				if _, err := Open(ring(t, k), tc.b); !errors.Is(err, tc.want) {
+					t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+				}
+			}
+		})
+	}
+	if Capacity(false, false) != MaxEntries || Capacity(false, true) != MaxEntries6 {
+		t.Errorf("Capacity from an IPv4 sender: %d, %d; want MaxEntries %d, MaxEntries6 %d", Capacity(false, false), Capacity(false, true), MaxEntries, MaxEntries6)
 	}
 }

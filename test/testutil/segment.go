@@ -39,9 +39,13 @@ func NewSegment(t testing.TB, tag string) *Segment {
 }
 
 // AddHost creates a host namespace with eth0 = addr and a fixed MAC
-// 02:00:00:00:00:<last byte of addr> (readable in tcpdump). IPv6 is off, so
-// nothing but the test's own traffic crosses the segment, and TX checksum
-// offload is off, so frames that XDP forwards leave with valid checksums.
+// 02:00:00:00:00:<last byte of addr> (readable in tcpdump). With an IPv4
+// addr IPv6 is off, so nothing but the test's own traffic crosses the
+// segment. With an IPv6 addr the host is IPv6-only: addr is its one address
+// (no link-local address of the kernel's making: give fe80::N/64 for a
+// link-local-only host), usable at once (no duplicate address detection),
+// no router solicitations. TX checksum offload is off, so frames that XDP
+// forwards leave with valid checksums.
 func (s *Segment) AddHost(t testing.TB, tag string, addr string) *Host {
 	t.Helper()
 	p := netip.MustParsePrefix(addr)
@@ -49,7 +53,13 @@ func (s *Segment) AddHost(t testing.TB, tag string, addr string) *Host {
 	mac := net.HardwareAddr{0x02, 0, 0, 0, 0, b[len(b)-1]}
 	s.hosts++
 	h := &Host{NetNS: NewNetNS(t, tag), Addr: p, MAC: mac, Port: fmt.Sprintf("p%d", s.hosts)}
-	for _, k := range []string{"net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"} {
+	sysctls := []string{"net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"}
+	if p.Addr().Is6() {
+		// The defaults are what a netdev created later (eth0) starts with.
+		sysctls = []string{"net.ipv6.conf.default.accept_dad=0", "net.ipv6.conf.default.router_solicitations=0",
+			"net.ipv6.conf.default.addr_gen_mode=1"}
+	}
+	for _, k := range sysctls {
 		h.MustRun(t, "sysctl", "-qw", k)
 	}
 	s.Plug(t, h)
@@ -64,7 +74,11 @@ func (s *Segment) Plug(t testing.TB, h *Host) {
 	s.Bridge.MustRun(t, "ip", "link", "add", h.Port, "type", "veth", "peer", "name", "eth0", "netns", h.Name)
 	s.Bridge.MustRun(t, "ip", "link", "set", h.Port, "master", "br0", "up")
 	h.MustRun(t, "ip", "link", "set", "eth0", "address", h.MAC.String(), "up")
-	h.MustRun(t, "ip", "addr", "add", h.Addr.String(), "dev", "eth0")
+	if h.Addr.Addr().Is6() {
+		h.MustRun(t, "ip", "addr", "add", h.Addr.String(), "dev", "eth0", "nodad")
+	} else {
+		h.MustRun(t, "ip", "addr", "add", h.Addr.String(), "dev", "eth0")
+	}
 	h.MustRun(t, "ethtool", "-K", "eth0", "tx", "off")
 }
 
