@@ -90,8 +90,10 @@ var kaIPv6Cases = []struct {
 				t.Errorf("unicast %v %v group %v", v.UnicastSrc, v.UnicastPeers, v.McastGroup)
 			}
 		}},
-	{file: "mcast-src-v6", kaAccepts: true, check: func(t *testing.T, c *Config) {
-		if v := c.VRRP[0]; v.UnicastSrc != netip.MustParseAddr("2001:db8::1") || v.McastGroup != vrrp.Group6 {
+	{file: "mcast-src-v6", kaAccepts: true, xlb: []string{"E 7 mcast_src_ip: 2001:db8::1 is not link-local: in multicast mode an IPv6 advert comes from the interface's link-local address"},
+		xlbRefuses: "xlb drops multicast adverts from a source that is not link-local, so two xlbds would both be master"},
+	{file: "mcast-src-v6-linklocal", kaAccepts: true, check: func(t *testing.T, c *Config) {
+		if v := c.VRRP[0]; v.UnicastSrc != netip.MustParseAddr("fe80::1") || v.McastGroup != vrrp.Group6 {
 			t.Errorf("src %v group %v", v.UnicastSrc, v.McastGroup)
 		}
 	}},
@@ -112,7 +114,7 @@ var kaIPv6Cases = []struct {
 	{file: "version2-before-vips", kaAccepts: true, xlb: []string{"E 7 version: 2 before the instance's IPv6 addresses (line 9): keepalived would then speak VRRPv2 over IPv6"},
 		xlbRefuses: "VRRPv2 over IPv6 is no protocol xlb speaks"},
 	{file: "strict-linklocal", kaAccepts: true, xlb: []string{"W 7 strict RFC mode"}},
-	{file: "strict-not-linklocal", xlb: []string{"W 7 strict RFC mode", "W 8 should be link local"}},
+	{file: "strict-not-linklocal", xlb: []string{"W 7 strict RFC mode", "W 8 must be link local in strict mode"}},
 	{file: "auth-v6", xlb: []string{"E 8 authentication is only for version 2"}},
 	{file: "strict-v2", xlb: []string{"W 4 strict RFC mode", "W 5 version: 2 ignored, as keepalived in strict mode ignores it"}, check: version(3)},
 	{file: "vip-dev-twice", xlb: []string{"E 5 dev given twice (keepalived skips the address)"}},

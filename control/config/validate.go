@@ -459,6 +459,14 @@ func validateFamily(v *VRRPInstance, path string, src *srcMap, d *diags) {
 			d.warnIn(src, path, "mcast_dst_ip", "ignored, as keepalived ignores it with unicast peers: adverts go to the peers")
 		}
 	}
+	if v6 && len(v.UnicastPeers) == 0 && v.UnicastSrc.Is6() && !v.UnicastSrc.IsLinkLocalUnicast() {
+		// keepalived sends from it and takes any source, but xlb drops a
+		// multicast advert from a source that is not link-local (RFC 5798
+		// 5.1.2.1), so two xlbds with this file would both be master.
+		d.errIn(src, path, "unicast_src_ip", ErrUnsupported, "%s is not link-local: in multicast mode an IPv6 advert comes from the interface's "+
+			"link-local address (RFC 5798 5.1.2.1) and xlb drops one from any other source (keepalived takes it), so the peers would both become master: "+
+			"remove it (xlb then uses the interface's link-local address) or give a link-local one", v.UnicastSrc)
+	}
 	if v.UnicastSrc.IsValid() && v.UnicastSrc.Is6() != v6 {
 		d.errIn(src, path, "unicast_src_ip", ErrInvalid, "%s: want %s, the family of the instance's addresses", v.UnicastSrc, fam)
 	}
@@ -467,7 +475,11 @@ func validateFamily(v *VRRPInstance, path string, src *srcMap, d *diags) {
 			d.errIn(src, fmt.Sprintf("%s.unicast_peers[%d]", path, k), "", ErrInvalid, "%s: want %s, the family of the instance's addresses", peer, fam)
 		}
 	}
-	if v6 && len(v.UnicastPeers) == 0 && !v.VIPs[0].Prefix.Addr().IsLinkLocalUnicast() {
+	switch {
+	case !v6 || len(v.UnicastPeers) > 0 || v.VIPs[0].Prefix.Addr().IsLinkLocalUnicast():
+	case v.Strict:
+		d.warnIn(src, path, "vips", "the first IPv6 VIP address must be link local in strict mode (RFC 5798 5.2.9; keepalived reports a configuration error and runs on): a router that follows the RFC may expect it")
+	default:
 		d.warnIn(src, path, "vips", "the first IPv6 VIP address should be link local (RFC 5798 5.2.9; keepalived warns too): a router that follows the RFC may expect it")
 	}
 }
