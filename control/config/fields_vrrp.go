@@ -30,7 +30,7 @@ var vrrpFields = []field[VRRPInstance]{
 	{ka: []string{"preempt_delay"}, key: "preempt_delay", val: func(v *VRRPInstance) value { return durValue{&v.PreemptDelay} },
 		def: "0", doc: "cleared with state MASTER, nopreempt or strict mode, as keepalived"},
 	{ka: []string{"unicast_src_ip", "mcast_src_ip"}, key: "unicast_src_ip", val: func(v *VRRPInstance) value { return addrValue{&v.UnicastSrc, parseAddr} },
-		def: "the interface's primary address (IPv6: its link-local one)", doc: "source of adverts, of the instance's family; an IPv6 instance in multicast mode takes only a link-local one (RFC 5798 5.1.2.1: xlb drops adverts from any other source, keepalived does not)"},
+		def: "the interface's primary address (IPv6: its link-local one)", doc: "source of adverts, of the instance's family; for an IPv6 instance in multicast mode RFC 5798 5.1.2.1 wants the link-local one (another is warned, and heard by xlb and keepalived)"},
 	{ka: []string{"mcast_dst_ip"}, key: "mcast_dst_ip", val: func(v *VRRPInstance) value { return addrValue{&v.McastGroup, parseMcastDst} },
 		def: "global vrrp_mcast_group4 or vrrp_mcast_group6, by family", doc: "the group adverts go to: IPv4 multicast, or IPv6 link-local multicast (ff02::/16); ignored with unicast peers, as keepalived"},
 	{ka: []string{"garp_master_delay"}, key: "garp_master_delay", val: func(v *VRRPInstance) value { return durValue{&v.GARPMasterDelay} },

@@ -90,8 +90,11 @@ var kaIPv6Cases = []struct {
 				t.Errorf("unicast %v %v group %v", v.UnicastSrc, v.UnicastPeers, v.McastGroup)
 			}
 		}},
-	{file: "mcast-src-v6", kaAccepts: true, xlb: []string{"E 7 mcast_src_ip: 2001:db8::1 is not link-local: in multicast mode an IPv6 advert comes from the interface's link-local address"},
-		xlbRefuses: "xlb drops multicast adverts from a source that is not link-local, so two xlbds would both be master"},
+	{file: "mcast-src-v6", kaAccepts: true, xlb: []string{"W 7 mcast_src_ip: 2001:db8::1 is not link-local: RFC 5798 5.1.2.1"}, check: func(t *testing.T, c *Config) {
+		if v := c.VRRP[0]; v.UnicastSrc != netip.MustParseAddr("2001:db8::1") || v.McastGroup != vrrp.Group6 {
+			t.Errorf("src %v group %v", v.UnicastSrc, v.McastGroup)
+		}
+	}},
 	{file: "mcast-src-v6-linklocal", kaAccepts: true, check: func(t *testing.T, c *Config) {
 		if v := c.VRRP[0]; v.UnicastSrc != netip.MustParseAddr("fe80::1") || v.McastGroup != vrrp.Group6 {
 			t.Errorf("src %v group %v", v.UnicastSrc, v.McastGroup)

@@ -460,12 +460,11 @@ func validateFamily(v *VRRPInstance, path string, src *srcMap, d *diags) {
 		}
 	}
 	if v6 && len(v.UnicastPeers) == 0 && v.UnicastSrc.Is6() && !v.UnicastSrc.IsLinkLocalUnicast() {
-		// keepalived sends from it and takes any source, but xlb drops a
-		// multicast advert from a source that is not link-local (RFC 5798
-		// 5.1.2.1), so two xlbds with this file would both be master.
-		d.errIn(src, path, "unicast_src_ip", ErrUnsupported, "%s is not link-local: in multicast mode an IPv6 advert comes from the interface's "+
-			"link-local address (RFC 5798 5.1.2.1) and xlb drops one from any other source (keepalived takes it), so the peers would both become master: "+
-			"remove it (xlb then uses the interface's link-local address) or give a link-local one", v.UnicastSrc)
+		// keepalived sends from it, and xlb and keepalived both hear it
+		// (hop limit 255 proves the sender on-link), but RFC 5798 has the
+		// link-local address: a router that follows the RFC may not.
+		d.warnIn(src, path, "unicast_src_ip", "%s is not link-local: RFC 5798 5.1.2.1 sends a multicast IPv6 advert from the interface's "+
+			"link-local address; xlb and keepalived accept this one, a strict VRRP router may not (remove it to use the link-local address)", v.UnicastSrc)
 	}
 	if v.UnicastSrc.IsValid() && v.UnicastSrc.Is6() != v6 {
 		d.errIn(src, path, "unicast_src_ip", ErrInvalid, "%s: want %s, the family of the instance's addresses", v.UnicastSrc, fam)

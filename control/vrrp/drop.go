@@ -20,7 +20,7 @@ const (
 	DropAddrList                    // addresses differ from the configured VIPs
 	DropPeer                        // unicast mode: source is not a configured peer
 	DropDest                        // multicast mode: not sent to our group; unicast mode: sent to a group
-	DropSource                      // IPv6 multicast mode: the source is not a link-local address
+	DropSource                      // multicast mode: the source is not a unicast address (unspecified, loopback, multicast)
 	numDropReasons
 )
 

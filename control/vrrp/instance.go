@@ -709,9 +709,14 @@ func (in *Instance) authentic(p Packet) (Advert, error) {
 		// Multicast mode: the raw socket also sees unicast to our addresses
 		// and every group joined on the interface; only our group counts.
 		return Advert{}, DropDest
-	} else if p.Src.Is6() && !p.Src.IsLinkLocalUnicast() {
-		// RFC 5798 5.1.2.1: a multicast advert comes from the sender's
-		// link-local address. Another source is forged or misrouted.
+	} else if !p.Src.IsLinkLocalUnicast() && !p.Src.IsGlobalUnicast() {
+		// A sender has a unicast address: an unspecified, loopback or
+		// multicast source is forged. RFC 5798 5.1.2.1 has the sender use
+		// its link-local address, but its receive rules (7.1) check only
+		// the hop limit, which already proves the sender is on the link,
+		// and keepalived takes any source (vrrp.c vrrp_check_packet): a
+		// keepalived peer with a global mcast_src_ip must be heard, or
+		// both would be master.
 		return Advert{}, DropSource
 	}
 	if p.Src.Is6() != in.cfg.IPv6() {

@@ -186,7 +186,10 @@ func TestReceiveChecks6(t *testing.T) {
 		}, DropTTL},
 		{"all-nodes instead of ff02::12", mc, func() Packet { return to(advertFrom(mc, addrPeer6, 254, nil), mustAddr("ff02::1"), 3) }, DropDest},
 		{"unicast to us, multicast mode", mc, func() Packet { return to(advertFrom(mc, addrPeer6, 254, nil), addrUs6, 3) }, DropDest},
-		{"global source, multicast mode", mc, func() Packet { return advertFrom(mc, mustAddr("fd00::99"), 254, nil) }, DropSource},
+		// keepalived with a global mcast_src_ip sends from it: heard.
+		{"global source, multicast mode", mc, func() Packet { return advertFrom(mc, mustAddr("fd00::99"), 254, nil) }, nil},
+		{"unspecified source, multicast mode", mc, func() Packet { return advertFrom(mc, mustAddr("::"), 254, nil) }, DropSource},
+		{"multicast source", mc, func() Packet { return advertFrom(mc, mustAddr("ff02::12"), 254, nil) }, DropSource},
 		{"v2 over IPv6", mc, func() Packet {
 			return advertFrom(mc, addrPeer6, 200, func(a *Advert) { a.Version = 2 })
 		}, DropVersion},
