@@ -1,7 +1,11 @@
 package config
 
 import (
+	"slices"
+	"strings"
 	"testing"
+
+	"xlb/lb"
 )
 
 // ka prefixes a keepalived.conf body with a one-line global_defs naming the
@@ -199,7 +203,7 @@ vrrp_instance C {
     }
 }
 virtual_server 10.0.0.1 80 {
-    lvs_method DR
+    protocol TCP
 }
 virtual_server 10.0.0.1 0 {
     lvs_method DR
@@ -245,7 +249,7 @@ virtual_server 2001:0db8::0001 80 {
 				"t.conf:34: virtual_server ff02::1 80: virtual_server: ff02::1 is a multicast address: no client packet can reach it",
 				"t.conf:37: virtual_server :: 80: virtual_server: :: is the unspecified address: no client packet can reach it",
 				"t.conf:40: virtual_server ::1 80: virtual_server: ::1 is a loopback address: no client packet can reach it",
-				"t.conf:43: virtual_server 2001:0db8::0001 80: [2001:db8::1]:80/tcp is defined twice (first at line 21)",
+				"t.conf:43: virtual_server 2001:0db8::0001 80: [2001:db8::1]:80/udp is defined twice (first at line 21)",
 			},
 		},
 		{
@@ -576,6 +580,7 @@ vrrp_instance B {
 }
 `),
 			want: []string{
+				"t.conf:2: virtual_server 10.0.0.1 3306: protocol: not set: keepalived defaults to UDP, and so does xlb; write `protocol TCP` for a TCP service such as MySQL",
 				"t.conf:4: virtual_server 10.0.0.1 3306: nat_mask: ignored, as keepalived has since 1.2.20",
 				"t.conf:5: virtual_server 10.0.0.1 3306: net_mask: ignored, as keepalived has since 1.2.20",
 				"t.conf:6: virtual_server 10.0.0.1 3306: omega: ignored: xlb runs no quorum_down or notify_down scripts at shutdown",
@@ -611,9 +616,12 @@ virtual_server 10.0.0.1 3306 {
 `),
 			want: []string{
 				"t.conf:2: virtual_server 10.0.0.1 80: lvs_method: not set: keepalived would use NAT; xlb forwards by DR (direct routing)",
+				"t.conf:2: virtual_server 10.0.0.1 80: protocol: not set: keepalived defaults to UDP, and so does xlb; write `protocol TCP` for a TCP service such as MySQL",
 				"t.conf:4: real_server 10.0.0.2 8080: DR does not change ports: clients' packets reach 10.0.0.2 on port 80; port 8080 is only checked",
 				"t.conf:11: real_server 10.0.0.2 8080: HTTP_GET: bindto: ignored: checks use the route's source address",
+				"t.conf:15: virtual_server 10.0.0.1 81: protocol: not set: keepalived defaults to UDP, and so does xlb; write `protocol TCP` for a TCP service such as MySQL",
 				"t.conf:15: virtual_server 10.0.0.1 81: no real servers: new flows to this service are dropped",
+				"t.conf:18: virtual_server 10.0.0.1 3306: protocol: not set: keepalived defaults to UDP, and so does xlb; write `protocol TCP` for a TCP service such as MySQL",
 				"t.conf:23: real_server 10.0.0.5 3306: MYSQL_CHECK: max_replication_lag: also checks that replication runs (a NULL lag is down)",
 			},
 		},
@@ -625,5 +633,33 @@ virtual_server 10.0.0.1 3306 {
 			}
 			diffLines(t, "warnings", warnStrings(warns), tc.want)
 		})
+	}
+}
+
+// TestKeepalivedProtocolDefault: a virtual_server without a protocol line is
+// UDP, as keepalived makes it (check/check_data.c: "no protocol set -
+// defaulting to UDP"), with a warning; `protocol TCP` gives TCP, silently.
+func TestKeepalivedProtocolDefault(t *testing.T) {
+	for _, tc := range []struct {
+		line string
+		want lb.Protocol
+		warn bool
+	}{
+		{"", lb.UDP, true},
+		{"    protocol TCP\n", lb.TCP, false},
+		{"    protocol UDP\n", lb.UDP, false},
+	} {
+		in := ka("virtual_server 10.0.0.1 3306 {\n    lvs_method DR\n" + tc.line + "    real_server 10.0.0.5 3306 {\n    }\n}\n")
+		cfg, warns, err := Parse("t.conf", []byte(in), FormatAuto)
+		if err != nil {
+			t.Fatalf("%q: %v", tc.line, err)
+		}
+		if got := cfg.Services[0].Protocol; got != tc.want {
+			t.Errorf("%q: protocol %v, want %v", tc.line, got, tc.want)
+		}
+		warned := slices.ContainsFunc(warnStrings(warns), func(w string) bool { return strings.Contains(w, "protocol: not set: keepalived defaults to UDP") })
+		if warned != tc.warn {
+			t.Errorf("%q: warned %v, want %v: %q", tc.line, warned, tc.warn, warnStrings(warns))
+		}
 	}
 }

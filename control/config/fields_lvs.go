@@ -25,7 +25,7 @@ var serviceFields = []field[Service]{
 	{arg: "`virtual_server IP PORT`", key: "port", show: true, val: func(s *Service) value { return intRange(&s.Port, 1, 65535) },
 		def: "required", doc: "1..65535"},
 	{ka: []string{"protocol"}, key: "protocol", show: true, init: DefaultProtocol.String(), val: func(s *Service) value { return textValue[lb.Protocol]{&s.Protocol, parseProtocol, lb.Protocol.String} },
-		def: "tcp", doc: "TCP or UDP (SCTP: error); VIP, port and protocol are unique"},
+		def: "tcp (keepalived.conf: udp, warned, as keepalived)", doc: "TCP or UDP (SCTP: error); VIP, port and protocol are unique"},
 	{ka: []string{"lvs_sched", "lb_algo"}, key: "scheduler", show: true, init: string(DefaultScheduler), val: func(s *Service) value {
 		return textValue[Scheduler]{&s.Scheduler, parseScheduler, fmtString[Scheduler]}
 	},

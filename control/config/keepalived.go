@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"xlb/lb"
 
 	"xlb/control/flowsync/group"
 	"xlb/control/secret"
@@ -656,8 +657,18 @@ func (k *kreader) serviceBlock(s *stmt, ctx, path string, svc Service) {
 			k.other(c, ctx, ignoredVS, false)
 		}
 	}
-	if !slices.ContainsFunc(s.block, func(c *stmt) bool { return slices.Contains(rowFor(serviceFields, "lvs_method").ka, c.key.text) }) {
+	given := func(field string) bool {
+		return slices.ContainsFunc(s.block, func(c *stmt) bool { return slices.Contains(rowFor(serviceFields, field).ka, c.key.text) })
+	}
+	if !given("lvs_method") {
 		k.d.warn(s.line(), ctx, "lvs_method", "not set: keepalived would use NAT; xlb forwards by DR (direct routing)")
+	}
+	if !given("protocol") {
+		// keepalived: "no protocol set - defaulting to UDP" (check/check_data.c,
+		// since 2017; IPVS itself took protocol 0 as UDP before that).
+		svc.Protocol = lb.UDP
+		k.src.field(path, "protocol", s.line(), s.key.text) // set here: not TCP by rowDefaults
+		k.d.warn(s.line(), ctx, "protocol", "not set: keepalived defaults to UDP, and so does xlb; write `protocol TCP` for a TCP service such as MySQL")
 	}
 	if inhibitLine != nil {
 		// keepalived reads sorry_server_inhibit in any order and applies it

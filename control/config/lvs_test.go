@@ -41,6 +41,7 @@ func wantServices(t *testing.T, in string, want []Service, warns []string) {
 func TestThresholdsWarned(t *testing.T) {
 	wantServices(t, ka(`virtual_server 10.0.0.1 3306 {
     lvs_method DR
+    protocol TCP
     real_server 10.0.0.2 3306 {
         uthreshold 500
         lthreshold 100
@@ -55,9 +56,9 @@ func TestThresholdsWarned(t *testing.T) {
 			Rise: 1, Fall: 1, ConnectIP: r.IP, ConnectPort: 3306}
 		return r
 	}())}, []string{
-		"t.conf:5: real_server 10.0.0.2 3306: uthreshold: " + thresholdWhy,
-		"t.conf:6: real_server 10.0.0.2 3306: lthreshold: " + thresholdWhy,
-		"t.conf:7: real_server 10.0.0.2 3306: TCP_CHECK: a TCP check on port 3306: MySQL/MariaDB counts every bare connect-and-close as a connection error " +
+		"t.conf:6: real_server 10.0.0.2 3306: uthreshold: " + thresholdWhy,
+		"t.conf:7: real_server 10.0.0.2 3306: lthreshold: " + thresholdWhy,
+		"t.conf:8: real_server 10.0.0.2 3306: TCP_CHECK: a TCP check on port 3306: MySQL/MariaDB counts every bare connect-and-close as a connection error " +
 			"and, after max_connect_errors (default 100), blocks this director's address (error 1129) until FLUSH HOSTS; " +
 			"use MYSQL_CHECK (native: kind mysql), which logs in and quits cleanly",
 	})
@@ -77,6 +78,7 @@ func TestServerGroup(t *testing.T) {
 	wantServices(t, ka(`virtual_server group DB {
     lvs_sched fo
     lvs_method DR
+    protocol TCP
     real_server 10.0.0.2 {
     }
     real_server 10.0.0.3 {
@@ -171,7 +173,7 @@ virtual_server group G {
 // xlbd chooses the interface from the real servers' subnet
 // (daemon.InferInterfaces), as keepalived needs none for LVS.
 func TestLVSOnlyNamesNoInterface(t *testing.T) {
-	cfg, warns, err := Parse("t.conf", []byte("virtual_server 10.0.0.1 80 {\n    lvs_method DR\n    real_server 10.0.0.2 80 {\n    }\n}\n"), FormatKeepalived)
+	cfg, warns, err := Parse("t.conf", []byte("virtual_server 10.0.0.1 80 {\n    lvs_method DR\n    protocol TCP\n    real_server 10.0.0.2 80 {\n    }\n}\n"), FormatKeepalived)
 	if err != nil {
 		t.Fatal(err)
 	}

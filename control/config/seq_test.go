@@ -14,6 +14,7 @@ $LAST=3
 global_defs { xlb_interface eth0 }
 virtual_server 10.0.1.1 80 {
     lvs_method DR
+    protocol TCP
 ~SEQ(N, 1, $LAST) real_server ${BASE}.$N 80 { weight $N }
 ~SEQ(N, 20, -5, 10) real_server ${BASE}.$N 80 { weight 7 }
 ~SEQ(N, 2) real_server ${BASE}.10$N 80 { }
@@ -22,6 +23,7 @@ virtual_server 10.0.1.1 80 {
 }
 virtual_server fd00::1 80 {
     lvs_method DR
+    protocol TCP
 ~SEQx(H, 10, 11) real_server fd00::$H 80 { }
 }
 `
