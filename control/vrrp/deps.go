@@ -35,6 +35,14 @@ type Transport interface {
 	Close() error
 }
 
+// Poller is a Transport that can take a packet its socket already holds
+// without waiting (RawTransport): TryReceive returns false when there is
+// none. Run uses it to hear the adverts that arrived before it acts on a
+// due timer; it may run while Receive blocks in another goroutine.
+type Poller interface {
+	TryReceive() (Packet, bool)
+}
+
 // Rebinder is a Transport or Actions whose sockets are bound to netdevs
 // (RawTransport, NetActions): Rebind moves them to the netdevs now carrying
 // their interfaces' names where those were deleted and created again;

@@ -314,7 +314,10 @@ func (in *Instance) Run(ctx context.Context) error {
 		case <-in.groupWake:
 			in.step(func(now time.Time) { in.follow(now) })
 		case <-timer.C():
-			in.step(func(now time.Time) { in.fire(now) })
+			in.step(func(now time.Time) {
+				in.handleWaiting(now, pkts)
+				in.fire(now)
+			})
 		}
 		timer.Stop()
 	}
@@ -541,6 +544,42 @@ func (in *Instance) shutdown(now time.Time) {
 	in.leaveMaster(true)
 	in.masterDownAt = time.Time{}
 	in.transition(now, StateStop, "shutdown")
+}
+
+// waitingMargin is how many packets beyond the receive queue's capacity
+// handleWaiting may take before the timer is acted on.
+const waitingMargin = 16
+
+// handleWaiting handles the packets that arrived before a due timer is acted
+// on: those the receive goroutine queued, then those still in the socket
+// when the transport can take them without waiting (Poller). Else a backup
+// that wakes from a scheduling stall with a live master's advert waiting
+// would see Master_Down_Interval expired, as select picks among ready cases
+// at random, and take over. keepalived does the same: its scheduler
+// (lib/scheduler.c, thread_fetch_next_queue) queues every fd epoll_wait
+// reported before running any, and its timerfd handler turns into timeouts
+// only the read threads still waiting, so the VRRP socket's read beats its
+// own Master_Down timeout; the read (vrrp_scheduler.c, vrrp_dispatcher_read)
+// then drains the non-blocking socket until EAGAIN or a VRID's second
+// advert. The bound, cap(pkts)+waitingMargin, keeps a flood from holding
+// the timer off; fire re-checks each deadline against now.
+func (in *Instance) handleWaiting(now time.Time, pkts <-chan Packet) {
+	poller, _ := in.tr.(Poller)
+	for range cap(pkts) + waitingMargin {
+		var p Packet
+		select {
+		case p = <-pkts:
+		default:
+			var ok bool
+			if poller == nil {
+				return
+			}
+			if p, ok = poller.TryReceive(); !ok {
+				return
+			}
+		}
+		in.handlePacket(now, p)
+	}
 }
 
 func (in *Instance) fire(now time.Time) {

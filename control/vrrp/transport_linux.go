@@ -298,19 +298,13 @@ func (t *RawTransport) Receive() (Packet, error) {
 	oob := make([]byte, 128)
 	for {
 		s := t.cur.Load()
-		var n, oobn int
-		var from unix.Sockaddr
-		var rerr error
+		var d datagram
 		err := s.rxRaw.Read(func(fd uintptr) bool {
-			if t.v6 {
-				n, oobn, _, from, rerr = unix.Recvmsg(int(fd), buf, oob, 0)
-			} else {
-				n, _, rerr = unix.Recvfrom(int(fd), buf, 0)
-			}
-			return !errors.Is(rerr, unix.EAGAIN)
+			d = t.recv(fd, buf, oob)
+			return !errors.Is(d.err, unix.EAGAIN)
 		})
 		if err == nil {
-			err = rerr
+			err = d.err
 		}
 		if err != nil && t.cur.Load() != s {
 			continue // Rebind moved to a new netdev and closed this socket
@@ -321,16 +315,64 @@ func (t *RawTransport) Receive() (Packet, error) {
 		if err != nil {
 			return Packet{}, fmt.Errorf("receive: %w", err)
 		}
-		if t.v6 {
-			if p, ok := parseIPv6(from, buf[:n], oob[:oobn]); ok {
-				return p, nil
-			}
-			continue
-		}
-		if p, ok := parseIPv4(buf[:n]); ok {
+		if p, ok := d.packet(t.v6); ok {
 			return p, nil
 		}
 	}
+}
+
+var _ Poller = (*RawTransport)(nil)
+
+// TryReceive implements Poller: it reads the receive socket without
+// waiting (the socket is non-blocking; Control, unlike Read, neither waits
+// for it to be readable nor for a Receive blocked in another goroutine).
+// It skips at most tryReceiveSkips datagrams it cannot parse.
+func (t *RawTransport) TryReceive() (Packet, bool) {
+	buf := make([]byte, 1500)
+	oob := make([]byte, 128)
+	for range tryReceiveSkips + 1 {
+		var d datagram
+		if err := t.cur.Load().rxRaw.Control(func(fd uintptr) { d = t.recv(fd, buf, oob) }); err != nil || d.err != nil {
+			return Packet{}, false
+		}
+		if p, ok := d.packet(t.v6); ok {
+			return p, true
+		}
+	}
+	return Packet{}, false
+}
+
+const tryReceiveSkips = 16
+
+// datagram is what one read of the receive socket returned.
+type datagram struct {
+	b, oob []byte
+	from   unix.Sockaddr
+	err    error
+}
+
+// recv reads one datagram from fd into buf and oob.
+func (t *RawTransport) recv(fd uintptr, buf, oob []byte) datagram {
+	if t.v6 {
+		n, oobn, _, from, err := unix.Recvmsg(int(fd), buf, oob, 0)
+		if err != nil {
+			return datagram{err: err}
+		}
+		return datagram{b: buf[:n], oob: oob[:oobn], from: from}
+	}
+	n, _, err := unix.Recvfrom(int(fd), buf, 0)
+	if err != nil {
+		return datagram{err: err}
+	}
+	return datagram{b: buf[:n]}
+}
+
+// packet parses d; false: not a packet that can be judged.
+func (d datagram) packet(v6 bool) (Packet, bool) {
+	if v6 {
+		return parseIPv6(d.from, d.b, d.oob)
+	}
+	return parseIPv4(d.b)
 }
 
 // parseIPv6 makes a Packet of what an IPv6 raw socket returned: the payload
