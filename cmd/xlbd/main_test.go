@@ -99,7 +99,7 @@ func TestCheckConfigFlowSync(t *testing.T) {
 // xlbd run would fail and why.
 func TestCheckConfigInfersInterface(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "keepalived.conf")
-	conf := "virtual_server 198.51.100.1 80 {\n lvs_method DR\n real_server 198.51.100.2 80 {\n }\n}\n"
+	conf := "virtual_server 198.51.100.1 80 {\n lvs_method DR\n protocol TCP\n real_server 198.51.100.2 80 {\n }\n}\n"
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
