@@ -94,6 +94,9 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 					}
 					fmt.Fprintf(c.App.Writer, "%s: valid (%d services, %d VRRP instances, interfaces %s)\n",
 						c.Args().First(), len(cfg.Services), len(cfg.VRRP), interfacesSummary(cfg))
+					for _, line := range vrrpTrackSummary(cfg) {
+						fmt.Fprintln(c.App.Writer, line)
+					}
 					summary, err := flowSyncSummary(cfg, c.String("flow-sync-group"), c.StringSlice("flow-sync-key"), c.StringSlice("flow-sync-peer"))
 					fmt.Fprintln(c.App.Writer, summary)
 					fmt.Fprintln(c.App.Writer, bgpSummary(cfg))
@@ -261,6 +264,21 @@ func bgpSummary(cfg *config.Config) string {
 		vips = fmt.Sprintf("%d VIPs", len(b.VIPs))
 	}
 	return fmt.Sprintf("bgp: AS %d, router id %s, announcing %s to %s", b.LocalAS, b.RouterID, vips, strings.Join(peers, ", "))
+}
+
+// vrrpTrackSummary says, per VRRP instance, which links put it in FAULT
+// when down and which line makes each tracked (keepalived tracks a VIP's,
+// route's or rule's device too unless the line says no_track).
+func vrrpTrackSummary(cfg *config.Config) []string {
+	var out []string
+	for _, v := range cfg.VRRP {
+		var links []string
+		for _, l := range v.TrackedLinks() {
+			links = append(links, fmt.Sprintf("%s (%s)", l.Name, l.Why))
+		}
+		out = append(out, fmt.Sprintf("vrrp %s: FAULT while any of these links is down: %s", v.Name, strings.Join(links, ", ")))
+	}
+	return out
 }
 
 // interfacesSummary names the config's interfaces or, when it names none,

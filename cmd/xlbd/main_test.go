@@ -112,3 +112,22 @@ func TestCheckConfigInfersInterface(t *testing.T) {
 		t.Errorf("check-config says\n%s\nwant it to contain %q", out, want)
 	}
 }
+
+// check-config says which links each VRRP instance tracks and why: a VIP's
+// dev other than the instance's interface is tracked unless no_track.
+func TestCheckConfigTrackedLinks(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "keepalived.conf")
+	conf := "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 1\n track_interface {\n  eth2\n }\n" +
+		" virtual_ipaddress {\n  10.0.0.1\n  10.0.1.1 dev eth1\n  10.0.3.1 dev eth3 no_track\n }\n}\n"
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, err := runXlbd("check-config", path)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	want := "vrrp VI_1: FAULT while any of these links is down: eth0 (interface), eth2 (track_interface), eth1 (virtual_ipaddress 10.0.1.1/32 dev eth1)\n"
+	if !strings.Contains(out, want) {
+		t.Errorf("check-config says\n%s\nwant it to contain %q", out, want)
+	}
+}

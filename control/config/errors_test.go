@@ -416,7 +416,7 @@ unknown_top: 1
 				"t.yaml:15: real 10.0.0.3: check: mysql: settings given, but the check's kind is tcp",
 				"t.yaml:15: real 10.0.0.3: check: exec: settings given, but the check's kind is tcp",
 				`t.yaml:19: vrrp "V": vrid: 300 is out of range 1..255`,
-				`t.yaml:20: vrrp "V": vips: "brd" is not supported here (dev, label are): ignored: changes nothing for a VIP`,
+				`t.yaml:20: vrrp "V": vips: "brd" is not supported here (dev, label, no_track are): ignored: changes nothing for a VIP`,
 				`t.yaml:20: vrrp "V": vips: color: unknown field`,
 				`t.yaml:22: vrrp "V": track_services: no service is named "db"`,
 				`t.yaml:25: vrrp "V": auth_type: given twice (first at line 24)`,

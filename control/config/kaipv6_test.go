@@ -46,7 +46,7 @@ var kaIPv6Cases = []struct {
 	{file: "vip-scope-host", xlb: []string{"W 7 should be link local", "W 8 scope: host ignored"}},
 	{file: "vip-label", xlb: []string{"W 7 should be link local", "W 8 label: ignored: IPv6 addresses have no label"},
 		check: vips("2001:db8::10/64 dev eth0")},
-	{file: "vip-no-track", kaAccepts: true, xlb: []string{"W 7 should be link local"}, check: vips("2001:db8::10/64 dev eth0")},
+	{file: "vip-no-track", kaAccepts: true, xlb: []string{"W 7 should be link local"}, check: vips("2001:db8::10/64 dev eth0 no_track")},
 	{file: "vip-preferred-lft", kaAccepts: true, xlb: []string{"E 8 preferred_lft 0 on 2001:db8::10/64: xlb gives a VIP keepalived's default lifetime, forever here"},
 		xlbRefuses: "a preferred lifetime other than keepalived's default is not applied by xlb"},
 	{file: "vip-nodad", kaAccepts: true, xlb: []string{"W 7 should be link local", "W 8 -nodad: ignored", "W 8 noprefixroute: ignored"}},

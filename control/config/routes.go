@@ -44,7 +44,7 @@ func parsePrefixOrAddr(s string) (netip.Prefix, error) {
 
 // routeWords are the ip-route words xlb installs; keepalived takes more
 // (or, mtu, encap, nexthop...), which are refused with this list.
-const routeWords = "src, to, via/gw, dev, scope, table, metric, and the types blackhole, unreachable, prohibit"
+const routeWords = "src, to, via/gw, dev, scope, table, metric, no_track, and the types blackhole, unreachable, prohibit"
 
 // parseRoute reads one virtual_routes or static_routes line as keepalived's
 // alloc_route (vrrp_iproute.c) does, for the words xlb installs.
@@ -55,6 +55,10 @@ func parseRoute(w []string) (vrrp.Route, error) {
 	}
 	for len(w) > 0 {
 		word := w[0]
+		if word == "no_track" {
+			r.NoTrack, w = true, w[1:]
+			continue
+		}
 		switch word {
 		case "src", "via", "gw", "dev", "scope", "table", "metric", "preference", "priority", "to":
 			if len(w) < 2 {
@@ -117,6 +121,10 @@ func parseRoute(w []string) (vrrp.Route, error) {
 func parseRule(w []string) (vrrp.Rule, error) {
 	var r vrrp.Rule
 	for len(w) > 0 {
+		if w[0] == "no_track" {
+			r.NoTrack, w = true, w[1:]
+			continue
+		}
 		if len(w) < 2 {
 			return r, fmt.Errorf("%q wants a value", w[0])
 		}
@@ -141,7 +149,7 @@ func parseRule(w []string) (vrrp.Rule, error) {
 		case "oif":
 			r.OIF, err = w[1], validIfName(w[1])
 		default:
-			return r, fmt.Errorf("%q is not supported by xlb (it installs from, to, iif, oif, table, priority)", w[0])
+			return r, fmt.Errorf("%q is not supported by xlb (it installs from, to, iif, oif, table, priority; no_track is taken)", w[0])
 		}
 		if err != nil {
 			return r, err

@@ -91,11 +91,11 @@ static_ipaddress {
 }
 `)), FormatKeepalived)
 	diffLines(t, "errors", errStrings(err), []string{
-		`t.conf:9: vrrp_instance VI_1: virtual_routes: "mtu" is not supported by xlb (it installs src, to, via/gw, dev, scope, table, metric, and the types blackhole, unreachable, prohibit)`,
+		`t.conf:9: vrrp_instance VI_1: virtual_routes: "mtu" is not supported by xlb (it installs src, to, via/gw, dev, scope, table, metric, no_track, and the types blackhole, unreachable, prohibit)`,
 		"t.conf:10: vrrp_instance VI_1: virtual_routes: mixes IPv4 and IPv6",
 		"t.conf:11: vrrp_instance VI_1: virtual_routes: a blackhole route has no gateway",
 		"t.conf:14: vrrp_instance VI_1: virtual_rules: no table: xlb installs rules that look up a table",
-		`t.conf:15: vrrp_instance VI_1: virtual_rules: "fwmark" is not supported by xlb (it installs from, to, iif, oif, table, priority)`,
+		`t.conf:15: vrrp_instance VI_1: virtual_rules: "fwmark" is not supported by xlb (it installs from, to, iif, oif, table, priority; no_track is taken)`,
 		"t.conf:18: static_ipaddress: 10.3.3.3/24: wants dev IF",
 	})
 }

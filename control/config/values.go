@@ -143,8 +143,8 @@ func (e vipDropped) Error() string { return string(e) }
 
 // vipFlagWhy are the address-line words keepalived's alloc_ipaddress
 // (vrrp_ipaddress.c) takes without a value and xlb ignores, with why.
-// no_track is not among them: xlb never tracks a VIP's interface, which is
-// what no_track asks for, so it is taken silently.
+// no_track is not among them: it sets VIP.NoTrack, which keeps the VIP's dev
+// out of the instance's tracked links (vrrp.Config.TrackedLinks).
 var vipFlagWhy = map[string]string{
 	"-nodad":        "ignored: xlb adds every IPv6 VIP without duplicate address detection (keepalived's default), so it is usable at once",
 	"noprefixroute": "ignored: the kernel adds the VIP's prefix route; write /128 (/32) for an address with no route of its own",
@@ -194,6 +194,7 @@ func parseVIP(words []string) (vrrp.VIP, []vipIgnored, error) {
 		word := rest[0]
 		switch word {
 		case "no_track":
+			v.NoTrack = true
 			rest = rest[1:]
 			continue
 		case "use_vmac":

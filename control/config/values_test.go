@@ -92,9 +92,9 @@ func TestParseVIP(t *testing.T) {
 		{[]string{"10.0.0.1/33"}, vrrp.VIP{}, nil, `"10.0.0.1/33" is not an address or address/length`},
 		{[]string{"10.0.0.1", "dev"}, vrrp.VIP{}, nil, `"dev" wants a value`},
 		// keepalived's other address words (alloc_ipaddress): no_track
-		// is what xlb does anyway; preferred_lft is taken at the lifetime
+		// sets NoTrack (the dev is not tracked); preferred_lft is taken at the lifetime
 		// xlb applies; on IPv6 scope global is taken, brd drops the line.
-		{[]string{"fd00::10/64", "no_track", "dev", "eth0"}, vrrp.VIP{Prefix: netip.MustParsePrefix("fd00::10/64"), Dev: "eth0"}, nil, ""},
+		{[]string{"fd00::10/64", "no_track", "dev", "eth0"}, vrrp.VIP{Prefix: netip.MustParsePrefix("fd00::10/64"), Dev: "eth0", NoTrack: true}, nil, ""},
 		{[]string{"fd00::10/64", "preferred_lft", "forever"}, vrrp.VIP{Prefix: netip.MustParsePrefix("fd00::10/64")}, nil, ""},
 		{[]string{"fd00::10", "preferred_lft", "0"}, vrrp.VIP{Prefix: netip.MustParsePrefix("fd00::10/128")}, nil, ""},
 		{[]string{"10.0.0.1/24", "preferred_lft", "4294967295"}, vrrp.VIP{Prefix: netip.MustParsePrefix("10.0.0.1/24")}, nil, ""},

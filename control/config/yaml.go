@@ -497,15 +497,22 @@ func (y *yreader) syncGroup(n *yaml.Node, path string) vrrp.SyncGroupConfig {
 	return g
 }
 
-// vip reads "A.B.C.D[/len] [dev IF] [label X]" or {address, dev, label}.
+// vip reads "A.B.C.D[/len] [dev IF] [label X] [no_track]" or {address, dev,
+// label, no_track}.
 func (y *yreader) vip(n *yaml.Node, ctx string) (vrrp.VIP, bool) {
 	if n.Kind == yaml.MappingNode {
 		var words []string
 		var addr, dev, label string
+		var noTrack bool
 		y.fields(n, ctx, map[string]func(yfield){
 			"address": func(f yfield) { addr, _ = y.scalar(f.val, ctx, "address") },
 			"dev":     func(f yfield) { dev, _ = y.scalar(f.val, ctx, "dev") },
 			"label":   func(f yfield) { label, _ = y.scalar(f.val, ctx, "label") },
+			"no_track": func(f yfield) {
+				if f.val.Decode(&noTrack) != nil {
+					y.d.err(y.p(f.val), ctx, "no_track", ErrInvalid, "%q: want true or false", f.val.Value)
+				}
+			},
 		})
 		words = append(words, addr)
 		if dev != "" {
@@ -513,6 +520,9 @@ func (y *yreader) vip(n *yaml.Node, ctx string) (vrrp.VIP, bool) {
 		}
 		if label != "" {
 			words = append(words, "label", label)
+		}
+		if noTrack {
+			words = append(words, "no_track")
 		}
 		v, ignored, err := parseVIP(words)
 		if err == nil && len(ignored) > 0 {
@@ -530,7 +540,7 @@ func (y *yreader) vip(n *yaml.Node, ctx string) (vrrp.VIP, bool) {
 	}
 	v, ignored, err := parseVIP(strings.Fields(s))
 	if err == nil && len(ignored) > 0 {
-		err = fmt.Errorf("%q is not supported here (dev, label are): %s", ignored[0].word, ignored[0].why)
+		err = fmt.Errorf("%q is not supported here (dev, label, no_track are): %s", ignored[0].word, ignored[0].why)
 	}
 	if err != nil {
 		y.d.err(y.p(n), ctx, "", ErrInvalid, "%v", err)

@@ -56,9 +56,12 @@ type VIP struct {
 	Dev string
 	// Label is the address label (ip addr ... label), e.g. "eth0:vip".
 	Label string
+	// NoTrack (keepalived's no_track) keeps a Dev other than the
+	// instance's interface out of the tracked links (TrackedLinks).
+	NoTrack bool
 }
 
-// String writes the VIP in keepalived's form: "A.B.C.D/len [dev IF] [label L]".
+// String writes the VIP in keepalived's form: "A.B.C.D/len [dev IF] [label L] [no_track]".
 func (v VIP) String() string {
 	s := v.Prefix.String()
 	if v.Dev != "" {
@@ -66,6 +69,9 @@ func (v VIP) String() string {
 	}
 	if v.Label != "" {
 		s += " label " + v.Label
+	}
+	if v.NoTrack {
+		s += " no_track"
 	}
 	return s
 }
@@ -116,7 +122,8 @@ type Config struct {
 	// vrrp_mcast_group4, or vrrp_mcast_group6 for an IPv6 instance).
 	McastGroup netip.Addr
 	// TrackInterfaces go FAULT when any is down (the instance's own
-	// interface is always tracked).
+	// interface is always tracked, and so are the devices of VIPs, routes
+	// and rules: TrackedLinks).
 	TrackInterfaces []string
 	// Notify scripts, each run as its own user and group (else
 	// ScriptPolicy's). Notify gets "INSTANCE" NAME STATE PRIORITY appended,

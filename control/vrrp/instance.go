@@ -342,11 +342,9 @@ func (in *Instance) drainLinks(ch <-chan LinkEvent, n int) {
 }
 
 func (in *Instance) tracked() []string {
-	names := []string{in.cfg.Interface}
-	for _, n := range in.cfg.TrackInterfaces {
-		if !slices.Contains(names, n) {
-			names = append(names, n)
-		}
+	var names []string
+	for _, l := range in.cfg.TrackedLinks() {
+		names = append(names, l.Name)
 	}
 	return names
 }
@@ -926,7 +924,17 @@ func (in *Instance) handleLink(now time.Time, ev LinkEvent) {
 		// the sockets move to it before the instance may become master.
 		in.rebind(now)
 	}
-	in.reassessFault(now, "link "+ev.Name+" down", "links up")
+	in.reassessFault(now, "link "+ev.Name+" down ("+in.trackedWhy(ev.Name)+")", "links up")
+}
+
+// trackedWhy is the configuration line that makes link name tracked.
+func (in *Instance) trackedWhy(name string) string {
+	for _, l := range in.cfg.TrackedLinks() {
+		if l.Name == name {
+			return l.Why
+		}
+	}
+	return "not tracked"
 }
 
 // rebindRetry is how soon moving the sockets to a re-created netdev is

@@ -196,6 +196,12 @@ func (o *ours) waitEntered(t *testing.T, s vrrp.State, since time.Time) time.Tim
 	return at
 }
 
+func (o *ours) lastChange() vrrp.StateChange {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.changes[len(o.changes)-1]
+}
+
 func (o *ours) transitions() int {
 	o.mu.Lock()
 	defer o.mu.Unlock()

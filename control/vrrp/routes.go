@@ -23,6 +23,9 @@ type Route struct {
 	Scope  string
 	Table  int // 0: main
 	Metric int
+	// NoTrack (keepalived's no_track) keeps Dev out of a virtual route's
+	// tracked links (TrackedLinks).
+	NoTrack bool
 }
 
 // RouteTypes and RouteScopes are the words Route takes.
@@ -56,6 +59,9 @@ func (r Route) String() string {
 	if r.Metric != 0 {
 		w = append(w, "metric", strconv.Itoa(r.Metric))
 	}
+	if r.NoTrack {
+		w = append(w, "no_track")
+	}
 	return strings.Join(w, " ")
 }
 
@@ -68,6 +74,9 @@ type Rule struct {
 	Table    int
 	// Priority is the rule's preference; 0: the kernel picks one.
 	Priority int
+	// NoTrack (keepalived's no_track) keeps IIF and OIF out of a virtual
+	// rule's tracked links (TrackedLinks).
+	NoTrack bool
 }
 
 // String writes the rule as keepalived (and ip rule) read it.
@@ -88,6 +97,9 @@ func (r Rule) String() string {
 	w = append(w, "table", strconv.Itoa(r.Table))
 	if r.Priority != 0 {
 		w = append(w, "priority", strconv.Itoa(r.Priority))
+	}
+	if r.NoTrack {
+		w = append(w, "no_track")
 	}
 	return strings.Join(w, " ")
 }

@@ -4,12 +4,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"xlb/control/vrrp"
 	"xlb/test/keepalived"
+	"xlb/test/testutil"
 )
 
 // TestInteropTrackScript: a keepalived.conf's vrrp_script (weight -100, fall
@@ -128,6 +130,79 @@ func TestInteropGlobalVersion3(t *testing.T) {
 			waitUntil(t, "takeover", mdi+slack, func() bool { return o.state() == vrrp.StateMaster && hasVIP(t, l.ours) })
 			at := o.waitEntered(t, vrrp.StateMaster, killed)
 			t.Logf("global v3, advert_int %s: takeover %v after SIGKILL (Master_Down_Interval %v)", tc.advert, at.Sub(killed), mdi)
+		})
+	}
+}
+
+// TestInteropVIPDeviceTracked: as in keepalived (vrrp_complete_instance in
+// keepalived/vrrp/vrrp.c), a VIP on a device other than the instance's
+// interface tracks that device: it losing its carrier puts us in FAULT and
+// keepalived, the peer with the same keepalived.conf, takes over; with
+// no_track on the address line we stay master.
+func TestInteropVIPDeviceTracked(t *testing.T) {
+	t.Parallel()
+	const (
+		otherVIP = "10.98.0.1"
+		interval = 200 * time.Millisecond
+	)
+	for _, tc := range []struct {
+		name, opt string
+		fault     bool
+	}{{"tracked", "", true}, {"no_track", " no_track", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			l := newLab(t)
+			conf := func(state string, prio int) string {
+				return fmt.Sprintf("vrrp_instance VI_1 {\n    state %s\n    interface eth0\n    virtual_router_id 51\n"+
+					"    priority %d\n    version 3\n    advert_int 0.2\n    virtual_ipaddress {\n        %s\n        %s/32 dev trk0%s\n    }\n}\n",
+					state, prio, vipLine, otherVIP, tc.opt)
+			}
+			// No dummy driver on this kernel: a veth pair in each director's
+			// namespace; setting trk1 down takes trk0's carrier. Our
+			// gratuitous ARP socket on trk0 wants an address there.
+			for _, ns := range []*testutil.NetNS{l.ours, l.ka} {
+				ns.MustRun(t, "ip", "link", "add", "trk0", "type", "veth", "peer", "name", "trk1")
+				ns.MustRun(t, "ip", "addr", "add", "10.98.1.1/24", "dev", "trk0")
+				ns.MustRun(t, "ip", "link", "set", "trk1", "up")
+				ns.MustRun(t, "ip", "link", "set", "trk0", "up")
+			}
+			o := startDirector(t, l.ours, conf("BACKUP", 150)).members["VI_1"]
+			waitUntil(t, "we become master", 10*time.Second, func() bool { return o.state() == vrrp.StateMaster })
+			ka := keepalived.StartConfig(t, l.ka, "VI_1", conf("BACKUP", 100))
+			waitUntil(t, "keepalived backup", 10*time.Second, func() bool { return ka.Entered("BACKUP") > 0 })
+			onTrk0 := func() bool {
+				return strings.Contains(l.ours.MustRun(t, "ip", "-o", "-4", "addr", "show", "dev", "trk0"), " "+otherVIP+"/32 ")
+			}
+			if !onTrk0() {
+				t.Fatal("the VIP on trk0 was not added")
+			}
+
+			down := time.Now()
+			l.ours.MustRun(t, "ip", "link", "set", "trk1", "down")
+			if tc.fault {
+				waitUntil(t, "FAULT", 2*time.Second, func() bool { return o.state() == vrrp.StateFault })
+				waitUntil(t, "keepalived takes over", skew(3, 100, interval)+slack+time.Second, func() bool { return ka.Entered("MASTER") > 0 })
+				t.Logf("keepalived master %v after the VIP's device went down", time.Since(down))
+				if hasVIP(t, l.ours) || onTrk0() {
+					t.Fatal("VIPs kept in FAULT")
+				}
+				o.waitEntered(t, vrrp.StateFault, down)
+				if why := o.lastChange().Reason; !strings.Contains(why, "link trk0 down (virtual_ipaddress "+otherVIP+"/32 dev trk0)") {
+					t.Errorf("FAULT reason %q does not name the VIP line", why)
+				}
+				l.ours.MustRun(t, "ip", "link", "set", "trk1", "up")
+				waitUntil(t, "out of FAULT", 2*time.Second, func() bool { return o.state() != vrrp.StateFault })
+				return
+			}
+			// A tracked link's event arrives in milliseconds; keepalived
+			// would be master a Master_Down_Interval after our last advert.
+			time.Sleep(masterDown(3, 100, interval) + slack)
+			if _, fault := o.enteredAt(vrrp.StateFault, down); fault || o.state() != vrrp.StateMaster || ka.Entered("MASTER") > 0 || !onTrk0() {
+				t.Fatalf("no_track: ours %v (FAULT entered: %v), keepalived log:\n%s", o.state(), fault, ka.Log())
+			}
+			if out := l.ours.MustRun(t, "ip", "-o", "link", "show", "trk0"); !strings.Contains(out, "NO-CARRIER") {
+				t.Fatalf("trk0 still has its carrier: %s", out)
+			}
 		})
 	}
 }
