@@ -16,9 +16,12 @@ import (
 	"time"
 
 	"github.com/mdlayher/arp"
+	"github.com/mdlayher/ethernet"
 	"github.com/mdlayher/ndp"
+	"github.com/mdlayher/packet"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/net/bpf"
 	"golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
 
@@ -31,8 +34,8 @@ const notifyTimeout = 30 * time.Second
 
 var broadcastMAC = net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
 
-// NetActions adds and removes VIPs with netlink, sends gratuitous ARP with
-// mdlayher/arp for IPv4 VIPs and unsolicited neighbour advertisements with
+// NetActions adds and removes VIPs with netlink, sends gratuitous ARP from
+// a packet socket for IPv4 VIPs and unsolicited neighbour advertisements with
 // mdlayher/ndp for IPv6 ones, and queues notify scripts on a script.Queue
 // keyed by the instance's name: they run in order, in the background, and
 // outlive the NetActions (closing it never waits for a script).
@@ -40,12 +43,18 @@ type NetActions struct {
 	cfg    Config
 	log    *slog.Logger
 	nl     *netlink.Handle
-	arp    map[string]*arp.Client // by device, IPv4 instances
-	ndp    map[string]*ndpSender  // by device, IPv6 instances
-	index  map[string]int         // by device: the netdev its socket is bound to
-	ns     netns.NsHandle         // where the sockets are opened, Rebind's too
+	arp    map[string]*arpSender // by device, IPv4 instances
+	ndp    map[string]*ndpSender // by device, IPv6 instances
+	index  map[string]int        // by device: the netdev its socket is bound to
+	ns     netns.NsHandle        // where the sockets are opened, Rebind's too
 	notify *script.Queue
 	once   sync.Once
+}
+
+// arpSender sends gratuitous ARPs on one device.
+type arpSender struct {
+	conn *packet.Conn
+	ifi  *net.Interface
 }
 
 // ndpSender sends unsolicited neighbour advertisements on one device.
@@ -76,7 +85,7 @@ func NewNetActions(cfg Config, q *script.Queue, log *slog.Logger) (*NetActions, 
 		nl.Close()
 		return nil, fmt.Errorf("vrrp %s: current network namespace: %w", c.Name, err)
 	}
-	a := &NetActions{cfg: c, log: log, nl: nl, arp: map[string]*arp.Client{}, ndp: map[string]*ndpSender{}, index: map[string]int{}, ns: ns, notify: q}
+	a := &NetActions{cfg: c, log: log, nl: nl, arp: map[string]*arpSender{}, ndp: map[string]*ndpSender{}, index: map[string]int{}, ns: ns, notify: q}
 	for _, v := range append(slices.Clip(c.VIPs), c.ExcludedVIPs...) {
 		if _, ok := a.index[v.Dev]; ok {
 			continue
@@ -107,14 +116,14 @@ func (a *NetActions) openDev(ifi *net.Interface) error {
 		}
 		a.ndp[ifi.Name] = s
 	} else {
-		cl, err := arp.Dial(ifi)
+		s, err := newARPSender(ifi)
 		if err != nil {
 			return fmt.Errorf("arp socket on %s: %w", ifi.Name, err)
 		}
 		if old := a.arp[ifi.Name]; old != nil {
-			old.Close()
+			old.conn.Close()
 		}
-		a.arp[ifi.Name] = cl
+		a.arp[ifi.Name] = s
 	}
 	a.index[ifi.Name] = ifi.Index
 	return nil
@@ -145,6 +154,42 @@ func (a *NetActions) Rebind() (moved bool, err error) {
 		return errors.Join(errs...)
 	})
 	return moved, err
+}
+
+// newARPSender opens a packet socket for ARP frames on ifi that only
+// sends: its filter drops every incoming frame. Unlike mdlayher/arp's
+// Client it needs no IPv4 address on ifi: a gratuitous ARP's sender and
+// target are the VIP (keepalived's vrrp_arp.c also sends from a bare
+// packet socket), and a VIP's device may have no address of its own.
+func newARPSender(ifi *net.Interface) (*arpSender, error) {
+	conn, err := packet.Listen(ifi, packet.Raw, int(ethernet.EtherTypeARP), nil)
+	if err != nil {
+		return nil, err
+	}
+	drop, err := bpf.Assemble([]bpf.Instruction{bpf.RetConstant{Val: 0}})
+	if err == nil {
+		err = conn.SetBPF(drop)
+	}
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("socket filter: %w", err)
+	}
+	return &arpSender{conn: conn, ifi: ifi}, nil
+}
+
+// send writes p in an Ethernet frame from ifi's MAC to dst.
+func (s *arpSender) send(p *arp.Packet, dst net.HardwareAddr) error {
+	pb, err := p.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	f := &ethernet.Frame{Destination: dst, Source: s.ifi.HardwareAddr, EtherType: ethernet.EtherTypeARP, Payload: pb}
+	fb, err := f.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	_, err = s.conn.WriteTo(fb, &packet.Addr{HardwareAddr: dst})
+	return err
 }
 
 // newNDPSender opens an ICMPv6 socket on ifi that only sends: its filter
@@ -348,15 +393,15 @@ func (a *NetActions) SendGARP(vips []VIP) error {
 			}
 			continue
 		}
-		cl := a.arp[v.Dev]
-		if cl == nil {
+		s := a.arp[v.Dev]
+		if s == nil {
 			errs = append(errs, fmt.Errorf("no arp socket for %s", v.Dev))
 			continue
 		}
 		ip := v.Prefix.Addr()
-		p, err := arp.NewPacket(arp.OperationRequest, cl.HardwareAddr(), ip, broadcastMAC, ip)
+		p, err := arp.NewPacket(arp.OperationRequest, s.ifi.HardwareAddr, ip, broadcastMAC, ip)
 		if err == nil {
-			err = cl.WriteTo(p, broadcastMAC)
+			err = s.send(p, broadcastMAC)
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("gratuitous arp for %v on %s: %w", ip, v.Dev, err))
@@ -450,8 +495,8 @@ func notifyCommands(c Config, n Notification) []script.Command {
 }
 
 func (a *NetActions) closeSockets() {
-	for _, cl := range a.arp {
-		cl.Close()
+	for _, s := range a.arp {
+		s.conn.Close()
 	}
 	for _, s := range a.ndp {
 		s.conn.Close()

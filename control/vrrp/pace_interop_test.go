@@ -331,3 +331,38 @@ func TestPacingOnTheWireKeepalived(t *testing.T) {
 	waitUntil(t, "keepalived's three instances take over", 10*time.Second, func() bool { return ka.Entered("MASTER") >= 3 })
 	checkPacing(t, sent, recv, true)
 }
+
+// TestAnnounceOnDeviceWithoutAddress: a VIP may sit on a device with no
+// address of its own, as with keepalived, whose gratuitous ARP goes out of
+// a bare packet socket (vrrp_arp.c) with the VIP as sender and target. An
+// IPv4 instance and an IPv6 one, each with a VIP on trk0 (no IPv4 address,
+// no link-local), start, become master and announce their VIP there: the
+// frames reach trk0's peer.
+func TestAnnounceOnDeviceWithoutAddress(t *testing.T) {
+	t.Parallel()
+	l := buildLab(t, true)
+	v4, v6 := netip.MustParseAddr("10.98.0.1"), netip.MustParseAddr("fd00:98::1")
+	// No dummy driver on this kernel: a veth pair, trk1 its peer end.
+	l.ours.MustRun(t, "ip", "link", "add", "trk0", "type", "veth", "peer", "name", "trk1")
+	l.ours.MustRun(t, "sysctl", "-qw", "net.ipv6.conf.trk0.accept_dad=0")
+	l.ours.MustRun(t, "ip", "link", "set", "trk0", "addrgenmode", "none")
+	l.ours.MustRun(t, "ip", "link", "set", "trk1", "up")
+	l.ours.MustRun(t, "ip", "link", "set", "trk0", "up")
+	if out := l.ours.MustRun(t, "ip", "-o", "addr", "show", "dev", "trk0"); out != "" {
+		t.Fatalf("trk0 has addresses: %s", out)
+	}
+	recv := watchWire(t, l.ours, "trk1")
+	c4, c6 := ourConfig(3, fastIntvl, 100), ourConfig6(100)
+	c4.VIPs = []vrrp.VIP{{Prefix: netip.PrefixFrom(v4, 32), Dev: "trk0"}}
+	c6.Name, c6.VRID = "VI_XLB6", 53
+	c6.VIPs = []vrrp.VIP{{Prefix: netip.PrefixFrom(v6, 128), Dev: "trk0"}}
+	for _, c := range []vrrp.Config{c4, c6} {
+		c.GARPMasterRepeat, c.GARPMasterDelay = 2, 0
+		o := startOurs(t, l.ours, c)
+		waitUntil(t, c.Name+" master", 5*time.Second, func() bool { return o.state() == vrrp.StateMaster })
+	}
+	waitUntil(t, "both VIPs announced on trk0's peer", 5*time.Second, func() bool {
+		got := counts(append(recv.of(false, false), recv.of(true, false)...))
+		return got[v4] > 0 && got[v6] > 0
+	})
+}
