@@ -158,8 +158,8 @@ func TestInteropVIPDeviceTracked(t *testing.T) {
 					state, prio, vipLine, otherVIP, tc.opt)
 			}
 			// No dummy driver on this kernel: a veth pair in each director's
-			// namespace; setting trk1 down takes trk0's carrier. Our
-			// gratuitous ARP socket on trk0 wants an address there.
+			// namespace; setting trk1 down takes trk0's carrier. trk0 has
+			// an address here; TestAnnounceOnDeviceWithoutAddress has none.
 			for _, ns := range []*testutil.NetNS{l.ours, l.ka} {
 				ns.MustRun(t, "ip", "link", "add", "trk0", "type", "veth", "peer", "name", "trk1")
 				ns.MustRun(t, "ip", "addr", "add", "10.98.1.1/24", "dev", "trk0")
