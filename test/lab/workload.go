@@ -3,12 +3,12 @@ package lab
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"io"
 	"log"
 	"net"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -282,5 +282,30 @@ func (w *Writer) Stop() ([]int64, int) {
 	return acked, w.errs
 }
 
-// ErrMissingRows reports acknowledged commits that a master does not have.
-var ErrMissingRows = errors.New("acknowledged rows missing")
+// Ledger reads a writer's table on one master: the acknowledged rows
+// (acked, sorted as Stop gives them) it lacks, in that order, and the
+// table's checksum, to compare with the other master's.
+func (l *Lab) Ledger(role, table string, acked []int64) (missing []int64, checksum string, err error) {
+	table = l.Env["LAB_DATABASE"] + "." + table
+	out, err := l.SQL(role, "SELECT n FROM "+table)
+	if err != nil {
+		return nil, "", err
+	}
+	have := map[string]bool{}
+	for _, f := range strings.Fields(out) {
+		have[f] = true
+	}
+	for _, n := range acked {
+		if !have[strconv.FormatInt(n, 10)] {
+			missing = append(missing, n)
+		}
+	}
+	cs, err := l.SQL(role, "CHECKSUM TABLE "+table+" EXTENDED")
+	if f := strings.Fields(cs); err == nil && len(f) < 2 {
+		err = fmt.Errorf("CHECKSUM TABLE %s on %s: unexpected answer %q", table, role, cs)
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	return missing, strings.Fields(cs)[1], nil
+}
