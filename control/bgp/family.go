@@ -32,7 +32,7 @@ func nextHop6Of(n Neighbor, towards func(netip.Addr) (netip.Addr, error)) (netip
 	switch {
 	case n.IPv6NextHop.IsValid():
 		return n.IPv6NextHop, nil
-	case !n.Address.Is4() || !n.Carries(IPv6):
+	case !n.setsNextHop6():
 		return netip.Addr{}, nil
 	}
 	a, err := towards(n.Address)
@@ -40,6 +40,12 @@ func nextHop6Of(n Neighbor, towards func(netip.Addr) (netip.Addr, error)) (netip
 		return netip.Addr{}, fmt.Errorf("no IPv6 next hop for the IPv4 session carrying IPv6 (set ipv6_next_hop): %w", err)
 	}
 	return a, nil
+}
+
+// setsNextHop6 reports whether n's IPv6 routes leave with a next hop xlb
+// sets: a configured one, or an IPv4 session's that carries IPv6.
+func (n Neighbor) setsNextHop6() bool {
+	return n.IPv6NextHop.IsValid() || n.Address.Is4() && n.Carries(IPv6)
 }
 
 // globalIPv6Towards is the global IPv6 address of the interface the kernel
@@ -98,7 +104,7 @@ func exportPolicy(neighbors []Neighbor, nextHop6 map[netip.Addr]netip.Addr) *api
 	req := &api.SetPoliciesRequest{}
 	pol := &api.Policy{Name: policyName}
 	for _, n := range neighbors {
-		if !n.IPv6NextHop.IsValid() && !(n.Address.Is4() && n.Carries(IPv6)) {
+		if !n.setsNextHop6() {
 			continue
 		}
 		nh := nextHop6[n.Address]

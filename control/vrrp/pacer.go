@@ -32,8 +32,9 @@ type GARPGroup struct {
 	Interfaces   []string
 }
 
-// lane is the pace a VIP's packets join: a group's or an interface's, for
-// one family (keepalived keeps the ARP and the NA pace apart).
+// laneKey names the pace a VIP's packets join: a group's or an
+// interface's, for one family (keepalived keeps the ARP and the NA pace
+// apart).
 type laneKey struct {
 	name string // "if NAME" or "group IF1,IF2"
 	v6   bool
